@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Per-stage latency of the Detector: preprocess, encoder, decoder, heads, body, postprocess.
+
+    python benchmarks/latency.py --preset tiny --people 5
+    python benchmarks/latency.py --preset large --people 5 --device cuda   # + bf16, + compile
+
+The network is randomly initialised (latency does not depend on the weights);
+exactly --people queries are selected so that the body model and the
+post-processing see that many people. Prints a table of medians in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+from mhr2_ros.config import InferenceConfig, load_model_config
+from mhr2_ros.inference.detector import Detector
+
+STAGES = ("preprocess", "encoder", "decoder", "heads", "body", "postprocess", "total")
+
+
+class FixedCountDetector(Detector):
+    """Keeps the `people` best queries whatever their score."""
+
+    people = 5
+
+    def select(self, cam) -> np.ndarray:
+        return np.argsort(-cam.scores)[: self.people]
+
+
+def measure(det: Detector, image: np.ndarray, warmup: int, iters: int) -> dict:
+    for _ in range(warmup):
+        det(image)
+    runs = {s: [] for s in STAGES}
+    runs["wall"] = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        res = det(image)
+        runs["wall"].append(time.perf_counter() - t0)
+        for s in STAGES:
+            runs[s].append(res.timings[s])
+        assert len(res) == det.people
+    return {k: 1000 * statistics.median(v) for k, v in runs.items()}
+
+
+def variants(device: str):
+    yield "fp32", InferenceConfig(device=device)
+    if device.startswith("cuda"):
+        yield "bf16", InferenceConfig(device=device, dtype="bfloat16")
+        yield "bf16+compile", InferenceConfig(device=device, dtype="bfloat16", compile=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="tiny", help="model preset (tiny, small, large) or config file")
+    p.add_argument("--people", type=int, default=5, help="people selected per frame")
+    p.add_argument("--size", default="640x480", help="input image WxH")
+    p.add_argument("--image-size", type=int, default=None, help="override the preset's network input size")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load_model_config(args.preset)
+    if args.image_size:
+        cfg = dataclasses.replace(cfg, image_size=args.image_size)
+    w, h = (int(v) for v in args.size.split("x"))
+    image = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    FixedCountDetector.people = args.people
+    gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"machine: {gpu}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"config: {args.preset} (image_size {cfg.image_size}, ViT {cfg.encoder_dim}x{cfg.encoder_depth}, "
+          f"decoder {cfg.decoder_dim}x{cfg.decoder_depth}, {cfg.num_queries} queries), input {w}x{h}, "
+          f"{args.people} people, median of {args.iters} after {args.warmup} warm-up runs")
+    header = f"| variant | {' | '.join(STAGES)} | wall | frames/s |"
+    print(header)
+    print("|" + "---|" * (len(STAGES) + 3))
+    for name, icfg in variants(args.device):
+        det = FixedCountDetector.from_random_init(cfg, config=icfg)
+        m = measure(det, image, args.warmup, args.iters)
+        cells = " | ".join(f"{m[s]:.1f}" for s in STAGES)
+        print(f"| {name} | {cells} | {m['wall']:.1f} | {1000 / m['wall']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Anny body model wrapper: (6D bone rotations, phenotypes) -> mesh, joints, pelvis.
+
+Anny's own frame is Z up, -Y forward (the face looks towards -Y), +X the body's
+left, with the pelvis (the `root` bone head) at the origin. Everything this
+wrapper returns is rotated into the camera (optical) frame and centred on the
+pelvis, so the detector only has to add the pelvis position:
+
+    x_cam = ANNY_TO_CAMERA @ x_anny
+
+With an identity root rotation the person stands upright facing the camera.
+The pelvis orientation is reported as the rotation from the REP-103 body frame
+(x forward out of the chest, y to the body's left, z up) to the camera frame,
+which is what a `body_<id>` TF frame needs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+
+from mhr2_ros.errors import ConfigError
+from mhr2_ros.geometry import rotation_6d_to_matrix
+
+log = logging.getLogger(__name__)
+
+# Anny phenotype order of the 6 shape parameters predicted by the network (paper, "HMR prediction").
+SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
+
+# Anny axes -> camera axes: X (body left) -> x (image right), Z (up) -> -y, Y (backward) -> z.
+ANNY_TO_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# REP-103 body axes (forward, left, up) expressed in Anny axes: (-Y, +X, +Z).
+BODY_TO_ANNY = torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+ANNY_UP_AXIS = 2
+
+# Joints: bone heads of the rig, then Anny's COCO-WholeBody body keypoints regressed
+# from the vertices (COCO-17 order followed by the 6 foot points).
+BONE_JOINTS = (("pelvis", "root"), ("spine", "spine03"), ("neck", "neck01"), ("head", "head"))
+COCO_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+FOOT_NAMES = (
+    "left_big_toe", "right_big_toe", "left_small_toe", "right_small_toe",
+    "left_heel", "right_heel",
+)  # fmt: skip
+JOINT_NAMES = tuple(name for name, _ in BONE_JOINTS) + COCO_NAMES + FOOT_NAMES
+PELVIS = JOINT_NAMES.index("pelvis")
+COCO17_INDICES = tuple(JOINT_NAMES.index(n) for n in COCO_NAMES)
+
+
+def _edges(*pairs: Tuple[str, str]) -> Tuple[Tuple[int, int], ...]:
+    return tuple((JOINT_NAMES.index(a), JOINT_NAMES.index(b)) for a, b in pairs)
+
+
+# Skeleton drawn in overlays and RViz markers.
+SKELETON_EDGES = _edges(
+    ("pelvis", "spine"), ("spine", "neck"), ("neck", "head"), ("head", "nose"),
+    ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+    ("neck", "left_shoulder"), ("neck", "right_shoulder"),
+    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("pelvis", "left_hip"), ("pelvis", "right_hip"),
+    ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("left_ankle", "left_heel"), ("left_ankle", "left_big_toe"), ("left_big_toe", "left_small_toe"),
+    ("right_ankle", "right_heel"), ("right_ankle", "right_big_toe"), ("right_big_toe", "right_small_toe"),
+)  # fmt: skip
+
+
+@dataclass
+class BodyOutput:
+    """Batched body model output; camera axes, pelvis at the origin, meters."""
+
+    vertices: torch.Tensor  # (B, V, 3) posed mesh vertices
+    joints: torch.Tensor  # (B, J, 3) joints in JOINT_NAMES order; joints[:, PELVIS] == 0
+    orientation: torch.Tensor  # (B, 3, 3) REP-103 body frame -> camera frame
+    height: torch.Tensor  # (B,) standing (rest pose) height in meters
+
+
+@functools.lru_cache(maxsize=4)
+def _build_anny(rig: str):
+    """Build the Anny model once per process: the first build takes about a minute
+    and is cached on disk under ~/.cache/anny by the anny package."""
+    import warp  # anny skins with NVIDIA Warp; silence its banner on stdout
+
+    warp.config.quiet = True
+    import anny
+
+    log.info("building the Anny body model (rig %r); the first build takes about a minute", rig)
+    try:
+        model = anny.Anny(rig=rig)
+    except (ValueError, AssertionError, FileNotFoundError) as exc:
+        raise ConfigError(f"cannot build the Anny body model with rig {rig!r}: {exc}") from exc
+    regressor = anny.KeypointsRegressor.coco(model)
+    return model, regressor
+
+
+class BodyModel(torch.nn.Module):
+    """Differentiable Anny forward for a batch of people.
+
+    Only the queries that were selected (inference) or matched (training) go
+    through it: it is the expensive part of a query.
+    """
+
+    def __init__(self, rig: str = "makehuman") -> None:
+        super().__init__()
+        anny_model, regressor = _build_anny(rig)
+        # Private float32 copies: the cached models stay untouched (float64, CPU).
+        if tuple(anny_model.phenotype_labels) != SHAPE_NAMES:
+            raise ConfigError(
+                f"Anny phenotypes {anny_model.phenotype_labels} differ from SHAPE_NAMES {SHAPE_NAMES}"
+            )
+        self.anny = _copy_module(anny_model).to(torch.float32)
+        self.regressor = _copy_module(regressor).to(torch.float32)
+        self.rig = rig
+        self.bone_names = tuple(self.anny.bone_labels)
+        self._bone_joint_ids = [self.bone_names.index(bone) for _, bone in BONE_JOINTS]
+        self.register_buffer("anny_to_camera", ANNY_TO_CAMERA.clone(), persistent=False)
+        self.register_buffer("body_to_anny", BODY_TO_ANNY.clone(), persistent=False)
+        faces = self.anny.get_triangular_faces().to(torch.int64)
+        self.register_buffer("faces", faces, persistent=False)  # (F, 3) vertex indices
+
+    @property
+    def num_bones(self) -> int:
+        return len(self.bone_names)
+
+    @property
+    def num_vertices(self) -> int:
+        return int(self.anny.template_vertices.shape[0])
+
+    def forward(self, rot6d: torch.Tensor, shape: torch.Tensor) -> BodyOutput:
+        """rot6d: (B, num_bones, 6) local bone rotations, root first (its rotation is
+        the global body orientation); shape: (B, 6) phenotypes in [0, 1], SHAPE_NAMES order."""
+        batch = rot6d.shape[0]
+        if rot6d.shape[1:] != (self.num_bones, 6):
+            raise ValueError(
+                f"rot6d must be (B, {self.num_bones}, 6) for rig {self.rig!r}, got {tuple(rot6d.shape)}"
+            )
+        if batch == 0:
+            return self._empty(rot6d)
+        dtype = rot6d.dtype
+        rotations = rotation_6d_to_matrix(rot6d.float())  # (B, J, 3, 3)
+        pose = torch.zeros(batch, self.num_bones, 4, 4, device=rot6d.device)
+        pose[..., :3, :3] = rotations
+        pose[..., 3, 3] = 1.0
+        out = self.anny(pose_parameters=pose, phenotype_kwargs=shape.float().clamp(0.0, 1.0))
+        pelvis = out["bone_poses"][:, 0, :3, 3]  # (B, 3) Anny frame; the root head
+        vertices = out["vertices"] - pelvis[:, None]
+        bone_heads = out["bone_poses"][:, self._bone_joint_ids, :3, 3] - pelvis[:, None]
+        keypoints = self.regressor({"vertices": vertices})  # (B, 23, 3)
+        joints = torch.cat([bone_heads, keypoints], dim=1)
+        rest = out["rest_vertices"][..., ANNY_UP_AXIS]  # (B, V) up coordinates at rest
+        height = rest.max(dim=1).values - rest.min(dim=1).values
+        root_rotation = out["bone_poses"][:, 0, :3, :3]  # (B, 3, 3) in the Anny frame
+        to_cam = self.anny_to_camera
+        return BodyOutput(
+            vertices=(vertices @ to_cam.T).to(dtype),
+            joints=(joints @ to_cam.T).to(dtype),
+            orientation=(to_cam @ root_rotation @ self.body_to_anny).to(dtype),
+            height=height.to(dtype),
+        )
+
+    def _empty(self, like: torch.Tensor) -> BodyOutput:
+        z = like.new_zeros
+        return BodyOutput(
+            vertices=z(0, self.num_vertices, 3),
+            joints=z(0, len(JOINT_NAMES), 3),
+            orientation=z(0, 3, 3),
+            height=z(0),
+        )
+
+
+def _copy_module(module: torch.nn.Module) -> torch.nn.Module:
+    return copy.deepcopy(module)

@@ -1,0 +1,133 @@
+"""Checkpoints: safetensors tensors plus a JSON model config beside them.
+
+    weights/NAME.safetensors   tensors only (no pickle: safe to open from anyone)
+    weights/NAME.json          {"format": "mhr2_ros/1", "model": {ModelConfig fields}, ...}
+
+Loading is strict: every missing key, unexpected key and shape mismatch is
+named in one error. Random initialisation is never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from mhr2_ros.config import ModelConfig, from_dict
+from mhr2_ros.errors import CheckpointError, ConfigError
+from mhr2_ros.io.atomic import atomic_path, atomic_write
+
+log = logging.getLogger(__name__)
+
+FORMAT = "mhr2_ros/1"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "mhr2_tiny.safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
+
+
+def config_path_for(weights: Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def save_checkpoint(
+    model: torch.nn.Module, cfg: ModelConfig, path: Path, metadata: Optional[dict] = None
+) -> Path:
+    """Write NAME.safetensors and NAME.json atomically; returns the weights path."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoint path must end in .safetensors, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FORMAT})
+    info = {"format": FORMAT, "model": cfg.to_dict(), **(metadata or {})}
+    with atomic_write(config_path_for(path), "w") as f:
+        json.dump(info, f, indent=2)
+    return path
+
+
+def read_checkpoint_config(weights: Path) -> Tuple[ModelConfig, dict]:
+    """ModelConfig and metadata from the JSON beside `weights`."""
+    cfg_path = config_path_for(weights)
+    if not cfg_path.is_file():
+        raise CheckpointError(
+            f"{weights}: its model config {cfg_path.name} is missing beside it; "
+            "pass --config PRESET_OR_FILE to say which model these weights belong to"
+        )
+    try:
+        info = json.loads(cfg_path.read_text())
+        model_dict = info["model"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"{cfg_path}: not a mhr2_ros checkpoint config (expected JSON with a 'model' mapping): {exc}"
+        ) from exc
+    try:
+        cfg = from_dict(ModelConfig, model_dict, source=str(cfg_path))
+    except ConfigError as exc:
+        raise CheckpointError(str(exc)) from exc
+    return cfg, info
+
+
+def read_tensors(weights: Path) -> Dict[str, torch.Tensor]:
+    """Tensors of a .safetensors file; refuses pickle formats and names the problem."""
+    weights = Path(weights)
+    if weights.suffix in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{weights}: pickle-based checkpoints are never loaded (they can run code); "
+            "expected a .safetensors file with a .json model config beside it"
+        )
+    if not weights.is_file():
+        raise CheckpointError(
+            f"weights file not found: {weights}; pass --weights PATH to a .safetensors checkpoint "
+            "(or --random-init to run an untrained network on purpose)"
+        )
+    try:
+        return load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{weights}: corrupted or not a safetensors file ({exc}); re-download or re-export it"
+        ) from exc
+
+
+def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+    """Load `state` into `model`, raising one CheckpointError that names every
+    missing key, unexpected key and shape mismatch."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(state))
+        if state[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        parts = [f"{source} does not match the model configuration:"]
+        for title, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mismatched),
+        ):
+            if items:
+                shown = ", ".join(items[:20]) + (f", ... ({len(items)} in all)" if len(items) > 20 else "")
+                parts.append(f"  {title}: {shown}")
+        parts.append("  (check that --config names the preset these weights were trained with)")
+        raise CheckpointError("\n".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
+def load_checkpoint(
+    weights: Path, model_config: Optional[ModelConfig] = None
+) -> Tuple[Dict[str, torch.Tensor], ModelConfig, dict]:
+    """(tensors, model config, metadata). `model_config` overrides the JSON beside
+    the weights (and must then match the tensors)."""
+    weights = Path(weights)
+    tensors = read_tensors(weights)
+    if model_config is not None:
+        return tensors, model_config, {}
+    cfg, info = read_checkpoint_config(weights)
+    return tensors, cfg, info

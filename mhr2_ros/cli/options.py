@@ -1,0 +1,102 @@
+"""Command-line options shared by the subcommands that run the detector."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
+from mhr2_ros.config import InferenceConfig, load_model_config, override
+from mhr2_ros.errors import InputError
+from mhr2_ros.geometry import intrinsics_from_fov, intrinsics_from_values
+
+
+def add_detector_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--weights", type=Path, default=DEFAULT_WEIGHTS,
+        help=f"checkpoint .safetensors with its .json model config beside it (default: {DEFAULT_WEIGHTS})",
+    )  # fmt: skip
+    g.add_argument(
+        "--config", default=None,
+        help="model preset (tiny, small, large) or YAML/JSON model config; by default the JSON "
+        "beside --weights. Must match the weights, else the error names the differing tensors",
+    )  # fmt: skip
+    g.add_argument(
+        "--random-init", action="store_true",
+        help="run an untrained, randomly initialised network of --config (default tiny) instead of "
+        "loading weights: for testing the pipeline only, its detections are meaningless",
+    )  # fmt: skip
+    g.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default: cpu)")
+    g.add_argument(
+        "--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+        help="network compute dtype (default float32; bfloat16 is faster on recent GPUs)",
+    )  # fmt: skip
+    g.add_argument("--compile", action="store_true", help="torch.compile the network (GPU; slow first frame)")
+    g = p.add_argument_group("detection")
+    g.add_argument(
+        "--threshold", type=float, default=None,
+        help="keep people whose score is above this (default 0.4, the paper's)",
+    )  # fmt: skip
+    g.add_argument(
+        "--nms", type=float, default=None, metavar="METERS",
+        help="suppress detections whose 3D pelvis is within METERS of a better one (default 0: off)",
+    )  # fmt: skip
+    g.add_argument(
+        "--no-pad", action="store_true",
+        help="do not pad images to the nearest training aspect ratio before resizing",
+    )  # fmt: skip
+    g = p.add_argument_group("camera (default: the network predicts the vertical FOV)")
+    cam = g.add_mutually_exclusive_group()
+    cam.add_argument("--fov", type=float, default=None, metavar="DEG", help="known vertical field of view in degrees")
+    cam.add_argument(
+        "--intrinsics", default=None, metavar="FX,FY,CX,CY",
+        help="known pinhole intrinsics in pixels of the input image",
+    )  # fmt: skip
+
+
+def inference_config(args: argparse.Namespace) -> InferenceConfig:
+    return override(
+        InferenceConfig(),
+        device=args.device,
+        dtype=args.dtype,
+        compile=args.compile or None,
+        score_threshold=args.threshold,
+        nms_distance=args.nms,
+        pad_to_train_aspect=False if args.no_pad else None,
+    )
+
+
+def build_detector(args: argparse.Namespace):
+    """Detector from --weights/--config, or an explicit --random-init network."""
+    from mhr2_ros.inference.detector import Detector
+
+    cfg = inference_config(args)
+    if args.random_init:
+        return Detector.from_random_init(load_model_config(args.config or "tiny"), config=cfg)
+    model_cfg = load_model_config(args.config) if args.config else None
+    return Detector.from_checkpoint(args.weights, config=cfg, model_config=model_cfg)
+
+
+def parse_intrinsics(text: str) -> np.ndarray:
+    try:
+        fx, fy, cx, cy = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--intrinsics {text!r}: expected four numbers FX,FY,CX,CY in pixels") from None
+    if fx <= 0 or fy <= 0:
+        raise InputError(f"--intrinsics {text!r}: focal lengths must be positive")
+    return intrinsics_from_values(fx, fy, cx, cy)
+
+
+def camera_for(args: argparse.Namespace, height: int, width: int) -> Optional[np.ndarray]:
+    """K for an image of this size from --fov / --intrinsics, or None (predicted)."""
+    if args.intrinsics:
+        return parse_intrinsics(args.intrinsics)
+    if args.fov is not None:
+        if not 1.0 <= args.fov <= 179.0:
+            raise InputError(f"--fov {args.fov}: expected a vertical field of view in degrees in [1, 179]")
+        return intrinsics_from_fov(np.radians(args.fov), width, height)
+    return None

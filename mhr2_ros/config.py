@@ -1,0 +1,187 @@
+"""Typed configuration, loaded from YAML/JSON in one place.
+
+`ModelConfig` describes the network (it travels with a checkpoint as JSON);
+`InferenceConfig` describes what the Detector does around it. CLI flags and ROS
+parameters override fields of the same names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+import yaml
+
+from mhr2_ros.errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _find_config_dir() -> Path:
+    """config/ of a source checkout, else where setup.py / colcon install it."""
+    for candidate in (
+        PACKAGE_ROOT / "config",  # source checkout or editable install
+        Path(sys.prefix) / "share" / "mhr2_ros" / "config",  # pip install
+        PACKAGE_ROOT.parent.parent.parent / "share" / "mhr2_ros" / "config",  # colcon
+    ):
+        if candidate.is_dir():
+            return candidate
+    return PACKAGE_ROOT / "config"
+
+
+CONFIG_DIR = _find_config_dir()
+PRESETS = ("tiny", "small", "large")
+
+
+@dataclass
+class ModelConfig:
+    # --- encoder (ViT of the DINOv2/DINOv3 family) ---
+    patch_size: int = 16  # pixels per patch side: 14 (DINOv2) or 16 (DINOv3)
+    image_size: int = 768  # largest image side fed to the network, in pixels
+    encoder_dim: int = 1024  # token width of the ViT
+    encoder_depth: int = 24  # number of ViT blocks
+    encoder_heads: int = 16  # attention heads per ViT block
+    encoder_mlp_ratio: float = 4.0  # hidden width of the ViT MLP / encoder_dim
+    num_registers: int = 4  # register ("storage") tokens after CLS; 0 for plain DINOv2
+    pos_embed: str = "rope"  # "rope" (DINOv3, 2D rotary) or "learned" (DINOv2, interpolated)
+    pos_embed_grid: int = 37  # side of the learned pos-embed grid (DINOv2: 518 px / 14 = 37)
+    rope_base: float = 100.0  # base period of the 2D rotary embedding (DINOv3 default)
+    layerscale_init: float = 1e-5  # initial LayerScale gamma in ViT blocks
+    # --- decoder (DETR) ---
+    decoder_dim: int = 512  # width of queries and of the projected image tokens
+    decoder_depth: int = 8  # decoder blocks: self-attn, cross-attn, MLP (paper: 8)
+    decoder_heads: int = 8  # attention heads in the decoder
+    decoder_mlp_ratio: float = 4.0  # hidden width of the decoder MLP / decoder_dim
+    num_queries: int = 100  # learned human queries (paper: 100)
+    # --- heads ---
+    num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
+    num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions
+    track_dim: int = 4096  # track feature width (SAM2 memory 64x64x64, 8x8-pooled: 4096)
+    head_hidden: int = 512  # hidden width of the per-query MLP heads
+    fov_min_deg: float = 10.0  # lowest vertical FOV the camera head can output
+    fov_max_deg: float = 140.0  # highest vertical FOV the camera head can output
+    nearness_ref_focal: float = 768.0  # f_ref in depth = f / f_ref * exp(-nearness), pixels
+    # --- body model ---
+    rig: str = "makehuman"  # anny rig spec; "makehuman" is the 163-bone rig of the paper
+    # aspect ratios (width / height) seen in training; inference may pad to the nearest
+    train_aspect_ratios: Tuple[float, ...] = (0.5625, 0.75, 1.0, 1.333, 1.7778)
+
+    def __post_init__(self) -> None:
+        self.train_aspect_ratios = tuple(float(a) for a in self.train_aspect_ratios)
+        if self.patch_size not in (14, 16):
+            raise ConfigError(f"patch_size must be 14 or 16, got {self.patch_size}")
+        if self.image_size % self.patch_size:
+            raise ConfigError(
+                f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}"
+            )
+        if self.pos_embed not in ("rope", "learned"):
+            raise ConfigError(f"pos_embed must be 'rope' or 'learned', got {self.pos_embed!r}")
+        for dim, heads, name in (
+            (self.encoder_dim, self.encoder_heads, "encoder"),
+            (self.decoder_dim, self.decoder_heads, "decoder"),
+        ):
+            if dim % heads:
+                raise ConfigError(f"{name}_dim {dim} is not divisible by {name}_heads {heads}")
+        if self.pos_embed == "rope" and (self.encoder_dim // self.encoder_heads) % 4:
+            raise ConfigError("rope needs a head width (encoder_dim / encoder_heads) divisible by 4")
+        if not 0 < self.fov_min_deg < self.fov_max_deg < 180:
+            raise ConfigError("need 0 < fov_min_deg < fov_max_deg < 180")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["train_aspect_ratios"] = list(self.train_aspect_ratios)
+        return d
+
+
+@dataclass
+class InferenceConfig:
+    score_threshold: float = 0.4  # keep queries whose score is above this (paper: 0.4)
+    nms_distance: float = 0.0  # 3D NMS radius in meters between pelvis locations; 0 = off
+    pad_to_train_aspect: bool = True  # pad the image to the nearest training aspect ratio
+    max_humans: int = 100  # keep at most this many humans per frame, best scores first
+    return_vertices: bool = True  # attach mesh vertices to each Human
+    return_track_features: bool = True  # attach the track feature to each Human
+    device: str = "cpu"  # torch device: "cpu", "cuda", "cuda:1", ...
+    dtype: str = "float32"  # compute dtype of the network: float32, bfloat16 or float16
+    compile: bool = False  # torch.compile the network (GPU; slow first frame)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score_threshold <= 1.0:
+            raise ConfigError(f"score_threshold must be in [0, 1], got {self.score_threshold}")
+        if self.nms_distance < 0:
+            raise ConfigError(f"nms_distance must be >= 0 meters, got {self.nms_distance}")
+        if self.max_humans < 1:
+            raise ConfigError(f"max_humans must be >= 1, got {self.max_humans}")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
+
+
+def from_dict(cls, data: Optional[dict], source: str = "config") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys are an error naming them."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown {cls.__name__} field(s) {unknown}; valid fields: {sorted(names)}"
+        )
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def read_mapping(path: Path) -> dict:
+    """Read a YAML or JSON file holding a mapping, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def preset_path(name: str) -> Path:
+    return CONFIG_DIR / f"model_{name}.yaml"
+
+
+def load_model_config(name_or_path: str | Path) -> ModelConfig:
+    """A preset name (tiny, small, large) or a YAML/JSON file -> ModelConfig."""
+    path = Path(name_or_path)
+    if str(name_or_path) in PRESETS:
+        path = preset_path(str(name_or_path))
+    elif not path.exists():
+        raise ConfigError(
+            f"model config {name_or_path!r} is neither a preset {list(PRESETS)} nor an existing file"
+        )
+    return from_dict(ModelConfig, read_mapping(path), source=str(path))
+
+
+def override(obj: Any, **changes: Any) -> Any:
+    """A copy of dataclass `obj` with the fields that are not None replaced."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(obj, **changes)
+
+
+__all__ = [
+    "ConfigError",
+    "ModelConfig",
+    "InferenceConfig",
+    "from_dict",
+    "read_mapping",
+    "load_model_config",
+    "override",
+    "PRESETS",
+    "CONFIG_DIR",
+]

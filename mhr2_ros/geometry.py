@@ -1,0 +1,129 @@
+"""Camera and rotation geometry shared by every stage.
+
+Conventions: OpenCV / ROS optical frame (x right, y down, z forward), meters,
+radians, pixels of the original image unless a name says otherwise. Functions
+accept numpy arrays or torch tensors where noted and keep the input's type.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+# --------------------------------------------------------------------------- FOV / focal
+def focal_from_fov(fov: float, size: float) -> float:
+    """Focal length in pixels for a field of view `fov` (radians) spanning `size` pixels."""
+    return (size / 2.0) / math.tan(fov / 2.0)
+
+
+def fov_from_focal(focal: float, size: float) -> float:
+    """Field of view in radians spanned by `size` pixels at focal length `focal` pixels."""
+    return 2.0 * math.atan((size / 2.0) / focal)
+
+
+def intrinsics_from_fov(fov_y: float, width: int, height: int) -> np.ndarray:
+    """3x3 K from a vertical FOV (radians): square pixels, principal point at the centre."""
+    f = focal_from_fov(fov_y, height)
+    return np.array(
+        [[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32
+    )
+
+
+def intrinsics_from_values(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float32)
+
+
+def scale_intrinsics(K: np.ndarray, sx: float, sy: float, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+    """K of an image resized by (sx, sy) then shifted by (dx, dy) pixels (padding)."""
+    K2 = np.array(K, dtype=np.float32, copy=True)
+    K2[0, 0] *= sx
+    K2[0, 1] *= sx
+    K2[0, 2] = K2[0, 2] * sx + dx
+    K2[1, 1] *= sy
+    K2[1, 2] = K2[1, 2] * sy + dy
+    return K2
+
+
+# ------------------------------------------------------------------------ projections
+def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(..., 3) camera-frame points in meters -> (..., 2) pixels. Works on numpy or torch."""
+    if isinstance(points, torch.Tensor):
+        K = torch.as_tensor(K, dtype=points.dtype, device=points.device)
+        z = points[..., 2:3].clamp(min=1e-6)
+    else:
+        z = np.maximum(points[..., 2:3], 1e-6)
+    xy = points[..., :2] / z
+    u = K[0, 0] * xy[..., 0] + K[0, 1] * xy[..., 1] + K[0, 2]
+    v = K[1, 1] * xy[..., 1] + K[1, 2]
+    stack = torch.stack if isinstance(points, torch.Tensor) else np.stack
+    return stack([u, v], -1)
+
+
+def unproject(pixels: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Inverse projection: (..., 2) pixels and (...) depths (z, meters) -> (..., 3) points."""
+    is_torch = isinstance(pixels, torch.Tensor)
+    if is_torch:
+        K = torch.as_tensor(K, dtype=pixels.dtype, device=pixels.device)
+    y = (pixels[..., 1] - K[1, 2]) / K[1, 1]
+    x = (pixels[..., 0] - K[0, 2] - K[0, 1] * y) / K[0, 0]
+    stack = torch.stack if is_torch else np.stack
+    return stack([x * depth, y * depth, depth], -1)
+
+
+def depth_from_nearness(nearness, focal, ref_focal: float):
+    """Metric depth (z, meters) from nearness: z = focal / ref_focal * exp(-nearness).
+
+    Nearness is a log inverse depth normalised by the focal: a person's size in
+    pixels is proportional to focal / z, so the network predicts it from pixels
+    alone and the depth stays consistent when the camera (focal) changes.
+    """
+    if isinstance(nearness, torch.Tensor):
+        return focal / ref_focal * torch.exp(-nearness)
+    return focal / ref_focal * np.exp(-np.asarray(nearness))
+
+
+def nearness_from_depth(depth, focal, ref_focal: float):
+    """Inverse of `depth_from_nearness`."""
+    if isinstance(depth, torch.Tensor):
+        return -torch.log(depth * ref_focal / focal)
+    return -np.log(np.asarray(depth) * ref_focal / focal)
+
+
+# --------------------------------------------------------------------------- rotations
+def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
+    """(..., 6) -> (..., 3, 3) by Gram-Schmidt (Zhou et al. 2019).
+
+    The 6D vector holds the first two *columns* of the rotation matrix, so the
+    identity is (1, 0, 0, 0, 1, 0).
+    """
+    a1, a2 = d6[..., 0:3], d6[..., 3:6]
+    b1 = torch.nn.functional.normalize(a1, dim=-1)
+    b2 = torch.nn.functional.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
+    b3 = torch.cross(b1, b2, dim=-1)
+    return torch.stack((b1, b2, b3), dim=-1)
+
+
+def matrix_to_rotation_6d(R: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) -> (..., 6): the first two columns, as in `rotation_6d_to_matrix`."""
+    return torch.cat((R[..., :, 0], R[..., :, 1]), dim=-1)
+
+
+IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def matrix_to_quaternion_xyzw(R: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (x, y, z, w), w >= 0."""
+    R = np.asarray(R, dtype=np.float64)
+    m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
+    w = np.sqrt(np.maximum(0.0, 1.0 + m00 + m11 + m22)) / 2.0
+    x = np.sqrt(np.maximum(0.0, 1.0 + m00 - m11 - m22)) / 2.0
+    y = np.sqrt(np.maximum(0.0, 1.0 - m00 + m11 - m22)) / 2.0
+    z = np.sqrt(np.maximum(0.0, 1.0 - m00 - m11 + m22)) / 2.0
+    x = np.copysign(x, R[..., 2, 1] - R[..., 1, 2])
+    y = np.copysign(y, R[..., 0, 2] - R[..., 2, 0])
+    z = np.copysign(z, R[..., 1, 0] - R[..., 0, 1])
+    q = np.stack([x, y, z, w], -1)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)

@@ -1,0 +1,170 @@
+"""Detector: the numpy-in, numpy-out predictor around the Multi-HMR 2 network.
+
+    detector = Detector.from_checkpoint("weights/mhr2_tiny.safetensors", device="cuda")
+    frame = detector(image_rgb)            # HxWx3 uint8 RGB; K=None -> predicted FOV
+    frame = detector(image_rgb, K=K)       # 3x3 intrinsics of this image, in pixels
+
+Stages (each timed in FrameResult.timings): preprocess, encoder, decoder,
+heads, body (selected queries only) and postprocess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+
+from mhr2_ros.body import BodyModel
+from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict
+from mhr2_ros.config import InferenceConfig, ModelConfig, override
+from mhr2_ros.errors import ConfigError, InputError
+from mhr2_ros.geometry import fov_from_focal
+from mhr2_ros.inference.postprocess import assemble_humans, queries_to_camera
+from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad, to_tensor
+from mhr2_ros.inference.results import FrameResult
+from mhr2_ros.inference.select import select_queries
+from mhr2_ros.io.images import check_rgb8
+from mhr2_ros.model import build_model
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class Detector:
+    def __init__(
+        self, model: torch.nn.Module, model_cfg: ModelConfig, cfg: Optional[InferenceConfig] = None
+    ) -> None:
+        self.cfg = cfg or InferenceConfig()
+        self.model_cfg = model_cfg
+        self.device = _resolve_device(self.cfg.device)
+        self.model = model.to(self.device).eval()
+        self.body = BodyModel(model_cfg.rig).to(self.device)
+        if self.body.num_bones != model_cfg.num_bones:
+            raise ConfigError(
+                f"rig {model_cfg.rig!r} has {self.body.num_bones} bones but the model predicts "
+                f"num_bones={model_cfg.num_bones}; the config does not match the weights"
+            )
+        self._network = torch.compile(self.model) if self.cfg.compile else self.model
+        self.faces = self.body.faces.cpu().numpy().astype(np.int32)  # (F, 3) mesh triangles
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path = DEFAULT_WEIGHTS,
+        device: Optional[str] = None,
+        config: Optional[InferenceConfig] = None,
+        model_config: Optional[ModelConfig] = None,
+    ) -> "Detector":
+        """Load weights (.safetensors + .json beside it). `model_config` replaces the
+        JSON (it must then match the tensors, else CheckpointError names the keys)."""
+        cfg = override(config or InferenceConfig(), device=device)
+        tensors, model_cfg, _ = load_checkpoint(Path(path), model_config)
+        model = build_model(model_cfg)
+        load_state_strict(model, tensors, source=str(path))
+        return cls(model, model_cfg, cfg)
+
+    @classmethod
+    def from_random_init(
+        cls, model_cfg: ModelConfig, device: Optional[str] = None,
+        config: Optional[InferenceConfig] = None, seed: int = 0,
+    ) -> "Detector":
+        """An untrained network, only on explicit request (tests, benchmarks)."""
+        log.warning("using a randomly initialised network: its detections are meaningless")
+        torch.manual_seed(seed)
+        return cls(build_model(model_cfg), model_cfg, override(config or InferenceConfig(), device=device))
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray, K: Optional[np.ndarray] = None) -> FrameResult:
+        timer = _StageTimer(self.device)
+        image = check_rgb8(image)
+        h, w = image.shape[:2]
+        K = _check_intrinsics(K)
+        ratios = self.model_cfg.train_aspect_ratios if self.cfg.pad_to_train_aspect else None
+        geom = compute_geometry(h, w, self.model_cfg.image_size, self.model_cfg.patch_size, ratios)
+        x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)
+        timer.lap("preprocess")
+
+        with self._autocast():
+            cls_tok, patches, grid = self._network.encode(x)
+            timer.lap("encoder")
+            queries = self._network.decode(patches, grid)
+            timer.lap("decoder")
+            out = self._network.predict_heads(queries, cls_tok, geom.input_hw)
+        out = {k: v[0].float() for k, v in out.items()}  # drop the batch of one
+        timer.lap("heads")
+
+        cam = queries_to_camera(out, geom, K, self.model_cfg.nearness_ref_focal)
+        keep = self.select(cam)
+        keep_t = torch.as_tensor(keep, device=self.device, dtype=torch.long)
+        body = self.body(out["rot6d"][keep_t], out["shape"][keep_t])
+        timer.lap("body")
+
+        humans = assemble_humans(
+            cam, keep, out, body, (h, w),
+            vertices=self.cfg.return_vertices, track=self.cfg.return_track_features,
+        )  # fmt: skip
+        timer.lap("postprocess")
+        return FrameResult(
+            humans=humans, K=cam.K, K_source=cam.K_source,
+            fov_y=fov_from_focal(float(cam.K[1, 1]), h), image_size=(h, w), timings=timer.done(),
+        )  # fmt: skip
+
+    def select(self, cam) -> np.ndarray:
+        """Indices of the queries to keep, best first (threshold, then optional 3D NMS)."""
+        c = self.cfg
+        return select_queries(cam.scores, cam.positions, c.score_threshold, c.nms_distance, c.max_humans)
+
+    def _autocast(self):
+        dtype = DTYPES[self.cfg.dtype]
+        if dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+
+def _resolve_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"invalid device {name!r}: expected cpu, cuda or cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+def _check_intrinsics(K) -> Optional[np.ndarray]:
+    if K is None:
+        return None
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InputError(
+            f"intrinsics must be a finite 3x3 matrix with positive fx, fy (pixels); got {K.tolist()}"
+        )
+    return K
+
+
+class _StageTimer:
+    """Wall-clock per stage; synchronises CUDA so a stage's kernels count to it."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.t0 = self.last = time.perf_counter()
+        self.times: Dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        self.sync()
+        now = time.perf_counter()
+        self.times[name] = now - self.last
+        self.last = now
+
+    def done(self) -> Dict[str, float]:
+        self.times["total"] = self.last - self.t0
+        return self.times
+

@@ -1,0 +1,101 @@
+"""Image preprocessing (paper, "Image Encoder" and "Inference on images").
+
+The image is optionally padded (centred, so the principal point stays centred)
+to the nearest aspect ratio seen in training, then resized so that its largest
+side is `image_size` and its smallest side a multiple of the patch size. The
+mapping between original and network-input pixels is kept so that every output
+can be expressed in pixels of the original image:
+
+    u_input = u_original * sx + dx,   v_input = v_original * sy + dy
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class InputGeometry:
+    original_hw: Tuple[int, int]  # (height, width) of the original image
+    input_hw: Tuple[int, int]  # (height, width) fed to the network
+    scale: Tuple[float, float]  # (sx, sy): original -> input pixel scale
+    offset: Tuple[float, float]  # (dx, dy): padding before the image, input pixels
+
+    def to_original(self, uv: np.ndarray) -> np.ndarray:
+        """(..., 2) input pixels -> original pixels."""
+        (sx, sy), (dx, dy) = self.scale, self.offset
+        return np.stack([(uv[..., 0] - dx) / sx, (uv[..., 1] - dy) / sy], -1)
+
+
+def nearest_aspect(width: int, height: int, ratios: Sequence[float]) -> float:
+    """Training aspect ratio (width / height) closest to the image's, in log space."""
+    r = width / height
+    return min(ratios, key=lambda a: abs(math.log(a / r)))
+
+
+def padded_canvas(width: int, height: int, ratios: Sequence[float]) -> Tuple[int, int]:
+    """(width, height) of the smallest canvas with the nearest training aspect ratio
+    that contains the image (padding only, never cropping)."""
+    target = nearest_aspect(width, height, ratios)
+    if target > width / height:
+        return max(width, round(height * target)), height
+    return width, max(height, round(width / target))
+
+
+def _round_to_patch(x: float, patch: int) -> int:
+    return max(patch, int(round(x / patch)) * patch)
+
+
+def compute_geometry(
+    height: int, width: int, image_size: int, patch: int, ratios: Sequence[float] | None
+) -> InputGeometry:
+    """Input size and pixel mapping; `ratios=None` disables the padding."""
+    canvas_w, canvas_h = (width, height) if not ratios else padded_canvas(width, height, ratios)
+    scale = image_size / max(canvas_w, canvas_h)
+    in_w = _round_to_patch(canvas_w * scale, patch)
+    in_h = _round_to_patch(canvas_h * scale, patch)
+    sx, sy = in_w / canvas_w, in_h / canvas_h
+    dx = (canvas_w - width) / 2.0 * sx
+    dy = (canvas_h - height) / 2.0 * sy
+    return InputGeometry((height, width), (in_h, in_w), (sx, sy), (dx, dy))
+
+
+def resize_and_pad(image: np.ndarray, geom: InputGeometry) -> np.ndarray:
+    """HxWx3 uint8 -> input_hw x 3 uint8; padding filled with the mean colour so that
+    it normalises to zero."""
+    in_h, in_w = geom.input_hw
+    (sx, sy), (dx, dy) = geom.scale, geom.offset
+    h, w = geom.original_hw
+    new_w = min(in_w, max(1, round(w * sx)))
+    new_h = min(in_h, max(1, round(h * sy)))
+    interp = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
+    if (new_h, new_w) == (in_h, in_w):
+        return resized
+    canvas = np.empty((in_h, in_w, 3), np.uint8)
+    canvas[:] = PAD_COLOR
+    x0 = min(int(round(dx)), in_w - new_w)
+    y0 = min(int(round(dy)), in_h - new_h)
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
+    return canvas
+
+
+PIXEL_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics used by DINOv2/v3
+PIXEL_STD = (0.229, 0.224, 0.225)
+PAD_COLOR = tuple(int(round(255 * m)) for m in PIXEL_MEAN)
+
+
+def to_tensor(image: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """HxWx3 uint8 -> (1, 3, H, W) normalised tensor on `device` (normalised there,
+    so only uint8 bytes cross the bus)."""
+    t = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
+    t = t.permute(2, 0, 1)[None].float().div_(255.0)
+    mean = torch.tensor(PIXEL_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(PIXEL_STD, device=device).view(1, 3, 1, 1)
+    return ((t - mean) / std).to(dtype)

@@ -1,0 +1,191 @@
+"""Results as JSON Lines: one JSON object per frame, one line each.
+
+Conventions: camera frame = OpenCV optical frame (x right, y down, z forward);
+meters, pixels of the original image, seconds. Non-finite numbers are written as
+null (JSON has no NaN). Vertices, pose parameters and track features are left out
+(tens of thousands of numbers per person); export meshes with mesh_export instead.
+
+Frame fields
+| field            | type                  | unit / meaning                                                    |
+|------------------|-----------------------|-------------------------------------------------------------------|
+| frame            | int                   | 0-based index of the frame in the input                           |
+| name             | str                   | image file name, or frame_000123 for videos and cameras           |
+| timestamp        | float or null         | s; video: index / fps, camera: since opened, images: null         |
+| image_size       | {width, height}       | px, the original image                                            |
+| K                | 3x3 float             | px, intrinsics used (row-major)                                   |
+| K_source         | str                   | "given" (user / camera_info) or "predicted" (network FOV)         |
+| fov_y_deg        | float                 | degrees, vertical field of view of K                              |
+| timings          | {stage: float}        | s, time spent per stage for this frame                            |
+| joint_names      | [str] (optional)      | order of joints_3d / keypoints_2d rows; only when passed          |
+| humans           | [object]              | detections, best score first (fields below)                       |
+
+Human fields
+| field            | type                  | unit / meaning                                                    |
+|------------------|-----------------------|-------------------------------------------------------------------|
+| id               | str or null           | track id (stable across frames), null without tracking            |
+| index            | int                   | position in this frame's list                                     |
+| score            | float                 | detection confidence in [0, 1]                                    |
+| pelvis_2d        | [u, v]                | px, pelvis in the image                                           |
+| depth            | float                 | m, pelvis z                                                       |
+| position         | [x, y, z]             | m, pelvis in the camera frame                                     |
+| orientation      | 3x3 float             | pelvis rotation, body axes -> camera frame (row-major)            |
+| quaternion_xyzw  | [x, y, z, w]          | same rotation as a unit quaternion, w >= 0                        |
+| shape            | {gender, age, muscle, weight, height, proportions} | Anny phenotypes in [0, 1]            |
+| height           | float                 | m, standing height of the body (rest pose)                        |
+| box              | [x_min, y_min, x_max, y_max] | px, projected mesh, clipped to the image                   |
+| joints_3d        | Jx3 float             | m, joints in the camera frame                                     |
+| keypoints_2d     | Jx2 float             | px, joints projected with K                                       |
+
+Rounding: meters 4 decimals (0.1 mm), pixels 2, rotations/quaternions 6, scores and
+shape 4, K 3, degrees 3, seconds 6.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+
+from mhr2_ros.geometry import matrix_to_quaternion_xyzw
+from mhr2_ros.inference.results import FrameResult, Human
+from mhr2_ros.io.atomic import atomic_write
+
+log = logging.getLogger(__name__)
+
+SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
+M, PX, ROT, UNIT, K_DIGITS, DEG, SEC = 4, 2, 6, 4, 3, 3, 6  # decimals per kind of value
+
+
+def _num(value, digits: int) -> Optional[float]:
+    """Rounded float, None for None / NaN / inf (invalid in JSON)."""
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def _list(array, digits: int) -> Optional[list]:
+    """Nested lists of rounded floats (non-finite -> None); None stays None."""
+    if array is None:
+        return None
+    arr = np.round(np.asarray(array, dtype=np.float64), digits)
+    if np.isfinite(arr).all():
+        return arr.tolist()
+    return _nan_to_none(arr.tolist())
+
+
+def _nan_to_none(value):
+    """Nested lists with NaN / inf replaced by None."""
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value if math.isfinite(value) else None
+
+
+def human_to_dict(human: Human, index: int) -> Dict[str, Any]:
+    """JSON-safe dict of one person (see the module docstring for the fields)."""
+    shape = np.asarray(human.shape, dtype=np.float64).reshape(-1)
+    if len(shape) != len(SHAPE_NAMES):
+        raise ValueError(f"human {index}: shape has {len(shape)} values, expected {len(SHAPE_NAMES)} ({', '.join(SHAPE_NAMES)})")
+    orientation = np.asarray(human.orientation, dtype=np.float64)
+    quat = matrix_to_quaternion_xyzw(orientation) if np.isfinite(orientation).all() else None
+    return {
+        "id": None if human.track_id is None else str(human.track_id),
+        "index": index,
+        "score": _num(human.score, UNIT),
+        "pelvis_2d": _list(human.pelvis_2d, PX),
+        "depth": _num(human.depth, M),
+        "position": _list(human.position, M),
+        "orientation": _list(orientation, ROT),
+        "quaternion_xyzw": _list(quat, ROT),
+        "shape": {n: _num(v, UNIT) for n, v in zip(SHAPE_NAMES, shape)},
+        "height": _num(human.height, M),
+        "box": _list(human.box, PX),
+        "joints_3d": _list(human.joints_3d, M),
+        "keypoints_2d": _list(human.keypoints_2d, PX),
+    }
+
+
+def frame_to_dict(
+    frame: FrameResult,
+    index: int,
+    name: str,
+    timestamp: Optional[float],
+    joint_names: Optional[Sequence[str]] = None,
+) -> Dict[str, Any]:
+    """JSON-safe dict of one frame's results (fields and units: module docstring)."""
+    height, width = (int(v) for v in frame.image_size[:2])
+    record: Dict[str, Any] = {
+        "frame": int(index),
+        "name": str(name),
+        "timestamp": _num(timestamp, SEC),
+        "image_size": {"width": width, "height": height},
+        "K": _list(frame.K, K_DIGITS),
+        "K_source": str(frame.K_source),
+        "fov_y_deg": _num(math.degrees(frame.fov_y), DEG) if frame.fov_y is not None else None,
+        "timings": {str(k): _num(v, SEC) for k, v in (frame.timings or {}).items()},
+    }
+    if joint_names is not None:
+        record["joint_names"] = [str(n) for n in joint_names]
+        for i, human in enumerate(frame.humans):
+            count = len(np.asarray(human.joints_3d).reshape(-1, 3))
+            if count != len(joint_names):
+                raise ValueError(f"human {i}: {count} joints but {len(joint_names)} joint names")
+    record["humans"] = [human_to_dict(h, i) for i, h in enumerate(frame.humans)]
+    return record
+
+
+class JsonlWriter:
+    """Append one JSON object per line; the file appears under `path` on close.
+
+    Lines are flushed one by one (a hidden temporary file beside `path` can be
+    followed with `tail -f`); it is renamed to `path` by `close()` or a `with` block
+    that ends normally, and deleted if the block raises.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.lines = 0
+        self._stack = contextlib.ExitStack()
+        self._handle = self._stack.enter_context(atomic_write(path, "w"))
+
+    def write(self, record: Dict[str, Any]) -> None:
+        """Write one record (a dict such as frame_to_dict's) as one line."""
+        if self._handle is None:
+            raise RuntimeError(f"{self.path}: write() after close()")
+        self._handle.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+        self._handle.flush()
+        self.lines += 1
+
+    def write_frame(self, frame: FrameResult, index: int, name: str, timestamp: Optional[float],
+                    joint_names: Optional[Sequence[str]] = None) -> None:
+        self.write(frame_to_dict(frame, index, name, timestamp, joint_names))
+
+    def close(self) -> None:
+        """Flush, fsync and rename to the final path (idempotent)."""
+        if self._handle is not None:
+            self._handle = None
+            self._stack.close()
+            log.info("wrote %s (%d lines)", self.path, self.lines)
+
+    def _abort(self, exc: BaseException) -> None:
+        if self._handle is not None:
+            self._handle = None
+            with contextlib.suppress(BaseException):
+                self._stack.__exit__(type(exc), exc, exc.__traceback__)
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort(exc if exc is not None else exc_type())
+
+    def __del__(self):  # forgotten close(): drop the temporary file, never half-publish
+        if getattr(self, "_handle", None) is not None:
+            self._abort(RuntimeError("JsonlWriter garbage-collected without close()"))

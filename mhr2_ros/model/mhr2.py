@@ -1,0 +1,70 @@
+"""Multi-HMR 2 network: ViT encoder -> DETR decoder -> heads (paper, section 3).
+
+    images (B, 3, H, W), normalised with PIXEL_MEAN / PIXEL_STD, H and W multiples
+    of the patch size (any aspect ratio)
+      -> encode         cls (B, De), patches (B, Hp*Wp, De), grid (Hp, Wp)
+      -> decode         queries (B, N, Dd)            (linear De -> Dd inside the decoder)
+      -> predict_heads  dict of tensors, see `heads.py` for the contract
+
+The stages are separate methods so that a benchmark can time each one and the
+trainer can run the body model on matched queries only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, Tuple
+
+import torch
+import torch.nn as nn
+
+from mhr2_ros.config import ModelConfig
+from mhr2_ros.model.decoder import DetrDecoder
+from mhr2_ros.model.heads import CameraHead, QueryHeads
+from mhr2_ros.model.vit import ViTEncoder
+
+logger = logging.getLogger(__name__)
+
+
+class MultiHMR2(nn.Module):
+    """The full network; `forward(images)` returns the head outputs dict."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ViTEncoder(cfg)
+        self.decoder = DetrDecoder(cfg)
+        self.camera_head = CameraHead(cfg)  # on the CLS token
+        self.query_heads = QueryHeads(cfg)  # on every decoded query
+
+    def encode(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, Tuple[int, int]]:
+        """images (B, 3, H, W) -> cls (B, De), patches (B, Hp*Wp, De), (Hp, Wp)."""
+        return self.encoder(images)
+
+    def decode(self, patches: torch.Tensor, grid_hw: Tuple[int, int]) -> torch.Tensor:
+        """patches (B, Hp*Wp, De) on grid (Hp, Wp) -> decoded queries (B, N, Dd)."""
+        return self.decoder(patches, grid_hw)
+
+    def predict_heads(
+        self, queries: torch.Tensor, cls: torch.Tensor, image_hw: Tuple[int, int]
+    ) -> Dict[str, torch.Tensor]:
+        """queries (B, N, Dd), cls (B, De), image_hw = (H, W) input pixels -> outputs."""
+        out = self.query_heads(queries, image_hw)
+        out["fov"] = self.camera_head(cls)  # (B,) radians, vertical FOV of the input image
+        return out
+
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        cls, patches, grid_hw = self.encode(images)
+        queries = self.decode(patches, grid_hw)
+        return self.predict_heads(queries, cls, (images.shape[-2], images.shape[-1]))
+
+
+def build_model(cfg: ModelConfig) -> MultiHMR2:
+    """A randomly initialised network for `cfg` (load weights separately)."""
+    model = MultiHMR2(cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.debug("built MultiHMR2: %.1f M parameters, encoder %s", n_params / 1e6, cfg.pos_embed)
+    return model
+
+
+__all__ = ["MultiHMR2", "build_model"]

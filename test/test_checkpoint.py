@@ -1,0 +1,85 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from mhr2_ros.errors import CheckpointError
+from mhr2_ros.model import build_model
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, tiny_config):
+    model = build_model(tiny_config)
+    path = save_checkpoint(model, tiny_config, tmp_path_factory.mktemp("ckpt") / "m.safetensors")
+    return model, path
+
+
+def test_round_trip_equal_tensors_and_config(saved, tiny_config):
+    model, path = saved
+    tensors, cfg, info = load_checkpoint(path)
+    assert cfg == tiny_config and info["format"] == "mhr2_ros/1"
+    fresh = build_model(cfg)
+    load_state_strict(fresh, tensors, str(path))
+    for k, v in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v), k
+
+
+def test_missing_weights_file_names_path(tmp_path):
+    with pytest.raises(CheckpointError, match="not found.*nothing.safetensors"):
+        load_checkpoint(tmp_path / "nothing.safetensors")
+
+
+def test_corrupted_weights(saved, tmp_path):
+    _, path = saved
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(path.read_bytes()[:1000])  # truncated
+    (tmp_path / "bad.json").write_text(path.with_suffix(".json").read_text())
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(bad)
+
+
+def test_missing_config_json(saved, tmp_path):
+    _, path = saved
+    lone = tmp_path / "lone.safetensors"
+    lone.write_bytes(path.read_bytes())
+    with pytest.raises(CheckpointError, match="lone.json.*missing"):
+        load_checkpoint(lone)
+
+
+def test_pickle_checkpoints_are_refused(tmp_path):
+    p = tmp_path / "weights.pth"
+    torch.save({"a": torch.zeros(1)}, p)
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(p)
+
+
+def test_strict_errors_name_missing_unexpected_and_mismatched(saved, tiny_config):
+    model, _ = saved
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    first = sorted(state)[0]
+    del state[first]
+    state["bogus.weight"] = torch.zeros(2)
+    with pytest.raises(CheckpointError) as err:
+        load_state_strict(build_model(tiny_config), state, "x.safetensors")
+    msg = str(err.value)
+    assert f"missing keys: {first}" in msg and "unexpected keys: bogus.weight" in msg
+
+
+def test_config_that_does_not_match_weights(saved, tiny_config, tmp_path):
+    _, path = saved
+    other = dataclasses.replace(tiny_config, decoder_dim=128, decoder_heads=4)
+    tensors, cfg, _ = load_checkpoint(path, model_config=other)
+    with pytest.raises(CheckpointError, match="shape mismatches: .*checkpoint .*192.* vs model .*128"):
+        load_state_strict(build_model(cfg), tensors, str(path))
+
+
+def test_bad_json_config(saved, tmp_path):
+    _, path = saved
+    p = tmp_path / "w.safetensors"
+    save_file({"x": torch.zeros(1)}, str(p))
+    (tmp_path / "w.json").write_text(json.dumps({"model": {"encoder_dims": 3}}))
+    with pytest.raises(CheckpointError, match="unknown ModelConfig field.*encoder_dims"):
+        load_checkpoint(p)

@@ -1,0 +1,95 @@
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from mhr2_ros.body import PELVIS
+from mhr2_ros.errors import InputError
+from mhr2_ros.geometry import project, unproject
+from mhr2_ros.inference.detector import Detector
+
+
+class TopK(Detector):
+    """Selects the k best queries whatever their score, to exercise the body path."""
+
+    k = 3
+
+    def select(self, cam):
+        return np.argsort(-cam.scores)[: self.k]
+
+
+@pytest.fixture(scope="module")
+def topk(tiny_detector):
+    return TopK(tiny_detector.model, tiny_detector.model_cfg, tiny_detector.cfg)
+
+
+@pytest.mark.parametrize("hw", [(240, 320), (320, 180)])
+def test_humans_are_consistent_in_the_camera_frame(topk, hw, rng):
+    image = rng.integers(0, 255, (*hw, 3), dtype=np.uint8)
+    frame = topk(image)
+    assert len(frame) == 3 and frame.K_source == "predicted" and frame.image_size == hw
+    # predicted K: square pixels, principal point at the centre, fov matches focal
+    K = frame.K
+    assert K[0, 0] == pytest.approx(K[1, 1], rel=0.05)
+    np.testing.assert_allclose(K[:2, 2], [hw[1] / 2, hw[0] / 2], atol=1.0)
+    assert math.tan(frame.fov_y / 2) == pytest.approx(hw[0] / 2 / K[1, 1], rel=1e-4)
+    for h in frame.humans:
+        np.testing.assert_allclose(unproject(h.pelvis_2d, h.depth, K), h.position, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(h.joints_3d[PELVIS], h.position, atol=1e-4)
+        np.testing.assert_allclose(project(h.joints_3d, K), h.keypoints_2d, rtol=1e-3, atol=1e-2)
+        assert h.vertices.shape == (topk.body.num_vertices, 3) and h.track_feature.shape == (4096,)
+        assert 0 <= h.box[0] <= h.box[2] <= hw[1] and 0 <= h.box[1] <= h.box[3] <= hw[0]
+        assert np.allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-4)
+        assert h.depth > 0 and h.height > 0.3
+    scores = [h.score for h in frame.humans]
+    assert scores == sorted(scores, reverse=True)
+    assert set(frame.timings) >= {"preprocess", "encoder", "decoder", "heads", "body", "postprocess", "total"}
+
+
+def test_given_intrinsics_are_used_and_scaled(topk, rng):
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 150], [0, 310.0, 130], [0, 0, 1]])
+    frame = topk(image, K=K)
+    assert frame.K_source == "given"
+    np.testing.assert_allclose(frame.K, K, rtol=1e-6)
+    pred = topk(image)
+    # the same network outputs, a different camera: the pixel stays, the ray changes
+    for a, b in zip(frame.humans, pred.humans):
+        np.testing.assert_allclose(a.pelvis_2d, b.pelvis_2d, atol=1e-3)
+        np.testing.assert_allclose(project(a.position, K), a.pelvis_2d, atol=1e-2)
+
+
+def test_threshold_semantics_through_the_detector(tiny_detector, rng):
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    d = tiny_detector
+    try:
+        d.cfg = dataclasses.replace(d.cfg, score_threshold=1.0)
+        assert len(d(image)) == 0  # nothing is above 1.0; an empty frame is fine
+        d.cfg = dataclasses.replace(d.cfg, score_threshold=0.0, max_humans=4, return_vertices=False)
+        frame = d(image)
+        assert len(frame) == 4 and all(h.vertices is None for h in frame.humans)
+    finally:
+        d.cfg = dataclasses.replace(d.cfg, score_threshold=0.4, max_humans=100, return_vertices=True)
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (np.zeros((50, 60), np.uint8), "grayscale"),
+        (np.zeros((50, 60, 4), np.uint8), "RGBA"),
+        (np.zeros((50, 60, 3), np.uint16), "uint16"),
+        (np.zeros((0, 60, 3), np.uint8), "zero-size|empty"),
+        ("image.png", "numpy"),
+    ],
+)
+def test_bad_arrays_are_refused_with_clear_errors(tiny_detector, bad, words):
+    with pytest.raises(InputError, match=f"(?i){words}") as err:
+        tiny_detector(bad)
+    assert "HxWx3 uint8" in str(err.value)
+
+
+@pytest.mark.parametrize("K", [np.eye(2), np.array([[0, 0, 1], [0, 1, 1], [0, 0, 1.0]])])
+def test_bad_intrinsics(tiny_detector, K):
+    with pytest.raises(InputError, match="intrinsics"):
+        tiny_detector(np.zeros((64, 64, 3), np.uint8), K=K)

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from mhr2_ros.inference.preprocess import (
+    compute_geometry,
+    nearest_aspect,
+    padded_canvas,
+    resize_and_pad,
+)
+
+RATIOS = (0.5625, 0.75, 1.0, 1.333, 1.7778)
+
+
+@pytest.mark.parametrize("hw", [(480, 640), (1080, 1920), (640, 480), (300, 301), (100, 1000)])
+def test_largest_side_and_patch_multiple(hw):
+    for ratios in (None, RATIOS):
+        g = compute_geometry(*hw, image_size=448, patch=16, ratios=ratios)
+        assert max(g.input_hw) == 448
+        assert all(s % 16 == 0 for s in g.input_hw)
+
+
+def test_padding_only_never_crops_and_is_centred():
+    w, h = padded_canvas(1000, 100, RATIOS)  # 10:1 -> nearest 16:9, pad the height
+    assert (w, h) == (1000, round(1000 / 1.7778))
+    g = compute_geometry(100, 1000, 448, 16, RATIOS)
+    # the original image centre maps to the input centre: principal point stays centred
+    centre = g.to_original(np.array([g.input_hw[1] / 2, g.input_hw[0] / 2]))
+    np.testing.assert_allclose(centre, [500, 50], atol=1.0)
+
+
+def test_nearest_aspect_in_log_space():
+    assert nearest_aspect(640, 480, RATIOS) == 1.333
+    assert nearest_aspect(480, 640, RATIOS) == 0.75
+    assert nearest_aspect(100, 100, RATIOS) == 1.0
+
+
+def test_pixel_mapping_round_trip_through_resize():
+    g = compute_geometry(480, 640, 448, 16, RATIOS)
+    img = np.zeros((480, 640, 3), np.uint8)
+    img[200:210, 300:310] = 255  # a white square at known pixels
+    out = resize_and_pad(img, g)
+    assert out.shape[:2] == g.input_hw
+    ys, xs = np.nonzero(out[..., 0] > 128)
+    centre_in = np.array([xs.mean() + 0.5, ys.mean() + 0.5])
+    np.testing.assert_allclose(g.to_original(centre_in), [305, 205], atol=1.5)
