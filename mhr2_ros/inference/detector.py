@@ -38,9 +38,11 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 class Detector:
     def __init__(
-        self, model: torch.nn.Module, model_cfg: ModelConfig, cfg: Optional[InferenceConfig] = None
+        self, model: torch.nn.Module, model_cfg: ModelConfig, cfg: Optional[InferenceConfig] = None,
+        metadata: Optional[dict] = None,
     ) -> None:
         self.cfg = cfg or InferenceConfig()
+        self.metadata = metadata or {}  # from the checkpoint JSON: provenance, "trained", ...
         self.model_cfg = model_cfg
         self.device = _resolve_device(self.cfg.device)
         self.model = model.to(self.device).eval()
@@ -65,10 +67,10 @@ class Detector:
         """Load weights (.safetensors + .json beside it). `model_config` replaces the
         JSON (it must then match the tensors, else CheckpointError names the keys)."""
         cfg = override(config or InferenceConfig(), device=device)
-        tensors, model_cfg, _ = load_checkpoint(Path(path), model_config)
+        tensors, model_cfg, metadata = load_checkpoint(Path(path), model_config)
         model = build_model(model_cfg)
         load_state_strict(model, tensors, source=str(path))
-        return cls(model, model_cfg, cfg)
+        return cls(model, model_cfg, cfg, metadata)
 
     @classmethod
     def from_random_init(
@@ -78,7 +80,8 @@ class Detector:
         """An untrained network, only on explicit request (tests, benchmarks)."""
         log.warning("using a randomly initialised network: its detections are meaningless")
         torch.manual_seed(seed)
-        return cls(build_model(model_cfg), model_cfg, override(config or InferenceConfig(), device=device))
+        model = build_model(model_cfg)
+        return cls(model, model_cfg, override(config or InferenceConfig(), device=device), {"trained": False})
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()

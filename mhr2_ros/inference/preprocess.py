@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import torch
 
+from mhr2_ros.model.vit import PIXEL_MEAN, PIXEL_STD
+
 
 @dataclass(frozen=True)
 class InputGeometry:
@@ -86,8 +88,6 @@ def resize_and_pad(image: np.ndarray, geom: InputGeometry) -> np.ndarray:
     return canvas
 
 
-PIXEL_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics used by DINOv2/v3
-PIXEL_STD = (0.229, 0.224, 0.225)
 PAD_COLOR = tuple(int(round(255 * m)) for m in PIXEL_MEAN)
 
 

@@ -27,7 +27,7 @@ from mhr2_ros.io.images import check_rgb8
 
 NEAR = 0.01  # meters: faces with a vertex closer than this (or behind) are skipped
 AMBIENT = 0.3  # shade of a face seen edge-on; 1.0 for a face seen head-on
-CHUNK = 4_000_000  # candidate pixels rasterised at once (bounds memory, ~100 MB)
+CHUNK = 1_000_000  # candidate pixels per batch: ~110 bytes each at the peak, so ~110 MB
 _GOLDEN = 0.618033988749895
 
 
@@ -111,9 +111,10 @@ def _chunks(counts: np.ndarray) -> Iterable[slice]:
         start = stop
 
 
-def _raster_chunk(box, coef, color_idx, width, zbuf, owner) -> None:
+def _raster_chunk(box, coef, face_ids, width, zbuf, owner) -> None:
     """Rasterise some faces into the depth buffer `zbuf` (1/z, 0 = empty) and `owner`
-    (index of the winning face's colour)."""
+    (id of the nearest face so far). Running the depth test per chunk against the
+    shared buffer keeps the result exact across chunks."""
     counts = box[:, 2] * box[:, 3]
     face = np.repeat(np.arange(len(box)), counts)
     local = np.arange(len(face)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -126,7 +127,7 @@ def _raster_chunk(box, coef, color_idx, width, zbuf, owner) -> None:
     pix = ((box[face, 1] + local // bw) * width + box[face, 0] + local % bw)[inside]
     np.maximum.at(zbuf, pix, iz)
     win = iz >= zbuf[pix]
-    owner[pix[win]] = color_idx[face[inside][win]]
+    owner[pix[win]] = face_ids[face[inside][win]]
 
 
 def rasterize(xs, ys, iz, height: int, width: int) -> np.ndarray:

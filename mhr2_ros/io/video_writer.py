@@ -54,9 +54,10 @@ class VideoWriter:
         self.frames_written = 0
         # MPEG-4 needs even dimensions; the encoder would crop, we pad instead.
         self._pad = (self.height % 2, self.width % 2)
+        self._writer: Optional[cv2.VideoWriter] = None
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
-        self._writer: Optional[cv2.VideoWriter] = self._open_writer()
+        self._writer = self._open_writer()
 
     def _open_writer(self) -> cv2.VideoWriter:
         coded = (self.width + self._pad[1], self.height + self._pad[0])

@@ -59,6 +59,8 @@ shape, and every file tensor must be used or in the ignored row. Otherwise a
 `CheckpointError` lists the file, the layout, each missing / unexpected key and
 shape mismatch, and the ModelConfig fields that probably differ. RoPE periods
 in the file (DINOv3) must equal the encoder's (`rope_base`, head width).
+`encoder_heads` cannot be read from DINOv2 weights (no tensor depends on it): it
+must match the backbone (ViT-S 6, ViT-B 12, ViT-L 16 heads).
 SwiGLU-FFN backbones (DINOv3 ViT-7B / "plus", DINOv2 giant: mlp.w1/w2/w3,
 mlp.w12, mlp.gate_proj, mlp.weights_in) are not supported: the encoder's MLP is
 Linear-GELU-Linear.
@@ -199,15 +201,27 @@ def read_state_dict(path: Path) -> Dict[str, torch.Tensor]:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # UnpicklingError for objects, RuntimeError for bad zips
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise CheckpointError(
-                f"refusing {path}: it is not a plain tensor checkpoint loadable with "
-                f"torch.load(weights_only=True) ({type(exc).__name__}: {first_line})"
+                f"refusing {path}: torch.load(weights_only=True) cannot read it, so it holds "
+                f"more than tensors (pickled objects are never loaded here) or is corrupted "
+                f"({type(exc).__name__}: {_reason(exc)})"
             ) from exc
         return _as_state_dict(obj, path)
     raise CheckpointError(
         f"unsupported backbone file {path}: expected .safetensors, .pth or .pt, got {suffix!r}"
     )
+
+
+def _reason(exc: Exception) -> str:
+    """The informative line of torch's long weights-only error, without terminal colours."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in str(exc).splitlines()]
+    lines = [ln for ln in lines if ln]
+    for i, line in enumerate(lines):
+        if "Unsupported" in line:  # "Unsupported global: GLOBAL pkg.Class ..." / "operand"
+            return line.split(" Please use")[0]  # drop torch's advice to allowlist classes
+        if line.endswith("WeightsUnpickler error:") and i + 1 < len(lines):
+            return lines[i + 1]
+    return lines[0] if lines else "no detail"
 
 
 def _as_state_dict(obj, path: Path, depth: int = 0) -> Dict[str, torch.Tensor]:

@@ -48,9 +48,16 @@ class MultiHMR2(nn.Module):
     def predict_heads(
         self, queries: torch.Tensor, cls: torch.Tensor, image_hw: Tuple[int, int]
     ) -> Dict[str, torch.Tensor]:
-        """queries (B, N, Dd), cls (B, De), image_hw = (H, W) input pixels -> outputs."""
-        out = self.query_heads(queries, image_hw)
-        out["fov"] = self.camera_head(cls)  # (B,) radians, vertical FOV of the input image
+        """queries (B, N, Dd), cls (B, De), image_hw = (H, W) input pixels -> outputs.
+
+        The heads run outside autocast, in their weights' dtype: under bf16 autocast
+        a pixel location near 768 would otherwise be quantised to ~3 px steps. They
+        are a small fraction of the compute.
+        """
+        dtype = self.camera_head.mlp.fc1.weight.dtype
+        with torch.autocast(device_type=queries.device.type, enabled=False):
+            out = self.query_heads(queries.to(dtype), image_hw)
+            out["fov"] = self.camera_head(cls.to(dtype))  # (B,) radians, vertical FOV
         return out
 
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -34,6 +34,7 @@ PIXEL_MEAN = (0.485, 0.456, 0.406)
 PIXEL_STD = (0.229, 0.224, 0.225)
 
 LAYER_NORM_EPS = 1e-6  # DINOv2/v3 LayerNorm epsilon
+DINOV2_INTERP_OFFSET = 0.1  # DINOv2's `interpolate_offset` for resizing the position table
 
 RopeTables = Optional[Tuple[torch.Tensor, torch.Tensor]]  # (sin, cos), each (P, Dh)
 
@@ -172,8 +173,14 @@ class ViTEncoder(nn.Module):
         if (hp, wp) != (g, g):
             dim = patch_pos.shape[-1]
             table = patch_pos.reshape(1, g, g, dim).permute(0, 3, 1, 2)  # (1, D, G, G)
+            # Meta's DINOv2 resamples with scale factors (n + 0.1) / G rather than a target
+            # size (same output size, slightly different sample points): do the same so
+            # pretrained DINOv2 weights see the positions they were trained with.
+            scale = ((hp + DINOV2_INTERP_OFFSET) / g, (wp + DINOV2_INTERP_OFFSET) / g)
             # bicubic in float32: bf16 interpolation is not supported everywhere
-            table = F.interpolate(table.float(), size=(hp, wp), mode="bicubic", align_corners=False)
+            table = F.interpolate(table.float(), scale_factor=scale, mode="bicubic",
+                                  align_corners=False)
+            table = table[:, :, :hp, :wp]  # floor(G * scale) is hp / wp; guard rounding
             patch_pos = table.to(cls_pos.dtype).permute(0, 2, 3, 1).reshape(1, hp * wp, dim)
         return cls_pos, patch_pos
 

@@ -1,0 +1,58 @@
+"""`mhr2 init-weights OUT`: write a randomly initialised checkpoint of a preset.
+
+This is how the placeholder weights in weights/ are produced until a trained model
+ships: the file has the exact layout of a real checkpoint (tensors + JSON config),
+so every loading path is exercised, but its detections are meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+
+from mhr2_ros.checkpoint import save_checkpoint
+from mhr2_ros.config import load_model_config
+from mhr2_ros.model import build_model, load_dino_backbone
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "init-weights",
+        help="write an untrained (random or DINO-initialised) checkpoint of a model preset",
+        description="Write OUT (.safetensors) and its .json model config: a randomly initialised "
+        "network of --config, optionally with the encoder initialised from a local DINOv2/DINOv3 "
+        "backbone file. The starting point of training; its detections are meaningless.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("output", type=Path, help="checkpoint path, ending in .safetensors")
+    p.add_argument("--config", default="tiny", help="model preset (tiny, small, large) or config file")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the initialisation")
+    p.add_argument(
+        "--dino", type=Path, default=None,
+        help="local DINOv2/DINOv3 backbone (.safetensors, or .pth read with weights_only) for the encoder",
+    )  # fmt: skip
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_model_config(args.config)
+    torch.manual_seed(args.seed)
+    model = build_model(cfg)
+    backbone = "random"
+    if args.dino is not None:
+        load_dino_backbone(model.encoder, args.dino)
+        backbone = f"DINO backbone {args.dino.name}"
+    meta = {
+        "trained": False,
+        "description": f"untrained {args.config} network (seed {args.seed}, encoder: {backbone}); "
+        "detections are meaningless",
+        "command": f"mhr2 init-weights {args.output} --config {args.config} --seed {args.seed}",
+    }
+    path = save_checkpoint(model, cfg, args.output, metadata=meta)
+    print(f"wrote {path} and {path.with_suffix('.json')}")
+    return 0

@@ -1,0 +1,222 @@
+"""Network shapes, output ranges, init priors and positional encodings (CPU, tiny sizes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from mhr2_ros.config import load_model_config
+from mhr2_ros.geometry import IDENTITY_6D, depth_from_nearness
+from mhr2_ros.model import OUTPUT_KEYS, PIXEL_MEAN, PIXEL_STD, MultiHMR2, ViTEncoder, build_model
+from mhr2_ros.model.decoder import sincos_pos_embed_2d
+from mhr2_ros.model.rope import apply_rope, rope_periods, rope_sin_cos
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_model_config("tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny):
+    torch.manual_seed(0)
+    return build_model(tiny).eval()
+
+
+def small_cfg(tiny, **changes):
+    """The tiny preset, shallower and with small heads, for the many variant tests."""
+    base = dict(encoder_depth=2, decoder_depth=1, num_queries=6, num_bones=5,
+                track_dim=32, head_hidden=64)
+    return dataclasses.replace(tiny, **{**base, **changes})
+
+
+def check_outputs(out, cfg, batch, height, width):
+    """The output contract of heads.py, for a (batch, 3, height, width) input."""
+    n = cfg.num_queries
+    assert set(out) == set(OUTPUT_KEYS)
+    expected = {
+        "fov": (batch,), "logits": (batch, n), "loc": (batch, n, 2), "nearness": (batch, n),
+        "rot6d": (batch, n, cfg.num_bones, 6), "shape": (batch, n, cfg.num_shape),
+        "track": (batch, n, cfg.track_dim),
+    }
+    for key, shape in expected.items():
+        assert tuple(out[key].shape) == shape, key
+        assert torch.isfinite(out[key]).all(), key
+    u, v = out["loc"][..., 0], out["loc"][..., 1]
+    assert (u >= 0).all() and (u <= width).all() and (v >= 0).all() and (v <= height).all()
+    fov = out["fov"]
+    assert (fov >= math.radians(cfg.fov_min_deg)).all() and (fov <= math.radians(cfg.fov_max_deg)).all()
+    assert (out["shape"] >= 0).all() and (out["shape"] <= 1).all()
+
+
+@pytest.mark.parametrize("hw", [(256, 448), (448, 256)], ids=["landscape", "portrait"])
+def test_tiny_forward_contract(tiny, tiny_model, hw):
+    images = torch.randn(2, 3, *hw)
+    with torch.no_grad():
+        out = tiny_model(images)
+    check_outputs(out, tiny, 2, *hw)
+    # loc is (u, v): at init it sits near the image centre, so u ~ W/2 and v ~ H/2
+    centre = torch.tensor([hw[1] / 2, hw[0] / 2])
+    assert torch.allclose(out["loc"].mean(dim=(0, 1)), centre, rtol=0.2)
+
+
+@pytest.mark.parametrize(
+    "pos_embed,registers,patch,hw",
+    [("rope", 0, 16, (64, 112)), ("rope", 4, 16, (112, 64)), ("learned", 0, 14, (56, 98)),
+     ("learned", 4, 14, (98, 56)), ("rope", 4, 14, (70, 42)), ("learned", 4, 16, (48, 80))],
+)
+def test_encoder_variants(tiny, pos_embed, registers, patch, hw):
+    cfg = small_cfg(tiny, pos_embed=pos_embed, num_registers=registers, patch_size=patch,
+                    pos_embed_grid=5)
+    torch.manual_seed(0)
+    model = MultiHMR2(cfg).eval()
+    images = torch.randn(1, 3, *hw)
+    with torch.no_grad():
+        cls, patches, grid = model.encode(images)
+        out = model(images)
+    hp, wp = hw[0] // patch, hw[1] // patch
+    assert grid == (hp, wp)
+    assert cls.shape == (1, cfg.encoder_dim) and patches.shape == (1, hp * wp, cfg.encoder_dim)
+    check_outputs(out, cfg, 1, *hw)
+    has_table = model.encoder.pos_embed is not None
+    assert has_table == (pos_embed == "learned")
+    if has_table:
+        assert model.encoder.pos_embed.shape == (1, 1 + 25, cfg.encoder_dim)
+    n_reg = 0 if model.encoder.register_tokens is None else model.encoder.register_tokens.shape[1]
+    assert n_reg == registers
+
+
+def test_init_priors(tiny, tiny_model):
+    """A fresh network predicts rest pose, mid shape, rare detections, people ~4 m away."""
+    with torch.no_grad():
+        out = tiny_model(torch.randn(1, 3, 256, 448))
+    identity = torch.tensor(IDENTITY_6D)
+    assert (out["rot6d"] - identity).abs().max() < 0.05
+    assert torch.allclose(out["shape"], torch.full_like(out["shape"], 0.5), atol=0.05)
+    assert torch.sigmoid(out["logits"]).max() < 0.05
+    depth = depth_from_nearness(out["nearness"], tiny.nearness_ref_focal, tiny.nearness_ref_focal)
+    assert (depth > 3.0).all() and (depth < 5.0).all()
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 250, 448), (1, 3, 256, 440), (1, 1, 256, 448), (3, 256, 448)])
+def test_bad_image_shape_raises(tiny_model, shape):
+    with pytest.raises(ValueError, match=r"\(" + ", ".join(map(str, shape)) + r"\)"):
+        tiny_model(torch.zeros(shape))
+
+
+def test_split_methods_compose_to_forward(tiny_model):
+    images = torch.randn(1, 3, 448, 256)
+    with torch.no_grad():
+        full = tiny_model(images)
+        cls, patches, grid = tiny_model.encode(images)
+        queries = tiny_model.decode(patches, grid)
+        staged = tiny_model.predict_heads(queries, cls, (448, 256))
+    assert queries.shape == (1, tiny_model.cfg.num_queries, tiny_model.cfg.decoder_dim)
+    for key in OUTPUT_KEYS:
+        assert torch.equal(full[key], staged[key]), key
+
+
+def test_heads_run_in_full_precision_under_autocast(tiny):
+    model = MultiHMR2(small_cfg(tiny)).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(1, 3, 64, 96))
+    assert all(out[key].dtype == torch.float32 for key in OUTPUT_KEYS)
+
+
+def test_queries_are_permutation_equivariant(tiny):
+    """No query has a privileged index: permuting the embeddings permutes the outputs."""
+    cfg = small_cfg(tiny, decoder_depth=2)
+    torch.manual_seed(0)
+    model = MultiHMR2(cfg).eval()
+    images = torch.randn(1, 3, 64, 96)
+    perm = torch.randperm(cfg.num_queries)
+    with torch.no_grad():
+        ref = model(images)
+        model.decoder.query_embed.copy_(model.decoder.query_embed[perm])
+        out = model(images)
+    for key in OUTPUT_KEYS:
+        if key == "fov":
+            assert torch.equal(out[key], ref[key])
+        else:
+            torch.testing.assert_close(out[key], ref[key][:, perm], atol=1e-5, rtol=1e-5)
+
+
+def test_all_attention_goes_through_sdpa(tiny, monkeypatch):
+    cfg = small_cfg(tiny, encoder_depth=3, decoder_depth=2)
+    model = MultiHMR2(cfg).eval()
+    calls = []
+    real = torch.nn.functional.scaled_dot_product_attention
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counting)
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    assert len(calls) == cfg.encoder_depth + 2 * cfg.decoder_depth  # self + cross per block
+
+
+def test_learned_pos_embed_at_native_grid_is_the_table(tiny):
+    cfg = small_cfg(tiny, pos_embed="learned", patch_size=14, pos_embed_grid=4)
+    encoder = ViTEncoder(cfg)
+    cls_pos, patch_pos = encoder.learned_pos_embed((4, 4))
+    assert torch.equal(torch.cat([cls_pos, patch_pos], 1), encoder.pos_embed)
+    for hp in range(1, 13):  # any grid, any aspect ratio
+        for wp in (1, 3, 7, 12):
+            _, table = encoder.learned_pos_embed((hp, wp))
+            assert table.shape == (1, hp * wp, cfg.encoder_dim)
+
+
+def test_rope_periods_follow_dinov3():
+    # DINOv3: periods = base ** (2 k / (Dh / 2)), k < Dh / 4
+    dh, base = 64, 100.0
+    expected = base ** (2 * torch.arange(dh // 4, dtype=torch.float64) / (dh // 2))
+    torch.testing.assert_close(rope_periods(dh, base), expected.float())
+
+
+def test_rope_angle_layout_follows_dinov3():
+    """Angles: Dh/4 y-frequencies then Dh/4 x-frequencies, the Dh/2 block repeated."""
+    dh, base, (hp, wp) = 16, 100.0, (3, 5)
+    sin, cos = rope_sin_cos((hp, wp), dh, base)
+    periods = rope_periods(dh, base)
+    r, c = 2, 1  # patch at row 2, column 1 -> token r * wp + c
+    y, x = (r + 0.5) / hp * 2 - 1, (c + 0.5) / wp * 2 - 1
+    half = torch.cat([2 * math.pi * y / periods, 2 * math.pi * x / periods])
+    angles = torch.cat([half, half])
+    torch.testing.assert_close(sin[r * wp + c], angles.sin())
+    torch.testing.assert_close(cos[r * wp + c], angles.cos())
+
+
+def test_rope_is_relative_and_skips_prefix_tokens():
+    torch.manual_seed(0)
+    dh, grid, prefix = 16, (4, 5), 3
+    sin, cos = rope_sin_cos(grid, dh, 100.0)
+    assert sin.shape == (20, dh)
+    q = torch.randn(1, 1, 1, dh).expand(1, 1, prefix + 20, dh)  # same vector at every token
+    k = torch.randn(1, 1, 1, dh).expand(1, 1, prefix + 20, dh)
+    rq, rk = apply_rope(q, sin, cos), apply_rope(k, sin, cos)
+    assert torch.equal(rq[:, :, :prefix], q[:, :, :prefix])  # cls / registers untouched
+    torch.testing.assert_close(rq.norm(dim=-1), q.norm(dim=-1))  # rotations keep norms
+
+    def score(a, b):  # token index of patch (row a[0], col a[1]) -> q.k after rope
+        i, j = prefix + a[0] * grid[1] + a[1], prefix + b[0] * grid[1] + b[1]
+        return (rq[0, 0, i] * rk[0, 0, j]).sum()
+
+    # the same displacement (1 row, 2 columns) gives the same score anywhere on the grid
+    torch.testing.assert_close(score((0, 0), (1, 2)), score((2, 2), (3, 4)), atol=1e-5, rtol=1e-5)
+
+
+def test_sincos_pos_embed_any_grid():
+    for grid in [(3, 7), (7, 3), (1, 1)]:
+        pos = sincos_pos_embed_2d(grid, 32)
+        assert pos.shape == (grid[0] * grid[1], 32) and torch.isfinite(pos).all()
+    pos = sincos_pos_embed_2d((4, 6), 32)
+    assert torch.unique(pos, dim=0).shape[0] == 24  # every patch gets its own code
+
+
+def test_pixel_statistics_are_imagenet():
+    assert PIXEL_MEAN == (0.485, 0.456, 0.406) and PIXEL_STD == (0.229, 0.224, 0.225)
