@@ -208,8 +208,7 @@ def test_video_source(video_file):
     assert [f.index for f in frames] == list(range(NFRAMES))
     assert [f.timestamp for f in frames] == pytest.approx([i / FPS for i in range(NFRAMES)])
     assert frames[3].name == "frame_000003" and frames[3].image.shape == (H, W, 3)
-    red, blue = frames[-1].image[..., 0].mean(), frames[-1].image[..., 2].mean()
-    assert red > 200 and blue < 30  # converted to RGB
+    assert frames[-1].image[..., 0].mean() > 200 > 30 > frames[-1].image[..., 2].mean()  # BGR -> RGB
 
 
 def test_corrupt_videos(tmp_path, video_file):
@@ -293,7 +292,9 @@ def test_video_writer_round_trip(tmp_path):
 
 def test_video_writer_errors(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="expected 64x48"), VideoWriter(tmp_path / "a.mp4", 10, (W, H)) as writer:
+        writer.write(_rgb(H, W))
         writer.write(_rgb(H, W + 2))
+    assert _count_frames(tmp_path / "a.mp4") == (1, (H, W))  # the frame before the error is kept
     with pytest.raises(InputError, match="HxWx3 uint8"), VideoWriter(tmp_path / "b.mp4", 10, (W, H)) as writer:
         writer.write(np.zeros((H, W), np.uint8))
     with VideoWriter(tmp_path / "c.mp4", 10, (W, H)):
@@ -305,7 +306,7 @@ def test_video_writer_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(video_writer_mod, "FOURCC", "ZZZZ")  # no such encoder
     with pytest.raises(RuntimeError, match="could not open"):
         VideoWriter(tmp_path / "x.mp4", 10, (W, H))
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]  # no temporary or empty file
 
 
 BACKGROUND = np.full((96, 128, 3), 40, np.uint8)  # draw_overlay must never modify its input
@@ -392,9 +393,10 @@ def test_jsonl_writer(tmp_path):
         for i in range(3):
             writer.write_frame(_frame([_human()]), i, f"frame_{i:06d}", i / 10)
         assert not path.exists()
-    lines = path.read_text().splitlines()
-    assert [json.loads(line)["frame"] for line in lines] == [0, 1, 2]
+    assert [json.loads(line)["frame"] for line in path.read_text().splitlines()] == [0, 1, 2]
     with pytest.raises(ZeroDivisionError), JsonlWriter(tmp_path / "crash.jsonl") as writer:
         writer.write({"a": 1})
         1 / 0
-    assert sorted(os.listdir(tmp_path)) == ["out.jsonl"]
+    # a run that stops keeps its complete lines, and no temporary file is left
+    assert sorted(os.listdir(tmp_path)) == ["crash.jsonl", "out.jsonl"]
+    assert json.loads((tmp_path / "crash.jsonl").read_text()) == {"a": 1}

@@ -88,9 +88,9 @@ class BodyOutput:
 def _build_anny(rig: str):
     """Build the Anny model once per process: the first build takes about a minute
     and is cached on disk under ~/.cache/anny by the anny package."""
-    import warp  # anny skins with NVIDIA Warp; silence its banner on stdout
+    import warp  # anny skins with NVIDIA Warp; keep its banner off stdout
 
-    warp.config.quiet = True
+    warp.config.log_level = warp.LOG_WARNING
     import anny
 
     log.info("building the Anny body model (rig %r); the first build takes about a minute", rig)

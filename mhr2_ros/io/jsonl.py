@@ -5,36 +5,8 @@ meters, pixels of the original image, seconds. Non-finite numbers are written as
 null (JSON has no NaN). Vertices, pose parameters and track features are left out
 (tens of thousands of numbers per person); export meshes with mesh_export instead.
 
-Frame fields
-| field            | type                  | unit / meaning                                                    |
-|------------------|-----------------------|-------------------------------------------------------------------|
-| frame            | int                   | 0-based index of the frame in the input                           |
-| name             | str                   | image file name, or frame_000123 for videos and cameras           |
-| timestamp        | float or null         | s; video: index / fps, camera: since opened, images: null         |
-| image_size       | {width, height}       | px, the original image                                            |
-| K                | 3x3 float             | px, intrinsics used (row-major)                                   |
-| K_source         | str                   | "given" (user / camera_info) or "predicted" (network FOV)         |
-| fov_y_deg        | float                 | degrees, vertical field of view of K                              |
-| timings          | {stage: float}        | s, time spent per stage for this frame                            |
-| joint_names      | [str] (optional)      | order of joints_3d / keypoints_2d rows; only when passed          |
-| humans           | [object]              | detections, best score first (fields below)                       |
-
-Human fields
-| field            | type                  | unit / meaning                                                    |
-|------------------|-----------------------|-------------------------------------------------------------------|
-| id               | str or null           | track id (stable across frames), null without tracking            |
-| index            | int                   | position in this frame's list                                     |
-| score            | float                 | detection confidence in [0, 1]                                    |
-| pelvis_2d        | [u, v]                | px, pelvis in the image                                           |
-| depth            | float                 | m, pelvis z                                                       |
-| position         | [x, y, z]             | m, pelvis in the camera frame                                     |
-| orientation      | 3x3 float             | pelvis rotation, body axes -> camera frame (row-major)            |
-| quaternion_xyzw  | [x, y, z, w]          | same rotation as a unit quaternion, w >= 0                        |
-| shape            | {gender, age, muscle, weight, height, proportions} | Anny phenotypes in [0, 1]            |
-| height           | float                 | m, standing height of the body (rest pose)                        |
-| box              | [x_min, y_min, x_max, y_max] | px, projected mesh, clipped to the image                   |
-| joints_3d        | Jx3 float             | m, joints in the camera frame                                     |
-| keypoints_2d     | Jx2 float             | px, joints projected with K                                       |
+The fields and their units are documented in `frame_to_dict` (the README copies
+the table).
 
 Rounding: meters 4 decimals (0.1 mm), pixels 2, rotations/quaternions 6, scores and
 shape 4, K 3, degrees 3, seconds 6.
@@ -86,10 +58,12 @@ def _nan_to_none(value):
 
 
 def human_to_dict(human: Human, index: int) -> Dict[str, Any]:
-    """JSON-safe dict of one person (see the module docstring for the fields)."""
+    """JSON-safe dict of one person (fields: `frame_to_dict`)."""
     shape = np.asarray(human.shape, dtype=np.float64).reshape(-1)
     if len(shape) != len(SHAPE_NAMES):
-        raise ValueError(f"human {index}: shape has {len(shape)} values, expected {len(SHAPE_NAMES)} ({', '.join(SHAPE_NAMES)})")
+        raise ValueError(
+            f"human {index}: shape has {len(shape)} values, expected {len(SHAPE_NAMES)} ({', '.join(SHAPE_NAMES)})"
+        )
     orientation = np.asarray(human.orientation, dtype=np.float64)
     quat = matrix_to_quaternion_xyzw(orientation) if np.isfinite(orientation).all() else None
     return {
@@ -116,7 +90,39 @@ def frame_to_dict(
     timestamp: Optional[float],
     joint_names: Optional[Sequence[str]] = None,
 ) -> Dict[str, Any]:
-    """JSON-safe dict of one frame's results (fields and units: module docstring)."""
+    """JSON-safe dict of one frame's results, as written on one line of a .jsonl file.
+
+    Frame fields
+    | field            | type                  | unit / meaning                                                    |
+    |------------------|-----------------------|-------------------------------------------------------------------|
+    | frame            | int                   | 0-based index of the frame in the input                           |
+    | name             | str                   | image file name, or frame_000123 for videos and cameras           |
+    | timestamp        | float or null         | s; video: index / fps, camera: since opened, images: null         |
+    | image_size       | {width, height}       | px, the original image                                            |
+    | K                | 3x3 float             | px, intrinsics used (row-major)                                   |
+    | K_source         | str                   | "given" (user / camera_info) or "predicted" (network FOV)         |
+    | fov_y_deg        | float                 | degrees, vertical field of view of K                              |
+    | timings          | {stage: float}        | s, time spent per stage for this frame                            |
+    | joint_names      | [str] (optional)      | order of joints_3d / keypoints_2d rows; only when passed          |
+    | humans           | [object]              | detections, best score first (fields below)                       |
+
+    Human fields
+    | field            | type                  | unit / meaning                                                    |
+    |------------------|-----------------------|-------------------------------------------------------------------|
+    | id               | str or null           | track id (stable across frames), null without tracking            |
+    | index            | int                   | position in this frame's list                                     |
+    | score            | float                 | detection confidence in [0, 1]                                    |
+    | pelvis_2d        | [u, v]                | px, pelvis in the image                                           |
+    | depth            | float                 | m, pelvis z                                                       |
+    | position         | [x, y, z]             | m, pelvis in the camera frame                                     |
+    | orientation      | 3x3 float             | pelvis rotation, body axes -> camera frame (row-major)            |
+    | quaternion_xyzw  | [x, y, z, w]          | same rotation as a unit quaternion, w >= 0                        |
+    | shape            | {gender, age, muscle, weight, height, proportions} | Anny phenotypes in [0, 1]            |
+    | height           | float                 | m, standing height of the body (rest pose)                        |
+    | box              | [x_min, y_min, x_max, y_max] | px, projected mesh, clipped to the image                   |
+    | joints_3d        | Jx3 float             | m, joints in the camera frame                                     |
+    | keypoints_2d     | Jx2 float             | px, joints projected with K                                       |
+    """
     height, width = (int(v) for v in frame.image_size[:2])
     record: Dict[str, Any] = {
         "frame": int(index),
@@ -141,9 +147,10 @@ def frame_to_dict(
 class JsonlWriter:
     """Append one JSON object per line; the file appears under `path` on close.
 
-    Lines are flushed one by one (a hidden temporary file beside `path` can be
-    followed with `tail -f`); it is renamed to `path` by `close()` or a `with` block
-    that ends normally, and deleted if the block raises.
+    Lines are flushed one by one into a hidden temporary file beside `path` (it can
+    be followed with `tail -f`), renamed to `path` when the writer closes. Every line
+    is written whole, so when a run stops on an error or Ctrl-C the frames processed
+    so far are still published: nothing is lost and no line is half-written.
     """
 
     def __init__(self, path):
@@ -171,21 +178,11 @@ class JsonlWriter:
             self._stack.close()
             log.info("wrote %s (%d lines)", self.path, self.lines)
 
-    def _abort(self, exc: BaseException) -> None:
-        if self._handle is not None:
-            self._handle = None
-            with contextlib.suppress(BaseException):
-                self._stack.__exit__(type(exc), exc, exc.__traceback__)
-
     def __enter__(self) -> "JsonlWriter":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self._abort(exc if exc is not None else exc_type())
-
-    def __del__(self):  # forgotten close(): drop the temporary file, never half-publish
-        if getattr(self, "_handle", None) is not None:
-            self._abort(RuntimeError("JsonlWriter garbage-collected without close()"))
+        if exc_type is not None:
+            log.warning("%s: run stopped (%s); keeping the %d complete line(s) written",
+                        self.path, exc_type.__name__, self.lines)
+        self.close()

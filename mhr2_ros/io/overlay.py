@@ -147,8 +147,9 @@ def rasterize(xs, ys, iz, height: int, width: int) -> np.ndarray:
     return owner
 
 
-def _draw_meshes(out: np.ndarray, frame: FrameResult, faces, alpha: float) -> None:
-    """Rasterise every human's mesh together (one depth buffer) and blend into `out`."""
+def draw_meshes(out: np.ndarray, frame: FrameResult, faces, alpha: float = 0.5) -> None:
+    """Rasterise every human's mesh together (one depth buffer) and blend into `out`
+    in place (alpha 1.0 paints opaque meshes, as the demo scene renderer does)."""
     if faces is None:
         return
     parts = [
@@ -238,7 +239,7 @@ def draw_overlay(
         )
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    _draw_meshes(out, frame, faces, alpha)
+    draw_meshes(out, frame, faces, alpha)
     scale = max(1.0, min(out.shape[:2]) / 720.0)
     order: List[int] = sorted(range(len(frame.humans)), key=lambda i: -float(frame.humans[i].depth))
     for i in order:

@@ -188,8 +188,8 @@ class VideoSource(CaptureSource):
         self._consumed = False
         self._start()
         self.fps = _valid_fps(self._cap.get(cv2.CAP_PROP_FPS))
-        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        self._length = count if count > 0 else None
+        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)  # 0, -1 or NaN when unknown
+        self._length = int(count) if math.isfinite(count) and count > 0 else None
         if self.fps is None:
             log.warning("%s: the video reports no frame rate; timestamps will be None", path)
 

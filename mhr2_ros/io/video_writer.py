@@ -113,10 +113,11 @@ class VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self._abort()
+        # Frames already encoded form a valid video: keep them when a run stops early.
+        if exc_type is not None:
+            log.warning("%s: run stopped (%s); keeping the %d frame(s) written",
+                        self.path, exc_type.__name__, self.frames_written)
+        self.close()
 
     def __del__(self):  # forgotten close(): never leave the hidden temp file behind
         if getattr(self, "_writer", None) is not None:
