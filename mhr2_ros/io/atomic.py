@@ -50,6 +50,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _umask_mode() -> int:
+    """0o666 less the process umask: the permissions open() would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _discard(tmp: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -100,6 +107,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         if not tmp.exists():
             raise RuntimeError(f"{path}: the writer produced no file (expected one at {tmp})")
         _fsync_file(tmp)
+        os.chmod(tmp, _umask_mode())  # some writers create owner-only files
         os.replace(tmp, path)
     except BaseException:
         _discard(tmp)
