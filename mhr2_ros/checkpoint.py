@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from safetensors import SafetensorError
@@ -94,9 +94,17 @@ def read_tensors(weights: Path) -> Dict[str, torch.Tensor]:
         ) from exc
 
 
-def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str) -> None:
+def config_differences(a: ModelConfig, b: ModelConfig) -> List[str]:
+    """'field: a vs b' for every ModelConfig field that differs."""
+    da, db = a.to_dict(), b.to_dict()
+    return [f"{k}: {da[k]} vs {db[k]}" for k in da if da[k] != db[k]]
+
+
+def load_state_strict(
+    model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str, hint: str = ""
+) -> None:
     """Load `state` into `model`, raising one CheckpointError that names every
-    missing key, unexpected key and shape mismatch."""
+    missing key, unexpected key and shape mismatch (`hint` ends the message)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -113,9 +121,9 @@ def load_state_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], so
             ("shape mismatches", mismatched),
         ):
             if items:
-                shown = ", ".join(items[:20]) + (f", ... ({len(items)} in all)" if len(items) > 20 else "")
+                shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
                 parts.append(f"  {title}: {shown}")
-        parts.append("  (check that --config names the preset these weights were trained with)")
+        parts.append(hint or "  (check that --config names the preset these weights were trained with)")
         raise CheckpointError("\n".join(parts))
     model.load_state_dict(state, strict=True)
 
@@ -131,3 +139,17 @@ def load_checkpoint(
         return tensors, model_config, {}
     cfg, info = read_checkpoint_config(weights)
     return tensors, cfg, info
+
+
+def mismatch_hint(weights: Path, model_config: ModelConfig) -> str:
+    """Which config fields differ from the JSON beside the weights, if there is one."""
+    try:
+        own, _ = read_checkpoint_config(Path(weights))
+    except CheckpointError:
+        return ""
+    diffs = config_differences(own, model_config)
+    if not diffs:
+        return ""
+    return f"  the given config differs from {config_path_for(weights).name} in: " + "; ".join(
+        d.replace(" vs ", " (weights) vs ") + " (given)" for d in diffs
+    )

@@ -25,11 +25,10 @@ import torch
 
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.geometry import rotation_6d_to_matrix
+from mhr2_ros.inference.results import SHAPE_NAMES
 
 log = logging.getLogger(__name__)
 
-# Anny phenotype order of the 6 shape parameters predicted by the network (paper, "HMR prediction").
-SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 
 # Anny axes -> camera axes: X (body left) -> x (image right), Z (up) -> -y, Y (backward) -> z.
 ANNY_TO_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])

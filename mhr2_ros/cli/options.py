@@ -45,6 +45,7 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
         "--nms", type=float, default=None, metavar="METERS",
         help="suppress detections whose 3D pelvis is within METERS of a better one (default 0: off)",
     )  # fmt: skip
+    g.add_argument("--max-humans", type=int, default=None, help="keep at most this many people per frame (default 100)")
     g.add_argument(
         "--no-pad", action="store_true",
         help="do not pad images to the nearest training aspect ratio before resizing",
@@ -66,6 +67,7 @@ def inference_config(args: argparse.Namespace) -> InferenceConfig:
         compile=args.compile or None,
         score_threshold=args.threshold,
         nms_distance=args.nms,
+        max_humans=args.max_humans,
         pad_to_train_aspect=False if args.no_pad else None,
     )
 

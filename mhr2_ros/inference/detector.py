@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mhr2_ros.body import BodyModel
-from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict
+from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict, mismatch_hint
 from mhr2_ros.config import InferenceConfig, ModelConfig, override
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.geometry import fov_from_focal
@@ -69,7 +69,8 @@ class Detector:
         cfg = override(config or InferenceConfig(), device=device)
         tensors, model_cfg, metadata = load_checkpoint(Path(path), model_config)
         model = build_model(model_cfg)
-        load_state_strict(model, tensors, source=str(path))
+        hint = mismatch_hint(Path(path), model_config) if model_config is not None else ""
+        load_state_strict(model, tensors, source=str(path), hint=hint)
         return cls(model, model_cfg, cfg, metadata)
 
     @classmethod

@@ -11,6 +11,9 @@ from typing import List, Optional
 
 import numpy as np
 
+# Anny phenotypes predicted per person, in this order (paper, "HMR prediction"); each in [0, 1].
+SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
+
 
 @dataclass
 class Human:

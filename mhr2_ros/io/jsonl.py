@@ -23,12 +23,11 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from mhr2_ros.geometry import matrix_to_quaternion_xyzw
-from mhr2_ros.inference.results import FrameResult, Human
+from mhr2_ros.inference.results import SHAPE_NAMES, FrameResult, Human
 from mhr2_ros.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
-SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 M, PX, ROT, UNIT, K_DIGITS, DEG, SEC = 4, 2, 6, 4, 3, 3, 6  # decimals per kind of value
 
 

@@ -1,0 +1,134 @@
+"""The `mhr2` command line, in-process, on small images and videos the tests write."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from mhr2_ros.checkpoint import save_checkpoint
+from mhr2_ros.cli import build_parser, main
+from mhr2_ros.model import build_model
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, tiny_config):
+    path = tmp_path_factory.mktemp("w") / "tiny224.safetensors"
+    return save_checkpoint(build_model(tiny_config), tiny_config, path)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(5)]
+    cv2.imwrite(str(root / "a.png"), frames[0])
+    folder = root / "folder"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "01.jpg"), frames[1])
+    cv2.imwrite(str(folder / "02.png"), frames[2])
+    (folder / "03.png").write_text("not an image")
+    writer = cv2.VideoWriter(str(root / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (128, 96))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 10)
+    return root
+
+
+def _run(*argv):
+    return main(["-q", *map(str, argv)])
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_subcommand_explains_every_option(capsys):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, sub_parser in sub.choices.items():
+        with pytest.raises(SystemExit) as e:
+            main([name, "--help"])
+        assert e.value.code == 0
+        text = capsys.readouterr().out
+        for action in sub_parser._actions:
+            assert action.help, f"{name}: option {action.option_strings or action.dest} has no help"
+            for opt in action.option_strings:
+                assert opt in text
+
+
+def test_detect_image_writes_json_overlay_and_meshes(weights, media, tmp_path):
+    out = tmp_path / "out"
+    rc = _run("detect", media / "a.png", "--weights", weights, "-o", out,
+              "--threshold", "0", "--max-humans", "2", "--save-meshes", "--intrinsics", "100,100,64,48")
+    assert rc == 0
+    (rec,) = _lines(out / "frames.jsonl")
+    assert rec["name"] == "a.png" and rec["K_source"] == "given" and len(rec["humans"]) == 2
+    assert rec["K"][0][0] == pytest.approx(100) and rec["image_size"] == {"width": 128, "height": 96}
+    h = rec["humans"][0]
+    assert len(h["joints_3d"]) == len(rec["joint_names"]) and set(h["shape"]) >= {"age", "height"}
+    assert cv2.imread(str(out / "overlays" / "a.jpg")).shape == (96, 128, 3)
+    assert (out / "meshes" / "a.glb").stat().st_size > 10_000
+
+
+def test_folder_goes_past_a_bad_file_and_exits_nonzero(weights, media, tmp_path, caplog):
+    out = tmp_path / "out"
+    rc = main(["detect", str(media / "folder"), "--weights", str(weights), "-o", str(out)])
+    assert rc == 1
+    assert [r["name"] for r in _lines(out / "frames.jsonl")] == ["01.jpg", "02.png"]
+    assert "1 input(s) failed" in caplog.text and "03.png" in caplog.text
+
+
+def test_video_gives_one_line_per_frame_and_an_overlay_video(weights, media, tmp_path):
+    out = tmp_path / "out"
+    assert _run("detect", media / "clip.mp4", "--weights", weights, "-o", out, "--fov", "60") == 0
+    recs = _lines(out / "frames.jsonl")
+    assert [r["frame"] for r in recs] == list(range(5))
+    assert [r["timestamp"] for r in recs] == pytest.approx([i / 10 for i in range(5)])
+    assert all(r["K_source"] == "given" and r["fov_y_deg"] == pytest.approx(60, abs=0.01) for r in recs)
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    cap.release()
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda m, w: ["detect", m / "folder" / "03.png", "--weights", w], "cannot be decoded"),
+        (lambda m, w: ["detect", m / "broken.mp4", "--weights", w], "broken.mp4"),
+        (lambda m, w: ["detect", m / "none.png", "--weights", w], "no such file"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", m / "missing.safetensors"], "weights file not found"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", w, "--config", "small"], "differs from tiny224.json"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", w, "--intrinsics", "1,2,3"], "FX,FY,CX,CY"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", w, "--fov", "500"], "--fov"),
+    ],
+)
+def test_bad_inputs_exit_2_with_a_clear_message(weights, media, make_args, message, capsys):
+    assert _run(*make_args(media, weights)) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and message in err
+
+
+def test_corrupted_weights(weights, media, tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(weights.read_bytes()[: 5000])
+    (tmp_path / "bad.json").write_text(weights.with_suffix(".json").read_text())
+    assert _run("detect", media / "a.png", "--weights", bad, "-o", tmp_path / "o") == 2
+    assert "corrupted" in capsys.readouterr().err
+
+
+def test_random_init_only_on_request(media, tmp_path):
+    out = tmp_path / "o"
+    assert _run("detect", media / "a.png", "--random-init", "--config", "tiny", "-o", out, "--no-overlay") == 0
+    assert len(_lines(out / "frames.jsonl")) == 1
+
+
+def test_demo_runs_on_the_embedded_scene(weights, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert _run("demo", "--weights", weights, "-o", out) == 0
+    text = capsys.readouterr().out
+    assert "ground truth: 3 people" in text
+    truth = json.loads((out / "ground_truth.json").read_text())
+    assert len(truth["humans"]) == 3 and json.loads((out / "detections.json").read_text())["K_source"]
+    assert cv2.imread(str(out / "input.png")).shape == (480, 640, 3)
