@@ -92,7 +92,7 @@ def _build_anny(rig: str):
     warp.config.log_level = warp.LOG_WARNING
     import anny
 
-    log.info("building the Anny body model (rig %r); the first build takes about a minute", rig)
+    log.info("loading the Anny body model (rig %r); the very first build takes about a minute, then it is cached", rig)
     try:
         model = anny.Anny(rig=rig)
     except (ValueError, AssertionError, FileNotFoundError) as exc:

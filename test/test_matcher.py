@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+from mhr2_ros.training.matcher import HungarianMatcher, MatcherConfig, focal_cost, query_positions
+
+
+def _outputs(loc, logits=None, nearness=None):
+    loc = torch.as_tensor(loc, dtype=torch.float32)
+    B, N = loc.shape[:2]
+    return {
+        "loc": loc,
+        "logits": torch.zeros(B, N) if logits is None else torch.as_tensor(logits, dtype=torch.float32),
+        "nearness": torch.zeros(B, N) if nearness is None else torch.as_tensor(nearness, dtype=torch.float32),
+    }
+
+
+def test_known_costs_give_the_known_assignment():
+    out = _outputs([[[10.0, 10], [100, 100], [50, 50], [300, 300]]])
+    targets = [{"loc": torch.tensor([[98.0, 103], [12, 9]])}]
+    (rows, cols), = HungarianMatcher()(out, targets)
+    assert dict(zip(rows.tolist(), cols.tolist())) == {1: 0, 0: 1}
+
+
+def test_focal_term_breaks_ties_towards_confident_queries():
+    out = _outputs([[[10.0, 10], [10, 10]]], logits=[[-3.0, 3.0]])
+    (rows, cols), = HungarianMatcher()(out, [{"loc": torch.tensor([[10.0, 10]])}])
+    assert rows.tolist() == [1] and cols.tolist() == [0]
+    c = torch.tensor([0.1, 0.5, 0.9])
+    np.testing.assert_allclose(
+        focal_cost(torch.logit(c), 0.25, 2.0), -0.25 * (1 - c) ** 2 * torch.log(c), rtol=1e-5
+    )
+
+
+def test_batched_equals_per_image_and_empty_targets():
+    g = torch.Generator().manual_seed(0)
+    loc = torch.rand(3, 20, 2, generator=g) * 400
+    logits = torch.randn(3, 20, generator=g)
+    targets = [
+        {"loc": torch.rand(4, 2, generator=g) * 400},
+        {"loc": torch.zeros(0, 2)},
+        {"loc": torch.rand(7, 2, generator=g) * 400},
+    ]
+    matcher = HungarianMatcher()
+    batched = matcher(_outputs(loc, logits), targets)
+    for b in range(3):
+        (rows, cols), = matcher(_outputs(loc[b : b + 1], logits[b : b + 1]), [targets[b]])
+        assert torch.equal(rows, batched[b][0]) and torch.equal(cols, batched[b][1])
+    assert batched[1][0].numel() == 0 and len(batched[2][0]) == 7
+    assert len(set(batched[2][0].tolist())) == 7  # one query per target
+
+
+def test_loc3d_mode_matches_in_meters():
+    K = torch.tensor([[200.0, 0, 100], [0, 200.0, 100], [0, 0, 1]])
+    # same pixel, different depths: 2D matching cannot tell them apart, 3D can
+    out = _outputs([[[100.0, 100], [100, 100]]], nearness=[[0.0, -np.log(3.0)]])
+    pos = query_positions(out, K[None], ref_focal=200.0)
+    np.testing.assert_allclose(pos[0, :, 2], [1.0, 3.0], rtol=1e-5)
+    targets = [{"loc": torch.tensor([[100.0, 100]]), "K": K, "position": torch.tensor([[0.0, 0, 3.0]])}]
+    (rows, _), = HungarianMatcher(MatcherConfig(mode="loc3d"), ref_focal=200.0)(out, targets)
+    assert rows.tolist() == [1]
+
+
+def test_joints3d_mode_needs_the_body_model():
+    with pytest.raises(ValueError, match="joints_fn"):
+        HungarianMatcher(MatcherConfig(mode="joints3d"))
+    joints = torch.stack([torch.zeros(4, 3), torch.ones(4, 3)])[None]  # (1, 2, 4, 3)
+    m = HungarianMatcher(MatcherConfig(mode="joints3d"), joints_fn=lambda out: joints)
+    (rows, _), = m(_outputs([[[0.0, 0], [0, 0]]]), [{"loc": torch.zeros(1, 2), "joints": torch.ones(1, 4, 3)}])
+    assert rows.tolist() == [1]
