@@ -1,0 +1,212 @@
+"""Training losses (paper, "Training losses"), DETR-style.
+
+Each `loss_<name>` returns one *unweighted* scalar term; `Criterion` weights them
+in one place (`LossWeights`) and guards non-finite values in one place. Per-sample
+supervision flags (paper, "Dealing with heterogeneous training data") switch
+terms off per image: a term averages over the matched people of the images whose
+flag is set, and is exactly zero when there are none.
+
+Conventions of the inputs (all torch, network-input pixels):
+- `pred`: per matched person (P = number of matched pairs in the batch):
+  logits (B, N) for the score term, and for the matched queries loc (P, 2) px,
+  nearness (P,), rot6d (P, J, 6), shape (P, 6), track (P, D), position (P, 3) m,
+  joints (P, Jk, 3) and vertices (P, V, 3) pelvis-centred camera axes (from the
+  body model), fov (B,) rad.
+- `gt`: the same names for the matched targets, plus K (P, 3, 3), keypoints_2d
+  (P, Jk, 2) px with keypoints_vis (P, Jk), image_size (P, 2) as (W, H), and the
+  per-person supervision masks sup_<flag> (P,) bool; fov (B,) with sup_fov (B,).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+
+from mhr2_ros.geometry import nearness_from_depth, rotation_6d_to_matrix
+
+log = logging.getLogger(__name__)
+
+ANGLE_MIN_DISTANCE = 0.10  # m: eq. 2 ignores points this close to the camera centre (paper)
+
+
+@dataclass
+class LossWeights:
+    """Weight of each term (the paper gives none; these balance terms of ~1 at init)."""
+
+    score: float = 1.0  # binary cross-entropy on every query's score
+    loc: float = 5.0  # L1 on the 2D pelvis, in units of the image's largest side
+    depth: float = 1.0  # L1 on nearness (log inverse depth, focal-normalised)
+    pose: float = 1.0  # L1 on rotation matrices from 6D
+    shape: float = 1.0  # L1 on the 6 phenotypes in [0, 1]
+    vertices: float = 1.0  # L1 on pelvis-centred vertices, meters
+    joints: float = 1.0  # L1 on pelvis-centred 3D joints, meters
+    reproj: float = 1.0  # L1 on reprojected 2D joints, units of the image's largest side
+    angle2d: float = 1.0  # angular 2D loss on rays (eq. 2), divided by the diagonal FOV
+    track: float = 1.0  # L1 on the SAM2-distilled track feature
+    fov: float = 1.0  # asymmetric L1 on the vertical FOV, radians
+    teacher_pose: float = 0.0  # fine-tuning (2.b): L2 to a frozen teacher's rotations
+    teacher_joints: float = 0.0  # fine-tuning (2.b): L2 to a frozen teacher's 3D joints
+
+
+@dataclass
+class LossConfig:
+    fov_over_factor: float = 2.0  # an over-estimated FOV costs this many times more (paper: asymmetric)
+    reproj_camera: str = "gt"  # camera of the reprojection loss: "gt" or "pred" (paper: either)
+    ref_focal: float = 768.0  # nearness reference focal, = ModelConfig.nearness_ref_focal
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of per-person values (P, ...) over persons where mask (P,) is set; 0 if none."""
+    if values.shape[0] == 0 or not bool(mask.any()):
+        return values.sum() * 0.0
+    per_person = values.reshape(values.shape[0], -1).mean(dim=1)
+    return per_person[mask].mean()
+
+
+# ----------------------------------------------------------------------------- terms
+def loss_score(logits: torch.Tensor, matched: torch.Tensor, sup: torch.Tensor) -> torch.Tensor:
+    """BCE over every query (B, N): matched queries are people, the rest are not.
+    `sup` (B,) selects the images whose people are exhaustively annotated."""
+    if not bool(sup.any()):
+        return logits.sum() * 0.0
+    bce = F.binary_cross_entropy_with_logits(logits, matched.float(), reduction="none")
+    return bce[sup].mean()
+
+
+def loss_loc(pred, gt) -> torch.Tensor:
+    scale = gt["image_size"].max(dim=1, keepdim=True).values  # (P, 1) px
+    return _masked_mean((pred["loc"] - gt["loc"]).abs() / scale, gt["sup_loc"])
+
+
+def loss_depth(pred, gt, ref_focal: float) -> torch.Tensor:
+    target = nearness_from_depth(gt["position"][:, 2].clamp(min=1e-3), gt["K"][:, 1, 1], ref_focal)
+    return _masked_mean((pred["nearness"] - target).abs(), gt["sup_depth"])
+
+
+def loss_pose(pred, gt) -> torch.Tensor:
+    """L1 between rotation matrices: 6D vectors are not unique, matrices are."""
+    diff = rotation_6d_to_matrix(pred["rot6d"]) - rotation_6d_to_matrix(gt["rot6d"])
+    return _masked_mean(diff.abs(), gt["sup_pose"])
+
+
+def loss_shape(pred, gt) -> torch.Tensor:
+    return _masked_mean((pred["shape"] - gt["shape"]).abs(), gt["sup_shape"])
+
+
+def loss_vertices(pred, gt) -> torch.Tensor:
+    return _masked_mean((pred["vertices"] - gt["vertices"]).abs(), gt["sup_mesh"])
+
+
+def loss_joints(pred, gt) -> torch.Tensor:
+    return _masked_mean((pred["joints"] - gt["joints"]).abs(), gt["sup_mesh"])
+
+
+def _project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """(P, J, 3) camera points, (P, 3, 3) K -> (P, J, 2) px (z clamped to 1 cm)."""
+    z = points[..., 2:3].clamp(min=1e-2)
+    xy = points[..., :2] / z
+    return xy * torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None] + K[:, None, :2, 2]
+
+
+def loss_reproj(pred, gt, K: torch.Tensor) -> torch.Tensor:
+    """L1 between the projection of the predicted joints (placed at the predicted
+    3D location) and the annotated 2D keypoints, visible ones only."""
+    uv = _project(pred["joints"] + pred["position"][:, None], K)
+    scale = gt["image_size"].max(dim=1).values[:, None, None]
+    err = (uv - gt["keypoints_2d"]).abs() / scale * gt["keypoints_vis"][..., None]
+    denom = gt["keypoints_vis"].sum(dim=1).clamp(min=1)[:, None, None] / err.shape[1]
+    return _masked_mean(err / denom, gt["sup_reproj"])
+
+
+def loss_angle2d(pred, gt) -> torch.Tensor:
+    """Eq. 2: angle between each predicted 3D joint and the ray through its annotated
+    2D keypoint (inverse projection: continuous, unlike projection), divided by the
+    camera's diagonal FOV; points within 0.1 m of the camera centre are ignored."""
+    K = gt["K"]
+    points = pred["joints"] + pred["position"][:, None]  # (P, J, 3) m
+    uv = gt["keypoints_2d"]
+    rays = torch.stack(
+        [(uv[..., 0] - K[:, None, 0, 2]) / K[:, None, 0, 0], (uv[..., 1] - K[:, None, 1, 2]) / K[:, None, 1, 1],
+         torch.ones_like(uv[..., 0])], dim=-1,
+    )  # fmt: skip
+    cross = torch.linalg.cross(points, rays, dim=-1).norm(dim=-1)
+    angle = torch.atan2(cross, (points * rays).sum(-1))  # (P, J) rad, stable everywhere
+    w, h = gt["image_size"][:, 0], gt["image_size"][:, 1]
+    diag_fov = 2 * torch.atan(torch.sqrt((w / (2 * K[:, 0, 0])) ** 2 + (h / (2 * K[:, 1, 1])) ** 2))
+    valid = gt["keypoints_vis"] * (points.norm(dim=-1) > ANGLE_MIN_DISTANCE)
+    per_person = (angle * valid).sum(1) / valid.sum(1).clamp(min=1) / diag_fov
+    return _masked_mean(per_person, gt["sup_reproj"])
+
+
+def loss_track(pred, gt) -> torch.Tensor:
+    return _masked_mean((pred["track"] - gt["track"]).abs(), gt["sup_track"])
+
+
+def loss_fov(fov_pred: torch.Tensor, fov_gt: torch.Tensor, sup: torch.Tensor, over: float) -> torch.Tensor:
+    """Asymmetric L1 (radians): over-estimates are `over` times as costly (a too-wide
+    FOV puts people too close)."""
+    diff = fov_pred - fov_gt
+    return _masked_mean(torch.where(diff > 0, over * diff, -diff), sup)
+
+
+def loss_teacher_pose(pred, teacher) -> torch.Tensor:
+    diff = rotation_6d_to_matrix(pred["rot6d"]) - rotation_6d_to_matrix(teacher["rot6d"])
+    return _masked_mean(diff.pow(2), torch.ones(len(diff), dtype=torch.bool, device=diff.device))
+
+
+def loss_teacher_joints(pred, teacher) -> torch.Tensor:
+    diff = pred["joints"] - teacher["joints"]
+    return _masked_mean(diff.pow(2), torch.ones(len(diff), dtype=torch.bool, device=diff.device))
+
+
+# ------------------------------------------------------------------------- criterion
+class Criterion(torch.nn.Module):
+    """Weighted sum of the terms; a non-finite term is dropped (and counted) here."""
+
+    def __init__(self, weights: LossWeights, cfg: LossConfig) -> None:
+        super().__init__()
+        self.weights = weights
+        self.cfg = cfg
+        self.skipped_non_finite = 0
+
+    def terms(self, batch_pred, pred, gt, teacher=None) -> Dict[str, torch.Tensor]:
+        c = self.cfg
+        K_reproj = gt["K"] if c.reproj_camera == "gt" else pred["K"]
+        t = {
+            "score": loss_score(batch_pred["logits"], batch_pred["matched"], batch_pred["sup_score"]),
+            "loc": loss_loc(pred, gt),
+            "depth": loss_depth(pred, gt, c.ref_focal),
+            "pose": loss_pose(pred, gt),
+            "shape": loss_shape(pred, gt),
+            "vertices": loss_vertices(pred, gt) if "vertices" in gt else None,
+            "joints": loss_joints(pred, gt),
+            "reproj": loss_reproj(pred, gt, K_reproj),
+            "angle2d": loss_angle2d(pred, gt),
+            "track": loss_track(pred, gt) if "track" in gt else None,
+            "fov": loss_fov(batch_pred["fov"], batch_pred["fov_gt"], batch_pred["sup_fov"], c.fov_over_factor),
+        }
+        if teacher is not None:
+            t["teacher_pose"] = loss_teacher_pose(pred, teacher)
+            t["teacher_joints"] = loss_teacher_joints(pred, teacher)
+        return {k: v for k, v in t.items() if v is not None}
+
+    def forward(self, batch_pred, pred, gt, teacher=None):
+        """(total, {name: unweighted term}) — the one place where weights apply and
+        where non-finite terms are guarded."""
+        terms = self.terms(batch_pred, pred, gt, teacher)
+        total = batch_pred["logits"].sum() * 0.0
+        for name, value in terms.items():
+            if not torch.isfinite(value):
+                self.skipped_non_finite += 1
+                log.warning("non-finite %s loss dropped from this step", name)
+                terms[name] = value.detach().nan_to_num(0.0, 0.0, 0.0)
+                continue
+            total = total + getattr(self.weights, name) * value
+        return total, {k: v.detach() for k, v in terms.items()}
+
+
+LOSS_NAMES = tuple(f.name for f in fields(LossWeights))
