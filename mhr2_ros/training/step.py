@@ -1,0 +1,134 @@
+"""One training step's forward: network -> matching -> body model (matched only) -> losses.
+
+Batch format (built by `training.data.collate`):
+    images   (B, 3, H, W) normalised float
+    targets  list of B dicts, per image:
+        loc (M, 2) px, position (M, 3) m, rot6d (M, J, 6), shape (M, 6),
+        keypoints_2d (M, Jk, 2) px, keypoints_vis (M, Jk), track (M, D) (optional),
+        K (3, 3) px, fov () rad, image_size (2,) = (W, H) px,
+        sup: {flag: bool} per image (score, loc, depth, pose, shape, mesh, reproj, track, fov)
+All pixel quantities refer to the network input (after crop and resize).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from mhr2_ros.body import BodyModel
+from mhr2_ros.geometry import depth_from_nearness
+from mhr2_ros.training.losses import Criterion
+from mhr2_ros.training.matcher import HungarianMatcher
+
+PERSON_FLAGS = ("loc", "depth", "pose", "shape", "mesh", "reproj", "track")
+QUERY_KEYS = ("loc", "nearness", "rot6d", "shape", "track")
+
+
+def gather_matched(
+    outputs: Dict[str, torch.Tensor], targets: Sequence[dict], matches: List[Tuple[torch.Tensor, torch.Tensor]]
+) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+    """Per matched pair: predicted query values and target values, concatenated (P, ...)."""
+    device = outputs["loc"].device
+    pred = {k: [] for k in QUERY_KEYS}
+    gt: Dict[str, list] = {}
+    for b, (qi, ti) in enumerate(matches):
+        qi, ti = qi.to(device), ti.to(device)
+        for k in QUERY_KEYS:
+            pred[k].append(outputs[k][b, qi])
+        t = targets[b]
+        per_person = {k: v[ti] for k, v in t.items() if torch.is_tensor(v) and v.dim() > 0 and len(v) == len(t["loc"])
+                      and k not in ("K", "image_size")}  # fmt: skip
+        per_person["K"] = t["K"].expand(len(ti), 3, 3)
+        per_person["image_size"] = t["image_size"].expand(len(ti), 2)
+        for flag in PERSON_FLAGS:
+            per_person[f"sup_{flag}"] = torch.full((len(ti),), bool(t["sup"].get(flag, False)), device=device)
+        for k, v in per_person.items():
+            gt.setdefault(k, []).append(v.to(device))
+    pred_t = {k: torch.cat(v) for k, v in pred.items()}
+    gt_t = {k: torch.cat(v) for k, v in gt.items()}
+    if "track" not in gt_t or gt_t["track"].shape[-1] != pred_t["track"].shape[-1]:
+        gt_t.pop("track", None)
+    return pred_t, gt_t
+
+
+def place_in_camera(pred: Dict[str, torch.Tensor], K: torch.Tensor, ref_focal: float) -> torch.Tensor:
+    """(P, 3) pelvis positions from predicted loc (px) and nearness with per-person K."""
+    fy = K[:, 1, 1]
+    depth = depth_from_nearness(pred["nearness"], fy, ref_focal)
+    y = (pred["loc"][:, 1] - K[:, 1, 2]) / fy
+    x = (pred["loc"][:, 0] - K[:, 0, 2]) / K[:, 0, 0]
+    return torch.stack([x * depth, y * depth, depth], dim=-1)
+
+
+def predicted_K(fov: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
+    """(P, 3, 3) intrinsics from a predicted vertical FOV per person's image (W, H)."""
+    w, h = image_size[:, 0], image_size[:, 1]
+    f = (h / 2) / torch.tan(fov / 2)
+    K = torch.zeros(len(fov), 3, 3, device=fov.device, dtype=fov.dtype)
+    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = f, f, w / 2, h / 2, 1.0
+    return K
+
+
+def compute_losses(
+    model: torch.nn.Module,
+    body: BodyModel,
+    matcher: HungarianMatcher,
+    criterion: Criterion,
+    batch: dict,
+    teacher: Optional[torch.nn.Module] = None,
+):
+    """(total loss, {term: value}, number of matched people) for one batch."""
+    images, targets = batch["images"], batch["targets"]
+    outputs = model(images)
+    matches = matcher(outputs, targets)
+    pred, gt = gather_matched(outputs, targets, matches)
+    n = len(pred["loc"])
+    # One body-model call for predictions and targets of the matched people only.
+    bodies = body(torch.cat([pred["rot6d"], gt["rot6d"].to(pred["rot6d"])]),
+                  torch.cat([pred["shape"], gt["shape"].to(pred["shape"])]))  # fmt: skip
+    pred["joints"], gt["joints"] = bodies.joints[:n], bodies.joints[n:].detach()
+    pred["vertices"], gt["vertices"] = bodies.vertices[:n], bodies.vertices[n:].detach()
+    pred["position"] = place_in_camera(pred, gt["K"], criterion.cfg.ref_focal)
+    batch_index = torch.cat([torch.full((len(q),), b, device=images.device) for b, (q, _) in enumerate(matches)])
+    pred["K"] = predicted_K(outputs["fov"][batch_index], gt["image_size"])
+
+    matched = torch.zeros_like(outputs["logits"], dtype=torch.bool)
+    for b, (qi, _) in enumerate(matches):
+        matched[b, qi.to(matched.device)] = True
+    batch_pred = {
+        "logits": outputs["logits"],
+        "matched": matched,
+        "sup_score": _image_flag(targets, "score", images.device),
+        "fov": outputs["fov"],
+        "fov_gt": torch.stack([t["fov"].to(images.device, torch.float32) for t in targets]),
+        "sup_fov": _image_flag(targets, "fov", images.device),
+    }
+    teacher_pred = None
+    if teacher is not None:
+        teacher_pred = _teacher_outputs(teacher, body, matcher, images, targets, matches)
+    total, terms = criterion(batch_pred, pred, gt, teacher_pred)
+    return total, terms, n
+
+
+def _image_flag(targets, flag: str, device) -> torch.Tensor:
+    return torch.tensor([bool(t["sup"].get(flag, False)) for t in targets], device=device)
+
+
+@torch.no_grad()
+def _teacher_outputs(teacher, body, matcher, images, targets, matches) -> Dict[str, torch.Tensor]:
+    """The frozen teacher's rotations and 3D joints for the same people as the
+    student's matched queries (fine-tuning "2.b": L2 consistency on pose and 3D
+    joints). The teacher is matched to the targets on its own: query slots of two
+    networks need not correspond, people do."""
+    out = teacher(images)
+    teacher_matches = matcher(out, targets)
+    rot6d, shape = [], []
+    for b, ((_, ti), (tq, tt)) in enumerate(zip(matches, teacher_matches)):
+        query_of_target = torch.empty(len(targets[b]["loc"]), dtype=torch.long)
+        query_of_target[tt] = tq
+        q = query_of_target[ti].to(images.device)
+        rot6d.append(out["rot6d"][b, q])
+        shape.append(out["shape"][b, q])
+    rot6d, shape = torch.cat(rot6d), torch.cat(shape)
+    return {"rot6d": rot6d, "joints": body(rot6d, shape).joints}
