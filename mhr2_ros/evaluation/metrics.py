@@ -1,0 +1,129 @@
+"""Human mesh recovery metrics (paper, "Metrics"), numpy, per person or per pair.
+
+Inputs are in meters in the camera frame; the mesh metrics return millimeters
+(the unit the paper reports), MRPE meters, the FOV error degrees. Predictions
+are matched to ground truth beforehand (`match_people`: Hungarian on 2D joints,
+as the paper does) and every function takes already-matched arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+MM = 1000.0
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int = 0) -> float:
+    """Mean per-joint position error, mm, after centring both on joint `root`
+    (the pelvis). pred, gt: (J, 3) meters."""
+    return float(np.linalg.norm((pred - pred[root]) - (gt - gt[root]), axis=-1).mean() * MM)
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """`pred` (N, 3) moved by the similarity (scale, rotation, translation) that best
+    fits it to `gt` in the least-squares sense (Umeyama, reflections excluded)."""
+    mu_p, mu_g = pred.mean(0), gt.mean(0)
+    p, g = pred - mu_p, gt - mu_g
+    U, S, Vt = np.linalg.svd(p.T @ g)
+    d = np.sign(np.linalg.det(U @ Vt))
+    D = np.diag([1.0, 1.0, d])
+    R = U @ D @ Vt  # applied on the right: p @ R
+    scale = (S * np.diag(D)).sum() / max((p**2).sum(), 1e-12)
+    return scale * p @ R + mu_g
+
+
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Procrustes-aligned MPJPE, mm: joint error after the best similarity transform
+    of each predicted skeleton onto its ground truth. pred, gt: (J, 3) meters."""
+    return float(np.linalg.norm(procrustes_align(pred, gt) - gt, axis=-1).mean() * MM)
+
+
+def pair_pa_mpjpe(pred_a, pred_b, gt_a, gt_b) -> float:
+    """Pair-PA-MPJPE, mm: one Procrustes alignment for two people together, so
+    their relative placement counts (paper, interaction benchmarks)."""
+    pred = np.concatenate([pred_a, pred_b])
+    gt = np.concatenate([gt_a, gt_b])
+    return float(np.linalg.norm(procrustes_align(pred, gt) - gt, axis=-1).mean() * MM)
+
+
+def pve(pred_verts: np.ndarray, gt_verts: np.ndarray, pred_root: np.ndarray, gt_root: np.ndarray) -> float:
+    """Per-vertex error, mm, both meshes centred on their pelvis (`*_root`, (3,))."""
+    return float(np.linalg.norm((pred_verts - pred_root) - (gt_verts - gt_root), axis=-1).mean() * MM)
+
+
+def abs_pve(pred_verts: np.ndarray, gt_verts: np.ndarray) -> float:
+    """Absolute per-vertex error, mm, in the camera frame (no centring): measures
+    the 3D placement of the mesh as well as its shape and pose."""
+    return float(np.linalg.norm(pred_verts - gt_verts, axis=-1).mean() * MM)
+
+
+def ta_pve(pred_verts: list, gt_verts: list) -> Optional[float]:
+    """Translation-aligned PVE, mm, for one frame: every predicted mesh is moved by
+    one common translation that aligns the scene centroids (mean of all vertices),
+    so errors in the relative placement of people count but not a global offset.
+    Defined for at least 2 matched people; None otherwise."""
+    if len(pred_verts) < 2:
+        return None
+    shift = np.concatenate(gt_verts).mean(0) - np.concatenate(pred_verts).mean(0)
+    errors = [np.linalg.norm(p + shift - g, axis=-1).mean() for p, g in zip(pred_verts, gt_verts)]
+    return float(np.mean(errors) * MM)
+
+
+def mrpe(pred_root: np.ndarray, gt_root: np.ndarray) -> float:
+    """Mean root position error, meters: distance between pelvis positions (3,)."""
+    return float(np.linalg.norm(pred_root - gt_root))
+
+
+def fov_error_deg(pred_fov: float, gt_fov: float) -> float:
+    """Absolute vertical field-of-view error in degrees (inputs in radians)."""
+    return float(abs(np.degrees(pred_fov - gt_fov)))
+
+
+@dataclass
+class Detection:
+    tp: int  # predictions matched to a ground-truth person within the threshold
+    fp: int  # predictions left unmatched or matched too far
+    fn: int  # ground-truth people without a prediction
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def match_people(
+    pred_kp: np.ndarray, gt_kp: np.ndarray, gt_vis: np.ndarray, gt_boxes: np.ndarray, threshold: float = 0.1
+) -> Tuple[np.ndarray, np.ndarray, Detection]:
+    """Hungarian matching of predictions to ground truth on 2D joints.
+
+    pred_kp (P, J, 2), gt_kp (G, J, 2) pixels; gt_vis (G, J) which GT joints are
+    labelled; gt_boxes (G, 4) x0, y0, x1, y1. The cost is the mean 2D distance over
+    labelled joints divided by the GT box diagonal; a matched pair counts as a true
+    positive when its cost is below `threshold` (10% of the person's diagonal).
+    Returns (pred indices, gt indices) of the true positives and the counts.
+    """
+    P, G = len(pred_kp), len(gt_kp)
+    if P == 0 or G == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, Detection(0, P, G)
+    dist = np.linalg.norm(pred_kp[:, None] - gt_kp[None], axis=-1)  # (P, G, J)
+    vis = gt_vis[None].astype(np.float64)
+    mean = (dist * vis).sum(-1) / np.maximum(vis.sum(-1), 1)
+    diag = np.linalg.norm(gt_boxes[:, 2:] - gt_boxes[:, :2], axis=-1)
+    cost = mean / np.maximum(diag, 1.0)[None]
+    rows, cols = linear_sum_assignment(cost)
+    good = cost[rows, cols] < threshold
+    tp = int(good.sum())
+    return rows[good], cols[good], Detection(tp, P - tp, G - tp)
