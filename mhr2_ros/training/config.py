@@ -1,0 +1,78 @@
+"""Typed training configuration (config/train_<name>.yaml), one comment per field."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from mhr2_ros.config import from_dict, read_mapping
+from mhr2_ros.errors import ConfigError
+from mhr2_ros.training.losses import LossConfig, LossWeights
+from mhr2_ros.training.matcher import MatcherConfig
+
+
+@dataclass
+class DataSourceConfig:
+    kind: str = "synthetic"  # synthetic (rendered on the fly), clips (on-disk format) or coco (2D keypoints)
+    weight: float = 1.0  # relative probability of drawing a sample from this source
+    paths: List[str] = field(default_factory=list)  # clips: clip folders; coco: [annotation.json, image_dir]
+    synth: dict = field(default_factory=dict)  # synthetic: SynthConfig overrides (nested mapping)
+    seed: int = 0  # synthetic: generator seed (training seeds must differ from evaluation seeds)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("synthetic", "clips", "coco"):
+            raise ConfigError(f"data source kind must be synthetic, clips or coco, got {self.kind!r}")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tiny"  # model preset or model config file
+    init: Optional[str] = None  # checkpoint (.safetensors) to start from, e.g. fine-tuning
+    dino: Optional[str] = None  # local DINOv2/v3 backbone initialising the encoder (when no init)
+    teacher: Optional[str] = None  # frozen teacher checkpoint: L2 consistency on pose and joints (2.b)
+    data: List[DataSourceConfig] = field(default_factory=lambda: [DataSourceConfig()])
+    output: str = "runs/train"  # folder for checkpoints, TensorBoard logs and the final model
+    steps: int = 10000  # optimisation steps
+    batch_size: int = 8  # images per step and per GPU
+    lr: float = 1e-4  # Adam learning rate (paper: Adam)
+    encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 500  # linear warm-up, then cosine decay to lr_min_ratio * lr
+    lr_min_ratio: float = 0.05  # final learning rate / lr
+    grad_clip: float = 1.0  # clip the global gradient norm (0: off)
+    bf16: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+    device: str = "cuda"  # cuda or cpu (torchrun sets the GPU per rank)
+    seed: int = 0  # seeds torch, numpy and the data stream (plus the rank)
+    log_every: int = 20  # steps between TensorBoard scalars
+    checkpoint_every: int = 500  # steps between resumable checkpoints
+    eval_every: int = 1000  # steps between evaluations (0: off)
+    eval_clips: List[str] = field(default_factory=list)  # clip folders for the evaluation hook
+    matcher: MatcherConfig = field(default_factory=MatcherConfig)  # Hungarian matching (paper, eq. 1)
+    loss_weights: LossWeights = field(default_factory=LossWeights)  # weight of each term
+    loss: LossConfig = field(default_factory=LossConfig)  # FOV asymmetry, reprojection camera
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("steps and batch_size must be >= 1")
+
+
+def load_train_config(path: Path, overrides: Optional[dict] = None) -> TrainConfig:
+    """TrainConfig from YAML; nested sections become their dataclasses."""
+    data = read_mapping(Path(path))
+    data.update(overrides or {})
+    src = str(path)
+    nested = {
+        "matcher": MatcherConfig, "loss_weights": LossWeights, "loss": LossConfig,
+    }  # fmt: skip
+    for key, cls in nested.items():
+        if key in data:
+            data[key] = from_dict(cls, data[key], source=f"{src}: {key}")
+    if "data" in data:
+        data["data"] = [from_dict(DataSourceConfig, d, source=f"{src}: data") for d in data["data"]]
+    return from_dict(TrainConfig, data, source=src)
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)

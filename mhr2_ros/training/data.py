@@ -1,0 +1,167 @@
+"""Training data: sources of `Sample`s and the batch stream.
+
+Sources:
+- `SyntheticSource`: the procedural generator rendering fresh independent scenes
+  on the fly, on the training device (config.render.device).
+- `ClipSource`: clips on disk in the documented format (docs/dataset_format.md):
+  what `mhr2 synth` writes, and what BEDLAM or AnnyOne would be converted to.
+- `CocoSource`: COCO keypoint JSON, 2D only.
+
+`BatchStream` draws sources by weight, picks one training aspect ratio per batch
+(centred crops, fixed largest side) and builds the tensors `training.step`
+consumes. It runs in the main process and owns its RNG, so its state is saved
+with a checkpoint and a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from mhr2_ros.config import ModelConfig
+from mhr2_ros.geometry import IDENTITY_6D
+from mhr2_ros.inference.preprocess import to_tensor
+from mhr2_ros.training.coco import coco_sample, read_coco_keypoints
+from mhr2_ros.training.sample import Sample, crop_resize
+
+log = logging.getLogger(__name__)
+
+MIN_VISIBLE_PIXELS = 20  # a synthetic person with fewer visible pixels is not a target
+
+
+def sample_from_truth(image: np.ndarray, truth, track: Optional[np.ndarray] = None) -> Sample:
+    """A synthetic frame's ground truth as a Sample of the people who can be seen."""
+    keep = truth.visible_pixels >= MIN_VISIBLE_PIXELS
+    h, w = image.shape[:2]
+    kp = truth.joints_2d[keep]
+    inside = (kp[..., 0] >= 0) & (kp[..., 0] < w) & (kp[..., 1] >= 0) & (kp[..., 1] < h)
+    return Sample(
+        image=image, K=np.asarray(truth.K, np.float32), loc=truth.pelvis_2d[keep], keypoints_2d=kp,
+        keypoints_vis=inside.astype(np.float32), data_type="synthetic", position=truth.position[keep],
+        rot6d=truth.pose_6d[keep], shape=truth.shape[keep], track=None if track is None else track[keep],
+    )  # fmt: skip
+
+
+class SyntheticSource:
+    """Independent synthetic scenes rendered on demand from (seed, index)."""
+
+    def __init__(self, synth_config, seed: int, body=None) -> None:
+        import dataclasses
+
+        from mhr2_ros.training.synthetic.generator import SyntheticClip
+
+        cfg = dataclasses.replace(synth_config, independent=True, frames=2**31 - 1)
+        self.clip = SyntheticClip(cfg, seed, body)
+
+    def sample(self, rng: np.random.Generator) -> Sample:
+        frame = self.clip.frame(int(rng.integers(0, len(self.clip))))
+        return sample_from_truth(frame.image, frame.truth)
+
+
+class ClipSource:
+    """Frames of one or more clips in the on-disk format, drawn uniformly."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        from mhr2_ros.training.synthetic.dataset import load_clip
+
+        self.readers = [load_clip(p) for p in paths]
+        self.index = [(r, i) for r in self.readers for i in range(len(r))]
+        if not self.index:
+            raise ValueError(f"no frames in {list(map(str, paths))}")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def sample(self, rng: np.random.Generator) -> Sample:
+        reader, i = self.index[int(rng.integers(0, len(self.index)))]
+        return sample_from_truth(reader.image(i), reader.truth(i))
+
+
+class CocoSource:
+    def __init__(self, annotation_file: Path, image_dir: Path) -> None:
+        self.entries = read_coco_keypoints(annotation_file)
+        self.image_dir = Path(image_dir)
+
+    def sample(self, rng: np.random.Generator) -> Sample:
+        return coco_sample(self.entries[int(rng.integers(0, len(self.entries)))], self.image_dir)
+
+
+def to_target(s: Sample, num_bones: int, device: torch.device) -> Dict:
+    """Tensors of one sample for `training.step` (missing 3D filled, flags off)."""
+    m = len(s.loc)
+
+    def t(a, fill_shape, fill=0.0):
+        arr = np.full(fill_shape, fill, np.float32) if a is None else np.asarray(a, np.float32)
+        return torch.from_numpy(arr).to(device)
+
+    rot = t(s.rot6d, (m, num_bones, 6)) if s.rot6d is not None else torch.tensor(IDENTITY_6D).repeat(m, num_bones, 1)
+    target = {
+        "loc": t(s.loc, (m, 2)), "position": t(s.position, (m, 3), 1.0), "rot6d": rot.to(device),
+        "shape": t(s.shape, (m, 6), 0.5), "keypoints_2d": t(s.keypoints_2d, None),
+        "keypoints_vis": t(s.keypoints_vis, None), "K": t(s.K, None),
+        "fov": torch.tensor(s.fov, device=device),
+        "image_size": torch.tensor([s.image.shape[1], s.image.shape[0]], dtype=torch.float32, device=device),
+        "sup": s.supervision(),
+    }  # fmt: skip
+    if s.track is not None:
+        target["track"] = t(s.track, None)
+    return target
+
+
+@dataclass
+class SourceSpec:
+    source: object  # anything with .sample(rng) -> Sample
+    weight: float = 1.0  # relative probability of drawing from it
+
+
+class BatchStream:
+    """Infinite stream of training batches; deterministic given its seed and state."""
+
+    def __init__(self, sources: List[SourceSpec], model_cfg: ModelConfig, batch_size: int, seed: int,
+                 device: torch.device) -> None:  # fmt: skip
+        self.sources = sources
+        w = np.array([s.weight for s in sources], dtype=np.float64)
+        self.p = w / w.sum()
+        self.cfg = model_cfg
+        self.batch_size = batch_size
+        self.device = device
+        self.rng = np.random.default_rng(seed)
+
+    def next(self) -> Dict:
+        aspect = float(self.rng.choice(self.cfg.train_aspect_ratios))
+        samples = []
+        for _ in range(self.batch_size):
+            src = self.sources[int(self.rng.choice(len(self.sources), p=self.p))].source
+            s = crop_resize(src.sample(self.rng), aspect, self.cfg.image_size, self.cfg.patch_size)
+            samples.append(s)
+        images = torch.cat([to_tensor(s.image, self.device, torch.float32) for s in samples])
+        return {"images": images, "targets": [to_target(s, self.cfg.num_bones, self.device) for s in samples]}
+
+    def state_dict(self) -> Dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: Dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+
+def build_sources(cfg, body=None) -> List[SourceSpec]:
+    """SourceSpecs from a TrainConfig's `data` list."""
+    from mhr2_ros.training.synthetic.config import config_from_dict
+
+    specs = []
+    for d in cfg.data:
+        if d.kind == "synthetic":
+            src = SyntheticSource(config_from_dict(d.synth), d.seed, body)
+        elif d.kind == "clips":
+            src = ClipSource([Path(p) for p in d.paths])
+        else:
+            if len(d.paths) != 2:
+                raise ValueError("a coco source needs paths: [annotation.json, image_dir]")
+            src = CocoSource(Path(d.paths[0]), Path(d.paths[1]))
+        specs.append(SourceSpec(src, d.weight))
+    return specs

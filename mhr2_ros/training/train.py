@@ -1,0 +1,282 @@
+"""`mhr2-train --config config/train_<name>.yaml`: the offline training entry point.
+
+One GPU:    mhr2-train --config config/train_synthetic_tiny.yaml
+Many GPUs:  torchrun --nproc_per_node 4 -m mhr2_ros.training.train --config ...
+Resume:     mhr2-train --config ... --resume runs/NAME   (model, optimizer, scheduler,
+            step, torch/numpy/data RNG states: the run continues identically)
+
+A flat loop: draw a batch, forward, Hungarian matching on 2D locations, the body
+model on matched queries only, weighted losses, backward, clip, step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mhr2_ros.body import BodyModel
+from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from mhr2_ros.config import load_model_config
+from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.model import build_model, load_dino_backbone
+from mhr2_ros.training.config import TrainConfig, load_train_config, to_dict
+from mhr2_ros.training.data import BatchStream, build_sources
+from mhr2_ros.training.losses import Criterion
+from mhr2_ros.training.matcher import HungarianMatcher
+from mhr2_ros.training.state import load_state, save_state
+from mhr2_ros.training.step import compute_losses
+
+log = logging.getLogger(__name__)
+
+
+def _distributed() -> tuple:
+    """(rank, world size, local rank); initialises the process group under torchrun."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return 0, 1, 0
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    torch.distributed.init_process_group(backend)
+    return torch.distributed.get_rank(), torch.distributed.get_world_size(), int(os.environ["LOCAL_RANK"])
+
+
+def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    if cfg.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise Mhr2Error("device cuda requested but CUDA is not available; set device: cpu")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def build_network(cfg: TrainConfig):
+    """(model, model config): from --init weights, else fresh (+ optional DINO encoder)."""
+    if cfg.init:
+        tensors, model_cfg, _ = load_checkpoint(Path(cfg.init))
+        model = build_model(model_cfg)
+        load_state_strict(model, tensors, cfg.init)
+        return model, model_cfg
+    model_cfg = load_model_config(cfg.model)
+    model = build_model(model_cfg)
+    if cfg.dino:
+        load_dino_backbone(model.encoder, cfg.dino)
+    return model, model_cfg
+
+
+def make_optimizer(model, cfg: TrainConfig):
+    """AdamW with a smaller learning rate on a pretrained encoder; warm-up then cosine."""
+    enc_scale = cfg.encoder_lr_scale if (cfg.dino or cfg.init) else 1.0
+    encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    opt = torch.optim.AdamW(
+        [{"params": encoder, "lr": cfg.lr * enc_scale}, {"params": rest, "lr": cfg.lr}],
+        lr=cfg.lr, weight_decay=cfg.weight_decay,
+    )  # fmt: skip
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+@dataclass
+class Run:
+    """Everything a training run holds; built once by `setup`."""
+
+    cfg: TrainConfig
+    model_cfg: object
+    model: torch.nn.Module  # the network (unwrapped)
+    net: torch.nn.Module  # the network as called: DDP-wrapped under torchrun
+    body: BodyModel
+    teacher: Optional[torch.nn.Module]
+    matcher: HungarianMatcher
+    criterion: Criterion
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    stream: BatchStream
+    device: torch.device
+    rank: int
+    step: int = 0
+
+
+def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
+    rank, world, local_rank = _distributed()
+    device = _device(cfg, local_rank)
+    torch.manual_seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    model, model_cfg = build_network(cfg)
+    model.to(device).train()
+    body = BodyModel(model_cfg.rig).to(device)
+    optimizer, scheduler = make_optimizer(model, cfg)
+    stream = BatchStream(build_sources(cfg, body), model_cfg, cfg.batch_size, cfg.seed + 1000 * rank, device)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, [local_rank] if device.type == "cuda" else None)
+    run = Run(
+        cfg, model_cfg, model, net, body, _teacher(cfg, device),
+        HungarianMatcher(cfg.matcher, model_cfg.nearness_ref_focal, joints_fn=_joints_fn(body, cfg)),
+        Criterion(cfg.loss_weights, _loss_cfg(cfg, model_cfg)), optimizer, scheduler, stream, device, rank,
+    )  # fmt: skip
+    if resume is not None:
+        info = load_state(resume, model, optimizer, scheduler)
+        run.step = info["step"]
+        stream.load_state_dict(info["stream"])
+        np.random.set_state(_np_state(info["numpy"]))
+    return run
+
+
+def train_step(run: Run) -> tuple:
+    """One optimisation step: (loss, terms, matched people, gradient norm)."""
+    cfg = run.cfg
+    batch = run.stream.next()
+    use_bf16 = cfg.bf16 and run.device.type == "cuda"
+    with torch.autocast("cuda", torch.bfloat16) if use_bf16 else contextlib.nullcontext():
+        total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher)
+    run.optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+    run.optimizer.step()
+    run.scheduler.step()
+    run.step += 1
+    return total.detach(), terms, matched, grad_norm
+
+
+def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[Callable] = None) -> Path:
+    """Run the loop; returns the final model checkpoint path."""
+    run = setup(cfg, resume)
+    out, lead = Path(cfg.output), run.rank == 0
+    writer = _writer(out) if lead else None
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=not lead, unit="step")
+    while run.step < cfg.steps:
+        total, terms, matched, grad_norm = train_step(run)
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(total):.3f}", people=matched)
+        if writer and run.step % cfg.log_every == 0:
+            _log_scalars(writer, run.step, total, terms, run.scheduler, grad_norm, matched)
+        if lead and run.step % cfg.checkpoint_every == 0:
+            _save(out, run)
+        if lead and eval_hook and cfg.eval_every and run.step % cfg.eval_every == 0:
+            _run_eval(eval_hook, run.model, run.model_cfg, run.step, writer)
+    bar.close()
+    final = out / "model.safetensors"
+    if lead:
+        _save(out, run)
+        meta = {"trained": True, "steps": run.step, "train_config": to_dict(cfg)}
+        save_checkpoint(run.model, run.model_cfg, final, metadata=meta)
+        if writer:
+            writer.close()
+    return final
+
+
+def _teacher(cfg: TrainConfig, device: torch.device):
+    if not cfg.teacher:
+        return None
+    tensors, teacher_cfg, _ = load_checkpoint(Path(cfg.teacher))
+    teacher = build_model(teacher_cfg)
+    load_state_strict(teacher, tensors, cfg.teacher)
+    return teacher.to(device).eval().requires_grad_(False)
+
+
+def _joints_fn(body: BodyModel, cfg: TrainConfig):
+    """For the joints3d matching ablation: every query's joints (B, N, J, 3) in camera
+    axes, pelvis-centred (the matcher compares shapes of skeletons, placed by loc)."""
+    if cfg.matcher.mode != "joints3d":
+        return None
+
+    def joints(outputs):
+        b, n = outputs["rot6d"].shape[:2]
+        out = body(outputs["rot6d"].flatten(0, 1), outputs["shape"].flatten(0, 1))
+        return out.joints.view(b, n, -1, 3)
+
+    return joints
+
+
+def _loss_cfg(cfg: TrainConfig, model_cfg):
+    import dataclasses
+
+    return dataclasses.replace(cfg.loss, ref_focal=model_cfg.nearness_ref_focal)
+
+
+def _np_state(state):
+    return (state[0], np.asarray(state[1], dtype=np.uint32), *state[2:])
+
+
+def _writer(out: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _log_scalars(writer, step, total, terms, scheduler, grad_norm, matched) -> None:
+    writer.add_scalar("loss/total", float(total.detach()), step)
+    for name, value in terms.items():
+        writer.add_scalar(f"loss/{name}", float(value), step)
+    writer.add_scalar("lr", scheduler.get_last_lr()[-1], step)
+    writer.add_scalar("matched_people", matched, step)
+    if grad_norm is not None:
+        writer.add_scalar("grad_norm", float(grad_norm), step)
+
+
+def _save(out: Path, run: Run) -> None:
+    np_state = np.random.get_state()
+    extra = {
+        "stream": run.stream.state_dict(),
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        "train_config": to_dict(run.cfg),
+        "model_config": run.model_cfg.to_dict(),
+    }
+    save_state(out, run.model, run.optimizer, run.scheduler, run.step, extra)
+
+
+def _run_eval(hook, model, model_cfg, step, writer) -> None:
+    model.eval()
+    try:
+        metrics = hook(model, model_cfg)
+    finally:
+        model.train()
+    log.info("step %d evaluation: %s", step, metrics)
+    if writer:
+        for name, value in metrics.items():
+            writer.add_scalar(f"eval/{name}", value, step)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="mhr2-train",
+        description="Train or fine-tune Multi-HMR 2 (one GPU, or many under torchrun).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--config", type=Path, required=True, help="training config YAML (config/train_*.yaml)")
+    p.add_argument("--resume", type=Path, default=None, help="run folder (or its last.json) to resume from")
+    p.add_argument("--output", default=None, help="override the config's output folder")
+    p.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    p.add_argument("--device", default=None, help="override the device (cuda or cpu)")
+    p.add_argument("--batch-size", type=int, default=None, help="override the batch size per GPU")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = {k: v for k, v in {"output": args.output, "steps": args.steps, "device": args.device,
+                                   "batch_size": args.batch_size}.items() if v is not None}  # fmt: skip
+    try:
+        cfg = load_train_config(args.config, overrides)
+        final = train(cfg, resume=args.resume)
+    except Mhr2Error as exc:
+        print(f"mhr2-train: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"final model: {final}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
