@@ -91,6 +91,18 @@ class CocoSource:
         return coco_sample(self.entries[int(rng.integers(0, len(self.entries)))], self.image_dir)
 
 
+class InMemorySource:
+    """A fixed list of samples (tests, overfitting checks, small pre-loaded sets)."""
+
+    def __init__(self, samples: Sequence[Sample]) -> None:
+        if not samples:
+            raise ValueError("InMemorySource needs at least one sample")
+        self.samples = list(samples)
+
+    def sample(self, rng: np.random.Generator) -> Sample:
+        return self.samples[int(rng.integers(0, len(self.samples)))]
+
+
 def to_target(s: Sample, num_bones: int, device: torch.device) -> Dict:
     """Tensors of one sample for `training.step` (missing 3D filled, flags off)."""
     m = len(s.loc)

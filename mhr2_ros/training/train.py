@@ -1,9 +1,4 @@
-"""`mhr2-train --config config/train_<name>.yaml`: the offline training entry point.
-
-One GPU:    mhr2-train --config config/train_synthetic_tiny.yaml
-Many GPUs:  torchrun --nproc_per_node 4 -m mhr2_ros.training.train --config ...
-Resume:     mhr2-train --config ... --resume runs/NAME   (model, optimizer, scheduler,
-            step, torch/numpy/data RNG states: the run continues identically)
+"""The training loop behind `mhr2-train` (command line: mhr2_ros/cli/train.py).
 
 A flat loop: draw a batch, forward, Hungarian matching on 2D locations, the body
 model on matched queries only, weighted losses, backward, clip, step.
@@ -11,12 +6,10 @@ model on matched queries only, weighted losses, backward, clip, step.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import math
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,9 +21,9 @@ from tqdm import tqdm
 from mhr2_ros.body import BodyModel
 from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from mhr2_ros.config import load_model_config
-from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.errors import ConfigError
 from mhr2_ros.model import build_model, load_dino_backbone
-from mhr2_ros.training.config import TrainConfig, load_train_config, to_dict
+from mhr2_ros.training.config import TrainConfig, to_dict
 from mhr2_ros.training.data import BatchStream, build_sources
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
@@ -52,7 +45,7 @@ def _distributed() -> tuple:
 def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
     if cfg.device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise Mhr2Error("device cuda requested but CUDA is not available; set device: cpu")
+            raise ConfigError("device cuda requested but CUDA is not available; set device: cpu")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
@@ -250,33 +243,3 @@ def _run_eval(hook, model, model_cfg, step, writer) -> None:
     if writer:
         for name, value in metrics.items():
             writer.add_scalar(f"eval/{name}", value, step)
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="mhr2-train",
-        description="Train or fine-tune Multi-HMR 2 (one GPU, or many under torchrun).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--config", type=Path, required=True, help="training config YAML (config/train_*.yaml)")
-    p.add_argument("--resume", type=Path, default=None, help="run folder (or its last.json) to resume from")
-    p.add_argument("--output", default=None, help="override the config's output folder")
-    p.add_argument("--steps", type=int, default=None, help="override the number of steps")
-    p.add_argument("--device", default=None, help="override the device (cuda or cpu)")
-    p.add_argument("--batch-size", type=int, default=None, help="override the batch size per GPU")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = {k: v for k, v in {"output": args.output, "steps": args.steps, "device": args.device,
-                                   "batch_size": args.batch_size}.items() if v is not None}  # fmt: skip
-    try:
-        cfg = load_train_config(args.config, overrides)
-        final = train(cfg, resume=args.resume)
-    except Mhr2Error as exc:
-        print(f"mhr2-train: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"final model: {final}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,92 @@
+"""sensor_msgs/Image and CompressedImage -> HxWx3 uint8 RGB, without cv_bridge.
+
+Duck-typed on the message fields, so the same code decodes rclpy messages on a
+robot (data is an array.array) and rosbags messages offline (data is a numpy
+array). Unknown encodings are refused with a message naming the encoding and the
+supported ones, never guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import cv2
+import numpy as np
+
+from mhr2_ros.errors import InputError
+
+# encoding -> (channels, bytes per channel)
+RAW_LAYOUTS: Dict[str, Tuple[int, int]] = {
+    "rgb8": (3, 1), "bgr8": (3, 1), "rgba8": (4, 1), "bgra8": (4, 1), "mono8": (1, 1), "mono16": (1, 2),
+    "8UC1": (1, 1), "8UC3": (3, 1), "8UC4": (4, 1),
+    "yuv422": (2, 1), "uyvy": (2, 1), "yuv422_yuy2": (2, 1), "yuyv": (2, 1),
+    "bayer_rggb8": (1, 1), "bayer_bggr8": (1, 1), "bayer_gbrg8": (1, 1), "bayer_grbg8": (1, 1),
+}  # fmt: skip
+# cv2 conversions to RGB; OpenCV names Bayer patterns after the second row's
+# first two pixels, hence RGGB -> BayerBG (as cv_bridge does).
+_CV2_TO_RGB = {
+    "bgr8": cv2.COLOR_BGR2RGB, "8UC3": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB,
+    "bgra8": cv2.COLOR_BGRA2RGB, "8UC4": cv2.COLOR_BGRA2RGB, "mono8": cv2.COLOR_GRAY2RGB, "8UC1": cv2.COLOR_GRAY2RGB,
+    "yuv422": cv2.COLOR_YUV2RGB_UYVY, "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUY2, "yuyv": cv2.COLOR_YUV2RGB_YUY2,
+    "bayer_rggb8": cv2.COLOR_BayerBG2RGB, "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2RGB, "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+}  # fmt: skip
+SUPPORTED = ", ".join(sorted(RAW_LAYOUTS))
+
+
+def stamp_to_ns(stamp) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _pixels(msg, channels: int, depth: int, name: str) -> np.ndarray:
+    """The (H, W, C) array of a raw image, honouring row padding (step) and endianness."""
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    row_bytes = width * channels * depth
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if height <= 0 or width <= 0:
+        raise InputError(f"{name}: empty image ({width}x{height})")
+    if step < row_bytes or data.size < height * step:
+        raise InputError(
+            f"{name}: {msg.encoding} image {width}x{height} needs {height} rows of >= {row_bytes} bytes, "
+            f"got step {step} and {data.size} bytes"
+        )
+    rows = data[: height * step].reshape(height, step)[:, :row_bytes]
+    if depth == 2:
+        dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
+        return np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
+    return rows.reshape(height, width, channels)
+
+
+def image_msg_to_rgb(msg, name: str = "image") -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 RGB (a copy: the message may be reused)."""
+    encoding = str(msg.encoding)
+    layout = RAW_LAYOUTS.get(encoding)
+    if layout is None:
+        raise InputError(f"{name}: unsupported image encoding {encoding!r}; supported: {SUPPORTED}")
+    pixels = _pixels(msg, *layout, name)
+    if encoding == "mono16":
+        pixels = (pixels >> 8).astype(np.uint8)
+        encoding = "mono8"
+    if encoding == "rgb8":
+        return np.array(pixels, dtype=np.uint8, order="C")
+    if encoding in ("mono8", "8UC1") or encoding.startswith("bayer_"):
+        pixels = pixels[..., 0]
+    return cv2.cvtColor(np.ascontiguousarray(pixels), _CV2_TO_RGB[encoding])
+
+
+def compressed_msg_to_rgb(msg, name: str = "image") -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG, PNG, ...) -> HxWx3 uint8 RGB.
+
+    image_transport's compressed plugin encodes colour images as BGR whatever the
+    source encoding ("rgb8; jpeg compressed bgr8"), which imdecode returns as BGR.
+    """
+    fmt = str(msg.format)
+    if "compressedDepth" in fmt:
+        raise InputError(f"{name}: {fmt!r} is a compressed depth image, not a camera image")
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise InputError(f"{name}: cannot decode the compressed image (format {fmt!r}, {data.size} bytes)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

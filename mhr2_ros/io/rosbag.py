@@ -1,0 +1,230 @@
+"""rosbag2 input and output with rosbags (MCAP and sqlite3), no ROS install needed.
+
+BagImageReader yields the images of one topic as RGB arrays with their header
+stamps, plus the latest camera_info before each. A bag rosbags cannot open
+because it was cut short (an MCAP file without footer, a recording folder without
+metadata.yaml) is read by a sequential scan instead (mcap_scan), so the frames
+before the damage are still processed; the damage itself then raises an InputError
+naming the file. BagWriter records messages built by a RosbagsFactory.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from mhr2_ros.errors import InputError
+from mhr2_ros.io.mcap_scan import McapScanner
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, stamp_to_ns
+
+log = logging.getLogger(__name__)
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+STORAGES = ("mcap", "sqlite3")
+BAG_VERSION = 8  # metadata version read by Humble and Jazzy's rosbag2
+
+
+@dataclass
+class BagFrame:
+    index: int  # position among the topic's images
+    timestamp_ns: int  # the bag's receive time of the image
+    stamp_ns: int  # header.stamp of the image (0 when it could not be decoded)
+    frame_id: str  # header.frame_id
+    image: Optional[np.ndarray]  # HxWx3 uint8 RGB, None when it could not be decoded
+    camera_info: Any = None  # latest sensor_msgs/CameraInfo received before the image
+    error: Optional[str] = None  # why image is None
+
+
+def _raw_messages(path: Path, topics: Tuple[str, ...]):
+    """(topic, msgtype, timestamp, rawdata) of `topics` via rosbags, or via the scan
+    for an MCAP that rosbags refuses. Returns (iterator, message counts or None, the
+    open rosbags Reader or None)."""
+    from rosbags.rosbag2 import Reader
+
+    try:
+        reader = Reader(path)
+        reader.open()
+    except Exception as exc:  # noqa: BLE001 - any failure to open: try the scan, else report
+        mcap = _lone_mcap(path)
+        if mcap is None:
+            raise InputError(f"{path}: not a readable rosbag2 (MCAP or sqlite3): {exc}") from exc
+        log.warning("%s cannot be opened as an indexed bag (%s); scanning %s for the messages it holds",
+                    path, exc, mcap.name)  # fmt: skip
+        return _scan(mcap, topics), None, None
+    available = {c.topic: c for c in reader.connections}
+    counts = {t: available[t].msgcount for t in topics if t in available}
+    conns = [c for c in reader.connections if c.topic in topics]
+
+    def messages():
+        try:
+            for conn, timestamp, data in reader.messages(connections=conns) if conns else ():
+                yield conn.topic, conn.msgtype, timestamp, data
+        finally:
+            _close(reader)
+
+    return messages(), counts, reader
+
+
+def _close(reader) -> None:
+    if reader is not None and reader.is_open:
+        reader.close()
+
+
+def _lone_mcap(path: Path) -> Optional[Path]:
+    if path.is_file() and path.suffix == ".mcap":
+        return path
+    found = sorted(path.glob("*.mcap")) if path.is_dir() else []
+    return found[0] if len(found) == 1 else None
+
+
+def _scan(mcap: Path, topics: Tuple[str, ...]):
+    for msg in McapScanner(mcap):
+        if msg.topic in topics:
+            yield msg.topic, msg.msgtype, msg.log_time, msg.data
+
+
+class BagImageReader:
+    """Images of `image_topic` (Image or CompressedImage) in bag order."""
+
+    def __init__(
+        self, path, image_topic: str, camera_info_topic: Optional[str] = None, typestore=None,
+        on_message: Optional[Callable[[str, str, int, bytes], None]] = None,
+    ) -> None:  # fmt: skip
+        """`on_message(topic, msgtype, timestamp, rawdata)` sees every message read
+        (images and camera infos), e.g. to copy them into the output bag."""
+        from rosbags.typesys import Stores, get_typestore
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"input bag not found: {self.path}")
+        self.image_topic = image_topic
+        self.camera_info_topic = camera_info_topic
+        self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
+        self.on_message = on_message
+        self.count = 0  # images yielded so far
+        topics = (image_topic,) + ((camera_info_topic,) if camera_info_topic else ())
+        self._messages, counts, self._reader = _raw_messages(self.path, topics)
+        self.length: Optional[int] = None if counts is None else counts.get(image_topic)
+        wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"))
+        for topic, kinds, label in wanted:
+            if topic and counts is not None and topic not in counts:
+                found = self._topics(kinds)
+                self.close()
+                raise InputError(f"{self.path}: no topic {topic!r}; {label} topics in the bag: {found}")
+
+    def close(self) -> None:
+        """Release the input files (also when iteration never started)."""
+        self._messages.close()
+        _close(self._reader)
+
+    def __enter__(self) -> "BagImageReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _topics(self, msgtypes: Tuple[str, ...]) -> List[str]:
+        return sorted(c.topic for c in self._reader.connections if c.msgtype in msgtypes)
+
+    def __iter__(self) -> Iterator[BagFrame]:
+        camera_info = None
+        while True:
+            try:
+                item = next(self._messages, None)
+            except Exception as exc:  # noqa: BLE001 - McapDamaged, ReaderError, apsw...: a damaged bag
+                raise InputError(
+                    f"{self.path}: corrupt or truncated bag after {self.count} image(s) of {self.image_topic}: {exc}"
+                ) from exc
+            if item is None:
+                return
+            topic, msgtype, timestamp, data = item
+            if self.on_message is not None:
+                self.on_message(topic, msgtype, timestamp, data)
+            if topic == self.camera_info_topic:
+                camera_info = self._camera_info(msgtype, data, camera_info)
+                continue
+            yield self._frame(msgtype, timestamp, data, camera_info)
+            self.count += 1
+
+    def _camera_info(self, msgtype: str, data, previous):
+        try:
+            return self.typestore.deserialize_cdr(data, msgtype)
+        except Exception as exc:  # noqa: BLE001 - one bad camera_info: keep the previous one
+            log.warning("%s: skipping an undecodable %s message: %s", self.path, msgtype, exc)
+            return previous
+
+    def _frame(self, msgtype: str, timestamp: int, data, camera_info) -> BagFrame:
+        name = f"{self.image_topic}[{self.count}]"
+        if msgtype not in IMAGE_TYPES:
+            raise InputError(f"{self.path}: topic {self.image_topic!r} holds {msgtype}, not one of {IMAGE_TYPES}")
+        try:
+            msg = self.typestore.deserialize_cdr(data, msgtype)
+            decode = image_msg_to_rgb if msgtype == IMAGE else compressed_msg_to_rgb
+            image = decode(msg, name)
+        except Exception as exc:  # noqa: BLE001 - one bad image: reported, next frame
+            return BagFrame(self.count, timestamp, 0, "", None, camera_info, str(exc))
+        return BagFrame(self.count, timestamp, stamp_to_ns(msg.header.stamp), msg.header.frame_id, image, camera_info)
+
+
+def _qos(latched: bool):
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    unspecified = QosTime(0, 0)  # rmw default (infinite)
+    return Qos(
+        QosHistory.KEEP_LAST, 1 if latched else 10, QosReliability.RELIABLE,
+        QosDurability.TRANSIENT_LOCAL if latched else QosDurability.VOLATILE,
+        unspecified, unspecified, QosLiveliness.AUTOMATIC, unspecified, False,
+    )  # fmt: skip
+
+
+class BagWriter:
+    """A rosbag2 being written; close() always leaves a bag rosbag2 can play."""
+
+    def __init__(self, path, typestore, storage: str = "mcap") -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        self.path = Path(path)
+        if storage not in STORAGES:
+            raise InputError(f"unknown storage {storage!r}; expected one of {STORAGES}")
+        if self.path.exists():
+            raise InputError(f"output bag {self.path} exists already; remove it or choose another path")
+        self.typestore = typestore
+        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+        self._writer.open()
+        self._connections: Dict[str, Any] = {}
+        self.counts: Dict[str, int] = {}
+
+    def add_topic(self, topic: str, msgtype: str, latched: bool = False) -> None:
+        """Register `topic`; latched topics get transient-local offered QoS (like the node)."""
+        self._connections[topic] = self._writer.add_connection(
+            topic, msgtype, typestore=self.typestore, offered_qos_profiles=[_qos(latched)]
+        )
+        self.counts[topic] = 0
+
+    def write(self, topic: str, timestamp_ns: int, msg) -> None:
+        conn = self._connections[topic]
+        self._writer.write(conn, int(timestamp_ns), self.typestore.serialize_cdr(msg, conn.msgtype))
+        self.counts[topic] += 1
+
+    def write_raw(self, topic: str, timestamp_ns: int, data) -> None:
+        self._writer.write(self._connections[topic], int(timestamp_ns), data)
+        self.counts[topic] += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def __enter__(self) -> "BagWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # also on errors: what was written stays a valid bag

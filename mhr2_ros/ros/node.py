@@ -1,0 +1,252 @@
+"""detector_node: the rclpy lifecycle node. Wiring only; every decision is ROS-free.
+
+    ros2 run mhr2_ros detector_node --ros-args -r image:=/camera/image_raw
+    ros2 launch mhr2_ros detector.launch.py image:=/camera/image_raw
+
+Lifecycle: configure loads the weights and creates the publishers; activate
+subscribes and starts the worker thread; deactivate stops them and frees GPU
+memory; cleanup releases everything. The image callback only hands the message
+to a depth-1 slot (worker.py): the executor never blocks and old frames are
+dropped. Parameters are declared from params.SPECS with descriptors and checked
+in the set-parameters callback; messages are built by session.py / outputs.py
+through a GeneratedFactory, the same builders the tests run with rosbags.
+
+This is the only module that imports rclpy and ROS message packages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from tf2_ros import TransformBroadcaster
+from visualization_msgs.msg import MarkerArray
+
+from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.msg import HumanArray, MeshTopology
+from mhr2_ros.ros import diagnostics, params
+from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
+from mhr2_ros.ros.people import PEOPLE
+from mhr2_ros.ros.session import DetectorSession
+from mhr2_ros.ros.worker import FrameWorker
+
+NODE_NAME = "detector_node"
+ROS_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}  # fmt: skip
+RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)  # fmt: skip
+
+
+def descriptor(spec: params.ParamSpec) -> ParameterDescriptor:
+    d = ParameterDescriptor(
+        name=spec.name, type=ROS_TYPES[spec.type], description=f"{spec.description} [applies: {spec.applies}]",
+        additional_constraints=spec.constraints(),
+    )  # fmt: skip
+    if spec.min is not None and spec.type is float:
+        d.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
+    if spec.min is not None and spec.type is int:
+        d.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
+    return d
+
+
+class DetectorNode(LifecycleNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for spec in params.SPECS:
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        values = {spec.name: self.get_parameter(spec.name).value for spec in params.SPECS}
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.session = DetectorSession(GeneratedFactory(), values)
+        self.stats = diagnostics.DetectorStats()
+        self._camera_info: Optional[CameraInfo] = None
+        self._info_lock = threading.Lock()
+        self._pubs: Dict[str, Any] = {}
+        self._subs: List[Any] = []
+        self._tf: Optional[TransformBroadcaster] = None
+        self._worker: Optional[FrameWorker] = None
+        self._diag_timer = None
+        self._errors_reported = 0
+
+    # ------------------------------------------------------------------ parameters
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters if p.name in params.BY_NAME}
+        problems = params.problems(changes)
+        if problems:
+            return SetParametersResult(successful=False, reason="; ".join(problems))
+        for name in params.deferred(self.session.values, changes):
+            self.get_logger().info(f"{name}: takes effect at the next {params.BY_NAME[name].applies}")
+        self.session.update(changes)  # Humble has no post-set callback: apply here
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        problems = params.problems(self.session.values)
+        if problems:
+            self.get_logger().error("invalid parameters: " + "; ".join(problems))
+            return TransitionCallbackReturn.FAILURE
+        try:
+            self.session.load()
+        except (Mhr2Error, OSError) as exc:
+            self.get_logger().error(f"cannot load the detector: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self._create_publishers()
+        return super().on_configure(state)
+
+    def _create_publishers(self) -> None:
+        pub = self.create_lifecycle_publisher
+        self._pubs = {
+            "humans": pub(HumanArray, "humans", OUTPUT_QOS),
+            "markers": pub(MarkerArray, "markers", OUTPUT_QOS),
+            "mesh_topology": pub(MeshTopology, "mesh_topology", LATCHED_QOS),
+        }
+        try:
+            self._pubs["people"] = pub(import_message_class(PEOPLE), "people", OUTPUT_QOS)
+        except ImportError:
+            self.get_logger().warning("people_msgs is not installed: nothing is published on 'people'")
+        self._pubs["diagnostics"] = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._tf = TransformBroadcaster(self)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if not self.session.loaded:
+            try:
+                self.session.load()  # released by a previous deactivate
+            except (Mhr2Error, OSError) as exc:
+                self.get_logger().error(f"cannot reload the detector: {exc}")
+                return TransitionCallbackReturn.FAILURE
+        result = super().on_activate(state)  # activates the lifecycle publishers
+        self._pubs["mesh_topology"].publish(self.session.mesh_topology(self.get_clock().now().nanoseconds))
+        self._worker = FrameWorker(self._process, on_error=lambda exc: self.stats.frame_failed(str(exc)))
+        self._worker.start()
+        self._subscribe()
+        period = self.session.values["diagnostics_period"]
+        self._diag_timer = self.create_timer(period, self._publish_diagnostics)
+        return result
+
+    def _subscribe(self) -> None:
+        v = self.session.values
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=RELIABILITY[v["image_reliability"]],
+                         durability=DurabilityPolicy.VOLATILE)  # fmt: skip
+        compressed = v["image_transport"] == "compressed"
+        msg_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        self._subs = [
+            self.create_subscription(msg_type, topic, lambda m: self._on_image(m, compressed), qos),
+            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
+        ]
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        if "markers" in self._pubs and self.session.last_header is not None:
+            self._pubs["markers"].publish(self.session.outputs.clear_markers(self.session.last_header))
+        if self.session.values["release_gpu_on_deactivate"]:
+            self.session.release()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        self._destroy_publishers()
+        self.session.release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop()
+        self._destroy_publishers()
+        self.session.release()
+        return super().on_shutdown(state)
+
+    def _stop(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def _destroy_publishers(self) -> None:
+        for name, pub in self._pubs.items():
+            if name == "diagnostics":
+                self.destroy_publisher(pub)
+            else:
+                self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        if self._tf is not None:
+            self.destroy_publisher(self._tf.pub_tf)
+            self._tf = None
+
+    # ------------------------------------------------------------------ data path
+    def _on_image(self, msg, compressed: bool) -> None:
+        """Executor thread: O(1), never blocks."""
+        self.stats.image_received()
+        if self._worker is not None and self._worker.submit((msg, compressed, time.monotonic())):
+            self.stats.image_dropped()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        with self._info_lock:
+            self._camera_info = msg
+
+    def _process(self, item) -> None:
+        """Worker thread: one image, start to publish."""
+        msg, compressed, received = item
+        header = self.session.header_of(msg)
+        if self.session.is_stale(header, self.get_clock().now().nanoseconds):
+            self.stats.image_dropped(stale=True)
+            return
+        with self._info_lock:
+            camera_info = self._camera_info
+        run = self.session.process(msg, compressed, camera_info)
+        self._publish(run)
+        now_ns = self.get_clock().now().nanoseconds
+        self.stats.frame_done(
+            latency=(now_ns - header.stamp_ns) / 1e9, processing=time.monotonic() - received,
+            inference=run.result.timings.get("total", 0.0), people=run.people, tracked=run.tracked,
+        )  # fmt: skip
+
+    def _publish(self, run) -> None:
+        out = run.outputs
+        self._pubs["humans"].publish(out.humans)
+        if out.transforms and self._tf is not None:
+            self._tf.sendTransform(out.transforms)
+        if out.markers is not None:
+            self._pubs["markers"].publish(out.markers)
+        if out.people is not None and "people" in self._pubs:
+            self._pubs["people"].publish(out.people)
+
+    def _publish_diagnostics(self) -> None:
+        snap = self.stats.snapshot()
+        level, message = diagnostics.assess(snap, self.session.values["diagnostics_period"], self._errors_reported)
+        self._errors_reported = snap.errors
+        device = str(self.session.detector.device) if self.session.loaded else "unloaded"
+        msg = diagnostics.build_diagnostic_array(
+            self.session.factory, self.get_clock().now().nanoseconds, f"{self.get_name()}: detector", device,
+            level, message, diagnostics.key_values(snap),
+        )  # fmt: skip
+        self._pubs["diagnostics"].publish(msg)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = DetectorNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._stop()
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

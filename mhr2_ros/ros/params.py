@@ -1,0 +1,244 @@
+"""The node's parameters: names, types, defaults, descriptions, ranges and checks.
+
+ROS-free, so tests cover every decision: node.py declares each spec with a
+ParameterDescriptor (description, range, read-only flag) and refuses a bad value in
+its set-parameters callback with `problem()`'s message. config/detector.yaml holds
+every default, launch/detector.launch.py exposes the common ones as arguments;
+tests check all three agree by parsing the files.
+
+`applies` says when a change takes effect: "now" (next image), "activate" (next
+activation: subscriptions, QoS, timers) or "configure" (next configure: weights,
+device). Inference fields keep InferenceConfig's names (config.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from mhr2_ros.config import PRESETS, InferenceConfig
+from mhr2_ros.ros.outputs import OutputOptions
+from mhr2_ros.ros.messages import CovariancePrior
+from mhr2_ros.ros.tf import frame_id_problem
+
+NOW, ACTIVATE, CONFIGURE = "now", "activate", "configure"
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+TYPE_WORDS = {bool: "a boolean", int: "an integer", float: "a double (write 1.0, not 1)", str: "a string"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: type  # bool, int, float or str (ROS: bool, integer, double, string)
+    default: Any
+    description: str  # with unit and when it applies
+    applies: str = NOW
+    min: Optional[float] = None  # inclusive range (ints and floats)
+    max: Optional[float] = None
+    choices: Tuple[str, ...] = ()  # allowed strings
+    check: Optional[Callable[[Any], str]] = None  # extra check: '' or the problem
+
+    def problem(self, value: Any) -> str:
+        """'' when `value` is acceptable, else a message naming the parameter."""
+        if not _has_type(value, self.type):
+            return f"{self.name} must be {TYPE_WORDS[self.type]}, got {value!r} ({type(value).__name__})"
+        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+            return f"{self.name} must be in [{self.min}, {self.max}], got {value!r}"
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {list(self.choices)}, got {value!r}"
+        extra = self.check(value) if self.check else ""
+        return f"{self.name} {extra}" if extra else ""
+
+    def constraints(self) -> str:
+        """Human-readable constraints (ParameterDescriptor.additional_constraints)."""
+        if self.choices:
+            return "one of: " + ", ".join(repr(c) for c in self.choices)
+        if self.min is not None:
+            return f"range [{self.min}, {self.max}]"
+        return ""
+
+    def parse(self, text: str) -> Any:
+        """A launch argument's text as this parameter's type; ValueError with the name."""
+        text = str(text).strip()
+        try:
+            if self.type is bool:
+                if text.lower() not in _TRUE + _FALSE:
+                    raise ValueError("expected true or false")
+                value: Any = text.lower() in _TRUE
+            else:
+                value = self.type(text)
+        except ValueError as exc:
+            raise ValueError(f"launch argument {self.name}:={text!r}: {exc}") from None
+        problem = self.problem(value)
+        if problem:
+            raise ValueError(f"launch argument {self.name}:={text!r}: {problem}")
+        return value
+
+
+def _has_type(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, float)
+    return isinstance(value, kind)
+
+
+def _device_problem(value: str) -> str:
+    return "" if _DEVICE.match(value) else "must be auto, cpu, cuda or cuda:N"
+
+
+def _weights_problem(value: str) -> str:
+    if value == "" or value.endswith(".safetensors"):
+        return ""
+    return "must be '' (packaged weights) or a .safetensors file"
+
+
+def _preset_problem(value: str) -> str:
+    if value in ("",) + PRESETS or value.endswith((".yaml", ".yml", ".json")):
+        return ""
+    return f"must be '' (the JSON beside the weights), a preset {list(PRESETS)} or a .yaml/.json file"
+
+
+def _frame_problem(value: str) -> str:
+    return "" if value == "" else frame_id_problem(value)
+
+
+_PRIOR = CovariancePrior()
+_INFER = InferenceConfig()
+_OUT = OutputOptions()
+
+SPECS: Tuple[ParamSpec, ...] = (
+    # ---- input
+    ParamSpec("image_transport", str, "raw", "image topic kind: raw (sensor_msgs/Image on 'image') or "
+              "compressed (sensor_msgs/CompressedImage on 'image/compressed')", ACTIVATE,
+              choices=("raw", "compressed")),
+    ParamSpec("image_reliability", str, "best_effort", "reliability of the image and camera_info subscriptions "
+              "(sensor-data QoS, depth 1)", ACTIVATE, choices=("best_effort", "reliable")),
+    ParamSpec("use_camera_info", bool, True, "use the K of the 'camera_info' topic when one has arrived; "
+              "else the network predicts the vertical field of view"),
+    ParamSpec("intrinsics_matrix", str, "k", "which camera_info matrix to use: k (raw images) or p "
+              "(rectified images)", choices=("k", "p")),
+    ParamSpec("camera_frame", str, "", "optical frame id used when an image header has none ('' keeps the "
+              "header's)", check=_frame_problem),
+    ParamSpec("max_image_age", float, 0.0, "seconds: images older than this when the worker takes them are "
+              "dropped (0: never)", min=0.0, max=60.0),
+    # ---- model
+    ParamSpec("weights", str, "", "checkpoint .safetensors with its .json beside it ('' : the packaged "
+              "weights)", CONFIGURE, check=_weights_problem),
+    ParamSpec("preset", str, "", "model config: '' (the JSON beside the weights), tiny, small, large or a "
+              ".yaml/.json file", CONFIGURE, check=_preset_problem),
+    ParamSpec("device", str, "auto", "torch device: auto (cuda when available), cpu, cuda or cuda:N",
+              CONFIGURE, check=_device_problem),
+    ParamSpec("dtype", str, _INFER.dtype, "network compute dtype", CONFIGURE,
+              choices=("float32", "bfloat16", "float16")),
+    ParamSpec("compile", bool, _INFER.compile, "torch.compile the network (GPU; slow first frame)", CONFIGURE),
+    ParamSpec("release_gpu_on_deactivate", bool, True, "free the model's GPU memory on deactivate (activate "
+              "then reloads the weights)"),
+    # ---- detection
+    ParamSpec("score_threshold", float, _INFER.score_threshold, "keep people whose score is above this "
+              "(paper: 0.4)", min=0.0, max=1.0),
+    ParamSpec("nms_distance", float, _INFER.nms_distance, "meters: suppress detections whose pelvis is within "
+              "this of a better one (0: off)", min=0.0, max=10.0),
+    ParamSpec("max_humans", int, _INFER.max_humans, "keep at most this many people per image", min=1, max=1000),
+    ParamSpec("pad_to_train_aspect", bool, _INFER.pad_to_train_aspect, "pad images to the nearest training "
+              "aspect ratio before resizing"),
+    # ---- outputs
+    ParamSpec("publish_tf", bool, _OUT.publish_tf, "broadcast a body_<id> TF frame per visible person"),
+    ParamSpec("publish_markers", bool, _OUT.publish_markers, "publish RViz markers on 'markers'"),
+    ParamSpec("publish_meshes", bool, _OUT.publish_meshes, "fill Human.vertices (about 170 kB per person)"),
+    ParamSpec("publish_people", bool, _OUT.publish_people, "publish people_msgs/People on 'people' "
+              "(needs the people_msgs package)"),
+    ParamSpec("marker_mesh", bool, _OUT.marker_mesh, "include the body mesh (TRIANGLE_LIST) among the markers"),
+    ParamSpec("marker_mesh_resolution", float, _OUT.marker_mesh_resolution, "meters: vertex clustering cell "
+              "of the mesh marker (0: the full 27k-triangle mesh)", min=0.0, max=0.5),
+    ParamSpec("marker_lifetime", float, _OUT.marker_lifetime, "seconds a marker lives without an update "
+              "(0: until deleted)", min=0.0, max=3600.0),
+    ParamSpec("pixel_sigma", float, _PRIOR.pixel_sigma, "pixels: 2D pelvis error of the pose covariance "
+              "prior", min=0.0, max=1000.0),
+    ParamSpec("depth_sigma_ratio", float, _PRIOR.depth_sigma_ratio, "sigma along the viewing ray / distance, "
+              "in the pose covariance prior", min=0.0, max=10.0),
+    ParamSpec("orientation_sigma", float, _PRIOR.orientation_sigma, "radians per axis, in the pose "
+              "covariance prior", min=0.0, max=4.0),
+    # ---- node
+    ParamSpec("diagnostics_period", float, 1.0, "seconds between /diagnostics messages", ACTIVATE,
+              min=0.1, max=60.0),
+)  # fmt: skip
+
+BY_NAME: Dict[str, ParamSpec] = {s.name: s for s in SPECS}
+DEFAULTS: Dict[str, Any] = {s.name: s.default for s in SPECS}
+# Parameters every rclpy node declares itself.
+STANDARD_PARAMETERS: Tuple[str, ...] = ("use_sim_time",)
+# Launch arguments that are not parameters, and what they set instead.
+LAUNCH_ONLY_ARGUMENTS: Dict[str, str] = {
+    "image": "remaps the node's 'image' (and 'image/compressed') topic",
+    "camera_info": "remaps the node's 'camera_info' topic",
+    "namespace": "namespace of the node and of its topics",
+    "params_file": "parameters file loaded before the launch-argument overrides",
+    "autostart": "configure and activate the lifecycle node at launch",
+    "rviz": "start RViz with config/mhr2.rviz",
+    "log_level": "the node's log level",
+}
+
+
+def problems(values: Mapping[str, Any]) -> Tuple[str, ...]:
+    """Every problem of a set of (name, value) changes; unknown names included."""
+    out = []
+    for name, value in values.items():
+        spec = BY_NAME.get(name)
+        if spec is None:
+            if name not in STANDARD_PARAMETERS:
+                out.append(f"unknown parameter {name!r}")
+            continue
+        problem = spec.problem(value)
+        if problem:
+            out.append(problem)
+    return tuple(out)
+
+
+def resolve_device(device: str, cuda_available: bool) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; anything else unchanged."""
+    if device == "auto":
+        return "cuda" if cuda_available else "cpu"
+    return device
+
+
+def inference_config(values: Mapping[str, Any], cuda_available: bool, return_vertices: bool) -> InferenceConfig:
+    v = {**DEFAULTS, **values}
+    return InferenceConfig(
+        score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
+        pad_to_train_aspect=v["pad_to_train_aspect"], max_humans=v["max_humans"],
+        return_vertices=return_vertices, return_track_features=True,
+        device=resolve_device(v["device"], cuda_available), dtype=v["dtype"], compile=v["compile"],
+    )  # fmt: skip
+
+
+def output_options(values: Mapping[str, Any]) -> OutputOptions:
+    v = {**DEFAULTS, **values}
+    prior = CovariancePrior(v["pixel_sigma"], v["depth_sigma_ratio"], v["orientation_sigma"])
+    return OutputOptions(
+        publish_tf=v["publish_tf"], publish_markers=v["publish_markers"], publish_meshes=v["publish_meshes"],
+        publish_people=v["publish_people"], marker_mesh=v["marker_mesh"],
+        marker_mesh_resolution=v["marker_mesh_resolution"], marker_lifetime=v["marker_lifetime"], prior=prior,
+    )  # fmt: skip
+
+
+def deferred(old: Mapping[str, Any], new: Mapping[str, Any]) -> Tuple[str, ...]:
+    """Names of changed parameters that only apply at the next activate or configure."""
+    return tuple(sorted(
+        name for name, value in new.items()
+        if name in BY_NAME and BY_NAME[name].applies != NOW and old.get(name) != value
+    ))  # fmt: skip
+
+
+def changed_stage(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """The latest stage a change needs: "configure" > "activate" > "now" ('' if none)."""
+    order = ("", NOW, ACTIVATE, CONFIGURE)
+    stage = ""
+    for name, value in new.items():
+        if name in BY_NAME and old.get(name) != value:
+            stage = max(stage, BY_NAME[name].applies, key=order.index)
+    return stage

@@ -1,0 +1,83 @@
+"""What the builders publish per person: a detection or a track, seen the same way.
+
+With a tracker, each track (duck-typed: .id, .state, .human, .velocity,
+.velocity_cov, .age, .time_since_seen) becomes a PersonView. Without one, each
+detection does, with id human.track_id or f"p{index}" and state "untracked". Ids
+are made TF-safe here once, so the HumanArray id, the TF frame body_<id>, the
+marker ids and the people name always agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, List, Optional
+
+import numpy as np
+
+from mhr2_ros.inference.results import FrameResult, Human
+
+UNTRACKED, NEW, TRACKED, OCCLUDED, LOST = "untracked", "new", "tracked", "occluded", "lost"
+# Human.msg STATE_* values, in this order.
+STATES = (UNTRACKED, NEW, TRACKED, OCCLUDED, LOST)
+# States whose pose is measured in this image (TF and markers are published for them).
+VISIBLE_STATES = frozenset({UNTRACKED, NEW, TRACKED})
+
+_INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_]")
+
+
+def safe_id(raw: Optional[str], index: int) -> str:
+    """A TF-safe id: letters, digits and '_', starting with a letter.
+
+    Other characters become '_'; an id not starting with a letter gets a 'p' prefix;
+    no id at all gives f"p{index}".
+    """
+    if raw is None or str(raw) == "":
+        return f"p{index}"
+    text = _INVALID_ID_CHARS.sub("_", str(raw))
+    return text if text[0].isalpha() and text[0].isascii() else f"p{text}"
+
+
+@dataclass(frozen=True)
+class PersonView:
+    id: str  # TF-safe id (safe_id)
+    state: str  # one of STATES
+    human: Human  # the detection (for a track: its last one)
+    index: int  # position in the frame's list, for colours of untracked people
+    velocity: Optional[np.ndarray] = None  # (3,) m/s, camera frame; None without a tracker
+    velocity_cov: Optional[np.ndarray] = None  # (3, 3) (m/s)^2
+    age: float = 0.0  # seconds since the track started
+    time_since_seen: float = 0.0  # seconds since the track's last detection
+
+    @property
+    def visible(self) -> bool:
+        return self.state in VISIBLE_STATES
+
+
+def person_views(frame: FrameResult, tracks: Optional[Iterable] = None) -> List[PersonView]:
+    """PersonViews of the tracks when a tracker ran, else of the frame's detections."""
+    if tracks is None:
+        return [
+            PersonView(id=safe_id(h.track_id, i), state=UNTRACKED, human=h, index=i)
+            for i, h in enumerate(frame.humans)
+        ]
+    views = []
+    for i, track in enumerate(tracks):
+        state = str(track.state)
+        if state not in STATES:
+            raise ValueError(f"track {track.id!r}: unknown state {state!r}; expected one of {STATES}")
+        views.append(PersonView(
+            id=safe_id(track.id, i), state=state, human=track.human, index=i,
+            velocity=_vector(track.velocity, (3,)), velocity_cov=_vector(track.velocity_cov, (3, 3)),
+            age=float(track.age), time_since_seen=float(track.time_since_seen),
+        ))  # fmt: skip
+    return views
+
+
+def _vector(value, shape) -> Optional[np.ndarray]:
+    if value is None:
+        return None
+    out = np.asarray(value, dtype=np.float64)
+    if out.shape != shape:
+        raise ValueError(f"expected an array of shape {shape}, got {out.shape}")
+    return out

@@ -1,0 +1,136 @@
+"""Everything the node does with an image, without ROS: tests cover it all.
+
+DetectorSession owns the detector, the optional tracker and the OutputBuilder.
+The node hands it image messages (from the worker thread) and publishes what it
+returns; parameters changes reach it through update(). Lifecycle mapping:
+configure -> load(), deactivate -> release() (frees GPU memory), cleanup -> close().
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional
+
+from mhr2_ros.config import override
+from mhr2_ros.inference.results import FrameResult
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, stamp_to_ns
+from mhr2_ros.ros import params
+from mhr2_ros.ros.camera import intrinsics_from_camera_info
+from mhr2_ros.ros.factory import MessageFactory
+from mhr2_ros.ros.messages import SourceHeader
+from mhr2_ros.ros.outputs import FrameOutputs, OutputBuilder
+from mhr2_ros.ros.persons import TRACKED, NEW, person_views
+
+log = logging.getLogger(__name__)
+
+NS_PER_S = 1e9
+
+
+@dataclass
+class FrameRun:
+    result: FrameResult
+    outputs: FrameOutputs
+    header: SourceHeader
+    people: int  # persons in the HumanArray
+    tracked: int  # of which with a live track (new / tracked)
+
+
+class DetectorSession:
+    def __init__(self, factory: MessageFactory, values: Optional[Mapping[str, Any]] = None) -> None:
+        self.factory = factory
+        self.values: Dict[str, Any] = {**params.DEFAULTS, **(values or {})}
+        self.detector = None
+        self.outputs: Optional[OutputBuilder] = None
+        self.tracker = None  # .update(frame_result, stamp_seconds) -> tracks; None: no tracking
+        self.last_header: Optional[SourceHeader] = None  # of the last processed image
+        self._lock = threading.Lock()  # parameter updates (executor) vs frames (worker)
+
+    # ------------------------------------------------------------------ lifecycle
+    def load(self) -> None:
+        """Load the weights on the configured device (ConfigError/CheckpointError on failure)."""
+        import torch
+
+        from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
+        from mhr2_ros.config import load_model_config
+        from mhr2_ros.inference.detector import Detector
+
+        v = self.values
+        opts = params.output_options(v)
+        cfg = params.inference_config(v, torch.cuda.is_available(), opts.needs_vertices)
+        model_cfg = load_model_config(v["preset"]) if v["preset"] else None
+        detector = Detector.from_checkpoint(v["weights"] or DEFAULT_WEIGHTS, config=cfg, model_config=model_cfg)
+        self.attach(detector)
+        log.info("detector loaded on %s (%s)", detector.device, v["weights"] or DEFAULT_WEIGHTS)
+
+    def attach(self, detector) -> None:
+        """Use an existing Detector (tests, or a detector built elsewhere)."""
+        with self._lock:
+            self.detector = detector
+            self.outputs = OutputBuilder(self.factory, detector.faces, params.output_options(self.values))
+            self._apply_locked()
+
+    def release(self) -> None:
+        """Drop the network and hand its GPU memory back to the driver."""
+        with self._lock:
+            self.detector = None
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    @property
+    def loaded(self) -> bool:
+        return self.detector is not None
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Apply parameter changes that take effect at once (thresholds, outputs)."""
+        with self._lock:
+            self.values.update(values)
+            self._apply_locked()
+
+    def _apply_locked(self) -> None:
+        v = self.values
+        opts = params.output_options(v)
+        if self.outputs is not None:
+            self.outputs.options = opts
+        if self.detector is not None:
+            self.detector.cfg = override(
+                self.detector.cfg, score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
+                max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
+                return_vertices=opts.needs_vertices,
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ frames
+    def header_of(self, msg) -> SourceHeader:
+        return SourceHeader(stamp_to_ns(msg.header.stamp), msg.header.frame_id or self.values["camera_frame"])
+
+    def is_stale(self, header: SourceHeader, now_ns: int) -> bool:
+        max_age = self.values["max_image_age"]
+        return max_age > 0 and (now_ns - header.stamp_ns) > max_age * NS_PER_S
+
+    def process(self, msg, compressed: bool, camera_info=None) -> FrameRun:
+        """Decode, detect (and track), build every output message of one image."""
+        header = self.header_of(msg)
+        image = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
+        with self._lock:
+            detector, outputs, v = self.detector, self.outputs, dict(self.values)
+        if detector is None or outputs is None:
+            raise RuntimeError("the detector is not loaded (node not configured)")
+        h, w = image.shape[:2]
+        K = intrinsics_from_camera_info(camera_info, h, w, v["intrinsics_matrix"]) if v["use_camera_info"] else None
+        result = detector(image, K=K)
+        tracks = self.tracker.update(result, header.stamp_ns / NS_PER_S) if self.tracker is not None else None
+        out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
+        self.last_header = header
+        persons = person_views(result, tracks)
+        tracked = sum(p.state in (NEW, TRACKED) for p in persons)
+        return FrameRun(result, out, header, len(persons), tracked)
+
+    def mesh_topology(self, stamp_ns: int) -> object:
+        with self._lock:
+            detector, outputs = self.detector, self.outputs
+        return outputs.mesh_topology(stamp_ns, detector.body.num_vertices, detector.body.rig)

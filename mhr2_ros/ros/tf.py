@@ -1,0 +1,80 @@
+"""TF: one `body_<id>` frame per visible person, child of the image's optical frame.
+
+REP-155 names a person's body frame `body_<id>`; REP-103 gives its axes (x forward
+out of the chest, y to the body's left, z up), which is what Human.orientation
+maps to the camera frame. The translation is the pelvis position. Frames are
+stamped with the image time so TF lookups interpolate against the right instant.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, Sequence
+
+from mhr2_ros.geometry import matrix_to_quaternion_xyzw
+from mhr2_ros.ros.factory import MessageFactory
+from mhr2_ros.ros.messages import SourceHeader
+from mhr2_ros.ros.persons import PersonView
+
+BODY_PREFIX = "body_"
+TF_TOPIC = "/tf"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
+# tf2 frame ids: no leading slash (tf2 rejects it), ROS name characters, '/'-separated parts.
+_FRAME_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z0-9_]+)*$")
+
+
+def is_valid_frame_id(name: str) -> bool:
+    """True for a frame id tf2 accepts and tools handle: no leading or trailing '/',
+    no empty part, only letters, digits and '_'."""
+    return bool(_FRAME_ID.match(name or ""))
+
+
+def frame_id_problem(name: str) -> str:
+    """'' when `name` is a valid frame id, else what is wrong, in words."""
+    if not name:
+        return "is empty"
+    if name.startswith("/"):
+        return "starts with '/' (tf2 frame ids have no leading slash)"
+    if not is_valid_frame_id(name):
+        return "may only hold letters, digits, '_' and inner '/', and must not start with a digit"
+    return ""
+
+
+def body_frame(person_id: str) -> str:
+    """REP-155 body frame name of a (TF-safe) person id."""
+    name = f"{BODY_PREFIX}{person_id}"
+    if not is_valid_frame_id(name):
+        raise ValueError(f"person id {person_id!r} does not make a valid TF frame ({name!r})")
+    return name
+
+
+def build_transforms(f: MessageFactory, header: SourceHeader, persons: Sequence[PersonView]) -> List[object]:
+    """geometry_msgs/TransformStamped per visible person (occluded tracks get none:
+    their last pose is not a measurement of this instant)."""
+    problem = frame_id_problem(header.frame_id)
+    if problem:
+        raise ValueError(f"image frame_id {header.frame_id!r} {problem}")
+    out = []
+    for person in persons:
+        if not person.visible:
+            continue
+        h = person.human
+        x, y, z = (float(v) for v in h.position)
+        qx, qy, qz, qw = matrix_to_quaternion_xyzw(h.orientation).tolist()
+        transform = f.new(
+            "geometry_msgs/msg/Transform",
+            translation=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z),
+            rotation=f.new("geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw),
+        )
+        out.append(f.new(
+            "geometry_msgs/msg/TransformStamped",
+            header=f.header(header.stamp_ns, header.frame_id),
+            child_frame_id=body_frame(person.id),
+            transform=transform,
+        ))  # fmt: skip
+    return out
+
+
+def tf_message(f: MessageFactory, transforms: Sequence[object]) -> object:
+    """tf2_msgs/TFMessage, as recorded on /tf in a bag."""
+    return f.new(TF_MESSAGE, transforms=list(transforms))

@@ -1,0 +1,71 @@
+"""rosbags typestores for Humble and Jazzy with this package's messages registered.
+
+Tests and `mhr2 bag` serialize with these, so what they check is the ROS 2 wire
+format (CDR) of the same definitions rosidl compiles from msg/. people_msgs is not
+in rosbags' stores: its two definitions (wg-perception/people, ROS 2 branch) are
+registered verbatim, so a bag written here decodes as real people_msgs/People.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Dict, Tuple
+
+from mhr2_ros.errors import ConfigError
+
+PACKAGE = "mhr2_ros"
+# Dependency order does not matter to rosbags, but this is the order rosidl lists them.
+MESSAGE_NAMES: Tuple[str, ...] = ("Human", "HumanArray", "MeshTopology")
+DISTROS: Tuple[str, ...] = ("humble", "jazzy")
+DEFAULT_DISTRO = "jazzy"
+
+PEOPLE_MSGS: Dict[str, str] = {
+    "people_msgs/msg/Person": (
+        "string name\n"
+        "geometry_msgs/Point position\n"
+        "geometry_msgs/Point velocity\n"
+        "float64 reliability\n"
+        "string[] tagnames\n"
+        "string[] tags\n"
+    ),
+    "people_msgs/msg/People": "std_msgs/Header header\npeople_msgs/Person[] people\n",
+}
+
+
+def find_msg_dir() -> Path:
+    """msg/ of a source checkout, else where setup.py (pip) or rosidl (colcon) installs it."""
+    root = Path(__file__).resolve().parent.parent.parent
+    for candidate in (
+        root / "msg",  # source checkout or editable install
+        Path(sys.prefix) / "share" / PACKAGE / "msg",  # pip install
+        root.parent.parent / "share" / PACKAGE / "msg",  # colcon: lib/pythonX.Y/site-packages/..
+        root.parent.parent.parent / "share" / PACKAGE / "msg",
+    ):
+        if (candidate / "Human.msg").is_file():
+            return candidate
+    raise ConfigError(f"cannot find the {PACKAGE} message definitions (msg/Human.msg) near {root}")
+
+
+def message_definitions(msg_dir: Path | None = None) -> Dict[str, str]:
+    """Full type name -> .msg text, for our messages and people_msgs."""
+    msg_dir = msg_dir or find_msg_dir()
+    ours = {f"{PACKAGE}/msg/{name}": (msg_dir / f"{name}.msg").read_text() for name in MESSAGE_NAMES}
+    return {**ours, **PEOPLE_MSGS}
+
+
+@functools.lru_cache(maxsize=None)
+def make_typestore(distro: str = DEFAULT_DISTRO):
+    """The distro's standard messages plus ours; one shared instance per distro."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    stores = {"humble": Stores.ROS2_HUMBLE, "jazzy": Stores.ROS2_JAZZY}
+    if distro not in stores:
+        raise ConfigError(f"unknown ROS 2 distribution {distro!r}; expected one of {list(DISTROS)}")
+    store = get_typestore(stores[distro])
+    types = {}
+    for name, text in message_definitions().items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store

@@ -1,0 +1,149 @@
+"""Parameters: specs are sound, config/detector.yaml and the launch file agree with them.
+
+The launch file is read with ast and the params file with yaml, so these checks
+run without rclpy or launch installed.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mhr2_ros.config import InferenceConfig
+from mhr2_ros.ros import params
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCH = ROOT / "launch" / "detector.launch.py"
+CONFIG = ROOT / "config" / "detector.yaml"
+
+
+def _launch_literals():
+    """Module-level literal assignments of the launch file."""
+    tree = ast.parse(LAUNCH.read_text())
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    return tree, out
+
+
+def _yaml_parameters():
+    data = yaml.safe_load(CONFIG.read_text())
+    assert list(data) == ["/**"], "one node section, '/**' (any node name and namespace)"
+    return data["/**"]["ros__parameters"]
+
+
+@pytest.mark.parametrize("spec", params.SPECS, ids=lambda s: s.name)
+def test_every_spec_is_sound(spec):
+    assert spec.type in (bool, int, float, str)
+    assert params.TYPE_WORDS[spec.type]
+    assert spec.problem(spec.default) == "", "the default must pass its own checks"
+    assert len(spec.description) > 15 and spec.applies in (params.NOW, params.ACTIVATE, params.CONFIGURE)
+    if spec.min is not None:
+        assert spec.type in (int, float) and spec.min <= spec.default <= spec.max
+    if spec.choices:
+        assert spec.type is str and spec.default in spec.choices
+    assert spec.name.isidentifier() and spec.name == spec.name.lower()
+
+
+def test_names_are_unique_and_inference_fields_keep_their_names():
+    assert len(params.BY_NAME) == len(params.SPECS)
+    inference = {"score_threshold", "nms_distance", "max_humans", "pad_to_train_aspect", "dtype", "compile", "device"}
+    assert inference <= set(InferenceConfig.__dataclass_fields__) & set(params.BY_NAME)
+
+
+def test_the_params_file_holds_every_parameter_with_its_default():
+    values = _yaml_parameters()
+    assert set(values) == set(params.BY_NAME), set(values) ^ set(params.BY_NAME)
+    for name, value in values.items():
+        spec = params.BY_NAME[name]
+        assert value == spec.default and type(value) is spec.type, f"{name}: {value!r} vs {spec.default!r}"
+
+
+def test_every_launch_argument_maps_to_a_parameter_or_a_documented_role():
+    tree, literals = _launch_literals()
+    parameter_args, other_args = literals["PARAMETER_ARGUMENTS"], literals["LAUNCH_ARGUMENTS"]
+    assert set(parameter_args) <= set(params.BY_NAME), set(parameter_args) - set(params.BY_NAME)
+    assert set(other_args) == set(params.LAUNCH_ONLY_ARGUMENTS) | set(params.STANDARD_PARAMETERS)
+    assert not set(parameter_args) & set(other_args)
+    brief = {"image_transport", "weights", "device", "preset", "score_threshold", "nms_distance",
+             "publish_tf", "publish_markers", "publish_meshes", "publish_people"}  # fmt: skip
+    assert brief <= set(parameter_args)
+    # No DeclareLaunchArgument with a literal name outside these two tables.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "DeclareLaunchArgument":
+            first = node.args[0]
+            assert not isinstance(first, ast.Constant) or first.value in set(parameter_args) | set(other_args)
+    for name, (default, text) in other_args.items():
+        assert isinstance(default, str) and text, name
+
+
+def test_launch_file_uses_the_node_executable_and_the_rviz_config():
+    text = LAUNCH.read_text()
+    assert 'executable="detector_node"' in text and '"mhr2.rviz"' in text
+    assert (ROOT / "config" / "mhr2.rviz").is_file()
+    assert "detector_node" in (ROOT / "CMakeLists.txt").read_text()
+    assert (ROOT / "scripts" / "detector_node").stat().st_mode & 0o111
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("score_threshold", "0.3", 0.3), ("score_threshold", "1", 1.0), ("max_humans", "5", 5),
+    ("publish_tf", "False", False), ("publish_people", "true", True), ("device", "cuda:1", "cuda:1"),
+    ("preset", "small", "small"),
+])  # fmt: skip
+def test_launch_values_are_typed(name, text, expected):
+    value = params.BY_NAME[name].parse(text)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("score_threshold", "1.5", "in \\[0.0, 1.0\\]"), ("max_humans", "many", "invalid literal"),
+    ("publish_tf", "maybe", "true or false"), ("device", "gpu", "auto, cpu, cuda"),
+    ("image_transport", "theora", "one of"), ("weights", "model.pt", ".safetensors"),
+])  # fmt: skip
+def test_bad_launch_values_are_refused_with_the_name(name, text, message):
+    with pytest.raises(ValueError, match=message) as info:
+        params.BY_NAME[name].parse(text)
+    assert name in str(info.value)
+
+
+def test_set_parameter_checks_explain_what_is_wrong():
+    found = params.problems({
+        "score_threshold": 2.0, "max_humans": 3.0, "camera_frame": "/camera", "device": "tpu",
+        "nms_distance": 0, "nope": 1, "use_sim_time": True, "publish_tf": False,
+    })  # fmt: skip
+    text = "\n".join(found)
+    assert len(found) == 6
+    for fragment in ("score_threshold must be in", "max_humans must be an integer", "camera_frame starts with '/'",
+                     "device must be", "nms_distance must be a double (write 1.0, not 1)", "unknown parameter 'nope'"):
+        assert fragment in text, fragment
+
+
+def test_values_become_configs():
+    values = {"score_threshold": 0.2, "device": "auto"}
+    cfg = params.inference_config(values, cuda_available=False, return_vertices=False)
+    assert cfg.score_threshold == 0.2 and cfg.device == "cpu" and not cfg.return_vertices
+    assert params.resolve_device("auto", True) == "cuda" and params.resolve_device("cuda:1", False) == "cuda:1"
+    opts = params.output_options({"publish_people": True, "depth_sigma_ratio": 0.2, "marker_mesh": False})
+    assert opts.publish_people and opts.prior.depth_sigma_ratio == 0.2 and not opts.needs_vertices
+    assert params.output_options({"publish_meshes": True, "publish_markers": False}).needs_vertices
+
+
+def test_changed_stage_names_the_latest_stage_needed():
+    base = dict(params.DEFAULTS)
+    assert params.changed_stage(base, {"score_threshold": 0.5}) == params.NOW
+    assert params.changed_stage(base, {"score_threshold": 0.5, "image_transport": "compressed"}) == params.ACTIVATE
+    assert params.changed_stage(base, {"weights": "x.safetensors", "image_transport": "compressed"}) == params.CONFIGURE
+    assert params.changed_stage(base, {"score_threshold": base["score_threshold"]}) == ""
+    assert params.deferred(base, {"device": "cpu", "score_threshold": 0.1, "image_transport": "raw"}) == ("device",)
+
+
+def test_the_ros_docs_list_every_parameter_and_launch_argument():
+    docs = (ROOT / "docs" / "ros.md").read_text()
+    _, literals = _launch_literals()
+    for name in list(params.BY_NAME) + list(literals["LAUNCH_ARGUMENTS"]):
+        assert f"`{name}`" in docs, name

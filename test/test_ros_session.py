@@ -1,0 +1,138 @@
+"""What the node does, without ROS: the latest-frame worker and the DetectorSession."""
+
+import copy
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mhr2_ros.cli.demo_scene import render_demo_scene
+from mhr2_ros.ros.factory import RosbagsFactory
+from mhr2_ros.ros.session import DetectorSession
+from mhr2_ros.ros.typestore import make_typestore
+from mhr2_ros.ros.worker import FrameWorker, LatestSlot
+
+STORE = make_typestore("jazzy")
+
+
+# ------------------------------------------------------------------------------ worker
+def test_slot_keeps_only_the_newest_item():
+    slot = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True and slot.put(3) is True
+    assert slot.replaced == 2 and slot.take(0.1) == 3
+    assert slot.take(0.01) is None
+
+
+def test_closing_the_slot_wakes_a_waiting_taker():
+    slot = LatestSlot()
+    got = []
+    thread = threading.Thread(target=lambda: got.append(slot.take(5.0)))
+    thread.start()
+    time.sleep(0.05)
+    slot.close()
+    thread.join(1.0)
+    assert not thread.is_alive() and got == [None]
+
+
+def test_worker_processes_only_the_newest_frame():
+    release = threading.Event()
+    seen = []
+
+    def process(item):
+        seen.append(item)
+        if item == 0:
+            release.wait(2.0)  # busy on frame 0 while frames 1..9 arrive
+
+    worker = FrameWorker(process)
+    worker.start()
+    worker.submit(0)
+    time.sleep(0.1)
+    dropped = sum(worker.submit(i) for i in range(1, 10))
+    release.set()
+    deadline = time.monotonic() + 2.0
+    while seen[-1:] != [9] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.stop(2.0) and not worker.running
+    assert seen == [0, 9] and dropped == 8  # frames 1..8 were replaced: never processed
+
+
+def test_worker_reports_an_exception_and_goes_on():
+    errors, seen = [], []
+    worker = FrameWorker(lambda item: seen.append(1 / item), on_error=errors.append)
+    worker.start()
+    worker.submit(0)
+    time.sleep(0.2)
+    worker.submit(2)
+    time.sleep(0.2)
+    assert worker.stop(2.0)
+    assert isinstance(errors[0], ZeroDivisionError) and seen == [0.5] and worker.processed == 1
+
+
+# ------------------------------------------------------------------------------ session
+@pytest.fixture(scope="module")
+def scene(body_model):
+    return render_demo_scene(body_model, width=160, height=120)
+
+
+def _image_msg(rgb, stamp_ns=2_000_000_000, frame_id="cam_optical_frame"):
+    f = RosbagsFactory(STORE)
+    h, w = rgb.shape[:2]
+    return f.new("sensor_msgs/msg/Image", header=f.header(stamp_ns, frame_id), height=h, width=w, encoding="rgb8",
+                 step=3 * w, data=rgb.reshape(-1))  # fmt: skip
+
+
+@pytest.fixture
+def session(tiny_detector):
+    s = DetectorSession(RosbagsFactory(STORE), {"score_threshold": 0.0, "max_humans": 2, "marker_mesh": False})
+    s.attach(copy.copy(tiny_detector))
+    return s
+
+
+def test_session_builds_every_output_of_an_image(session, scene):
+    image, _ = scene
+    run = session.process(_image_msg(image), compressed=False)
+    assert run.people == 2 and run.tracked == 0  # no tracker: untracked
+    assert run.outputs.humans.header.frame_id == "cam_optical_frame"
+    assert [t.child_frame_id for t in run.outputs.transforms] == ["body_p0", "body_p1"]
+    assert run.outputs.markers is not None and run.outputs.people is None
+    assert run.outputs.humans.intrinsics_source == "predicted"
+    assert session.last_header.stamp_ns == 2_000_000_000
+
+
+def test_parameter_updates_reach_the_detector_and_outputs(session, scene):
+    image, _ = scene
+    session.update({"score_threshold": 1.0, "publish_tf": False, "publish_people": True})
+    assert session.detector.cfg.score_threshold == 1.0
+    run = session.process(_image_msg(image), compressed=False)
+    assert run.people == 0 and run.outputs.transforms == [] and run.outputs.people is not None
+    session.update({"publish_meshes": True})
+    assert session.detector.cfg.return_vertices
+
+
+def test_camera_info_and_camera_frame_are_used(session, scene):
+    image, _ = scene
+    f = RosbagsFactory(STORE)
+    K = np.array([[150.0, 0, 80], [0, 150.0, 60], [0, 0, 1]])
+    info = f.new("sensor_msgs/msg/CameraInfo", width=160, height=120, k=K.reshape(-1))
+    session.update({"camera_frame": "fallback_optical_frame"})
+    run = session.process(_image_msg(image, frame_id=""), compressed=False, camera_info=info)
+    assert run.outputs.humans.intrinsics_source == "camera_info" and np.allclose(run.result.K, K)
+    assert run.outputs.humans.header.frame_id == "fallback_optical_frame"
+    session.update({"use_camera_info": False})
+    run = session.process(_image_msg(image), compressed=False, camera_info=info)
+    assert run.outputs.humans.intrinsics_source == "predicted"
+
+
+def test_stale_images_and_release(session, scene):
+    header = session.header_of(_image_msg(scene[0], stamp_ns=1_000_000_000))
+    assert not session.is_stale(header, now_ns=10**12)  # max_image_age 0: never stale
+    session.update({"max_image_age": 0.5})
+    assert session.is_stale(header, now_ns=1_600_000_000) and not session.is_stale(header, now_ns=1_400_000_000)
+    topology = session.mesh_topology(5)
+    assert topology.num_vertices == session.detector.body.num_vertices
+    session.release()
+    assert not session.loaded
+    with pytest.raises(RuntimeError, match="not loaded"):
+        session.process(_image_msg(scene[0]), compressed=False)
