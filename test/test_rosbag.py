@@ -1,0 +1,321 @@
+"""rosbag2 in and out without ROS: image decoding, `mhr2 bag` on MCAP and sqlite3
+bags written here, camera_info intrinsics, a tracker plug-in, and damaged inputs."""
+
+import copy
+import dataclasses
+import types
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+from mhr2_ros.checkpoint import save_checkpoint
+from mhr2_ros.cli import main
+from mhr2_ros.cli.demo_scene import render_demo_scene
+from mhr2_ros.config import override
+from mhr2_ros.errors import InputError
+from mhr2_ros.io import ros_image
+from mhr2_ros.io.rosbag import BagImageReader, BagWriter
+from mhr2_ros.model import build_model
+from mhr2_ros.ros.camera import intrinsics_from_camera_info
+from mhr2_ros.ros.factory import RosbagsFactory
+from mhr2_ros.ros.offline import BagOptions, process_bag
+from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
+from mhr2_ros.ros.typestore import make_typestore
+
+TOPIC, INFO_TOPIC, FRAME = "/cam/image_raw", "/cam/camera_info", "cam_optical_frame"
+STORE = make_typestore("humble")
+T0 = 1_700_000_000_000_000_000
+
+
+def _header(stamp_ns):
+    t = STORE.types["builtin_interfaces/msg/Time"](stamp_ns // 10**9, stamp_ns % 10**9)
+    return STORE.types["std_msgs/msg/Header"](t, FRAME)
+
+
+def image_msg(rgb, stamp_ns, encoding="rgb8"):
+    h, w = rgb.shape[:2]
+    data = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "mono8": rgb[..., 0]}[encoding]
+    data = np.ascontiguousarray(data)
+    return STORE.types["sensor_msgs/msg/Image"](
+        _header(stamp_ns), h, w, encoding, 0, data.strides[0], data.reshape(-1)
+    )
+
+
+def camera_info_msg(K, width, height, stamp_ns):
+    f = RosbagsFactory(STORE)
+    return f.new("sensor_msgs/msg/CameraInfo", header=_header(stamp_ns), width=width, height=height,
+                 k=np.asarray(K, np.float64).reshape(-1), p=np.hstack([K, np.zeros((3, 1))]).reshape(-1))  # fmt: skip
+
+
+def write_bag(path, storage, images, compressed=False, info=None):
+    """images: list of (stamp_ns, rgb). Bag time = stamp + 5 ms (the receipt)."""
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+    with Writer(path, version=8, storage_plugin=plugin) as w:
+        conn = w.add_connection(TOPIC + ("/compressed" if compressed else ""), msgtype, typestore=STORE)
+        info_conn = w.add_connection(INFO_TOPIC, "sensor_msgs/msg/CameraInfo", typestore=STORE) if info else None
+        for stamp, rgb in images:
+            if info_conn:
+                w.write(info_conn, stamp + 1, STORE.serialize_cdr(info(stamp), "sensor_msgs/msg/CameraInfo"))
+            if compressed:
+                ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                msg = STORE.types[msgtype](_header(stamp), "rgb8; jpeg compressed bgr8", jpg.reshape(-1))
+            else:
+                msg = image_msg(rgb, stamp)
+            w.write(conn, stamp + 5_000_000, STORE.serialize_cdr(msg, msgtype))
+    return path
+
+
+def read_topics(path):
+    out = {}
+    with Reader(path) as reader:
+        for conn, t, data in reader.messages():
+            out.setdefault(conn.topic, []).append((t, STORE.deserialize_cdr(data, conn.msgtype)))
+        qos = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
+    return out, qos
+
+
+@pytest.fixture(scope="module")
+def scene_images(body_model):
+    image, _ = render_demo_scene(body_model, width=160, height=120)
+    return [(T0 + i * 100_000_000, np.roll(image, 3 * i, axis=1)) for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, tiny_config):
+    path = tmp_path_factory.mktemp("w") / "tiny224.safetensors"
+    return save_checkpoint(build_model(tiny_config), tiny_config, path)
+
+
+@pytest.fixture
+def detector(tiny_detector):
+    """A private copy of the tiny detector that keeps two people whatever their score."""
+    d = copy.copy(tiny_detector)
+    d.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2)
+    return d
+
+
+# ------------------------------------------------------------------------------ decoding
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "8UC3"])
+def test_raw_encodings_decode_to_rgb(rng, encoding):
+    rgb = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+    gray = rgb[..., :1]
+    planes = {
+        "rgb8": rgb, "bgr8": rgb[..., ::-1], "8UC3": rgb[..., ::-1],
+        "rgba8": np.dstack([rgb, np.full_like(gray, 9)]), "bgra8": np.dstack([rgb[..., ::-1], np.full_like(gray, 9)]),
+        "mono8": gray, "mono16": (gray.astype(np.uint16) << 8) | 7,
+    }  # fmt: skip
+    data = np.ascontiguousarray(planes[encoding])
+    padded = np.zeros((6, data.strides[0] + 4), np.uint8)  # rows padded: step > width * bytes
+    padded[:, : data.strides[0]] = data.view(np.uint8).reshape(6, -1)
+    msg = types.SimpleNamespace(height=6, width=8, encoding=encoding, is_bigendian=0, step=padded.shape[1],
+                                data=padded.reshape(-1))  # fmt: skip
+    out = ros_image.image_msg_to_rgb(msg)
+    expected = np.repeat(gray, 3, axis=2) if encoding.startswith("mono") else rgb
+    assert out.dtype == np.uint8 and out.shape == (6, 8, 3) and np.array_equal(out, expected)
+
+
+def test_big_endian_mono16_and_array_array_data():
+    import array
+
+    values = np.array([[0x1234, 0xFF00]], dtype=">u2")
+    msg = types.SimpleNamespace(height=1, width=2, encoding="mono16", is_bigendian=1, step=4,
+                                data=array.array("B", values.tobytes()))  # fmt: skip
+    assert ros_image.image_msg_to_rgb(msg)[0, :, 0].tolist() == [0x12, 0xFF]
+
+
+@pytest.mark.parametrize("encoding, pattern", [
+    ("bayer_rggb8", "RGGB"), ("bayer_bggr8", "BGGR"), ("bayer_gbrg8", "GBRG"), ("bayer_grbg8", "GRBG"),
+])  # fmt: skip
+def test_bayer_patterns_demosaic_to_the_right_colour(encoding, pattern):
+    colour = {"R": 200, "G": 120, "B": 40}
+    mosaic = np.zeros((8, 8), np.uint8)
+    for (dy, dx), channel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), pattern):
+        mosaic[dy::2, dx::2] = colour[channel]
+    msg = types.SimpleNamespace(height=8, width=8, encoding=encoding, is_bigendian=0, step=8, data=mosaic.reshape(-1))
+    centre = ros_image.image_msg_to_rgb(msg)[3:5, 3:5].reshape(-1, 3).mean(0)
+    assert np.allclose(centre, [200, 120, 40], atol=2)
+
+
+def test_yuv422_decodes():
+    uyvy = np.tile(np.array([128, 200, 128, 200], np.uint8), (4, 2))  # grey, Y = 200 (BT.601 video range)
+    msg = types.SimpleNamespace(height=4, width=4, encoding="yuv422", is_bigendian=0, step=8, data=uyvy.reshape(-1))
+    assert np.allclose(ros_image.image_msg_to_rgb(msg), (200 - 16) * 255 / 219, atol=2)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"encoding": "32FC1"}, "unsupported image encoding '32FC1'"),
+    ({"step": 3}, "needs 2 rows of >= 6 bytes"),
+    ({"data": np.zeros(5, np.uint8)}, "got step 6 and 5 bytes"),
+    ({"width": 0}, "empty image"),
+])  # fmt: skip
+def test_bad_raw_images_are_refused_clearly(change, message):
+    msg = types.SimpleNamespace(height=2, width=2, encoding="rgb8", is_bigendian=0, step=6, data=np.zeros(12, np.uint8))
+    for key, value in change.items():
+        setattr(msg, key, value)
+    with pytest.raises(InputError, match=message):
+        ros_image.image_msg_to_rgb(msg, "cam")
+
+
+def test_compressed_images_decode_and_depth_is_refused(rng):
+    rgb = rng.integers(0, 255, (16, 24, 3), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    msg = types.SimpleNamespace(format="png", data=png.reshape(-1))
+    assert np.array_equal(ros_image.compressed_msg_to_rgb(msg), rgb)
+    with pytest.raises(InputError, match="compressed depth"):
+        ros_image.compressed_msg_to_rgb(types.SimpleNamespace(format="16UC1; compressedDepth", data=png))
+    with pytest.raises(InputError, match="cannot decode"):
+        ros_image.compressed_msg_to_rgb(types.SimpleNamespace(format="jpeg", data=np.zeros(10, np.uint8)))
+
+
+def test_camera_info_intrinsics_are_rescaled_and_uncalibrated_is_ignored():
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    info = camera_info_msg(K, 640, 480, 0)
+    assert np.allclose(intrinsics_from_camera_info(info, 480, 640), K)
+    half = intrinsics_from_camera_info(info, 240, 320)
+    assert np.allclose(half[[0, 1, 0, 1], [0, 1, 2, 2]], [250, 250, 160, 120])
+    assert np.allclose(intrinsics_from_camera_info(info, 480, 640, "p"), K)
+    assert intrinsics_from_camera_info(camera_info_msg(np.zeros((3, 3)), 640, 480, 0), 480, 640) is None
+    assert intrinsics_from_camera_info(None, 480, 640) is None
+
+
+# ------------------------------------------------------------------------------ mhr2 bag
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_bag_command_writes_one_human_array_per_image(tmp_path, weights, scene_images, storage, capsys):
+    src = write_bag(tmp_path / "in", storage, scene_images)
+    out = tmp_path / "out"
+    fast = ["--no-mesh-markers"] if storage == "sqlite3" else []  # mesh markers: tested once is enough
+    code = main(["-q", "bag", str(src), str(out), "--image-topic", TOPIC, "--weights", str(weights), "--threshold",
+                 "0", "--max-humans", "1", "--storage", storage, "--distro", "humble", *fast])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    topics, qos = read_topics(out)
+    humans = topics["/humans"]
+    assert len(humans) == len(scene_images)
+    for (t, msg), (stamp, _) in zip(humans, scene_images):
+        assert t == stamp + 5_000_000  # recorded at the image's receipt time
+        assert msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec == stamp
+        assert msg.header.frame_id == FRAME and msg.intrinsics_source == "predicted"
+        assert (msg.image_height, msg.image_width) == (120, 160) and len(msg.humans) == 1
+    assert [m.transforms[0].child_frame_id for _, m in topics["/tf"]] == ["body_p0"] * len(scene_images)
+    assert len(topics["/markers"]) == len(scene_images)
+    (_, topology), = topics["/mesh_topology"]
+    assert topology.faces.size % 3 == 0 and topology.faces.max() < topology.num_vertices
+    assert qos["/mesh_topology"][0].durability.name == "TRANSIENT_LOCAL"
+    assert qos["/humans"][0].durability.name == "VOLATILE"
+
+
+def _run(reader, out, detector, options=OutputOptions(), bag_options=BagOptions(progress=False), tracker=None):
+    builder = OutputBuilder(RosbagsFactory(STORE), detector.faces, options)
+    with BagWriter(out, STORE) as writer:
+        return process_bag(reader, writer, detector, builder, bag_options, tracker)
+
+
+def test_compressed_images_camera_info_and_people(tmp_path, scene_images, detector):
+    K = np.array([[200.0, 0, 160], [0, 200.0, 120], [0, 0, 1]])  # for 320x240: halved for our 160x120
+    info = lambda stamp: camera_info_msg(K, 320, 240, stamp)  # noqa: E731
+    src = write_bag(tmp_path / "in", "mcap", scene_images, compressed=True, info=info)
+    reader = BagImageReader(src, TOPIC + "/compressed", INFO_TOPIC, STORE)
+    summary = _run(reader, tmp_path / "out", detector, OutputOptions(publish_people=True, marker_mesh=False),
+                   BagOptions(namespace="robot/mhr2", copy_input=True, progress=False))  # fmt: skip
+    assert summary.frames == len(scene_images) and not summary.failures
+    topics, _ = read_topics(tmp_path / "out")
+    msg = topics["/robot/mhr2/humans"][0][1]
+    assert msg.intrinsics_source == "camera_info" and np.allclose(msg.k.reshape(3, 3), K * [[0.5], [0.5], [1]])
+    assert len(topics["/robot/mhr2/people"]) == len(scene_images)
+    assert len(topics[TOPIC + "/compressed"]) == len(topics[INFO_TOPIC]) == len(scene_images)
+
+
+@dataclasses.dataclass
+class _Track:
+    id: str
+    state: str
+    human: object
+    velocity: np.ndarray = dataclasses.field(default_factory=lambda: np.array([0.2, 0.0, 0.0]))
+    velocity_cov: np.ndarray = dataclasses.field(default_factory=lambda: np.eye(3) * 0.04)
+    age: float = 0.0
+    time_since_seen: float = 0.0
+
+
+class _FakeTracker:
+    """Gives every detection a stable id; records the stamps it was given."""
+
+    def __init__(self):
+        self.stamps = []
+
+    def update(self, frame, stamp):
+        self.stamps.append(stamp)
+        state = "new" if len(self.stamps) == 1 else "tracked"
+        return [_Track(f"person{i}", state, h) for i, h in enumerate(frame.humans)]
+
+
+def test_a_tracker_plugs_in(tmp_path, scene_images, detector):
+    src = write_bag(tmp_path / "in", "mcap", scene_images)
+    tracker = _FakeTracker()
+    _run(BagImageReader(src, TOPIC, typestore=STORE), tmp_path / "out", detector, tracker=tracker)
+    assert tracker.stamps == pytest.approx([s / 1e9 for s, _ in scene_images])
+    topics, _ = read_topics(tmp_path / "out")
+    states = [[h.tracking_state for h in m.humans] for _, m in topics["/humans"]]
+    assert states[0] == [1, 1] and states[-1] == [2, 2]
+    assert topics["/humans"][-1][1].humans[0].id == "person0"
+    assert topics["/humans"][-1][1].humans[0].velocity.twist.linear.x == pytest.approx(0.2)
+
+
+def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_images, weights, capsys):
+    src = write_bag(tmp_path / "in", "sqlite3", scene_images[:1])
+    with pytest.raises(InputError, match=r"no topic '/nope'.*\['/cam/image_raw'\]"):
+        BagImageReader(src, "/nope", typestore=STORE)
+    with pytest.raises(InputError, match="no topic '/info'"):
+        BagImageReader(src, TOPIC, "/info", typestore=STORE)
+    with pytest.raises(InputError, match="not found"):
+        BagImageReader(tmp_path / "missing", TOPIC, typestore=STORE)
+    (tmp_path / "taken").mkdir()
+    code = main(["-q", "bag", str(src), str(tmp_path / "taken"), "--image-topic", TOPIC, "--weights", str(weights)])
+    assert code == 2 and "exists already" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("keep_metadata", [True, False])
+def test_truncated_mcap_keeps_what_came_before_and_names_the_file(tmp_path, tiny_detector, rng, keep_metadata):
+    # 320x240 frames: ~5 per 1 MiB chunk, so the cut below leaves whole chunks before it.
+    frames = [(T0 + i * 10**8, rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)) for i in range(9)]
+    src = write_bag(tmp_path / "in", "mcap", frames)
+    mcap = next(src.glob("*.mcap"))
+    data = mcap.read_bytes()
+    mcap.write_bytes(data[: int(len(data) * 0.8)])
+    if not keep_metadata:  # a killed recorder leaves no metadata.yaml
+        (src / "metadata.yaml").unlink()
+    reader = BagImageReader(src, TOPIC, typestore=STORE)
+    with pytest.raises(InputError, match="truncated") as info:
+        _run(reader, tmp_path / "out", tiny_detector, OutputOptions(publish_markers=False))
+    assert str(mcap) in str(info.value) or str(src) in str(info.value)
+    topics, _ = read_topics(tmp_path / "out")  # closed properly: a valid bag
+    kept = topics["/humans"]
+    assert 0 < len(kept) < len(frames) and len(kept) == reader.count
+    assert [t for t, _ in kept] == [s + 5_000_000 for s, _ in frames[: len(kept)]]
+
+
+def test_corrupt_sqlite_bag_is_a_clear_error(tmp_path, scene_images, weights, capsys):
+    src = write_bag(tmp_path / "in", "sqlite3", scene_images)
+    db = next(src.glob("*.db3"))
+    data = bytearray(db.read_bytes())
+    data[len(data) // 3 :] = b"\x5a" * (len(data) - len(data) // 3)
+    db.write_bytes(bytes(data))
+    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--weights", str(weights)])
+    err = capsys.readouterr().err
+    assert code == 2 and str(src) in err
+    if (tmp_path / "out").exists():
+        read_topics(tmp_path / "out")  # whatever was written is a valid bag
+
+
+def test_undecodable_images_are_skipped_and_reported(tmp_path, scene_images, detector):
+    src = tmp_path / "in"
+    with Writer(src, version=8) as w:
+        conn = w.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=STORE)
+        for i, (stamp, rgb) in enumerate(scene_images[:3]):
+            msg = image_msg(rgb, stamp)
+            if i == 1:
+                msg.encoding = "32FC1"
+            w.write(conn, stamp, STORE.serialize_cdr(msg, "sensor_msgs/msg/Image"))
+    summary = _run(BagImageReader(src, TOPIC, typestore=STORE), tmp_path / "out", detector)
+    assert summary.frames == 2 and summary.failures[0][0] == 1 and "32FC1" in summary.failures[0][1]
