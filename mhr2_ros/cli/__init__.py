@@ -18,7 +18,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mhr2_ros.cli import demo, detect, init_weights
+    from mhr2_ros.cli import bag, demo, detect, init_weights, synth
 
     parser = argparse.ArgumentParser(
         prog="mhr2",
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (detect, demo, init_weights):
+    for module in (detect, demo, init_weights, bag, synth):
         module.add_parser(sub)
     return parser
 

@@ -1,0 +1,190 @@
+"""On-disk clip format (docs/dataset_format.md): writer and reader.
+
+    OUT/clip.json             clip metadata, written last (its presence marks a complete clip)
+    OUT/rgb/000000.png        8-bit RGB image
+    OUT/depth/000000.png      16-bit depth in millimetres, 0 = no surface (sky) or beyond 65.535 m
+    OUT/instance/000000.png   16-bit visible instance mask: person id + 1, 0 = nobody
+    OUT/gt/000000.npz         FrameTruth arrays (numpy .npy members, no pickles)
+
+Every file is written atomically, and the bytes depend only on (config, seed): PNGs
+come from cv2's encoder, the NPZ archives are zip files with fixed timestamps and
+sorted members, clip.json has sorted keys and no paths or times.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import zipfile
+from pathlib import Path
+from typing import Callable, Dict, Iterator, Optional, Union
+
+import cv2
+import numpy as np
+
+from mhr2_ros.body.anny_body import JOINT_NAMES, SHAPE_NAMES
+from mhr2_ros.errors import InputError
+from mhr2_ros.io.atomic import atomic_write
+from mhr2_ros.training.synthetic.generator import FORMAT_VERSION, SynthFrame, SyntheticClip
+from mhr2_ros.training.synthetic.rig import DOF_NAMES
+from mhr2_ros.training.synthetic.truth import FrameTruth
+
+log = logging.getLogger(__name__)
+DEPTH_SCALE = 1000.0  # stored depth units per meter (millimetres)
+DEPTH_MAX = 65535  # uint16 ceiling; farther surfaces are stored as 0
+FOLDERS = ("rgb", "depth", "instance", "gt")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamp: archives are byte-identical
+_FRAME_FILE = re.compile(r"^\d{6}\.(png|npz)$")
+
+
+def frame_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+# ------------------------------------------------------------------------------ writing
+def save_npz(path: Union[str, Path], arrays: Dict[str, np.ndarray]) -> None:
+    """np.savez_compressed, but deterministic: sorted members with a fixed timestamp."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue())
+    with atomic_write(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise RuntimeError(f"PNG encoding failed for {path}")
+    with atomic_write(path, "wb") as f:
+        f.write(data.tobytes())
+
+
+def encode_depth(depth: np.ndarray) -> np.ndarray:
+    """(H, W) float32 meters -> uint16 millimetres; 0 for no surface and beyond 65.535 m."""
+    mm = np.rint(np.asarray(depth, dtype=np.float64) * DEPTH_SCALE)
+    return np.where((mm > 0) & (mm <= DEPTH_MAX), mm, 0).astype(np.uint16)
+
+
+def encode_instance(instance: np.ndarray) -> np.ndarray:
+    """(H, W) int32 person id (-1 nobody) -> uint16 id + 1 (0 nobody)."""
+    return (np.asarray(instance, dtype=np.int64) + 1).astype(np.uint16)
+
+
+def write_frame(out: Path, frame: SynthFrame) -> None:
+    name = frame_name(frame.index)
+    _save_png(out / "rgb" / f"{name}.png", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+    _save_png(out / "depth" / f"{name}.png", encode_depth(frame.depth))
+    _save_png(out / "instance" / f"{name}.png", encode_instance(frame.instance))
+    arrays = frame.truth.to_arrays()
+    arrays["time"] = np.float64(frame.time)
+    save_npz(out / "gt" / f"{name}.npz", arrays)
+
+
+def _check_output(out: Path, overwrite: bool, frames: int) -> None:
+    """Refuse to mix a new clip into a folder holding something else."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise InputError(f"output folder {out} is not empty; choose another or pass overwrite (--overwrite)")
+        (out / "clip.json").unlink(missing_ok=True)  # the clip is incomplete until rewritten
+        for sub in FOLDERS:  # stale frames of a longer previous clip
+            for path in (out / sub).glob("*") if (out / sub).is_dir() else ():
+                if _FRAME_FILE.match(path.name) and int(path.name[:6]) >= frames:
+                    path.unlink()
+
+
+def clip_metadata(clip: SyntheticClip, extra: Optional[Dict] = None) -> Dict:
+    info = dict(clip.info)
+    info.update({"joint_names": list(JOINT_NAMES), "shape_names": list(SHAPE_NAMES),
+                 "bone_names": list(clip.assets.body.bone_names), "dof_names": list(DOF_NAMES),
+                 "depth_scale": DEPTH_SCALE, "files": {k: f"{k}/{{frame:06d}}.{'npz' if k == 'gt' else 'png'}"
+                                                        for k in FOLDERS}})  # fmt: skip
+    info.update(extra or {})
+    return info
+
+
+def write_clip(out: Union[str, Path], clip: SyntheticClip, overwrite: bool = False,
+               progress: Optional[Callable[[int], None]] = None, extra: Optional[Dict] = None) -> Path:  # fmt: skip
+    """Render every frame of `clip` into `out`; `progress(i)` is called after each frame.
+    clip.json is written last, so an interrupted run leaves no clip.json."""
+    out = Path(out)
+    _check_output(out, overwrite, len(clip))
+    for sub in FOLDERS:
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for frame in clip:
+        write_frame(out, frame)
+        if progress is not None:
+            progress(frame.index)
+    with atomic_write(out / "clip.json", "w") as f:
+        json.dump(clip_metadata(clip, extra), f, indent=1, sort_keys=True)
+        f.write("\n")
+    return out
+
+
+# ------------------------------------------------------------------------------ reading
+class ClipReader:
+    """Random access to a written clip; frames come back as SynthFrame (numpy)."""
+
+    def __init__(self, path: Union[str, Path]) -> None:
+        self.path = Path(path)
+        meta = self.path / "clip.json"
+        if not meta.is_file():
+            raise InputError(f"{self.path} is not a synthetic clip (no clip.json; incomplete or wrong folder)")
+        self.info: Dict = json.loads(meta.read_text())
+        version = self.info.get("format_version")
+        if version != FORMAT_VERSION:
+            raise InputError(f"{self.path}: clip format version {version}, this reader reads {FORMAT_VERSION}")
+
+    def __len__(self) -> int:
+        return int(self.info["frames"])
+
+    def __iter__(self) -> Iterator[SynthFrame]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def _file(self, kind: str, index: int) -> Path:
+        if not 0 <= index < len(self):
+            raise IndexError(f"frame {index} out of range 0..{len(self) - 1}")
+        path = self.path / kind / f"{frame_name(index)}.{'npz' if kind == 'gt' else 'png'}"
+        if not path.is_file():
+            raise InputError(f"{path} is missing")
+        return path
+
+    def truth(self, index: int) -> FrameTruth:
+        with np.load(self._file("gt", index), allow_pickle=False) as data:
+            return FrameTruth.from_arrays({k: data[k] for k in data.files})
+
+    def image(self, index: int) -> np.ndarray:
+        """(H, W, 3) uint8 RGB."""
+        return cv2.cvtColor(cv2.imread(str(self._file("rgb", index)), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+    def depth(self, index: int) -> np.ndarray:
+        """(H, W) float32 meters, 0 = no surface."""
+        raw = cv2.imread(str(self._file("depth", index)), cv2.IMREAD_UNCHANGED)
+        return (raw.astype(np.float32) / np.float32(DEPTH_SCALE)).astype(np.float32)
+
+    def instance(self, index: int) -> np.ndarray:
+        """(H, W) int32 person id, -1 = nobody."""
+        raw = cv2.imread(str(self._file("instance", index)), cv2.IMREAD_UNCHANGED)
+        return raw.astype(np.int32) - 1
+
+    def __getitem__(self, index: int) -> SynthFrame:
+        with np.load(self._file("gt", index), allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        time = float(arrays.pop("time", index / float(self.info.get("fps", 1.0))))
+        truth = FrameTruth.from_arrays(arrays)
+        return SynthFrame(index, time, self.image(index), self.depth(index), self.instance(index), truth)
+
+
+def load_clip(path: Union[str, Path]) -> ClipReader:
+    """Open a clip written by write_clip / `mhr2 synth`."""
+    return ClipReader(path)
