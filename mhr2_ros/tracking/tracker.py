@@ -1,0 +1,206 @@
+"""Online tracker of the paper ("Tracking in videos") with navigation extras.
+
+The Tracker only holds state (feature bank, per-track motion history and Kalman filter,
+ID counter); the similarities and the assignment are the pure functions of
+feature_bank, motion and association. Per-track numbers live in arrays indexed by a
+slot, so prediction and filtering are vectorised over tracks.
+
+Frame counting: `update` is one frame, with or without detections. A track ends when it
+had no association in the last `max_missed_frames` frames: at the end of frame k a track
+last seen at frame s is dropped (and no longer reported) when k - s >= max_missed_frames.
+The bank holds frames k - bank_frames .. k - 1 while frame k is associated, so with
+equal defaults (50 / 50) every live track still has features in the bank.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from mhr2_ros.inference.results import FrameResult, Human
+from mhr2_ros.tracking.association import (
+    associate,
+    combine_similarities,
+    orientation_offsets,
+    pelvis_similarity,
+    pixel_offsets,
+)
+from mhr2_ros.tracking.config import TrackerConfig
+from mhr2_ros.tracking.detections import Detections, stack_detections
+from mhr2_ros.tracking.feature_bank import FeatureBank
+from mhr2_ros.tracking.kalman import ConstantVelocityKF
+from mhr2_ros.tracking.motion import MotionHistory
+from mhr2_ros.tracking.track import Track, TrackState, format_track_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Record:
+    """Bookkeeping of one live track; its numeric state lives in the slot arrays."""
+
+    number: int
+    slot: int
+    first_stamp: float
+    last_seen_stamp: float
+    last_seen_frame: int
+    hits: int
+    human: Optional[Human]
+    score: Optional[float] = None
+
+
+class Tracker:
+    """`update(frame_result, stamp)` once per frame; sets `human.track_id` on its humans."""
+
+    def __init__(self, config: Optional[TrackerConfig] = None):
+        self.config = config or TrackerConfig()
+        self._next_number = 1  # never reset: one instance never reuses an ID
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks and features (e.g. when time jumps back); IDs keep counting."""
+        cfg = self.config
+        self.bank = FeatureBank(cfg.bank_frames, device=cfg.device)
+        self._motion = MotionHistory(cfg.motion_history)
+        self._kf = ConstantVelocityKF()
+        self._records: Dict[int, _Record] = {}  # number -> record, in creation order
+        self._free_slots: List[int] = []
+        self._num_slots = 0
+        self.frame_index = -1  # index of the last processed frame
+        self._stamp: Optional[float] = None
+        self.tracks: List[Track] = []  # what the last update returned
+
+    # ------------------------------------------------------------------------ update
+    def update(self, frame: FrameResult, stamp: float) -> List[Track]:
+        """Associate this frame's humans with the tracks; returns every live track.
+
+        stamp: the image time in seconds. Frames may be irregular or dropped; a stamp
+        earlier than the previous one resets the tracker (bag loop, clock jump).
+        """
+        t0 = time.perf_counter()
+        stamp = float(stamp)
+        det = stack_detections(frame)
+        self._check_input(det, stamp)  # before any state changes: a bad frame leaves no trace
+        if self._stamp is not None and stamp < self._stamp:
+            log.warning("stamp %.6f is before the previous %.6f: tracker reset", stamp, self._stamp)
+            self.reset()
+        dt = 0.0 if self._stamp is None else stamp - self._stamp
+        self.frame_index += 1
+        live = list(self._records.values())
+        slots = np.array([r.slot for r in live], dtype=np.int64)
+        self._kf.predict(slots, dt, self.config.kf_accel_std**2)
+        matches, new_dets, scores = self._associate(det, live, slots, stamp)
+        numbers = np.zeros(len(det), dtype=np.int64)  # track number of each detection
+        for (i, j), s in zip(matches, scores):
+            numbers[i] = live[j].number
+            self._observe(live[j], frame.humans[i], stamp, float(s))
+        started = [self._start_track(frame.humans[i], stamp) for i in new_dets]
+        new_slots = np.array([rec.slot for rec in started], dtype=np.int64)
+        numbers[new_dets] = [rec.number for rec in started]
+        self._filter(det, matches, slots, new_dets, new_slots, stamp)
+        self.bank.push(self.frame_index, det.features, numbers[det.has_feature])
+        for human, number in zip(frame.humans, numbers):
+            human.track_id = format_track_id(self.config.id_prefix, int(number))
+        self._stamp = stamp
+        self._drop_expired()
+        self.tracks = self._snapshots(stamp)
+        frame.timings["tracking"] = time.perf_counter() - t0
+        return self.tracks
+
+    # --------------------------------------------------------------------- internals
+    def _check_input(self, det: Detections, stamp: float) -> None:
+        if not math.isfinite(stamp):
+            raise ValueError(f"tracker stamp must be a finite number of seconds, got {stamp}")
+        width = det.features.shape[1] if det.features.shape[0] else None
+        if width is not None and self.bank.dim is not None and width != self.bank.dim:
+            raise ValueError(f"track feature width {width} differs from the earlier frames' {self.bank.dim}")
+
+    def _associate(self, det: Detections, live: List[_Record], slots: np.ndarray, stamp: float):
+        """Paper's similarity + gated Hungarian -> (matches (k, 2), new detections, scores (k,))."""
+        cfg = self.config
+        m, t = len(det), len(live)
+        if m == 0 or t == 0:
+            return np.zeros((0, 2), dtype=np.int64), np.arange(m), np.zeros(0)
+        feature = np.zeros((m, t))
+        if det.features.shape[0]:
+            ids = np.array([r.number for r in live], dtype=np.int64)
+            feature[det.has_feature] = self.bank.id_scores(
+                det.features, ids, cfg.knn_k, cfg.feature_temperature, cfg.feature_distance_norm,
+                cfg.distance_block_pairs)
+        pix, near, rot = self._motion.predict(slots, stamp, cfg.ridge_lambda)  # (T, 2), (T,), (T, 3, 3)
+        pelvis = pelvis_similarity(
+            pixel_offsets(det.pixels, pix, det.depth, det.focal, cfg.pixel_unit),
+            det.nearness[:, None] - near[None, :],
+            orientation_offsets(det.rotations, rot, cfg.angle_unit),
+            cfg.t_pixel, cfg.t_nearness, cfg.t_orientation)
+        score = combine_similarities(feature, pelvis, cfg.weight_feature, cfg.weight_pelvis, det.has_feature)
+        matches, new_dets, _ = associate(score, cfg.new_track_threshold)
+        return matches, new_dets, score[matches[:, 0], matches[:, 1]]
+
+    def _observe(self, rec: _Record, human: Human, stamp: float, score: float) -> None:
+        rec.last_seen_stamp, rec.last_seen_frame = stamp, self.frame_index
+        rec.hits += 1
+        rec.human, rec.score = human, score
+
+    def _start_track(self, human: Human, stamp: float) -> _Record:
+        """A new track record with the next ID, in a free slot."""
+        slot = self._free_slots.pop() if self._free_slots else self._new_slot()
+        number = self._next_number
+        self._next_number += 1
+        rec = _Record(number, slot, stamp, stamp, self.frame_index, 1, human)
+        self._records[number] = rec
+        self._motion.reset(np.array([slot]))
+        return rec
+
+    def _new_slot(self) -> int:
+        slot = self._num_slots
+        self._num_slots += 1
+        self._motion.ensure(self._num_slots)
+        self._kf.ensure(self._num_slots)
+        return slot
+
+    def _filter(self, det: Detections, matches: np.ndarray, slots: np.ndarray, new_dets: np.ndarray,
+                new_slots: np.ndarray, stamp: float) -> None:
+        """Feed the associated detections to the motion history and the Kalman filters."""
+        cfg = self.config
+        r = np.stack([np.full(len(det), cfg.kf_lateral_std**2), np.full(len(det), cfg.kf_lateral_std**2),
+                      (cfg.kf_depth_std_rel * det.depth) ** 2], axis=1)
+        r = np.maximum(r, 1e-6)  # (M, 3) m^2; the floor keeps the gain finite
+        di, ds = matches[:, 0], slots[matches[:, 1]]
+        self._kf.update(ds, det.positions[di], r[di])
+        self._kf.init(new_slots, det.positions[new_dets], r[new_dets], cfg.kf_init_velocity_std**2)
+        all_dets = np.concatenate([di, new_dets]).astype(np.int64)
+        all_slots = np.concatenate([ds, new_slots]).astype(np.int64)
+        self._motion.add(all_slots, stamp, det.pixels[all_dets], det.nearness[all_dets], det.rotations[all_dets])
+
+    def _drop_expired(self) -> None:
+        """End the tracks without association in the last max_missed_frames frames (this one included)."""
+        limit = self.config.max_missed_frames
+        for number in [n for n, r in self._records.items() if self.frame_index - r.last_seen_frame >= limit]:
+            rec = self._records.pop(number)
+            self._free_slots.append(rec.slot)
+            log.debug("track %s ended at frame %d", number, self.frame_index)
+
+    def _snapshots(self, stamp: float) -> List[Track]:
+        cfg = self.config
+        out = []
+        for rec in self._records.values():
+            seen = rec.last_seen_frame == self.frame_index
+            since = stamp - rec.last_seen_stamp
+            if seen:
+                state = TrackState.NEW if rec.hits < cfg.new_track_hits else TrackState.TRACKED
+            else:
+                state = TrackState.OCCLUDED if since <= cfg.occluded_max_seconds else TrackState.LOST
+            pos, pos_cov = self._kf.position(rec.slot)
+            vel, vel_cov = self._kf.velocity(rec.slot)
+            out.append(Track(
+                id=format_track_id(cfg.id_prefix, rec.number), state=state, position=pos, position_cov=pos_cov,
+                velocity=vel, velocity_cov=vel_cov, human=rec.human, age=stamp - rec.first_stamp,
+                time_since_seen=since, frames_since_seen=self.frame_index - rec.last_seen_frame,
+                hits=rec.hits, first_stamp=rec.first_stamp, last_seen_stamp=rec.last_seen_stamp, score=rec.score))
+        return out
