@@ -132,3 +132,12 @@ def test_demo_runs_on_the_embedded_scene(weights, tmp_path, capsys):
     truth = json.loads((out / "ground_truth.json").read_text())
     assert len(truth["humans"]) == 3 and json.loads((out / "detections.json").read_text())["K_source"]
     assert cv2.imread(str(out / "input.png")).shape == (480, 640, 3)
+
+
+def test_detect_track_writes_track_ids(weights, media, tmp_path):
+    out = tmp_path / "out"
+    assert _run("detect", media / "clip.mp4", "--weights", weights, "-o", out, "--track",
+                "--threshold", "0", "--max-humans", "2", "--no-overlay") == 0
+    recs = _lines(out / "frames.jsonl")
+    ids = [h["id"] for r in recs for h in r["humans"]]
+    assert ids and all(isinstance(i, str) and i[0].isalpha() for i in ids)

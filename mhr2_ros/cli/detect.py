@@ -48,6 +48,11 @@ def add_parser(sub) -> None:
         "--max-frames", type=int, default=None,
         help="stop after this many frames (useful with a camera, which never ends)",
     )  # fmt: skip
+    p.add_argument(
+        "--track", action="store_true",
+        help="track people across frames (video, camera, folder in name order): writes track ids "
+        "into the JSON and the overlays (tracker settings: config/tracker.yaml)",
+    )  # fmt: skip
     add_detector_options(p)
     p.set_defaults(run=run)
 
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     detector = build_detector(args)
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
+    tracker = _make_tracker() if args.track else None
     failures: List[Tuple[str, str]] = []
     count = people = 0
     with source, JsonlWriter(out_dir / "frames.jsonl") as jsonl, _OverlaySink(args, source, out_dir) as sink:
@@ -70,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
                 continue
             h, w = frame.image.shape[:2]
             result = detector(frame.image, K=camera_for(args, h, w))
+            if tracker is not None:  # sets human.track_id; stamps from the video, else frame order
+                stamp = frame.timestamp if frame.timestamp is not None else count / (source.fps or 10.0)
+                tracker.update(result, stamp)
             jsonl.write(frame_to_dict(result, frame.index, frame.name, frame.timestamp, JOINT_NAMES))
             sink.add(frame, result, detector.faces)
             if args.save_meshes and any(hm.vertices is not None for hm in result.humans):
@@ -83,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
         log.error("%d input(s) failed:\n%s", len(failures), lines)
         return 1
     return 0
+
+
+def _make_tracker():
+    from mhr2_ros.tracking import Tracker, load_tracker_config
+
+    return Tracker(load_tracker_config())
 
 
 class _OverlaySink:
