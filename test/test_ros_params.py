@@ -143,7 +143,7 @@ def test_changed_stage_names_the_latest_stage_needed():
 
 
 def test_the_ros_docs_list_every_parameter_and_launch_argument():
-    docs = (ROOT / "docs" / "ros.md").read_text()
+    docs = (ROOT / "README.md").read_text()  # its "On a robot" section
     _, literals = _launch_literals()
     for name in list(params.BY_NAME) + list(literals["LAUNCH_ARGUMENTS"]):
         assert f"`{name}`" in docs, name
