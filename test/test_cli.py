@@ -124,14 +124,18 @@ def test_random_init_only_on_request(media, tmp_path):
     assert len(_lines(out / "frames.jsonl")) == 1
 
 
-def test_demo_runs_on_the_embedded_scene(weights, tmp_path, capsys):
+def test_demo_runs_on_the_embedded_clip(weights, tmp_path, capsys):
     out = tmp_path / "demo"
-    assert _run("demo", "--weights", weights, "-o", out) == 0
+    assert _run("demo", "--weights", weights, "-o", out, "--frames", "3", "--people", "2",
+                "--threshold", "0", "--max-humans", "2") == 0
     text = capsys.readouterr().out
-    assert "ground truth: 3 people" in text
-    truth = json.loads((out / "ground_truth.json").read_text())
-    assert len(truth["humans"]) == 3 and json.loads((out / "detections.json").read_text())["K_source"]
-    assert cv2.imread(str(out / "input.png")).shape == (480, 640, 3)
+    assert "default clip: 3 frames" in text and "tracking: IDF1" in text and "vertical FOV error" in text
+    recs = _lines(out / "frames.jsonl")
+    assert len(recs) == 3 and all(h["id"] for r in recs for h in r["humans"])
+    for name in ("input.mp4", "overlay.mp4"):
+        cap = cv2.VideoCapture(str(out / name))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+        cap.release()
 
 
 def test_detect_track_writes_track_ids(weights, media, tmp_path):
