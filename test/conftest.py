@@ -37,3 +37,14 @@ def rng():
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Many small torch ops (the tracker's L1 kernel) wait a scheduler slice per op with
+    2+ threads on a busy machine: one thread keeps such tests fast everywhere (the
+    benchmarks measure the threaded case)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

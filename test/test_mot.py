@@ -4,7 +4,6 @@ import io
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("motmetrics")
 
@@ -13,15 +12,7 @@ from mhr2_ros.tracking import Tracker  # noqa: E402
 from mhr2_ros.tracking import simulate as sim  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The tracker's L1 kernel is many small torch ops: with 2+ threads on a machine whose
-    cores are busy, each op can wait a scheduler slice. One thread keeps these tests fast
-    everywhere; the benchmark measures the threaded case."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 A, B = [0.0, 0.0, 5.0], [2.0, 0.0, 5.0]

@@ -27,15 +27,7 @@ from mhr2_ros.tracking.motion import MotionHistory, geodesic_angle, ridge_predic
 from mhr2_ros.tracking.track import TRACK_ID_PATTERN
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The tracker's L1 kernel is many small torch ops: with 2+ threads on a machine whose
-    cores are busy, each op can wait a scheduler slice. One thread keeps these tests fast
-    everywhere; the benchmark measures the threaded case."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 FPS = 30.0

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Tuple
 
 from mhr2_ros import __version__
-from mhr2_ros.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +111,6 @@ def build_config(args: argparse.Namespace):
     ))  # fmt: skip
 
 
-def _check_device(device: str) -> None:
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ConfigError(f"--device: {exc}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available on this machine")
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
@@ -131,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.training.synthetic.generator import SyntheticClip
 
     config = build_config(args)
-    _check_device(args.device)
+    from mhr2_ros.devices import resolve_device
+
+    resolve_device(args.device)
     torch.set_num_threads(args.threads)
     clip = SyntheticClip(config, args.seed)
     with tqdm(total=len(clip), unit="frame", desc="synth", disable=args.no_progress) as bar:

@@ -22,6 +22,7 @@ import torch
 from mhr2_ros.body import BodyModel
 from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict, mismatch_hint
 from mhr2_ros.config import InferenceConfig, ModelConfig, override
+from mhr2_ros.devices import resolve_device
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.geometry import fov_from_focal
 from mhr2_ros.inference.postprocess import assemble_humans, queries_to_camera
@@ -44,7 +45,7 @@ class Detector:
         self.cfg = cfg or InferenceConfig()
         self.metadata = metadata or {}  # from the checkpoint JSON: provenance, "trained", ...
         self.model_cfg = model_cfg
-        self.device = _resolve_device(self.cfg.device)
+        self.device = resolve_device(self.cfg.device)
         self.model = model.to(self.device).eval()
         self.body = BodyModel(model_cfg.rig).to(self.device)
         if self.body.num_bones != model_cfg.num_bones:
@@ -131,16 +132,6 @@ class Detector:
         if dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
-
-
-def _resolve_device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"invalid device {name!r}: expected cpu, cuda or cuda:N") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return device
 
 
 def _check_intrinsics(K) -> Optional[np.ndarray]:
