@@ -14,7 +14,8 @@ from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import intrinsics_from_fov, intrinsics_from_values
 
 
-def add_detector_options(p: argparse.ArgumentParser) -> None:
+def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> None:
+    """Model and detection options; `camera`: also --fov / --intrinsics."""
     g = p.add_argument_group("model")
     g.add_argument(
         "--weights", type=Path, default=DEFAULT_WEIGHTS,
@@ -50,6 +51,8 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
         "--no-pad", action="store_true",
         help="do not pad images to the nearest training aspect ratio before resizing",
     )  # fmt: skip
+    if not camera:
+        return
     g = p.add_argument_group("camera (default: the network predicts the vertical FOV)")
     cam = g.add_mutually_exclusive_group()
     cam.add_argument("--fov", type=float, default=None, metavar="DEG", help="known vertical field of view in degrees")

@@ -36,10 +36,11 @@ def main(argv=None) -> int:
                                    "batch_size": args.batch_size}.items() if v is not None}  # fmt: skip
     try:
         from mhr2_ros.training.config import load_train_config
+        from mhr2_ros.training.eval_hook import build_eval_hook
         from mhr2_ros.training.train import train
 
         cfg = load_train_config(args.config, overrides)
-        final = train(cfg, resume=args.resume)
+        final = train(cfg, resume=args.resume, eval_hook=build_eval_hook(cfg))
     except Mhr2Error as exc:
         print(f"mhr2-train: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,119 @@
+"""`mhr2 eval`: measure a model the way the paper does, on the fixed synthetic
+benchmark (default) or on clips in the documented on-disk format (--data).
+
+Prints one table (detection P/R/F1, MPJPE, PA-MPJPE, PVE, Abs-PVE, TA-PVE,
+Pair-PA-MPJPE, MRPE, vertical-FOV error, and IDF1 / MOTA / HOTA on tracked clips)
+with the demo model's targets, and writes the numbers as JSON (--json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Dict, Optional
+
+from tqdm import tqdm
+
+from mhr2_ros.cli.options import add_detector_options, build_detector
+from mhr2_ros.evaluation.benchmark import SyntheticBenchmark
+from mhr2_ros.io.atomic import atomic_write
+
+# (key, label, unit, format, target, "min" or "max"): the shipped model's targets (issue 7).
+ROWS = (
+    ("precision", "detection precision", "", "{:.3f}", None, None),
+    ("recall", "detection recall", "", "{:.3f}", None, None),
+    ("f1", "detection F1", "", "{:.3f}", 0.9, "min"),
+    ("mpjpe", "MPJPE", "mm", "{:.1f}", None, None),
+    ("pa_mpjpe", "PA-MPJPE", "mm", "{:.1f}", 80.0, "max"),
+    ("pve", "PVE", "mm", "{:.1f}", None, None),
+    ("abs_pve", "Abs-PVE", "mm", "{:.1f}", None, None),
+    ("ta_pve", "TA-PVE", "mm", "{:.1f}", None, None),
+    ("pair_pa_mpjpe", "Pair-PA-MPJPE", "mm", "{:.1f}", None, None),
+    ("mrpe", "MRPE", "m", "{:.3f}", 0.5, "max"),
+    ("fov_error", "vertical FOV error", "deg", "{:.2f}", 8.0, "max"),
+    ("idf1", "IDF1 (tracked clips)", "", "{:.3f}", 0.8, "min"),
+    ("mota", "MOTA (tracked clips)", "", "{:.3f}", None, None),
+    ("hota", "HOTA (tracked clips)", "", "{:.3f}", None, None),
+    ("num_switches", "ID switches", "", "{:.0f}", None, None),
+)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a model on the synthetic benchmark or on a dataset",
+        description="Run the detector (and the tracker on clips) over frames with ground truth and "
+        "report detection precision/recall/F1 (2D-joint matching), MPJPE, PA-MPJPE, PVE, Abs-PVE, "
+        "TA-PVE, Pair-PA-MPJPE (mm), MRPE (m), vertical-FOV error (deg) and IDF1/MOTA/HOTA. "
+        "Without --data: the fixed synthetic benchmark (seeds below 1000; training uses >= 1000).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", type=Path, nargs="+", default=None, metavar="DIR",
+                   help="clip folders in the on-disk format (docs/dataset_format.md); "
+                   "clips written without --independent are also tracked")  # fmt: skip
+    spec = SyntheticBenchmark()
+    p.add_argument("--images", type=int, default=spec.images, help="synthetic benchmark: independent images")
+    p.add_argument("--clips", type=int, default=spec.clips, help="synthetic benchmark: tracked clips")
+    p.add_argument("--clip-frames", type=int, default=spec.clip_frames, help="synthetic benchmark: frames per clip")
+    p.add_argument("--gt-intrinsics", action="store_true",
+                   help="give the detector the true camera intrinsics (default: it predicts the FOV)")
+    p.add_argument("--no-track", action="store_true", help="skip the tracking metrics")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the numbers to this JSON file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_detector_options(p, camera=False)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from mhr2_ros.errors import InputError
+    from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences
+    from mhr2_ros.tracking import Tracker, load_tracker_config
+
+    for name in ("images", "clips", "clip_frames"):
+        if getattr(args, name) < 0:
+            raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    detector = build_detector(args)
+    if args.data:
+        sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))
+    else:
+        spec = dataclasses.replace(SyntheticBenchmark(), images=args.images, clips=args.clips,
+                                   clip_frames=args.clip_frames)  # fmt: skip
+        sequences, source = synthetic_sequences(spec, detector.body), f"synthetic benchmark {spec}"
+        sequences = [s for s in sequences if s.length > 0]
+    tracker_config = load_tracker_config()
+    factory = None if args.no_track else (lambda: Tracker(tracker_config))
+    start = time.perf_counter()
+    with torch.inference_mode(), tqdm(total=sum(s.length for s in sequences), unit="frame", desc="eval",
+                                      disable=args.no_progress) as bar:  # fmt: skip
+        report = evaluate(detector, sequences, args.gt_intrinsics, factory, progress=bar.update)
+    seconds = time.perf_counter() - start
+    metrics = {**report.overall, **report.tracking}
+    print(f"weights: {args.weights if not args.random_init else 'random init'}")
+    print(f"data: {source}")
+    print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
+    print(format_table(metrics))
+    if args.json:
+        payload = {"weights": str(args.weights), "data": source, "gt_intrinsics": args.gt_intrinsics,
+                   "metrics": metrics, "per_sequence": report.per_sequence,
+                   "model_metadata": detector.metadata}  # fmt: skip
+        with atomic_write(args.json, "w") as f:
+            json.dump(payload, f, indent=1, default=str)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def format_table(metrics: Dict[str, Optional[float]]) -> str:
+    """Markdown table: metric, value, target, met."""
+    lines = ["| metric | value | target | met |", "|---|---|---|---|"]
+    for key, label, unit, fmt, target, sense in ROWS:
+        value = metrics.get(key)
+        shown = "n/a" if value is None else fmt.format(value) + (f" {unit}" if unit else "")
+        goal = "" if target is None else ("≥ " if sense == "min" else "≤ ") + fmt.format(target) + (f" {unit}" if unit else "")
+        met = "" if target is None or value is None else ("yes" if (value >= target if sense == "min" else value <= target) else "no")
+        lines.append(f"| {label} | {shown} | {goal} | {met} |")
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""The evaluation protocol of `mhr2 eval`: the fixed synthetic benchmark, per-frame
+matching of predictions to ground truth and the accumulation of every metric.
+
+Protocol (as the paper's "Metrics"): in each image, predictions are matched to the
+ground-truth people in view by Hungarian matching on their 2D joints; a pair is a
+true positive when the mean joint distance is below 10% of the person's box diagonal.
+Detection precision / recall / F1 count those pairs; the mesh and placement metrics
+are averaged over the true positives (TA-PVE over frames with >= 2 of them,
+Pair-PA-MPJPE over every pair of them). Joints are the 27 of `body.JOINT_NAMES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from mhr2_ros.body import JOINT_NAMES, PELVIS
+from mhr2_ros.evaluation import metrics as M
+from mhr2_ros.inference.results import FrameResult
+
+TRAINING_SEED_MIN = 1000  # training data uses seeds >= 1000; the benchmark below uses seeds < 1000
+
+
+@dataclass(frozen=True)
+class SyntheticBenchmark:
+    """The fixed synthetic benchmark: independent images for detection and mesh
+    metrics, plus short clips for tracking. Seeds are below TRAINING_SEED_MIN."""
+
+    images: int = 100  # independent frames (every frame a new scene)
+    image_seed: int = 0  # seed of the image set
+    clips: int = 3  # tracked clips (IDF1, MOTA, HOTA)
+    clip_frames: int = 40  # frames per clip
+    clip_seed: int = 1  # seed of the first clip; clip i uses clip_seed + i
+    clip_people: int = 3  # people per clip
+    people: Tuple[int, int] = (1, 6)  # people per image (uniform range)
+    size: Tuple[int, int] = (384, 288)  # image width, height in pixels
+    distance_m: Tuple[float, float] = (1.5, 12.0)  # people's distance from the camera
+    fov_deg: Tuple[float, float] = (40.0, 90.0)  # vertical field of view range
+
+    def __post_init__(self) -> None:
+        last = max(self.image_seed, self.clip_seed + max(self.clips - 1, 0))
+        if last >= TRAINING_SEED_MIN:
+            raise ValueError(f"benchmark seeds must stay below {TRAINING_SEED_MIN} (training seeds), got {last}")
+
+    def synth_config(self, independent: bool):
+        """The SynthConfig of the image set (independent) or of one clip, with vertices."""
+        from mhr2_ros.training.synthetic.config import SynthConfig, validate
+
+        base = SynthConfig()
+        people = self.people if independent else (self.clip_people, self.clip_people)
+        return validate(dataclasses.replace(
+            base, frames=self.images if independent else self.clip_frames, independent=independent,
+            vertices=True,
+            camera=dataclasses.replace(base.camera, size=self.size, fov_deg=self.fov_deg),
+            placement=dataclasses.replace(base.placement, people=people, distance_m=self.distance_m),
+        ))  # fmt: skip
+
+
+def keypoints(result: FrameResult) -> np.ndarray:
+    """(N, J, 2) projected joints of every human of a result, pixels."""
+    return np.array([h.keypoints_2d for h in result.humans], np.float64).reshape(len(result), len(JOINT_NAMES), 2)
+
+
+def match_frame(result: FrameResult, truth: FrameResult, threshold: float = 0.1):
+    """Predictions of `result` matched to `truth` on 2D joints: (pred idx, gt idx, Detection)."""
+    boxes = np.array([t.box for t in truth.humans], np.float64).reshape(len(truth), 4)
+    gt = keypoints(truth)
+    return M.match_people(keypoints(result), gt, np.ones(gt.shape[:2]), boxes, threshold)
+
+
+def fill_vertices(truth: FrameResult, body) -> FrameResult:
+    """Ground truth with mesh vertices: those of the dataset, else posed with `body`
+    from the stored pose and shape (the synthetic format can omit vertices)."""
+    missing = [h for h in truth.humans if h.vertices is None]
+    if not missing:
+        return truth
+    device = next(iter(body.buffers())).device
+    rot6d = torch.as_tensor(np.stack([h.pose_6d for h in missing]), dtype=torch.float32, device=device)
+    shape = torch.as_tensor(np.stack([h.shape for h in missing]), dtype=torch.float32, device=device)
+    with torch.inference_mode():
+        verts = body(rot6d, shape).vertices.cpu().numpy()  # (N, V, 3) pelvis-centred, camera axes
+    for h, v in zip(missing, verts):
+        h.vertices = v + np.asarray(h.position, np.float32)
+    return truth
+
+
+class Evaluator:
+    """Accumulates the metrics of many frames; `summary()` averages them.
+
+    Units: mesh metrics in mm, MRPE in meters, FOV error in degrees."""
+
+    MESH_KEYS = ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "mrpe")
+
+    def __init__(self, match_threshold: float = 0.1) -> None:
+        self.match_threshold = match_threshold
+        self.values: Dict[str, List[float]] = defaultdict(list)
+        self.tp = self.fp = self.fn = 0
+        self.frames = 0
+
+    def add(self, result: FrameResult, truth: FrameResult) -> M.Detection:
+        rows, cols, det = match_frame(result, truth, self.match_threshold)
+        self.tp, self.fp, self.fn, self.frames = self.tp + det.tp, self.fp + det.fp, self.fn + det.fn, self.frames + 1
+        self.values["fov_error"].append(M.fov_error_deg(result.fov_y, truth.fov_y))
+        pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
+        for p, g in pairs:
+            self._person(p, g)
+        meshes = [(p.vertices, g.vertices) for p, g in pairs if p.vertices is not None and g.vertices is not None]
+        ta = M.ta_pve([m[0] for m in meshes], [m[1] for m in meshes])
+        if ta is not None:
+            self.values["ta_pve"].append(ta)
+        for (pa, ga), (pb, gb) in itertools.combinations(pairs, 2):
+            self.values["pair_pa_mpjpe"].append(M.pair_pa_mpjpe(pa.joints_3d, pb.joints_3d, ga.joints_3d, gb.joints_3d))
+        return det
+
+    def _person(self, p, g) -> None:
+        self.values["mpjpe"].append(M.mpjpe(p.joints_3d, g.joints_3d, PELVIS))
+        self.values["pa_mpjpe"].append(M.pa_mpjpe(p.joints_3d, g.joints_3d))
+        self.values["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
+        if p.vertices is not None and g.vertices is not None:
+            self.values["pve"].append(M.pve(p.vertices, g.vertices, p.position, g.position))
+            self.values["abs_pve"].append(M.abs_pve(p.vertices, g.vertices))
+
+    def summary(self) -> Dict[str, Optional[float]]:
+        det = M.Detection(self.tp, self.fp, self.fn)
+        out: Dict[str, Optional[float]] = {
+            "frames": self.frames, "gt_people": self.tp + self.fn, "detections": self.tp + self.fp,
+            "precision": det.precision, "recall": det.recall, "f1": det.f1,
+        }  # fmt: skip
+        for key in (*self.MESH_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error"):
+            vals = self.values.get(key, [])
+            out[key] = float(np.mean(vals)) if vals else None
+        return out

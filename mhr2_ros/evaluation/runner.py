@@ -1,0 +1,107 @@
+"""Run a detector (and the tracker on clips) over ground-truth frames and collect the
+metrics of `evaluation.benchmark`. Used by `mhr2 eval` and the training eval hook."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional
+
+from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, fill_vertices
+
+log = logging.getLogger(__name__)
+
+TRACK_MATCH_M = 0.5  # meters: a tracked pelvis within this distance of a GT pelvis matches it (MOT metrics)
+
+
+@dataclass
+class Sequence:
+    """Frames to evaluate: a set of independent images, or a clip (then also tracked)."""
+
+    name: str  # shown in the table
+    frames: Iterable  # SynthFrame-like: .image (H, W, 3) uint8, .truth (FrameTruth), .time (s)
+    length: int  # number of frames
+    tracked: bool  # a temporal clip: run the tracker and compute the MOT metrics
+
+
+@dataclass
+class Report:
+    """What `evaluate` returns: the metrics of all frames and per sequence."""
+
+    overall: Dict[str, Optional[float]]  # detection + mesh + FOV metrics over every frame
+    tracking: Dict[str, Optional[float]]  # MOT metrics over the tracked sequences (empty when none)
+    per_sequence: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
+
+
+def synthetic_sequences(spec: SyntheticBenchmark, body) -> List[Sequence]:
+    """The fixed synthetic benchmark, rendered in memory on the CPU (deterministic)."""
+    from mhr2_ros.training.synthetic.generator import SyntheticClip
+
+    images = SyntheticClip(spec.synth_config(independent=True), spec.image_seed, body)
+    seqs = [Sequence(f"images (seed {spec.image_seed})", images, len(images), tracked=False)]
+    for i in range(spec.clips):
+        seed = spec.clip_seed + i
+        clip = SyntheticClip(spec.synth_config(independent=False), seed, body)
+        seqs.append(Sequence(f"clip seed {seed}", clip, len(clip), tracked=True))
+    return seqs
+
+
+def disk_sequences(paths) -> List[Sequence]:
+    """Clips in the documented on-disk format (docs/dataset_format.md)."""
+    from mhr2_ros.training.synthetic.dataset import load_clip
+
+    seqs = []
+    for path in paths:
+        reader = load_clip(path)
+        seqs.append(Sequence(str(path), reader, len(reader), tracked=not reader.info.get("independent", False)))
+    return seqs
+
+
+def evaluate(
+    detector, sequences: List[Sequence], gt_intrinsics: bool = False, tracker_factory: Optional[Callable] = None,
+    progress: Optional[Callable[[int], None]] = None,
+) -> Report:
+    """Detector over every frame: the predicted camera unless `gt_intrinsics` (then the
+    FOV error is zero by construction). `tracker_factory()` -> a fresh tracker per clip."""
+    from mhr2_ros.evaluation.mot import evaluate as mot_evaluate
+    from mhr2_ros.training.synthetic.truth import to_frame_result
+
+    overall, per_seq = Evaluator(), {}
+    gt_tracks: List = []
+    pred_tracks: List = []
+    for seq in sequences:
+        ev = Evaluator()
+        tracker = tracker_factory() if (seq.tracked and tracker_factory) else None
+        seq_gt, seq_pred = [], []
+        for frame in seq.frames:
+            truth = fill_vertices(to_frame_result(frame.truth, id_prefix="p"), detector.body)
+            result = detector(frame.image, K=truth.K if gt_intrinsics else None)
+            overall.add(result, truth)
+            ev.add(result, truth)
+            if tracker is not None:
+                tracker.update(result, frame.time)
+                seq_gt.append([(h.track_id, h.position) for h in truth.humans])
+                seq_pred.append([(h.track_id, h.position) for h in result.humans])
+            if progress:
+                progress(1)
+        per_seq[seq.name] = ev.summary()
+        if tracker is not None:
+            per_seq[seq.name].update(_mot(mot_evaluate(seq_gt, seq_pred, TRACK_MATCH_M)))
+            # Offset the frames of each clip so one MOT evaluation spans all clips with distinct ids.
+            gt_tracks += [[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt]
+            pred_tracks += [[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred]
+    tracking = _mot(mot_evaluate(gt_tracks, pred_tracks, TRACK_MATCH_M)) if gt_tracks else {}
+    return Report(overall.summary(), tracking, per_seq)
+
+
+MOT_KEYS = ("idf1", "mota", "hota", "num_switches")
+
+
+def _mot(result: Dict) -> Dict[str, Optional[float]]:
+    out = {}
+    for key in MOT_KEYS:
+        value = float(result[key])
+        out[key] = None if math.isnan(value) else value
+    return out
+

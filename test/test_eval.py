@@ -1,0 +1,126 @@
+"""`mhr2 eval` and its protocol (evaluation.benchmark / runner) on real synthetic frames."""
+
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from mhr2_ros.cli import main
+from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, fill_vertices
+from mhr2_ros.training.synthetic.generator import SyntheticClip
+from mhr2_ros.training.synthetic.truth import to_frame_result
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SMALL = SyntheticBenchmark(images=2, clips=1, clip_frames=3, size=(192, 144), people=(3, 3), distance_m=(2.0, 6.0))
+
+
+@pytest.fixture(scope="module")
+def truths(body_model):
+    """Ground-truth frame results (with vertices) of 2 independent scenes of 3 people."""
+    clip = SyntheticClip(SMALL.synth_config(independent=True), SMALL.image_seed, body_model)
+    return [to_frame_result(f.truth, id_prefix="p") for f in clip]
+
+
+def _moved(result, shift):
+    out = copy.deepcopy(result)
+    for h in out.humans:
+        h.position = h.position + shift
+        h.joints_3d = h.joints_3d + shift
+        h.vertices = h.vertices + shift
+    return out
+
+
+def test_ground_truth_scores_perfectly(truths):
+    ev = Evaluator()
+    for t in truths:
+        ev.add(t, t)
+    s = ev.summary()
+    n = sum(len(t) for t in truths)
+    assert s["f1"] == 1.0 and s["gt_people"] == n and s["detections"] == n
+    for key in ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "ta_pve", "pair_pa_mpjpe", "mrpe", "fov_error"):
+        assert s[key] == pytest.approx(0.0, abs=1e-3), key
+
+
+def test_a_common_shift_counts_only_in_absolute_metrics(truths):
+    # Every person 10 cm to the right (2D joints kept, so the matching is unchanged):
+    # MRPE 0.1 m and Abs-PVE 100 mm; centred, aligned and translation-aligned errors stay zero.
+    ev = Evaluator()
+    for t in truths:
+        ev.add(_moved(t, np.array([0.1, 0.0, 0.0], np.float32)), t)
+    s = ev.summary()
+    assert s["mrpe"] == pytest.approx(0.1, abs=1e-4)
+    assert s["abs_pve"] == pytest.approx(100.0, abs=0.1)
+    for key in ("mpjpe", "pa_mpjpe", "pve", "ta_pve", "pair_pa_mpjpe"):
+        assert s[key] == pytest.approx(0.0, abs=1e-2), key
+
+
+def test_a_missed_person_and_a_false_positive(truths):
+    t = truths[0]
+    pred = copy.deepcopy(t)
+    pred.humans = pred.humans[1:]  # miss one of 3
+    ghost = copy.deepcopy(t.humans[0])
+    ghost.keypoints_2d = ghost.keypoints_2d + 1000.0  # far from everyone: a false positive
+    pred.humans.append(ghost)
+    ev = Evaluator()
+    ev.add(pred, t)
+    s = ev.summary()
+    assert (s["precision"], s["recall"]) == pytest.approx((2 / 3, 2 / 3))
+    assert s["f1"] == pytest.approx(2 / 3)
+
+
+def test_vertices_posed_from_pose_and_shape_match_the_rendered_mesh(truths, body_model):
+    t = copy.deepcopy(truths[0])
+    stored = [h.vertices.copy() for h in t.humans]
+    for h in t.humans:
+        h.vertices = None
+    filled = fill_vertices(t, body_model)
+    for h, v in zip(filled.humans, stored):
+        assert np.abs(h.vertices - v).max() < 2e-3  # meters
+
+
+def test_benchmark_seeds_stay_below_the_training_seeds():
+    with pytest.raises(ValueError, match="1000"):
+        SyntheticBenchmark(clip_seed=999, clips=2)
+    with pytest.raises(ValueError, match="1000"):
+        SyntheticBenchmark(image_seed=1000)
+
+
+@pytest.fixture
+def tiny_yaml(tmp_path, tiny_config):
+    path = tmp_path / "tiny224.yaml"
+    path.write_text(yaml.safe_dump(tiny_config.to_dict()))
+    return path
+
+
+def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, capsys):
+    out = tmp_path / "eval.json"
+    rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--images", "2", "--clips", "1",
+               "--clip-frames", "3", "--json", str(out), "--no-progress"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "| PA-MPJPE |" in text and "| IDF1 (tracked clips) |" in text
+    data = json.loads(out.read_text())
+    assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0
+    assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
+    assert "idf1" in data["per_sequence"]["clip seed 1"]
+
+
+def test_command_on_a_dataset_folder_and_a_bad_folder(tmp_path, tiny_yaml, body_model, capsys):
+    from mhr2_ros.training.synthetic.dataset import write_clip
+
+    clip = SyntheticClip(dataclasses.replace(SMALL.synth_config(independent=False), frames=2, vertices=False), 5,
+                         body_model)  # fmt: skip
+    write_clip(tmp_path / "clip", clip)
+    rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--data", str(tmp_path / "clip"),
+               "--json", str(tmp_path / "e.json"), "--no-progress"])
+    assert rc == 0
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert data["metrics"]["frames"] == 2 and "idf1" in data["metrics"]
+    (tmp_path / "empty").mkdir()
+    rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--data", str(tmp_path / "empty")])
+    assert rc == 2
+    assert "not a synthetic clip" in capsys.readouterr().err
