@@ -37,6 +37,8 @@ PARAMETER_ARGUMENTS = (
     "score_threshold",
     "nms_distance",
     "max_humans",
+    "track",
+    "tracker_config",
     "publish_tf",
     "publish_markers",
     "publish_meshes",

@@ -85,7 +85,8 @@ def _image_msg(rgb, stamp_ns=2_000_000_000, frame_id="cam_optical_frame"):
 
 @pytest.fixture
 def session(tiny_detector):
-    s = DetectorSession(RosbagsFactory(STORE), {"score_threshold": 0.0, "max_humans": 2, "marker_mesh": False})
+    values = {"score_threshold": 0.0, "max_humans": 2, "marker_mesh": False, "track": False}
+    s = DetectorSession(RosbagsFactory(STORE), values)
     s.attach(copy.copy(tiny_detector))
     return s
 

@@ -3,6 +3,8 @@ bags written here, camera_info intrinsics, a tracker plug-in, and damaged inputs
 
 import copy
 import dataclasses
+import logging
+import re
 import types
 
 import cv2
@@ -187,6 +189,7 @@ def test_bag_command_writes_one_human_array_per_image(tmp_path, weights, scene_i
     src = write_bag(tmp_path / "in", storage, scene_images)
     out = tmp_path / "out"
     fast = ["--no-mesh-markers"] if storage == "sqlite3" else []  # mesh markers: tested once is enough
+    fast.append("--no-track")  # per-image ids (tracking: test_bag_command_tracks_by_default_...)
     code = main(["-q", "bag", str(src), str(out), "--image-topic", TOPIC, "--weights", str(weights), "--threshold",
                  "0", "--max-humans", "1", "--storage", storage, "--distro", "humble", *fast])  # fmt: skip
     assert code == 0, capsys.readouterr().err
@@ -204,6 +207,35 @@ def test_bag_command_writes_one_human_array_per_image(tmp_path, weights, scene_i
     assert topology.faces.size % 3 == 0 and topology.faces.max() < topology.num_vertices
     assert qos["/mesh_topology"][0].durability.name == "TRANSIENT_LOCAL"
     assert qos["/humans"][0].durability.name == "VOLATILE"
+
+
+def test_bag_command_tracks_by_default_with_the_given_settings(tmp_path, weights, scene_images, caplog):
+    src = write_bag(tmp_path / "in", "mcap", scene_images)
+    settings = tmp_path / "tracker.yaml"
+    settings.write_text("id_prefix: bag\n")
+    caplog.set_level(logging.INFO, logger="mhr2_ros.cli.bag")
+    code = main(["bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--weights", str(weights),
+                 "--threshold", "0", "--max-humans", "2", "--no-mesh-markers", "--tracker-config", str(settings)])
+    assert code == 0
+    topics, _ = read_topics(tmp_path / "out")
+    ids = set()
+    for (_, humans), (_, tf) in zip(topics["/humans"], topics["/tf"]):
+        assert all(re.fullmatch(r"bag\d+", h.id) and h.tracking_state in (1, 2, 3, 4) for h in humans.humans)
+        visible = sorted(f"body_{h.id}" for h in humans.humans if h.tracking_state in (1, 2))
+        assert sorted(t.child_frame_id for t in tf.transforms) == visible
+        ids.update(h.id for h in humans.humans)
+    assert f"{len(scene_images)} image(s)" in caplog.text and f"{len(ids)} distinct track id(s)" in caplog.text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tracker-config", "missing.yaml"], "config file not found: missing.yaml"),
+    (["--no-track", "--tracker-config", "t.yaml"], "no use with --no-track"),
+])  # fmt: skip
+def test_bad_tracking_options_fail_before_the_model_loads(tmp_path, scene_images, args, message, capsys):
+    src = write_bag(tmp_path / "in", "mcap", scene_images[:1])
+    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--weights", "nope.safetensors",
+                 *args])  # fmt: skip
+    assert code == 2 and message in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
 def _run(reader, out, detector, options=OutputOptions(), bag_options=BagOptions(progress=False), tracker=None):

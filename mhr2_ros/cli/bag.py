@@ -2,7 +2,8 @@
 
 The output holds what `detector_node` publishes (humans, /tf, markers, mesh
 topology, optionally people), stamped with the source images' headers and recorded
-at their receive times: ready for `ros2 bag play`, RViz or Foxglove. No ROS install
+at their receive times: ready for `ros2 bag play`, RViz or Foxglove. People are
+tracked (unless --no-track) as by the node: Human ids are persistent track ids. No ROS install
 is needed (rosbags reads and writes MCAP and sqlite3). A corrupt or truncated input
 stops with an error naming the file; the output written so far stays a valid bag.
 """
@@ -57,6 +58,16 @@ def add_parser(sub) -> None:
         help="camera_info matrix: k for raw images, p for rectified ones",
     )  # fmt: skip
     g.add_argument("--max-frames", type=int, default=None, help="stop after this many images")
+    t = p.add_argument_group("tracking")
+    t.add_argument(
+        "--track", action=argparse.BooleanOptionalAction, default=True,
+        help="track people across images (fed the image header stamps): Human ids, body_<id> TF frames and "
+        "markers follow each person, velocities are estimated; --no-track: per-image ids p0, p1, ...",
+    )  # fmt: skip
+    t.add_argument(
+        "--tracker-config", type=Path, default=None, metavar="YAML",
+        help="tracker settings (YAML/JSON with fields of config/tracker.yaml); unset: config/tracker.yaml",
+    )  # fmt: skip
     add_detector_options(p)
     p.set_defaults(run=run)
 
@@ -71,8 +82,20 @@ def output_options(args: argparse.Namespace):
     )  # fmt: skip
 
 
+def _tracker(args: argparse.Namespace):
+    """The Tracker of --track / --tracker-config, or None."""
+    from mhr2_ros.tracking.build import make_tracker
+
+    if not args.track:
+        if args.tracker_config is not None:
+            raise InputError(f"--tracker-config {args.tracker_config} has no use with --no-track; drop one of them")
+        return None
+    return make_tracker(args.tracker_config)
+
+
 def run(args: argparse.Namespace, tracker=None) -> int:
-    """`tracker`: an object with .update(frame_result, stamp_seconds) -> tracks, or None."""
+    """`tracker`: an object with .update(frame_result, stamp_seconds) -> tracks; None: as --track and
+    --tracker-config say."""
     from mhr2_ros.io.rosbag import BagImageReader, BagWriter
     from mhr2_ros.ros.factory import RosbagsFactory
     from mhr2_ros.ros.offline import BagOptions, process_bag
@@ -85,6 +108,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     if args.output.exists():  # before the model loads: fail fast
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
+    tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
     typestore = make_typestore(args.distro)
     with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore) as reader:  # bad IN first
         outputs = output_options(args)
@@ -98,7 +122,8 @@ def run(args: argparse.Namespace, tracker=None) -> int:
         )  # fmt: skip
         with BagWriter(args.output, typestore, args.storage) as writer:
             summary = process_bag(reader, writer, detector, builder, options, tracker)
-    log.info("%d image(s), %d detection(s); results in %s", summary.frames, summary.people, args.output)
+    tracked = f", {len(summary.track_ids)} distinct track id(s)" if tracker is not None else ", untracked"
+    log.info("%d image(s), %d detection(s)%s; results in %s", summary.frames, summary.people, tracked, args.output)
     if summary.failures:
         lines = "\n".join(f"  image {index}: {why}" for index, why in summary.failures)
         log.error("%d image(s) could not be decoded:\n%s", len(summary.failures), lines)

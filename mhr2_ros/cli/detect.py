@@ -58,11 +58,13 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mhr2_ros.tracking.build import make_tracker  # loads torch: not at parser build time
+
     source = open_source(args.input)  # bad INPUT fails before the model loads
     detector = build_detector(args)
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)
-    tracker = _make_tracker() if args.track else None
+    tracker = make_tracker() if args.track else None
     failures: List[Tuple[str, str]] = []
     count = people = 0
     with source, JsonlWriter(out_dir / "frames.jsonl") as jsonl, _OverlaySink(args, source, out_dir) as sink:
@@ -92,12 +94,6 @@ def run(args: argparse.Namespace) -> int:
         log.error("%d input(s) failed:\n%s", len(failures), lines)
         return 1
     return 0
-
-
-def _make_tracker():
-    from mhr2_ros.tracking import Tracker, load_tracker_config
-
-    return Tracker(load_tracker_config())
 
 
 class _OverlaySink:

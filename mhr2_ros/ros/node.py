@@ -123,6 +123,7 @@ class DetectorNode(LifecycleNode):
             except (Mhr2Error, OSError) as exc:
                 self.get_logger().error(f"cannot reload the detector: {exc}")
                 return TransitionCallbackReturn.FAILURE
+        self.session.reset_tracking()  # tracks end with an activation; ids keep counting
         result = super().on_activate(state)  # activates the lifecycle publishers
         self._pubs["mesh_topology"].publish(self.session.mesh_topology(self.get_clock().now().nanoseconds))
         self._worker = FrameWorker(self._process, on_error=lambda exc: self.stats.frame_failed(str(exc)))

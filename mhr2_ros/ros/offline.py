@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Set, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -20,7 +20,7 @@ from mhr2_ros.ros.camera import intrinsics_from_camera_info
 from mhr2_ros.ros.messages import HUMAN_ARRAY, MESH_TOPOLOGY, SourceHeader
 from mhr2_ros.ros.outputs import OutputBuilder
 from mhr2_ros.ros.people import PEOPLE
-from mhr2_ros.ros.persons import VISIBLE_STATES, person_views
+from mhr2_ros.ros.persons import VISIBLE_STATES, PersonView, person_views
 from mhr2_ros.ros.markers import MARKER_ARRAY
 from mhr2_ros.ros.tf import TF_MESSAGE, TF_TOPIC, tf_message
 
@@ -52,6 +52,7 @@ class BagSummary:
     frames: int = 0  # images processed
     people: int = 0  # detections over all frames
     failures: List[Tuple[int, str]] = field(default_factory=list)  # (image index, why)
+    track_ids: Set[str] = field(default_factory=set)  # distinct Human ids published (with a tracker)
 
 
 class _Topics:
@@ -116,14 +117,20 @@ def process_bag(
             body = detector.body
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
-        people = _process_frame(frame, writer, detector, outputs, topics, options, tracker)
+        persons = _process_frame(frame, writer, detector, outputs, topics, options, tracker)
+        people = sum(p.state in VISIBLE_STATES for p in persons)
         summary.frames += 1
         summary.people += people
+        if tracker is not None:
+            summary.track_ids.update(p.id for p in persons)
         frames.set_postfix(people=people)
     return summary
 
 
-def _process_frame(frame: BagFrame, writer, detector, outputs: OutputBuilder, topics: _Topics, options, tracker) -> int:
+def _process_frame(
+    frame: BagFrame, writer, detector, outputs: OutputBuilder, topics: _Topics, options, tracker,
+) -> List[PersonView]:  # fmt: skip
+    """Detect (and track) one image, record its messages; the persons of its HumanArray."""
     K, source = _intrinsics(frame, options)
     result = detector(frame.image, K=K)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S) if tracker is not None else None
@@ -137,4 +144,4 @@ def _process_frame(frame: BagFrame, writer, detector, outputs: OutputBuilder, to
         writer.write(topics.markers, t, out.markers)
     if topics.people and out.people is not None:
         writer.write(topics.people, t, out.people)
-    return sum(p.state in VISIBLE_STATES for p in person_views(result, tracks))
+    return person_views(result, tracks)

@@ -103,6 +103,12 @@ def _preset_problem(value: str) -> str:
     return f"must be '' (the JSON beside the weights), a preset {list(PRESETS)} or a .yaml/.json file"
 
 
+def _tracker_config_problem(value: str) -> str:
+    if value == "" or value.endswith((".yaml", ".yml", ".json")):
+        return ""
+    return "must be '' (the shipped config/tracker.yaml) or a .yaml/.json file"
+
+
 def _frame_problem(value: str) -> str:
     return "" if value == "" else frame_id_problem(value)
 
@@ -146,6 +152,11 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("max_humans", int, _INFER.max_humans, "keep at most this many people per image", min=1, max=1000),
     ParamSpec("pad_to_train_aspect", bool, _INFER.pad_to_train_aspect, "pad images to the nearest training "
               "aspect ratio before resizing"),
+    # ---- tracking
+    ParamSpec("track", bool, True, "track people across images: ids persist per person (h1, h2, ...) and "
+              "velocities are estimated; off: per-image ids (p0, p1, ...); turning it on starts fresh tracks"),
+    ParamSpec("tracker_config", str, "", "tracker settings file ('' : the shipped config/tracker.yaml), read "
+              "at configure", CONFIGURE, check=_tracker_config_problem),
     # ---- outputs
     ParamSpec("publish_tf", bool, _OUT.publish_tf, "broadcast a body_<id> TF frame per visible person"),
     ParamSpec("publish_markers", bool, _OUT.publish_markers, "publish RViz markers on 'markers'"),

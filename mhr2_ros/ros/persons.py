@@ -63,7 +63,7 @@ def person_views(frame: FrameResult, tracks: Optional[Iterable] = None) -> List[
         ]
     views = []
     for i, track in enumerate(tracks):
-        state = str(track.state)
+        state = str(getattr(track.state, "value", track.state))  # TrackState enum or plain string
         if state not in STATES:
             raise ValueError(f"track {track.id!r}: unknown state {state!r}; expected one of {STATES}")
         views.append(PersonView(

@@ -3,7 +3,15 @@
 DetectorSession owns the detector, the optional tracker and the OutputBuilder.
 The node hands it image messages (from the worker thread) and publishes what it
 returns; parameters changes reach it through update(). Lifecycle mapping:
-configure -> load(), deactivate -> release() (frees GPU memory), cleanup -> close().
+configure -> load(), activate -> reset_tracking(), deactivate -> release() (frees
+GPU memory), cleanup -> close().
+
+Tracking: the tracker is built at configure from `tracker_config` and kept while that
+parameter stays the same, so its ids keep counting (a reset never hands out an id
+again); `track` switches it on and off at once. It is fed each image's header stamp in
+seconds (irregular and dropped frames are fine; a stamp going back, e.g. a looping bag,
+resets it). Resets asked for from other threads happen in the worker thread, before
+the next image is detected.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
 from mhr2_ros.ros.outputs import FrameOutputs, OutputBuilder
 from mhr2_ros.ros.persons import TRACKED, NEW, person_views
+from mhr2_ros.tracking.build import make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +53,10 @@ class DetectorSession:
         self.values: Dict[str, Any] = {**params.DEFAULTS, **(values or {})}
         self.detector = None
         self.outputs: Optional[OutputBuilder] = None
-        self.tracker = None  # .update(frame_result, stamp_seconds) -> tracks; None: no tracking
+        self.tracker = None  # the active tracker (.update(frame, stamp_seconds) -> tracks); None: no tracking
+        self._tracker = None  # built from tracker_config; kept while `track` is off (ids keep counting)
+        self._tracker_source: Optional[str] = None  # the tracker_config value _tracker was built from
+        self._tracker_stale = False  # reset the tracker before its next update (worker thread)
         self.last_header: Optional[SourceHeader] = None  # of the last processed image
         self._lock = threading.Lock()  # parameter updates (executor) vs frames (worker)
 
@@ -57,6 +69,8 @@ class DetectorSession:
         from mhr2_ros.config import load_model_config
         from mhr2_ros.inference.detector import Detector
 
+        with self._lock:
+            self._prepare_tracker_locked()  # a bad tracker_config fails before the weights load
         v = self.values
         opts = params.output_options(v)
         cfg = params.inference_config(v, torch.cuda.is_available(), opts.needs_vertices)
@@ -70,7 +84,14 @@ class DetectorSession:
         with self._lock:
             self.detector = detector
             self.outputs = OutputBuilder(self.factory, detector.faces, params.output_options(self.values))
+            self._prepare_tracker_locked()
             self._apply_locked()
+        self.reset_tracking()  # new weights: features and tracks of the old ones do not carry over
+
+    def reset_tracking(self) -> None:
+        """Start fresh tracks at the next image (new activation, new weights); ids keep counting."""
+        with self._lock:
+            self._tracker_stale = True
 
     def release(self) -> None:
         """Drop the network and hand its GPU memory back to the driver."""
@@ -92,11 +113,23 @@ class DetectorSession:
             self.values.update(values)
             self._apply_locked()
 
+    def _prepare_tracker_locked(self) -> None:
+        """Build the tracker from tracker_config, unless the one built from it exists."""
+        source = self.values["tracker_config"]
+        if self._tracker is None or source != self._tracker_source:
+            self._tracker = make_tracker(source)  # ConfigError naming the file
+            self._tracker_source = source
+            log.info("tracker settings: %s", source or "config/tracker.yaml (shipped)")
+
     def _apply_locked(self) -> None:
         v = self.values
         opts = params.output_options(v)
         if self.outputs is not None:
             self.outputs.options = opts
+        tracker = self._tracker if v["track"] else None
+        if tracker is not None and self.tracker is None:
+            self._tracker_stale = True  # tracks from before tracking was switched off are stale
+        self.tracker = tracker
         if self.detector is not None:
             self.detector.cfg = override(
                 self.detector.cfg, score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
@@ -117,13 +150,16 @@ class DetectorSession:
         header = self.header_of(msg)
         image = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
         with self._lock:
-            detector, outputs, v = self.detector, self.outputs, dict(self.values)
+            detector, outputs, v, tracker = self.detector, self.outputs, dict(self.values), self.tracker
+            reset, self._tracker_stale = self._tracker_stale, False
         if detector is None or outputs is None:
             raise RuntimeError("the detector is not loaded (node not configured)")
         h, w = image.shape[:2]
         K = intrinsics_from_camera_info(camera_info, h, w, v["intrinsics_matrix"]) if v["use_camera_info"] else None
+        if reset and tracker is not None:
+            tracker.reset()
         result = detector(image, K=K)
-        tracks = self.tracker.update(result, header.stamp_ns / NS_PER_S) if self.tracker is not None else None
+        tracks = tracker.update(result, header.stamp_ns / NS_PER_S) if tracker is not None else None
         out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
         self.last_header = header
         persons = person_views(result, tracks)
