@@ -253,7 +253,10 @@ def test_command_is_deterministic_and_validates(tmp_path, capsys):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
     assert main(args[:1] + [str(tmp_path / "a")] + args[1:]) == 2  # not empty, no --overwrite
     assert "not empty" in capsys.readouterr().err
+    (tmp_path / "a" / "sam2_targets").mkdir()  # targets of the old frames (mhr2-sam2-targets)
+    (tmp_path / "a" / "sam2_targets" / "000000.npz").write_bytes(b"old")
     assert main(args[:1] + [str(tmp_path / "a")] + args[1:] + ["--overwrite", "--frames", "1"]) == 0
+    assert not (tmp_path / "a" / "sam2_targets").exists()  # derived data of the old clip removed
     assert sorted(p.name for p in (tmp_path / "a" / "gt").iterdir()) == ["000000.npz"]  # stale frames gone
     assert len(load_clip(tmp_path / "a")) == 1
     for bad in (["--size", "12x5"], ["--people", "30"], ["--frames", "0"], ["--fov", "100-20"]):

@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Callable, Dict, Iterator, Optional, Union
@@ -88,6 +89,9 @@ def write_frame(out: Path, frame: SynthFrame) -> None:
     save_npz(out / "gt" / f"{name}.npz", arrays)
 
 
+DERIVED_FOLDERS = ("sam2_targets",)  # written beside a clip by other tools (mhr2-sam2-targets)
+
+
 def _check_output(out: Path, overwrite: bool, frames: int) -> None:
     """Refuse to mix a new clip into a folder holding something else."""
     if out.exists() and not out.is_dir():
@@ -96,6 +100,8 @@ def _check_output(out: Path, overwrite: bool, frames: int) -> None:
         if not overwrite:
             raise InputError(f"output folder {out} is not empty; choose another or pass overwrite (--overwrite)")
         (out / "clip.json").unlink(missing_ok=True)  # the clip is incomplete until rewritten
+        for derived in DERIVED_FOLDERS:  # computed from the old frames: stale now
+            shutil.rmtree(out / derived, ignore_errors=True)
         for sub in FOLDERS:  # stale frames of a longer previous clip
             for path in (out / sub).glob("*") if (out / sub).is_dir() else ():
                 if _FRAME_FILE.match(path.name) and int(path.name[:6]) >= frames:
