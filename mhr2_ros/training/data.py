@@ -32,6 +32,9 @@ from mhr2_ros.training.sample import Sample, crop_resize
 log = logging.getLogger(__name__)
 
 MIN_VISIBLE_PIXELS = 20  # a synthetic person with fewer visible pixels is not a target
+# Target tensors of `to_target` with one row per person (gathered per matched pair by
+# `training.step.gather_matched`); every other key is per image (K, fov, image_size, sup).
+PER_PERSON_KEYS = ("loc", "position", "rot6d", "shape", "keypoints_2d", "keypoints_vis", "track")
 
 
 def sample_from_truth(image: np.ndarray, truth, track: Optional[np.ndarray] = None) -> Sample:
@@ -64,7 +67,8 @@ class SyntheticSource:
 
 
 class ClipSource:
-    """Frames of one or more clips in the on-disk format, drawn uniformly."""
+    """Frames of one or more clips in the on-disk format, drawn uniformly; a frame's SAM2
+    track targets (`mhr2-sam2-targets`, CLIP/sam2_targets/) become the samples' `track`."""
 
     def __init__(self, paths: Sequence[Path]) -> None:
         from mhr2_ros.training.synthetic.dataset import load_clip
@@ -78,8 +82,11 @@ class ClipSource:
         return len(self.index)
 
     def sample(self, rng: np.random.Generator) -> Sample:
+        from mhr2_ros.training.sam2_targets import read_track_target
+
         reader, i = self.index[int(rng.integers(0, len(self.index)))]
-        return sample_from_truth(reader.image(i), reader.truth(i))
+        truth = reader.truth(i)
+        return sample_from_truth(reader.image(i), truth, read_track_target(reader.path, i, len(truth.ids)))
 
 
 class CocoSource:
@@ -104,24 +111,27 @@ class InMemorySource:
 
 
 def to_target(s: Sample, num_bones: int, device: torch.device) -> Dict:
-    """Tensors of one sample for `training.step` (missing 3D filled, flags off)."""
+    """Tensors of one sample for `training.step` (missing 3D filled, flags off):
+    the PER_PERSON_KEYS present (M rows each) plus the per-image K, fov, image_size, sup."""
     m = len(s.loc)
 
-    def t(a, fill_shape, fill=0.0):
-        arr = np.full(fill_shape, fill, np.float32) if a is None else np.asarray(a, np.float32)
-        return torch.from_numpy(arr).to(device)
+    def filled(a, fill_shape, fill: float) -> np.ndarray:
+        return np.full(fill_shape, fill, np.float32) if a is None else a
 
-    rot = t(s.rot6d, (m, num_bones, 6)) if s.rot6d is not None else torch.tensor(IDENTITY_6D).repeat(m, num_bones, 1)
-    target = {
-        "loc": t(s.loc, (m, 2)), "position": t(s.position, (m, 3), 1.0), "rot6d": rot.to(device),
-        "shape": t(s.shape, (m, 6), 0.5), "keypoints_2d": t(s.keypoints_2d, None),
-        "keypoints_vis": t(s.keypoints_vis, None), "K": t(s.K, None),
+    identity = np.broadcast_to(np.asarray(IDENTITY_6D, np.float32), (m, num_bones, 6))
+    people = {
+        "loc": s.loc, "position": filled(s.position, (m, 3), 1.0), "rot6d": identity if s.rot6d is None else s.rot6d,
+        "shape": filled(s.shape, (m, 6), 0.5), "keypoints_2d": s.keypoints_2d, "keypoints_vis": s.keypoints_vis,
+        "track": s.track,  # optional: absent when no track targets were computed
+    }  # fmt: skip
+    target = {k: torch.from_numpy(np.array(people[k], np.float32)).to(device)
+              for k in PER_PERSON_KEYS if people[k] is not None}  # fmt: skip
+    target.update({
+        "K": torch.from_numpy(np.asarray(s.K, np.float32)).to(device),
         "fov": torch.tensor(s.fov, device=device),
         "image_size": torch.tensor([s.image.shape[1], s.image.shape[0]], dtype=torch.float32, device=device),
         "sup": s.supervision(),
-    }  # fmt: skip
-    if s.track is not None:
-        target["track"] = t(s.track, None)
+    })  # fmt: skip
     return target
 
 

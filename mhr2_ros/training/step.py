@@ -1,10 +1,11 @@
 """One training step's forward: network -> matching -> body model (matched only) -> losses.
 
-Batch format (built by `training.data.collate`):
+Batch format (built by `training.data.BatchStream` with `to_target`):
     images   (B, 3, H, W) normalised float
     targets  list of B dicts, per image:
         loc (M, 2) px, position (M, 3) m, rot6d (M, J, 6), shape (M, 6),
-        keypoints_2d (M, Jk, 2) px, keypoints_vis (M, Jk), track (M, D) (optional),
+        keypoints_2d (M, Jk, 2) px, keypoints_vis (M, Jk), track (M, D) (optional)
+        (the per-person keys: training.data.PER_PERSON_KEYS), and per image
         K (3, 3) px, fov () rad, image_size (2,) = (W, H) px,
         sup: {flag: bool} per image (score, loc, depth, pose, shape, mesh, reproj, track, fov)
 All pixel quantities refer to the network input (after crop and resize).
@@ -18,6 +19,7 @@ import torch
 
 from mhr2_ros.body import BodyModel
 from mhr2_ros.geometry import depth_from_nearness
+from mhr2_ros.training.data import PER_PERSON_KEYS
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
 
@@ -37,8 +39,7 @@ def gather_matched(
         for k in QUERY_KEYS:
             pred[k].append(outputs[k][b, qi])
         t = targets[b]
-        per_person = {k: v[ti] for k, v in t.items() if torch.is_tensor(v) and v.dim() > 0 and len(v) == len(t["loc"])
-                      and k not in ("K", "image_size")}  # fmt: skip
+        per_person = {k: t[k][ti] for k in PER_PERSON_KEYS if k in t}
         per_person["K"] = t["K"].expand(len(ti), 3, 3)
         per_person["image_size"] = t["image_size"].expand(len(ti), 2)
         for flag in PERSON_FLAGS:
@@ -81,6 +82,8 @@ def compute_losses(
     """(total loss, {term: value}, number of matched people) for one batch."""
     images, targets = batch["images"], batch["targets"]
     outputs = model(images)
+    if matcher.cfg.mode == "joints3d":
+        targets = _with_target_joints(body, targets)
     matches = matcher(outputs, targets)
     pred, gt = gather_matched(outputs, targets, matches)
     n = len(pred["loc"])
@@ -109,6 +112,15 @@ def compute_losses(
         teacher_pred = _teacher_outputs(teacher, body, matcher, images, targets, matches)
     total, terms = criterion(batch_pred, pred, gt, teacher_pred)
     return total, terms, n
+
+
+@torch.no_grad()
+def _with_target_joints(body: BodyModel, targets: Sequence[dict]) -> List[dict]:
+    """Targets plus "joints" (M, J, 3): the GT bodies' pelvis-centred joints in camera
+    axes, the convention of the joints3d matcher's per-query joints (train._joints_fn)."""
+    sizes = [len(t["loc"]) for t in targets]
+    joints = body(torch.cat([t["rot6d"] for t in targets]), torch.cat([t["shape"] for t in targets])).joints
+    return [{**t, "joints": j} for t, j in zip(targets, joints.split(sizes))]
 
 
 def _image_flag(targets, flag: str, device) -> torch.Tensor:

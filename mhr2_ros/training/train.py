@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from mhr2_ros.body import BodyModel
 from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
-from mhr2_ros.config import load_model_config
+from mhr2_ros.config import from_dict, load_model_config
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.model import build_model, load_dino_backbone
 from mhr2_ros.training.config import TrainConfig, to_dict
@@ -59,6 +59,9 @@ def build_network(cfg: TrainConfig):
         load_state_strict(model, tensors, cfg.init)
         return model, model_cfg
     model_cfg = load_model_config(cfg.model)
+    if cfg.model_overrides:
+        merged = {**model_cfg.to_dict(), **cfg.model_overrides}
+        model_cfg = from_dict(type(model_cfg), merged, source=f"model_overrides of {cfg.model}")
     model = build_model(model_cfg)
     if cfg.dino:
         load_dino_backbone(model.encoder, cfg.dino)

@@ -1,0 +1,261 @@
+"""The training loop end to end on CPU: overfitting, exact resume, teacher consistency,
+the joints3d matching ablation and the `mhr2-train` command.
+
+Everything runs the real parts: the synthetic generator, the Anny body model, the
+training loop of `training.train` (setup / train_step / train) and the Detector's
+public inference API on the checkpoint the training wrote. The overfitting test takes
+one to two minutes on two busy CPU cores (marked slow, still part of `make test`); the
+others take seconds each on a tiny network.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+from scipy.optimize import linear_sum_assignment
+
+from mhr2_ros.checkpoint import load_checkpoint, save_checkpoint
+from mhr2_ros.cli.train import main as train_main
+from mhr2_ros.inference.detector import Detector
+from mhr2_ros.training.config import DataSourceConfig, TrainConfig, load_train_config
+from mhr2_ros.training.data import (
+    PER_PERSON_KEYS, BatchStream, InMemorySource, SourceSpec, sample_from_truth, to_target,
+)  # fmt: skip
+from mhr2_ros.training.losses import LossWeights
+from mhr2_ros.training.matcher import MatcherConfig
+from mhr2_ros.training.sample import Sample
+from mhr2_ros.training.step import compute_losses, gather_matched
+from mhr2_ros.training.synthetic.config import SynthConfig
+from mhr2_ros.training.synthetic.generator import SyntheticClip
+from mhr2_ros.training.train import build_network, setup, train, train_step
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# --- the small runs (seconds): a one-block network at 64 px on 64x48 synthetic scenes
+SMALL_MODEL = {
+    "image_size": 64, "nearness_ref_focal": 64.0, "num_queries": 4, "encoder_depth": 1, "decoder_depth": 1,
+}  # fmt: skip
+SMALL_SCENES = {
+    "camera": {"size": [64, 48], "fov_deg": [50.0, 60.0]},
+    "placement": {"people": [1, 2], "distance_m": [2.0, 4.0], "obstacles": [0, 0]},
+}  # fmt: skip
+
+
+def small_config(out, **changes) -> TrainConfig:
+    cfg = TrainConfig(
+        model="tiny", model_overrides=dict(SMALL_MODEL), data=[DataSourceConfig(synth=SMALL_SCENES, seed=1000)],
+        output=str(out), steps=4, batch_size=2, lr=1e-3, warmup_steps=1, device="cpu", log_every=1,
+        checkpoint_every=2, eval_every=0,
+    )  # fmt: skip
+    return dataclasses.replace(cfg, **changes)
+
+
+# ----------------------------------------------------------------------------- targets
+def test_targets_and_matching_share_the_per_person_keys():
+    """to_target builds exactly the per-person keys gather_matched gathers, one row per
+    person; per-image tensors (K with 3 people is (3, 3)) are broadcast, not gathered."""
+    m, joints = 3, 5
+    rng = np.random.default_rng(0)
+    sample = Sample(
+        image=np.zeros((48, 64, 3), np.uint8), K=np.array([[60.0, 0, 32], [0, 60.0, 24], [0, 0, 1]], np.float32),
+        loc=rng.uniform(0, 48, (m, 2)), keypoints_2d=rng.uniform(0, 48, (m, joints, 2)),
+        keypoints_vis=np.ones((m, joints)), position=rng.uniform(1, 5, (m, 3)),
+        rot6d=rng.normal(size=(m, 2, 6)), shape=rng.uniform(0, 1, (m, 6)), track=rng.normal(size=(m, 8)),
+    )  # fmt: skip
+    target = to_target(sample, num_bones=2, device=torch.device("cpu"))
+    assert {k for k in target if k in PER_PERSON_KEYS} == set(PER_PERSON_KEYS)
+    assert all(len(target[k]) == m for k in PER_PERSON_KEYS)
+    n = 6
+    outputs = {"loc": torch.randn(1, n, 2), "nearness": torch.randn(1, n), "rot6d": torch.randn(1, n, 2, 6),
+               "shape": torch.rand(1, n, 6), "track": torch.randn(1, n, 8)}  # fmt: skip
+    queries, people = torch.tensor([4, 0, 2]), torch.tensor([2, 0, 1])
+    pred, gt = gather_matched(outputs, [target], [(queries, people)])
+    for key in PER_PERSON_KEYS:
+        torch.testing.assert_close(gt[key], target[key][people], rtol=0, atol=0)
+    torch.testing.assert_close(pred["loc"], outputs["loc"][0, queries], rtol=0, atol=0)
+    assert gt["K"].shape == (m, 3, 3) and torch.equal(gt["K"][1], target["K"])
+    assert gt["image_size"].tolist() == [[64.0, 48.0]] * m and bool(gt["sup_pose"].all())
+
+
+# ----------------------------------------------------------------------------- overfitting
+OVERFIT_SIZE = 128  # px: square synthetic images at the network input size (no crop, no resize)
+OVERFIT_MODEL = {
+    "image_size": OVERFIT_SIZE, "nearness_ref_focal": float(OVERFIT_SIZE), "num_queries": 10,
+    "train_aspect_ratios": [1.0],  # the images' own aspect: every step sees them whole
+}  # fmt: skip
+OVERFIT_STEPS = 300
+OVERFIT_IMAGES = 4
+PELVIS_TOLERANCE_M = 0.3
+
+
+def overfit_frames(body_model, seed: int = 7):
+    """The first OVERFIT_IMAGES independent scenes whose 1-2 people (2.5-4.5 m away,
+    no boxes) are all at least 70% visible and not cut by the image border."""
+    base = SynthConfig()
+    cfg = dataclasses.replace(
+        base, independent=True, frames=64,
+        camera=dataclasses.replace(base.camera, size=(OVERFIT_SIZE, OVERFIT_SIZE), fov_deg=(50.0, 60.0),
+                                   height_m=(1.0, 1.6), pitch_deg=(0.0, 10.0)),
+        placement=dataclasses.replace(base.placement, people=(1, 2), distance_m=(2.5, 4.5), obstacles=(0, 0)),
+    )  # fmt: skip
+    frames = []
+    for frame in SyntheticClip(cfg, seed, body_model):
+        seen = frame.truth.visible_pixels > 0
+        if seen.any() and (frame.truth.visibility[seen] > 0.7).all() and not frame.truth.truncated[seen].any():
+            frames.append(frame)
+        if len(frames) == OVERFIT_IMAGES:
+            return frames
+    raise AssertionError("too few well visible scenes; change the seed")
+
+
+def pelvis_errors(result, truth_positions: np.ndarray) -> np.ndarray:
+    """Per ground-truth person, the 3D pelvis distance to its detection (one-to-one,
+    Hungarian on distances); inf for a person left without a detection."""
+    found = np.array([h.position for h in result.humans]).reshape(-1, 3)
+    dist = np.linalg.norm(truth_positions[:, None] - found[None], axis=-1)
+    errors = np.full(len(truth_positions), np.inf)
+    rows, cols = linear_sum_assignment(dist)
+    errors[rows] = dist[rows, cols]
+    return errors
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_four_synthetic_images(body_model, tmp_path):
+    frames = overfit_frames(body_model)
+    samples = [sample_from_truth(f.image, f.truth) for f in frames]
+    assert sum(len(s.loc) for s in samples) >= 5  # single people and pairs
+    cfg = TrainConfig(
+        model="tiny", model_overrides=OVERFIT_MODEL, data=[], output=str(tmp_path), steps=OVERFIT_STEPS,
+        batch_size=OVERFIT_IMAGES, lr=1e-3, warmup_steps=20, device="cpu", seed=0,
+    )  # fmt: skip
+    run = setup(cfg)
+    run.stream = BatchStream([SourceSpec(InMemorySource(samples))], run.model_cfg, cfg.batch_size, 0, run.device)
+    first = float(train_step(run)[0])
+    while run.step < cfg.steps:
+        loss = train_step(run)[0]
+    assert float(loss) < 0.1 * first
+    weights = save_checkpoint(run.model, run.model_cfg, tmp_path / "overfit.safetensors")
+
+    detector = Detector.from_checkpoint(weights, device="cpu")  # default score threshold 0.4
+    report = []
+    for frame, sample in zip(frames, samples):
+        result = detector(frame.image, K=frame.truth.K)
+        errors = pelvis_errors(result, sample.position)
+        report.append((len(sample.loc), len(result), np.round(errors, 3).tolist()))
+    assert all(max(errors) < PELVIS_TOLERANCE_M for _, _, errors in report), report
+    people, found = sum(r[0] for r in report), sum(r[1] for r in report)
+    assert found <= people + 1, report  # not by firing every query: at most one spurious detection
+
+
+# ----------------------------------------------------------------------------- resume
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(model, model_cfg):
+    raise Interrupted  # the evaluation hook at step 2, right after the checkpoint: a crash
+
+
+def _state(out):
+    info = json.loads((out / "last.json").read_text())
+    return info, load_file(str(out / info["tensors"]))
+
+
+def test_an_interrupted_run_resumes_identically(tmp_path):
+    """4 steps in one go == 2 steps, a crash, a fresh process-like setup resumed from the
+    saved state, 2 more steps: weights, optimizer moments, schedule, RNGs and data stream."""
+    whole = small_config(tmp_path / "whole")
+    train(whole)
+    split = small_config(tmp_path / "split", eval_every=2)
+    with pytest.raises(Interrupted):
+        train(split, eval_hook=_interrupt)
+    assert _state(tmp_path / "split")[0]["step"] == 2
+    train(split, resume=tmp_path / "split")
+
+    (info_a, tensors_a), (info_b, tensors_b) = _state(tmp_path / "whole"), _state(tmp_path / "split")
+    assert info_a["step"] == info_b["step"] == 4
+    for key in ("stream", "numpy", "scheduler", "param_groups"):
+        assert info_a[key] == info_b[key], key
+    assert set(tensors_a) == set(tensors_b) and any(k.endswith(".exp_avg_sq") for k in tensors_a)
+    for key, value in tensors_a.items():
+        torch.testing.assert_close(tensors_b[key], value, rtol=0, atol=1e-6, msg=key)
+    final_a, final_b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("whole", "split"))
+    assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
+    initial, _ = build_network(whole)
+    assert any(not torch.equal(v, final_a[k]) for k, v in initial.state_dict().items())  # it did train
+
+
+# ----------------------------------------------------------------------------- teacher (2.b)
+def test_teacher_consistency_terms_and_a_frozen_teacher(tmp_path):
+    torch.manual_seed(0)
+    model, model_cfg = build_network(small_config(tmp_path))
+    teacher_path = save_checkpoint(model, model_cfg, tmp_path / "teacher.safetensors")
+    weights = LossWeights(teacher_pose=2.0, teacher_joints=3.0)
+    cfg = small_config(tmp_path, init=str(teacher_path), teacher=str(teacher_path), loss_weights=weights,
+                       lr=1e-2, encoder_lr_scale=1.0)  # fmt: skip
+    run = setup(cfg)
+    assert run.teacher is not None and not any(p.requires_grad for p in run.teacher.parameters())
+    batch = run.stream.next()
+
+    total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher)
+    assert matched > 0 and {"teacher_pose", "teacher_joints"} <= set(terms)
+    # student == teacher: zero up to rounding (the teacher runs without autograd, other kernels)
+    assert float(terms["teacher_pose"]) < 1e-12 and float(terms["teacher_joints"]) < 1e-12
+    for _ in range(3):
+        train_step(run)
+    total, terms, _ = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher)
+    assert float(terms["teacher_pose"]) > 1e-6 and float(terms["teacher_joints"]) > 1e-6
+    weighted = sum(getattr(cfg.loss_weights, name) * value for name, value in terms.items())
+    torch.testing.assert_close(total.detach(), weighted, rtol=1e-5, atol=1e-6)  # the terms enter the loss
+
+    saved, _, _ = load_checkpoint(teacher_path)
+    for name, param in run.teacher.named_parameters():
+        assert param.grad is None and torch.equal(param, saved[name]), name
+    assert any(not torch.equal(p, saved[n]) for n, p in run.model.named_parameters())  # the student moved
+
+
+# ----------------------------------------------------------------------------- joints3d ablation
+def test_joints3d_matching_runs_a_training_step(tmp_path):
+    """The paper's costly ablation: every query through the body model before matching."""
+    run = setup(small_config(tmp_path, matcher=MatcherConfig(mode="joints3d")))
+    batch = run.stream.next()
+    people = sum(len(t["loc"]) for t in batch["targets"])
+    calls = []
+    joints_fn = run.matcher.joints_fn
+
+    def counted(outputs):  # the real body-model pass, with the batch shape it saw recorded
+        calls.append(tuple(outputs["rot6d"].shape[:2]))
+        return joints_fn(outputs)
+
+    run.matcher.joints_fn = counted
+    total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, batch)
+    assert matched == people > 0 and torch.isfinite(total) and float(terms["joints"]) > 0
+    assert calls == [(2, SMALL_MODEL["num_queries"])]  # all queries of the batch went through Anny
+
+
+# ----------------------------------------------------------------------------- command line
+def test_mhr2_train_writes_a_model_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = tmp_path / "train_tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": "tiny", "model_overrides": SMALL_MODEL, "output": str(out), "device": "cpu", "steps": 2,
+        "batch_size": 1, "warmup_steps": 1, "checkpoint_every": 1, "eval_every": 0,
+        "data": [{"kind": "synthetic", "seed": 1000, "synth": SMALL_SCENES}],
+    }))  # fmt: skip
+    assert load_train_config(config).model_overrides == SMALL_MODEL
+    assert train_main(["--config", str(config)]) == 0
+    assert (out / "model.safetensors").is_file() and (out / "model.json").is_file()
+    assert json.loads((out / "last.json").read_text())["step"] == 2
+    capsys.readouterr()
+
+    assert train_main(["--config", str(config), "--resume", str(out), "--steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "2/3" in err and "0/3" not in err  # the progress bar went on from step 2
+    assert json.loads((out / "last.json").read_text())["step"] == 3
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["trained"] and meta["steps"] == 3
+    Detector.from_checkpoint(out / "model.safetensors")  # loads back through the inference API
