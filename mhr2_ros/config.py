@@ -57,6 +57,9 @@ class ModelConfig:
     decoder_heads: int = 8  # attention heads in the decoder
     decoder_mlp_ratio: float = 4.0  # hidden width of the decoder MLP / decoder_dim
     num_queries: int = 100  # learned human queries (paper: 100)
+    query_points: bool = False  # a learned 2D reference point per query: its sine encoding joins the
+    # cross-attention query and the pelvis is predicted relative to it (DAB/Conditional-DETR-style
+    # convergence aid; False: the paper's plain learned queries)
     # --- heads ---
     num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
     num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions

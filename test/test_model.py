@@ -136,6 +136,8 @@ def test_queries_are_permutation_equivariant(tiny):
     with torch.no_grad():
         ref = model(images)
         model.decoder.query_embed.copy_(model.decoder.query_embed[perm])
+        if cfg.query_points:  # a query is its embedding and its reference point
+            model.decoder.query_points.copy_(model.decoder.query_points[perm])
         out = model(images)
     for key in OUTPUT_KEYS:
         if key == "fov":
@@ -208,6 +210,26 @@ def test_rope_is_relative_and_skips_prefix_tokens():
 
     # the same displacement (1 row, 2 columns) gives the same score anywhere on the grid
     torch.testing.assert_close(score((0, 0), (1, 2)), score((2, 2), (3, 4)), atol=1e-5, rtol=1e-5)
+
+
+def test_fresh_queries_point_at_their_reference_points(tiny):
+    cfg = small_cfg(tiny)
+    assert cfg.query_points
+    model = MultiHMR2(cfg).eval()
+    with torch.no_grad():
+        model.query_heads.loc.fc2.weight.zero_()  # no offset: loc = reference point
+        out = model(torch.randn(2, 3, 64, 96))
+    expected = model.decoder.reference_points() * torch.tensor([96.0, 64.0])
+    torch.testing.assert_close(out["loc"], expected.expand(2, -1, -1))
+    assert (expected[:, 0] > 0.04 * 96).all() and (expected[:, 0] < 0.96 * 96).all()
+
+
+def test_sincos_encoding_of_points_matches_the_grid():
+    from mhr2_ros.model.decoder import sincos_encode_points
+
+    grid = sincos_pos_embed_2d((4, 6), 32)  # row-major patches, centres at (i + 0.5) / n
+    point = torch.tensor([[(2 + 0.5) / 6, (1 + 0.5) / 4]])  # x of column 2, y of row 1
+    torch.testing.assert_close(sincos_encode_points(point, 32)[0], grid[1 * 6 + 2])
 
 
 def test_sincos_pos_embed_any_grid():

@@ -24,29 +24,28 @@ from mhr2_ros.errors import ConfigError
 from mhr2_ros.model.vit import Mlp
 
 
+def sincos_encode_points(xy: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """(L, 2) points (x, y) as fractions of the image width / height -> (L, dim) DETR
+    sine encoding: first half y, second half x. Coordinates are scaled to (0, 2*pi);
+    each axis uses dim/4 frequencies `temperature ** (-k / (dim/4))`, as [sin..., cos...]."""
+    if dim % 4:
+        raise ValueError(f"2D sine-cosine encoding needs a width divisible by 4, got {dim}")
+    n_freq = dim // 4
+    inv_freq = temperature ** (-torch.arange(n_freq, dtype=torch.float32, device=xy.device) / n_freq)
+    angles = xy.float()[:, :, None] * (2 * math.pi) * inv_freq  # (L, 2, dim/4)
+    enc = torch.cat([angles.sin(), angles.cos()], dim=-1)  # (L, 2, dim/2): x then y
+    return torch.cat([enc[:, 1], enc[:, 0]], dim=-1)
+
+
 def sincos_pos_embed_2d(
     grid_hw: Tuple[int, int], dim: int, device=None, temperature: float = 10000.0
 ) -> torch.Tensor:
-    """(Hp*Wp, dim) float32 DETR sine encoding: first half y, second half x.
-
-    Patch centres are normalised per axis to (0, 2*pi); each axis uses dim/4
-    frequencies `temperature ** (-k / (dim/4))`, laid out as [sin..., cos...].
-    """
-    if dim % 4:
-        raise ValueError(f"2D sine-cosine encoding needs a width divisible by 4, got {dim}")
+    """(Hp*Wp, dim) float32 encoding of the patch centres (`sincos_encode_points`)."""
     hp, wp = grid_hw
-    ys = (torch.arange(hp, dtype=torch.float32, device=device) + 0.5) / hp * (2 * math.pi)
-    xs = (torch.arange(wp, dtype=torch.float32, device=device) + 0.5) / wp * (2 * math.pi)
-    n_freq = dim // 4
-    inv_freq = temperature ** (-torch.arange(n_freq, dtype=torch.float32, device=device) / n_freq)
-
-    def encode(coords: torch.Tensor) -> torch.Tensor:  # (L,) -> (L, dim/2)
-        angles = coords[:, None] * inv_freq[None, :]
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)
-
-    enc_y = encode(ys)[:, None, :].expand(hp, wp, dim // 2)  # (Hp, Wp, dim/2)
-    enc_x = encode(xs)[None, :, :].expand(hp, wp, dim // 2)
-    return torch.cat([enc_y, enc_x], dim=-1).reshape(hp * wp, dim)
+    ys = (torch.arange(hp, dtype=torch.float32, device=device) + 0.5) / hp
+    xs = (torch.arange(wp, dtype=torch.float32, device=device) + 0.5) / wp
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (Hp, Wp, 2) as (x, y)
+    return sincos_encode_points(grid.reshape(-1, 2), dim, temperature)
 
 
 class MultiHeadAttention(nn.Module):
@@ -87,13 +86,15 @@ class DecoderBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(
-        self, queries: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor
+        self, queries: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, query_pos=None,
     ) -> torch.Tensor:
-        """queries (B, N, Dd), memory (B, P, Dd), memory_pos (1, P, Dd) -> (B, N, Dd)."""
+        """queries (B, N, Dd), memory (B, P, Dd), memory_pos (1, P, Dd), query_pos (1, N, Dd)
+        or None (the encoding of each query's reference point) -> (B, N, Dd)."""
         h = self.norm1(queries)
         queries = queries + self.self_attn(h, h, h)
         h = self.norm2(queries)
-        queries = queries + self.cross_attn(h, memory + memory_pos, memory)
+        q = h if query_pos is None else h + query_pos
+        queries = queries + self.cross_attn(q, memory + memory_pos, memory)
         return queries + self.mlp(self.norm3(queries))
 
 
@@ -110,6 +111,8 @@ class DetrDecoder(nn.Module):
         self.input_proj = nn.Linear(cfg.encoder_dim, dim)
         # N(0, 1) like DETR's nn.Embedding; each query is a learned detection slot
         self.query_embed = nn.Parameter(torch.randn(cfg.num_queries, dim))
+        if cfg.query_points:  # logits of (x, y) image fractions, spread uniformly at start
+            self.query_points = nn.Parameter(torch.logit(torch.rand(cfg.num_queries, 2) * 0.9 + 0.05))
         self.blocks = nn.ModuleList(
             DecoderBlock(dim, cfg.decoder_heads, cfg.decoder_mlp_ratio)
             for _ in range(cfg.decoder_depth)
@@ -128,9 +131,15 @@ class DetrDecoder(nn.Module):
         memory_pos = sincos_pos_embed_2d(grid_hw, memory.shape[-1], memory.device)
         memory_pos = memory_pos.to(memory.dtype)[None]  # (1, P, Dd)
         queries = self.query_embed.to(memory.dtype)[None].expand(b, -1, -1)  # (B, N, Dd)
+        points = self.reference_points()
+        query_pos = None if points is None else sincos_encode_points(points, memory.shape[-1]).to(memory.dtype)[None]
         for block in self.blocks:
-            queries = block(queries, memory, memory_pos)
+            queries = block(queries, memory, memory_pos, query_pos)
         return self.norm(queries)
 
+    def reference_points(self):
+        """(N, 2) each query's reference point (x, y) as image fractions, or None."""
+        return torch.sigmoid(self.query_points) if hasattr(self, "query_points") else None
 
-__all__ = ["DetrDecoder", "DecoderBlock", "MultiHeadAttention", "sincos_pos_embed_2d"]
+
+__all__ = ["DetrDecoder", "DecoderBlock", "MultiHeadAttention", "sincos_encode_points", "sincos_pos_embed_2d"]

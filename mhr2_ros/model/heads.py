@@ -80,13 +80,18 @@ class QueryHeads(nn.Module):
             self.rot6d.fc2.bias.copy_(torch.tensor(IDENTITY_6D).repeat(cfg.num_bones))
             # shape bias stays 0: sigmoid(0) = 0.5, the middle of every phenotype
 
-    def forward(self, queries: torch.Tensor, image_hw: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+    def forward(self, queries: torch.Tensor, image_hw: Tuple[int, int], points=None) -> Dict[str, torch.Tensor]:
+        """`points` (N, 2): reference points (x, y) in image fractions; the pelvis is then
+        predicted as an offset from them in logit space (so a fresh query points at its point)."""
         b, n, _ = queries.shape
         h, w = image_hw
         size_wh = queries.new_tensor([float(w), float(h)])  # loc is (u, v) = (x, y)
+        loc_logit = self.loc(queries)
+        if points is not None:
+            loc_logit = loc_logit + torch.logit(points.to(loc_logit.dtype), eps=1e-4)
         return {
             "logits": self.score(queries).squeeze(-1),  # (B, N)
-            "loc": torch.sigmoid(self.loc(queries)) * size_wh,  # (B, N, 2) pixels
+            "loc": torch.sigmoid(loc_logit) * size_wh,  # (B, N, 2) pixels
             "nearness": self.nearness(queries).squeeze(-1),  # (B, N)
             "rot6d": self.rot6d(queries).reshape(b, n, self.num_bones, 6),
             "shape": torch.sigmoid(self.shape(queries)),  # (B, N, num_shape) in [0, 1]

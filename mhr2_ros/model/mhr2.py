@@ -56,7 +56,7 @@ class MultiHMR2(nn.Module):
         """
         dtype = self.camera_head.mlp.fc1.weight.dtype
         with torch.autocast(device_type=queries.device.type, enabled=False):
-            out = self.query_heads(queries.to(dtype), image_hw)
+            out = self.query_heads(queries.to(dtype), image_hw, self.decoder.reference_points())
             out["fov"] = self.camera_head(cls.to(dtype))  # (B,) radians, vertical FOV
         return out
 
