@@ -64,7 +64,12 @@ def test_loc3d_mode_matches_in_meters():
 def test_joints3d_mode_needs_the_body_model():
     with pytest.raises(ValueError, match="joints_fn"):
         HungarianMatcher(MatcherConfig(mode="joints3d"))
-    joints = torch.stack([torch.zeros(4, 3), torch.ones(4, 3)])[None]  # (1, 2, 4, 3)
-    m = HungarianMatcher(MatcherConfig(mode="joints3d"), joints_fn=lambda out: joints)
-    (rows, _), = m(_outputs([[[0.0, 0], [0, 0]]]), [{"loc": torch.zeros(1, 2), "joints": torch.ones(1, 4, 3)}])
+    # Same pelvis-centred skeleton for both queries; they differ only in where they are:
+    # K (f 100, centre 50,50), nearness 0 at ref focal 100 -> depth 1 m; query 1 at u = 150
+    # is at (1, 0, 1) m, where the target's joints are. Joints are compared in the camera frame.
+    joints = torch.zeros(1, 2, 4, 3)
+    m = HungarianMatcher(MatcherConfig(mode="joints3d"), ref_focal=100.0, joints_fn=lambda out: joints)
+    K = torch.tensor([[100.0, 0, 50], [0, 100, 50], [0, 0, 1]])
+    target = {"loc": torch.zeros(1, 2), "K": K, "joints": torch.tensor([1.0, 0, 1]).expand(1, 4, 3)}
+    (rows, _), = m(_outputs([[[50.0, 50], [150, 50]]]), [target])
     assert rows.tolist() == [1]

@@ -105,8 +105,10 @@ class HungarianMatcher(torch.nn.Module):
             K = torch.stack([t["K"] for t in targets]).to(outputs["loc"].device, torch.float32)
             pred = query_positions({k: v.float() for k, v in outputs.items()}, K, self.ref_focal)
             tgt = _cat(targets, "position", pred)  # (T, 3) m
-        else:
-            joints = self.joints_fn(outputs).float()  # (B, N, J, 3) m
+        else:  # pelvis-centred skeletons placed at each query's 3D location: camera-frame joints
+            K = torch.stack([t["K"] for t in targets]).to(outputs["loc"].device, torch.float32)
+            where = query_positions({k: v.float() for k, v in outputs.items()}, K, self.ref_focal)  # (B, N, 3)
+            joints = self.joints_fn(outputs).float() + where[:, :, None]  # (B, N, J, 3) m
             per_point = joints.shape[2]
             pred = joints.flatten(2)
             tgt = _cat(targets, "joints", joints[:, 0]).flatten(1)  # (T, J*3)

@@ -116,11 +116,11 @@ def compute_losses(
 
 @torch.no_grad()
 def _with_target_joints(body: BodyModel, targets: Sequence[dict]) -> List[dict]:
-    """Targets plus "joints" (M, J, 3): the GT bodies' pelvis-centred joints in camera
-    axes, the convention of the joints3d matcher's per-query joints (train._joints_fn)."""
+    """Targets plus "joints" (M, J, 3): the GT bodies' joints in the camera frame (meters),
+    what the joints3d matcher compares with every query's placed joints."""
     sizes = [len(t["loc"]) for t in targets]
     joints = body(torch.cat([t["rot6d"] for t in targets]), torch.cat([t["shape"] for t in targets])).joints
-    return [{**t, "joints": j} for t, j in zip(targets, joints.split(sizes))]
+    return [{**t, "joints": j + t["position"][:, None].to(j)} for t, j in zip(targets, joints.split(sizes))]
 
 
 def _image_flag(targets, flag: str, device) -> torch.Tensor:

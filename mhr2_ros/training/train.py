@@ -187,7 +187,7 @@ def _teacher(cfg: TrainConfig, device: torch.device):
 
 def _joints_fn(body: BodyModel, cfg: TrainConfig):
     """For the joints3d matching ablation: every query's joints (B, N, J, 3) in camera
-    axes, pelvis-centred (the matcher compares shapes of skeletons, placed by loc)."""
+    axes, pelvis-centred (the matcher adds each query's 3D location from loc + nearness)."""
     if cfg.matcher.mode != "joints3d":
         return None
 
