@@ -60,6 +60,9 @@ class ModelConfig:
     query_points: bool = False  # a learned 2D reference point per query: its sine encoding joins the
     # cross-attention query and the pelvis is predicted relative to it (DAB/Conditional-DETR-style
     # convergence aid; False: the paper's plain learned queries)
+    query_point_sigmas: Tuple[float, ...] = (0.05, 0.1, 0.2)  # with query_points: the first heads of
+    # cross-attention get a Gaussian prior of this width (image fractions) around the query's point
+    # (SMCA-DETR-style locality); the other heads attend freely
     # --- heads ---
     num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
     num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions
@@ -75,6 +78,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.train_aspect_ratios = tuple(float(a) for a in self.train_aspect_ratios)
+        self.query_point_sigmas = tuple(float(a) for a in self.query_point_sigmas)
+        if len(self.query_point_sigmas) > self.decoder_heads or any(a <= 0 for a in self.query_point_sigmas):
+            raise ConfigError(f"query_point_sigmas must be at most decoder_heads ({self.decoder_heads}) "
+                              f"positive widths, got {self.query_point_sigmas}")
         if self.patch_size not in (14, 16):
             raise ConfigError(f"patch_size must be 14 or 16, got {self.patch_size}")
         if self.image_size % self.patch_size:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mhr2_ros.config import load_model_config
+from mhr2_ros.errors import ConfigError
 from mhr2_ros.geometry import IDENTITY_6D, depth_from_nearness
 from mhr2_ros.model import OUTPUT_KEYS, PIXEL_MEAN, PIXEL_STD, MultiHMR2, ViTEncoder, build_model
 from mhr2_ros.model.decoder import sincos_pos_embed_2d
@@ -222,6 +223,21 @@ def test_fresh_queries_point_at_their_reference_points(tiny):
     expected = model.decoder.reference_points() * torch.tensor([96.0, 64.0])
     torch.testing.assert_close(out["loc"], expected.expand(2, -1, -1))
     assert (expected[:, 0] > 0.04 * 96).all() and (expected[:, 0] < 0.96 * 96).all()
+
+
+def test_spatial_prior_is_gaussian_around_each_point_for_the_first_heads(tiny):
+    cfg = small_cfg(tiny, decoder_heads=4, query_point_sigmas=(0.1, 0.2))
+    decoder = MultiHMR2(cfg).decoder
+    points = torch.tensor([[0.125, 0.25]])  # (x, y) = centre of patch (col 0, row 0) of a 2x4 grid
+    bias = decoder._spatial_prior(points, (2, 4))  # (1, heads, 1, 8)
+    assert bias.shape == (1, 4, 1, 8)
+    assert bias[0, 0, 0, 0] == 0 and bias[0, 1, 0, 0] == 0  # at the point: no penalty
+    far = (0.875 - 0.125) ** 2 + (0.75 - 0.25) ** 2  # last patch (col 3, row 1)
+    torch.testing.assert_close(bias[0, 0, 0, 7], torch.tensor(-far / (2 * 0.1**2)))
+    torch.testing.assert_close(bias[0, 1, 0, 7], torch.tensor(-far / (2 * 0.2**2)))
+    assert (bias[0, 2:] == 0).all()  # free heads
+    with pytest.raises(ConfigError):
+        small_cfg(tiny, decoder_heads=2, query_point_sigmas=(0.1, 0.2, 0.3))
 
 
 def test_sincos_encoding_of_points_matches_the_grid():

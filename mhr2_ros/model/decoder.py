@@ -37,15 +37,19 @@ def sincos_encode_points(xy: torch.Tensor, dim: int, temperature: float = 10000.
     return torch.cat([enc[:, 1], enc[:, 0]], dim=-1)
 
 
+def patch_centres(grid_hw: Tuple[int, int], device=None) -> torch.Tensor:
+    """(Hp*Wp, 2) float32 patch centres (x, y) as image fractions, row-major."""
+    hp, wp = grid_hw
+    ys = (torch.arange(hp, dtype=torch.float32, device=device) + 0.5) / hp
+    xs = (torch.arange(wp, dtype=torch.float32, device=device) + 0.5) / wp
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
+
+
 def sincos_pos_embed_2d(
     grid_hw: Tuple[int, int], dim: int, device=None, temperature: float = 10000.0
 ) -> torch.Tensor:
     """(Hp*Wp, dim) float32 encoding of the patch centres (`sincos_encode_points`)."""
-    hp, wp = grid_hw
-    ys = (torch.arange(hp, dtype=torch.float32, device=device) + 0.5) / hp
-    xs = (torch.arange(wp, dtype=torch.float32, device=device) + 0.5) / wp
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (Hp, Wp, 2) as (x, y)
-    return sincos_encode_points(grid.reshape(-1, 2), dim, temperature)
+    return sincos_encode_points(patch_centres(grid_hw, device), dim, temperature)
 
 
 class MultiHeadAttention(nn.Module):
@@ -63,12 +67,14 @@ class MultiHeadAttention(nn.Module):
         b, n, d = x.shape
         return x.reshape(b, n, self.num_heads, d // self.num_heads).transpose(1, 2)
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        """query (B, N, D), key / value (B, L, D) -> (B, N, D)."""
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bias=None) -> torch.Tensor:
+        """query (B, N, D), key / value (B, L, D), bias None or (1, heads, N, L) added to the
+        attention logits -> (B, N, D)."""
         q = self._split(self.q_proj(query))
         k = self._split(self.k_proj(key))
         v = self._split(self.v_proj(value))
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, Dh)
+        mask = None if bias is None else bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, N, Dh)
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, -1))
 
@@ -87,14 +93,16 @@ class DecoderBlock(nn.Module):
 
     def forward(
         self, queries: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, query_pos=None,
+        attn_bias=None,
     ) -> torch.Tensor:
         """queries (B, N, Dd), memory (B, P, Dd), memory_pos (1, P, Dd), query_pos (1, N, Dd)
-        or None (the encoding of each query's reference point) -> (B, N, Dd)."""
+        or None (the encoding of each query's reference point), attn_bias None or
+        (1, heads, N, P) cross-attention prior -> (B, N, Dd)."""
         h = self.norm1(queries)
         queries = queries + self.self_attn(h, h, h)
         h = self.norm2(queries)
         q = h if query_pos is None else h + query_pos
-        queries = queries + self.cross_attn(q, memory + memory_pos, memory)
+        queries = queries + self.cross_attn(q, memory + memory_pos, memory, attn_bias)
         return queries + self.mlp(self.norm3(queries))
 
 
@@ -113,6 +121,8 @@ class DetrDecoder(nn.Module):
         self.query_embed = nn.Parameter(torch.randn(cfg.num_queries, dim))
         if cfg.query_points:  # logits of (x, y) image fractions, spread uniformly at start
             self.query_points = nn.Parameter(torch.logit(torch.rand(cfg.num_queries, 2) * 0.9 + 0.05))
+        self.num_heads = cfg.decoder_heads
+        self.point_sigmas = cfg.query_point_sigmas if cfg.query_points else ()
         self.blocks = nn.ModuleList(
             DecoderBlock(dim, cfg.decoder_heads, cfg.decoder_mlp_ratio)
             for _ in range(cfg.decoder_depth)
@@ -132,10 +142,25 @@ class DetrDecoder(nn.Module):
         memory_pos = memory_pos.to(memory.dtype)[None]  # (1, P, Dd)
         queries = self.query_embed.to(memory.dtype)[None].expand(b, -1, -1)  # (B, N, Dd)
         points = self.reference_points()
-        query_pos = None if points is None else sincos_encode_points(points, memory.shape[-1]).to(memory.dtype)[None]
+        query_pos = bias = None
+        if points is not None:
+            query_pos = sincos_encode_points(points, memory.shape[-1]).to(memory.dtype)[None]
+            bias = self._spatial_prior(points, grid_hw)
         for block in self.blocks:
-            queries = block(queries, memory, memory_pos, query_pos)
+            queries = block(queries, memory, memory_pos, query_pos, bias)
         return self.norm(queries)
+
+    def _spatial_prior(self, points: torch.Tensor, grid_hw: Tuple[int, int]):
+        """(1, heads, N, P) log-Gaussian attention prior around each query's point for the
+        first len(point_sigmas) heads, zero for the others; None without sigmas."""
+        if not self.point_sigmas:
+            return None
+        centres = patch_centres(grid_hw, points.device)  # (P, 2)
+        d2 = (points.float()[:, None] - centres[None]).pow(2).sum(-1)  # (N, P) squared image fractions
+        sigmas = torch.tensor(self.point_sigmas, device=points.device)
+        bias = torch.zeros(self.num_heads, *d2.shape, device=points.device)
+        bias[: len(sigmas)] = -d2[None] / (2 * sigmas[:, None, None] ** 2)
+        return bias[None]
 
     def reference_points(self):
         """(N, 2) each query's reference point (x, y) as image fractions, or None."""
