@@ -19,14 +19,15 @@ import numpy as np
 
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
-from mhr2_ros.evaluation.metrics import fov_error_deg, match_people, mrpe
+from mhr2_ros.evaluation.benchmark import match_frame
+from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
+from mhr2_ros.evaluation.track_eval import TRACK_MATCH_M, track_observations
 from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
 from mhr2_ros.io.overlay import draw_overlay
 from mhr2_ros.io.video_writer import VideoWriter
 
 log = logging.getLogger(__name__)
 DEMO_SEED = 7  # the embedded default clip (evaluation/training seeds are elsewhere)
-TRACK_MATCH_M = 0.5  # meters: a tracked pelvis within this distance of a GT pelvis matches it
 
 
 def add_parser(sub) -> None:
@@ -81,25 +82,18 @@ def run(args: argparse.Namespace) -> int:
             jsonl.write(frame_to_dict(result, frame.index, f"frame_{frame.index:06d}", frame.time, JOINT_NAMES))
             vin.write(frame.image)
             vout.write(draw_overlay(frame.image, result, detector.faces, SKELETON_EDGES))
-            rows, cols, det = _match(result, truth)
+            rows, cols, det = match_frame(result, truth)
             tp, fp, fn = tp + det.tp, fp + det.fp, fn + det.fn
             pelvis_err += [mrpe(result.humans[r].position, truth.humans[c].position) for r, c in zip(rows, cols)]
             fov_err.append(fov_error_deg(result.fov_y, truth.fov_y))
-            gt_tracks.append([(t.track_id, t.position) for t in truth.humans])
-            pred_tracks.append([(hm.track_id, hm.position) for hm in result.humans])
+            gt_tracks.append(track_observations(truth.humans))
+            pred_tracks.append(track_observations(result.humans))
     mot = evaluate(gt_tracks, pred_tracks, TRACK_MATCH_M)
     _print_summary(len(clip), tp, fp, fn, pelvis_err, fov_err, mot, out)
     if detector.metadata.get("trained") is False:
         print("note: these weights are untrained (" + detector.metadata.get("description", "placeholder")
               + "); see weights/README.md")
     return 0
-
-
-def _match(result, truth):
-    pred = np.array([h.keypoints_2d for h in result.humans]).reshape(len(result), len(JOINT_NAMES), 2)
-    gt = np.array([t.keypoints_2d for t in truth.humans]).reshape(len(truth), len(JOINT_NAMES), 2)
-    boxes = np.array([t.box for t in truth.humans]).reshape(len(truth), 4)
-    return match_people(pred, gt, np.ones(gt.shape[:2]), boxes)
 
 
 def _print_summary(frames, tp, fp, fn, pelvis_err, fov_err, mot, out) -> None:

@@ -3,16 +3,12 @@ metrics of `evaluation.benchmark`. Used by `mhr2 eval` and the training eval hoo
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional
 
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, fill_vertices
-
-log = logging.getLogger(__name__)
-
-TRACK_MATCH_M = 0.5  # meters: a tracked pelvis within this distance of a GT pelvis matches it (MOT metrics)
+from mhr2_ros.evaluation.track_eval import TRACK_MATCH_M, track_observations
 
 
 @dataclass
@@ -81,8 +77,8 @@ def evaluate(
             ev.add(result, truth)
             if tracker is not None:
                 tracker.update(result, frame.time)
-                seq_gt.append([(h.track_id, h.position) for h in truth.humans])
-                seq_pred.append([(h.track_id, h.position) for h in result.humans])
+                seq_gt.append(track_observations(truth.humans))
+                seq_pred.append(track_observations(result.humans))
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()

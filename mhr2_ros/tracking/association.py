@@ -90,6 +90,7 @@ def associate(score: np.ndarray, threshold: float):
     rows, cols = linear_sum_assignment(np.where(allowed, -score, 0.0))
     keep = allowed[rows, cols]
     matches = np.stack([rows[keep], cols[keep]], axis=1).astype(np.int64)
-    unmatched_dets = np.setdiff1d(np.arange(m), matches[:, 0])
-    unmatched_tracks = np.setdiff1d(np.arange(t), matches[:, 1])
-    return matches, unmatched_dets, unmatched_tracks
+    free_dets, free_tracks = np.ones(m, dtype=bool), np.ones(t, dtype=bool)
+    free_dets[matches[:, 0]] = False
+    free_tracks[matches[:, 1]] = False
+    return matches, np.flatnonzero(free_dets), np.flatnonzero(free_tracks)
