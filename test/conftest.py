@@ -29,6 +29,24 @@ def tiny_detector(tiny_config, body_model):
     return Detector.from_random_init(tiny_config, seed=0)
 
 
+@pytest.fixture(scope="session")
+def make_clip(tmp_path_factory, body_model):
+    """Factory: write a small synthetic clip as `mhr2 synth` does; returns its folder (named `name`)."""
+    from mhr2_ros.training.synthetic.config import SynthConfig
+    from mhr2_ros.training.synthetic.dataset import write_clip
+    from mhr2_ros.training.synthetic.generator import SyntheticClip
+
+    def make(name: str, frames: int, people: int, distance_m=(2.0, 8.0), seed: int = 0, size=(160, 120)):
+        base = SynthConfig()
+        cfg = dataclasses.replace(
+            base, frames=frames, camera=dataclasses.replace(base.camera, size=size),
+            placement=dataclasses.replace(base.placement, people=(people, people), distance_m=distance_m),
+        )  # fmt: skip
+        return write_clip(tmp_path_factory.mktemp(name) / name, SyntheticClip(cfg, seed, body_model))
+
+    return make
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -6,7 +6,6 @@ _encode_new_memory on the mask prompt), so the two encoders, the mask transform 
 feature level used are SAM2's, not a re-implementation's.
 """
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -23,9 +22,7 @@ from mhr2_ros.cli.sam2_targets import main  # noqa: E402
 from mhr2_ros.errors import CheckpointError, ConfigError, InputError  # noqa: E402
 from mhr2_ros.training import sam2_targets as st  # noqa: E402
 from mhr2_ros.training.data import MIN_VISIBLE_PIXELS, ClipSource, to_target  # noqa: E402
-from mhr2_ros.training.synthetic.config import SynthConfig  # noqa: E402
-from mhr2_ros.training.synthetic.dataset import load_clip, write_clip  # noqa: E402
-from mhr2_ros.training.synthetic.generator import SyntheticClip  # noqa: E402
+from mhr2_ros.training.synthetic.dataset import load_clip  # noqa: E402
 
 CONFIG = "sam2.1_hiera_t"
 SIZE = 256  # SAM2 input side: 16 x 16 memory map, pooled 2 x 2 -> 8 x 8
@@ -41,13 +38,8 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory, body_model):
-    base = SynthConfig()
-    cfg = dataclasses.replace(
-        base, frames=FRAMES, camera=dataclasses.replace(base.camera, size=(160, 120)),
-        placement=dataclasses.replace(base.placement, people=(2, 2), distance_m=(2.0, 5.0)),
-    )  # fmt: skip
-    return write_clip(tmp_path_factory.mktemp("sam2") / "clip", SyntheticClip(cfg, seed=3, body=body_model))
+def clip_dir(make_clip):
+    return make_clip("sam2", FRAMES, people=2, distance_m=(2.0, 5.0), seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """`mhr2 track-eval`: tracker MOT metrics on simulated scenarios and on synthetic clips
 (ground-truth detections and the detector), through the real command line."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -85,18 +84,9 @@ def test_broken_tracker_config_scores_much_lower(tmp_path, capsys):
 
 # -------------------------------------------------------------------------- clips
 @pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory, body_model):
+def clip_dir(make_clip):
     """A small clip as `mhr2 synth` writes it: 4 people walking, 160x120, 10 fps."""
-    from mhr2_ros.training.synthetic.config import SynthConfig
-    from mhr2_ros.training.synthetic.dataset import write_clip
-    from mhr2_ros.training.synthetic.generator import SyntheticClip
-
-    base = SynthConfig()
-    cfg = dataclasses.replace(
-        base, frames=CLIP_FRAMES, camera=dataclasses.replace(base.camera, size=(160, 120)),
-        placement=dataclasses.replace(base.placement, people=(4, 4), distance_m=(2.0, 8.0)),
-    )  # fmt: skip
-    return write_clip(tmp_path_factory.mktemp("clip") / "walk", SyntheticClip(cfg, 5, body_model))
+    return make_clip("walk", CLIP_FRAMES, people=4, seed=5)
 
 
 def test_clip_with_ground_truth_detections_is_tracked_almost_perfectly(clip_dir, tmp_path, capsys):
