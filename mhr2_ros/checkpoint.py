@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 from safetensors import SafetensorError
@@ -101,12 +101,16 @@ def config_differences(a: ModelConfig, b: ModelConfig) -> List[str]:
 
 
 def load_state_strict(
-    model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str, hint: str = ""
+    model: torch.nn.Module, state: Dict[str, torch.Tensor], source: str, hint: str = "",
+    fresh: Iterable[str] = (),
 ) -> None:
     """Load `state` into `model`, raising one CheckpointError that names every
-    missing key, unexpected key and shape mismatch (`hint` ends the message)."""
+    missing key, unexpected key and shape mismatch (`hint` ends the message).
+    Keys in `fresh` (parts a configuration change added) may be missing: they keep
+    their initialisation."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
+    fresh = set(fresh) - set(state)
+    missing = sorted(set(expected) - set(state) - fresh)
     unexpected = sorted(set(state) - set(expected))
     mismatched = [
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -125,7 +129,10 @@ def load_state_strict(
                 parts.append(f"  {title}: {shown}")
         parts.append(hint or "  (check that --config names the preset these weights were trained with)")
         raise CheckpointError("\n".join(parts))
-    model.load_state_dict(state, strict=True)
+    if fresh:
+        log.info("%s: %d tensors start from their initialisation: %s", source, len(fresh),
+                    ", ".join(sorted(fresh)[:4]) + (", ..." if len(fresh) > 4 else ""))
+    model.load_state_dict(state, strict=not fresh)
 
 
 def load_checkpoint(

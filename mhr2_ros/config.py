@@ -63,6 +63,10 @@ class ModelConfig:
     query_point_sigmas: Tuple[float, ...] = (0.05, 0.1, 0.2)  # with query_points: the first heads of
     # cross-attention get a Gaussian prior of this width (image fractions) around the query's point
     # (SMCA-DETR-style locality); the other heads attend freely
+    query_selection: bool = False  # with query_points: a dense head on the image tokens scores every
+    # patch as a pelvis location and the queries' reference points are the best-scoring patches of
+    # each image (two-stage / DINO-DETR-style proposals, trained with a dense focal loss; False: the
+    # learned points). Converges much faster from scratch; the queries stay DETR queries
     # --- heads ---
     num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
     num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions
@@ -82,6 +86,8 @@ class ModelConfig:
         if len(self.query_point_sigmas) > self.decoder_heads or any(a <= 0 for a in self.query_point_sigmas):
             raise ConfigError(f"query_point_sigmas must be at most decoder_heads ({self.decoder_heads}) "
                               f"positive widths, got {self.query_point_sigmas}")
+        if self.query_selection and not self.query_points:
+            raise ConfigError("query_selection needs query_points: true (proposals become reference points)")
         if self.patch_size not in (14, 16):
             raise ConfigError(f"patch_size must be 14 or 16, got {self.patch_size}")
         if self.image_size % self.patch_size:

@@ -114,3 +114,45 @@ def test_non_finite_terms_are_dropped_in_one_place():
     crit = L.Criterion(L.LossWeights(), L.LossConfig())
     total, terms = crit(batch, pred, gt)
     assert torch.isfinite(total) and crit.skipped_non_finite == 1
+
+
+def test_proposal_terms():
+    """Dense proposals (query selection): focal loss per positive, L1 of the proposed pelvis."""
+    target = torch.zeros(B, 4)
+    target[0, 1] = 1.0
+    sure = torch.where(target > 0, 30.0, -30.0)
+    sup = torch.ones(B, dtype=torch.bool)
+    assert float(L.loss_proposal_score(sure, target, sup)) == pytest.approx(0.0, abs=1e-6)
+    logits = torch.zeros(B, 4, requires_grad=True)  # p = 0.5 everywhere: 1 positive, 7 negatives
+    value = L.loss_proposal_score(logits, target, sup)
+    # alpha_t (1 - p_t)^2 log 2 per patch: alpha 0.25 on the positive, 0.75 on the 7 negatives
+    assert float(value) == pytest.approx((0.25 + 7 * 0.75) * 0.5**2 * math.log(2), rel=1e-5)
+    value.backward()
+    assert logits.grad.abs().sum() > 0
+    assert float(L.loss_proposal_score(logits, target, torch.zeros(B, dtype=torch.bool))) == 0.0
+    loc = torch.tensor([[10.0, 20.0]])
+    assert float(L.loss_proposal_loc(loc, loc + torch.tensor([[4.0, 0.0]]), torch.tensor([100.0]))) \
+        == pytest.approx(0.02)
+    assert float(L.loss_proposal_loc(torch.zeros(0, 2), torch.zeros(0, 2), torch.zeros(0))) == 0.0
+    batch, pred, gt = _perfect()
+    batch.update(proposal_logits=sure, proposal_target=target, proposal_loc=(loc, loc, torch.tensor([100.0])))
+    _, terms = L.Criterion(L.LossWeights(), L.LossConfig())(batch, pred, gt)
+    assert float(terms["proposal_score"]) == pytest.approx(0.0, abs=1e-6) and float(terms["proposal_loc"]) == 0.0
+
+
+def test_proposal_targets_mark_the_patch_of_each_pelvis():
+    from mhr2_ros.training.step import proposal_targets
+
+    # a 64 x 96 input, 16 px patches: a 4 x 6 grid (P = 24)
+    outputs = {"proposal_logits": torch.zeros(2, 24), "proposal_loc": torch.rand(2, 24, 2) * 64}
+    targets = [
+        {"loc": torch.tensor([[40.0, 20.0], [95.9, 63.9]]), "sup": {"loc": True}},  # cells (1, 2), (3, 5)
+        {"loc": torch.zeros(0, 2), "sup": {"loc": True}},
+    ]
+    out = proposal_targets(outputs, targets, (64, 96))
+    assert out["proposal_target"][0].nonzero().flatten().tolist() == [1 * 6 + 2, 3 * 6 + 5]
+    assert out["proposal_target"][1].sum() == 0
+    pred, gt, scale = out["proposal_loc"]
+    torch.testing.assert_close(pred, outputs["proposal_loc"][0, [8, 23]])
+    torch.testing.assert_close(gt, targets[0]["loc"])
+    assert scale.tolist() == [96.0, 96.0]

@@ -113,9 +113,9 @@ def test_split_methods_compose_to_forward(tiny_model):
     with torch.no_grad():
         full = tiny_model(images)
         cls, patches, grid = tiny_model.encode(images)
-        queries = tiny_model.decode(patches, grid)
-        staged = tiny_model.predict_heads(queries, cls, (448, 256))
-    assert queries.shape == (1, tiny_model.cfg.num_queries, tiny_model.cfg.decoder_dim)
+        decoded = tiny_model.decode(patches, grid)
+        staged = tiny_model.predict_heads(decoded, cls, (448, 256))
+    assert decoded.queries.shape == (1, tiny_model.cfg.num_queries, tiny_model.cfg.decoder_dim)
     for key in OUTPUT_KEYS:
         assert torch.equal(full[key], staged[key]), key
 
@@ -228,7 +228,7 @@ def test_fresh_queries_point_at_their_reference_points(tiny):
 def test_spatial_prior_is_gaussian_around_each_point_for_the_first_heads(tiny):
     cfg = small_cfg(tiny, decoder_heads=4, query_point_sigmas=(0.1, 0.2))
     decoder = MultiHMR2(cfg).decoder
-    points = torch.tensor([[0.125, 0.25]])  # (x, y) = centre of patch (col 0, row 0) of a 2x4 grid
+    points = torch.tensor([[[0.125, 0.25]]])  # (x, y) = centre of patch (col 0, row 0) of a 2x4 grid
     bias = decoder._spatial_prior(points, (2, 4))  # (1, heads, 1, 8)
     assert bias.shape == (1, 4, 1, 8)
     assert bias[0, 0, 0, 0] == 0 and bias[0, 1, 0, 0] == 0  # at the point: no penalty
@@ -258,3 +258,31 @@ def test_sincos_pos_embed_any_grid():
 
 def test_pixel_statistics_are_imagenet():
     assert PIXEL_MEAN == (0.485, 0.456, 0.406) and PIXEL_STD == (0.229, 0.224, 0.225)
+
+
+def test_query_selection_puts_the_queries_on_the_best_local_maxima(tiny):
+    """Two-stage mode: the reference points are the proposals of the best 3x3 peaks of
+    each image, non-peaks only after every peak, detached from the proposal head."""
+    from mhr2_ros.model.decoder import select_proposals
+
+    logits = torch.tensor([[0.0, 5.0, 4.0, -1.0, -2.0, 3.0],  # 2x3 grid: 5 is the only peak...
+                           [9.0, -9.0, -9.0, -9.0, -9.0, 8.0]])  # ...here 9 and 8 are both peaks
+    points = torch.arange(12.0).reshape(2, 6, 1).expand(-1, -1, 2) / 12
+    chosen = select_proposals(logits, points, (2, 3), 2)
+    torch.testing.assert_close(chosen[0], points[0, [1, 2]])  # peak, then the best non-peak
+    torch.testing.assert_close(chosen[1], points[1, [0, 5]])
+
+    cfg = small_cfg(tiny, query_selection=True)
+    model = MultiHMR2(cfg).eval()
+    images = torch.randn(2, 3, 64, 96)
+    out = model(images)
+    check_outputs({k: v for k, v in out.items() if not k.startswith("proposal_")}, cfg, 2, 64, 96)
+    assert out["proposal_logits"].shape == (2, 24) and out["proposal_loc"].shape == (2, 24, 2)
+    assert torch.sigmoid(out["proposal_logits"]).max() < 0.05  # the focal prior
+    _, patches, grid = model.encode(images)
+    decoded = model.decode(patches, grid)
+    assert not decoded.points.requires_grad
+    expected = select_proposals(decoded.proposals["logits"], decoded.proposals["points"], grid, cfg.num_queries)
+    torch.testing.assert_close(decoded.points, expected)
+    with pytest.raises(ConfigError, match="query_points"):
+        small_cfg(tiny, query_selection=True, query_points=False)

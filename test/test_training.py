@@ -259,3 +259,27 @@ def test_mhr2_train_writes_a_model_and_resumes(tmp_path, capsys):
     meta = json.loads((out / "model.json").read_text())
     assert meta["trained"] and meta["steps"] == 3
     Detector.from_checkpoint(out / "model.safetensors")  # loads back through the inference API
+
+
+def test_init_with_query_selection_adds_a_fresh_proposal_head_and_trains(tmp_path):
+    """`init` + `model_overrides`: the parts the overrides add start fresh, the rest is
+    loaded; the proposal terms enter the loss; a shape-changing override is refused."""
+    from mhr2_ros.errors import CheckpointError
+
+    torch.manual_seed(0)
+    model, model_cfg = build_network(small_config(tmp_path))
+    assert not model_cfg.query_selection
+    init = save_checkpoint(model, model_cfg, tmp_path / "stage1.safetensors")
+    cfg = small_config(tmp_path / "run", init=str(init), model_overrides={"query_selection": True})
+    run = setup(cfg)
+    assert run.model_cfg.query_selection
+    loaded = run.model.state_dict()
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded[name], value), name
+    assert any(name.startswith("decoder.proposal_head.") for name in loaded)
+    total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, run.stream.next())
+    assert matched > 0 and float(terms["proposal_score"]) > 0 and float(terms["proposal_loc"]) > 0
+    total.backward()
+    assert run.model.decoder.proposal_head.fc2.weight.grad.abs().sum() > 0
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        build_network(small_config(tmp_path, init=str(init), model_overrides={"num_queries": 5}))

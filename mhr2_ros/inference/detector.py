@@ -100,9 +100,9 @@ class Detector:
         with self._autocast():
             cls_tok, patches, grid = self._network.encode(x)
             timer.lap("encoder")
-            queries = self._network.decode(patches, grid)
+            decoded = self._network.decode(patches, grid)
             timer.lap("decoder")
-            out = self._network.predict_heads(queries, cls_tok, geom.input_hw)
+            out = self._network.predict_heads(decoded, cls_tok, geom.input_hw)
         out = {k: v[0].float() for k, v in out.items()}  # drop the batch of one
         timer.lap("heads")
 

@@ -8,12 +8,17 @@ the values stay pure image content. The encoding uses per-axis normalised
 coordinates, as DETR does, so it is defined for any grid shape and a position is
 expressed as a fraction of the image width / height, like the predicted pelvis
 location (`heads.py`).
+
+With `query_selection`, a dense proposal head scores every image token as a pelvis
+location; each image's best local maxima become the queries' reference points
+(two-stage DETR), so that queries start on people instead of learning where
+people usually are.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -52,6 +57,30 @@ def sincos_pos_embed_2d(
     return sincos_encode_points(patch_centres(grid_hw, device), dim, temperature)
 
 
+PROPOSAL_PRIOR = 0.01  # initial probability of a patch holding a pelvis (focal-loss prior)
+NON_PEAK_PENALTY = 1e4  # logit penalty ranking patches that are not a 3x3 local maximum last
+
+
+class Decoded(NamedTuple):
+    """What the decoder returns (B images, N queries, P = Hp*Wp image tokens)."""
+
+    queries: torch.Tensor  # (B, N, Dd) decoded queries
+    points: Optional[torch.Tensor]  # (B, N, 2) reference points (x, y), image fractions; None: plain DETR
+    proposals: Optional[Dict[str, torch.Tensor]]  # query_selection: "logits" (B, P) pelvis-in-patch
+    # logit and "points" (B, P, 2) the pelvis (x, y) each patch proposes, image fractions; else None
+
+
+def select_proposals(logits: torch.Tensor, points: torch.Tensor, grid_hw: Tuple[int, int], k: int) -> torch.Tensor:
+    """The k best proposals of each image, local maxima first: logits (B, P), points
+    (B, P, 2) -> (B, k, 2) points, detached (the decoder refines them, it does not move them)."""
+    b = logits.shape[0]
+    grid = logits.detach().reshape(b, 1, *grid_hw)
+    peak = (grid == F.max_pool2d(grid, 3, stride=1, padding=1)).reshape(b, -1)
+    rank = logits.detach() - NON_PEAK_PENALTY * (~peak).to(logits.dtype)
+    idx = rank.topk(k, dim=1).indices  # (B, k)
+    return points.detach().gather(1, idx[..., None].expand(-1, -1, 2))
+
+
 class MultiHeadAttention(nn.Module):
     """Attention with separate q/k/v projections, for both self- and cross-attention."""
 
@@ -68,7 +97,7 @@ class MultiHeadAttention(nn.Module):
         return x.reshape(b, n, self.num_heads, d // self.num_heads).transpose(1, 2)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bias=None) -> torch.Tensor:
-        """query (B, N, D), key / value (B, L, D), bias None or (1, heads, N, L) added to the
+        """query (B, N, D), key / value (B, L, D), bias None or (B, heads, N, L) added to the
         attention logits -> (B, N, D)."""
         q = self._split(self.q_proj(query))
         k = self._split(self.k_proj(key))
@@ -95,9 +124,9 @@ class DecoderBlock(nn.Module):
         self, queries: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor, query_pos=None,
         attn_bias=None,
     ) -> torch.Tensor:
-        """queries (B, N, Dd), memory (B, P, Dd), memory_pos (1, P, Dd), query_pos (1, N, Dd)
+        """queries (B, N, Dd), memory (B, P, Dd), memory_pos (1, P, Dd), query_pos (B, N, Dd)
         or None (the encoding of each query's reference point), attn_bias None or
-        (1, heads, N, P) cross-attention prior -> (B, N, Dd)."""
+        (B, heads, N, P) cross-attention prior -> (B, N, Dd)."""
         h = self.norm1(queries)
         queries = queries + self.self_attn(h, h, h)
         h = self.norm2(queries)
@@ -128,43 +157,64 @@ class DetrDecoder(nn.Module):
             for _ in range(cfg.decoder_depth)
         )
         self.norm = nn.LayerNorm(dim)  # pre-norm stacks end with a norm
+        if cfg.query_selection:  # per token: pelvis logit and (x, y) offset logits from the patch centre
+            self.proposal_norm = nn.LayerNorm(dim)
+            self.proposal_head = Mlp(dim, dim, 3)
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
+        if cfg.query_selection:
+            with torch.no_grad():
+                self.proposal_head.fc2.bias[0] = -math.log((1 - PROPOSAL_PRIOR) / PROPOSAL_PRIOR)
 
-    def forward(self, patches: torch.Tensor, grid_hw: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, patches: torch.Tensor, grid_hw: Tuple[int, int]) -> Decoded:
         b, p, _ = patches.shape  # (B, P = Hp*Wp, De)
         if p != grid_hw[0] * grid_hw[1]:
             raise ValueError(f"{p} image tokens do not fill the patch grid {tuple(grid_hw)}")
         memory = self.input_proj(patches)  # (B, P, Dd)
-        memory_pos = sincos_pos_embed_2d(grid_hw, memory.shape[-1], memory.device)
+        dim = memory.shape[-1]
+        memory_pos = sincos_pos_embed_2d(grid_hw, dim, memory.device)
         memory_pos = memory_pos.to(memory.dtype)[None]  # (1, P, Dd)
         queries = self.query_embed.to(memory.dtype)[None].expand(b, -1, -1)  # (B, N, Dd)
         points = self.reference_points()
-        query_pos = bias = None
+        proposals = query_pos = bias = None
         if points is not None:
-            query_pos = sincos_encode_points(points, memory.shape[-1]).to(memory.dtype)[None]
+            points = points[None].expand(b, -1, -1)  # (B, N, 2)
+            if hasattr(self, "proposal_head"):
+                proposals = self._propose(memory, grid_hw)
+                k = min(points.shape[1], p)  # tiny grids: the remaining queries keep their learned points
+                chosen = select_proposals(proposals["logits"], proposals["points"], grid_hw, k)
+                points = chosen if k == points.shape[1] else torch.cat([chosen, points[:, k:]], dim=1)
+            query_pos = sincos_encode_points(points.reshape(-1, 2), dim).reshape(b, -1, dim).to(memory.dtype)
             bias = self._spatial_prior(points, grid_hw)
         for block in self.blocks:
             queries = block(queries, memory, memory_pos, query_pos, bias)
-        return self.norm(queries)
+        return Decoded(self.norm(queries), points, proposals)
+
+    def _propose(self, memory: torch.Tensor, grid_hw: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+        """Dense pelvis proposals, in float32: "logits" (B, P), "points" (B, P, 2) image fractions."""
+        with torch.autocast(device_type=memory.device.type, enabled=False):
+            out = self.proposal_head(self.proposal_norm(memory.float()))  # (B, P, 3)
+        centres = torch.logit(patch_centres(grid_hw, memory.device), eps=1e-4)  # (P, 2)
+        return {"logits": out[..., 0], "points": torch.sigmoid(centres + out[..., 1:])}
 
     def _spatial_prior(self, points: torch.Tensor, grid_hw: Tuple[int, int]):
-        """(1, heads, N, P) log-Gaussian attention prior around each query's point for the
-        first len(point_sigmas) heads, zero for the others; None without sigmas."""
+        """points (B, N, 2) -> (B, heads, N, P) log-Gaussian attention prior around each
+        query's point for the first len(point_sigmas) heads, zero for the others; None
+        without sigmas."""
         if not self.point_sigmas:
             return None
         centres = patch_centres(grid_hw, points.device)  # (P, 2)
-        d2 = (points.float()[:, None] - centres[None]).pow(2).sum(-1)  # (N, P) squared image fractions
+        d2 = (points.float()[:, :, None] - centres[None, None]).pow(2).sum(-1)  # (B, N, P) image fractions²
         sigmas = torch.tensor(self.point_sigmas, device=points.device)
-        bias = torch.zeros(self.num_heads, *d2.shape, device=points.device)
-        bias[: len(sigmas)] = -d2[None] / (2 * sigmas[:, None, None] ** 2)
-        return bias[None]
+        bias = torch.zeros(d2.shape[0], self.num_heads, *d2.shape[1:], device=points.device)
+        bias[:, : len(sigmas)] = -d2[:, None] / (2 * sigmas[None, :, None, None] ** 2)
+        return bias
 
     def reference_points(self):
-        """(N, 2) each query's reference point (x, y) as image fractions, or None."""
+        """(N, 2) each query's learned reference point (x, y) as image fractions, or None."""
         return torch.sigmoid(self.query_points) if hasattr(self, "query_points") else None
 
 
-__all__ = ["DetrDecoder", "DecoderBlock", "MultiHeadAttention", "sincos_encode_points", "sincos_pos_embed_2d"]
+__all__ = ["Decoded", "DetrDecoder", "select_proposals", "DecoderBlock", "MultiHeadAttention", "sincos_encode_points", "sincos_pos_embed_2d"]

@@ -81,7 +81,7 @@ class QueryHeads(nn.Module):
             # shape bias stays 0: sigmoid(0) = 0.5, the middle of every phenotype
 
     def forward(self, queries: torch.Tensor, image_hw: Tuple[int, int], points=None) -> Dict[str, torch.Tensor]:
-        """`points` (N, 2): reference points (x, y) in image fractions; the pelvis is then
+        """`points` (B, N, 2) or (N, 2): reference points (x, y) in image fractions; the pelvis is then
         predicted as an offset from them in logit space (so a fresh query points at its point)."""
         b, n, _ = queries.shape
         h, w = image_hw

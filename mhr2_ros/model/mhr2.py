@@ -3,7 +3,8 @@
     images (B, 3, H, W), normalised with PIXEL_MEAN / PIXEL_STD, H and W multiples
     of the patch size (any aspect ratio)
       -> encode         cls (B, De), patches (B, Hp*Wp, De), grid (Hp, Wp)
-      -> decode         queries (B, N, Dd)            (linear De -> Dd inside the decoder)
+      -> decode         Decoded: queries (B, N, Dd), reference points, proposals
+                        (linear De -> Dd inside the decoder)
       -> predict_heads  dict of tensors, see `heads.py` for the contract
 
 The stages are separate methods so that a benchmark can time each one and the
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from mhr2_ros.config import ModelConfig
-from mhr2_ros.model.decoder import DetrDecoder
+from mhr2_ros.model.decoder import Decoded, DetrDecoder
 from mhr2_ros.model.heads import CameraHead, QueryHeads
 from mhr2_ros.model.vit import ViTEncoder
 
@@ -41,29 +42,34 @@ class MultiHMR2(nn.Module):
         """images (B, 3, H, W) -> cls (B, De), patches (B, Hp*Wp, De), (Hp, Wp)."""
         return self.encoder(images)
 
-    def decode(self, patches: torch.Tensor, grid_hw: Tuple[int, int]) -> torch.Tensor:
-        """patches (B, Hp*Wp, De) on grid (Hp, Wp) -> decoded queries (B, N, Dd)."""
+    def decode(self, patches: torch.Tensor, grid_hw: Tuple[int, int]) -> Decoded:
+        """patches (B, Hp*Wp, De) on grid (Hp, Wp) -> decoded queries (B, N, Dd) with their
+        reference points and the dense proposals (see `decoder.Decoded`)."""
         return self.decoder(patches, grid_hw)
 
     def predict_heads(
-        self, queries: torch.Tensor, cls: torch.Tensor, image_hw: Tuple[int, int]
+        self, decoded: Decoded, cls: torch.Tensor, image_hw: Tuple[int, int]
     ) -> Dict[str, torch.Tensor]:
-        """queries (B, N, Dd), cls (B, De), image_hw = (H, W) input pixels -> outputs.
+        """decoded (`decode`), cls (B, De), image_hw = (H, W) input pixels -> outputs.
 
         The heads run outside autocast, in their weights' dtype: under bf16 autocast
         a pixel location near 768 would otherwise be quantised to ~3 px steps. They
-        are a small fraction of the compute.
+        are a small fraction of the compute. With query selection the outputs also
+        hold "proposal_logits" (B, P) and "proposal_loc" (B, P, 2) pixels (training).
         """
         dtype = self.camera_head.mlp.fc1.weight.dtype
-        with torch.autocast(device_type=queries.device.type, enabled=False):
-            out = self.query_heads(queries.to(dtype), image_hw, self.decoder.reference_points())
+        with torch.autocast(device_type=cls.device.type, enabled=False):
+            out = self.query_heads(decoded.queries.to(dtype), image_hw, decoded.points)
             out["fov"] = self.camera_head(cls.to(dtype))  # (B,) radians, vertical FOV
+        if decoded.proposals is not None:
+            h, w = image_hw
+            out["proposal_logits"] = decoded.proposals["logits"]
+            out["proposal_loc"] = decoded.proposals["points"] * decoded.proposals["points"].new_tensor([w, h])
         return out
 
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         cls, patches, grid_hw = self.encode(images)
-        queries = self.decode(patches, grid_hw)
-        return self.predict_heads(queries, cls, (images.shape[-2], images.shape[-1]))
+        return self.predict_heads(self.decode(patches, grid_hw), cls, (images.shape[-2], images.shape[-1]))
 
 
 def build_model(cfg: ModelConfig) -> MultiHMR2:

@@ -29,7 +29,7 @@ class DataSourceConfig:
 @dataclass
 class TrainConfig:
     model: str = "tiny"  # model preset or model config file
-    model_overrides: dict = field(default_factory=dict)  # ModelConfig fields changed from the preset (image_size...)
+    model_overrides: dict = field(default_factory=dict)  # ModelConfig fields changed from the preset or init (image_size...)
     init: Optional[str] = None  # checkpoint (.safetensors) to start from, e.g. fine-tuning
     dino: Optional[str] = None  # local DINOv2/v3 backbone initialising the encoder (when no init)
     teacher: Optional[str] = None  # frozen teacher checkpoint: L2 consistency on pose and joints (2.b)

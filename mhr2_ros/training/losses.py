@@ -15,6 +15,9 @@ Conventions of the inputs (all torch, network-input pixels):
 - `gt`: the same names for the matched targets, plus K (P, 3, 3), keypoints_2d
   (P, Jk, 2) px with keypoints_vis (P, Jk), image_size (P, 2) as (W, H), and the
   per-person supervision masks sup_<flag> (P,) bool; fov (B,) with sup_fov (B,).
+- `batch_pred` with query selection also holds proposal_logits (B, P), proposal_target
+  (B, P) and proposal_loc = (pred (Q, 2) px, gt (Q, 2) px, scale (Q,) px) of the
+  positive patches (`step.proposal_targets`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from mhr2_ros.geometry import nearness_from_depth, rotation_6d_to_matrix
 log = logging.getLogger(__name__)
 
 ANGLE_MIN_DISTANCE = 0.10  # m: eq. 2 ignores points this close to the camera centre (paper)
+PROPOSAL_FOCAL_ALPHA = 0.25  # focal loss of the dense proposals: RetinaNet's alpha and gamma
+PROPOSAL_FOCAL_GAMMA = 2.0
 
 
 @dataclass
@@ -48,6 +53,8 @@ class LossWeights:
     angle2d: float = 1.0  # angular 2D loss on rays (eq. 2), divided by the diagonal FOV
     track: float = 1.0  # L1 on the SAM2-distilled track feature
     fov: float = 1.0  # asymmetric L1 on the vertical FOV, radians
+    proposal_score: float = 2.0  # query selection: focal loss of the dense pelvis proposals
+    proposal_loc: float = 5.0  # query selection: L1 of the proposed pelvis, units of the largest side
     teacher_pose: float = 0.0  # fine-tuning (2.b): L2 to a frozen teacher's rotations
     teacher_joints: float = 0.0  # fine-tuning (2.b): L2 to a frozen teacher's 3D joints
 
@@ -153,6 +160,28 @@ def loss_fov(fov_pred: torch.Tensor, fov_gt: torch.Tensor, sup: torch.Tensor, ov
     return _masked_mean(torch.where(diff > 0, over * diff, -diff), sup)
 
 
+def loss_proposal_score(logits: torch.Tensor, target: torch.Tensor, sup: torch.Tensor) -> torch.Tensor:
+    """Sigmoid focal loss over the dense proposals, logits (B, P) against target (B, P)
+    in {0, 1} (1: a person's pelvis lies in the patch), summed over the images selected
+    by `sup` (B,) and divided by their number of positives (RetinaNet normalisation)."""
+    if not bool(sup.any()):
+        return logits.sum() * 0.0
+    prob = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = prob * target + (1 - prob) * (1 - target)
+    alpha_t = PROPOSAL_FOCAL_ALPHA * target + (1 - PROPOSAL_FOCAL_ALPHA) * (1 - target)
+    focal = alpha_t * (1 - p_t).pow(PROPOSAL_FOCAL_GAMMA) * ce
+    return focal[sup].sum() / target[sup].sum().clamp(min=1.0)
+
+
+def loss_proposal_loc(pred_loc: torch.Tensor, gt_loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """L1 between the pelvis proposed by each positive patch and the person's pelvis,
+    (Q, 2) px, in units of the image's largest side `scale` (Q,); 0 without positives."""
+    if pred_loc.shape[0] == 0:
+        return pred_loc.sum() * 0.0
+    return ((pred_loc - gt_loc).abs() / scale[:, None]).mean()
+
+
 def loss_teacher_pose(pred, teacher) -> torch.Tensor:
     diff = rotation_6d_to_matrix(pred["rot6d"]) - rotation_6d_to_matrix(teacher["rot6d"])
     return _masked_mean(diff.pow(2), torch.ones(len(diff), dtype=torch.bool, device=diff.device))
@@ -189,6 +218,10 @@ class Criterion(torch.nn.Module):
             "track": loss_track(pred, gt) if "track" in gt else None,
             "fov": loss_fov(batch_pred["fov"], batch_pred["fov_gt"], batch_pred["sup_fov"], c.fov_over_factor),
         }
+        if "proposal_logits" in batch_pred:
+            t["proposal_score"] = loss_proposal_score(
+                batch_pred["proposal_logits"], batch_pred["proposal_target"], batch_pred["sup_score"])
+            t["proposal_loc"] = loss_proposal_loc(*batch_pred["proposal_loc"])
         if teacher is not None:
             t["teacher_pose"] = loss_teacher_pose(pred, teacher)
             t["teacher_joints"] = loss_teacher_joints(pred, teacher)

@@ -13,6 +13,7 @@ All pixel quantities refer to the network input (after crop and resize).
 
 from __future__ import annotations
 
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -107,11 +108,46 @@ def compute_losses(
         "fov_gt": torch.stack([t["fov"].to(images.device, torch.float32) for t in targets]),
         "sup_fov": _image_flag(targets, "fov", images.device),
     }
+    if "proposal_logits" in outputs:
+        batch_pred.update(proposal_targets(outputs, targets, images.shape[-2:]))
     teacher_pred = None
     if teacher is not None:
         teacher_pred = _teacher_outputs(teacher, body, matcher, images, targets, matches)
     total, terms = criterion(batch_pred, pred, gt, teacher_pred)
     return total, terms, n
+
+
+def proposal_targets(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], image_hw) -> dict:
+    """Targets of the dense proposals: the patch holding each person's pelvis is positive.
+
+    Returns proposal_logits (B, P), proposal_target (B, P) float and proposal_loc =
+    (predicted (Q, 2) px, target (Q, 2) px, largest image side (Q,) px) over the positive
+    patches of the images with location supervision."""
+    logits = outputs["proposal_logits"]  # (B, P)
+    b, p = logits.shape
+    h, w = int(image_hw[0]), int(image_hw[1])
+    hp = round(math.sqrt(p * h / w))  # the grid has the image's aspect ratio
+    wp = p // hp
+    target = torch.zeros_like(logits)
+    pred_loc, gt_loc, batch_index = [], [], []
+    for i, t in enumerate(targets):
+        loc = t["loc"].to(logits.device, torch.float32)  # (M, 2) px
+        if len(loc) == 0:
+            continue
+        col = (loc[:, 0] / w * wp).long().clamp(0, wp - 1)
+        row = (loc[:, 1] / h * hp).long().clamp(0, hp - 1)
+        cell = row * wp + col
+        target[i, cell] = 1.0
+        if t["sup"].get("loc", False):
+            pred_loc.append(outputs["proposal_loc"][i, cell])
+            gt_loc.append(loc)
+            batch_index.append(torch.full((len(loc),), i, device=logits.device))
+    if pred_loc:
+        pred_t, gt_t = torch.cat(pred_loc), torch.cat(gt_loc)
+    else:
+        pred_t = gt_t = logits.new_zeros(0, 2)
+    scale = torch.full((len(gt_t),), float(max(h, w)), device=logits.device)
+    return {"proposal_logits": logits, "proposal_target": target, "proposal_loc": (pred_t, gt_t, scale)}
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from mhr2_ros.body import BodyModel
 from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
-from mhr2_ros.config import from_dict, load_model_config
+from mhr2_ros.config import ModelConfig, from_dict, load_model_config
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.model import build_model, load_dino_backbone
 from mhr2_ros.training.config import TrainConfig, to_dict
@@ -52,20 +52,27 @@ def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
 
 
 def build_network(cfg: TrainConfig):
-    """(model, model config): from --init weights, else fresh (+ optional DINO encoder)."""
+    """(model, model config): from --init weights, else fresh (+ optional DINO encoder).
+    `model_overrides` apply on top of the init checkpoint's configuration too; the
+    parts they add (a new head) start fresh, anything else must match."""
     if cfg.init:
-        tensors, model_cfg, _ = load_checkpoint(Path(cfg.init))
+        tensors, init_cfg, _ = load_checkpoint(Path(cfg.init))
+        model_cfg = _with_overrides(init_cfg, cfg.model_overrides, cfg.init)
         model = build_model(model_cfg)
-        load_state_strict(model, tensors, cfg.init)
+        added = set(model.state_dict()) - set(build_model(init_cfg).state_dict()) if model_cfg != init_cfg else ()
+        load_state_strict(model, tensors, cfg.init, fresh=added)
         return model, model_cfg
-    model_cfg = load_model_config(cfg.model)
-    if cfg.model_overrides:
-        merged = {**model_cfg.to_dict(), **cfg.model_overrides}
-        model_cfg = from_dict(type(model_cfg), merged, source=f"model_overrides of {cfg.model}")
+    model_cfg = _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
     model = build_model(model_cfg)
     if cfg.dino:
         load_dino_backbone(model.encoder, cfg.dino)
     return model, model_cfg
+
+
+def _with_overrides(model_cfg: ModelConfig, overrides: dict, source: str) -> ModelConfig:
+    if not overrides:
+        return model_cfg
+    return from_dict(type(model_cfg), {**model_cfg.to_dict(), **overrides}, source=f"model_overrides of {source}")
 
 
 def make_optimizer(model, cfg: TrainConfig):
