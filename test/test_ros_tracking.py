@@ -1,7 +1,7 @@
 """Tracking through the ROS outputs: `mhr2 bag` and the node's session with the real tracker.
 
 A rendered synthetic clip (two people walking 2 m apart) is written into a rosbag2.
-The untrained network's detections do not follow anyone, so persistent identities are
+The shipped (weak, CPU-trained) network does not follow people reliably, so persistent identities are
 checked with a detector that sees exactly the people the renderer drew (the ground
 truth of each decoded image, looked up by its pixels); each published Human is matched
 to its ground-truth person by pelvis position.

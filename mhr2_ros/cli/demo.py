@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if detector.metadata.get("trained") is False:
         print("note: these weights are untrained (" + detector.metadata.get("description", "placeholder")
               + "); see weights/README.md")
+    elif "description" in detector.metadata:
+        print(f"model: {detector.metadata['description']}")
     return 0
 
 

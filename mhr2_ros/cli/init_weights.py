@@ -1,8 +1,8 @@
 """`mhr2 init-weights OUT`: write a randomly initialised checkpoint of a preset.
 
-This is how the placeholder weights in weights/ are produced until a trained model
-ships: the file has the exact layout of a real checkpoint (tensors + JSON config),
-so every loading path is exercised, but its detections are meaningless.
+A starting point for `mhr2-train --config ... ` (`init:`), optionally with a DINO
+encoder, and a test fixture: the file has the exact layout of a trained checkpoint
+(tensors + JSON config), so every loading path runs, but its detections are meaningless.
 """
 
 from __future__ import annotations
