@@ -66,7 +66,8 @@ class ModelConfig:
     query_selection: bool = False  # with query_points: a dense head on the image tokens scores every
     # patch as a pelvis location and the queries' reference points are the best-scoring patches of
     # each image (two-stage / DINO-DETR-style proposals, trained with a dense focal loss; False: the
-    # learned points). Converges much faster from scratch; the queries stay DETR queries
+    # learned points). The dense loss trains every image token; the queries stay DETR queries. Added
+    # because learned points had no usable score after 8000 CPU steps (not a controlled ablation)
     # --- heads ---
     num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
     num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions

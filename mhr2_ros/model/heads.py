@@ -14,6 +14,9 @@ N queries, of the *network input* image of size (H, W) pixels):
     "shape"     (B, N, num_shape)   Anny phenotypes in [0, 1]
     "track"     (B, N, track_dim)   appearance feature regressed towards SAM2 memory
 
+With `query_selection`, `MultiHMR2.predict_heads` adds the decoder's dense proposals
+(P = image tokens): "proposal_logits" (B, P) and "proposal_loc" (B, P, 2) pixels.
+
 Output layers are initialised so that a fresh network predicts a sensible prior
 (few detections, people ~4 m away, rest pose, average shape), which keeps the
 first training steps from being dominated by absurd bodies.
