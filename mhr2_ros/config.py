@@ -50,7 +50,10 @@ class ModelConfig:
     pos_embed: str = "rope"  # "rope" (DINOv3, 2D rotary) or "learned" (DINOv2, interpolated)
     pos_embed_grid: int = 37  # side of the learned pos-embed grid (DINOv2: 518 px / 14 = 37)
     rope_base: float = 100.0  # base period of the 2D rotary embedding (DINOv3 default)
-    layerscale_init: float = 1e-5  # initial LayerScale gamma in ViT blocks
+    layerscale_init: float = 1e-5  # initial LayerScale gamma in ViT blocks (DINO: 1e-5; from scratch: ~0.1)
+    patch_embed: str = "linear"  # "linear": one strided conv per patch (DINO's layout, needed to load a
+    # DINO backbone); "conv": a stride-2 3x3 convolution stem (patch_size 16 only), which trains faster
+    # from scratch
     # --- decoder (DETR) ---
     decoder_dim: int = 512  # width of queries and of the projected image tokens
     decoder_depth: int = 8  # decoder blocks: self-attn, cross-attn, MLP (paper: 8)
@@ -68,6 +71,9 @@ class ModelConfig:
     # each image (two-stage / DINO-DETR-style proposals, trained with a dense focal loss; False: the
     # learned points). The dense loss trains every image token; the queries stay DETR queries. Added
     # because learned points had no usable score after 8000 CPU steps (not a controlled ablation)
+    proposal_content: bool = False  # with query_selection: each query's content starts as its selected
+    # image token (normalised) plus its learned embedding, as in two-stage Deformable DETR, so the heads
+    # see the person from the first step (False: learned content only, position from the proposal)
     # --- heads ---
     num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
     num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions
@@ -87,6 +93,8 @@ class ModelConfig:
         if len(self.query_point_sigmas) > self.decoder_heads or any(a <= 0 for a in self.query_point_sigmas):
             raise ConfigError(f"query_point_sigmas must be at most decoder_heads ({self.decoder_heads}) "
                               f"positive widths, got {self.query_point_sigmas}")
+        if self.proposal_content and not self.query_selection:
+            raise ConfigError("proposal_content needs query_selection: true (the content is the selected token)")
         if self.query_selection and not self.query_points:
             raise ConfigError("query_selection needs query_points: true (proposals become reference points)")
         if self.patch_size not in (14, 16):
@@ -95,6 +103,11 @@ class ModelConfig:
             raise ConfigError(
                 f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}"
             )
+        if self.patch_embed not in ("linear", "conv"):
+            raise ConfigError(f"patch_embed must be 'linear' or 'conv', got {self.patch_embed!r}")
+        if self.patch_embed == "conv" and self.patch_size != 16:
+            raise ConfigError(f"patch_embed 'conv' halves the resolution 4 times: it needs patch_size 16, "
+                              f"got {self.patch_size}")
         if self.pos_embed not in ("rope", "learned"):
             raise ConfigError(f"pos_embed must be 'rope' or 'learned', got {self.pos_embed!r}")
         for dim, heads, name in (

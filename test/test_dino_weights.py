@@ -303,3 +303,11 @@ def test_docstring_table_lists_every_rule():
     for layout, ignored in dino_weights.IGNORED.items():
         for key in ignored:
             assert key in doc, (layout, key)
+
+
+def test_conv_stem_encoder_names_patch_embed(tmp_path):
+    """A DINO file has a linear patch embedding: a conv-stem encoder cannot take it, and
+    the error names the stem's keys and the config field to change."""
+    sd = to_meta_dinov3(random_encoder(v3_cfg(), 1))
+    msg = load_error(random_encoder(v3_cfg(patch_embed="conv"), 2), sd, tmp_path / "a.pth")
+    assert "patch_embed.stem.0.weight" in msg and "patch_embed (file linear, config conv)" in msg

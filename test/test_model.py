@@ -90,6 +90,37 @@ def test_encoder_variants(tiny, pos_embed, registers, patch, hw):
     assert n_reg == registers
 
 
+def test_conv_stem_gives_one_token_per_patch(tiny):
+    """patch_embed "conv": 4 stride-2 convolutions (widths dim/8 .. dim) and a 1x1 projection
+    give the same token grid as the linear patch embedding, each token seeing beyond its patch."""
+    cfg = small_cfg(tiny, patch_embed="conv")
+    torch.manual_seed(0)
+    model = MultiHMR2(cfg).eval()
+    convs = [m for m in model.encoder.patch_embed.stem if isinstance(m, torch.nn.Conv2d)]
+    d = cfg.encoder_dim
+    assert [c.out_channels for c in convs] == [d // 8, d // 4, d // 2, d]
+    assert all(c.stride == (2, 2) and c.kernel_size == (3, 3) for c in convs)
+    images = torch.randn(1, 3, 64, 112)
+    with torch.no_grad():
+        cls, patches, grid = model.encode(images)
+        check_outputs(model(images), cfg, 1, 64, 112)
+    assert grid == (4, 7) and patches.shape == (1, 28, d)
+    # overlapping receptive fields: a pixel just outside patch (0, 0) changes its token
+    stem = model.encoder.patch_embed
+    bumped = images.clone()
+    bumped[..., 5, 17] += 10.0  # column 17 belongs to patch (0, 1)
+    with torch.no_grad():
+        before, after = stem(images)[0][0, 0], stem(bumped)[0][0, 0]
+    assert not torch.allclose(before, after)
+
+
+@pytest.mark.parametrize("changes,match", [(dict(patch_embed="conv", patch_size=14), "patch_size 16"),
+                                           (dict(patch_embed="mlp"), "'linear' or 'conv'")])
+def test_conv_stem_config_errors(tiny, changes, match):
+    with pytest.raises(ConfigError, match=match):
+        dataclasses.replace(tiny, **changes)
+
+
 def test_init_priors(tiny, tiny_model):
     """A fresh network predicts rest pose, mid shape, rare detections, people ~4 m away."""
     with torch.no_grad():
@@ -286,3 +317,24 @@ def test_query_selection_puts_the_queries_on_the_best_local_maxima(tiny):
     torch.testing.assert_close(decoded.points, expected)
     with pytest.raises(ConfigError, match="query_points"):
         small_cfg(tiny, query_selection=True, query_points=False)
+
+
+def test_proposal_content_starts_each_query_as_its_selected_token(tiny):
+    """proposal_content: a query's initial content is its learned embedding plus the
+    normalised image token its reference point was selected from (two-stage DETR)."""
+    from mhr2_ros.model.decoder import proposal_indices
+
+    cfg = small_cfg(tiny, query_selection=True, proposal_content=True)
+    torch.manual_seed(0)
+    model = MultiHMR2(cfg).eval()
+    model.decoder.blocks = torch.nn.ModuleList()  # no blocks: the output is the initial content, normed
+    images = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        _, patches, grid = model.encode(images)
+        decoded = model.decode(patches, grid)
+        tokens = model.decoder.proposal_norm(model.decoder.input_proj(patches))  # (2, 24, Dd)
+        idx = proposal_indices(decoded.proposals["logits"], grid, cfg.num_queries)
+        expected = model.decoder.query_embed[None] + torch.stack([tokens[b, idx[b]] for b in range(2)])
+    torch.testing.assert_close(decoded.queries, model.decoder.norm(expected))
+    with pytest.raises(ConfigError, match="query_selection"):
+        small_cfg(tiny, proposal_content=True)

@@ -67,17 +67,24 @@ class Decoded(NamedTuple):
     queries: torch.Tensor  # (B, N, Dd) decoded queries
     points: Optional[torch.Tensor]  # (B, N, 2) reference points (x, y), image fractions; None: plain DETR
     proposals: Optional[Dict[str, torch.Tensor]]  # query_selection: "logits" (B, P) pelvis-in-patch
-    # logit and "points" (B, P, 2) the pelvis (x, y) each patch proposes, image fractions; else None
+    # logit, "points" (B, P, 2) the pelvis (x, y) each patch proposes, image fractions, and "tokens"
+    # (B, P, Dd) the normalised image tokens; else None
 
 
-def select_proposals(logits: torch.Tensor, points: torch.Tensor, grid_hw: Tuple[int, int], k: int) -> torch.Tensor:
-    """The k best proposals of each image, local maxima first: logits (B, P), points
-    (B, P, 2) -> (B, k, 2) points, detached (the decoder refines them, it does not move them)."""
+def proposal_indices(logits: torch.Tensor, grid_hw: Tuple[int, int], k: int) -> torch.Tensor:
+    """(B, k) token indices of the k best proposals of each image, 3x3 local maxima first
+    (by logit), then the other tokens; logits (B, P) on the grid (Hp, Wp)."""
     b = logits.shape[0]
     grid = logits.detach().reshape(b, 1, *grid_hw)
     peak = (grid == F.max_pool2d(grid, 3, stride=1, padding=1)).reshape(b, -1)
     rank = logits.detach() - NON_PEAK_PENALTY * (~peak).to(logits.dtype)
-    idx = rank.topk(k, dim=1).indices  # (B, k)
+    return rank.topk(k, dim=1).indices
+
+
+def select_proposals(logits: torch.Tensor, points: torch.Tensor, grid_hw: Tuple[int, int], k: int) -> torch.Tensor:
+    """The k best proposals of each image (`proposal_indices`): points (B, P, 2) -> (B, k, 2),
+    detached (the decoder refines them, it does not move them)."""
+    idx = proposal_indices(logits, grid_hw, k)
     return points.detach().gather(1, idx[..., None].expand(-1, -1, 2))
 
 
@@ -152,6 +159,7 @@ class DetrDecoder(nn.Module):
             self.query_points = nn.Parameter(torch.logit(torch.rand(cfg.num_queries, 2) * 0.9 + 0.05))
         self.num_heads = cfg.decoder_heads
         self.point_sigmas = cfg.query_point_sigmas if cfg.query_points else ()
+        self.proposal_content = cfg.proposal_content
         self.blocks = nn.ModuleList(
             DecoderBlock(dim, cfg.decoder_heads, cfg.decoder_mlp_ratio)
             for _ in range(cfg.decoder_depth)
@@ -184,8 +192,12 @@ class DetrDecoder(nn.Module):
             if hasattr(self, "proposal_head"):
                 proposals = self._propose(memory, grid_hw)
                 k = min(points.shape[1], p)  # tiny grids: the remaining queries keep their learned points
-                chosen = select_proposals(proposals["logits"], proposals["points"], grid_hw, k)
+                idx = proposal_indices(proposals["logits"], grid_hw, k)  # (B, k)
+                chosen = proposals["points"].detach().gather(1, idx[..., None].expand(-1, -1, 2))
                 points = chosen if k == points.shape[1] else torch.cat([chosen, points[:, k:]], dim=1)
+                if self.proposal_content:  # the selected tokens start the queries' content
+                    tokens = proposals["tokens"].gather(1, idx[..., None].expand(-1, -1, dim)).to(queries.dtype)
+                    queries = torch.cat([queries[:, :k] + tokens, queries[:, k:]], dim=1)
             query_pos = sincos_encode_points(points.reshape(-1, 2), dim).reshape(b, -1, dim).to(memory.dtype)
             bias = self._spatial_prior(points, grid_hw)
         for block in self.blocks:
@@ -193,11 +205,13 @@ class DetrDecoder(nn.Module):
         return Decoded(self.norm(queries), points, proposals)
 
     def _propose(self, memory: torch.Tensor, grid_hw: Tuple[int, int]) -> Dict[str, torch.Tensor]:
-        """Dense pelvis proposals, in float32: "logits" (B, P), "points" (B, P, 2) image fractions."""
+        """Dense pelvis proposals, in float32: "logits" (B, P), "points" (B, P, 2) image fractions,
+        and "tokens" (B, P, Dd) the normalised image tokens the proposal head saw."""
         with torch.autocast(device_type=memory.device.type, enabled=False):
-            out = self.proposal_head(self.proposal_norm(memory.float()))  # (B, P, 3)
+            tokens = self.proposal_norm(memory.float())
+            out = self.proposal_head(tokens)  # (B, P, 3)
         centres = torch.logit(patch_centres(grid_hw, memory.device), eps=1e-4)  # (P, 2)
-        return {"logits": out[..., 0], "points": torch.sigmoid(centres + out[..., 1:])}
+        return {"logits": out[..., 0], "points": torch.sigmoid(centres + out[..., 1:]), "tokens": tokens}
 
     def _spatial_prior(self, points: torch.Tensor, grid_hw: Tuple[int, int]):
         """points (B, N, 2) -> (B, heads, N, P) log-Gaussian attention prior around each
@@ -217,4 +231,4 @@ class DetrDecoder(nn.Module):
         return torch.sigmoid(self.query_points) if hasattr(self, "query_points") else None
 
 
-__all__ = ["Decoded", "DetrDecoder", "select_proposals", "DecoderBlock", "MultiHeadAttention", "sincos_encode_points", "sincos_pos_embed_2d"]
+__all__ = ["Decoded", "DetrDecoder", "proposal_indices", "select_proposals", "DecoderBlock", "MultiHeadAttention", "sincos_encode_points", "sincos_pos_embed_2d"]

@@ -358,6 +358,7 @@ def _config_differences(cfg, tensors: Dict[str, torch.Tensor]) -> List[str]:
     note("num_registers", 0 if registers is None else registers.shape[1], cfg.num_registers)
     if "patch_embed.proj.weight" in tensors:
         note("patch_size", tensors["patch_embed.proj.weight"].shape[-1], cfg.patch_size)
+    note("patch_embed", "linear", cfg.patch_embed)
     pos = tensors.get("pos_embed")
     note("pos_embed", "rope" if pos is None else "learned", cfg.pos_embed)
     if pos is not None and cfg.pos_embed == "learned":
