@@ -72,6 +72,30 @@ def test_a_missed_person_and_a_false_positive(truths):
     assert s["f1"] == pytest.approx(2 / 3)
 
 
+def test_barely_visible_and_pelvis_outside_people_are_ignored(body_model):
+    """The protocol counts who the training targets hold: >= MIN_VISIBLE_PIXELS visible
+    and the pelvis in the image; the others are ignore regions, also for tracking."""
+    from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people
+    from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
+
+    clip = SyntheticClip(SMALL.synth_config(independent=True), SMALL.image_seed, body_model)
+    ft = clip.frame(0).truth
+    in_view = np.flatnonzero(ft.visible_pixels > 0)
+    ft.visible_pixels[in_view[0]] = MIN_VISIBLE_PIXELS - 1  # barely visible
+    ft.pelvis_2d[in_view[1]] = (-5.0, 10.0)  # pelvis left of the image
+    truth = to_frame_result(ft, id_prefix="p")
+    ignore = ignored_people(ft, truth)
+    ids = {f"p{int(ft.ids[i])}" for i in in_view[:2]}
+    assert [h.track_id in ids for h in truth.humans] == ignore.tolist() and ignore.sum() == 2
+    ev = Evaluator()
+    det = ev.add(truth, truth, ignore)  # perfect predictions, two of them on ignored people
+    s = ev.summary()
+    assert s["f1"] == 1.0 and s["gt_people"] == len(truth) - 2 and s["ignored_people"] == 2
+    assert s["detections"] == len(truth) - 2 and len(det.ignored) == 2
+    gt_obs, pred_obs = counted_tracks(truth, ignore, truth, det)
+    assert {i for i, _ in gt_obs} == {i for i, _ in pred_obs} == {h.track_id for h in truth.humans} - ids
+
+
 def test_vertices_posed_from_pose_and_shape_match_the_rendered_mesh(truths, body_model):
     t = copy.deepcopy(truths[0])
     stored = [h.vertices.copy() for h in t.humans]

@@ -63,3 +63,21 @@ def test_detection_matching_on_2d_joints():
     assert det.precision == pytest.approx(1 / 3) and det.recall == pytest.approx(0.5)
     assert det.f1 == pytest.approx(0.4)
     assert Detection(0, 0, 0).f1 == 1.0 and match_people(pred[:0], gt, vis, boxes)[2].fn == 2
+
+
+def test_ignored_people_are_neither_missed_nor_false_positives():
+    gt = np.array([[[10.0, 10], [20, 40]], [[100, 100], [110, 140]], [[200, 200], [210, 240]]])
+    boxes = np.array([[0.0, 0, 30, 40], [90, 90, 120, 130], [190, 190, 220, 230]])  # diagonals 50 px
+    vis = np.ones((3, 2))
+    ignore = np.array([False, True, True])  # person 0 counts; 1 and 2 are ignore regions
+    pred = np.stack([gt[1] + 1.0, gt[0] + 1.0, gt[0] + 3.0, gt[0] + 100.0])  # on 1, on 0, duplicate of 0, nowhere
+    rows, cols, det = match_people(pred, gt, vis, boxes, threshold=0.1, ignore=ignore)
+    assert rows.tolist() == [1] and cols.tolist() == [0]  # the true positive, in full GT indices
+    # prediction 0 sits on ignored person 1: not a false positive; the duplicate of person 0
+    # is no match for an ignored person (too far from both), so it stays a false positive
+    assert (det.tp, det.fp, det.fn) == (1, 2, 0) and det.ignored == (0,)
+    # without the ignore flags the same predictions give 2 TP, 2 FP, 1 FN
+    _, _, plain = match_people(pred, gt, vis, boxes, threshold=0.1)
+    assert (plain.tp, plain.fp, plain.fn, plain.ignored) == (2, 2, 1, ())
+    # no predictions: only the counted person is missed
+    assert match_people(pred[:0], gt, vis, boxes, ignore=ignore)[2].fn == 1

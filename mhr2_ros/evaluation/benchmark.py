@@ -7,6 +7,13 @@ true positive when the mean joint distance is below 10% of the person's box diag
 Detection precision / recall / F1 count those pairs; the mesh and placement metrics
 are averaged over the true positives (TA-PVE over frames with >= 2 of them,
 Pair-PA-MPJPE over every pair of them). Joints are the 27 of `body.JOINT_NAMES`.
+
+Ignore regions: a person in view is counted when at least MIN_VISIBLE_PIXELS of them
+are visible and their pelvis lies inside the image, which is exactly who the training
+targets hold (`training.data`); the model's 2D location cannot leave the image. The
+others (a hand at the border, a head behind someone) are ignored: missing them costs
+nothing and detecting them is no false positive (`metrics.match_people`). The summary
+reports how many were ignored.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import torch
 from mhr2_ros.body import JOINT_NAMES, PELVIS
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.inference.results import FrameResult
+from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, track_observations
+from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
 
 TRAINING_SEED_MIN = 1000  # training data uses seeds >= 1000; the benchmark below uses seeds < 1000
 
@@ -67,11 +76,23 @@ def keypoints(result: FrameResult) -> np.ndarray:
     return np.array([h.keypoints_2d for h in result.humans], np.float64).reshape(len(result), len(JOINT_NAMES), 2)
 
 
-def match_frame(result: FrameResult, truth: FrameResult, threshold: float = 0.1):
-    """Predictions of `result` matched to `truth` on 2D joints: (pred idx, gt idx, Detection)."""
+def match_frame(result: FrameResult, truth: FrameResult, threshold: float = 0.1, ignore=None):
+    """Predictions of `result` matched to `truth` on 2D joints: (pred idx, gt idx, Detection);
+    `ignore` (len(truth),) bool: people not counted (`ignored_people`)."""
     boxes = np.array([t.box for t in truth.humans], np.float64).reshape(len(truth), 4)
     gt = keypoints(truth)
-    return M.match_people(keypoints(result), gt, np.ones(gt.shape[:2]), boxes, threshold)
+    return M.match_people(keypoints(result), gt, np.ones(gt.shape[:2]), boxes, threshold, ignore)
+
+
+def ignored_people(frame_truth, truth: FrameResult) -> np.ndarray:
+    """(len(truth),) bool over the humans of `truth` (= to_frame_result(frame_truth) with
+    ids GT_ID_PREFIX + id): True for a person the protocol ignores, with fewer than
+    MIN_VISIBLE_PIXELS visible pixels or the pelvis outside the image."""
+    h, w = frame_truth.image_size
+    u, v = frame_truth.pelvis_2d[:, 0], frame_truth.pelvis_2d[:, 1]
+    counted = (frame_truth.visible_pixels >= MIN_VISIBLE_PIXELS) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    counted_ids = {f"{GT_ID_PREFIX}{int(i)}" for i in frame_truth.ids[counted]}
+    return np.array([person.track_id not in counted_ids for person in truth.humans], dtype=bool)
 
 
 def fill_vertices(truth: FrameResult, body) -> FrameResult:
@@ -90,6 +111,14 @@ def fill_vertices(truth: FrameResult, body) -> FrameResult:
     return truth
 
 
+def counted_tracks(truth: FrameResult, ignore: np.ndarray, result: FrameResult, det: M.Detection):
+    """One frame's MOT observations (gt, pred) under the ignore regions: the counted
+    ground-truth people, and the tracked detections that are not on an ignored person."""
+    gt = track_observations(h for h, ignored in zip(truth.humans, ignore) if not ignored)
+    pred = track_observations(h for k, h in enumerate(result.humans) if k not in det.ignored)
+    return gt, pred
+
+
 class Evaluator:
     """Accumulates the metrics of many frames; `summary()` averages them.
 
@@ -100,12 +129,14 @@ class Evaluator:
     def __init__(self, match_threshold: float = 0.1) -> None:
         self.match_threshold = match_threshold
         self.values: Dict[str, List[float]] = defaultdict(list)
-        self.tp = self.fp = self.fn = 0
+        self.tp = self.fp = self.fn = self.ignored = 0
         self.frames = 0
 
-    def add(self, result: FrameResult, truth: FrameResult) -> M.Detection:
-        rows, cols, det = match_frame(result, truth, self.match_threshold)
+    def add(self, result: FrameResult, truth: FrameResult, ignore=None) -> M.Detection:
+        """One frame; `ignore` (len(truth),) bool marks the people not counted (`ignored_people`)."""
+        rows, cols, det = match_frame(result, truth, self.match_threshold, ignore)
         self.tp, self.fp, self.fn, self.frames = self.tp + det.tp, self.fp + det.fp, self.fn + det.fn, self.frames + 1
+        self.ignored += 0 if ignore is None else int(np.sum(ignore))
         self.values["fov_error"].append(M.fov_error_deg(result.fov_y, truth.fov_y))
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
         for p, g in pairs:
@@ -129,7 +160,8 @@ class Evaluator:
     def summary(self) -> Dict[str, Optional[float]]:
         det = M.Detection(self.tp, self.fp, self.fn)
         out: Dict[str, Optional[float]] = {
-            "frames": self.frames, "gt_people": self.tp + self.fn, "detections": self.tp + self.fp,
+            "frames": self.frames, "gt_people": self.tp + self.fn, "ignored_people": self.ignored,
+            "detections": self.tp + self.fp,
             "precision": det.precision, "recall": det.recall, "f1": det.f1,
         }  # fmt: skip
         for key in (*self.MESH_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error"):

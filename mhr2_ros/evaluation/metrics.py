@@ -85,9 +85,10 @@ def fov_error_deg(pred_fov: float, gt_fov: float) -> float:
 
 @dataclass
 class Detection:
-    tp: int  # predictions matched to a ground-truth person within the threshold
-    fp: int  # predictions left unmatched or matched too far
-    fn: int  # ground-truth people without a prediction
+    tp: int  # predictions matched to a counted ground-truth person within the threshold
+    fp: int  # predictions left unmatched or matched too far (and not on an ignored person)
+    fn: int  # counted ground-truth people without a prediction
+    ignored: Tuple[int, ...] = ()  # indices of predictions on ignored people: neither TP nor FP
 
     @property
     def precision(self) -> float:
@@ -103,8 +104,19 @@ class Detection:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
+def _good_pairs(cost: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Hungarian pairs of a (P, G) cost matrix whose cost is below `threshold`."""
+    if cost.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    rows, cols = linear_sum_assignment(cost)
+    good = cost[rows, cols] < threshold
+    return rows[good], cols[good]
+
+
 def match_people(
-    pred_kp: np.ndarray, gt_kp: np.ndarray, gt_vis: np.ndarray, gt_boxes: np.ndarray, threshold: float = 0.1
+    pred_kp: np.ndarray, gt_kp: np.ndarray, gt_vis: np.ndarray, gt_boxes: np.ndarray, threshold: float = 0.1,
+    ignore: Optional[np.ndarray] = None,
 ) -> Tuple[np.ndarray, np.ndarray, Detection]:
     """Hungarian matching of predictions to ground truth on 2D joints.
 
@@ -112,18 +124,26 @@ def match_people(
     labelled; gt_boxes (G, 4) x0, y0, x1, y1. The cost is the mean 2D distance over
     labelled joints divided by the GT box diagonal; a matched pair counts as a true
     positive when its cost is below `threshold` (10% of the person's diagonal).
-    Returns (pred indices, gt indices) of the true positives and the counts.
+    `ignore` (G,) bool marks people the protocol does not count (ignore regions, as
+    in MOT and crowd benchmarks): the counted people are matched first; a prediction
+    left over that matches an ignored person within the threshold is neither a true
+    nor a false positive (`Detection.ignored`), and a missed ignored person is no
+    false negative. Returns (pred indices, gt indices) of the true positives and the counts.
     """
     P, G = len(pred_kp), len(gt_kp)
+    ignore = np.zeros(G, dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool)
     if P == 0 or G == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, Detection(0, P, G)
+        return empty, empty, Detection(0, P, int((~ignore).sum()))
     dist = np.linalg.norm(pred_kp[:, None] - gt_kp[None], axis=-1)  # (P, G, J)
     vis = gt_vis[None].astype(np.float64)
     mean = (dist * vis).sum(-1) / np.maximum(vis.sum(-1), 1)
     diag = np.linalg.norm(gt_boxes[:, 2:] - gt_boxes[:, :2], axis=-1)
     cost = mean / np.maximum(diag, 1.0)[None]
-    rows, cols = linear_sum_assignment(cost)
-    good = cost[rows, cols] < threshold
-    tp = int(good.sum())
-    return rows[good], cols[good], Detection(tp, P - tp, G - tp)
+    counted, ignored = np.flatnonzero(~ignore), np.flatnonzero(ignore)
+    rows, cols = _good_pairs(cost[:, counted], threshold)
+    left = np.setdiff1d(np.arange(P), rows)
+    on_ignored, _ = _good_pairs(cost[left][:, ignored], threshold)
+    tp, n_ign = len(rows), len(on_ignored)
+    det = Detection(tp, P - tp - n_ign, len(counted) - tp, tuple(int(i) for i in left[on_ignored]))
+    return rows, counted[cols], det

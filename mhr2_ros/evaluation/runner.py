@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional
 
-from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, fill_vertices
-from mhr2_ros.evaluation.track_eval import TRACK_MATCH_M, track_observations
+from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
+from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
 
 
 @dataclass
@@ -71,14 +71,16 @@ def evaluate(
         tracker = tracker_factory() if (seq.tracked and tracker_factory) else None
         seq_gt, seq_pred = [], []
         for frame in seq.frames:
-            truth = fill_vertices(to_frame_result(frame.truth, id_prefix="p"), detector.body)
+            truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
+            ignore = ignored_people(frame.truth, truth)
             result = detector(frame.image, K=truth.K if gt_intrinsics else None)
-            overall.add(result, truth)
-            ev.add(result, truth)
+            overall.add(result, truth, ignore)
+            det = ev.add(result, truth, ignore)
             if tracker is not None:
                 tracker.update(result, frame.time)
-                seq_gt.append(track_observations(truth.humans))
-                seq_pred.append(track_observations(result.humans))
+                gt_obs, pred_obs = counted_tracks(truth, ignore, result, det)
+                seq_gt.append(gt_obs)
+                seq_pred.append(pred_obs)
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()
