@@ -283,3 +283,35 @@ def test_init_with_query_selection_adds_a_fresh_proposal_head_and_trains(tmp_pat
     assert run.model.decoder.proposal_head.fc2.weight.grad.abs().sum() > 0
     with pytest.raises(CheckpointError, match="shape mismatches"):
         build_network(small_config(tmp_path, init=str(init), model_overrides={"num_queries": 5}))
+
+
+def test_token_supervision_adds_each_persons_pelvis_token_to_the_per_person_losses(tmp_path):
+    """token_supervision: the query heads run on every image token, and the token whose
+    patch holds a person's pelvis is one more supervised pair for that person's losses."""
+    from mhr2_ros.training.step import token_matches
+
+    overrides = {**SMALL_MODEL, "query_selection": True, "proposal_content": True}
+    run = setup(small_config(tmp_path, model_overrides=overrides, token_supervision=True))
+    batch = run.stream.next()
+    images, targets = batch["images"], batch["targets"]
+    torch.manual_seed(0)
+    outputs = run.net(images, token_heads=True)
+    tokens = outputs["proposal_logits"].shape[1]
+    assert outputs["token_rot6d"].shape[:2] == (2, tokens) and "token_track" not in outputs
+    pairs = token_matches(outputs, targets, images.shape[-2:])
+    h, w = images.shape[-2:]
+    grid_w = w // 16
+    for (cells, people), t in zip(pairs, targets):
+        assert people.tolist() == list(range(len(t["loc"])))
+        centres = torch.stack([(cells % grid_w + 0.5) * 16, (cells // grid_w + 0.5) * 16], -1).float()
+        assert ((centres - t["loc"]).abs() <= 8).all()  # the pelvis lies in the token's patch
+
+    _, on, matched_on = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, token_supervision=True)
+    _, off, matched_off = compute_losses(run.net, run.body, run.matcher, run.criterion, batch)
+    assert matched_on == matched_off > 0
+    # the shape term averages the matched queries and the pelvis tokens, person by person
+    pred_q, gt_q = gather_matched(outputs, targets, run.matcher(outputs, targets))
+    pred_t, gt_t = gather_matched(outputs, targets, pairs, prefix="token_")
+    per_person = torch.cat([(pred_q["shape"] - gt_q["shape"]).abs().mean(1), (pred_t["shape"] - gt_t["shape"]).abs().mean(1)])
+    torch.testing.assert_close(on["shape"], per_person.mean().detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(off["shape"], (pred_q["shape"] - gt_q["shape"]).abs().mean().detach(), rtol=1e-5, atol=1e-6)

@@ -35,6 +35,7 @@ from mhr2_ros.geometry import IDENTITY_6D
 from mhr2_ros.model.vit import Mlp
 
 OUTPUT_KEYS = ("fov", "logits", "loc", "nearness", "rot6d", "shape", "track")
+HEAD_KEYS = OUTPUT_KEYS[1:]  # the per-query heads of QueryHeads
 
 SCORE_PRIOR = 0.01  # initial detection probability (focal-loss / RetinaNet prior)
 INIT_DEPTH_M = 4.0  # initial depth at the reference focal: nearness = -log(4)
@@ -83,23 +84,31 @@ class QueryHeads(nn.Module):
             self.rot6d.fc2.bias.copy_(torch.tensor(IDENTITY_6D).repeat(cfg.num_bones))
             # shape bias stays 0: sigmoid(0) = 0.5, the middle of every phenotype
 
-    def forward(self, queries: torch.Tensor, image_hw: Tuple[int, int], points=None) -> Dict[str, torch.Tensor]:
+    def forward(self, queries: torch.Tensor, image_hw: Tuple[int, int], points=None,
+                keys: Tuple[str, ...] = HEAD_KEYS) -> Dict[str, torch.Tensor]:
         """`points` (B, N, 2) or (N, 2): reference points (x, y) in image fractions; the pelvis is then
-        predicted as an offset from them in logit space (so a fresh query points at its point)."""
+        predicted as an offset from them in logit space (so a fresh query points at its point).
+        `keys`: the heads to run (all by default; training's token supervision skips the costly ones)."""
         b, n, _ = queries.shape
         h, w = image_hw
-        size_wh = queries.new_tensor([float(w), float(h)])  # loc is (u, v) = (x, y)
-        loc_logit = self.loc(queries)
-        if points is not None:
-            loc_logit = loc_logit + torch.logit(points.to(loc_logit.dtype), eps=1e-4)
-        return {
-            "logits": self.score(queries).squeeze(-1),  # (B, N)
-            "loc": torch.sigmoid(loc_logit) * size_wh,  # (B, N, 2) pixels
-            "nearness": self.nearness(queries).squeeze(-1),  # (B, N)
-            "rot6d": self.rot6d(queries).reshape(b, n, self.num_bones, 6),
-            "shape": torch.sigmoid(self.shape(queries)),  # (B, N, num_shape) in [0, 1]
-            "track": self.track(queries),  # (B, N, track_dim)
-        }
+        out: Dict[str, torch.Tensor] = {}
+        if "logits" in keys:
+            out["logits"] = self.score(queries).squeeze(-1)  # (B, N)
+        if "loc" in keys:
+            size_wh = queries.new_tensor([float(w), float(h)])  # loc is (u, v) = (x, y)
+            loc_logit = self.loc(queries)
+            if points is not None:
+                loc_logit = loc_logit + torch.logit(points.to(loc_logit.dtype), eps=1e-4)
+            out["loc"] = torch.sigmoid(loc_logit) * size_wh  # (B, N, 2) pixels
+        if "nearness" in keys:
+            out["nearness"] = self.nearness(queries).squeeze(-1)  # (B, N)
+        if "rot6d" in keys:
+            out["rot6d"] = self.rot6d(queries).reshape(b, n, self.num_bones, 6)
+        if "shape" in keys:
+            out["shape"] = torch.sigmoid(self.shape(queries))  # (B, N, num_shape) in [0, 1]
+        if "track" in keys:
+            out["track"] = self.track(queries)  # (B, N, track_dim)
+        return out
 
 
-__all__ = ["CameraHead", "QueryHeads", "OUTPUT_KEYS"]
+__all__ = ["CameraHead", "QueryHeads", "OUTPUT_KEYS", "HEAD_KEYS"]

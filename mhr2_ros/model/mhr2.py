@@ -26,6 +26,10 @@ from mhr2_ros.model.vit import ViTEncoder
 
 logger = logging.getLogger(__name__)
 
+# Heads run on every image token by `token_heads` (the score and the 4096-d track head are left
+# out: the score of a token is the proposal logit, and the track head would dominate the cost).
+TOKEN_HEAD_KEYS = ("loc", "nearness", "rot6d", "shape")
+
 
 class MultiHMR2(nn.Module):
     """The full network; `forward(images)` returns the head outputs dict."""
@@ -67,9 +71,28 @@ class MultiHMR2(nn.Module):
             out["proposal_loc"] = decoded.proposals["points"] * decoded.proposals["points"].new_tensor([w, h])
         return out
 
-    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def token_heads(self, decoded: Decoded, image_hw: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+        """Training aid (`TrainConfig.token_supervision`, needs query_selection): the query heads
+        run on every normalised image token, from the pelvis that token proposes, so that the
+        tokens holding a pelvis can be supervised like matched queries (dense, CenterNet-style
+        auxiliary losses). Returns "token_<key>" (B, P, ...) for TOKEN_HEAD_KEYS."""
+        if decoded.proposals is None:
+            raise ValueError("token heads need a model with query_selection (dense proposals)")
+        dtype = self.camera_head.mlp.fc1.weight.dtype
+        with torch.autocast(device_type=decoded.queries.device.type, enabled=False):
+            out = self.query_heads(decoded.proposals["tokens"].to(dtype), image_hw,
+                                   decoded.proposals["points"].detach(), keys=TOKEN_HEAD_KEYS)  # fmt: skip
+        return {f"token_{k}": v for k, v in out.items()}
+
+    def forward(self, images: torch.Tensor, token_heads: bool = False) -> Dict[str, torch.Tensor]:
+        """images (B, 3, H, W) -> outputs (`heads.py`); `token_heads`: also `token_heads()` (training)."""
+        image_hw = (images.shape[-2], images.shape[-1])
         cls, patches, grid_hw = self.encode(images)
-        return self.predict_heads(self.decode(patches, grid_hw), cls, (images.shape[-2], images.shape[-1]))
+        decoded = self.decode(patches, grid_hw)
+        out = self.predict_heads(decoded, cls, image_hw)
+        if token_heads:
+            out.update(self.token_heads(decoded, image_hw))
+        return out
 
 
 def build_model(cfg: ModelConfig) -> MultiHMR2:
@@ -80,4 +103,4 @@ def build_model(cfg: ModelConfig) -> MultiHMR2:
     return model
 
 
-__all__ = ["MultiHMR2", "build_model"]
+__all__ = ["MultiHMR2", "build_model", "TOKEN_HEAD_KEYS"]

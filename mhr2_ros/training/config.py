@@ -51,6 +51,10 @@ class TrainConfig:
     eval_every: int = 1000  # steps between evaluations (0: off)
     eval_clips: List[str] = field(default_factory=list)  # clip folders for the evaluation hook
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # Hungarian matching (paper, eq. 1)
+    token_supervision: bool = False  # query_selection models: the image token holding each person's pelvis
+    # is also supervised like a matched query (the query heads run on it; dense auxiliary losses, as in
+    # CenterNet-style models), which trains the encoder to carry each person's attributes at the pelvis
+    # token that proposal_content hands to the query. Training only: inference is unchanged
     loss_weights: LossWeights = field(default_factory=LossWeights)  # weight of each term
     loss: LossConfig = field(default_factory=LossConfig)  # FOV asymmetry, reprojection camera
 

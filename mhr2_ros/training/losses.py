@@ -183,12 +183,16 @@ def loss_proposal_loc(pred_loc: torch.Tensor, gt_loc: torch.Tensor, scale: torch
 
 
 def loss_teacher_pose(pred, teacher) -> torch.Tensor:
-    diff = rotation_6d_to_matrix(pred["rot6d"]) - rotation_6d_to_matrix(teacher["rot6d"])
+    """L2 to the teacher's rotations of the matched people (the first rows of `pred`; token
+    supervision's extra pairs follow them and have no teacher)."""
+    n = len(teacher["rot6d"])
+    diff = rotation_6d_to_matrix(pred["rot6d"][:n]) - rotation_6d_to_matrix(teacher["rot6d"])
     return _masked_mean(diff.pow(2), torch.ones(len(diff), dtype=torch.bool, device=diff.device))
 
 
 def loss_teacher_joints(pred, teacher) -> torch.Tensor:
-    diff = pred["joints"] - teacher["joints"]
+    """L2 to the teacher's 3D joints of the matched people (see loss_teacher_pose)."""
+    diff = pred["joints"][: len(teacher["joints"])] - teacher["joints"]
     return _masked_mean(diff.pow(2), torch.ones(len(diff), dtype=torch.bool, device=diff.device))
 
 

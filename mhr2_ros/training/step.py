@@ -29,29 +29,54 @@ QUERY_KEYS = ("loc", "nearness", "rot6d", "shape", "track")
 
 
 def gather_matched(
-    outputs: Dict[str, torch.Tensor], targets: Sequence[dict], matches: List[Tuple[torch.Tensor, torch.Tensor]]
+    outputs: Dict[str, torch.Tensor], targets: Sequence[dict], matches: List[Tuple[torch.Tensor, torch.Tensor]],
+    prefix: str = "",
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
-    """Per matched pair: predicted query values and target values, concatenated (P, ...)."""
+    """Per matched pair: predicted query values and target values, concatenated (P, ...).
+    `prefix` "token_": the pairs are (image token, person) of the token heads instead."""
     device = outputs["loc"].device
-    pred = {k: [] for k in QUERY_KEYS}
+    keys = [k for k in QUERY_KEYS if prefix + k in outputs]
+    pred = {k: [] for k in keys}
     gt: Dict[str, list] = {}
     for b, (qi, ti) in enumerate(matches):
         qi, ti = qi.to(device), ti.to(device)
-        for k in QUERY_KEYS:
-            pred[k].append(outputs[k][b, qi])
+        for k in keys:
+            pred[k].append(outputs[prefix + k][b, qi])
         t = targets[b]
         per_person = {k: t[k][ti] for k in PER_PERSON_KEYS if k in t}
         per_person["K"] = t["K"].expand(len(ti), 3, 3)
         per_person["image_size"] = t["image_size"].expand(len(ti), 2)
+        per_person["image_index"] = torch.full((len(ti),), b, dtype=torch.long)
         for flag in PERSON_FLAGS:
             per_person[f"sup_{flag}"] = torch.full((len(ti),), bool(t["sup"].get(flag, False)), device=device)
         for k, v in per_person.items():
             gt.setdefault(k, []).append(v.to(device))
     pred_t = {k: torch.cat(v) for k, v in pred.items()}
     gt_t = {k: torch.cat(v) for k, v in gt.items()}
-    if "track" not in gt_t or gt_t["track"].shape[-1] != pred_t["track"].shape[-1]:
+    if "track" not in pred_t or "track" not in gt_t or gt_t["track"].shape[-1] != pred_t["track"].shape[-1]:
         gt_t.pop("track", None)
     return pred_t, gt_t
+
+
+def token_matches(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], image_hw) -> List[Tuple]:
+    """Token supervision's pairs, one (token indices, target indices) per image: the image
+    token whose patch holds each person's pelvis (the positive proposal cell)."""
+    cells = _pelvis_cells(outputs["proposal_logits"].shape[1], targets, image_hw)
+    return [(c.cpu(), torch.arange(len(c))) for c in cells]
+
+
+def append_pairs(pred, gt, extra_pred, extra_gt):
+    """Matched pairs followed by extra pairs (token supervision), key by key. Keys only the
+    matched pairs have (the track feature) are padded for the extra ones, which their
+    supervision flag (sup_track off) keeps out of that loss."""
+    out_pred, out_gt = {}, {}
+    for src, extra, out in ((pred, extra_pred, out_pred), (gt, extra_gt, out_gt)):
+        n_extra = len(extra["loc"])
+        for k, v in src.items():
+            pad = extra[k] if k in extra else v.new_zeros((n_extra, *v.shape[1:]))
+            out[k] = torch.cat([v, pad.to(v.dtype)])
+    out_gt["sup_track"] = torch.cat([gt["sup_track"], torch.zeros_like(extra_gt["sup_track"])])
+    return out_pred, out_gt
 
 
 def place_in_camera(pred: Dict[str, torch.Tensor], K: torch.Tensor, ref_focal: float) -> torch.Tensor:
@@ -79,14 +104,20 @@ def compute_losses(
     criterion: Criterion,
     batch: dict,
     teacher: Optional[torch.nn.Module] = None,
+    token_supervision: bool = False,
 ):
-    """(total loss, {term: value}, number of matched people) for one batch."""
+    """(total loss, {term: value}, number of matched people) for one batch. With
+    `token_supervision` the per-person losses also cover each person's pelvis token."""
     images, targets = batch["images"], batch["targets"]
-    outputs = model(images)
+    outputs = model(images, token_heads=True) if token_supervision else model(images)
     if matcher.cfg.mode == "joints3d":
         targets = _with_target_joints(body, targets)
     matches = matcher(outputs, targets)
     pred, gt = gather_matched(outputs, targets, matches)
+    n_matched = len(pred["loc"])
+    if token_supervision:
+        pred, gt = append_pairs(pred, gt, *gather_matched(outputs, targets, token_matches(
+            outputs, targets, images.shape[-2:]), prefix="token_"))  # fmt: skip
     n = len(pred["loc"])
     # One body-model call for predictions and targets of the matched people only.
     bodies = body(torch.cat([pred["rot6d"], gt["rot6d"].to(pred["rot6d"])]),
@@ -94,8 +125,7 @@ def compute_losses(
     pred["joints"], gt["joints"] = bodies.joints[:n], bodies.joints[n:].detach()
     pred["vertices"], gt["vertices"] = bodies.vertices[:n], bodies.vertices[n:].detach()
     pred["position"] = place_in_camera(pred, gt["K"], criterion.cfg.ref_focal)
-    batch_index = torch.cat([torch.full((len(q),), b, device=images.device) for b, (q, _) in enumerate(matches)])
-    pred["K"] = predicted_K(outputs["fov"][batch_index], gt["image_size"])
+    pred["K"] = predicted_K(outputs["fov"][gt["image_index"]], gt["image_size"])
 
     matched = torch.zeros_like(outputs["logits"], dtype=torch.bool)
     for b, (qi, _) in enumerate(matches):
@@ -114,7 +144,7 @@ def compute_losses(
     if teacher is not None:
         teacher_pred = _teacher_outputs(teacher, body, matcher, images, targets, matches)
     total, terms = criterion(batch_pred, pred, gt, teacher_pred)
-    return total, terms, n
+    return total, terms, n_matched
 
 
 def proposal_targets(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], image_hw) -> dict:
@@ -124,20 +154,14 @@ def proposal_targets(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], 
     (predicted (Q, 2) px, target (Q, 2) px, largest image side (Q,) px) over the positive
     patches of the images with location supervision."""
     logits = outputs["proposal_logits"]  # (B, P)
-    b, p = logits.shape
     h, w = int(image_hw[0]), int(image_hw[1])
-    hp = round(math.sqrt(p * h / w))  # the grid has the image's aspect ratio
-    wp = p // hp
     target = torch.zeros_like(logits)
     pred_loc, gt_loc, batch_index = [], [], []
-    for i, t in enumerate(targets):
+    for i, (t, cell) in enumerate(zip(targets, _pelvis_cells(logits.shape[1], targets, image_hw))):
         loc = t["loc"].to(logits.device, torch.float32)  # (M, 2) px
         if len(loc) == 0:
             continue
-        col = (loc[:, 0] / w * wp).long().clamp(0, wp - 1)
-        row = (loc[:, 1] / h * hp).long().clamp(0, hp - 1)
-        cell = row * wp + col
-        target[i, cell] = 1.0
+        target[i, cell.to(logits.device)] = 1.0
         if t["sup"].get("loc", False):
             pred_loc.append(outputs["proposal_loc"][i, cell])
             gt_loc.append(loc)
@@ -148,6 +172,21 @@ def proposal_targets(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], 
         pred_t = gt_t = logits.new_zeros(0, 2)
     scale = torch.full((len(gt_t),), float(max(h, w)), device=logits.device)
     return {"proposal_logits": logits, "proposal_target": target, "proposal_loc": (pred_t, gt_t, scale)}
+
+
+def _pelvis_cells(num_tokens: int, targets: Sequence[dict], image_hw) -> List[torch.Tensor]:
+    """Per image, (M,) int64 row-major index of the patch holding each person's pelvis, on the
+    token grid of `num_tokens` patches (which has the image's aspect ratio)."""
+    h, w = int(image_hw[0]), int(image_hw[1])
+    hp = round(math.sqrt(num_tokens * h / w))
+    wp = num_tokens // hp
+    cells = []
+    for t in targets:
+        loc = t["loc"].float()  # (M, 2) px
+        col = (loc[:, 0] / w * wp).long().clamp(0, wp - 1)
+        row = (loc[:, 1] / h * hp).long().clamp(0, hp - 1)
+        cells.append(row * wp + col)
+    return cells
 
 
 @torch.no_grad()

@@ -146,7 +146,8 @@ def train_step(run: Run) -> tuple:
     batch = run.stream.next()
     use_bf16 = cfg.bf16 and run.device.type == "cuda"
     with torch.autocast("cuda", torch.bfloat16) if use_bf16 else contextlib.nullcontext():
-        total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher)
+        total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher,
+                                               cfg.token_supervision)  # fmt: skip
     run.optimizer.zero_grad(set_to_none=True)
     total.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
