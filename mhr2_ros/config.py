@@ -75,6 +75,10 @@ class ModelConfig:
     # image token (normalised) plus its learned embedding, as in two-stage Deformable DETR, so the heads
     # see the person from the first step (False: learned content only, position from the proposal)
     # --- heads ---
+    root_frame: str = "camera"  # frame of the root (body) rotation the pose head predicts: "camera"
+    # (paper) or "ray": relative to the viewing ray through the query's pelvis (allocentric, what the
+    # person's appearance shows), turned into the camera frame with that ray; the outputs are in the
+    # camera frame either way
     num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
     num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions
     track_dim: int = 4096  # track feature width (SAM2 memory 64x64x64, 8x8-pooled: 4096)
@@ -103,6 +107,8 @@ class ModelConfig:
             raise ConfigError(
                 f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}"
             )
+        if self.root_frame not in ("camera", "ray"):
+            raise ConfigError(f"root_frame must be 'camera' or 'ray', got {self.root_frame!r}")
         if self.patch_embed not in ("linear", "conv"):
             raise ConfigError(f"patch_embed must be 'linear' or 'conv', got {self.patch_embed!r}")
         if self.patch_embed == "conv" and self.patch_size != 16:

@@ -114,6 +114,30 @@ def matrix_to_rotation_6d(R: torch.Tensor) -> torch.Tensor:
 IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
 
+def intrinsics_from_fov_batch(fov: torch.Tensor, width, height) -> torch.Tensor:
+    """(N,) vertical FOV (radians) and image width / height (floats or (N,) tensors, pixels)
+    -> (N, 3, 3) intrinsics: square pixels, principal point at the image centre."""
+    f = (height / 2) / torch.tan(fov / 2)
+    K = torch.zeros(len(fov), 3, 3, dtype=fov.dtype, device=fov.device)
+    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = f, f, width / 2, height / 2, 1.0
+    return K
+
+
+def ray_rotation(pixels: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """(..., 2) pixels and (..., 3, 3) intrinsics -> (..., 3, 3) the smallest rotation taking
+    the optical axis (0, 0, 1) onto the viewing ray through each pixel (Rodrigues with
+    v = z x d: R = I + [v]x + [v]x^2 / (1 + z.d); the ray points forward, so z.d > 0)."""
+    x = (pixels[..., 0] - K[..., 0, 2]) / K[..., 0, 0]
+    y = (pixels[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
+    d = torch.nn.functional.normalize(torch.stack([x, y, torch.ones_like(x)], -1), dim=-1)
+    zero = torch.zeros_like(x)
+    vx = torch.stack([torch.stack([zero, zero, d[..., 0]], -1),  # [v]x with v = (-d_y, d_x, 0)
+                      torch.stack([zero, zero, d[..., 1]], -1),
+                      torch.stack([-d[..., 0], -d[..., 1], zero], -1)], -2)  # fmt: skip
+    eye = torch.eye(3, dtype=d.dtype, device=d.device).expand_as(vx)
+    return eye + vx + vx @ vx / (1.0 + d[..., 2])[..., None, None]
+
+
 def matrix_to_quaternion_xyzw(R: np.ndarray) -> np.ndarray:
     """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (x, y, z, w), w >= 0."""
     R = np.asarray(R, dtype=np.float64)

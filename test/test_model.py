@@ -338,3 +338,42 @@ def test_proposal_content_starts_each_query_as_its_selected_token(tiny):
     torch.testing.assert_close(decoded.queries, model.decoder.norm(expected))
     with pytest.raises(ConfigError, match="query_selection"):
         small_cfg(tiny, proposal_content=True)
+
+
+def test_ray_rotation_takes_the_optical_axis_onto_each_pixel_ray():
+    from mhr2_ros.geometry import ray_rotation
+
+    K = torch.tensor([[200.0, 0, 160], [0, 200.0, 120], [0, 0, 1]])
+    pixels = torch.tensor([[160.0, 120.0], [300.0, 20.0], [0.0, 239.0]])
+    R = ray_rotation(pixels, K.expand(3, 3, 3))
+    rays = torch.nn.functional.normalize(torch.cat([(pixels - K[:2, 2]) / 200.0, torch.ones(3, 1)], 1), dim=1)
+    torch.testing.assert_close(R[..., 2], rays)  # R z = the ray
+    torch.testing.assert_close(R[0], torch.eye(3))  # the principal point: no rotation
+    torch.testing.assert_close(R @ R.transpose(1, 2), torch.eye(3).expand(3, 3, 3), atol=1e-6, rtol=0)
+    assert torch.allclose(torch.linalg.det(R), torch.ones(3))
+    # smallest rotation: its axis z x ray is perpendicular to both, so x stays in the x-z plane for a horizontal ray
+    side = ray_rotation(torch.tensor([[300.0, 120.0]]), K[None])[0]
+    torch.testing.assert_close(side[:, 1], torch.tensor([0.0, 1.0, 0.0]))
+
+
+def test_ray_root_frame_rotates_only_the_root_by_the_ray_of_each_query(tiny):
+    """root_frame "ray": the outputs stay in the camera frame; the root is the head's
+    (ray-relative) root turned by the viewing ray of the query's pelvis, under the given K
+    or, without one, the predicted FOV. Other bones are untouched."""
+    from mhr2_ros.geometry import intrinsics_from_fov_batch, ray_rotation, rotation_6d_to_matrix
+
+    torch.manual_seed(0)
+    cam_model = MultiHMR2(small_cfg(tiny)).eval()
+    ray_model = MultiHMR2(small_cfg(tiny, root_frame="ray")).eval()
+    ray_model.load_state_dict(cam_model.state_dict())  # same weights: same head outputs
+    images = torch.randn(2, 3, 64, 96)
+    K = torch.tensor([[80.0, 0, 40], [0, 80.0, 30], [0, 0, 1]]).expand(2, 3, 3)
+    with torch.no_grad():
+        plain, given, predicted = cam_model(images), ray_model(images, K=K), ray_model(images)
+    torch.testing.assert_close(given["rot6d"][:, :, 1:], plain["rot6d"][:, :, 1:])
+    for out, cams in ((given, K), (predicted, intrinsics_from_fov_batch(plain["fov"], 96, 64))):
+        R = ray_rotation(plain["loc"], cams[:, None])
+        expected = R @ rotation_6d_to_matrix(plain["rot6d"][:, :, 0])
+        torch.testing.assert_close(rotation_6d_to_matrix(out["rot6d"][:, :, 0]), expected, atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="root_frame"):
+        small_cfg(tiny, root_frame="world")

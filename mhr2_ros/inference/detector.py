@@ -25,7 +25,7 @@ from mhr2_ros.config import InferenceConfig, ModelConfig, override
 from mhr2_ros.devices import resolve_device
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.geometry import fov_from_focal
-from mhr2_ros.inference.postprocess import assemble_humans, queries_to_camera
+from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
 from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad, to_tensor
 from mhr2_ros.inference.results import FrameResult
 from mhr2_ros.inference.select import select_queries
@@ -102,7 +102,7 @@ class Detector:
             timer.lap("encoder")
             decoded = self._network.decode(patches, grid)
             timer.lap("decoder")
-            out = self._network.predict_heads(decoded, cls_tok, geom.input_hw)
+            out = self._network.predict_heads(decoded, cls_tok, geom.input_hw, self._input_K(geom, K))
         out = {k: v[0].float() for k, v in out.items()}  # drop the batch of one
         timer.lap("heads")
 
@@ -121,6 +121,14 @@ class Detector:
             humans=humans, K=cam.K, K_source=cam.K_source,
             fov_y=fov_from_focal(float(cam.K[1, 1]), h), image_size=(h, w), timings=timer.done(),
         )  # fmt: skip
+
+    def _input_K(self, geom, K: Optional[np.ndarray]) -> Optional[torch.Tensor]:
+        """(1, 3, 3) given intrinsics in network-input pixels (root_frame "ray" needs the true
+        rays), or None: the network uses its predicted FOV."""
+        if K is None:
+            return None
+        K_in = intrinsics_for(geom, K, fov_pred=0.0)[1]  # the FOV is unused when K is given
+        return torch.as_tensor(K_in, dtype=torch.float32, device=self.device)[None]
 
     def select(self, cam) -> np.ndarray:
         """Indices of the queries to keep, best first (threshold, then optional 3D NMS)."""

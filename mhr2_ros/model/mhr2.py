@@ -14,12 +14,13 @@ trainer can run the body model on matched queries only.
 from __future__ import annotations
 
 import logging
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 from mhr2_ros.config import ModelConfig
+from mhr2_ros.geometry import intrinsics_from_fov_batch, ray_rotation
 from mhr2_ros.model.decoder import Decoded, DetrDecoder
 from mhr2_ros.model.heads import CameraHead, QueryHeads
 from mhr2_ros.model.vit import ViTEncoder
@@ -52,46 +53,71 @@ class MultiHMR2(nn.Module):
         return self.decoder(patches, grid_hw)
 
     def predict_heads(
-        self, decoded: Decoded, cls: torch.Tensor, image_hw: Tuple[int, int]
+        self, decoded: Decoded, cls: torch.Tensor, image_hw: Tuple[int, int], K: Optional[torch.Tensor] = None
     ) -> Dict[str, torch.Tensor]:
         """decoded (`decode`), cls (B, De), image_hw = (H, W) input pixels -> outputs.
 
-        The heads run outside autocast, in their weights' dtype: under bf16 autocast
-        a pixel location near 768 would otherwise be quantised to ~3 px steps. They
-        are a small fraction of the compute. With query selection the outputs also
-        hold "proposal_logits" (B, P) and "proposal_loc" (B, P, 2) pixels (training).
+        `K` (B, 3, 3) intrinsics of the network input, used by root_frame "ray" only (the
+        viewing ray of each query); None: from the predicted FOV. The heads run outside
+        autocast, in their weights' dtype: under bf16 autocast a pixel location near 768
+        would otherwise be quantised to ~3 px steps. They are a small fraction of the
+        compute. With query selection the outputs also hold "proposal_logits" (B, P) and
+        "proposal_loc" (B, P, 2) pixels (training).
         """
         dtype = self.camera_head.mlp.fc1.weight.dtype
         with torch.autocast(device_type=cls.device.type, enabled=False):
             out = self.query_heads(decoded.queries.to(dtype), image_hw, decoded.points)
             out["fov"] = self.camera_head(cls.to(dtype))  # (B,) radians, vertical FOV
+            self._root_to_camera(out, image_hw, K)
         if decoded.proposals is not None:
             h, w = image_hw
             out["proposal_logits"] = decoded.proposals["logits"]
             out["proposal_loc"] = decoded.proposals["points"] * decoded.proposals["points"].new_tensor([w, h])
         return out
 
-    def token_heads(self, decoded: Decoded, image_hw: Tuple[int, int]) -> Dict[str, torch.Tensor]:
+    def token_heads(
+        self, decoded: Decoded, image_hw: Tuple[int, int], fov: torch.Tensor, K: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
         """Training aid (`TrainConfig.token_supervision`, needs query_selection): the query heads
         run on every normalised image token, from the pelvis that token proposes, so that the
         tokens holding a pelvis can be supervised like matched queries (dense, CenterNet-style
-        auxiliary losses). Returns "token_<key>" (B, P, ...) for TOKEN_HEAD_KEYS."""
+        auxiliary losses). Returns "token_<key>" (B, P, ...) for TOKEN_HEAD_KEYS; `fov` (B,)
+        and `K` as in `predict_heads`."""
         if decoded.proposals is None:
             raise ValueError("token heads need a model with query_selection (dense proposals)")
         dtype = self.camera_head.mlp.fc1.weight.dtype
         with torch.autocast(device_type=decoded.queries.device.type, enabled=False):
             out = self.query_heads(decoded.proposals["tokens"].to(dtype), image_hw,
                                    decoded.proposals["points"].detach(), keys=TOKEN_HEAD_KEYS)  # fmt: skip
-        return {f"token_{k}": v for k, v in out.items()}
+            out["fov"] = fov
+            self._root_to_camera(out, image_hw, K)
+        return {f"token_{k}": v for k, v in out.items() if k in TOKEN_HEAD_KEYS}
 
-    def forward(self, images: torch.Tensor, token_heads: bool = False) -> Dict[str, torch.Tensor]:
-        """images (B, 3, H, W) -> outputs (`heads.py`); `token_heads`: also `token_heads()` (training)."""
+    def _root_to_camera(self, out: Dict[str, torch.Tensor], image_hw, K) -> None:
+        """root_frame "ray": out["rot6d"] root (bone 0) predicted relative to the viewing ray of
+        out["loc"] is rotated into the camera frame, in place. The ray uses the detached location
+        and camera (K, else the predicted FOV): the pose loss moves the pose, not the pelvis."""
+        if self.cfg.root_frame != "ray":
+            return
+        if K is None:
+            h, w = image_hw
+            K = intrinsics_from_fov_batch(out["fov"].detach(), w, h)
+        rot = ray_rotation(out["loc"].detach(), K[:, None].to(out["loc"].dtype))  # (B, N, 3, 3)
+        root = out["rot6d"][..., 0, :].reshape(*rot.shape[:2], 2, 3)  # the two columns
+        root = (rot[:, :, None] @ root[..., None]).squeeze(-1).reshape(*rot.shape[:2], 6)
+        out["rot6d"] = torch.cat([root[:, :, None], out["rot6d"][:, :, 1:]], dim=2)
+
+    def forward(
+        self, images: torch.Tensor, token_heads: bool = False, K: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
+        """images (B, 3, H, W) -> outputs (`heads.py`); `token_heads`: also `token_heads()`
+        (training); `K` (B, 3, 3) input intrinsics for root_frame "ray" (else the predicted FOV)."""
         image_hw = (images.shape[-2], images.shape[-1])
         cls, patches, grid_hw = self.encode(images)
         decoded = self.decode(patches, grid_hw)
-        out = self.predict_heads(decoded, cls, image_hw)
+        out = self.predict_heads(decoded, cls, image_hw, K)
         if token_heads:
-            out.update(self.token_heads(decoded, image_hw))
+            out.update(self.token_heads(decoded, image_hw, out["fov"], K))
         return out
 
 

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from mhr2_ros.body import BodyModel
-from mhr2_ros.geometry import depth_from_nearness
+from mhr2_ros.geometry import depth_from_nearness, intrinsics_from_fov_batch
 from mhr2_ros.training.data import PER_PERSON_KEYS
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
@@ -88,15 +88,6 @@ def place_in_camera(pred: Dict[str, torch.Tensor], K: torch.Tensor, ref_focal: f
     return torch.stack([x * depth, y * depth, depth], dim=-1)
 
 
-def predicted_K(fov: torch.Tensor, image_size: torch.Tensor) -> torch.Tensor:
-    """(P, 3, 3) intrinsics from a predicted vertical FOV per person's image (W, H)."""
-    w, h = image_size[:, 0], image_size[:, 1]
-    f = (h / 2) / torch.tan(fov / 2)
-    K = torch.zeros(len(fov), 3, 3, device=fov.device, dtype=fov.dtype)
-    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = f, f, w / 2, h / 2, 1.0
-    return K
-
-
 def compute_losses(
     model: torch.nn.Module,
     body: BodyModel,
@@ -109,7 +100,8 @@ def compute_losses(
     """(total loss, {term: value}, number of matched people) for one batch. With
     `token_supervision` the per-person losses also cover each person's pelvis token."""
     images, targets = batch["images"], batch["targets"]
-    outputs = model(images, token_heads=True) if token_supervision else model(images)
+    K = torch.stack([t["K"] for t in targets]).to(images)  # (B, 3, 3): root_frame "ray" uses the true rays
+    outputs = model(images, token_heads=token_supervision, K=K)
     if matcher.cfg.mode == "joints3d":
         targets = _with_target_joints(body, targets)
     matches = matcher(outputs, targets)
@@ -125,7 +117,8 @@ def compute_losses(
     pred["joints"], gt["joints"] = bodies.joints[:n], bodies.joints[n:].detach()
     pred["vertices"], gt["vertices"] = bodies.vertices[:n], bodies.vertices[n:].detach()
     pred["position"] = place_in_camera(pred, gt["K"], criterion.cfg.ref_focal)
-    pred["K"] = predicted_K(outputs["fov"][gt["image_index"]], gt["image_size"])
+    size = gt["image_size"]  # (P, 2) = (W, H): each person's image, with its predicted camera
+    pred["K"] = intrinsics_from_fov_batch(outputs["fov"][gt["image_index"]], size[:, 0], size[:, 1])
 
     matched = torch.zeros_like(outputs["logits"], dtype=torch.bool)
     for b, (qi, _) in enumerate(matches):
@@ -208,7 +201,7 @@ def _teacher_outputs(teacher, body, matcher, images, targets, matches) -> Dict[s
     student's matched queries (fine-tuning "2.b": L2 consistency on pose and 3D
     joints). The teacher is matched to the targets on its own: query slots of two
     networks need not correspond, people do."""
-    out = teacher(images)
+    out = teacher(images, K=torch.stack([t["K"] for t in targets]).to(images))
     teacher_matches = matcher(out, targets)
     rot6d, shape = [], []
     for b, ((_, ti), (tq, tt)) in enumerate(zip(matches, teacher_matches)):
