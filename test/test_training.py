@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from scipy.optimize import linear_sum_assignment
 
 from mhr2_ros.checkpoint import load_checkpoint, save_checkpoint
+from mhr2_ros.config import CONFIG_DIR
 from mhr2_ros.cli.train import main as train_main
 from mhr2_ros.inference.detector import Detector
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig, load_train_config
@@ -315,3 +316,17 @@ def test_token_supervision_adds_each_persons_pelvis_token_to_the_per_person_loss
     per_person = torch.cat([(pred_q["shape"] - gt_q["shape"]).abs().mean(1), (pred_t["shape"] - gt_t["shape"]).abs().mean(1)])
     torch.testing.assert_close(on["shape"], per_person.mean().detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(off["shape"], (pred_q["shape"] - gt_q["shape"]).abs().mean().detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("train_*.yaml")), ids=lambda p: p.stem)
+def test_shipped_training_configs_load_and_build(path):
+    """Every training config in config/ parses into its typed dataclasses and its network
+    (preset + overrides) builds, so a typo fails here and not hours into a run."""
+    from mhr2_ros.config import load_model_config
+    from mhr2_ros.model import build_model
+    from mhr2_ros.training.train import _with_overrides
+
+    cfg = load_train_config(path)
+    model_cfg = _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
+    model = build_model(model_cfg)
+    assert sum(p.numel() for p in model.parameters()) > 0
