@@ -57,7 +57,7 @@ def test_detection_matching_on_2d_joints():
     boxes = np.array([[0.0, 0, 30, 40], [90, 90, 120, 130]])  # diagonals 50 and 50 px
     vis = np.ones((2, 2))
     pred = np.stack([gt[1] + 2.0, gt[0] + 20.0, gt[0] + 100])  # good, too far, far away
-    rows, cols, det = match_people(pred, gt, vis, boxes, threshold=0.1)
+    rows, cols, det = match_people(pred, gt, vis, boxes, threshold=0.1, criterion="joints")
     assert rows.tolist() == [0] and cols.tolist() == [1]
     assert (det.tp, det.fp, det.fn) == (1, 2, 1)
     assert det.precision == pytest.approx(1 / 3) and det.recall == pytest.approx(0.5)
@@ -71,13 +71,40 @@ def test_ignored_people_are_neither_missed_nor_false_positives():
     vis = np.ones((3, 2))
     ignore = np.array([False, True, True])  # person 0 counts; 1 and 2 are ignore regions
     pred = np.stack([gt[1] + 1.0, gt[0] + 1.0, gt[0] + 3.0, gt[0] + 100.0])  # on 1, on 0, duplicate of 0, nowhere
-    rows, cols, det = match_people(pred, gt, vis, boxes, threshold=0.1, ignore=ignore)
+    rows, cols, det = match_people(pred, gt, vis, boxes, threshold=0.1, ignore=ignore, criterion="joints")
     assert rows.tolist() == [1] and cols.tolist() == [0]  # the true positive, in full GT indices
     # prediction 0 sits on ignored person 1: not a false positive; the duplicate of person 0
     # is no match for an ignored person (too far from both), so it stays a false positive
     assert (det.tp, det.fp, det.fn) == (1, 2, 0) and det.ignored == (0,)
     # without the ignore flags the same predictions give 2 TP, 2 FP, 1 FN
-    _, _, plain = match_people(pred, gt, vis, boxes, threshold=0.1)
+    _, _, plain = match_people(pred, gt, vis, boxes, threshold=0.1, criterion="joints")
     assert (plain.tp, plain.fp, plain.fn, plain.ignored) == (2, 2, 1, ())
     # no predictions: only the counted person is missed
     assert match_people(pred[:0], gt, vis, boxes, ignore=ignore)[2].fn == 1
+
+
+def test_keypoint_box_iou_by_hand():
+    from mhr2_ros.evaluation.metrics import keypoint_box_iou
+
+    a = np.array([[[0.0, 0], [10, 10]]])  # box 0..10 x 0..10, area 100
+    b = np.array([[[5.0, 0], [15, 10]], [[20.0, 20], [30, 30]], [[0.0, 0], [10, 10]]])
+    np.testing.assert_allclose(keypoint_box_iou(a, b), [[50 / 150, 0.0, 1.0]])
+
+
+def test_iou_criterion_finds_people_whatever_their_pose():
+    """criterion "iou" (default): a prediction whose joint box overlaps the person's with
+    IoU >= 0.5 is found even with a wrong pose, which the "joints" criterion refuses."""
+    gt = np.array([[[0.0, 0], [10, 100], [20, 50]]])  # one person, 3 joints, box 20 x 100
+    boxes = np.array([[0.0, 0, 20, 100]])
+    vis = np.ones((1, 3))
+    # same box, joints shuffled: mean joint error ~50 px, 49% of the diagonal
+    wrong_pose = gt[:, [1, 2, 0]]
+    _, _, found = match_people(wrong_pose, gt, vis, boxes)
+    _, _, strict = match_people(wrong_pose, gt, vis, boxes, criterion="joints")
+    assert (found.tp, found.fp, found.fn) == (1, 0, 0) and (strict.tp, strict.fp, strict.fn) == (0, 1, 1)
+    # a box of the right size but beside the person (IoU 1/3) is not found
+    beside = gt + np.array([10.0, 0.0])
+    assert match_people(beside, gt, vis, boxes)[2].tp == 0
+    assert match_people(beside, gt, vis, boxes, threshold=0.3)[2].tp == 1
+    with pytest.raises(ValueError, match="criterion"):
+        match_people(gt, gt, vis, boxes, criterion="mask")

@@ -105,7 +105,7 @@ def _print_summary(frames, tp, fp, fn, pelvis_err, fov_err, mot, out) -> None:
     recall = tp / (tp + fn) if tp + fn else float("nan")
     print(f"default clip: {frames} frames, {tp + fn} visible people in all, {tp + fp} detections "
           "(people mostly hidden or with the pelvis out of view are ignored: mhr2_ros/evaluation/benchmark.py)")
-    print(f"detection: precision {precision:.2f}, recall {recall:.2f} (2D joints within 10% of the GT box)")
+    print(f"detection: precision {precision:.2f}, recall {recall:.2f} (boxes around the 2D joints overlap, IoU >= 0.5)")
     mean_err = f"{np.mean(pelvis_err):.2f} m" if pelvis_err else "n/a (nothing matched)"
     print(f"3D pelvis error (MRPE) of matched people: {mean_err}")
     print(f"vertical FOV error: {np.mean(fov_err):.1f} deg")

@@ -3,10 +3,13 @@ matching of predictions to ground truth and the accumulation of every metric.
 
 Protocol (as the paper's "Metrics"): in each image, predictions are matched to the
 ground-truth people in view by Hungarian matching on their 2D joints; a pair is a
-true positive when the mean joint distance is below 10% of the person's box diagonal.
+true positive when the boxes around the two sets of 2D joints overlap with IoU >= 0.5
+(the acceptance of the multi-person HMR benchmarks, `metrics.match_people`).
 Detection precision / recall / F1 count those pairs; the mesh and placement metrics
 are averaged over the true positives (TA-PVE over frames with >= 2 of them,
 Pair-PA-MPJPE over every pair of them). Joints are the 27 of `body.JOINT_NAMES`.
+A stricter detection count, `*_joints`, also demands the 2D pose: the mean joint
+distance of a pair below 10% of the person's box diagonal.
 
 Ignore regions: a person in view is counted when at least MIN_VISIBLE_PIXELS of them
 are visible and their pelvis lies inside the image, which is exactly who the training
@@ -76,12 +79,13 @@ def keypoints(result: FrameResult) -> np.ndarray:
     return np.array([h.keypoints_2d for h in result.humans], np.float64).reshape(len(result), len(JOINT_NAMES), 2)
 
 
-def match_frame(result: FrameResult, truth: FrameResult, threshold: float = 0.1, ignore=None):
+def match_frame(result: FrameResult, truth: FrameResult, ignore=None, criterion: str = "iou"):
     """Predictions of `result` matched to `truth` on 2D joints: (pred idx, gt idx, Detection);
-    `ignore` (len(truth),) bool: people not counted (`ignored_people`)."""
+    `ignore` (len(truth),) bool: people not counted (`ignored_people`); `criterion`: see
+    `metrics.match_people` ("iou": found; "joints": found with the right 2D pose)."""
     boxes = np.array([t.box for t in truth.humans], np.float64).reshape(len(truth), 4)
     gt = keypoints(truth)
-    return M.match_people(keypoints(result), gt, np.ones(gt.shape[:2]), boxes, threshold, ignore)
+    return M.match_people(keypoints(result), gt, np.ones(gt.shape[:2]), boxes, ignore=ignore, criterion=criterion)
 
 
 def ignored_people(frame_truth, truth: FrameResult) -> np.ndarray:
@@ -126,16 +130,22 @@ class Evaluator:
 
     MESH_KEYS = ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "mrpe")
 
-    def __init__(self, match_threshold: float = 0.1) -> None:
-        self.match_threshold = match_threshold
+    def __init__(self) -> None:
         self.values: Dict[str, List[float]] = defaultdict(list)
-        self.tp = self.fp = self.fn = self.ignored = 0
+        self.counts = {criterion: M.Detection(0, 0, 0) for criterion in M.CRITERIA}
+        self.ignored = 0
         self.frames = 0
 
     def add(self, result: FrameResult, truth: FrameResult, ignore=None) -> M.Detection:
-        """One frame; `ignore` (len(truth),) bool marks the people not counted (`ignored_people`)."""
-        rows, cols, det = match_frame(result, truth, self.match_threshold, ignore)
-        self.tp, self.fp, self.fn, self.frames = self.tp + det.tp, self.fp + det.fp, self.fn + det.fn, self.frames + 1
+        """One frame; `ignore` (len(truth),) bool marks the people not counted (`ignored_people`).
+        Detection counts by both criteria; the other metrics over the "iou" true positives.
+        Returns the frame's "iou" Detection."""
+        matched = {criterion: match_frame(result, truth, ignore, criterion) for criterion in M.CRITERIA}
+        for criterion, (_, _, det) in matched.items():
+            c = self.counts[criterion]
+            self.counts[criterion] = M.Detection(c.tp + det.tp, c.fp + det.fp, c.fn + det.fn)
+        rows, cols, det = matched["iou"]
+        self.frames += 1
         self.ignored += 0 if ignore is None else int(np.sum(ignore))
         self.values["fov_error"].append(M.fov_error_deg(result.fov_y, truth.fov_y))
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
@@ -158,11 +168,12 @@ class Evaluator:
             self.values["abs_pve"].append(M.abs_pve(p.vertices, g.vertices))
 
     def summary(self) -> Dict[str, Optional[float]]:
-        det = M.Detection(self.tp, self.fp, self.fn)
+        det, strict = self.counts["iou"], self.counts["joints"]
         out: Dict[str, Optional[float]] = {
-            "frames": self.frames, "gt_people": self.tp + self.fn, "ignored_people": self.ignored,
-            "detections": self.tp + self.fp,
+            "frames": self.frames, "gt_people": det.tp + det.fn, "ignored_people": self.ignored,
+            "detections": det.tp + det.fp,
             "precision": det.precision, "recall": det.recall, "f1": det.f1,
+            "precision_joints": strict.precision, "recall_joints": strict.recall, "f1_joints": strict.f1,
         }  # fmt: skip
         for key in (*self.MESH_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error"):
             vals = self.values.get(key, [])

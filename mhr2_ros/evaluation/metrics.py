@@ -3,7 +3,8 @@
 Inputs are in meters in the camera frame; the mesh metrics return millimeters
 (the unit the paper reports), MRPE meters, the FOV error degrees. Predictions
 are matched to ground truth beforehand (`match_people`: Hungarian on 2D joints,
-as the paper does) and every function takes already-matched arrays.
+as the paper does, accepted by keypoint-box overlap or by joint distance) and
+every function takes already-matched arrays.
 """
 
 from __future__ import annotations
@@ -104,32 +105,60 @@ class Detection:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def _good_pairs(cost: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Hungarian pairs of a (P, G) cost matrix whose cost is below `threshold`."""
+def _good_pairs(cost: np.ndarray, accept: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Hungarian pairs of a (P, G) cost matrix that `accept` (P, G) bool lets through."""
     if cost.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     rows, cols = linear_sum_assignment(cost)
-    good = cost[rows, cols] < threshold
+    good = accept[rows, cols]
     return rows[good], cols[good]
 
 
+MATCH_IOU = 0.5  # "iou" criterion: the boxes around a pair's 2D joints overlap at least this much
+MATCH_JOINT_DISTANCE = 0.1  # "joints" criterion: mean 2D joint error below this fraction of the GT box diagonal
+CRITERIA = ("iou", "joints")
+
+
+def keypoint_box_iou(pred_kp: np.ndarray, gt_kp: np.ndarray) -> np.ndarray:
+    """(P, G) IoU of the axis-aligned boxes around each person's 2D joints, pred_kp (P, J, 2),
+    gt_kp (G, J, 2) pixels."""
+    def boxes(kp):
+        return np.concatenate([kp.min(axis=1), kp.max(axis=1)], axis=-1)  # (N, 4) x0, y0, x1, y1
+
+    a, b = boxes(pred_kp)[:, None], boxes(gt_kp)[None]
+    wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
 def match_people(
-    pred_kp: np.ndarray, gt_kp: np.ndarray, gt_vis: np.ndarray, gt_boxes: np.ndarray, threshold: float = 0.1,
-    ignore: Optional[np.ndarray] = None,
+    pred_kp: np.ndarray, gt_kp: np.ndarray, gt_vis: np.ndarray, gt_boxes: np.ndarray, threshold: Optional[float] = None,
+    ignore: Optional[np.ndarray] = None, criterion: str = "iou",
 ) -> Tuple[np.ndarray, np.ndarray, Detection]:
-    """Hungarian matching of predictions to ground truth on 2D joints.
+    """Hungarian matching of predictions to ground truth on 2D joints, then a criterion per pair.
 
     pred_kp (P, J, 2), gt_kp (G, J, 2) pixels; gt_vis (G, J) which GT joints are
-    labelled; gt_boxes (G, 4) x0, y0, x1, y1. The cost is the mean 2D distance over
-    labelled joints divided by the GT box diagonal; a matched pair counts as a true
-    positive when its cost is below `threshold` (10% of the person's diagonal).
+    labelled; gt_boxes (G, 4) x0, y0, x1, y1. Pairs minimise the mean 2D distance over
+    labelled joints divided by the GT box diagonal. A pair is a true positive when
+    - criterion "iou" (default): the boxes around the two sets of 2D joints overlap with
+      IoU >= threshold (default MATCH_IOU, COCO's 0.5). This is the protocol of the
+      multi-person mesh-recovery benchmarks (AGORA's evaluation, used by ROMP, BEV and
+      SAT-HMR: pairs by 2D joint error, accepted by keypoint-box overlap, their
+      threshold 0.1): it asks whether the person was found; the pose is measured by
+      the mesh metrics of the pairs;
+    - criterion "joints": the mean joint distance is below threshold (default
+      MATCH_JOINT_DISTANCE, 10% of the diagonal), which also demands a correct pose,
+      body rotation and scale.
     `ignore` (G,) bool marks people the protocol does not count (ignore regions, as
     in MOT and crowd benchmarks): the counted people are matched first; a prediction
-    left over that matches an ignored person within the threshold is neither a true
-    nor a false positive (`Detection.ignored`), and a missed ignored person is no
-    false negative. Returns (pred indices, gt indices) of the true positives and the counts.
+    left over that matches an ignored person is neither a true nor a false positive
+    (`Detection.ignored`), and a missed ignored person is no false negative.
+    Returns (pred indices, gt indices) of the true positives and the counts.
     """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     P, G = len(pred_kp), len(gt_kp)
     ignore = np.zeros(G, dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool)
     if P == 0 or G == 0:
@@ -140,10 +169,15 @@ def match_people(
     mean = (dist * vis).sum(-1) / np.maximum(vis.sum(-1), 1)
     diag = np.linalg.norm(gt_boxes[:, 2:] - gt_boxes[:, :2], axis=-1)
     cost = mean / np.maximum(diag, 1.0)[None]
+    if criterion == "iou":
+        iou = keypoint_box_iou(pred_kp, gt_kp)
+        accept = iou >= (MATCH_IOU if threshold is None else threshold)
+    else:
+        accept = cost < (MATCH_JOINT_DISTANCE if threshold is None else threshold)
     counted, ignored = np.flatnonzero(~ignore), np.flatnonzero(ignore)
-    rows, cols = _good_pairs(cost[:, counted], threshold)
+    rows, cols = _good_pairs(cost[:, counted], accept[:, counted])
     left = np.setdiff1d(np.arange(P), rows)
-    on_ignored, _ = _good_pairs(cost[left][:, ignored], threshold)
+    on_ignored, _ = _good_pairs(cost[left][:, ignored], accept[left][:, ignored])
     tp, n_ign = len(rows), len(on_ignored)
     det = Detection(tp, P - tp - n_ign, len(counted) - tp, tuple(int(i) for i in left[on_ignored]))
     return rows, counted[cols], det
