@@ -1,6 +1,7 @@
 """The `mhr2` command line, in-process, on small images and videos the tests write."""
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -56,6 +57,9 @@ def test_every_subcommand_explains_every_option(capsys):
             assert action.help, f"{name}: option {action.option_strings or action.dest} has no help"
             for opt in action.option_strings:
                 assert opt in text
+        # defaults are shown once and only when they say something
+        assert "(default: None)" not in text and "(default: False)" not in text, name
+        assert not re.search(r"\(default[^)]*\)\s*\(default:", text), name
 
 
 def test_detect_image_writes_json_overlay_and_meshes(weights, media, tmp_path):

@@ -14,7 +14,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector, camera_for
 from mhr2_ros.config import override
 from mhr2_ros.errors import InputError
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
         description="Read the images of --image-topic from the rosbag2 IN (MCAP or sqlite3; sensor_msgs/Image "
         "or CompressedImage) and write the rosbag2 OUT with what detector_node publishes: HumanArray, /tf, "
         "markers and the mesh topology, stamped with the images' headers.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("input", type=Path, help="input rosbag2: a bag folder, or a .mcap / .db3 file")
     p.add_argument("output", type=Path, help="output rosbag2 folder (must not exist)")

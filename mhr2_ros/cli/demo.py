@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
-from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector, camera_for
 from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
 from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
         description="Render the embedded default clip (synthetic Anny people walking; exact ground truth), "
         "run the detector and tracker with the shipped weights, write input.mp4, overlay.mp4, frames.jsonl "
         "into --output and print a summary against the ground truth.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("-o", "--output", type=Path, default=Path("demo_output"), help="output folder")
     p.add_argument("--frames", type=int, default=30, help="frames of the default clip (10 fps)")

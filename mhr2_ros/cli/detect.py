@@ -18,7 +18,7 @@ import cv2
 from tqdm import tqdm
 
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
-from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector, camera_for
 from mhr2_ros.io.atomic import atomic_path
 from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
 from mhr2_ros.io.mesh_export import export_glb
@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
         help="detect people and their 3D bodies in images, videos or a camera",
         description="Detect every person in INPUT and recover metric 3D bodies in the camera frame. "
         "Writes frames.jsonl, overlays and optional GLB meshes into --output.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "input",

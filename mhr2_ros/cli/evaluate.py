@@ -17,7 +17,7 @@ from typing import Dict, Optional
 
 from tqdm import tqdm
 
-from mhr2_ros.cli.options import add_detector_options, build_detector
+from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector
 from mhr2_ros.evaluation.benchmark import SyntheticBenchmark
 from mhr2_ros.io.atomic import atomic_write
 
@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
         "report detection precision/recall/F1 (2D-joint matching), MPJPE, PA-MPJPE, PVE, Abs-PVE, "
         "TA-PVE, Pair-PA-MPJPE (mm), MRPE (m), vertical-FOV error (deg) and IDF1/MOTA/HOTA. "
         "Without --data: the fixed synthetic benchmark (seeds below 1000; training uses >= 1000).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--data", type=Path, nargs="+", default=None, metavar="DIR",
                    help="clip folders in the on-disk format (docs/dataset_format.md); "

@@ -16,6 +16,7 @@ import torch
 from mhr2_ros.checkpoint import save_checkpoint
 from mhr2_ros.config import load_model_config
 from mhr2_ros.model import build_model, load_dino_backbone
+from mhr2_ros.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
         description="Write OUT (.safetensors) and its .json model config: a randomly initialised "
         "network of --config, optionally with the encoder initialised from a local DINOv2/DINOv3 "
         "backbone file. The starting point of training; its detections are meaningless.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("output", type=Path, help="checkpoint path, ending in .safetensors")
     p.add_argument("--config", default="tiny", help="model preset (tiny, small, large) or config file")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mhr2_ros.cli.synth import _positive
 from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 PROG = "mhr2-sam2-targets"
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "SAM2's image encoder on the frame, its memory encoder on the person's visible mask, 8x8 average "
         "pooling, flattened to 4096 values. Written to CLIP/sam2_targets/NNNNNN.npz (float16, ground-truth "
         "person order) with a manifest.json; see docs/dataset_format.md. Nothing is downloaded.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("datasets", type=Path, nargs="+", metavar="DATASET",
                    help="a clip folder (with clip.json) or a folder of clip folders")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Tuple
 
 from mhr2_ros import __version__
+from mhr2_ros.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def add_parser(sub) -> None:
         "and gesturing on a textured floor, seen by a random camera, with RGB, depth, visible instance masks "
         "and per-person ground truth (pose, shape, joints, boxes, visibility). Format: docs/dataset_format.md. "
         "The same arguments write byte-identical files.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("output", type=Path, metavar="OUT", help="output folder (created; must be empty unless --overwrite)")
     p.add_argument("--people", type=_range(int, 0, 20, "people"), default="3", metavar="N|MIN-MAX",

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="mhr2-train",
         description="Train or fine-tune Multi-HMR 2 (one GPU, or many under torchrun).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--config", type=Path, required=True, help="training config YAML (config/train_*.yaml)")
     p.add_argument("--resume", type=Path, default=None, help="run folder (or its last.json) to resume from")
