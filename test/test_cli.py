@@ -1,5 +1,6 @@
 """The `mhr2` command line, in-process, on small images and videos the tests write."""
 
+import argparse
 import json
 import re
 
@@ -149,3 +150,13 @@ def test_detect_track_writes_track_ids(weights, media, tmp_path):
     recs = _lines(out / "frames.jsonl")
     ids = [h["id"] for r in recs for h in r["humans"]]
     assert ids and all(isinstance(i, str) and i[0].isalpha() for i in ids)
+
+
+def test_default_demo_clip_is_what_the_readme_describes(body_model):
+    from mhr2_ros.cli.demo import DEMO_SEED, _clip
+
+    clip = _clip(argparse.Namespace(frames=30, people=4, seed=DEMO_SEED), body_model)
+    clip.plan_for(0)
+    people = clip.info["people"]
+    assert len(people) == 4 and all(p["behaviour"] == "walk" for p in people)
+    assert len({p["age_group"] for p in people}) >= 3

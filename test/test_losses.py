@@ -126,10 +126,10 @@ def test_proposal_terms():
     logits = torch.zeros(B, 4, requires_grad=True)  # p = 0.5 everywhere: 1 positive, 7 negatives
     value = L.loss_proposal_score(logits, target, sup)
     # alpha_t (1 - p_t)^2 log 2 per patch: alpha 0.25 on the positive, 0.75 on the 7 negatives
-    assert float(value) == pytest.approx((0.25 + 7 * 0.75) * 0.5**2 * math.log(2), rel=1e-5)
+    assert value.item() == pytest.approx((0.25 + 7 * 0.75) * 0.5**2 * math.log(2), rel=1e-5)
     value.backward()
     assert logits.grad.abs().sum() > 0
-    assert float(L.loss_proposal_score(logits, target, torch.zeros(B, dtype=torch.bool))) == 0.0
+    assert L.loss_proposal_score(logits, target, torch.zeros(B, dtype=torch.bool)).item() == 0.0
     loc = torch.tensor([[10.0, 20.0]])
     assert float(L.loss_proposal_loc(loc, loc + torch.tensor([[4.0, 0.0]]), torch.tensor([100.0]))) \
         == pytest.approx(0.02)

@@ -1,0 +1,47 @@
+"""The checkpoint shipped in weights/: loads strictly, fits the size limit, and its
+provenance points at files of this repository that rebuild the same network."""
+
+import json
+
+import pytest
+
+from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict
+from mhr2_ros.config import from_dict, load_model_config
+from mhr2_ros.model import build_model
+from mhr2_ros.training.config import load_train_config
+
+REPO = DEFAULT_WEIGHTS.parent.parent
+MAX_BYTES = 50 * 1024 * 1024  # the repository's limit for its one binary
+METRICS = ("f1", "f1_joints", "precision", "recall", "pa_mpjpe", "mrpe", "fov_error", "idf1")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    tensors, cfg, info = load_checkpoint(DEFAULT_WEIGHTS)
+    return tensors, cfg, info
+
+
+def test_loads_strictly_and_fits_the_limit(shipped):
+    tensors, cfg, _ = shipped
+    assert DEFAULT_WEIGHTS.stat().st_size <= MAX_BYTES
+    load_state_strict(build_model(cfg), tensors, str(DEFAULT_WEIGHTS))  # raises on any mismatch
+
+
+def test_training_config_rebuilds_the_shipped_network(shipped):
+    _, cfg, info = shipped
+    assert info["trained"] is True
+    for key in ("description", "command", "data_commands", "hardware", "training_hours", "steps"):
+        assert info.get(key), f"weights JSON lacks {key}"
+    train_cfg = load_train_config(REPO / info["train_config"])
+    assert train_cfg.steps == info["steps"]
+    rebuilt = load_model_config(train_cfg.model)
+    rebuilt = from_dict(type(rebuilt), {**rebuilt.to_dict(), **train_cfg.model_overrides})
+    assert rebuilt.to_dict() == cfg.to_dict()
+
+
+def test_evaluation_table_is_recorded(shipped):
+    _, _, info = shipped
+    table = json.loads(DEFAULT_WEIGHTS.with_name(DEFAULT_WEIGHTS.stem + "_eval.json").read_text())
+    for key in METRICS:
+        assert key in info["evaluation"]["metrics"], key
+        assert table["metrics"][key] == info["evaluation"]["metrics"][key], key
