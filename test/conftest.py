@@ -66,3 +66,27 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def recipe_model_config():
+    """Function: the ModelConfig a training config in config/ trains. A config with `init`
+    continues the config in config/ whose output writes that checkpoint (its model, then
+    this config's overrides); the chain must exist, so a stage cannot point nowhere."""
+    from pathlib import PurePosixPath
+
+    from mhr2_ros.config import CONFIG_DIR
+    from mhr2_ros.training.config import load_train_config
+    from mhr2_ros.training.train import _with_overrides
+
+    def resolve(path):
+        cfg = load_train_config(path)
+        if not cfg.init:
+            return _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
+        init = PurePosixPath(cfg.init)
+        stages = [p for p in CONFIG_DIR.glob("train_*.yaml")
+                  if PurePosixPath(load_train_config(p).output) / "model.safetensors" == init]
+        assert len(stages) == 1, f"{path.name}: init {init} is written by {len(stages)} configs in config/"
+        return _with_overrides(resolve(stages[0]), cfg.model_overrides, cfg.init)
+
+    return resolve

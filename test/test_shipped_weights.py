@@ -6,7 +6,6 @@ import json
 import pytest
 
 from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict
-from mhr2_ros.config import from_dict, load_model_config
 from mhr2_ros.model import build_model
 from mhr2_ros.training.config import load_train_config
 
@@ -27,16 +26,15 @@ def test_loads_strictly_and_fits_the_limit(shipped):
     load_state_strict(build_model(cfg), tensors, str(DEFAULT_WEIGHTS))  # raises on any mismatch
 
 
-def test_training_config_rebuilds_the_shipped_network(shipped):
+def test_training_configs_rebuild_the_shipped_network(shipped, recipe_model_config):
     _, cfg, info = shipped
     assert info["trained"] is True
     for key in ("description", "command", "data_commands", "hardware", "training_hours", "steps"):
         assert info.get(key), f"weights JSON lacks {key}"
-    train_cfg = load_train_config(REPO / info["train_config"])
-    assert train_cfg.steps == info["steps"]
-    rebuilt = load_model_config(train_cfg.model)
-    rebuilt = from_dict(type(rebuilt), {**rebuilt.to_dict(), **train_cfg.model_overrides})
-    assert rebuilt.to_dict() == cfg.to_dict()
+    stages = [REPO / p for p in info["train_config"]]  # in training order
+    assert [load_train_config(p).steps for p in stages] == list(info["steps"].values())
+    assert len(stages) == len(info["command"]) and all(p.name in c for p, c in zip(stages, info["command"]))
+    assert recipe_model_config(stages[-1]).to_dict() == cfg.to_dict()
 
 
 def test_evaluation_table_is_recorded(shipped):

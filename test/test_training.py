@@ -319,14 +319,11 @@ def test_token_supervision_adds_each_persons_pelvis_token_to_the_per_person_loss
 
 
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("train_*.yaml")), ids=lambda p: p.stem)
-def test_shipped_training_configs_load_and_build(path):
+def test_shipped_training_configs_load_and_build(path, recipe_model_config):
     """Every training config in config/ parses into its typed dataclasses and its network
-    (preset + overrides) builds, so a typo fails here and not hours into a run."""
-    from mhr2_ros.config import load_model_config
+    (preset + overrides, or the stage it continues) builds, so a typo fails here and not
+    hours into a run."""
     from mhr2_ros.model import build_model
-    from mhr2_ros.training.train import _with_overrides
 
-    cfg = load_train_config(path)
-    model_cfg = _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
-    model = build_model(model_cfg)
+    model = build_model(recipe_model_config(path))
     assert sum(p.numel() for p in model.parameters()) > 0
