@@ -89,6 +89,14 @@ def test_keypoint_box_iou_by_hand():
     a = np.array([[[0.0, 0], [10, 10]]])  # box 0..10 x 0..10, area 100
     b = np.array([[[5.0, 0], [15, 10]], [[20.0, 20], [30, 30]], [[0.0, 0], [10, 10]]])
     np.testing.assert_allclose(keypoint_box_iou(a, b), [[50 / 150, 0.0, 1.0]])
+    # an unlabelled GT joint (stored at 0, 0, as COCO does) widens neither box
+    gt = np.array([[[100.0, 100], [110, 110], [0, 0]]])
+    pred = np.array([[[100.0, 100], [110, 110], [60, 60]]])  # its third joint is not compared either
+    vis = np.array([[True, True, False]])
+    np.testing.assert_allclose(keypoint_box_iou(pred, gt, vis), [[1.0]])
+    assert keypoint_box_iou(pred, gt)[0, 0] < 0.5  # all joints: the match would fail
+    boxes = np.array([[100.0, 100, 110, 110]])
+    assert match_people(pred, gt, vis.astype(float), boxes)[2].tp == 1
 
 
 def test_iou_criterion_finds_people_whatever_their_pose():

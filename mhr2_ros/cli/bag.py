@@ -14,7 +14,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.formatting import HelpFormatter
+from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
 from mhr2_ros.config import override
 from mhr2_ros.errors import InputError
 

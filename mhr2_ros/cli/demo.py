@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
-from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.formatting import HelpFormatter
+from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
 from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
-from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
+from mhr2_ros.evaluation.metrics import MATCH_IOU, fov_error_deg, mrpe
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
 from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
 from mhr2_ros.io.overlay import draw_overlay
@@ -108,7 +109,7 @@ def _print_summary(frames, tp, fp, fn, pelvis_err, fov_err, mot, out) -> None:
     recall = tp / (tp + fn) if tp + fn else float("nan")
     print(f"default clip: {frames} frames, {tp + fn} visible people in all, {tp + fp} detections "
           "(people mostly hidden or with the pelvis out of view are ignored: mhr2_ros/evaluation/benchmark.py)")
-    print(f"detection: precision {precision:.2f}, recall {recall:.2f} (boxes around the 2D joints overlap, IoU >= 0.5)")
+    print(f"detection: precision {precision:.2f}, recall {recall:.2f} (boxes around the 2D joints overlap, IoU >= {MATCH_IOU})")
     mean_err = f"{np.mean(pelvis_err):.2f} m" if pelvis_err else "n/a (nothing matched)"
     print(f"3D pelvis error (MRPE) of matched people: {mean_err}")
     print(f"vertical FOV error: {np.mean(fov_err):.1f} deg")

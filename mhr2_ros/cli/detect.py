@@ -18,7 +18,8 @@ import cv2
 from tqdm import tqdm
 
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
-from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.formatting import HelpFormatter
+from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
 from mhr2_ros.io.atomic import atomic_path
 from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
 from mhr2_ros.io.mesh_export import export_glb

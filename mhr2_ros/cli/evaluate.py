@@ -17,7 +17,8 @@ from typing import Dict, Optional
 
 from tqdm import tqdm
 
-from mhr2_ros.cli.options import HelpFormatter, add_detector_options, build_detector
+from mhr2_ros.cli.formatting import HelpFormatter
+from mhr2_ros.cli.options import add_detector_options, build_detector
 from mhr2_ros.evaluation.benchmark import SyntheticBenchmark
 from mhr2_ros.io.atomic import atomic_write
 

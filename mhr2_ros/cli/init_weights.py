@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from mhr2_ros.checkpoint import save_checkpoint
+from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.config import load_model_config
 from mhr2_ros.model import build_model, load_dino_backbone
-from mhr2_ros.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 

@@ -14,17 +14,6 @@ from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import intrinsics_from_fov, intrinsics_from_values
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends "(default: X)" only where it informs: not for None/False defaults (the help
-    text says what happens then) and not where the help already names its default."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.default in (None, False) or "default" in text:
-            return text
-        return super()._get_help_string(action)
-
-
 def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> None:
     """Model and detection options; `camera`: also --fov / --intrinsics."""
     g = p.add_argument_group("model")

@@ -13,9 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
+from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.synth import _positive
 from mhr2_ros.errors import Mhr2Error
-from mhr2_ros.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 PROG = "mhr2-sam2-targets"

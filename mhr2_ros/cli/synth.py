@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Tuple
 
 from mhr2_ros import __version__
-from mhr2_ros.cli.options import HelpFormatter
+from mhr2_ros.cli.formatting import HelpFormatter
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.errors import Mhr2Error
-from mhr2_ros.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 

@@ -120,16 +120,23 @@ MATCH_JOINT_DISTANCE = 0.1  # "joints" criterion: mean 2D joint error below this
 CRITERIA = ("iou", "joints")
 
 
-def keypoint_box_iou(pred_kp: np.ndarray, gt_kp: np.ndarray) -> np.ndarray:
+def keypoint_box_iou(pred_kp: np.ndarray, gt_kp: np.ndarray, gt_vis: Optional[np.ndarray] = None) -> np.ndarray:
     """(P, G) IoU of the axis-aligned boxes around each person's 2D joints, pred_kp (P, J, 2),
-    gt_kp (G, J, 2) pixels."""
-    def boxes(kp):
-        return np.concatenate([kp.min(axis=1), kp.max(axis=1)], axis=-1)  # (N, 4) x0, y0, x1, y1
+    gt_kp (G, J, 2) pixels. `gt_vis` (G, J) bool: the labelled joints of each GT person; both
+    boxes of a pair span only those (an unlabelled joint has no position)."""
+    if gt_vis is None:
+        gt_vis = np.ones(gt_kp.shape[:2], dtype=bool)
+    mask = np.asarray(gt_vis, dtype=bool)[None, :, :, None]  # (1, G, J, 1)
 
-    a, b = boxes(pred_kp)[:, None], boxes(gt_kp)[None]
+    def boxes(kp):  # (P or 1, 1 or G, J, 2) -> (P, G, 4) x0, y0, x1, y1 over the labelled joints
+        lo = np.where(mask, kp, np.inf).min(axis=2)
+        hi = np.where(mask, kp, -np.inf).max(axis=2)
+        return np.concatenate([lo, hi], axis=-1)
+
+    a, b = boxes(pred_kp[:, None]), boxes(gt_kp[None])
     wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
     inter = wh[..., 0] * wh[..., 1]
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
     return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
 
 
@@ -170,7 +177,7 @@ def match_people(
     diag = np.linalg.norm(gt_boxes[:, 2:] - gt_boxes[:, :2], axis=-1)
     cost = mean / np.maximum(diag, 1.0)[None]
     if criterion == "iou":
-        iou = keypoint_box_iou(pred_kp, gt_kp)
+        iou = keypoint_box_iou(pred_kp, gt_kp, gt_vis > 0)
         accept = iou >= (MATCH_IOU if threshold is None else threshold)
     else:
         accept = cost < (MATCH_JOINT_DISTANCE if threshold is None else threshold)
