@@ -239,6 +239,24 @@ def test_reader_round_trips_the_writer(tmp_path, body_model):
         assert loaded.time == original.time
 
 
+def test_a_folder_of_clips_names_its_clips(tmp_path, body_model):
+    from mhr2_ros.errors import InputError
+    from mhr2_ros.training.data import ClipSource
+    from mhr2_ros.training.synthetic.dataset import clip_folders
+
+    cfg = dataclasses.replace(small_config(people=(1, 1)), frames=1, vertices=False)
+    for name, frames in (("b", 2), ("a", 1)):
+        write_clip(tmp_path / "set" / name, SyntheticClip(dataclasses.replace(cfg, frames=frames), 3, body_model))
+    (tmp_path / "set" / "notes").mkdir()  # a subfolder without clip.json is no clip
+    single = tmp_path / "set" / "b"
+    assert clip_folders([tmp_path / "set", single]) == [tmp_path / "set" / "a", single, single]
+    assert len(ClipSource([tmp_path / "set"])) == 3  # every frame of both clips
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "empty", tmp_path / "missing", tmp_path / "set" / "notes"):
+        with pytest.raises(InputError, match=f"{bad.name} is not a synthetic clip"):
+            clip_folders([bad])
+
+
 def test_command_is_deterministic_and_validates(tmp_path, capsys):
     from mhr2_ros.cli import main
 

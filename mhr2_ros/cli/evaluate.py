@@ -54,7 +54,7 @@ def add_parser(sub) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--data", type=Path, nargs="+", default=None, metavar="DIR",
-                   help="clip folders in the on-disk format (docs/dataset_format.md); "
+                   help="clips in the on-disk format (docs/dataset_format.md), or folders of clips; "
                    "clips written without --independent are also tracked")  # fmt: skip
     spec = SyntheticBenchmark()
     p.add_argument("--images", type=int, default=spec.images, help="synthetic benchmark: independent images")

@@ -44,11 +44,12 @@ def synthetic_sequences(spec: SyntheticBenchmark, body) -> List[Sequence]:
 
 
 def disk_sequences(paths) -> List[Sequence]:
-    """Clips in the documented on-disk format (docs/dataset_format.md)."""
-    from mhr2_ros.training.synthetic.dataset import load_clip
+    """Clips in the documented on-disk format (docs/dataset_format.md); a path is a clip
+    or a folder of clips."""
+    from mhr2_ros.training.synthetic.dataset import clip_folders, load_clip
 
     seqs = []
-    for path in paths:
+    for path in clip_folders(paths):
         reader = load_clip(path)
         seqs.append(Sequence(str(path), reader, len(reader), tracked=not reader.info.get("independent", False)))
     return seqs

@@ -17,7 +17,7 @@ from mhr2_ros.training.matcher import MatcherConfig
 class DataSourceConfig:
     kind: str = "synthetic"  # synthetic (rendered on the fly), clips (on-disk format) or coco (2D keypoints)
     weight: float = 1.0  # relative probability of drawing a sample from this source
-    paths: List[str] = field(default_factory=list)  # clips: clip folders; coco: [annotation.json, image_dir]
+    paths: List[str] = field(default_factory=list)  # clips: clips or folders of clips; coco: [annotation.json, image_dir]
     synth: dict = field(default_factory=dict)  # synthetic: SynthConfig overrides (nested mapping)
     seed: int = 0  # synthetic: generator seed (training seeds must differ from evaluation seeds)
 
@@ -49,7 +49,7 @@ class TrainConfig:
     log_every: int = 20  # steps between TensorBoard scalars
     checkpoint_every: int = 500  # steps between resumable checkpoints
     eval_every: int = 1000  # steps between evaluations (0: off)
-    eval_clips: List[str] = field(default_factory=list)  # clip folders for the evaluation hook
+    eval_clips: List[str] = field(default_factory=list)  # clips (or folders of clips) for the evaluation hook
     matcher: MatcherConfig = field(default_factory=MatcherConfig)  # Hungarian matching (paper, eq. 1)
     token_supervision: bool = False  # query_selection models: the image token holding each person's pelvis
     # is also supervised like a matched query (the query heads run on it; dense auxiliary losses, as in

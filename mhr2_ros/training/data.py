@@ -67,13 +67,14 @@ class SyntheticSource:
 
 
 class ClipSource:
-    """Frames of one or more clips in the on-disk format, drawn uniformly; a frame's SAM2
-    track targets (`mhr2-sam2-targets`, CLIP/sam2_targets/) become the samples' `track`."""
+    """Frames of one or more clips in the on-disk format (a path is a clip or a folder of
+    clips), drawn uniformly over all frames; a frame's SAM2 track targets
+    (`mhr2-sam2-targets`, CLIP/sam2_targets/) become the samples' `track`."""
 
     def __init__(self, paths: Sequence[Path]) -> None:
-        from mhr2_ros.training.synthetic.dataset import load_clip
+        from mhr2_ros.training.synthetic.dataset import clip_folders, load_clip
 
-        self.readers = [load_clip(p) for p in paths]
+        self.readers = [load_clip(p) for p in clip_folders(paths)]
         self.index = [(r, i) for r in self.readers for i in range(len(r))]
         if not self.index:
             raise ValueError(f"no frames in {list(map(str, paths))}")

@@ -4,7 +4,7 @@ It is the demo input, the fixture of every stage's tests, the evaluation benchma
 and the training data (the paper trains on synthetic Anny renders). Public API:
 
     SynthConfig, SyntheticClip, generate_clip      (config.py, generator.py)
-    write_clip, load_clip, ClipReader              (dataset.py, docs/dataset_format.md)
+    write_clip, load_clip, clip_folders, ClipReader (dataset.py, docs/dataset_format.md)
     FrameTruth, to_frame_result                    (truth.py)
 
 Importing this package is cheap: the names above load their module on first use.
@@ -23,6 +23,7 @@ _EXPORTS = {
     "generate_clip": "generator",
     "write_clip": "dataset",
     "load_clip": "dataset",
+    "clip_folders": "dataset",
     "ClipReader": "dataset",
     "FrameTruth": "truth",
     "to_frame_result": "truth",

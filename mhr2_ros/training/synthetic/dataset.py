@@ -20,7 +20,7 @@ import re
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -194,3 +194,20 @@ class ClipReader:
 def load_clip(path: Union[str, Path]) -> ClipReader:
     """Open a clip written by write_clip / `mhr2 synth`."""
     return ClipReader(path)
+
+
+def clip_folders(paths: Sequence[Union[str, Path]]) -> List[Path]:
+    """The clips named by `paths`, in order: a path is a clip (it holds clip.json) or a
+    folder of clips (its subfolders that hold one, sorted by name), so a training or
+    evaluation set of many clips is named by its parent folder."""
+    found: List[Path] = []
+    for path in map(Path, paths):
+        if (path / "clip.json").is_file():
+            found.append(path)
+            continue
+        children = sorted(c for c in path.iterdir() if (c / "clip.json").is_file()) if path.is_dir() else []
+        if not children:
+            raise InputError(f"{path} is not a synthetic clip (no clip.json; incomplete or wrong folder) "
+                             "nor a folder of clips")
+        found.extend(children)
+    return found
