@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 DEPTH_SCALE = 1000.0  # stored depth units per meter (millimetres)
 DEPTH_MAX = 65535  # uint16 ceiling; farther surfaces are stored as 0
 FOLDERS = ("rgb", "depth", "instance", "gt")
+NOT_A_CLIP = "is not a synthetic clip (no clip.json; incomplete or wrong folder)"  # error text of a bad path
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamp: archives are byte-identical
 _FRAME_FILE = re.compile(r"^\d{6}\.(png|npz)$")
 
@@ -144,7 +145,7 @@ class ClipReader:
         self.path = Path(path)
         meta = self.path / "clip.json"
         if not meta.is_file():
-            raise InputError(f"{self.path} is not a synthetic clip (no clip.json; incomplete or wrong folder)")
+            raise InputError(f"{self.path} {NOT_A_CLIP}")
         self.info: Dict = json.loads(meta.read_text())
         version = self.info.get("format_version")
         if version != FORMAT_VERSION:
@@ -207,7 +208,6 @@ def clip_folders(paths: Sequence[Union[str, Path]]) -> List[Path]:
             continue
         children = sorted(c for c in path.iterdir() if (c / "clip.json").is_file()) if path.is_dir() else []
         if not children:
-            raise InputError(f"{path} is not a synthetic clip (no clip.json; incomplete or wrong folder) "
-                             "nor a folder of clips")
+            raise InputError(f"{path} {NOT_A_CLIP} nor a folder of clips")
         found.extend(children)
     return found
