@@ -72,6 +72,41 @@ def test_a_missed_person_and_a_false_positive(truths):
     assert s["f1"] == pytest.approx(2 / 3)
 
 
+def test_distance_bins_hold_their_lower_edge():
+    from mhr2_ros.evaluation.benchmark import distance_bin, distance_labels
+
+    assert [distance_bin(z) for z in (0.5, 2.99, 3.0, 4.5, 7.0, 8.99, 9.0, 40.0)] == [
+        "< 3 m", "< 3 m", "3-5 m", "3-5 m", "7-9 m", "7-9 m", ">= 9 m", ">= 9 m"]  # fmt: skip
+    assert distance_labels() == ["< 3 m", "3-5 m", "5-7 m", "7-9 m", ">= 9 m"]
+
+
+def test_by_distance_recall_mrpe_and_depth_ratio(truths):
+    """Everyone placed 0.5 m too far, the nearest person of the first scene missed: each bin's
+    MRPE is 0.5 m, its depth ratio the median of (z + 0.5) / z, its recall the found share."""
+    from mhr2_ros.evaluation.benchmark import distance_bin
+
+    ev = Evaluator()
+    preds = [_moved(t, np.array([0.0, 0.0, 0.5], np.float32)) for t in truths]
+    for pred in preds:
+        for h in pred.humans:
+            h.depth = h.depth + 0.5
+    missed = truths[0].humans[0]  # the nearest (humans are sorted by depth)
+    preds[0].humans = preds[0].humans[1:]
+    for pred, t in zip(preds, truths):
+        ev.add(pred, t)
+    rows = ev.by_distance()
+    depths = [h.depth for t in truths for h in t.humans]
+    assert sum(r["gt_people"] for r in rows.values()) == len(depths) == 6
+    for label, row in rows.items():
+        zs = [z for z in depths if distance_bin(z) == label]
+        found = [z for z in zs if z != missed.depth]
+        assert row["gt_people"] == len(zs)
+        assert row["recall"] == pytest.approx(len(found) / len(zs))
+        assert row["mrpe"] == pytest.approx(0.5, abs=1e-5)
+        assert row["depth_ratio"] == pytest.approx(np.median([(z + 0.5) / z for z in found]), rel=1e-5)
+    assert rows[distance_bin(missed.depth)]["recall"] < 1.0
+
+
 def test_barely_visible_and_pelvis_outside_people_are_ignored(body_model):
     """The protocol counts who the training targets hold: >= MIN_VISIBLE_PIXELS visible
     and the pelvis in the image; the others are ignore regions, also for tracking."""
@@ -127,10 +162,12 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert rc == 0
     text = capsys.readouterr().out
     assert "| PA-MPJPE |" in text and "| IDF1 (tracked clips) |" in text
+    assert "| distance | people | recall | MRPE |" in text
     data = json.loads(out.read_text())
     assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0
     assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
     assert "idf1" in data["per_sequence"]["clip seed 1"]
+    assert sum(row["gt_people"] for row in data["by_distance"].values()) == data["metrics"]["gt_people"]
 
 
 def test_command_on_a_dataset_folder_and_a_bad_folder(tmp_path, tiny_yaml, body_model, capsys):

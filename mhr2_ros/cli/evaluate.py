@@ -99,9 +99,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"data: {source}")
     print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
     print(format_table(metrics))
+    print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")
+    print(format_distance_table(report.by_distance))
     if args.json:
         payload = {"weights": str(args.weights), "data": source, "gt_intrinsics": args.gt_intrinsics,
-                   "metrics": metrics, "per_sequence": report.per_sequence,
+                   "metrics": metrics, "per_sequence": report.per_sequence, "by_distance": report.by_distance,
                    "model_metadata": detector.metadata}  # fmt: skip
         with atomic_write(args.json, "w") as f:
             json.dump(payload, f, indent=1, default=str)
@@ -118,4 +120,14 @@ def format_table(metrics: Dict[str, Optional[float]]) -> str:
         goal = "" if target is None else ("≥ " if sense == "min" else "≤ ") + fmt.format(target) + (f" {unit}" if unit else "")
         met = "" if target is None or value is None else ("yes" if (value >= target if sense == "min" else value <= target) else "no")
         lines.append(f"| {label} | {shown} | {goal} | {met} |")
+    return "\n".join(lines)
+
+
+def format_distance_table(by_distance: Dict[str, Dict[str, Optional[float]]]) -> str:
+    """Markdown table: distance bin, counted people, recall, MRPE, median predicted / true depth."""
+    lines = ["| distance | people | recall | MRPE | depth ratio (pred / true, median) |", "|---|---|---|---|---|"]
+    for label, row in by_distance.items():
+        mrpe = "n/a" if row["mrpe"] is None else f"{row['mrpe']:.3f} m"
+        ratio = "n/a" if row["depth_ratio"] is None else f"{row['depth_ratio']:.2f}"
+        lines.append(f"| {label} | {row['gt_people']} | {row['recall']:.3f} | {mrpe} | {ratio} |")
     return "\n".join(lines)

@@ -17,6 +17,11 @@ targets hold (`training.data`); the model's 2D location cannot leave the image. 
 others (a hand at the border, a head behind someone) are ignored: missing them costs
 nothing and detecting them is no false positive (`metrics.match_people`). The summary
 reports how many were ignored.
+
+By distance (`Evaluator.by_distance`): the counted people binned by their true pelvis
+depth (DISTANCE_BINS_M), with the recall, the MRPE and the median ratio of predicted to
+true depth of those found in each bin: where a model loses people (near, truncated
+bodies or far, small ones) and whether it places them too far (ratio > 1) or too near.
 """
 
 from __future__ import annotations
@@ -37,6 +42,25 @@ from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, track_observations
 from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
 
 TRAINING_SEED_MIN = 1000  # training data uses seeds >= 1000; the benchmark below uses seeds < 1000
+DISTANCE_BINS_M = (3.0, 5.0, 7.0, 9.0)  # edges of the by-distance breakdown (true pelvis depth), meters
+
+
+def distance_bin(depth_m: float) -> str:
+    """Label of the DISTANCE_BINS_M bin holding `depth_m`: "< 3 m", "3-5 m", ..., ">= 9 m"
+    (a bin holds its lower edge)."""
+    edges = DISTANCE_BINS_M
+    k = int(np.searchsorted(edges, depth_m, side="right"))
+    if k == 0:
+        return f"< {edges[0]:g} m"
+    if k == len(edges):
+        return f">= {edges[-1]:g} m"
+    return f"{edges[k - 1]:g}-{edges[k]:g} m"
+
+
+def distance_labels() -> List[str]:
+    """Every bin label, nearest first."""
+    edges = (0.0, *DISTANCE_BINS_M)
+    return [distance_bin(e) for e in edges]
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,9 @@ class Evaluator:
         self.counts = {criterion: M.Detection(0, 0, 0) for criterion in M.CRITERIA}
         self.ignored = 0
         self.frames = 0
+        # distance bin -> counted people, found people, and per found person MRPE (m) and
+        # predicted / true pelvis depth
+        self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": []})
 
     def add(self, result: FrameResult, truth: FrameResult, ignore=None) -> M.Detection:
         """One frame; `ignore` (len(truth),) bool marks the people not counted (`ignored_people`).
@@ -151,6 +178,7 @@ class Evaluator:
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
         for p, g in pairs:
             self._person(p, g)
+        self._add_distances(pairs, truth, ignore, set(cols.tolist()))
         meshes = [(p.vertices, g.vertices) for p, g in pairs if p.vertices is not None and g.vertices is not None]
         ta = M.ta_pve([m[0] for m in meshes], [m[1] for m in meshes])
         if ta is not None:
@@ -166,6 +194,30 @@ class Evaluator:
         if p.vertices is not None and g.vertices is not None:
             self.values["pve"].append(M.pve(p.vertices, g.vertices, p.position, g.position))
             self.values["abs_pve"].append(M.abs_pve(p.vertices, g.vertices))
+
+    def _add_distances(self, pairs, truth: FrameResult, ignore, found: set) -> None:
+        for g, person in enumerate(truth.humans):
+            if ignore is None or not ignore[g]:
+                self.bins[distance_bin(float(person.depth))]["found"].append(g in found)
+        for p, g in pairs:
+            b = self.bins[distance_bin(float(g.depth))]
+            b["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
+            b["depth_ratio"].append(float(p.depth) / max(float(g.depth), 1e-6))
+
+    def by_distance(self) -> Dict[str, Dict[str, Optional[float]]]:
+        """Per distance bin (nearest first, empty bins left out): counted people, recall
+        (by the "iou" criterion), MRPE (m) and median predicted / true depth of the found."""
+        out = {}
+        for label in distance_labels():
+            b = self.bins.get(label)
+            if not b or not b["found"]:
+                continue
+            out[label] = {
+                "gt_people": len(b["found"]), "recall": float(np.mean(b["found"])),
+                "mrpe": float(np.mean(b["mrpe"])) if b["mrpe"] else None,
+                "depth_ratio": float(np.median(b["depth_ratio"])) if b["depth_ratio"] else None,
+            }  # fmt: skip
+        return out
 
     def summary(self) -> Dict[str, Optional[float]]:
         det, strict = self.counts["iou"], self.counts["joints"]

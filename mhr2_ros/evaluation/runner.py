@@ -28,6 +28,7 @@ class Report:
     overall: Dict[str, Optional[float]]  # detection + mesh + FOV metrics over every frame
     tracking: Dict[str, Optional[float]]  # MOT metrics over the tracked sequences (empty when none)
     per_sequence: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
+    by_distance: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)  # Evaluator.by_distance, all frames
 
 
 def synthetic_sequences(spec: SyntheticBenchmark, body) -> List[Sequence]:
@@ -91,7 +92,7 @@ def evaluate(
             gt_tracks += [[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt]
             pred_tracks += [[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred]
     tracking = _mot(mot_evaluate(gt_tracks, pred_tracks, TRACK_MATCH_M)) if gt_tracks else {}
-    return Report(overall.summary(), tracking, per_seq)
+    return Report(overall.summary(), tracking, per_seq, overall.by_distance())
 
 
 MOT_KEYS = ("idf1", "mota", "hota", "num_switches")
