@@ -36,6 +36,7 @@ PARAMETER_ARGUMENTS = (
     "dtype",
     "score_threshold",
     "nms_distance",
+    "merge_radius",
     "max_humans",
     "track",
     "tracker_config",

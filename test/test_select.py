@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from mhr2_ros.inference.select import select_queries
 
@@ -29,3 +30,28 @@ def test_max_count_and_empty():
     pos = np.arange(9.0).reshape(3, 3)
     assert select_queries(scores, pos, 0.4, max_count=2).tolist() == [0, 1]
     assert select_queries(np.array([0.1]), np.zeros((1, 3)), 0.4).tolist() == []
+
+
+def test_merge_sums_duplicates_within_the_radius_at_the_leaders_depth():
+    from mhr2_ros.inference.select import merge_duplicates
+
+    scores = np.array([0.3, 0.25, 0.2, 0.05, 0.35])
+    uv = np.array([[100.0, 100], [105, 100], [160, 100], [101, 100], [300, 100]])
+    depth = np.full(5, 2.0)
+    # 0.5 m at 2 m with a 200 px focal: 50 px. 4 leads alone (140 px to 2); 0 takes 1 (5 px)
+    # but not 2 (60 px); 3 is under MERGE_FLOOR and keeps its score.
+    merged = merge_duplicates(scores, uv, depth, focal_px=200.0, radius_m=0.5)
+    assert merged == pytest.approx([0.55, 0.0, 0.2, 0.05, 0.35])
+    assert select_queries(merged, np.zeros((5, 3)), 0.4).tolist() == [0]  # none passes without merging
+    # The leader 1 m away: 100 px, so 2 joins it too; a sum is capped at 1.
+    depth[0] = 1.0
+    assert merge_duplicates(scores, uv, depth, 200.0, 0.5) == pytest.approx([0.75, 0.0, 0.0, 0.05, 0.35])
+    assert merge_duplicates(scores * 2, uv, depth, 200.0, 0.5)[0] == 1.0
+
+
+def test_merge_radius_must_not_be_negative():
+    from mhr2_ros.config import InferenceConfig
+    from mhr2_ros.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="merge_radius must be >= 0"):
+        InferenceConfig(merge_radius=-0.1)

@@ -46,6 +46,13 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
         "--nms", type=float, default=None, metavar="METERS",
         help="suppress detections whose 3D pelvis is within METERS of a better one (default 0: off)",
     )  # fmt: skip
+    g.add_argument(
+        "--merge", type=float, default=None, metavar="METERS",
+        help="before the threshold, sum the scores of queries whose pelvises lie within METERS of "
+        "each other across the view into one detection (default 0: off, the paper's selection). "
+        "For under-trained models that split a person over several weak queries, such as the "
+        "shipped CPU-trained one (0.5 is what weights/README.md measures)",
+    )  # fmt: skip
     g.add_argument("--max-humans", type=int, default=None, help="keep at most this many people per frame (default 100)")
     g.add_argument(
         "--no-pad", action="store_true",
@@ -70,6 +77,7 @@ def inference_config(args: argparse.Namespace) -> InferenceConfig:
         compile=args.compile or None,
         score_threshold=args.threshold,
         nms_distance=args.nms,
+        merge_radius=args.merge,
         max_humans=args.max_humans,
         pad_to_train_aspect=False if args.no_pad else None,
     )

@@ -28,7 +28,7 @@ from mhr2_ros.geometry import fov_from_focal
 from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
 from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad, to_tensor
 from mhr2_ros.inference.results import FrameResult
-from mhr2_ros.inference.select import select_queries
+from mhr2_ros.inference.select import merge_duplicates, select_queries
 from mhr2_ros.io.images import check_rgb8
 from mhr2_ros.model import build_model
 
@@ -131,8 +131,11 @@ class Detector:
         return torch.as_tensor(K_in, dtype=torch.float32, device=self.device)[None]
 
     def select(self, cam) -> np.ndarray:
-        """Indices of the queries to keep, best first (threshold, then optional 3D NMS)."""
+        """Indices of the queries to keep, best first (optional duplicate merging, which
+        rewrites `cam.scores`; threshold; optional 3D NMS)."""
         c = self.cfg
+        if c.merge_radius > 0:
+            cam.scores = merge_duplicates(cam.scores, cam.pelvis_2d, cam.depth, float(cam.K[1, 1]), c.merge_radius)
         return select_queries(cam.scores, cam.positions, c.score_threshold, c.nms_distance, c.max_humans)
 
     def _autocast(self):

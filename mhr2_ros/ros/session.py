@@ -133,7 +133,7 @@ class DetectorSession:
         if self.detector is not None:
             self.detector.cfg = override(
                 self.detector.cfg, score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
-                max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
+                merge_radius=v["merge_radius"], max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
                 return_vertices=opts.needs_vertices,
             )  # fmt: skip
 
