@@ -137,7 +137,9 @@ class ModelConfig:
 class InferenceConfig:
     score_threshold: float = 0.4  # keep queries whose score is above this (paper: 0.4)
     nms_distance: float = 0.0  # 3D NMS radius in meters between pelvis locations; 0 = off
-    merge_radius: float = 0.0  # meters across the view: sum duplicate queries' scores first (select.merge_duplicates); 0 = off
+    # meters across the view: sum duplicate queries' scores first (select.merge_duplicates); 0 = off;
+    # None = the checkpoint's own setting (its JSON's "inference": {"merge_radius": ...}), else off
+    merge_radius: Optional[float] = None
     pad_to_train_aspect: bool = True  # pad the image to the nearest training aspect ratio
     max_humans: int = 100  # keep at most this many humans per frame, best scores first
     return_vertices: bool = True  # attach mesh vertices to each Human
@@ -151,7 +153,7 @@ class InferenceConfig:
             raise ConfigError(f"score_threshold must be in [0, 1], got {self.score_threshold}")
         if self.nms_distance < 0:
             raise ConfigError(f"nms_distance must be >= 0 meters, got {self.nms_distance}")
-        if self.merge_radius < 0:
+        if self.merge_radius is not None and self.merge_radius < 0:
             raise ConfigError(f"merge_radius must be >= 0 meters, got {self.merge_radius}")
         if self.max_humans < 1:
             raise ConfigError(f"max_humans must be >= 1, got {self.max_humans}")

@@ -93,3 +93,33 @@ def test_bad_arrays_are_refused_with_clear_errors(tiny_detector, bad, words):
 def test_bad_intrinsics(tiny_detector, K):
     with pytest.raises(InputError, match="intrinsics"):
         tiny_detector(np.zeros((64, 64, 3), np.uint8), K=K)
+
+
+def test_merge_radius_comes_from_the_checkpoint_unless_set(tiny_detector, tiny_config, rng):
+    """The checkpoint JSON's "inference": {"merge_radius"} applies while the config leaves
+    it None; a group's score is the sum of its members', so merging keeps the total score
+    above MERGE_FLOOR (capped at 1 per group) and never adds people."""
+    import copy
+
+    import torch
+
+    from mhr2_ros.config import ConfigError
+    from mhr2_ros.inference.select import MERGE_FLOOR
+
+    d = tiny_detector
+    model = copy.deepcopy(d.model)
+    with torch.no_grad():  # an untrained network scores ~0.01: lift every score to ~0.2
+        model.query_heads.score.fc2.bias.fill_(math.log(0.2 / 0.8))
+    merging = Detector(model, d.model_cfg, dataclasses.replace(d.cfg, score_threshold=0.0),
+                       {"inference": {"merge_radius": 2.0}})  # fmt: skip
+    assert merging.merge_radius == 2.0 and d.merge_radius == 0.0  # no setting: off
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    merged = merging(image)
+    merging.cfg = dataclasses.replace(merging.cfg, merge_radius=0.0)  # the config wins: off
+    plain = merging(image)
+    assert 0 < len(merged) < len(plain)
+    assert max(h.score for h in merged.humans) > max(h.score for h in plain.humans)
+    voters = sum(h.score for h in plain.humans if h.score >= MERGE_FLOOR)
+    assert sum(h.score for h in merged.humans if h.score >= MERGE_FLOOR) <= voters + 1e-6
+    with pytest.raises(ConfigError, match="merge_radius"):
+        Detector(d.model, d.model_cfg, d.cfg, {"inference": {"merge_radius": "wide"}})

@@ -43,3 +43,14 @@ def test_evaluation_table_is_recorded(shipped):
     for key in METRICS:
         assert key in info["evaluation"]["metrics"], key
         assert table["metrics"][key] == info["evaluation"]["metrics"][key], key
+
+
+def test_the_recorded_evaluation_used_the_weights_own_selection(shipped):
+    """The headline numbers are those of the default selection, which for these weights
+    includes their duplicate merging; the paper's plain selection is recorded beside them."""
+    _, _, info = shipped
+    table = json.loads(DEFAULT_WEIGHTS.with_name(DEFAULT_WEIGHTS.stem + "_eval.json").read_text())
+    assert table["selection"]["merge_radius"] == info["inference"]["merge_radius"] > 0
+    assert info["evaluation"]["paper_selection"]["selection"]["merge_radius"] == 0
+    for key in METRICS:
+        assert key in info["evaluation"]["paper_selection"]["metrics"], key

@@ -101,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
               + "); see weights/README.md")
     elif "description" in detector.metadata:
         print(f"model: {detector.metadata['description']}")
+    if detector.merge_radius > 0:
+        source = "the weights' setting" if detector.cfg.merge_radius is None else "--merge"
+        print(f"selection: score > {detector.cfg.score_threshold:g} after merging duplicate queries within "
+              f"{detector.merge_radius:g} m ({source}; --merge 0 for the paper's selection)")
     return 0
 
 

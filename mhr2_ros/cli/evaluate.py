@@ -98,11 +98,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"weights: {args.weights if not args.random_init else 'random init'}")
     print(f"data: {source}")
     print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
+    selection = {"score_threshold": detector.cfg.score_threshold, "nms_distance": detector.cfg.nms_distance,
+                 "merge_radius": detector.merge_radius}  # fmt: skip
+    print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
     print(format_table(metrics))
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")
     print(format_distance_table(report.by_distance))
     if args.json:
         payload = {"weights": str(args.weights), "data": source, "gt_intrinsics": args.gt_intrinsics,
+                   "selection": selection,
                    "metrics": metrics, "per_sequence": report.per_sequence, "by_distance": report.by_distance,
                    "model_metadata": detector.metadata}  # fmt: skip
         with atomic_write(args.json, "w") as f:

@@ -49,9 +49,9 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
     g.add_argument(
         "--merge", type=float, default=None, metavar="METERS",
         help="before the threshold, sum the scores of queries whose pelvises lie within METERS of "
-        "each other across the view into one detection (default 0: off, the paper's selection). "
-        "For under-trained models that split a person over several weak queries, such as the "
-        "shipped CPU-trained one (0.5 is what weights/README.md measures)",
+        "a better one across the view into that one (not in the paper; for under-trained models "
+        "that split a person over several weak queries). Default: the weights' own setting "
+        "(the shipped model: 0.5; a checkpoint that names none: 0, off); 0 turns it off",
     )  # fmt: skip
     g.add_argument("--max-humans", type=int, default=None, help="keep at most this many people per frame (default 100)")
     g.add_argument(

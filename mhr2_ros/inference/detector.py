@@ -44,6 +44,7 @@ class Detector:
     ) -> None:
         self.cfg = cfg or InferenceConfig()
         self.metadata = metadata or {}  # from the checkpoint JSON: provenance, "trained", ...
+        self.checkpoint_merge_radius = _checkpoint_merge_radius(self.metadata)
         self.model_cfg = model_cfg
         self.device = resolve_device(self.cfg.device)
         self.model = model.to(self.device).eval()
@@ -130,12 +131,17 @@ class Detector:
         K_in = intrinsics_for(geom, K, fov_pred=0.0)[1]  # the FOV is unused when K is given
         return torch.as_tensor(K_in, dtype=torch.float32, device=self.device)[None]
 
+    @property
+    def merge_radius(self) -> float:
+        """Duplicate-merging radius in use, meters: the config's, else the checkpoint's (0: off)."""
+        return self.checkpoint_merge_radius if self.cfg.merge_radius is None else self.cfg.merge_radius
+
     def select(self, cam) -> np.ndarray:
         """Indices of the queries to keep, best first (optional duplicate merging, which
         rewrites `cam.scores`; threshold; optional 3D NMS)."""
         c = self.cfg
-        if c.merge_radius > 0:
-            cam.scores = merge_duplicates(cam.scores, cam.pelvis_2d, cam.depth, float(cam.K[1, 1]), c.merge_radius)
+        if self.merge_radius > 0:
+            cam.scores = merge_duplicates(cam.scores, cam.pelvis_2d, cam.depth, float(cam.K[1, 1]), self.merge_radius)
         return select_queries(cam.scores, cam.positions, c.score_threshold, c.nms_distance, c.max_humans)
 
     def _autocast(self):
@@ -143,6 +149,15 @@ class Detector:
         if dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
+
+
+def _checkpoint_merge_radius(metadata: dict) -> float:
+    """The checkpoint JSON's "inference": {"merge_radius": meters}, 0 when absent."""
+    value = (metadata.get("inference") or {}).get("merge_radius", 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(f'checkpoint JSON: "inference": {{"merge_radius": ...}} must be a number of meters >= 0, '
+                          f"got {value!r}")  # fmt: skip
+    return float(value)
 
 
 def _check_intrinsics(K) -> Optional[np.ndarray]:

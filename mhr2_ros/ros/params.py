@@ -115,6 +115,7 @@ def _frame_problem(value: str) -> str:
 
 _PRIOR = CovariancePrior()
 _INFER = InferenceConfig()
+WEIGHTS_SETTING = -1.0  # merge_radius: use the weights' own setting (InferenceConfig.merge_radius None)
 _OUT = OutputOptions()
 
 SPECS: Tuple[ParamSpec, ...] = (
@@ -149,9 +150,9 @@ SPECS: Tuple[ParamSpec, ...] = (
               "(paper: 0.4)", min=0.0, max=1.0),
     ParamSpec("nms_distance", float, _INFER.nms_distance, "meters: suppress detections whose pelvis is within "
               "this of a better one (0: off)", min=0.0, max=10.0),
-    ParamSpec("merge_radius", float, _INFER.merge_radius, "meters across the view: first sum the scores of "
-              "queries at one person's place into one detection (helps under-trained models; 0: off)",
-              min=0.0, max=5.0),
+    ParamSpec("merge_radius", float, WEIGHTS_SETTING, "meters across the view: first sum the scores of "
+              "queries at one person's place into one detection (helps under-trained models; 0: off; "
+              "-1: the weights' own setting, 0.5 for the shipped model)", min=WEIGHTS_SETTING, max=5.0),
     ParamSpec("max_humans", int, _INFER.max_humans, "keep at most this many people per image", min=1, max=1000),
     ParamSpec("pad_to_train_aspect", bool, _INFER.pad_to_train_aspect, "pad images to the nearest training "
               "aspect ratio before resizing"),
@@ -213,6 +214,11 @@ def problems(values: Mapping[str, Any]) -> Tuple[str, ...]:
     return tuple(out)
 
 
+def merge_radius(value: float) -> Optional[float]:
+    """The merge_radius parameter as InferenceConfig.merge_radius: negative = the weights' (None)."""
+    return None if value < 0 else value
+
+
 def resolve_device(device: str, cuda_available: bool) -> str:
     """'auto' -> 'cuda' when available else 'cpu'; anything else unchanged."""
     if device == "auto":
@@ -223,7 +229,8 @@ def resolve_device(device: str, cuda_available: bool) -> str:
 def inference_config(values: Mapping[str, Any], cuda_available: bool, return_vertices: bool) -> InferenceConfig:
     v = {**DEFAULTS, **values}
     return InferenceConfig(
-        score_threshold=v["score_threshold"], nms_distance=v["nms_distance"], merge_radius=v["merge_radius"],
+        score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
+        merge_radius=merge_radius(v["merge_radius"]),
         pad_to_train_aspect=v["pad_to_train_aspect"], max_humans=v["max_humans"],
         return_vertices=return_vertices, return_track_features=True,
         device=resolve_device(v["device"], cuda_available), dtype=v["dtype"], compile=v["compile"],

@@ -16,6 +16,7 @@ the next image is detected.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import threading
@@ -131,11 +132,11 @@ class DetectorSession:
             self._tracker_stale = True  # tracks from before tracking was switched off are stale
         self.tracker = tracker
         if self.detector is not None:
-            self.detector.cfg = override(
+            self.detector.cfg = dataclasses.replace(override(
                 self.detector.cfg, score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
-                merge_radius=v["merge_radius"], max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
+                max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
                 return_vertices=opts.needs_vertices,
-            )  # fmt: skip
+            ), merge_radius=params.merge_radius(v["merge_radius"]))  # fmt: skip
 
     # ------------------------------------------------------------------ frames
     def header_of(self, msg) -> SourceHeader:
