@@ -127,6 +127,8 @@ def test_values_become_configs():
     values = {"score_threshold": 0.2, "device": "auto"}
     cfg = params.inference_config(values, cuda_available=False, return_vertices=False)
     assert cfg.score_threshold == 0.2 and cfg.device == "cpu" and not cfg.return_vertices
+    assert cfg.merge_radius is None  # the default -1: the weights' own setting
+    assert params.inference_config({"merge_radius": 0.5}, False, False).merge_radius == 0.5
     assert params.resolve_device("auto", True) == "cuda" and params.resolve_device("cuda:1", False) == "cuda:1"
     opts = params.output_options({"publish_people": True, "depth_sigma_ratio": 0.2, "marker_mesh": False})
     assert opts.publish_people and opts.prior.depth_sigma_ratio == 0.2 and not opts.needs_vertices

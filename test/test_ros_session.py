@@ -110,6 +110,10 @@ def test_parameter_updates_reach_the_detector_and_outputs(session, scene):
     assert run.people == 0 and run.outputs.transforms == [] and run.outputs.people is not None
     session.update({"publish_meshes": True})
     assert session.detector.cfg.return_vertices
+    session.update({"merge_radius": 0.3})
+    assert session.detector.merge_radius == 0.3
+    session.update({"merge_radius": -1.0})  # back to the weights' own setting (none here: off)
+    assert session.detector.cfg.merge_radius is None and session.detector.merge_radius == 0.0
 
 
 def test_camera_info_and_camera_frame_are_used(session, scene):
