@@ -95,7 +95,7 @@ def test_bad_intrinsics(tiny_detector, K):
         tiny_detector(np.zeros((64, 64, 3), np.uint8), K=K)
 
 
-def test_merge_radius_comes_from_the_checkpoint_unless_set(tiny_detector, tiny_config, rng):
+def test_merge_radius_comes_from_the_checkpoint_unless_set(tiny_detector, rng):
     """The checkpoint JSON's "inference": {"merge_radius"} applies while the config leaves
     it None; a group's score is the sum of its members', so merging keeps the total score
     above MERGE_FLOOR (capped at 1 per group) and never adds people."""

@@ -132,6 +132,7 @@ class DetectorSession:
             self._tracker_stale = True  # tracks from before tracking was switched off are stale
         self.tracker = tracker
         if self.detector is not None:
+            # merge_radius by replace, not override: its None (the weights' setting) is a value to set
             self.detector.cfg = dataclasses.replace(override(
                 self.detector.cfg, score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
                 max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
