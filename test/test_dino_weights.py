@@ -1,7 +1,7 @@
 """Loading DINOv2 / DINOv3 backbones in the four layouts, and every strict-load error.
 
 Each test writes a file in a foreign layout, converted from a second randomly
-initialised encoder by mappings written here (independently of dino_weights.py),
+initialised encoder by mappings written here (independently of dino_layouts.py),
 loads it and compares parameters and forward outputs.
 """
 
@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from mhr2_ros.config import load_model_config
 from mhr2_ros.errors import CheckpointError
 from mhr2_ros.model import ViTEncoder, load_dino_backbone
-from mhr2_ros.model import dino_weights
+from mhr2_ros.model import dino_layouts
 
 def v2_cfg(**changes):
     """DINOv2-like: patch 14, learned position table (small grid to stay fast)."""
@@ -296,11 +296,11 @@ def test_unusable_files(tmp_path):
 
 def test_docstring_table_lists_every_rule():
     """The mapping table in the module docstring is the documentation: keep it in sync."""
-    doc = dino_weights.__doc__
-    for layout, rules in dino_weights.RULES.items():
+    doc = dino_layouts.__doc__
+    for layout, rules in dino_layouts.RULES.items():
         for theirs, ours_key, _ in rules:
             assert theirs in doc and ours_key in doc, (layout, theirs)
-    for layout, ignored in dino_weights.IGNORED.items():
+    for layout, ignored in dino_layouts.IGNORED.items():
         for key in ignored:
             assert key in doc, (layout, key)
 

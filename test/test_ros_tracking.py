@@ -19,7 +19,6 @@ from mhr2_ros.io.rosbag import BagImageReader
 from mhr2_ros.ros import params
 from mhr2_ros.ros.factory import RosbagsFactory
 from mhr2_ros.ros.markers import ADD, DELETE, marker_id
-from mhr2_ros.ros.offline import BagOptions
 from mhr2_ros.ros.outputs import OutputOptions
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.tracking.build import make_tracker

@@ -135,6 +135,10 @@ def test_resume_recomputes_only_the_missing_frame(targets, clip_dir, checkpoint,
     manifest.write_bytes(saved)
 
 
+class Payload:
+    """Any class: a checkpoint that pickles one must be refused, not run."""
+
+
 def test_bad_checkpoints_and_configs_are_named(tmp_path, checkpoint, capsys):
     missing = tmp_path / "nope.pt"
     assert main([str(tmp_path), "--checkpoint", str(missing)]) == 2  # not a clip: fails first
@@ -142,8 +146,11 @@ def test_bad_checkpoints_and_configs_are_named(tmp_path, checkpoint, capsys):
     with pytest.raises(CheckpointError, match="nope.pt"):
         st.read_sam2_checkpoint(missing)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="junk.pt: not a readable SAM2 checkpoint"):
+    with pytest.raises(CheckpointError, match="refusing .*junk.pt as a SAM2 checkpoint.*corrupted"):
         st.read_sam2_checkpoint(tmp_path / "junk.pt")
+    torch.save({"model": {"w": torch.zeros(2)}, "optimizer": Payload()}, tmp_path / "pickled.pt")
+    with pytest.raises(CheckpointError, match="refusing .*pickled.pt.*Payload"):  # never unpickled
+        st.read_sam2_checkpoint(tmp_path / "pickled.pt")
     with pytest.raises(ConfigError, match="sam2.1_hiera_l"):
         st.load_sam2_config("sam2.1_hiera_xl")
     with pytest.raises(ConfigError, match="multiple of 128"):

@@ -17,13 +17,12 @@ import torch
 from mhr2_ros.body import JOINT_NAMES, PELVIS, SHAPE_NAMES
 from mhr2_ros.geometry import project, unproject
 from mhr2_ros.training.synthetic import poses, rig
-from mhr2_ros.training.synthetic.camera import CameraConfig
 from mhr2_ros.training.synthetic.config import SynthConfig, config_from_dict, config_to_dict
 from mhr2_ros.training.synthetic.dataset import load_clip, write_clip
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.synthetic.motion import MotionConfig
 from mhr2_ros.training.synthetic.phenotypes import Phenotype
-from mhr2_ros.training.synthetic.scene import BEHAVIOURS, ROUTES, PlacementConfig
+from mhr2_ros.training.synthetic.scene import BEHAVIOURS, ROUTES
 from mhr2_ros.training.synthetic.truth import to_frame_result
 
 SIZE = (160, 120)

@@ -121,9 +121,12 @@ def format_table(metrics: Dict[str, Optional[float]]) -> str:
     lines = ["| metric | value | target | met |", "|---|---|---|---|"]
     for key, label, unit, fmt, target, sense in ROWS:
         value = metrics.get(key)
-        shown = "n/a" if value is None else fmt.format(value) + (f" {unit}" if unit else "")
-        goal = "" if target is None else ("≥ " if sense == "min" else "≤ ") + fmt.format(target) + (f" {unit}" if unit else "")
-        met = "" if target is None or value is None else ("yes" if (value >= target if sense == "min" else value <= target) else "no")
+        suffix = f" {unit}" if unit else ""
+        shown = "n/a" if value is None else fmt.format(value) + suffix
+        goal = "" if target is None else ("≥ " if sense == "min" else "≤ ") + fmt.format(target) + suffix
+        met = ""
+        if target is not None and value is not None:
+            met = "yes" if (value >= target if sense == "min" else value <= target) else "no"
         lines.append(f"| {label} | {shown} | {goal} | {met} |")
     return "\n".join(lines)
 

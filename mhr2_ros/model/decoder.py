@@ -231,4 +231,5 @@ class DetrDecoder(nn.Module):
         return torch.sigmoid(self.query_points) if hasattr(self, "query_points") else None
 
 
-__all__ = ["Decoded", "DetrDecoder", "proposal_indices", "select_proposals", "DecoderBlock", "MultiHeadAttention", "sincos_encode_points", "sincos_pos_embed_2d"]
+__all__ = ["Decoded", "DetrDecoder", "proposal_indices", "select_proposals", "DecoderBlock",
+           "MultiHeadAttention", "sincos_encode_points", "sincos_pos_embed_2d"]

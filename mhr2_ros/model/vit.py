@@ -3,7 +3,7 @@
 The module and parameter names follow Meta's DINOv2 code (`patch_embed.proj`,
 `cls_token`, `register_tokens`, `pos_embed`, `blocks.{i}.attn.qkv`, `ls1.gamma`,
 `mlp.fc1`, `norm`, ...) so that a DINOv2/DINOv3 backbone maps onto it with a
-plain renaming (see `dino_weights.py`).
+plain renaming (see `dino_layouts.py`).
 
 Token sequence: [CLS, registers..., patches (row-major)]. Position information:
 - "learned" (DINOv2): a (1, 1 + G*G, D) table for CLS + a GxG patch grid,

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from mhr2_ros.checkpoint import load_state_strict
 from mhr2_ros.errors import CheckpointError, ConfigError, InputError
+from mhr2_ros.model.tensor_files import load_tensors_only
 from mhr2_ros.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
@@ -112,15 +113,12 @@ def load_sam2_config(name: str):
 
 
 def read_sam2_checkpoint(path: Path) -> Dict[str, torch.Tensor]:
-    """The "model" state dict of a SAM2 .pt checkpoint (torch.load with weights_only)."""
+    """The "model" state dict of a SAM2 .pt checkpoint (tensors only: nothing is unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"SAM2 checkpoint not found: {path}; pass --checkpoint PATH to a local "
                               "SAM2 .pt file (e.g. sam2.1_hiera_large.pt); nothing is downloaded")  # fmt: skip
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises pickle, zip and runtime errors alike
-        raise CheckpointError(f"{path}: not a readable SAM2 checkpoint ({type(exc).__name__}: {exc})") from exc
+    data = load_tensors_only(path, "SAM2 checkpoint")
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise CheckpointError(f"{path}: not a SAM2 checkpoint (expected a dict with a 'model' state dict)")
     return data["model"]
