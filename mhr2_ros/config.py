@@ -144,7 +144,7 @@ class InferenceConfig:
     max_humans: int = 100  # keep at most this many humans per frame, best scores first
     return_vertices: bool = True  # attach mesh vertices to each Human
     return_track_features: bool = True  # attach the track feature to each Human
-    device: str = "cpu"  # torch device: "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"  # torch device: "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
     dtype: str = "float32"  # compute dtype of the network: float32, bfloat16 or float16
     compile: bool = False  # torch.compile the network (GPU; slow first frame)
 

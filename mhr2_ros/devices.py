@@ -1,4 +1,4 @@
-"""Torch device names from users (CLI flags, configs), checked with a clear error."""
+"""Torch device names from users (CLI flags, configs, ROS parameters), checked with a clear error."""
 
 from __future__ import annotations
 
@@ -6,14 +6,24 @@ import torch
 
 from mhr2_ros.errors import ConfigError
 
+AUTO = "auto"  # the GPU when there is one, else the CPU
+
+
+def device_name(name: str, cuda_available: bool) -> str:
+    """`name` with "auto" replaced: "cuda" when `cuda_available`, else "cpu"."""
+    if name == AUTO:
+        return "cuda" if cuda_available else "cpu"
+    return name
+
 
 def resolve_device(name: str) -> torch.device:
-    """torch.device for `name` (cpu, cuda, cuda:N); ConfigError if invalid or if CUDA
+    """torch.device for `name` (auto, cpu, cuda, cuda:N); ConfigError if invalid or if CUDA
     is requested on a machine without it."""
+    name = device_name(name, torch.cuda.is_available())
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise ConfigError(f"invalid device {name!r}: expected cpu, cuda or cuda:N") from exc
+        raise ConfigError(f"invalid device {name!r}: expected auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu (or auto)")
     return device

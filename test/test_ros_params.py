@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mhr2_ros.config import InferenceConfig
+from mhr2_ros.devices import device_name
 from mhr2_ros.ros import params
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +130,7 @@ def test_values_become_configs():
     assert cfg.score_threshold == 0.2 and cfg.device == "cpu" and not cfg.return_vertices
     assert cfg.merge_radius is None  # the default -1: the weights' own setting
     assert params.inference_config({"merge_radius": 0.5}, False, False).merge_radius == 0.5
-    assert params.resolve_device("auto", True) == "cuda" and params.resolve_device("cuda:1", False) == "cuda:1"
+    assert device_name("auto", True) == "cuda" and device_name("cuda:1", False) == "cuda:1"
     opts = params.output_options({"publish_people": True, "depth_sigma_ratio": 0.2, "marker_mesh": False})
     assert opts.publish_people and opts.prior.depth_sigma_ratio == 0.2 and not opts.needs_vertices
     assert params.output_options({"publish_meshes": True, "publish_markers": False}).needs_vertices

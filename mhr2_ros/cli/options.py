@@ -31,7 +31,8 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
         help="run an untrained, randomly initialised network of --config (default tiny) instead of "
         "loading weights: for testing the pipeline only, its detections are meaningless",
     )  # fmt: skip
-    g.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default: cpu)")
+    g.add_argument("--device", default="auto",
+                   help="torch device: auto (the GPU when there is one, else the CPU), cpu, cuda, cuda:1 (default: auto)")
     g.add_argument(
         "--dtype", choices=("float32", "bfloat16", "float16"), default=None,
         help="network compute dtype (default float32; bfloat16 is faster on recent GPUs)",

@@ -52,8 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from mhr2_ros.devices import resolve_device
     from mhr2_ros.training.sam2_targets import Sam2TrackEncoder, compute_targets, find_clips
 
@@ -64,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise Mhr2Error(f"SAM2 is not installed ({exc}); install it with "
                         "`pip install -e .[sam2]` and `pip install --no-deps sam2==1.1.0`") from exc  # fmt: skip
     clips = find_clips(args.datasets)  # bad folders fail before the checkpoint loads
-    device = resolve_device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     encoder = Sam2TrackEncoder.from_checkpoint(args.checkpoint, args.model_config, args.image_size, str(device))
     stats = compute_targets(clips, encoder, args.checkpoint, batch_size=args.batch_size,
                             overwrite=args.overwrite, progress=not args.no_progress)  # fmt: skip

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--resume", type=Path, default=None, help="run folder (or its last.json) to resume from")
     p.add_argument("--output", default=None, help="override the config's output folder")
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
-    p.add_argument("--device", default=None, help="override the device (cuda or cpu)")
+    p.add_argument("--device", default=None, help="override the device (cuda, cpu, or auto: cuda when there is one)")
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size per GPU")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from mhr2_ros.config import PRESETS, InferenceConfig
+from mhr2_ros.devices import device_name
 from mhr2_ros.ros.outputs import OutputOptions
 from mhr2_ros.ros.messages import CovariancePrior
 from mhr2_ros.ros.tf import frame_id_problem
@@ -219,13 +220,6 @@ def merge_radius(value: float) -> Optional[float]:
     return None if value < 0 else value
 
 
-def resolve_device(device: str, cuda_available: bool) -> str:
-    """'auto' -> 'cuda' when available else 'cpu'; anything else unchanged."""
-    if device == "auto":
-        return "cuda" if cuda_available else "cpu"
-    return device
-
-
 def inference_config(values: Mapping[str, Any], cuda_available: bool, return_vertices: bool) -> InferenceConfig:
     v = {**DEFAULTS, **values}
     return InferenceConfig(
@@ -233,7 +227,7 @@ def inference_config(values: Mapping[str, Any], cuda_available: bool, return_ver
         merge_radius=merge_radius(v["merge_radius"]),
         pad_to_train_aspect=v["pad_to_train_aspect"], max_humans=v["max_humans"],
         return_vertices=return_vertices, return_track_features=True,
-        device=resolve_device(v["device"], cuda_available), dtype=v["dtype"], compile=v["compile"],
+        device=device_name(v["device"], cuda_available), dtype=v["dtype"], compile=v["compile"],
     )  # fmt: skip
 
 

@@ -12,6 +12,8 @@ from mhr2_ros.errors import ConfigError
 from mhr2_ros.training.losses import LossConfig, LossWeights
 from mhr2_ros.training.matcher import MatcherConfig
 
+TRAIN_DEVICES = ("cuda", "cpu", "auto")  # one GPU per process: torchrun picks which
+
 
 @dataclass
 class DataSourceConfig:
@@ -44,7 +46,7 @@ class TrainConfig:
     lr_min_ratio: float = 0.05  # final learning rate / lr
     grad_clip: float = 1.0  # clip the global gradient norm (0: off)
     bf16: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
-    device: str = "cuda"  # cuda or cpu (torchrun sets the GPU per rank)
+    device: str = "cuda"  # cuda, cpu or auto (cuda when there is one); torchrun sets the GPU per rank
     seed: int = 0  # seeds torch, numpy and the data stream (plus the rank)
     log_every: int = 20  # steps between TensorBoard scalars
     checkpoint_every: int = 500  # steps between resumable checkpoints
@@ -61,6 +63,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be >= 1")
+        if self.device not in TRAIN_DEVICES:
+            raise ConfigError(f"device {self.device!r}: expected one of {', '.join(TRAIN_DEVICES)} "
+                              "(torchrun gives each rank its GPU)")  # fmt: skip
 
 
 def load_train_config(path: Path, overrides: Optional[dict] = None) -> TrainConfig:

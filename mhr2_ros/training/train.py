@@ -21,6 +21,7 @@ from tqdm import tqdm
 from mhr2_ros.body import BodyModel
 from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from mhr2_ros.config import ModelConfig, from_dict, load_model_config
+from mhr2_ros.devices import device_name
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.model import build_model, load_dino_backbone
 from mhr2_ros.training.config import TrainConfig, to_dict
@@ -43,7 +44,7 @@ def _distributed() -> tuple:
 
 
 def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
-    if cfg.device.startswith("cuda"):
+    if device_name(cfg.device, torch.cuda.is_available()) == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError("device cuda requested but CUDA is not available; set device: cpu")
         torch.cuda.set_device(local_rank)

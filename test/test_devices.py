@@ -1,0 +1,38 @@
+"""Device names from users: "auto" picks the GPU when there is one; bad names are explained."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mhr2_ros.config import InferenceConfig
+from mhr2_ros.devices import device_name, resolve_device
+from mhr2_ros.errors import ConfigError
+
+
+def test_auto_is_the_gpu_when_there_is_one():
+    assert device_name("auto", cuda_available=True) == "cuda"
+    assert device_name("auto", cuda_available=False) == "cpu"
+    assert device_name("cuda:1", cuda_available=False) == "cuda:1"  # explicit names stay
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert InferenceConfig().device == "auto"  # the Python API follows the same default
+
+
+def test_bad_device_names_say_what_is_accepted():
+    with pytest.raises(ConfigError, match="invalid device 'gpu': expected auto, cpu, cuda or cuda:N"):
+        resolve_device("gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_without_a_gpu_is_refused_with_the_way_out():
+    with pytest.raises(ConfigError, match="CUDA is not available; use --device cpu"):
+        resolve_device("cuda:0")
+
+
+def test_training_device_typos_are_refused():
+    from mhr2_ros.training.config import TrainConfig
+
+    assert TrainConfig(device="auto").device == "auto"
+    with pytest.raises(ConfigError, match="device 'gpu': expected one of cuda, cpu, auto"):
+        TrainConfig(device="gpu")  # used to fall through to the CPU silently
