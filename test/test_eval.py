@@ -70,6 +70,27 @@ def test_a_missed_person_and_a_false_positive(truths):
     s = ev.summary()
     assert (s["precision"], s["recall"]) == pytest.approx((2 / 3, 2 / 3))
     assert s["f1"] == pytest.approx(2 / 3)
+    assert (s["errors_background"], s["errors_not_found"], s["errors_wrong_body"], s["errors_duplicate"]) == (1, 1, 0, 0)
+    assert s["f1_bodies_fixed"] == pytest.approx(2 / 3)  # no wrong body to fix
+
+
+def test_a_wrong_body_and_a_duplicate(truths):
+    """Person 0 found at their pelvis with a body three times too large (its joint box fails
+    IoU 0.5): one wrong body, i.e. one FP and one FN; a copy of person 1 two pixels off: a
+    duplicate."""
+    t = truths[0]
+    pred = copy.deepcopy(t)
+    big = pred.humans[0]
+    big.keypoints_2d = big.keypoints_2d[0] + 3.0 * (big.keypoints_2d - big.keypoints_2d[0])
+    twin = copy.deepcopy(t.humans[1])
+    twin.keypoints_2d = twin.keypoints_2d + 2.0
+    pred.humans.append(twin)
+    ev = Evaluator()
+    ev.add(pred, t)
+    s = ev.summary()
+    assert (s["detections"], s["recall"]) == (4, pytest.approx(2 / 3))
+    assert (s["errors_wrong_body"], s["errors_duplicate"], s["errors_background"], s["errors_not_found"]) == (1, 1, 0, 0)
+    assert s["f1_bodies_fixed"] == pytest.approx(2 * 0.75 * 1.0 / 1.75)  # 3 TP, 1 FP, 0 FN
 
 
 def test_distance_bins_hold_their_lower_edge():

@@ -11,7 +11,8 @@ from mhr2_ros.training.config import load_train_config
 
 REPO = DEFAULT_WEIGHTS.parent.parent
 MAX_BYTES = 50 * 1024 * 1024  # the repository's limit for its one binary
-METRICS = ("f1", "f1_joints", "precision", "recall", "pa_mpjpe", "mrpe", "fov_error", "idf1")
+METRICS = ("f1", "f1_joints", "precision", "recall", "pa_mpjpe", "mrpe", "fov_error", "idf1",
+           "errors_wrong_body", "errors_not_found", "f1_bodies_fixed")
 
 
 @pytest.fixture(scope="module")

@@ -103,13 +103,16 @@ def run(args: argparse.Namespace) -> int:
                  "merge_radius": detector.merge_radius}  # fmt: skip
     print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
     print(format_table(metrics))
+    print("\nDetection errors (TIDE-style types, mhr2_ros/evaluation/errors.py):")
+    print(format_error_table(metrics))
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")
     print(format_distance_table(report.by_distance))
     if args.json:
         payload = {"weights": str(args.weights), "data": source, "gt_intrinsics": args.gt_intrinsics,
                    "selection": selection,
                    "metrics": metrics, "per_sequence": report.per_sequence, "by_distance": report.by_distance,
-                   "model_metadata": detector.metadata}  # fmt: skip
+                   # provenance; not the checkpoint's own recorded evaluation, which this run may replace
+                   "model_metadata": {k: v for k, v in detector.metadata.items() if k != "evaluation"}}  # fmt: skip
         with atomic_write(args.json, "w") as f:
             json.dump(payload, f, indent=1, default=str)
         print(f"wrote {args.json}")
@@ -128,6 +131,22 @@ def format_table(metrics: Dict[str, Optional[float]]) -> str:
         if target is not None and value is not None:
             met = "yes" if (value >= target if sense == "min" else value <= target) else "no"
         lines.append(f"| {label} | {shown} | {goal} | {met} |")
+    return "\n".join(lines)
+
+
+ERROR_ROWS = (
+    ("errors_wrong_body", "wrong body: found at the person's pelvis, joint box fails (1 FP + 1 FN)"),
+    ("errors_duplicate", "duplicate: a second detection on a person (FP)"),
+    ("errors_background", "background: on no counted person (FP)"),
+    ("errors_not_found", "not found: nothing on the person (FN)"),
+)
+
+
+def format_error_table(metrics: Dict[str, Optional[float]]) -> str:
+    """Markdown table of the error types, and the F1 with every wrong body right."""
+    lines = ["| error | count |", "|---|---|"]
+    lines += [f"| {label} | {metrics[key]:.0f} |" for key, label in ERROR_ROWS]
+    lines.append(f"F1 if every wrong body were right: {metrics['f1_bodies_fixed']:.3f} (now {metrics['f1']:.3f})")
     return "\n".join(lines)
 
 

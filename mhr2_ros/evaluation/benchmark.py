@@ -37,6 +37,7 @@ import torch
 
 from mhr2_ros.body import JOINT_NAMES, PELVIS
 from mhr2_ros.evaluation import metrics as M
+from mhr2_ros.evaluation.errors import ErrorTypes, classify_errors
 from mhr2_ros.inference.results import FrameResult
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, track_observations
 from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
@@ -112,6 +113,13 @@ def match_frame(result: FrameResult, truth: FrameResult, ignore=None, criterion:
     return M.match_people(keypoints(result), gt, np.ones(gt.shape[:2]), boxes, ignore=ignore, criterion=criterion)
 
 
+def frame_errors(result: FrameResult, truth: FrameResult, rows, cols, det: M.Detection, ignore=None) -> ErrorTypes:
+    """The error types (evaluation/errors.py) of one frame's "iou" matching (`match_frame`)."""
+    boxes = np.array([t.box for t in truth.humans], np.float64).reshape(len(truth), 4)
+    diag = np.linalg.norm(boxes[:, 2:] - boxes[:, :2], axis=-1)
+    return classify_errors(keypoints(result)[:, PELVIS], keypoints(truth)[:, PELVIS], diag, rows, cols, det, ignore)
+
+
 def ignored_people(frame_truth, truth: FrameResult) -> np.ndarray:
     """(len(truth),) bool over the humans of `truth` (= to_frame_result(frame_truth) with
     ids GT_ID_PREFIX + id): True for a person the protocol ignores, with fewer than
@@ -159,6 +167,7 @@ class Evaluator:
         self.counts = {criterion: M.Detection(0, 0, 0) for criterion in M.CRITERIA}
         self.ignored = 0
         self.frames = 0
+        self.errors = ErrorTypes()  # why the "iou" FPs and FNs are wrong (evaluation/errors.py)
         # distance bin -> counted people, found people, and per found person MRPE (m) and
         # predicted / true pelvis depth
         self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": []})
@@ -172,6 +181,7 @@ class Evaluator:
             c = self.counts[criterion]
             self.counts[criterion] = M.Detection(c.tp + det.tp, c.fp + det.fp, c.fn + det.fn)
         rows, cols, det = matched["iou"]
+        self.errors = self.errors + frame_errors(result, truth, rows, cols, det, ignore)
         self.frames += 1
         self.ignored += 0 if ignore is None else int(np.sum(ignore))
         self.values["fov_error"].append(M.fov_error_deg(result.fov_y, truth.fov_y))
@@ -227,6 +237,9 @@ class Evaluator:
             "precision": det.precision, "recall": det.recall, "f1": det.f1,
             "precision_joints": strict.precision, "recall_joints": strict.recall, "f1_joints": strict.f1,
         }  # fmt: skip
+        fixed = self.errors.fixed_bodies(det)
+        out.update({f"errors_{name}": value for name, value in dataclasses.asdict(self.errors).items()})
+        out["f1_bodies_fixed"] = fixed.f1
         for key in (*self.MESH_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error"):
             vals = self.values.get(key, [])
             out[key] = float(np.mean(vals)) if vals else None

@@ -105,7 +105,7 @@ class Detection:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def _good_pairs(cost: np.ndarray, accept: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def assignment_pairs(cost: np.ndarray, accept: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Hungarian pairs of a (P, G) cost matrix that `accept` (P, G) bool lets through."""
     if cost.size == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -182,9 +182,9 @@ def match_people(
     else:
         accept = cost < (MATCH_JOINT_DISTANCE if threshold is None else threshold)
     counted, ignored = np.flatnonzero(~ignore), np.flatnonzero(ignore)
-    rows, cols = _good_pairs(cost[:, counted], accept[:, counted])
+    rows, cols = assignment_pairs(cost[:, counted], accept[:, counted])
     left = np.setdiff1d(np.arange(P), rows)
-    on_ignored, _ = _good_pairs(cost[left][:, ignored], accept[left][:, ignored])
+    on_ignored, _ = assignment_pairs(cost[left][:, ignored], accept[left][:, ignored])
     tp, n_ign = len(rows), len(on_ignored)
     det = Detection(tp, P - tp - n_ign, len(counted) - tp, tuple(int(i) for i in left[on_ignored]))
     return rows, counted[cols], det
