@@ -10,13 +10,17 @@ import array
 import numpy as np
 
 
+# How rclpy holds numeric sequences: array.array type codes (unbounded), numpy dtypes (fixed arrays).
+SEQ_CODES = {"float32": "f", "float64": "d", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H",
+             "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q"}  # fmt: skip
+NP_TYPES = {"float32": np.float32, "float64": np.float64, "uint8": np.uint8, "uint32": np.uint32,
+            "int32": np.int32, "int64": np.int64, "uint64": np.uint64}  # fmt: skip
+
+
 def fake_generated_classes(store):
     """Stand-ins for rosidl-generated classes, as strict as rclpy's setters."""
     classes = {}
-    seq_codes = {"float32": "f", "float64": "d", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H",
-                 "int32": "i", "uint32": "I", "int64": "q", "uint64": "Q"}  # fmt: skip
-    np_types = {"float32": np.float32, "float64": np.float64, "uint8": np.uint8, "uint32": np.uint32,
-                "int32": np.int32, "int64": np.int64, "uint64": np.uint64}  # fmt: skip
+    seq_codes, np_types = SEQ_CODES, NP_TYPES
 
     def check(desc, value):
         kind, arg = desc
