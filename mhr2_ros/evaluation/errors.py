@@ -45,8 +45,8 @@ class ErrorTypes:
         return ErrorTypes(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def fixed_bodies(self, det: Detection) -> Detection:
-        """The counts `det` would have if every wrong body were right (an upper bound of what
-        better body rotation, pose and depth alone would give)."""
+        """The counts `det` would have if every wrong body were right and every other detection
+        stayed as it is: what better depth, body rotation and pose would give with the same detections."""
         return Detection(det.tp + self.wrong_body, det.fp - self.wrong_body, det.fn - self.wrong_body)
 
 
@@ -61,9 +61,8 @@ def classify_errors(
     `metrics.match_people` and `det` its counts (its `ignored` predictions are neither TP
     nor FP); `ignore` (G,) bool the people not counted.
     """
-    P, G = len(pred_pelvis), len(gt_pelvis)
-    ignore = np.zeros(G, dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool)
-    false = np.setdiff1d(np.arange(P), np.concatenate([np.asarray(matched_pred, np.int64), det.ignored]))
+    ignore = np.zeros(len(gt_pelvis), dtype=bool) if ignore is None else np.asarray(ignore, dtype=bool)
+    false = np.setdiff1d(np.arange(len(pred_pelvis)), np.concatenate([np.asarray(matched_pred, np.int64), det.ignored]))
     counted = ~ignore
     missed = counted.copy()
     missed[np.asarray(matched_gt, np.int64)] = False
@@ -76,6 +75,6 @@ def classify_errors(
     wrong = len(rows)
     rest = np.setdiff1d(np.arange(len(false)), rows)
     on_person = on[rest][:, counted].any(axis=1) if len(rest) else np.zeros(0, dtype=bool)
-    errors = ErrorTypes(wrong_body=wrong, duplicate=int(on_person.sum()), background=int((~on_person).sum()),
-                        not_found=len(missed_idx) - wrong)  # fmt: skip
-    return errors  # wrong_body + duplicate + background == det.fp: every FP has one type
+    # wrong_body + duplicate + background == det.fp: every FP has one type
+    return ErrorTypes(wrong_body=wrong, duplicate=int(on_person.sum()), background=int((~on_person).sum()),
+                      not_found=len(missed_idx) - wrong)  # fmt: skip
