@@ -44,6 +44,7 @@ PARAMETER_ARGUMENTS = (
     "publish_markers",
     "publish_meshes",
     "publish_people",
+    "publish_hri",
 )
 
 # Other launch arguments: name -> (default, description).

@@ -1,4 +1,4 @@
-"""Stand-ins for rosidl-generated message classes, for tests without ROS.
+"""Stand-ins for rosidl-generated message classes and tracker tracks, for tests without ROS.
 
 They are as strict as the setters rclpy generates (exact Python scalar types,
 array.array for numeric sequences, numpy arrays of the right dtype and size for
@@ -6,6 +6,7 @@ fixed arrays, bytes for `byte`), so GeneratedFactory is tested as on a robot.
 """
 
 import array
+import dataclasses
 
 import numpy as np
 
@@ -93,3 +94,48 @@ def to_rosbags(store, msg):
             value = [to_rosbags(store, v) for v in value]
         values[name] = value
     return store.types[typename](**values)
+
+
+@dataclasses.dataclass
+class FakeTrack:
+    """What the tracker's Track offers (duck-typed by the builders)."""
+
+    id: str
+    state: str
+    human: object
+    velocity: np.ndarray
+    velocity_cov: np.ndarray
+    age: float = 1.5
+    time_since_seen: float = 0.0
+
+
+
+def fake_tracks(frame, states=("tracked", "new", "occluded")):
+    return [
+        FakeTrack(f"t{i}", state, h, np.array([0.5, 0.0, -0.2 * i]), np.eye(3) * 0.01)
+        for i, (h, state) in enumerate(zip(frame.humans, states))
+    ]
+
+
+def assert_msg_equal(a, b, where="msg"):
+    """Deep equality of rosbags messages (numpy fields compared by value)."""
+    if dataclasses.is_dataclass(a):
+        assert type(a).__msgtype__ == type(b).__msgtype__, where
+        for f in dataclasses.fields(a):
+            assert_msg_equal(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == np.asarray(b).dtype and np.array_equal(a, b), where
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_msg_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def round_trip(store, msg):
+    typename = type(msg).__msgtype__
+    data = store.serialize_cdr(msg, typename)
+    back = store.deserialize_cdr(data, typename)
+    assert_msg_equal(msg, back)
+    return bytes(data)

@@ -18,59 +18,15 @@ from mhr2_ros.ros import diagnostics, markers, messages, people, persons, tf
 from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
 from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
 from mhr2_ros.ros.typestore import DISTROS, MESSAGE_NAMES, make_typestore, message_definitions
-from ros_fakes import fake_generated_classes, to_rosbags
+from ros_fakes import fake_generated_classes, fake_tracks, round_trip, to_rosbags
 
 HEADER = messages.SourceHeader(stamp_ns=1_700_000_000_123_456_789, frame_id="camera_color_optical_frame")
-
-
-@dataclasses.dataclass
-class FakeTrack:
-    """What the tracker's Track offers (duck-typed by the builders)."""
-
-    id: str
-    state: str
-    human: object
-    velocity: np.ndarray
-    velocity_cov: np.ndarray
-    age: float = 1.5
-    time_since_seen: float = 0.0
 
 
 @pytest.fixture(scope="module")
 def scene(body_model):
     _, frame = render_demo_scene(body_model, width=160, height=120)
     return frame, body_model.faces.cpu().numpy()
-
-
-def _tracks(frame, states=("tracked", "new", "occluded")):
-    return [
-        FakeTrack(f"t{i}", state, h, np.array([0.5, 0.0, -0.2 * i]), np.eye(3) * 0.01)
-        for i, (h, state) in enumerate(zip(frame.humans, states))
-    ]
-
-
-def assert_msg_equal(a, b, where="msg"):
-    """Deep equality of rosbags messages (numpy fields compared by value)."""
-    if dataclasses.is_dataclass(a):
-        assert type(a).__msgtype__ == type(b).__msgtype__, where
-        for f in dataclasses.fields(a):
-            assert_msg_equal(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
-    elif isinstance(a, np.ndarray):
-        assert a.dtype == np.asarray(b).dtype and np.array_equal(a, b), where
-    elif isinstance(a, list):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_msg_equal(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
-
-def round_trip(store, msg):
-    typename = type(msg).__msgtype__
-    data = store.serialize_cdr(msg, typename)
-    back = store.deserialize_cdr(data, typename)
-    assert_msg_equal(msg, back)
-    return bytes(data)
 
 
 # ------------------------------------------------------------------------------ definitions
@@ -110,7 +66,7 @@ def test_human_array_round_trips(scene, distro, meshes, tracked):
     frame, _ = scene
     store = make_typestore(distro)
     f = RosbagsFactory(store)
-    views = persons.person_views(frame, _tracks(frame) if tracked else None)
+    views = persons.person_views(frame, fake_tracks(frame) if tracked else None)
     msg = messages.build_human_array(f, frame, HEADER, views, messages.HumanOptions(with_vertices=meshes))
     round_trip(store, msg)
     assert msg.header.stamp.sec == 1_700_000_000 and msg.header.stamp.nanosec == 123_456_789
@@ -181,7 +137,7 @@ def test_transforms_are_body_frames_of_the_optical_frame(scene, distro):
     frame, _ = scene
     store = make_typestore(distro)
     f = RosbagsFactory(store)
-    views = persons.person_views(frame, _tracks(frame))
+    views = persons.person_views(frame, fake_tracks(frame))
     transforms = tf.build_transforms(f, HEADER, views)
     round_trip(store, tf.tf_message(f, transforms))
     assert [t.child_frame_id for t in transforms] == ["body_t0", "body_t1"]  # t2 is occluded
@@ -212,7 +168,7 @@ def test_markers_round_trip_and_ids_come_from_track_ids(scene, distro):
     frame, faces = scene
     store = make_typestore(distro)
     tracker = markers.MarkerTracker(RosbagsFactory(store), faces)
-    views = persons.person_views(frame, _tracks(frame))
+    views = persons.person_views(frame, fake_tracks(frame))
     msg = tracker.build(HEADER, views)
     round_trip(store, msg)
     kinds = {m.ns: m.type for m in msg.markers}
@@ -245,7 +201,7 @@ def test_a_person_losing_a_marker_kind_has_it_deleted(scene):
     frame, faces = scene
     f = RosbagsFactory(make_typestore("jazzy"))
     tracker = markers.MarkerTracker(f, faces, markers.MarkerOptions(mesh=False))
-    moving = _tracks(frame, ("tracked",))
+    moving = fake_tracks(frame, ("tracked",))
     tracker.build(HEADER, persons.person_views(frame, moving))
     still = [dataclasses.replace(moving[0], velocity=np.zeros(3))]
     msg = tracker.build(HEADER, persons.person_views(frame, still))
@@ -277,7 +233,7 @@ def test_mesh_decimation_keeps_a_valid_smaller_mesh(scene):
 def test_people_round_trip_with_people_msgs_definitions(scene, distro):
     frame, _ = scene
     store = make_typestore(distro)
-    tracks = _tracks(frame, ("tracked", "occluded", "lost"))
+    tracks = fake_tracks(frame, ("tracked", "occluded", "lost"))
     msg = people.build_people(RosbagsFactory(store), HEADER, persons.person_views(frame, tracks))
     round_trip(store, msg)
     assert [p.name for p in msg.people] == ["t0", "t1"]  # lost left out
@@ -316,8 +272,8 @@ def test_diagnostics_round_trip_and_levels(distro):
 def test_generated_and_rosbags_factories_give_the_same_wire_bytes(scene):
     frame, faces = scene
     store = make_typestore("jazzy")
-    tracks = _tracks(frame)
-    options = OutputOptions(publish_people=True, publish_meshes=True)
+    tracks = fake_tracks(frame)
+    options = OutputOptions(publish_people=True, publish_meshes=True, publish_hri=True)
     built = {}
     factories = (("rosbags", RosbagsFactory(store)), ("generated", GeneratedFactory(fake_generated_classes(store))))
     for name, factory in factories:
@@ -326,6 +282,7 @@ def test_generated_and_rosbags_factories_give_the_same_wire_bytes(scene):
         diag = diagnostics.build_diagnostic_array(factory, 1, "d", "cpu", diagnostics.WARN, "m", [("k", "v")])
         built[name] = [out.humans, tf.tf_message(factory, out.transforms), out.markers, out.people, diag,
                        builder.mesh_topology(3, int(faces.max()) + 1, "makehuman")]  # fmt: skip
+        built[name] += [m.msg for m in out.hri.messages]
     for ours, theirs in zip(built["rosbags"], built["generated"]):
         converted = to_rosbags(store, theirs)
         typename = type(ours).__msgtype__

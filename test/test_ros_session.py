@@ -1,6 +1,7 @@
 """What the node does, without ROS: the latest-frame worker and the DetectorSession."""
 
 import copy
+import logging
 import threading
 import time
 
@@ -8,10 +9,11 @@ import numpy as np
 import pytest
 
 from mhr2_ros.cli.demo_scene import render_demo_scene
-from mhr2_ros.ros.factory import RosbagsFactory
+from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.typestore import make_typestore
 from mhr2_ros.ros.worker import FrameWorker, LatestSlot
+from ros_fakes import fake_generated_classes
 
 STORE = make_typestore("jazzy")
 
@@ -114,6 +116,32 @@ def test_parameter_updates_reach_the_detector_and_outputs(session, scene):
     assert session.detector.merge_radius == 0.3
     session.update({"merge_radius": -1.0})  # back to the weights' own setting (none here: off)
     assert session.detector.cfg.merge_radius is None and session.detector.merge_radius == 0.0
+
+
+def test_missing_message_packages_switch_their_outputs_off_not_the_node(tiny_detector, scene, caplog):
+    """A robot without people_msgs and hri_msgs: rclpy-like classes that lack both."""
+    generated = fake_generated_classes(STORE)
+
+    def resolve(typename):
+        if typename.split("/")[0] in ("people_msgs", "hri_msgs"):
+            raise ModuleNotFoundError(f"No module named '{typename.split('/')[0]}'")
+        return generated(typename)
+
+    values = {"score_threshold": 0.0, "max_humans": 2, "marker_mesh": False, "publish_people": True,
+              "publish_hri": True}  # fmt: skip
+    session = DetectorSession(GeneratedFactory(resolve), values)
+    with caplog.at_level(logging.WARNING, logger="mhr2_ros.ros.session"):
+        session.attach(copy.copy(tiny_detector))
+        session.update({"score_threshold": 0.0})  # re-applied: warned once per package
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and any("hri_msgs is not installed" in w for w in warnings)
+    run = session.process(_image_msg(scene[0]), compressed=False)
+    assert run.people == 2 and run.outputs.people is None and run.outputs.hri is None
+    assert len(run.outputs.humans.humans) == 2 and run.outputs.transforms
+    with_both = DetectorSession(GeneratedFactory(generated), values)
+    with_both.attach(copy.copy(tiny_detector))
+    run = with_both.process(_image_msg(scene[0]), compressed=False)
+    assert run.outputs.people is not None and run.outputs.hri.messages[0].topic == "/humans/bodies/tracked"
 
 
 def test_camera_info_and_camera_frame_are_used(session, scene):

@@ -282,16 +282,25 @@ class _FakeTracker:
         return [_Track(f"person{i}", state, h) for i, h in enumerate(frame.humans)]
 
 
-def test_a_tracker_plugs_in(tmp_path, scene_images, detector):
+def test_a_tracker_plugs_in_and_ros4hri_topics_are_recorded(tmp_path, scene_images, detector):
     src = write_bag(tmp_path / "in", "mcap", scene_images)
     tracker = _FakeTracker()
-    _run(BagImageReader(src, TOPIC, typestore=STORE), tmp_path / "out", detector, tracker=tracker)
+    _run(BagImageReader(src, TOPIC, typestore=STORE), tmp_path / "out", detector,
+         OutputOptions(publish_hri=True, hri_namespace="/robot/humans"), tracker=tracker)  # fmt: skip
     assert tracker.stamps == pytest.approx([s / 1e9 for s, _ in scene_images])
     topics, _ = read_topics(tmp_path / "out")
     states = [[h.tracking_state for h in m.humans] for _, m in topics["/humans"]]
     assert states[0] == [1, 1] and states[-1] == [2, 2]
-    assert topics["/humans"][-1][1].humans[0].id == "person0"
-    assert topics["/humans"][-1][1].humans[0].velocity.twist.linear.x == pytest.approx(0.2)
+    last = topics["/humans"][-1][1].humans[0]
+    assert last.id == "person0" and last.velocity.twist.linear.x == pytest.approx(0.2)
+    tracked = topics["/robot/humans/bodies/tracked"]
+    assert [list(m.ids) for _, m in tracked] == [["person0", "person1"]] * len(scene_images)
+    body = "/robot/humans/bodies/person0/"
+    for leaf in ("roi", "skeleton2d", "position", "velocity"):
+        assert len(topics[body + leaf]) == len(scene_images), leaf
+    assert topics[body + "position"][-1][1].point.z == pytest.approx(last.pelvis.pose.position.z)
+    assert topics[body + "velocity"][-1][1].twist.linear.x == pytest.approx(0.2)
+    assert len(topics[body + "skeleton2d"][0][1].skeleton) == 18
 
 
 def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_images, weights, capsys):
@@ -305,6 +314,8 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     (tmp_path / "taken").mkdir()
     code = main(["-q", "bag", str(src), str(tmp_path / "taken"), "--image-topic", TOPIC, "--weights", str(weights)])
     assert code == 2 and "exists already" in capsys.readouterr().err
+    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--hri-namespace", "humans/"])
+    assert code == 2 and "--hri-namespace 'humans/' must be an absolute ROS namespace" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("keep_metadata", [True, False])

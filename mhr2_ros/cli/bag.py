@@ -52,6 +52,15 @@ def add_parser(sub) -> None:
     )  # fmt: skip
     g.add_argument("--meshes", action="store_true", help="fill Human.vertices in the HumanArray messages")
     g.add_argument("--people", action="store_true", help="also record people_msgs/People on /NAMESPACE/people")
+    g.add_argument(
+        "--hri", action="store_true",
+        help="also record the ROS4HRI (REP-155) body topics: HRI_NAMESPACE/bodies/tracked and, per body, roi, "
+        "skeleton2d, position, velocity",
+    )  # fmt: skip
+    g.add_argument(
+        "--hri-namespace", default="/humans", metavar="HRI_NAMESPACE",
+        help="absolute namespace of the --hri topics (default: %(default)s, as REP-155 says)",
+    )  # fmt: skip
     g.add_argument("--copy-input", action="store_true", help="also copy the input image and camera_info messages")
     g.add_argument("--camera-frame", default="", help="frame id for images whose header has none")
     g.add_argument(
@@ -78,8 +87,8 @@ def output_options(args: argparse.Namespace):
 
     return OutputOptions(
         publish_tf=not args.no_tf, publish_markers=not args.no_markers, publish_meshes=args.meshes,
-        publish_people=args.people, marker_mesh=not args.no_mesh_markers,
-        marker_mesh_resolution=args.mesh_marker_resolution,
+        publish_people=args.people, publish_hri=args.hri, hri_namespace=args.hri_namespace,
+        marker_mesh=not args.no_mesh_markers, marker_mesh_resolution=args.mesh_marker_resolution,
     )  # fmt: skip
 
 
@@ -99,12 +108,15 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     --tracker-config say."""
     from mhr2_ros.io.rosbag import BagImageReader, BagWriter
     from mhr2_ros.ros.factory import RosbagsFactory
+    from mhr2_ros.ros.hri import namespace_problem
     from mhr2_ros.ros.offline import BagOptions, process_bag
     from mhr2_ros.ros.outputs import OutputBuilder
     from mhr2_ros.ros.typestore import make_typestore
 
     if args.mesh_marker_resolution < 0:
         raise InputError(f"--mesh-marker-resolution {args.mesh_marker_resolution}: expected >= 0 meters")
+    if namespace_problem(args.hri_namespace):
+        raise InputError(f"--hri-namespace {args.hri_namespace!r} {namespace_problem(args.hri_namespace)}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     if args.output.exists():  # before the model loads: fail fast

@@ -68,6 +68,10 @@ class MessageFactory(ABC):
     def new(self, typename: str, **fields: Any) -> Any:
         """A message of `typename`; missing fields take their ROS default."""
 
+    @abstractmethod
+    def has_type(self, typename: str) -> bool:
+        """Whether `typename` can be made (optional packages: people_msgs, hri_msgs)."""
+
     def points(self, xyz: np.ndarray) -> List[Any]:
         """geometry_msgs/Point per row of an (N, 3) array (bulk: meshes have ~80k)."""
         with gc_paused():
@@ -100,6 +104,9 @@ class RosbagsFactory(MessageFactory):
         for name, desc in defs:
             values[name] = self._coerce(desc, fields[name]) if name in fields else self._default(desc)
         return self.typestore.types[typename](**values)
+
+    def has_type(self, typename: str) -> bool:
+        return typename in self.typestore.fielddefs
 
     def points(self, xyz: np.ndarray) -> List[Any]:
         cls = self.typestore.types[POINT]
@@ -186,6 +193,13 @@ class GeneratedFactory(MessageFactory):
         if unknown:
             raise TypeError(f"{typename} has no field(s) {unknown}; fields: {sorted(defaults)}")
         return cls(**{name: _to_generated(defaults[name], value) for name, value in fields.items()})
+
+    def has_type(self, typename: str) -> bool:
+        try:
+            self._class(typename)
+        except (ImportError, AttributeError, KeyError):  # package not installed / no such message
+            return False
+        return True
 
     def points(self, xyz: np.ndarray) -> List[Any]:
         cls, _ = self._class(POINT)

@@ -34,6 +34,7 @@ from mhr2_ros.errors import Mhr2Error
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
+from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.worker import FrameWorker
@@ -71,6 +72,7 @@ class DetectorNode(LifecycleNode):
         self._camera_info: Optional[CameraInfo] = None
         self._info_lock = threading.Lock()
         self._pubs: Dict[str, Any] = {}
+        self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
         self._subs: List[Any] = []
         self._tf: Optional[TransformBroadcaster] = None
         self._worker: Optional[FrameWorker] = None
@@ -109,10 +111,8 @@ class DetectorNode(LifecycleNode):
             "markers": pub(MarkerArray, "markers", OUTPUT_QOS),
             "mesh_topology": pub(MeshTopology, "mesh_topology", LATCHED_QOS),
         }
-        try:
+        if self.session.factory.has_type(PEOPLE):  # else the session keeps publish_people off
             self._pubs["people"] = pub(import_message_class(PEOPLE), "people", OUTPUT_QOS)
-        except ImportError:
-            self.get_logger().warning("people_msgs is not installed: nothing is published on 'people'")
         self._pubs["diagnostics"] = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._tf = TransformBroadcaster(self)
 
@@ -146,8 +146,11 @@ class DetectorNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
-        if "markers" in self._pubs and self.session.last_header is not None:
-            self._pubs["markers"].publish(self.session.outputs.clear_markers(self.session.last_header))
+        last = self.session.last_header
+        if "markers" in self._pubs and last is not None:
+            self._pubs["markers"].publish(self.session.outputs.clear_markers(last))
+        if self._hri_pubs and last is not None:  # no body is seen any more
+            self._sync_hri_publishers(cleared(self.session.factory, last, self.session.values["hri_namespace"]))
         if self.session.values["release_gpu_on_deactivate"]:
             self.session.release()
         return super().on_deactivate(state)
@@ -182,6 +185,7 @@ class DetectorNode(LifecycleNode):
             else:
                 self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
+        self._sync_hri_publishers(None)
         if self._tf is not None:
             self.destroy_publisher(self._tf.pub_tf)
             self._tf = None
@@ -223,6 +227,18 @@ class DetectorNode(LifecycleNode):
             self._pubs["markers"].publish(out.markers)
         if out.people is not None and "people" in self._pubs:
             self._pubs["people"].publish(out.people)
+        self._sync_hri_publishers(out.hri)
+
+    def _sync_hri_publishers(self, frame: Optional[HriFrame]) -> None:
+        """Publish a frame's ROS4HRI messages; per-body publishers come and go with the bodies."""
+        for message in frame.messages if frame is not None else ():
+            pub = self._hri_pubs.get(message.topic)
+            if pub is None:
+                msg_class = import_message_class(message.msgtype)
+                pub = self._hri_pubs[message.topic] = self.create_publisher(msg_class, message.topic, OUTPUT_QOS)
+            pub.publish(message.msg)
+        for topic in publishers_to_close(set(self._hri_pubs), frame):
+            self.destroy_publisher(self._hri_pubs.pop(topic))
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()

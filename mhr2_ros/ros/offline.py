@@ -1,7 +1,7 @@
 """rosbag2 in, rosbag2 out: what the node would have published, recorded.
 
 Each image of the input topic gives one HumanArray, /tf transforms, markers (and
-optionally people) stamped with the image's header and recorded at the image's
+optionally people and the ROS4HRI body topics) stamped with the image's header and recorded at the image's
 receive time, plus the mesh topology once on a transient-local topic. The output
 plays with `ros2 bag play` and opens in RViz or Foxglove like a live run.
 """
@@ -144,4 +144,8 @@ def _process_frame(
         writer.write(topics.markers, t, out.markers)
     if topics.people and out.people is not None:
         writer.write(topics.people, t, out.people)
+    for message in out.hri.messages if out.hri is not None else ():
+        if message.topic not in writer.counts:  # per-body topics appear with their body
+            writer.add_topic(message.topic, message.msgtype)
+        writer.write(message.topic, t, message.msg)
     return person_views(result, tracks)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Tuple
 
 import numpy as np
 
 from mhr2_ros.inference.results import FrameResult
 from mhr2_ros.ros.factory import MessageFactory
+from mhr2_ros.ros.hri import DEFAULT_NAMESPACE, IDS_LIST, HriFrame, build_hri
 from mhr2_ros.ros.markers import MarkerOptions, MarkerTracker
 from mhr2_ros.ros.messages import (
     CovariancePrior,
@@ -24,11 +25,15 @@ from mhr2_ros.ros.messages import (
     build_human_array,
     build_mesh_topology,
 )
-from mhr2_ros.ros.people import build_people
+from mhr2_ros.ros.people import PEOPLE, build_people
 from mhr2_ros.ros.persons import person_views
 from mhr2_ros.ros.tf import build_transforms, frame_id_problem
 
 log = logging.getLogger(__name__)
+
+# Outputs whose messages come from packages a robot may not have: switch -> (a type of
+# it, the package to install).
+OPTIONAL_OUTPUTS = {"publish_people": (PEOPLE, "people_msgs"), "publish_hri": (IDS_LIST, "hri_msgs")}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class OutputOptions:
     publish_markers: bool = True  # RViz MarkerArray
     publish_meshes: bool = False  # mesh vertices inside HumanArray
     publish_people: bool = False  # people_msgs/People
+    publish_hri: bool = False  # ROS4HRI (REP-155) body topics
+    hri_namespace: str = DEFAULT_NAMESPACE  # where the ROS4HRI topics live: <ns>/bodies/...
     marker_mesh: bool = True  # mesh TRIANGLE_LIST among the markers
     marker_mesh_resolution: float = 0.02  # meters: clustering cell of the mesh marker; 0: full mesh
     marker_lifetime: float = 0.0  # seconds; 0: until deleted
@@ -54,6 +61,7 @@ class FrameOutputs:
     transforms: List[object]  # geometry_msgs/TransformStamped; empty when publish_tf is off
     markers: Optional[object]  # visualization_msgs/MarkerArray or None
     people: Optional[object]  # people_msgs/People or None
+    hri: Optional[HriFrame] = None  # ROS4HRI messages (publish_hri) or None
 
 
 class OutputBuilder:
@@ -90,7 +98,8 @@ class OutputBuilder:
         transforms = build_transforms(self.f, header, persons) if tf_ok else []
         markers = self._markers.build(header, persons) if o.publish_markers else None
         people = build_people(self.f, header, persons) if o.publish_people else None
-        return FrameOutputs(humans, transforms, markers, people)
+        hri = build_hri(self.f, header, persons, frame.image_size, o.hri_namespace) if o.publish_hri else None
+        return FrameOutputs(humans, transforms, markers, people, hri)
 
     def clear_markers(self, header: SourceHeader) -> object:
         return self._markers.clear(header)
@@ -107,6 +116,15 @@ class OutputBuilder:
             self._warned_frames.add(frame_id)
             log.warning("no TF published: image frame_id %r %s (set the camera_frame parameter)", frame_id, problem)
         return not problem
+
+
+def available_options(options: OutputOptions, f: MessageFactory) -> Tuple[OutputOptions, Tuple[str, ...]]:
+    """`options` with the outputs `f` cannot build switched off, and the packages they lack
+    (a node without people_msgs publishes everything else instead of failing each image)."""
+    lacking = [name for name, (typename, _) in OPTIONAL_OUTPUTS.items() if not f.has_type(typename)]
+    off = {name: False for name in lacking if getattr(options, name)}
+    missing = tuple(OPTIONAL_OUTPUTS[name][1] for name in off)
+    return (dataclasses.replace(options, **off) if off else options), missing
 
 
 def replace_options(options: OutputOptions, **changes) -> OutputOptions:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from mhr2_ros.config import PRESETS, InferenceConfig
 from mhr2_ros.devices import device_name
+from mhr2_ros.ros.hri import namespace_problem
 from mhr2_ros.ros.outputs import OutputOptions
 from mhr2_ros.ros.messages import CovariancePrior
 from mhr2_ros.ros.tf import frame_id_problem
@@ -168,6 +169,11 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("publish_meshes", bool, _OUT.publish_meshes, "fill Human.vertices (about 170 kB per person)"),
     ParamSpec("publish_people", bool, _OUT.publish_people, "publish people_msgs/People on 'people' "
               "(needs the people_msgs package)"),
+    ParamSpec("publish_hri", bool, _OUT.publish_hri, "publish the ROS4HRI (REP-155) body topics: "
+              "<hri_namespace>/bodies/tracked and, per body, roi, skeleton2d, position, velocity (needs the "
+              "hri_msgs package)"),
+    ParamSpec("hri_namespace", str, _OUT.hri_namespace, "absolute namespace of the ROS4HRI topics (REP-155: "
+              "/humans)", check=namespace_problem),
     ParamSpec("marker_mesh", bool, _OUT.marker_mesh, "include the body mesh (TRIANGLE_LIST) among the markers"),
     ParamSpec("marker_mesh_resolution", float, _OUT.marker_mesh_resolution, "meters: vertex clustering cell "
               "of the mesh marker (0: the full 27k-triangle mesh)", min=0.0, max=0.5),
@@ -236,7 +242,8 @@ def output_options(values: Mapping[str, Any]) -> OutputOptions:
     prior = CovariancePrior(v["pixel_sigma"], v["depth_sigma_ratio"], v["orientation_sigma"])
     return OutputOptions(
         publish_tf=v["publish_tf"], publish_markers=v["publish_markers"], publish_meshes=v["publish_meshes"],
-        publish_people=v["publish_people"], marker_mesh=v["marker_mesh"],
+        publish_people=v["publish_people"], publish_hri=v["publish_hri"], hri_namespace=v["hri_namespace"],
+        marker_mesh=v["marker_mesh"],
         marker_mesh_resolution=v["marker_mesh_resolution"], marker_lifetime=v["marker_lifetime"], prior=prior,
     )  # fmt: skip
 

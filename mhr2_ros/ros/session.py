@@ -30,7 +30,7 @@ from mhr2_ros.ros import params
 from mhr2_ros.ros.camera import intrinsics_from_camera_info
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
-from mhr2_ros.ros.outputs import FrameOutputs, OutputBuilder
+from mhr2_ros.ros.outputs import FrameOutputs, OutputBuilder, available_options
 from mhr2_ros.ros.persons import TRACKED, NEW, person_views
 from mhr2_ros.tracking.build import make_tracker
 
@@ -59,6 +59,7 @@ class DetectorSession:
         self._tracker_source: Optional[str] = None  # the tracker_config value _tracker was built from
         self._tracker_stale = False  # reset the tracker before its next update (worker thread)
         self.last_header: Optional[SourceHeader] = None  # of the last processed image
+        self._warned_missing: set = set()  # message packages already reported missing
         self._lock = threading.Lock()  # parameter updates (executor) vs frames (worker)
 
     # ------------------------------------------------------------------ lifecycle
@@ -84,7 +85,7 @@ class DetectorSession:
         """Use an existing Detector (tests, or a detector built elsewhere)."""
         with self._lock:
             self.detector = detector
-            self.outputs = OutputBuilder(self.factory, detector.faces, params.output_options(self.values))
+            self.outputs = OutputBuilder(self.factory, detector.faces, self._output_options_locked())
             self._prepare_tracker_locked()
             self._apply_locked()
         self.reset_tracking()  # new weights: features and tracks of the old ones do not carry over
@@ -122,9 +123,18 @@ class DetectorSession:
             self._tracker_source = source
             log.info("tracker settings: %s", source or "config/tracker.yaml (shipped)")
 
+    def _output_options_locked(self):
+        """The output parameters, less the outputs whose message package is not installed."""
+        opts, missing = available_options(params.output_options(self.values), self.factory)
+        for package in set(missing) - self._warned_missing:
+            self._warned_missing.add(package)
+            log.warning("%s is not installed: its output is off (install ros-$ROS_DISTRO-%s)",
+                        package, package.replace("_", "-"))  # fmt: skip
+        return opts
+
     def _apply_locked(self) -> None:
         v = self.values
-        opts = params.output_options(v)
+        opts = self._output_options_locked()
         if self.outputs is not None:
             self.outputs.options = opts
         tracker = self._tracker if v["track"] else None

@@ -3,7 +3,8 @@
 Tests and `mhr2 bag` serialize with these, so what they check is the ROS 2 wire
 format (CDR) of the same definitions rosidl compiles from msg/. people_msgs is not
 in rosbags' stores: its two definitions (wg-perception/people, ROS 2 branch) are
-registered verbatim, so a bag written here decodes as real people_msgs/People.
+registered verbatim, so a bag written here decodes as real people_msgs/People; the
+same holds for the four hri_msgs types of the ROS4HRI topics (hri.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,26 @@ PEOPLE_MSGS: Dict[str, str] = {
     ),
     "people_msgs/msg/People": "std_msgs/Header header\npeople_msgs/Person[] people\n",
 }
+# hri_msgs/Skeleton2D's point constants (NOSE = 0 ... RIGHT_EAR = 17), OpenPose's COCO order.
+SKELETON_2D_POINTS: Tuple[str, ...] = (
+    "NOSE", "NECK", "RIGHT_SHOULDER", "RIGHT_ELBOW", "RIGHT_WRIST", "LEFT_SHOULDER", "LEFT_ELBOW",
+    "LEFT_WRIST", "RIGHT_HIP", "RIGHT_KNEE", "RIGHT_ANKLE", "LEFT_HIP", "LEFT_KNEE", "LEFT_ANKLE",
+    "LEFT_EYE", "RIGHT_EYE", "LEFT_EAR", "RIGHT_EAR",
+)  # fmt: skip
+# The hri_msgs types of the ROS4HRI body topics (ros4hri/hri_msgs, ROS 2 branch; the
+# same on Humble and Jazzy), without their comments.
+HRI_MSGS: Dict[str, str] = {
+    "hri_msgs/msg/IdsList": "std_msgs/Header header\nstring[] ids\n",
+    "hri_msgs/msg/NormalizedRegionOfInterest2D": (
+        "std_msgs/Header header\nfloat32 xmin\nfloat32 ymin\nfloat32 xmax\nfloat32 ymax\nfloat32 c\n"
+    ),
+    "hri_msgs/msg/NormalizedPointOfInterest2D": "float32 x\nfloat32 y\nfloat32 c\n",
+    "hri_msgs/msg/Skeleton2D": (
+        "std_msgs/Header header\n"
+        + "".join(f"uint8 {name} = {i}\n" for i, name in enumerate(SKELETON_2D_POINTS))
+        + f"hri_msgs/NormalizedPointOfInterest2D[{len(SKELETON_2D_POINTS)}] skeleton\n"
+    ),
+}
 
 
 def find_msg_dir() -> Path:
@@ -49,10 +70,10 @@ def find_msg_dir() -> Path:
 
 
 def message_definitions(msg_dir: Path | None = None) -> Dict[str, str]:
-    """Full type name -> .msg text, for our messages and people_msgs."""
+    """Full type name -> .msg text, for our messages, people_msgs and hri_msgs."""
     msg_dir = msg_dir or find_msg_dir()
     ours = {f"{PACKAGE}/msg/{name}": (msg_dir / f"{name}.msg").read_text() for name in MESSAGE_NAMES}
-    return {**ours, **PEOPLE_MSGS}
+    return {**ours, **PEOPLE_MSGS, **HRI_MSGS}
 
 
 @functools.lru_cache(maxsize=None)
