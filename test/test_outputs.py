@@ -14,7 +14,7 @@ from mhr2_ros.errors import InputError
 from mhr2_ros.inference.results import FrameResult, Human
 from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
 from mhr2_ros.io.mesh_export import export_glb
-from mhr2_ros.io.overlay import color_for, draw_overlay, rasterize
+from mhr2_ros.io.overlay import color_for, draw_overlay, place_label, rasterize
 
 
 K = np.array([[100.0, 0, 64], [0, 100.0, 48], [0, 0, 1]], np.float32)  # 128x96 image
@@ -70,9 +70,23 @@ def test_overlay_nearer_person_covers_farther_whatever_the_order():
         assert np.abs(out[42, 78].astype(int) - color_for("far", 0)).max() <= 2
 
 
+def test_labels_never_cover_each_other_and_stay_on_screen():
+    size, image = (40, 10), (100, 120)  # label w, h; image h, w
+    taken = [place_label((50, 30, 70, 60), size, image, [])]
+    assert taken[0] == (50, 20, 90, 30)  # above its box
+    taken.append(place_label((60, 32, 80, 60), size, image, taken))  # a neighbour's label would overlap
+    assert taken[1] == (60, 32, 100, 42)  # inside the top of its box instead
+    taken.append(place_label((55, 31, 75, 60), size, image, taken))
+    assert taken[2] == (55, 60, 95, 70)  # below its box
+    corner = place_label((110, 0, 119, 5), size, image, [])
+    assert corner == (80, 0, 120, 10)  # no room above: inside, pulled left onto the screen
+    crowded = [(0, y, 120, y + 10) for y in range(0, 100, 10)]
+    assert place_label((50, 30, 70, 60), size, image, crowded) == (50, 20, 90, 30)  # no free spot: above
+
+
 def test_overlay_without_vertices_and_behind_camera():
     flat = _human(None, box=(10, 10, 20, 20))
-    behind = _human(_square(0, 0, -2.0, 0.2), box=(10, 10, 20, 20))
+    behind = _human(_square(0, 0, -2.0, 0.2), box=(10, 80, 20, 90))  # its label: rows ~60-80
     out = draw_overlay(BACKGROUND, _frame([flat, behind]), SQUARE_FACES, edges=[(0, 1)])
     assert (out[48, 64] != 40).any()  # skeleton joint at the principal point
     assert (out[45:52, 75:90] == 40).all()  # no mesh anywhere near

@@ -205,16 +205,57 @@ def label_text(human: Human, index: int) -> str:
     return f"{name} {human.score:.2f} {human.depth:.1f}m"
 
 
-def _draw_box_label(out, human: Human, index: int, color, scale: float) -> None:
+Rect = Tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_label(box: Rect, size: Tuple[int, int], image_hw: Tuple[int, int], taken: Sequence[Rect]) -> Rect:
+    """Where a label of `size` (w, h pixels) goes for `box`: above it, else inside its top,
+    else below it, else further up or down in label-height steps; the first spot on
+    screen that covers no label in `taken`. With none free, above (or inside) the box."""
+    (w, h), (height, width) = size, image_hw
+    x0 = min(max(box[0], 0), max(width - w, 0))  # keep the label on screen horizontally
+    above, inside, below = box[1] - h, box[1], box[3]
+    steps = [above - k * h for k in range(1, 4)] + [below + k * h for k in range(1, 4)]
+    on_screen = [y for y in (above, inside, below, *steps) if 0 <= y and y + h <= height]
+    for y in on_screen:
+        rect = (x0, y, x0 + w, y + h)
+        if not any(_overlaps(rect, t) for t in taken):
+            return rect
+    y = on_screen[0] if on_screen else max(min(above, height - h), 0)
+    return (x0, y, x0 + w, y + h)
+
+
+def _label_layout(out, frame: FrameResult, order: Sequence[int], scale: float) -> dict:
+    """index -> (text, label rect); nearer people choose their spot first."""
+    font, fs, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, max(1, int(round(2 * scale)))
+    taken: List[Rect] = []
+    layout = {}
+    for i in reversed(order):  # `order` is far to near
+        human = frame.humans[i]
+        text = label_text(human, i)
+        (tw, th), base = cv2.getTextSize(text, font, fs, thick)
+        box = _point(human.box[:2]) + _point(human.box[2:])
+        rect = place_label(box, (tw + 4, th + base + 2), out.shape[:2], taken)
+        taken.append(rect)
+        layout[i] = (text, rect)
+    return layout
+
+
+def _draw_box(out, human: Human, color, scale: float) -> None:
     x0, y0, x1, y1 = (_point(human.box[:2]) + _point(human.box[2:]))
-    thick = max(1, int(round(2 * scale)))
-    cv2.rectangle(out, (x0, y0), (x1, y1), color, thick)
-    text, font, fs = label_text(human, index), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale
-    (tw, th), base = cv2.getTextSize(text, font, fs, thick)
-    ty = y0 - base - 2 if y0 - th - base - 2 >= 0 else y0 + th + 2  # inside if no room
-    tx = min(max(x0, 0), max(out.shape[1] - tw - 4, 0))  # keep the label on screen
-    cv2.rectangle(out, (tx, ty - th - 2), (tx + tw + 4, ty + base), color, -1)
-    cv2.putText(out, text, (tx + 2, ty), font, fs, (0, 0, 0), thick, cv2.LINE_AA)
+    cv2.rectangle(out, (x0, y0), (x1, y1), color, max(1, int(round(2 * scale))))
+
+
+def _draw_label(out, label, color, scale: float) -> None:
+    text, (x0, y0, x1, y1) = label
+    font, fs, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, max(1, int(round(2 * scale)))
+    _, base = cv2.getTextSize(text, font, fs, thick)
+    cv2.rectangle(out, (x0, y0), (x1, y1), color, -1)
+    cv2.putText(out, text, (x0 + 2, y1 - base), font, fs, (0, 0, 0), thick, cv2.LINE_AA)
 
 
 # ------------------------------------------------------------------------------ entry
@@ -228,8 +269,9 @@ def draw_overlay(
     """New HxWx3 uint8 image: meshes (blended with `alpha`), skeletons joined by
     `edges` (joint index pairs), boxes and labels of `frame` drawn over `image_rgb`.
 
-    Humans without vertices (or `faces=None`) get only skeleton, box and label. 2D
-    drawings go far to near so the nearest person's label is on top.
+    Humans without vertices (or `faces=None`) get only skeleton, box and label.
+    Skeletons and boxes go far to near; labels come last, placed near to far, each
+    where it covers no label placed before it (place_label).
     """
     out = check_rgb8(image_rgb, "overlay image").copy()
     if tuple(frame.image_size[:2]) != out.shape[:2]:
@@ -244,7 +286,8 @@ def draw_overlay(
     order: List[int] = sorted(range(len(frame.humans)), key=lambda i: -float(frame.humans[i].depth))
     for i in order:
         human = frame.humans[i]
-        color = color_for(human.track_id, i)
-        _draw_skeleton(out, human, edges, color, scale)
-        _draw_box_label(out, human, i, color, scale)
+        _draw_skeleton(out, human, edges, color_for(human.track_id, i), scale)
+        _draw_box(out, human, color_for(human.track_id, i), scale)
+    for i, label in _label_layout(out, frame, order, scale).items():  # on top of every box
+        _draw_label(out, label, color_for(frame.humans[i].track_id, i), scale)
     return out
