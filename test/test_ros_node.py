@@ -72,6 +72,14 @@ def test_parameters_have_descriptors_and_bad_values_are_refused(node):
     assert result.successful and node.session.values["nms_distance"] == 0.3
 
 
+def _image(stamp_sec=42):
+    image = Image(height=120, width=160, encoding="rgb8", step=480)
+    image.header.frame_id = "cam_optical_frame"
+    image.header.stamp.sec = stamp_sec
+    image.data = np.random.default_rng(0).integers(0, 255, 120 * 160 * 3, dtype=np.uint8).tobytes()
+    return image
+
+
 def test_lifecycle_and_one_image_in_outputs_out(node):
     helper = rclpy.create_node("mhr2_test_helper")
     executor = SingleThreadedExecutor()
@@ -85,10 +93,7 @@ def test_lifecycle_and_one_image_in_outputs_out(node):
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-        image = Image(height=120, width=160, encoding="rgb8", step=480)
-        image.header.frame_id = "cam_optical_frame"
-        image.header.stamp.sec = 42
-        image.data = np.random.default_rng(0).integers(0, 255, 120 * 160 * 3, dtype=np.uint8).tobytes()
+        image = _image()
         assert _spin_until(executor, lambda: pub.publish(image) or bool(got["humans"]))
         msg = got["humans"][0]
         assert msg.header.stamp.sec == 42 and msg.header.frame_id == "cam_optical_frame" and len(msg.humans) == 1
@@ -97,5 +102,28 @@ def test_lifecycle_and_one_image_in_outputs_out(node):
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
         assert not node.session.loaded  # release_gpu_on_deactivate
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+    finally:
+        helper.destroy_node()
+
+
+def test_ros4hri_bodies_come_and_go(node):
+    hri_msgs = pytest.importorskip("hri_msgs.msg")
+    helper = rclpy.create_node("mhr2_test_hri")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(helper)
+    tracked = []
+    helper.create_subscription(hri_msgs.IdsList, "/humans/bodies/tracked", tracked.append, 10)
+    pub = helper.create_publisher(Image, "image", qos_profile_sensor_data)
+    try:
+        node.set_parameters([Parameter("publish_hri", value=True)])
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert _spin_until(executor, lambda: pub.publish(_image()) or any(m.ids for m in tracked))
+        body = next(m for m in tracked if m.ids).ids[0]
+        topic = f"/humans/bodies/{body}/skeleton2d"
+        assert _spin_until(executor, lambda: topic in dict(helper.get_topic_names_and_types()), 10.0)
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert _spin_until(executor, lambda: list(tracked[-1].ids) == [], 10.0)  # deactivate: nobody seen
     finally:
         helper.destroy_node()
