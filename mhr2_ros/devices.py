@@ -25,5 +25,5 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError as exc:
         raise ConfigError(f"invalid device {name!r}: expected auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu (or auto)")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use the device 'cpu' (or 'auto')")
     return device

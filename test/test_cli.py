@@ -107,12 +107,32 @@ def test_video_gives_one_line_per_frame_and_an_overlay_video(weights, media, tmp
         (lambda m, w: ["detect", m / "a.png", "--weights", w, "--config", "small"], "differs from tiny224.json"),
         (lambda m, w: ["detect", m / "a.png", "--weights", w, "--intrinsics", "1,2,3"], "FX,FY,CX,CY"),
         (lambda m, w: ["detect", m / "a.png", "--weights", w, "--fov", "500"], "--fov"),
+        # The checks below come before the weights load: a missing weights file is not what they report.
+        (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--fov", "0"], "--fov 0.0"),
+        (lambda m, w: ["demo", "--weights", m / "no.safetensors", "--people", "0"], "--people 0: expected 1 to 20"),
+        (lambda m, w: ["demo", "--weights", m / "no.safetensors", "--people", "21"], "--people 21"),
+        (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--images", "0", "--clips", "0"], "nothing to eval"),
+        (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--data", m / "nothere"], "no such file or folder"),
     ],
 )
 def test_bad_inputs_exit_2_with_a_clear_message(weights, media, make_args, message, capsys):
     assert _run(*make_args(media, weights)) == 2
     err = capsys.readouterr().err
     assert "error:" in err and message in err
+
+
+def test_bad_camera_options_leave_no_output(weights, media, tmp_path):
+    assert _run("detect", media / "a.png", "--weights", weights, "--fov", "200", "-o", tmp_path / "o") == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_synth_parser_bound_is_the_generator_s():
+    from mhr2_ros.cli.synth import MAX_PEOPLE
+    from mhr2_ros.training.synthetic.scene import MAX_PEOPLE as GENERATOR_MAX
+
+    assert MAX_PEOPLE == GENERATOR_MAX
+    with pytest.raises(SystemExit):  # argparse: the renderer needs at least one person
+        build_parser().parse_args(["synth", "out", "--people", "0"])
 
 
 def test_corrupted_weights(weights, media, tmp_path, capsys):

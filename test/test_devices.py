@@ -26,7 +26,7 @@ def test_bad_device_names_say_what_is_accepted():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_cuda_without_a_gpu_is_refused_with_the_way_out():
-    with pytest.raises(ConfigError, match="CUDA is not available; use --device cpu"):
+    with pytest.raises(ConfigError, match="CUDA is not available; use the device 'cpu'"):
         resolve_device("cuda:0")
 
 

@@ -238,6 +238,10 @@ def test_bad_tracking_options_fail_before_the_model_loads(tmp_path, scene_images
     assert code == 2 and message in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+def _info(stamp):
+    return camera_info_msg(np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]]), 160, 120, stamp)
+
+
 def _run(reader, out, detector, options=OutputOptions(), bag_options=BagOptions(progress=False), tracker=None):
     builder = OutputBuilder(RosbagsFactory(STORE), detector.faces, options)
     with BagWriter(out, STORE) as writer:
@@ -309,11 +313,17 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
         BagImageReader(src, "/nope", typestore=STORE)
     with pytest.raises(InputError, match="no topic '/info'"):
         BagImageReader(src, TOPIC, "/info", typestore=STORE)
+    with pytest.raises(InputError, match=r"topic '/cam/camera_info' holds sensor_msgs/msg/CameraInfo, not"):
+        BagImageReader(write_bag(tmp_path / "with_info", "sqlite3", scene_images[:1], info=_info), INFO_TOPIC,
+                       typestore=STORE)  # fmt: skip
     with pytest.raises(InputError, match="not found"):
         BagImageReader(tmp_path / "missing", TOPIC, typestore=STORE)
     (tmp_path / "taken").mkdir()
     code = main(["-q", "bag", str(src), str(tmp_path / "taken"), "--image-topic", TOPIC, "--weights", str(weights)])
     assert code == 2 and "exists already" in capsys.readouterr().err
+    code = main(["-q", "bag", str(src), str(tmp_path / "o"), "--image-topic", TOPIC, "--weights", str(weights),
+                 "--fov", "500"])  # fmt: skip
+    assert code == 2 and "--fov 500" in capsys.readouterr().err and not (tmp_path / "o").exists()
     code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--hri-namespace", "humans/"])
     assert code == 2 and "--hri-namespace 'humans/' must be an absolute ROS namespace" in capsys.readouterr().err
 
@@ -336,6 +346,13 @@ def test_truncated_mcap_keeps_what_came_before_and_names_the_file(tmp_path, tiny
     kept = topics["/humans"]
     assert 0 < len(kept) < len(frames) and len(kept) == reader.count
     assert [t for t, _ in kept] == [s + 5_000_000 for s, _ in frames[: len(kept)]]
+
+
+def test_sqlite3_bag_without_metadata_is_read_from_its_db3(tmp_path, scene_images, detector):
+    src = write_bag(tmp_path / "in", "sqlite3", scene_images)
+    (src / "metadata.yaml").unlink()  # as a killed recorder leaves it
+    summary = _run(BagImageReader(src, TOPIC, typestore=STORE), tmp_path / "out", detector)
+    assert summary.frames == len(scene_images) and not summary.failures
 
 
 def test_corrupt_sqlite_bag_is_a_clear_error(tmp_path, scene_images, weights, capsys):

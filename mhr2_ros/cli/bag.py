@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from mhr2_ros.cli.formatting import HelpFormatter
-from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
 from mhr2_ros.config import override
 from mhr2_ros.errors import InputError
 
@@ -115,6 +115,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
 
     if args.mesh_marker_resolution < 0:
         raise InputError(f"--mesh-marker-resolution {args.mesh_marker_resolution}: expected >= 0 meters")
+    check_camera_options(args)
     if namespace_problem(args.hri_namespace):
         raise InputError(f"--hri-namespace {args.hri_namespace!r} {namespace_problem(args.hri_namespace)}")
     if args.max_frames is not None and args.max_frames < 1:

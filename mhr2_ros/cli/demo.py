@@ -19,7 +19,9 @@ import numpy as np
 
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
 from mhr2_ros.cli.formatting import HelpFormatter
-from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
+from mhr2_ros.errors import InputError
+from mhr2_ros.cli.synth import MAX_PEOPLE
 from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
 from mhr2_ros.evaluation.metrics import MATCH_IOU, fov_error_deg, mrpe
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
@@ -45,7 +47,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("-o", "--output", type=Path, default=Path("demo_output"), help="output folder")
     p.add_argument("--frames", type=int, default=30, help="frames of the default clip (10 fps)")
-    p.add_argument("--people", type=int, default=4, help="people in the default clip")
+    p.add_argument("--people", type=int, default=4, help=f"people in the default clip (1..{MAX_PEOPLE})")
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the clip")
     add_detector_options(p)
     p.set_defaults(run=run)
@@ -69,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.tracking import Tracker, load_tracker_config
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
+    if not 1 <= args.people <= MAX_PEOPLE:
+        raise InputError(f"--people {args.people}: expected 1 to {MAX_PEOPLE} people")
+    if args.frames < 1:
+        raise InputError(f"--frames {args.frames}: expected at least 1 frame")
+    check_camera_options(args)
     detector = build_detector(args)
     tracker = Tracker(load_tracker_config())
     clip = _clip(args, detector.body)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
 from mhr2_ros.cli.formatting import HelpFormatter
-from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for
+from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
 from mhr2_ros.io.atomic import atomic_path
 from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
 from mhr2_ros.io.mesh_export import export_glb
@@ -61,6 +61,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from mhr2_ros.tracking.build import make_tracker  # loads torch: not at parser build time
 
+    check_camera_options(args)
     source = open_source(args.input)  # bad INPUT fails before the model loads
     detector = build_detector(args)
     out_dir: Path = args.output
@@ -73,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
         for frame in frames:
             if args.max_frames is not None and count >= args.max_frames:
                 break
-            if frame.image is None:
+            if frame.image is None:  # the source has warned; listed again at the end
                 failures.append((frame.name, str(frame.error)))
-                log.warning("skipping %s: %s", frame.name, frame.error)
                 continue
             h, w = frame.image.shape[:2]
             result = detector(frame.image, K=camera_for(args, h, w))

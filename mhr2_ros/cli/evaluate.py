@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("images", "clips", "clip_frames"):
         if getattr(args, name) < 0:
             raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if not args.data and args.images == 0 and args.clips * args.clip_frames == 0:
+        raise InputError("nothing to evaluate: --images, and --clips with --clip-frames, are all 0")
+    for path in args.data or ():
+        if not path.exists():
+            raise InputError(f"--data {path}: no such file or folder")
     detector = build_detector(args)
     if args.data:
         sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))
@@ -87,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(SyntheticBenchmark(), images=args.images, clips=args.clips,
                                    clip_frames=args.clip_frames)  # fmt: skip
         sequences, source = synthetic_sequences(spec, detector.body), f"synthetic benchmark {spec}"
-        sequences = [s for s in sequences if s.length > 0]
     tracker_config = load_tracker_config()
     factory = None if args.no_track else (lambda: Tracker(tracker_config))
     start = time.perf_counter()

@@ -105,12 +105,20 @@ def parse_intrinsics(text: str) -> np.ndarray:
     return intrinsics_from_values(fx, fy, cx, cy)
 
 
+def check_camera_options(args: argparse.Namespace) -> None:
+    """Refuse a bad --fov / --intrinsics before anything loads or is written (InputError)."""
+    if getattr(args, "intrinsics", None):
+        parse_intrinsics(args.intrinsics)
+    fov = getattr(args, "fov", None)
+    if fov is not None and not 1.0 <= fov <= 179.0:
+        raise InputError(f"--fov {fov}: expected a vertical field of view in degrees in [1, 179]")
+
+
 def camera_for(args: argparse.Namespace, height: int, width: int) -> Optional[np.ndarray]:
     """K for an image of this size from --fov / --intrinsics, or None (predicted)."""
+    check_camera_options(args)
     if args.intrinsics:
         return parse_intrinsics(args.intrinsics)
     if args.fov is not None:
-        if not 1.0 <= args.fov <= 179.0:
-            raise InputError(f"--fov {args.fov}: expected a vertical field of view in degrees in [1, 179]")
         return intrinsics_from_fov(np.radians(args.fov), width, height)
     return None

@@ -15,6 +15,10 @@ from typing import Tuple
 from mhr2_ros import __version__
 from mhr2_ros.cli.formatting import HelpFormatter
 
+# training.synthetic.scene.MAX_PEOPLE, repeated because that module loads torch and the
+# parser must not (test_cli checks they agree).
+MAX_PEOPLE = 20
+
 log = logging.getLogger(__name__)
 
 
@@ -75,8 +79,9 @@ def add_parser(sub) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("output", type=Path, metavar="OUT", help="output folder (created; must be empty unless --overwrite)")
-    p.add_argument("--people", type=_range(int, 0, 20, "people"), default="3", metavar="N|MIN-MAX",
-                   help="people in the clip (0..20), or a range drawn from per clip (per frame with --independent)")
+    p.add_argument("--people", type=_range(int, 1, MAX_PEOPLE, "people"), default="3", metavar="N|MIN-MAX",
+                   help=f"people in the clip (1..{MAX_PEOPLE}), or a range drawn from per clip (per frame with "
+                   "--independent)")  # fmt: skip
     p.add_argument("--frames", type=_positive(int), default=30, metavar="F", help="frames to render")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: the same seed gives the same clip")
     p.add_argument("--size", type=_size, default="640x480", metavar="WxH",

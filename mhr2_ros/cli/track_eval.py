@@ -205,8 +205,9 @@ def _run_clips(args: argparse.Namespace, tracker_cfg):
 
 def _detect_fn(args: argparse.Namespace):
     """frame -> FrameResult with the detector of the --weights/--config options."""
-    from mhr2_ros.cli.options import build_detector, camera_for
+    from mhr2_ros.cli.options import build_detector, camera_for, check_camera_options
 
+    check_camera_options(args)
     detector = build_detector(args)
 
     def detect(frame):

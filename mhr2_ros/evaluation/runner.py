@@ -35,9 +35,11 @@ def synthetic_sequences(spec: SyntheticBenchmark, body) -> List[Sequence]:
     """The fixed synthetic benchmark, rendered in memory on the CPU (deterministic)."""
     from mhr2_ros.training.synthetic.generator import SyntheticClip
 
-    images = SyntheticClip(spec.synth_config(independent=True), spec.image_seed, body)
-    seqs = [Sequence(f"images (seed {spec.image_seed})", images, len(images), tracked=False)]
-    for i in range(spec.clips):
+    seqs = []
+    if spec.images > 0:
+        images = SyntheticClip(spec.synth_config(independent=True), spec.image_seed, body)
+        seqs.append(Sequence(f"images (seed {spec.image_seed})", images, len(images), tracked=False))
+    for i in range(spec.clips if spec.clip_frames > 0 else 0):
         seed = spec.clip_seed + i
         clip = SyntheticClip(spec.synth_config(independent=False), seed, body)
         seqs.append(Sequence(f"clip seed {seed}", clip, len(clip), tracked=True))

@@ -48,11 +48,12 @@ def _raw_messages(path: Path, topics: Tuple[str, ...]):
     open rosbags Reader or None)."""
     from rosbags.rosbag2 import Reader
 
+    db3 = _lone_file(path, ".db3") if path.is_dir() and not (path / "metadata.yaml").exists() else None
     try:
-        reader = Reader(path)
+        reader = Reader(db3 or path)  # a sqlite3 bag without metadata.yaml opens by its .db3 file
         reader.open()
     except Exception as exc:  # noqa: BLE001 - any failure to open: try the scan, else report
-        mcap = _lone_mcap(path)
+        mcap = _lone_file(path, ".mcap")
         if mcap is None:
             raise InputError(f"{path}: not a readable rosbag2 (MCAP or sqlite3): {exc}") from exc
         log.warning("%s cannot be opened as an indexed bag (%s); scanning %s for the messages it holds",
@@ -77,10 +78,11 @@ def _close(reader) -> None:
         reader.close()
 
 
-def _lone_mcap(path: Path) -> Optional[Path]:
-    if path.is_file() and path.suffix == ".mcap":
+def _lone_file(path: Path, suffix: str) -> Optional[Path]:
+    """`path` if it is a `suffix` file, else the folder's only `suffix` file, else None."""
+    if path.is_file() and path.suffix == suffix:
         return path
-    found = sorted(path.glob("*.mcap")) if path.is_dir() else []
+    found = sorted(path.glob(f"*{suffix}")) if path.is_dir() else []
     return found[0] if len(found) == 1 else None
 
 
@@ -114,10 +116,20 @@ class BagImageReader:
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
         wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"))
         for topic, kinds, label in wanted:
-            if topic and counts is not None and topic not in counts:
+            problem = self._topic_problem(topic, kinds) if topic and self._reader is not None else ""
+            if problem:
                 found = self._topics(kinds)
                 self.close()
-                raise InputError(f"{self.path}: no topic {topic!r}; {label} topics in the bag: {found}")
+                raise InputError(f"{self.path}: {problem}; {label} topics in the bag: {found}")
+
+    def _topic_problem(self, topic: str, kinds: Tuple[str, ...]) -> str:
+        """'' when the bag has `topic` with one of the types `kinds`, else what is wrong."""
+        types = sorted({c.msgtype for c in self._reader.connections if c.topic == topic})
+        if not types:
+            return f"no topic {topic!r}"
+        if not set(types) & set(kinds):
+            return f"topic {topic!r} holds {', '.join(types)}, not {' or '.join(kinds)}"
+        return ""
 
     def close(self) -> None:
         """Release the input files (also when iteration never started)."""
