@@ -156,3 +156,33 @@ def test_proposal_targets_mark_the_patch_of_each_pelvis():
     torch.testing.assert_close(pred, outputs["proposal_loc"][0, [8, 23]])
     torch.testing.assert_close(gt, targets[0]["loc"])
     assert scale.tolist() == [96.0, 96.0]
+
+
+def test_reprojection_with_the_predicted_camera_places_and_projects_with_it():
+    """A person at the right pixel with the right nearness but a wrong field of view still
+    reprojects onto its keypoints when placed and projected with the same predicted K."""
+    from mhr2_ros.training.step import place_in_camera
+
+    _, pred, gt = _perfect()
+    gt["keypoints_2d"] = gt["loc"][:, None].expand(P, J, 2).clone()  # every joint at the pelvis
+    pred["joints"] = torch.zeros(P, J, 3)
+    pred["K"] = gt["K"].clone()
+    pred["K"][:, 0, 0] = pred["K"][:, 1, 1] = 210.0  # a wider predicted field of view
+    pred["position_pred_camera"] = place_in_camera(pred, pred["K"], 768.0)
+    assert float(L.loss_reproj(pred, gt, "pred")) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.loss_reproj(pred, gt, "gt")) == pytest.approx(0.0, abs=1e-6)
+    pred["position_pred_camera"] = pred["position"]  # placed with the true K, projected with the predicted one
+    assert float(L.loss_reproj(pred, gt, "pred")) > 0.01
+
+
+def test_people_without_visible_keypoints_do_not_dilute_the_2d_terms():
+    _, pred, gt = _perfect()
+    pred["position"] = pred["position"] + torch.tensor([0.3, 0.0, 0.0])  # every person off by 30 cm
+    full = [float(L.loss_reproj(pred, gt)), float(L.loss_angle2d(pred, gt))]
+    gt["keypoints_vis"] = gt["keypoints_vis"].clone()
+    gt["keypoints_vis"][0] = 0  # nothing to fit for the first person
+    rest = {k: (v[1:] if torch.is_tensor(v) and len(v) == P else v) for k, v in gt.items()}
+    rest_pred = {k: v[1:] for k, v in pred.items()}
+    expected = [float(L.loss_reproj(rest_pred, rest)), float(L.loss_angle2d(rest_pred, rest))]
+    got = [float(L.loss_reproj(pred, gt)), float(L.loss_angle2d(pred, gt))]
+    assert got == pytest.approx(expected, rel=1e-5) and all(g > 0 for g in got) and got != pytest.approx(full)

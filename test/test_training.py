@@ -20,6 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from mhr2_ros.checkpoint import load_checkpoint, save_checkpoint
 from mhr2_ros.config import CONFIG_DIR
+from mhr2_ros.errors import ConfigError
 from mhr2_ros.cli.train import main as train_main
 from mhr2_ros.inference.detector import Detector
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig, load_train_config
@@ -80,6 +81,21 @@ def test_targets_and_matching_share_the_per_person_keys():
     torch.testing.assert_close(pred["loc"], outputs["loc"][0, queries], rtol=0, atol=0)
     assert gt["K"].shape == (m, 3, 3) and torch.equal(gt["K"][1], target["K"])
     assert gt["image_size"].tolist() == [[64.0, 48.0]] * m and bool(gt["sup_pose"].all())
+
+    # A batch mixing an image without track targets (COCO, a frame without SAM2 targets):
+    # its people get zero rows with sup_track off, so rows stay aligned with the queries.
+    bare = {k: v for k, v in target.items() if k != "track"}
+    bare["sup"] = {**target["sup"], "track": False}
+    outputs2 = {k: torch.cat([v, v]) for k, v in outputs.items()}
+    pred, gt = gather_matched(outputs2, [bare, target], [(queries, people), (queries[:1], people[:1])])
+    assert gt["track"].shape == pred["track"].shape == (m + 1, 8)
+    assert not gt["track"][:m].any() and gt["sup_track"].tolist() == [False] * m + [True]
+    torch.testing.assert_close(gt["track"][m], target["track"][people[0]], rtol=0, atol=0)
+
+
+def test_a_teacher_without_weights_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="teacher_pose and teacher_joints are 0"):
+        small_config(tmp_path, teacher=str(tmp_path / "t.safetensors"))
 
 
 # ----------------------------------------------------------------------------- overfitting

@@ -144,7 +144,11 @@ class BodyModel(torch.nn.Module):
             )
         if batch == 0:
             return self._empty(rot6d)
-        dtype = rot6d.dtype
+        with torch.autocast(rot6d.device.type, enabled=False):  # skinning in bf16 costs millimetres
+            return self._posed(rot6d, shape)
+
+    def _posed(self, rot6d: torch.Tensor, shape: torch.Tensor) -> BodyOutput:
+        batch, dtype = rot6d.shape[0], rot6d.dtype
         rotations = rotation_6d_to_matrix(rot6d.float())  # (B, J, 3, 3)
         pose = torch.zeros(batch, self.num_bones, 4, 4, device=rot6d.device)
         pose[..., :3, :3] = rotations

@@ -31,8 +31,10 @@ LEFT_HIP, RIGHT_HIP = 11, 12  # indices in COCO's 17-keypoint order
 
 
 def read_coco_keypoints(annotation_file: Path) -> List[dict]:
-    """[{file_name, width, height, people: [(17, 3) keypoints, (4,) box xywh]}] for
-    images with at least one non-crowd person annotation."""
+    """[{file_name, width, height, people: [(17, 3) keypoints, (4,) box xywh], crowd}]
+    for images with at least one non-crowd person annotation. People without labelled
+    keypoints (mostly small, far ones) stay: they are people, not background; `crowd`
+    says the image also has crowd regions (unannotated people)."""
     try:
         data = json.loads(Path(annotation_file).read_text())
         images = {im["id"]: im for im in data["images"]}
@@ -40,14 +42,16 @@ def read_coco_keypoints(annotation_file: Path) -> List[dict]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{annotation_file}: not a COCO keypoints JSON ({exc})") from exc
     people: Dict[int, list] = defaultdict(list)
+    crowded = set()
     for ann in annotations:
-        if ann.get("iscrowd", 0) or ann.get("num_keypoints", 0) == 0:
+        if ann.get("iscrowd", 0):
+            crowded.add(ann["image_id"])
             continue
-        kp = np.asarray(ann["keypoints"], dtype=np.float32).reshape(17, 3)
+        kp = np.asarray(ann.get("keypoints") or np.zeros(51), dtype=np.float32).reshape(17, 3)
         people[ann["image_id"]].append((kp, np.asarray(ann["bbox"], dtype=np.float32)))
     return [
         {"file_name": images[i]["file_name"], "width": images[i]["width"], "height": images[i]["height"],
-         "people": p}  # fmt: skip
+         "people": p, "crowd": i in crowded}  # fmt: skip
         for i, p in sorted(people.items())
         if i in images
     ]
@@ -71,4 +75,5 @@ def coco_sample(entry: dict, image_dir: Path) -> Sample:
     return Sample(
         image=image, K=intrinsics_from_fov(COCO_FOV_GUESS, w, h), loc=loc,
         keypoints_2d=keypoints, keypoints_vis=visible, data_type="keypoints2d",
+        unlabelled_people=bool(entry.get("crowd", False)),
     )  # fmt: skip

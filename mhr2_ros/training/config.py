@@ -66,6 +66,9 @@ class TrainConfig:
         if self.device not in TRAIN_DEVICES:
             raise ConfigError(f"device {self.device!r}: expected one of {', '.join(TRAIN_DEVICES)} "
                               "(torchrun gives each rank its GPU)")  # fmt: skip
+        if self.teacher and self.loss_weights.teacher_pose <= 0 and self.loss_weights.teacher_joints <= 0:
+            raise ConfigError(f"teacher {self.teacher!r} is set but loss_weights.teacher_pose and teacher_joints "
+                              "are 0: give them weights (the 2.b fine-tuning) or drop the teacher")  # fmt: skip
 
 
 def load_train_config(path: Path, overrides: Optional[dict] = None) -> TrainConfig:

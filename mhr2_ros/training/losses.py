@@ -119,14 +119,18 @@ def _project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return xy * torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None] + K[:, None, :2, 2]
 
 
-def loss_reproj(pred, gt, K: torch.Tensor) -> torch.Tensor:
+def loss_reproj(pred, gt, camera: str = "gt") -> torch.Tensor:
     """L1 between the projection of the predicted joints (placed at the predicted
-    3D location) and the annotated 2D keypoints, visible ones only."""
-    uv = _project(pred["joints"] + pred["position"][:, None], K)
+    3D location) and the annotated 2D keypoints, visible ones only. `camera` "gt" places
+    and projects with the true K, "pred" with the predicted one (pred["K"]): both ways a
+    pelvis at its predicted pixel projects back onto it."""
+    K = gt["K"] if camera == "gt" else pred["K"]
+    position = pred["position"] if camera == "gt" else pred["position_pred_camera"]
+    uv = _project(pred["joints"] + position[:, None], K)
     scale = gt["image_size"].max(dim=1).values[:, None, None]
     err = (uv - gt["keypoints_2d"]).abs() / scale * gt["keypoints_vis"][..., None]
     denom = gt["keypoints_vis"].sum(dim=1).clamp(min=1)[:, None, None] / err.shape[1]
-    return _masked_mean(err / denom, gt["sup_reproj"])
+    return _masked_mean(err / denom, gt["sup_reproj"] & (gt["keypoints_vis"].sum(dim=1) > 0))
 
 
 def loss_angle2d(pred, gt) -> torch.Tensor:
@@ -146,7 +150,7 @@ def loss_angle2d(pred, gt) -> torch.Tensor:
     diag_fov = 2 * torch.atan(torch.sqrt((w / (2 * K[:, 0, 0])) ** 2 + (h / (2 * K[:, 1, 1])) ** 2))
     valid = gt["keypoints_vis"] * (points.norm(dim=-1) > ANGLE_MIN_DISTANCE)
     per_person = (angle * valid).sum(1) / valid.sum(1).clamp(min=1) / diag_fov
-    return _masked_mean(per_person, gt["sup_reproj"])
+    return _masked_mean(per_person, gt["sup_reproj"] & (valid.sum(1) > 0))  # people with a keypoint to fit
 
 
 def loss_track(pred, gt) -> torch.Tensor:
@@ -187,13 +191,19 @@ def loss_teacher_pose(pred, teacher) -> torch.Tensor:
     supervision's extra pairs follow them and have no teacher)."""
     n = len(teacher["rot6d"])
     diff = rotation_6d_to_matrix(pred["rot6d"][:n]) - rotation_6d_to_matrix(teacher["rot6d"])
-    return _masked_mean(diff.pow(2), torch.ones(len(diff), dtype=torch.bool, device=diff.device))
+    return _masked_mean(diff.pow(2), _teacher_valid(teacher, diff))
 
 
 def loss_teacher_joints(pred, teacher) -> torch.Tensor:
     """L2 to the teacher's 3D joints of the matched people (see loss_teacher_pose)."""
     diff = pred["joints"][: len(teacher["joints"])] - teacher["joints"]
-    return _masked_mean(diff.pow(2), torch.ones(len(diff), dtype=torch.bool, device=diff.device))
+    return _masked_mean(diff.pow(2), _teacher_valid(teacher, diff))
+
+
+def _teacher_valid(teacher, diff: torch.Tensor) -> torch.Tensor:
+    """(P,) the people the teacher also matched (all when it does not say)."""
+    valid = teacher.get("valid")
+    return torch.ones(len(diff), dtype=torch.bool, device=diff.device) if valid is None else valid.to(diff.device)
 
 
 # ------------------------------------------------------------------------- criterion
@@ -208,7 +218,6 @@ class Criterion(torch.nn.Module):
 
     def terms(self, batch_pred, pred, gt, teacher=None) -> Dict[str, torch.Tensor]:
         c = self.cfg
-        K_reproj = gt["K"] if c.reproj_camera == "gt" else pred["K"]
         t = {
             "score": loss_score(batch_pred["logits"], batch_pred["matched"], batch_pred["sup_score"]),
             "loc": loss_loc(pred, gt),
@@ -217,7 +226,7 @@ class Criterion(torch.nn.Module):
             "shape": loss_shape(pred, gt),
             "vertices": loss_vertices(pred, gt) if "vertices" in gt else None,
             "joints": loss_joints(pred, gt),
-            "reproj": loss_reproj(pred, gt, K_reproj),
+            "reproj": loss_reproj(pred, gt, c.reproj_camera),
             "angle2d": loss_angle2d(pred, gt),
             "track": loss_track(pred, gt) if "track" in gt else None,
             "fov": loss_fov(batch_pred["fov"], batch_pred["fov_gt"], batch_pred["sup_fov"], c.fov_over_factor),

@@ -38,6 +38,7 @@ class Sample:
     rot6d: Optional[np.ndarray] = None  # (M, bones, 6) local bone rotations (3D data only)
     shape: Optional[np.ndarray] = None  # (M, 6) phenotypes (3D data only)
     track: Optional[np.ndarray] = None  # (M, D) SAM2 track-feature targets, when computed
+    unlabelled_people: bool = False  # people in view are not all annotated (COCO crowds): no score loss
 
     def __post_init__(self) -> None:
         if self.data_type not in SUPERVISION:
@@ -51,6 +52,8 @@ class Sample:
     def supervision(self) -> Dict[str, bool]:
         sup = dict(SUPERVISION[self.data_type])
         sup["track"] = self.track is not None
+        if self.unlabelled_people:  # an unmatched query may sit on an unannotated person
+            sup["score"] = False
         return sup
 
 

@@ -38,12 +38,17 @@ def gather_matched(
     keys = [k for k in QUERY_KEYS if prefix + k in outputs]
     pred = {k: [] for k in keys}
     gt: Dict[str, list] = {}
+    # Images without track targets get zero rows (their sup_track is off), so the rows of
+    # a batch mixing both stay aligned with the predictions.
+    track_dim = next((t["track"].shape[-1] for t in targets if "track" in t), None)
     for b, (qi, ti) in enumerate(matches):
         qi, ti = qi.to(device), ti.to(device)
         for k in keys:
             pred[k].append(outputs[prefix + k][b, qi])
         t = targets[b]
         per_person = {k: t[k][ti] for k in PER_PERSON_KEYS if k in t}
+        if track_dim is not None and "track" not in t:
+            per_person["track"] = torch.zeros(len(ti), track_dim, device=device)
         per_person["K"] = t["K"].expand(len(ti), 3, 3)
         per_person["image_size"] = t["image_size"].expand(len(ti), 2)
         per_person["image_index"] = torch.full((len(ti),), b, dtype=torch.long)
@@ -119,6 +124,8 @@ def compute_losses(
     pred["position"] = place_in_camera(pred, gt["K"], criterion.cfg.ref_focal)
     size = gt["image_size"]  # (P, 2) = (W, H): each person's image, with its predicted camera
     pred["K"] = intrinsics_from_fov_batch(outputs["fov"][gt["image_index"]], size[:, 0], size[:, 1])
+    if criterion.cfg.reproj_camera == "pred":  # placed and projected with the predicted camera
+        pred["position_pred_camera"] = place_in_camera(pred, pred["K"], criterion.cfg.ref_focal)
 
     matched = torch.zeros_like(outputs["logits"], dtype=torch.bool)
     for b, (qi, _) in enumerate(matches):
@@ -203,12 +210,14 @@ def _teacher_outputs(teacher, body, matcher, images, targets, matches) -> Dict[s
     networks need not correspond, people do."""
     out = teacher(images, K=torch.stack([t["K"] for t in targets]).to(images))
     teacher_matches = matcher(out, targets)
-    rot6d, shape = [], []
+    rot6d, shape, valid = [], [], []
     for b, ((_, ti), (tq, tt)) in enumerate(zip(matches, teacher_matches)):
-        query_of_target = torch.empty(len(targets[b]["loc"]), dtype=torch.long)
+        # With more people than queries the teacher may leave some the student matched.
+        query_of_target = torch.full((len(targets[b]["loc"]),), -1, dtype=torch.long)
         query_of_target[tt] = tq
         q = query_of_target[ti].to(images.device)
-        rot6d.append(out["rot6d"][b, q])
-        shape.append(out["shape"][b, q])
+        valid.append(q >= 0)
+        rot6d.append(out["rot6d"][b, q.clamp(min=0)])
+        shape.append(out["shape"][b, q.clamp(min=0)])
     rot6d, shape = torch.cat(rot6d), torch.cat(shape)
-    return {"rot6d": rot6d, "joints": body(rot6d, shape).joints}
+    return {"rot6d": rot6d, "joints": body(rot6d, shape).joints, "valid": torch.cat(valid)}

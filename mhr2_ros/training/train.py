@@ -7,6 +7,7 @@ model on matched queries only, weighted losses, backward, clip, step.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import math
 import os
@@ -33,13 +34,16 @@ from mhr2_ros.training.step import compute_losses
 
 log = logging.getLogger(__name__)
 
+DIST_TIMEOUT_MIN = 60  # minutes a rank may wait for the others (rank 0 evaluates alone)
+
 
 def _distributed() -> tuple:
     """(rank, world size, local rank); initialises the process group under torchrun."""
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
         return 0, 1, 0
     backend = "nccl" if torch.cuda.is_available() else "gloo"
-    torch.distributed.init_process_group(backend)
+    # Rank 0 evaluates while the others wait at the next all-reduce: allow a long evaluation.
+    torch.distributed.init_process_group(backend, timeout=datetime.timedelta(minutes=DIST_TIMEOUT_MIN))
     return torch.distributed.get_rank(), torch.distributed.get_world_size(), int(os.environ["LOCAL_RANK"])
 
 
@@ -127,18 +131,32 @@ def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
     stream = BatchStream(build_sources(cfg, body), model_cfg, cfg.batch_size, cfg.seed + 1000 * rank, device)
     net = model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, [local_rank] if device.type == "cuda" else None)
+        # Some parameters get no gradient in some steps (the track head on batches without
+        # track targets, the learned query points under query selection): DDP must not wait for them.
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, [local_rank] if device.type == "cuda" else None, find_unused_parameters=True
+        )
     run = Run(
         cfg, model_cfg, model, net, body, _teacher(cfg, device),
         HungarianMatcher(cfg.matcher, model_cfg.nearness_ref_focal, joints_fn=_joints_fn(body, cfg)),
         Criterion(cfg.loss_weights, _loss_cfg(cfg, model_cfg)), optimizer, scheduler, stream, device, rank,
     )  # fmt: skip
     if resume is not None:
-        info = load_state(resume, model, optimizer, scheduler)
-        run.step = info["step"]
-        stream.load_state_dict(info["stream"])
-        np.random.set_state(_np_state(info["numpy"]))
+        _resume(run, resume)
     return run
+
+
+def _resume(run: Run, resume: Path) -> None:
+    """Model, optimizer, scheduler, step and this rank's data stream from a saved state."""
+    info = load_state(resume, run.model, run.optimizer, run.scheduler)
+    run.step = info["step"]
+    ranks = info.get("ranks") or [{"stream": info["stream"], "numpy": info["numpy"]}]
+    if run.rank < len(ranks):  # each rank continues its own data stream
+        run.stream.load_state_dict(ranks[run.rank]["stream"])
+        np.random.set_state(_np_state(ranks[run.rank]["numpy"]))
+    else:  # more ranks than the run was saved with: a new stream, distinct per rank and step
+        run.stream.rng = np.random.default_rng(run.cfg.seed + 1000 * run.rank + run.step)
+        log.warning("rank %d: the state holds %d data streams; this rank draws a new one", run.rank, len(ranks))
 
 
 def train_step(run: Run) -> tuple:
@@ -170,14 +188,16 @@ def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[C
         bar.set_postfix(loss=f"{float(total):.3f}", people=matched)
         if writer and run.step % cfg.log_every == 0:
             _log_scalars(writer, run.step, total, terms, run.scheduler, grad_norm, matched)
-        if lead and run.step % cfg.checkpoint_every == 0:
-            _save(out, run)
-        if lead and eval_hook and cfg.eval_every and run.step % cfg.eval_every == 0:
-            _run_eval(eval_hook, run.model, run.model_cfg, run.step, writer)
+        if run.step % cfg.checkpoint_every == 0:
+            _save(out, run)  # every rank: each hands its data-stream state to rank 0
+        if eval_hook and cfg.eval_every and run.step % cfg.eval_every == 0:
+            if lead:
+                _run_eval(eval_hook, run.model, run.model_cfg, run.step, writer)
+            _barrier()
     bar.close()
     final = out / "model.safetensors"
+    _save(out, run)
     if lead:
-        _save(out, run)
         meta = {"trained": True, "steps": run.step, "train_config": to_dict(cfg)}
         save_checkpoint(run.model, run.model_cfg, final, metadata=meta)
         if writer:
@@ -234,14 +254,25 @@ def _log_scalars(writer, step, total, terms, scheduler, grad_norm, matched) -> N
         writer.add_scalar("grad_norm", float(grad_norm), step)
 
 
+def _barrier() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
 def _save(out: Path, run: Run) -> None:
+    """Rank 0 writes the state, with every rank's data-stream and numpy RNG states."""
     np_state = np.random.get_state()
+    mine = {"stream": run.stream.state_dict(), "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
+    ranks = [mine]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        ranks = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(ranks, mine)
+    if run.rank != 0:
+        return
     extra = {
-        "stream": run.stream.state_dict(),
-        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
-        "train_config": to_dict(run.cfg),
-        "model_config": run.model_cfg.to_dict(),
-    }
+        **mine, "ranks": ranks,  # "stream"/"numpy": rank 0's, as states before multi-rank saving
+        "train_config": to_dict(run.cfg), "model_config": run.model_cfg.to_dict(),
+    }  # fmt: skip
     save_state(out, run.model, run.optimizer, run.scheduler, run.step, extra)
 
 
