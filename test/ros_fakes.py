@@ -107,6 +107,8 @@ class FakeTrack:
     velocity_cov: np.ndarray
     age: float = 1.5
     time_since_seen: float = 0.0
+    position: object = None  # (3,) the motion model's pelvis (None: not given)
+    position_cov: object = None  # (3, 3)
 
 
 

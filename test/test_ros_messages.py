@@ -228,6 +228,32 @@ def test_mesh_decimation_keeps_a_valid_smaller_mesh(scene):
     assert full is faces and np.allclose(full_points, vertices)
 
 
+def test_an_occluded_track_is_published_where_its_motion_model_puts_it(scene):
+    frame, _ = scene
+    store = make_typestore("jazzy")
+    f = RosbagsFactory(store)
+    tracks = fake_tracks(frame, states=("tracked", "occluded"))
+    last = frame.humans[1].position.astype(np.float64)
+    moved = last + np.array([0.5, 0.0, 0.2])  # walked on behind something
+    for t in tracks:  # the tracker's estimate (a visible track's is ignored: its detection is now)
+        t.position, t.position_cov = moved, np.eye(3) * 0.04
+    views = persons.person_views(frame, tracks)
+    msg = messages.build_human_array(f, frame, HEADER, views)
+    round_trip(store, msg)
+    seen, hidden = msg.humans
+    assert seen.pelvis.pose.position.x == pytest.approx(float(frame.humans[0].position[0]), abs=1e-6)
+    p = hidden.pelvis.pose.position
+    assert [p.x, p.y, p.z] == pytest.approx(moved.tolist())
+    cov = hidden.pelvis.covariance.reshape(6, 6)
+    prior = messages.pose_covariance(moved, float(frame.K[1, 1]), messages.CovariancePrior())
+    assert np.allclose(cov[:3, :3], prior[:3, :3] + np.eye(3) * 0.04)
+    first = hidden.keypoints[0]  # the skeleton moved with the pelvis
+    expected = frame.humans[1].joints_3d[0] + (moved - last)
+    assert [first.x, first.y, first.z] == pytest.approx(expected.tolist(), abs=1e-5)
+    crowd = people.build_people(f, HEADER, views)
+    assert crowd.people[1].position.x == pytest.approx(moved[0])
+
+
 # ------------------------------------------------------------------------------ people, diagnostics
 @pytest.mark.parametrize("distro", DISTROS)
 def test_people_round_trip_with_people_msgs_definitions(scene, distro):

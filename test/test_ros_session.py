@@ -10,6 +10,7 @@ import pytest
 
 from mhr2_ros.cli.demo_scene import render_demo_scene
 from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
+from mhr2_ros.ros.markers import DELETEALL
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.typestore import make_typestore
 from mhr2_ros.ros.worker import FrameWorker, LatestSlot
@@ -58,6 +59,17 @@ def test_worker_processes_only_the_newest_frame():
         time.sleep(0.01)
     assert worker.stop(2.0) and not worker.running
     assert seen == [0, 9] and dropped == 8  # frames 1..8 were replaced: never processed
+
+
+def test_a_busy_worker_can_be_waited_for_until_its_frame_ends():
+    release = threading.Event()
+    worker = FrameWorker(lambda item: release.wait(5.0))
+    worker.start()
+    worker.submit(1)
+    time.sleep(0.1)
+    assert worker.stop(0.05) is False and worker.running  # still inside its frame
+    threading.Timer(0.2, release.set).start()
+    assert worker.stop(timeout=None) and not worker.running
 
 
 def test_worker_reports_an_exception_and_goes_on():
@@ -142,6 +154,15 @@ def test_missing_message_packages_switch_their_outputs_off_not_the_node(tiny_det
     with_both.attach(copy.copy(tiny_detector))
     run = with_both.process(_image_msg(scene[0]), compressed=False)
     assert run.outputs.people is not None and run.outputs.hri.messages[0].topic == "/humans/bodies/tracked"
+
+
+def test_markers_turned_off_are_cleared_once(session, scene):
+    image = _image_msg(scene[0])
+    assert session.process(image, compressed=False).outputs.markers.markers
+    session.update({"publish_markers": False})
+    (clear,) = session.process(image, compressed=False).outputs.markers.markers
+    assert clear.action == DELETEALL  # RViz would keep the last ones forever
+    assert session.process(image, compressed=False).outputs.markers is None
 
 
 def test_camera_info_and_camera_frame_are_used(session, scene):

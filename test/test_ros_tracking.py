@@ -120,6 +120,11 @@ def test_bag_ids_follow_each_person_and_vanished_markers_are_deleted(tmp_path, c
     states = [{h.id: h.tracking_state for h in m.humans} for m in humans]
     assert [s[id0] for s in states] == [NEW, NEW, TRACKED, TRACKED, TRACKED, TRACKED]  # new_track_hits: 3
     assert [s[id1] for s in states[MISSED_FROM:]] == [OCCLUDED, OCCLUDED]  # kept, not seen
+    # an occluded person is published where the motion model puts it, not where last seen
+    hidden = [next(h for h in m.humans if h.id == id1).pelvis.pose.position for m in humans[MISSED_FROM - 1:]]
+    walked = np.linalg.norm(clip[-1].truth.position[1] - clip[MISSED_FROM - 1].truth.position[1])
+    moved = np.linalg.norm([hidden[-1].x - hidden[0].x, hidden[-1].y - hidden[0].y, hidden[-1].z - hidden[0].z])
+    assert walked > 0.1 and abs(moved - walked) < 0.5 * walked
     # velocity from the track: the ground truth's, by finite differences
     truth = np.array([f.truth.position[0] for f in clip], np.float64)
     expected = (truth[-1] - truth[-3]) / (2 * PERIOD_NS / 1e9)
@@ -202,6 +207,18 @@ def test_track_parameter_switches_at_once_and_tracker_config_is_read(clip, tmp_p
     session.update({"track": True})
     on = _feed(session, clip, [2])[0]
     assert sorted(_visible_ids(on)) == ["person3", "person4"]  # fresh tracks, the same tracker's counter
+
+
+def test_a_new_tracker_config_goes_on_counting_ids(clip, tmp_path):
+    session = _session(clip)
+    before = set(_visible_ids(_feed(session, clip, [0])[0]))
+    assert before == {"h1", "h2"}
+    settings = tmp_path / "tracker.yaml"
+    settings.write_text(yaml.safe_dump({"new_track_hits": 1}))
+    session.update({"tracker_config": str(settings)})
+    session.attach(session.detector)  # what the next configure does: the settings are read
+    after = set(_visible_ids(_feed(session, clip, [1])[0]))
+    assert after == {"h3", "h4"}  # body_h1 is never someone else
 
 
 def test_a_bad_tracker_config_is_refused_clearly(clip, tmp_path):

@@ -64,6 +64,12 @@ def tracked_topic(namespace: str) -> str:
     return f"{namespace}/bodies/tracked"
 
 
+def tracked_namespace(topic: str) -> Optional[str]:
+    """The namespace of a `<ns>/bodies/tracked` topic, else None."""
+    suffix = tracked_topic("")
+    return topic[: -len(suffix)] if topic.endswith(suffix) else None
+
+
 def body_topic(namespace: str, body_id: str, leaf: str) -> str:
     return f"{namespace}/bodies/{body_id}/{leaf}"
 

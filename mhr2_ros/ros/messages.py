@@ -92,10 +92,13 @@ def pose_message(f: MessageFactory, position, rotation) -> object:
 
 def build_human(f: MessageFactory, person: PersonView, focal: float, options: HumanOptions) -> object:
     h = person.human
+    position = person.position  # a track not seen now: where the motion model puts it
+    covariance = pose_covariance(position, focal, options.prior)
+    if person.predicted_cov is not None:  # the prediction's spread on top of a detection's: conservative
+        covariance[LINEAR, LINEAR] += person.predicted_cov
     pose = f.new(
         "geometry_msgs/msg/PoseWithCovariance",
-        pose=pose_message(f, h.position, h.orientation),
-        covariance=pose_covariance(h.position, focal, options.prior).reshape(-1),
+        pose=pose_message(f, position, h.orientation), covariance=covariance.reshape(-1),
     )
     vx, vy, vz = (0.0, 0.0, 0.0) if person.velocity is None else person.velocity.tolist()
     twist = f.new(
@@ -114,7 +117,7 @@ def build_human(f: MessageFactory, person: PersonView, focal: float, options: Hu
         box=np.asarray(h.box, np.float32),
         pelvis_pixel=np.asarray(h.pelvis_2d, np.float32),
         height=float(h.height),
-        keypoints=f.points(h.joints_3d),
+        keypoints=f.points(np.asarray(h.joints_3d, np.float64) + (position - np.asarray(h.position))),
         keypoints_2d=np.asarray(h.keypoints_2d, np.float32).reshape(-1),
         shape=np.asarray(h.shape, np.float32),
         vertices=np.asarray(vertices, np.float32).reshape(-1),

@@ -3,6 +3,9 @@
     ros2 run mhr2_ros detector_node --ros-args -r image:=/camera/image_raw
     ros2 launch mhr2_ros detector.launch.py image:=/camera/image_raw
 
+(`-r image:=X` remaps the raw topic only; with image_transport compressed remap
+`image/compressed` too. The launch file remaps both.)
+
 Lifecycle: configure loads the weights and creates the publishers; activate
 subscribes and starts the worker thread; deactivate stops them and frees GPU
 memory; cleanup releases everything. The image callback only hands the message
@@ -34,7 +37,7 @@ from mhr2_ros.errors import Mhr2Error
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
-from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close
+from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.worker import FrameWorker
@@ -86,7 +89,7 @@ class DetectorNode(LifecycleNode):
         if problems:
             return SetParametersResult(successful=False, reason="; ".join(problems))
         for name in params.deferred(self.session.values, changes):
-            self.get_logger().info(f"{name}: takes effect at the next {params.BY_NAME[name].applies}")
+            self.get_logger().info(f"{name}: takes effect {params.WHEN[params.BY_NAME[name].applies]}")
         self.session.update(changes)  # Humble has no post-set callback: apply here
         return SetParametersResult(successful=True)
 
@@ -96,13 +99,31 @@ class DetectorNode(LifecycleNode):
         if problems:
             self.get_logger().error("invalid parameters: " + "; ".join(problems))
             return TransitionCallbackReturn.FAILURE
-        try:
-            self.session.load()
-        except (Mhr2Error, OSError) as exc:
-            self.get_logger().error(f"cannot load the detector: {exc}")
+        if not self._load("cannot load the detector"):
             return TransitionCallbackReturn.FAILURE
         self._create_publishers()
         return super().on_configure(state)
+
+    def _load(self, what: str) -> bool:
+        """Load the weights; False (logged) on any failure: rclpy would swallow an exception
+        raised by a transition without a word (a CUDA out-of-memory error, say)."""
+        try:
+            self.session.load()
+        except (Mhr2Error, OSError) as exc:
+            self.get_logger().error(f"{what}: {exc}")
+            return False
+        except Exception as exc:  # noqa: BLE001 - anything else, named
+            self.get_logger().error(f"{what}: {type(exc).__name__}: {exc}")
+            return False
+        return True
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: drop everything, back to unconfigured (configure again)."""
+        self.get_logger().error(f"error while in state {state.label}: releasing everything")
+        self._stop()
+        self._destroy_publishers()
+        self.session.release()
+        return TransitionCallbackReturn.SUCCESS
 
     def _create_publishers(self) -> None:
         pub = self.create_lifecycle_publisher
@@ -117,12 +138,8 @@ class DetectorNode(LifecycleNode):
         self._tf = TransformBroadcaster(self)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if not self.session.loaded:
-            try:
-                self.session.load()  # released by a previous deactivate
-            except (Mhr2Error, OSError) as exc:
-                self.get_logger().error(f"cannot reload the detector: {exc}")
-                return TransitionCallbackReturn.FAILURE
+        if not self.session.loaded and not self._load("cannot reload the detector"):  # released by deactivate
+            return TransitionCallbackReturn.FAILURE
         self.session.reset_tracking()  # tracks end with an activation; ids keep counting
         result = super().on_activate(state)  # activates the lifecycle publishers
         self._pubs["mesh_topology"].publish(self.session.mesh_topology(self.get_clock().now().nanoseconds))
@@ -149,8 +166,7 @@ class DetectorNode(LifecycleNode):
         last = self.session.last_header
         if "markers" in self._pubs and last is not None:
             self._pubs["markers"].publish(self.session.outputs.clear_markers(last))
-        if self._hri_pubs and last is not None:  # no body is seen any more
-            self._sync_hri_publishers(cleared(self.session.factory, last, self.session.values["hri_namespace"]))
+        self._sync_hri_publishers(None)  # an empty tracked list, then the publishers go
         if self.session.values["release_gpu_on_deactivate"]:
             self.session.release()
         return super().on_deactivate(state)
@@ -175,7 +191,9 @@ class DetectorNode(LifecycleNode):
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
         if self._worker is not None:
-            self._worker.stop()
+            if not self._worker.stop():  # a slow frame (CPU, large model): its outputs must not
+                self.get_logger().warning("waiting for the frame in progress to finish")
+                self._worker.stop(timeout=None)  # outlive the transition, nor run beside a new worker
             self._worker = None
 
     def _destroy_publishers(self) -> None:
@@ -238,7 +256,15 @@ class DetectorNode(LifecycleNode):
                 pub = self._hri_pubs[message.topic] = self.create_publisher(msg_class, message.topic, OUTPUT_QOS)
             pub.publish(message.msg)
         for topic in publishers_to_close(set(self._hri_pubs), frame):
+            self._say_nobody(topic)
             self.destroy_publisher(self._hri_pubs.pop(topic))
+
+    def _say_nobody(self, topic: str) -> None:
+        """Before a tracked-list publisher goes (output off, namespace changed, deactivate):
+        an empty list, so libhri listeners drop the bodies instead of keeping them."""
+        namespace, header = tracked_namespace(topic), self.session.last_header
+        if namespace is not None and header is not None:
+            self._hri_pubs[topic].publish(cleared(self.session.factory, header, namespace).messages[0].msg)
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()

@@ -72,6 +72,7 @@ class OutputBuilder:
         self.faces = faces
         self._markers = MarkerTracker(f, faces)
         self._warned_frames = set()
+        self._markers_shown = False  # markers are on screen (published since the last clear)
         self.options = options
 
     @property
@@ -96,13 +97,20 @@ class OutputBuilder:
         )
         tf_ok = o.publish_tf and self._frame_ok(header.frame_id)
         transforms = build_transforms(self.f, header, persons) if tf_ok else []
-        markers = self._markers.build(header, persons) if o.publish_markers else None
+        markers = self._markers.build(header, persons) if o.publish_markers else self._markers_off(header)
+        self._markers_shown = o.publish_markers
         people = build_people(self.f, header, persons) if o.publish_people else None
         hri = build_hri(self.f, header, persons, frame.image_size, o.hri_namespace) if o.publish_hri else None
         return FrameOutputs(humans, transforms, markers, people, hri)
 
     def clear_markers(self, header: SourceHeader) -> object:
+        self._markers_shown = False
         return self._markers.clear(header)
+
+    def _markers_off(self, header: SourceHeader) -> Optional[object]:
+        """None, except once after publish_markers went off: a DELETEALL, so RViz does not
+        keep the last markers forever (their lifetime is 0 by default)."""
+        return self.clear_markers(header) if self._markers_shown else None
 
     def mesh_topology(self, stamp_ns: int, num_vertices: int, rig: str) -> object:
         if self.faces is None:

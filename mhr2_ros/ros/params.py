@@ -256,6 +256,14 @@ def deferred(old: Mapping[str, Any], new: Mapping[str, Any]) -> Tuple[str, ...]:
     ))  # fmt: skip
 
 
+WHEN = {
+    NOW: "with the next image",
+    ACTIVATE: "at the next activate",
+    CONFIGURE: "when the weights next load: at configure, or at activate after a deactivate that released "
+               "them (release_gpu_on_deactivate)",
+}  # fmt: skip
+
+
 def changed_stage(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """The latest stage a change needs: "configure" > "activate" > "now" ('' if none)."""
     order = ("", NOW, ACTIVATE, CONFIGURE)

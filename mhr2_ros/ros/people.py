@@ -28,7 +28,7 @@ TAG_NAMES = ("tracking_state", "height", "age", "time_since_seen")
 
 def build_person(f: MessageFactory, person: PersonView) -> object:
     h = person.human
-    x, y, z = (float(v) for v in h.position)
+    x, y, z = (float(v) for v in person.position)  # occluded: the motion model's prediction
     vx, vy, vz = (0.0, 0.0, 0.0) if person.velocity is None else (float(v) for v in person.velocity)
     reliability = float(h.score) * (OCCLUDED_RELIABILITY if person.state == OCCLUDED else 1.0)
     tags = (person.state, f"{h.height:.3f}", f"{person.age:.3f}", f"{person.time_since_seen:.3f}")

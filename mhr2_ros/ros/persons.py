@@ -1,7 +1,8 @@
 """What the builders publish per person: a detection or a track, seen the same way.
 
 With a tracker, each track (duck-typed: .id, .state, .human, .velocity,
-.velocity_cov, .age, .time_since_seen) becomes a PersonView. Without one, each
+.velocity_cov, .age, .time_since_seen, optionally .position and .position_cov) becomes a
+PersonView; a track not seen in this image is placed where its motion model predicts it. Without one, each
 detection does, with id human.track_id or f"p{index}" and state "untracked". Ids
 are made TF-safe here once, so the HumanArray id, the TF frame body_<id>, the
 marker ids and the people name always agree.
@@ -48,10 +49,18 @@ class PersonView:
     velocity_cov: Optional[np.ndarray] = None  # (3, 3) (m/s)^2
     age: float = 0.0  # seconds since the track started
     time_since_seen: float = 0.0  # seconds since the track's last detection
+    predicted: Optional[np.ndarray] = None  # (3,) m: the motion model's pelvis now, for a track not seen now
+    predicted_cov: Optional[np.ndarray] = None  # (3, 3) m^2: its covariance
 
     @property
     def visible(self) -> bool:
         return self.state in VISIBLE_STATES
+
+    @property
+    def position(self) -> np.ndarray:
+        """(3,) m, pelvis now: the detection's when seen in this image, else the prediction
+        (the last detection when the tracker gave none)."""
+        return self.predicted if self.predicted is not None else np.asarray(self.human.position, np.float64)
 
 
 def person_views(frame: FrameResult, tracks: Optional[Iterable] = None) -> List[PersonView]:
@@ -66,10 +75,13 @@ def person_views(frame: FrameResult, tracks: Optional[Iterable] = None) -> List[
         state = str(getattr(track.state, "value", track.state))  # TrackState enum or plain string
         if state not in STATES:
             raise ValueError(f"track {track.id!r}: unknown state {state!r}; expected one of {STATES}")
+        unseen = state not in VISIBLE_STATES  # its last detection is not where it is now
         views.append(PersonView(
             id=safe_id(track.id, i), state=state, human=track.human, index=i,
             velocity=_vector(track.velocity, (3,)), velocity_cov=_vector(track.velocity_cov, (3, 3)),
             age=float(track.age), time_since_seen=float(track.time_since_seen),
+            predicted=_vector(getattr(track, "position", None), (3,)) if unseen else None,
+            predicted_cov=_vector(getattr(track, "position_cov", None), (3, 3)) if unseen else None,
         ))  # fmt: skip
     return views
 

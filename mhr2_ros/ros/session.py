@@ -119,7 +119,8 @@ class DetectorSession:
         """Build the tracker from tracker_config, unless the one built from it exists."""
         source = self.values["tracker_config"]
         if self._tracker is None or source != self._tracker_source:
-            self._tracker = make_tracker(source)  # ConfigError naming the file
+            first = self._tracker.next_number if self._tracker is not None else 1  # ids never come back
+            self._tracker = make_tracker(source, first_number=first)  # ConfigError naming the file
             self._tracker_source = source
             log.info("tracker settings: %s", source or "config/tracker.yaml (shipped)")
 

@@ -89,9 +89,10 @@ class FrameWorker(Generic[T]):
         """Hand `item` over; True when it replaced a frame the worker had not taken."""
         return self._slot.put(item)
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Stop after the current frame; False when the thread did not end in time."""
-        thread, self._thread = self._thread, None
+    def stop(self, timeout: Optional[float] = 10.0) -> bool:
+        """Stop after the current frame, waiting at most `timeout` seconds (None: until it
+        ends); False when the thread is still busy, and then `stop()` again waits more."""
+        thread = self._thread
         self._slot.close()
         if thread is None:
             return True
@@ -99,6 +100,7 @@ class FrameWorker(Generic[T]):
         if thread.is_alive():
             log.warning("worker thread still busy after %.1f s; it stops after its current frame", timeout)
             return False
+        self._thread = None
         return True
 
     @property

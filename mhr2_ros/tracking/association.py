@@ -14,8 +14,8 @@ Units the paper leaves open (see TrackerConfig):
 - |n - n̂| is in nearness units (natural log of inverse depth, as the network predicts).
 - |θ - θ̂| is the geodesic angle between the two orientations, in radians by default:
   with t_θ = 20 the term is a mild factor in [0.855, 1] that only disfavours flips. In
-  degrees (angle_unit "deg") the term is strict: an 8° error alone brings the
-  normalised score below 0.69, and on simulated streams with 6° orientation noise IDF1
+  degrees (angle_unit "deg") the term is strict: an error over 8.6° alone (feature and
+  position perfect) brings the normalised score below 0.69, and on simulated streams with 6° orientation noise IDF1
   fell from 0.95 to 0.28 (`python benchmarks/tracker.py --quality`); detectors' frame-to-frame
   orientation jitter is at least that large.
 - The quantity compared to 0.69 is the combined score normalised by the weight sum,

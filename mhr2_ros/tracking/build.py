@@ -10,7 +10,8 @@ from mhr2_ros.tracking.config import load_tracker_config
 from mhr2_ros.tracking.tracker import Tracker
 
 
-def make_tracker(config_path: Optional[Union[str, Path]] = None) -> Tracker:
+def make_tracker(config_path: Optional[Union[str, Path]] = None, first_number: int = 1) -> Tracker:
     """A Tracker with the settings of `config_path` (YAML/JSON); None or '' takes the
-    shipped config/tracker.yaml. A missing or invalid file raises ConfigError naming it."""
-    return Tracker(load_tracker_config(config_path or None))
+    shipped config/tracker.yaml. A missing or invalid file raises ConfigError naming it.
+    `first_number`: see Tracker (IDs go on counting across a replaced tracker)."""
+    return Tracker(load_tracker_config(config_path or None), first_number=first_number)

@@ -57,10 +57,17 @@ class _Record:
 class Tracker:
     """`update(frame_result, stamp)` once per frame; sets `human.track_id` on its humans."""
 
-    def __init__(self, config: Optional[TrackerConfig] = None):
+    def __init__(self, config: Optional[TrackerConfig] = None, first_number: int = 1):
+        """`first_number`: the first track number; a tracker replacing another (new
+        settings) starts at the old one's `next_number`, so no ID is handed out twice."""
         self.config = config or TrackerConfig()
-        self._next_number = 1  # never reset: one instance never reuses an ID
+        self._next_number = int(first_number)  # never reset: one instance never reuses an ID
         self.reset()
+
+    @property
+    def next_number(self) -> int:
+        """The number the next new track gets."""
+        return self._next_number
 
     def reset(self) -> None:
         """Forget all tracks and features (e.g. when time jumps back); IDs keep counting."""
