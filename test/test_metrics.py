@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mhr2_ros.evaluation.metrics import (
-    Detection, abs_pve, fov_error_deg, match_people, mpjpe, mrpe, pa_mpjpe, pair_pa_mpjpe,
+    Detection, abs_pve, fov_error_deg, keypoint_box_iou, match_people, mpjpe, mrpe, pa_mpjpe, pair_pa_mpjpe,
     procrustes_align, pve, ta_pve,
 )  # fmt: skip
 
@@ -84,8 +84,6 @@ def test_ignored_people_are_neither_missed_nor_false_positives():
 
 
 def test_keypoint_box_iou_by_hand():
-    from mhr2_ros.evaluation.metrics import keypoint_box_iou
-
     a = np.array([[[0.0, 0], [10, 10]]])  # box 0..10 x 0..10, area 100
     b = np.array([[[5.0, 0], [15, 10]], [[20.0, 20], [30, 30]], [[0.0, 0], [10, 10]]])
     np.testing.assert_allclose(keypoint_box_iou(a, b), [[50 / 150, 0.0, 1.0]])
@@ -116,3 +114,29 @@ def test_iou_criterion_finds_people_whatever_their_pose():
     assert match_people(beside, gt, vis, boxes, threshold=0.3)[2].tp == 1
     with pytest.raises(ValueError, match="criterion"):
         match_people(gt, gt, vis, boxes, criterion="mask")
+
+
+def test_the_strict_count_also_needs_the_boxes_to_overlap():
+    """A thin person and a prediction 8 px beside it: joints within 10% of the diagonal,
+    but boxes at IoU 0.11. Found by neither count: "joints" is the stricter one."""
+    gt = np.array([[[0.0, 0], [10, 100], [5, 50]]])
+    boxes, vis = np.array([[0.0, 0, 10, 100]]), np.ones((1, 3))
+    beside = gt + np.array([8.0, 0.0])
+    assert keypoint_box_iou(beside, gt)[0, 0] == pytest.approx(2 / 18)
+    for criterion in ("iou", "joints"):
+        det = match_people(beside, gt, vis, boxes, criterion=criterion)[2]
+        assert (det.tp, det.fp, det.fn) == (0, 1, 1), criterion
+
+
+def test_an_extra_prediction_never_takes_a_person_from_one_that_passes():
+    """P1: left and right swapped (same box, IoU 1, joint cost 0.67); P2: half-size body at
+    the right place (closer joints, cost 0.17, IoU 0.25). P2 alone would win a plain
+    Hungarian on the joint cost and then be refused; the person stays found by P1."""
+    gt = np.array([[[0.0, 0], [20, 0], [0, 100], [20, 100]]])  # shoulders, then feet
+    boxes, vis = np.array([[0.0, 0, 20, 100]]), np.ones((1, 4))
+    swapped = gt[:, [1, 0, 3, 2]]
+    half = np.array([[[5.0, 25], [15, 25], [5, 75], [15, 75]]])
+    alone = match_people(swapped, gt, vis, boxes)[2]
+    both = match_people(np.concatenate([swapped, half]), gt, vis, boxes)
+    assert (alone.tp, alone.fp, alone.fn) == (1, 0, 0)
+    assert (both[2].tp, both[2].fp, both[2].fn) == (1, 1, 0) and both[0].tolist() == [0]

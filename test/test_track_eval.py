@@ -130,3 +130,13 @@ def test_clear_errors(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("new_track_treshold: 0.5\n")
     code, _, err = track_eval(capsys, "--simulate", "--tracker-config", tmp_path / "bad.yaml")
     assert code == 2 and "new_track_treshold" in err
+
+
+def test_metrics_without_ground_truth_are_null_in_json():
+    from mhr2_ros.evaluation import mot
+    from mhr2_ros.evaluation.track_eval import json_metrics
+
+    where = np.array([0.0, 0.0, 5.0])
+    metrics = mot.evaluate([[]] * 2, [[("h1", where)]] * 2, 0.5)  # tracks, nobody to find
+    assert metrics["mota"] == -np.inf
+    assert json.loads(json.dumps(json_metrics(metrics), allow_nan=False))["mota"] is None

@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         report = evaluate(detector, sequences, args.gt_intrinsics, factory, progress=bar.update)
     seconds = time.perf_counter() - start
     metrics = {**report.overall, **report.tracking}
-    print(f"weights: {args.weights if not args.random_init else 'random init'}")
+    weights = "random init" if args.random_init else str(args.weights)
+    print(f"weights: {weights}")
     print(f"data: {source}")
     print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
     selection = {"score_threshold": detector.cfg.score_threshold, "nms_distance": detector.cfg.nms_distance,
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")
     print(format_distance_table(report.by_distance))
     if args.json:
-        payload = {"weights": str(args.weights), "data": source, "gt_intrinsics": args.gt_intrinsics,
+        payload = {"weights": weights, "data": source, "gt_intrinsics": args.gt_intrinsics,
                    "selection": selection,
                    "metrics": metrics, "per_sequence": report.per_sequence, "by_distance": report.by_distance,
                    # provenance; not the checkpoint's own recorded evaluation, which this run may replace

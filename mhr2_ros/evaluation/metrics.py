@@ -106,11 +106,15 @@ class Detection:
 
 
 def assignment_pairs(cost: np.ndarray, accept: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Hungarian pairs of a (P, G) cost matrix that `accept` (P, G) bool lets through."""
+    """Hungarian pairs of a (P, G) cost matrix that `accept` (P, G) bool lets through:
+    as many accepted pairs as possible, then the least cost. A pair that would be refused
+    never takes a person from one that would pass (adding a prediction cannot remove a
+    true positive); refused pairs cost more than any set of accepted ones."""
     if cost.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    rows, cols = linear_sum_assignment(cost)
+    penalty = float(np.abs(cost).max()) * min(cost.shape) + 1.0
+    rows, cols = linear_sum_assignment(np.where(accept, cost, cost + penalty))
     good = accept[rows, cols]
     return rows[good], cols[good]
 
@@ -155,9 +159,10 @@ def match_people(
       SAT-HMR: pairs by 2D joint error, accepted by keypoint-box overlap, their
       threshold 0.1): it asks whether the person was found; the pose is measured by
       the mesh metrics of the pairs;
-    - criterion "joints": the mean joint distance is below threshold (default
-      MATCH_JOINT_DISTANCE, 10% of the diagonal), which also demands a correct pose,
-      body rotation and scale.
+    - criterion "joints": stricter, the "iou" test (at MATCH_IOU) and a mean joint
+      distance below threshold (default MATCH_JOINT_DISTANCE, 10% of the diagonal), which
+      also demands a correct pose, body rotation and scale.
+    The assignment maximises the accepted pairs first (`assignment_pairs`).
     `ignore` (G,) bool marks people the protocol does not count (ignore regions, as
     in MOT and crowd benchmarks): the counted people are matched first; a prediction
     left over that matches an ignored person is neither a true nor a false positive
@@ -176,11 +181,11 @@ def match_people(
     mean = (dist * vis).sum(-1) / np.maximum(vis.sum(-1), 1)
     diag = np.linalg.norm(gt_boxes[:, 2:] - gt_boxes[:, :2], axis=-1)
     cost = mean / np.maximum(diag, 1.0)[None]
+    iou = keypoint_box_iou(pred_kp, gt_kp, gt_vis > 0)
     if criterion == "iou":
-        iou = keypoint_box_iou(pred_kp, gt_kp, gt_vis > 0)
         accept = iou >= (MATCH_IOU if threshold is None else threshold)
     else:
-        accept = cost < (MATCH_JOINT_DISTANCE if threshold is None else threshold)
+        accept = (iou >= MATCH_IOU) & (cost < (MATCH_JOINT_DISTANCE if threshold is None else threshold))
     counted, ignored = np.flatnonzero(~ignore), np.flatnonzero(ignore)
     rows, cols = assignment_pairs(cost[:, counted], accept[:, counted])
     left = np.setdiff1d(np.arange(P), rows)

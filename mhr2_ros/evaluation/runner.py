@@ -104,6 +104,6 @@ def _mot(result: Dict) -> Dict[str, Optional[float]]:
     out = {}
     for key in MOT_KEYS:
         value = float(result[key])
-        out[key] = None if math.isnan(value) else value
+        out[key] = value if math.isfinite(value) else None  # MOTA is -inf without ground truth
     return out
 

@@ -65,8 +65,8 @@ def evaluate_sequences(sequences: Sequence[SequenceTracks],
 
 
 def json_metrics(metrics: Dict[str, float]) -> Dict[str, Optional[float]]:
-    """Metrics with NaN (e.g. MOTA of an empty sequence) as None: strict JSON."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+    """Metrics with NaN or infinity (MOTA of a sequence without ground truth) as None: strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
 
 
 # -------------------------------------------------------------------------- simulated
@@ -103,16 +103,21 @@ def track_clip(name: str, frames, tracker, detect: Optional[Callable] = None,
     """Feed the frames of a synthetic clip (SynthFrames: .image, .time, .truth) to the tracker.
 
     detect(frame) -> FrameResult runs a detector; None uses truth_detections (tracker
-    errors alone). Ground truth = the people in view (at least one visible pixel).
+    errors alone). Ground truth = the people `mhr2 eval` counts (benchmark.ignored_people:
+    enough visible pixels, pelvis in the image); a track on an ignored person is neither
+    a hit nor a false positive, as there.
     """
+    from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
     seq = SequenceTracks(name)
     for frame in frames:
-        gt = track_observations(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX).humans)
+        truth = to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX)
         result = detect(frame) if detect is not None else truth_detections(frame.truth)
         tracker.update(result, frame.time)
-        seq.add(gt, track_observations(result.humans))
+        ignore = ignored_people(frame.truth, truth)
+        _, _, det = match_frame(result, truth, ignore)
+        seq.add(*counted_tracks(truth, ignore, result, det))
         if progress:
             progress(1)
     return seq
