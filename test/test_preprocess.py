@@ -43,3 +43,28 @@ def test_pixel_mapping_round_trip_through_resize():
     ys, xs = np.nonzero(out[..., 0] > 128)
     centre_in = np.array([xs.mean() + 0.5, ys.mean() + 0.5])
     np.testing.assert_allclose(g.to_original(centre_in), [305, 205], atol=1.5)
+
+
+@pytest.mark.parametrize("hw", [(479, 641), (1001, 301), (289, 385), (100, 1000)])
+@pytest.mark.parametrize("ratios", [None, RATIOS])
+def test_one_scale_and_exact_placement_for_odd_sizes(hw, ratios):
+    """Square pixels stay square (up to one pixel of rounding) and a known square comes
+    back where it was, within half an original pixel, padded or not."""
+    h, w = hw
+    g = compute_geometry(h, w, 256, 16, ratios)
+    (sx, sy), (in_h, in_w) = g.scale, g.input_hw
+    assert abs(sx - sy) <= 1.0 / min(h, w) + 1e-9 and in_h % 16 == 0 and in_w % 16 == 0
+    img = np.zeros((h, w, 3), np.uint8)
+    y, x, side = h // 3, w // 3, max(12, min(h, w) // 5)
+    img[y : y + side, x : x + side] = 255
+    out = resize_and_pad(img, g).astype(np.float64)[..., 0]
+    x0, y0 = int(g.offset[0]), int(g.offset[1])
+    mass = np.zeros_like(out)
+    mass[y0 : y0 + round(h * sy), x0 : x0 + round(w * sx)] = 1.0  # the image, not its padding
+    mass *= out
+    ys, xs = np.mgrid[: out.shape[0], : out.shape[1]] + 0.5  # pixel centres
+    centroid = [(xs * mass).sum() / mass.sum(), (ys * mass).sum() / mass.sum()]
+    expected = [(x + side / 2) * sx + g.offset[0], (y + side / 2) * sy + g.offset[1]]
+    np.testing.assert_allclose(centroid, expected, atol=0.1)  # input pixels
+    middle = g.to_original(np.array([in_w / 2, in_h / 2]))
+    np.testing.assert_allclose(middle, [w / 2, h / 2], atol=1e-6)  # the principal point stays centred

@@ -1,8 +1,9 @@
 """Image preprocessing (paper, "Image Encoder" and "Inference on images").
 
 The image is optionally padded (centred, so the principal point stays centred)
-to the nearest aspect ratio seen in training, then resized so that its largest
-side is `image_size` and its smallest side a multiple of the patch size. The
+to the nearest aspect ratio seen in training, then resized with one scale so that
+its largest side is `image_size`; the smallest side is padded up to a multiple of
+the patch size. The
 mapping between original and network-input pixels is kept so that every output
 can be expressed in pixels of the original image:
 
@@ -50,22 +51,34 @@ def padded_canvas(width: int, height: int, ratios: Sequence[float]) -> Tuple[int
     return width, max(height, round(width / target))
 
 
-def _round_to_patch(x: float, patch: int) -> int:
-    return max(patch, int(round(x / patch)) * patch)
+def _ceil_to_patch(x: float, patch: int) -> int:
+    return max(patch, math.ceil(round(x, 6) / patch) * patch)  # round(): 256.0000001 is 256
+
+
+def _centred_size(size: float, room: int) -> int:
+    """The whole number of pixels nearest `size` that leaves an even margin in `room`."""
+    n = min(max(1, round(size)), room)
+    if (room - n) % 2:
+        n = n + 1 if (size > n and n < room) or n == 1 else n - 1
+    return n
 
 
 def compute_geometry(
     height: int, width: int, image_size: int, patch: int, ratios: Sequence[float] | None
 ) -> InputGeometry:
-    """Input size and pixel mapping; `ratios=None` disables the padding."""
+    """Input size and pixel mapping; `ratios=None` disables the aspect padding.
+
+    One scale for both axes, so square pixels stay square: the canvas's largest side
+    becomes `image_size`, the image is resized to whole pixels and placed centred on an
+    input whose sides are the canvas's rounded up to the patch size (the remainder is
+    padding too). The mapping is that of the integer size and offset actually used."""
     canvas_w, canvas_h = (width, height) if not ratios else padded_canvas(width, height, ratios)
     scale = image_size / max(canvas_w, canvas_h)
-    in_w = _round_to_patch(canvas_w * scale, patch)
-    in_h = _round_to_patch(canvas_h * scale, patch)
-    sx, sy = in_w / canvas_w, in_h / canvas_h
-    dx = (canvas_w - width) / 2.0 * sx
-    dy = (canvas_h - height) / 2.0 * sy
-    return InputGeometry((height, width), (in_h, in_w), (sx, sy), (dx, dy))
+    in_w = _ceil_to_patch(canvas_w * scale, patch)
+    in_h = _ceil_to_patch(canvas_h * scale, patch)
+    new_w, new_h = _centred_size(width * scale, in_w), _centred_size(height * scale, in_h)
+    x0, y0 = (in_w - new_w) // 2, (in_h - new_h) // 2  # exact: the image centre is the input centre
+    return InputGeometry((height, width), (in_h, in_w), (new_w / width, new_h / height), (float(x0), float(y0)))
 
 
 def resize_and_pad(image: np.ndarray, geom: InputGeometry) -> np.ndarray:
@@ -74,16 +87,14 @@ def resize_and_pad(image: np.ndarray, geom: InputGeometry) -> np.ndarray:
     in_h, in_w = geom.input_hw
     (sx, sy), (dx, dy) = geom.scale, geom.offset
     h, w = geom.original_hw
-    new_w = min(in_w, max(1, round(w * sx)))
-    new_h = min(in_h, max(1, round(h * sy)))
+    new_w, new_h = round(w * sx), round(h * sy)  # the integers compute_geometry chose
     interp = cv2.INTER_AREA if sx < 1 and sy < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
     if (new_h, new_w) == (in_h, in_w):
         return resized
     canvas = np.empty((in_h, in_w, 3), np.uint8)
     canvas[:] = PAD_COLOR
-    x0 = min(int(round(dx)), in_w - new_w)
-    y0 = min(int(round(dy)), in_h - new_h)
+    x0, y0 = int(dx), int(dy)
     canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
     return canvas
 
