@@ -139,13 +139,23 @@ def load_checkpoint(
     weights: Path, model_config: Optional[ModelConfig] = None
 ) -> Tuple[Dict[str, torch.Tensor], ModelConfig, dict]:
     """(tensors, model config, metadata). `model_config` overrides the JSON beside
-    the weights (and must then match the tensors)."""
+    the weights (and must then match the tensors); the JSON's metadata (its inference
+    settings, provenance) is kept when it is there, and every field the given config
+    changes is logged: a different input size or depth reference changes the outputs."""
     weights = Path(weights)
     tensors = read_tensors(weights)
-    if model_config is not None:
+    if model_config is None:
+        cfg, info = read_checkpoint_config(weights)
+        return tensors, cfg, info
+    try:
+        own, info = read_checkpoint_config(weights)
+    except CheckpointError:  # no (valid) JSON: the given config is all there is
         return tensors, model_config, {}
-    cfg, info = read_checkpoint_config(weights)
-    return tensors, cfg, info
+    diffs = config_differences(own, model_config)
+    if diffs:
+        log.warning("%s: the given model config differs from %s in %s (weights vs given)",
+                    weights, config_path_for(weights).name, "; ".join(diffs))  # fmt: skip
+    return tensors, model_config, info
 
 
 def mismatch_hint(weights: Path, model_config: ModelConfig) -> str:

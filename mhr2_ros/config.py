@@ -93,6 +93,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.train_aspect_ratios = tuple(float(a) for a in self.train_aspect_ratios)
+        if not self.train_aspect_ratios or any(not a > 0 for a in self.train_aspect_ratios):
+            raise ConfigError(f"train_aspect_ratios must be positive widths / heights, got {self.train_aspect_ratios}")
         self.query_point_sigmas = tuple(float(a) for a in self.query_point_sigmas)
         if len(self.query_point_sigmas) > self.decoder_heads or any(a <= 0 for a in self.query_point_sigmas):
             raise ConfigError(f"query_point_sigmas must be at most decoder_heads ({self.decoder_heads}) "
@@ -198,7 +200,8 @@ def preset_path(name: str) -> Path:
 
 
 def load_model_config(name_or_path: str | Path) -> ModelConfig:
-    """A preset name (tiny, small, large) or a YAML/JSON file -> ModelConfig."""
+    """A preset name (tiny, small, large) or a YAML/JSON file -> ModelConfig; a
+    checkpoint's JSON (its config under "model", beside provenance) works too."""
     path = Path(name_or_path)
     if str(name_or_path) in PRESETS:
         path = preset_path(str(name_or_path))
@@ -206,7 +209,10 @@ def load_model_config(name_or_path: str | Path) -> ModelConfig:
         raise ConfigError(
             f"model config {name_or_path!r} is neither a preset {list(PRESETS)} nor an existing file"
         )
-    return from_dict(ModelConfig, read_mapping(path), source=str(path))
+    data = read_mapping(path)
+    if isinstance(data.get("model"), dict):  # a checkpoint JSON written by save_checkpoint
+        data = data["model"]
+    return from_dict(ModelConfig, data, source=str(path))
 
 
 def override(obj: Any, **changes: Any) -> Any:

@@ -139,15 +139,29 @@ def ray_rotation(pixels: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 def matrix_to_quaternion_xyzw(R: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (x, y, z, w), w >= 0."""
+    """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (x, y, z, w), w >= 0.
+
+    Shepperd's method: each matrix is solved from its largest of 4w^2, 4x^2, 4y^2, 4z^2,
+    so the signs stay right near 180 degrees, where w is about 0."""
     R = np.asarray(R, dtype=np.float64)
-    m00, m11, m22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
-    w = np.sqrt(np.maximum(0.0, 1.0 + m00 + m11 + m22)) / 2.0
-    x = np.sqrt(np.maximum(0.0, 1.0 + m00 - m11 - m22)) / 2.0
-    y = np.sqrt(np.maximum(0.0, 1.0 - m00 + m11 - m22)) / 2.0
-    z = np.sqrt(np.maximum(0.0, 1.0 - m00 - m11 + m22)) / 2.0
-    x = np.copysign(x, R[..., 2, 1] - R[..., 1, 2])
-    y = np.copysign(y, R[..., 0, 2] - R[..., 2, 0])
-    z = np.copysign(z, R[..., 1, 0] - R[..., 0, 1])
-    q = np.stack([x, y, z, w], -1)
+    m = R.reshape(-1, 3, 3)
+    trace = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    # 4 * (w^2, x^2, y^2, z^2) - 1, up to a common term: pick the largest per matrix
+    cand = np.stack([trace, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], -1)
+    best = cand.argmax(-1)
+    q = np.empty((len(m), 4))
+    for k, (i, j, l) in ((1, (0, 1, 2)), (2, (1, 2, 0)), (3, (2, 0, 1))):  # x, y, z the largest
+        sel = best == k
+        r = np.sqrt(np.maximum(1.0 + m[sel, i, i] - m[sel, j, j] - m[sel, l, l], 1e-300))
+        q[sel, i] = r / 2
+        q[sel, j] = (m[sel, j, i] + m[sel, i, j]) / (2 * r)
+        q[sel, l] = (m[sel, l, i] + m[sel, i, l]) / (2 * r)
+        q[sel, 3] = (m[sel, l, j] - m[sel, j, l]) / (2 * r)
+    sel = best == 0  # w the largest
+    r = np.sqrt(np.maximum(1.0 + trace[sel], 1e-300))
+    q[sel, 3] = r / 2
+    q[sel, 0] = (m[sel, 2, 1] - m[sel, 1, 2]) / (2 * r)
+    q[sel, 1] = (m[sel, 0, 2] - m[sel, 2, 0]) / (2 * r)
+    q[sel, 2] = (m[sel, 1, 0] - m[sel, 0, 1]) / (2 * r)
+    q = np.where(q[:, 3:] < 0, -q, q).reshape(R.shape[:-2] + (4,))  # w >= 0
     return q / np.linalg.norm(q, axis=-1, keepdims=True)

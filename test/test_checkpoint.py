@@ -83,3 +83,21 @@ def test_bad_json_config(saved, tmp_path):
     (tmp_path / "w.json").write_text(json.dumps({"model": {"encoder_dims": 3}}))
     with pytest.raises(CheckpointError, match="unknown ModelConfig field.*encoder_dims"):
         load_checkpoint(p)
+
+
+def test_a_given_config_keeps_the_json_metadata_and_names_what_it_changes(tmp_path, tiny_config, caplog):
+    from mhr2_ros.config import load_model_config
+
+    model = build_model(tiny_config)
+    meta = {"inference": {"merge_radius": 0.5}, "trained": True}
+    path = save_checkpoint(model, tiny_config, tmp_path / "m.safetensors", metadata=meta)
+    assert load_model_config(path.with_suffix(".json")) == tiny_config  # a checkpoint JSON is a config file
+    bigger = dataclasses.replace(tiny_config, image_size=tiny_config.image_size + 32)
+    with caplog.at_level("WARNING", logger="mhr2_ros.checkpoint"):
+        _, cfg, info = load_checkpoint(path, bigger)
+    assert cfg == bigger and info["inference"] == {"merge_radius": 0.5} and info["trained"] is True
+    assert "image_size" in caplog.text and "differs" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mhr2_ros.checkpoint"):
+        load_checkpoint(path, tiny_config)  # the same config: nothing to say
+    assert caplog.text == ""

@@ -123,3 +123,10 @@ def test_merge_radius_comes_from_the_checkpoint_unless_set(tiny_detector, rng):
     assert sum(h.score for h in merged.humans if h.score >= MERGE_FLOOR) <= voters + 1e-6
     with pytest.raises(ConfigError, match="merge_radius"):
         Detector(d.model, d.model_cfg, d.cfg, {"inference": {"merge_radius": "wide"}})
+
+
+def test_compile_wraps_the_stages_inference_runs(tiny_detector):
+    """torch.compile of the module would cover only forward(), which __call__ never uses."""
+    d = Detector(tiny_detector.model, tiny_detector.model_cfg, dataclasses.replace(tiny_detector.cfg, compile=True))
+    for stage in ("encode", "decode", "predict_heads"):
+        assert hasattr(getattr(d._network, stage), "_torchdynamo_orig_callable"), stage

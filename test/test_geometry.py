@@ -73,3 +73,17 @@ def test_quaternion_of_known_rotations():
     Rz90 = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
     s = math.sqrt(0.5)
     np.testing.assert_allclose(matrix_to_quaternion_xyzw(Rz90), [0, 0, s, s], atol=1e-12)
+
+
+def test_quaternion_near_half_turns_keeps_its_signs(rng):
+    """Half turns about oblique axes plus 1e-7 noise: w is ~0, where sign tricks fail."""
+    for axis in ([0.0, 1, 1], [1.0, 1, 1], [1.0, 2, 3]):
+        a = np.array(axis) / np.linalg.norm(axis)
+        R = 2 * np.outer(a, a) - np.eye(3) + 1e-7 * rng.normal(size=(3, 3))  # 180 degrees about a
+        x, y, z, w = matrix_to_quaternion_xyzw(R)
+        back = np.array([
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ])  # fmt: skip
+        np.testing.assert_allclose(back, R, atol=1e-6)

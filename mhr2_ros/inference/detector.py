@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict, Optional
 
 import numpy as np
@@ -37,6 +38,15 @@ log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def _compiled(model: torch.nn.Module) -> SimpleNamespace:
+    """The three stages __call__ runs, each torch.compiled (compiling the module itself
+    would cover only its forward, which inference never calls)."""
+    return SimpleNamespace(
+        encode=torch.compile(model.encode), decode=torch.compile(model.decode),
+        predict_heads=torch.compile(model.predict_heads),
+    )  # fmt: skip
+
+
 class Detector:
     def __init__(
         self, model: torch.nn.Module, model_cfg: ModelConfig, cfg: Optional[InferenceConfig] = None,
@@ -54,7 +64,7 @@ class Detector:
                 f"rig {model_cfg.rig!r} has {self.body.num_bones} bones but the model predicts "
                 f"num_bones={model_cfg.num_bones}; the config does not match the weights"
             )
-        self._network = torch.compile(self.model) if self.cfg.compile else self.model
+        self._network = _compiled(self.model) if self.cfg.compile else self.model
         self.faces = self.body.faces.cpu().numpy().astype(np.int32)  # (F, 3) mesh triangles
 
     # ------------------------------------------------------------------ construction
@@ -164,9 +174,11 @@ def _check_intrinsics(K) -> Optional[np.ndarray]:
     if K is None:
         return None
     K = np.asarray(K, dtype=np.float64)
-    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+    if (K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0
+            or not np.allclose(K[2], [0.0, 0.0, 1.0])):  # fmt: skip
         raise InputError(
-            f"intrinsics must be a finite 3x3 matrix with positive fx, fy (pixels); got {K.tolist()}"
+            f"intrinsics must be a finite 3x3 matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with positive "
+            f"fx, fy (pixels); got {K.tolist()}"
         )
     return K
 
@@ -175,7 +187,7 @@ class _StageTimer:
     """Wall-clock per stage; synchronises CUDA so a stage's kernels count to it."""
 
     def __init__(self, device: torch.device) -> None:
-        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
         self.t0 = self.last = time.perf_counter()
         self.times: Dict[str, float] = {}
 

@@ -74,6 +74,7 @@ class McapScanner:
         self.channels: Dict[int, Tuple[str, int]] = {}  # id -> (topic, schema id)
 
     def __iter__(self) -> Iterator[ScannedMessage]:
+        self._size = self.path.stat().st_size
         with self.path.open("rb") as bio:
             if bio.read(len(MAGIC)) != MAGIC:
                 raise McapDamaged("not an MCAP file (bad magic)", 0)
@@ -88,6 +89,8 @@ class McapScanner:
             if len(head) < _RECORD_HEAD.size:
                 raise McapDamaged("file ends inside a record header", offset)
             op, length = _RECORD_HEAD.unpack(head)
+            if length > self._size - bio.tell():  # a damaged length: do not try to read 2^40 bytes
+                raise McapDamaged(f"file ends inside a record of {length} bytes (opcode {op:#x})", offset)
             body = bio.read(length)
             if len(body) < length:
                 raise McapDamaged(f"file ends inside a record of {length} bytes (opcode {op:#x})", offset)

@@ -73,6 +73,8 @@ def image_msg_to_rgb(msg, name: str = "image") -> np.ndarray:
         return np.array(pixels, dtype=np.uint8, order="C")
     if encoding in ("mono8", "8UC1") or encoding.startswith("bayer_"):
         pixels = pixels[..., 0]
+    if RAW_LAYOUTS[encoding] == (2, 1) and pixels.shape[1] % 2:  # 4:2:2: two pixels share a chroma pair
+        raise InputError(f"{name}: {encoding} image needs an even width, got {pixels.shape[1]}")
     return cv2.cvtColor(np.ascontiguousarray(pixels), _CV2_TO_RGB[encoding])
 
 

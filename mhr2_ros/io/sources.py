@@ -261,8 +261,11 @@ class CameraSource(CaptureSource):
 
 
 # ------------------------------------------------------------------------------ entry
+_VIDEO_DEVICE = re.compile(r"^/dev/video(\d+)$")  # Linux V4L2 camera nodes
+
+
 def open_source(spec) -> FrameSource:
-    """Open INPUT: an image, a folder of images, a video, or a camera index ("0").
+    """Open INPUT: an image, a folder of images, a video, or a camera ("0" or /dev/video0).
 
     An existing path always wins over a camera index, so a file named "0" is a file.
     Raises InputError (naming INPUT and listing what it may be) when it cannot be used.
@@ -271,6 +274,9 @@ def open_source(spec) -> FrameSource:
     path = Path(text)
     if text.strip().isdigit() and not path.exists():
         return CameraSource(int(text))
+    device = _VIDEO_DEVICE.match(text)
+    if device and path.exists() and not path.is_file():  # /dev/video2: the camera at index 2
+        return CameraSource(int(device.group(1)))
     if not path.exists():
         raise InputError(f"INPUT {text!r}: no such file or folder; expected {INPUT_KINDS}")
     if path.is_dir():
