@@ -1,7 +1,7 @@
 """MP4 writer for RGB frames (overlays), atomic: the video appears at its path only when
 closed, as a complete file. A run that stops with an exception inside the `with` block
 keeps the frames written so far (a valid, shorter video); a process killed mid-way leaves
-no file at the path, only nothing (the hidden temporary file is removed when possible).
+no file at the path (at worst its hidden temporary file beside it).
 
 cv2.VideoWriter is quiet about mistakes: a frame of the wrong size is dropped with a
 log line, and odd widths/heights are silently cropped by the MPEG-4 encoder. This
