@@ -125,6 +125,7 @@ def test_merge_radius_comes_from_the_checkpoint_unless_set(tiny_detector, rng):
         Detector(d.model, d.model_cfg, d.cfg, {"inference": {"merge_radius": "wide"}})
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports of torch.jit
 def test_compile_wraps_the_stages_inference_runs(tiny_detector):
     """torch.compile of the module would cover only forward(), which __call__ never uses."""
     d = Detector(tiny_detector.model, tiny_detector.model_cfg, dataclasses.replace(tiny_detector.cfg, compile=True))
