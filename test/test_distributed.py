@@ -28,6 +28,7 @@ SCRIPT = textwrap.dedent("""
     from mhr2_ros.training.train import train
     resume = sys.argv[3] if len(sys.argv) > 3 else None
     train(small_config(sys.argv[1], steps=int(sys.argv[2]), checkpoint_every=2), resume=resume)
+    torch.distributed.barrier()  # both ranks are done before either tears down its connections
     torch.distributed.destroy_process_group()
 """)
 

@@ -45,8 +45,18 @@ def main(argv=None) -> int:
     except Mhr2Error as exc:
         print(f"mhr2-train: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _end_distributed()
     print(f"final model: {final}")
     return 0
+
+
+def _end_distributed() -> None:
+    """Under torchrun: close the process group (train() ends with a barrier)."""
+    import torch
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -202,6 +202,7 @@ def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[C
         save_checkpoint(run.model, run.model_cfg, final, metadata=meta)
         if writer:
             writer.close()
+    _barrier()  # no rank leaves (and tears the process group down) while rank 0 still writes
     return final
 
 
