@@ -172,6 +172,9 @@ def test_clip_source_gives_the_targets_as_track(targets, clip_dir, checkpoint, t
         assert any(k.shape == sample.track.shape and np.array_equal(k, sample.track) for k in kept)
         target = to_target(sample, clip.truth(0).pose_6d.shape[1], torch.device("cpu"))
         assert target["track"].shape == (len(sample.loc), 4096) and target["sup"]["track"]
+        # rows whose mask vanished at SAM2's input size are no targets (has_mask False)
+        assert sample.track_valid.dtype == bool and (sample.track[~sample.track_valid] == 0).all()
+        assert target["track_valid"].tolist() == sample.track_valid.astype(float).tolist()
     # targets of a clip that was re-rendered since (clip.json changed) are refused
     copy = Path(shutil.copytree(clip_dir, tmp_path / "copy"))
     info = json.loads((copy / "clip.json").read_text())

@@ -91,6 +91,10 @@ def test_targets_and_matching_share_the_per_person_keys():
     assert gt["track"].shape == pred["track"].shape == (m + 1, 8)
     assert not gt["track"][:m].any() and gt["sup_track"].tolist() == [False] * m + [True]
     torch.testing.assert_close(gt["track"][m], target["track"][people[0]], rtol=0, atol=0)
+    # a person without a SAM2 mask (has_mask False) keeps its row but is no track target
+    masked = to_target(dataclasses.replace(sample, track_valid=np.array([True, False, True])), 2, torch.device("cpu"))
+    _, gt = gather_matched(outputs, [masked], [(queries, people)])
+    assert gt["sup_track"].tolist() == [True, True, False]  # people 2, 0, 1
 
 
 def test_a_teacher_without_weights_is_refused(tmp_path):

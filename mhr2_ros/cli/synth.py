@@ -89,7 +89,7 @@ def add_parser(sub) -> None:
     p.add_argument("--fps", type=_positive(float), default=10.0, help="frames per second of the motion")
     p.add_argument("--fov", type=_range(float, 1.0, 170.0, "degrees"), default="30-100", metavar="DEG|MIN-MAX",
                    help="vertical field of view in degrees, fixed or a range drawn from")
-    p.add_argument("--distance", type=_range(float, 0.5, 200.0, "meters"), default="1-20", metavar="MIN-MAX",
+    p.add_argument("--distance", type=_range(float, 1.0, 200.0, "meters"), default="1-20", metavar="MIN-MAX",
                    help="distance of the people from the camera, meters")
     p.add_argument("--independent", action="store_true",
                    help="every frame is a new scene (people, camera, background): a training image set, not a clip")

@@ -34,11 +34,15 @@ log = logging.getLogger(__name__)
 MIN_VISIBLE_PIXELS = 20  # a synthetic person with fewer visible pixels is not a target
 # Target tensors of `to_target` with one row per person (gathered per matched pair by
 # `training.step.gather_matched`); every other key is per image (K, fov, image_size, sup).
-PER_PERSON_KEYS = ("loc", "position", "rot6d", "shape", "keypoints_2d", "keypoints_vis", "track")
+PER_PERSON_KEYS = ("loc", "position", "rot6d", "shape", "keypoints_2d", "keypoints_vis", "track", "track_valid")
 
 
-def sample_from_truth(image: np.ndarray, truth, track: Optional[np.ndarray] = None) -> Sample:
-    """A synthetic frame's ground truth as a Sample of the people who can be seen."""
+def sample_from_truth(image: np.ndarray, truth, track=None) -> Sample:
+    """A synthetic frame's ground truth as a Sample of the people who can be seen; `track`:
+    `read_track_target`'s (targets, has_mask), or targets alone (all real), or None."""
+    track, track_valid = track if isinstance(track, tuple) else (track, None)
+    if track is not None and track_valid is None:
+        track_valid = np.ones(len(track), bool)
     keep = truth.visible_pixels >= MIN_VISIBLE_PIXELS
     h, w = image.shape[:2]
     kp = truth.joints_2d[keep]
@@ -47,6 +51,7 @@ def sample_from_truth(image: np.ndarray, truth, track: Optional[np.ndarray] = No
         image=image, K=np.asarray(truth.K, np.float32), loc=truth.pelvis_2d[keep], keypoints_2d=kp,
         keypoints_vis=inside.astype(np.float32), data_type="synthetic", position=truth.position[keep],
         rot6d=truth.pose_6d[keep], shape=truth.shape[keep], track=None if track is None else track[keep],
+        track_valid=None if track is None else track_valid[keep],
     )  # fmt: skip
 
 
@@ -124,6 +129,8 @@ def to_target(s: Sample, num_bones: int, device: torch.device) -> Dict:
         "loc": s.loc, "position": filled(s.position, (m, 3), 1.0), "rot6d": identity if s.rot6d is None else s.rot6d,
         "shape": filled(s.shape, (m, 6), 0.5), "keypoints_2d": s.keypoints_2d, "keypoints_vis": s.keypoints_vis,
         "track": s.track,  # optional: absent when no track targets were computed
+        "track_valid": None if s.track is None else (
+            np.ones(m, np.float32) if s.track_valid is None else s.track_valid),  # 1: a real target
     }  # fmt: skip
     target = {k: torch.from_numpy(np.array(people[k], np.float32)).to(device)
               for k in PER_PERSON_KEYS if people[k] is not None}  # fmt: skip

@@ -72,18 +72,21 @@ def target_path(clip: Path, index: int) -> Path:
     return Path(clip) / TARGETS_DIR / f"{index:06d}.npz"
 
 
-def read_track_target(clip: Path, index: int, people: int) -> Optional[np.ndarray]:
-    """(people, 4096) float32 targets of frame `index` of `clip`, None when not computed."""
+def read_track_target(clip: Path, index: int, people: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """((people, 4096) float32 targets, (people,) bool has_mask) of frame `index` of `clip`,
+    None when not computed. A person without mask pixels at SAM2's input size has a zero
+    row that is no target (has_mask False)."""
     path = target_path(clip, index)
     if not path.is_file():
         return None
     check_targets_match_clip(str(Path(clip).resolve()))
     with np.load(path, allow_pickle=False) as data:
         track = data["track"].astype(np.float32)
+        has_mask = data["has_mask"].astype(bool) if "has_mask" in data else np.ones(len(track), bool)
     if track.shape[0] != people:
         raise InputError(f"{path}: {track.shape[0]} track targets for {people} people in the ground truth; "
                          "recompute them with mhr2-sam2-targets --overwrite")  # fmt: skip
-    return track
+    return track, has_mask
 
 
 @functools.lru_cache(maxsize=None)

@@ -38,6 +38,7 @@ class Sample:
     rot6d: Optional[np.ndarray] = None  # (M, bones, 6) local bone rotations (3D data only)
     shape: Optional[np.ndarray] = None  # (M, 6) phenotypes (3D data only)
     track: Optional[np.ndarray] = None  # (M, D) SAM2 track-feature targets, when computed
+    track_valid: Optional[np.ndarray] = None  # (M,) bool: which rows of `track` are targets (None: all)
     unlabelled_people: bool = False  # people in view are not all annotated (COCO crowds): no score loss
 
     def __post_init__(self) -> None:
@@ -93,5 +94,5 @@ def crop_resize(sample: Sample, aspect: float, image_size: int, patch: int) -> S
     return replace(
         sample, image=image, K=K.astype(np.float32), loc=loc[keep], keypoints_2d=kp[keep],
         keypoints_vis=vis[keep].astype(np.float32), position=sel(sample.position), rot6d=sel(sample.rot6d),
-        shape=sel(sample.shape), track=sel(sample.track),
+        shape=sel(sample.shape), track=sel(sample.track), track_valid=sel(sample.track_valid),
     )  # fmt: skip

@@ -49,11 +49,14 @@ def gather_matched(
         per_person = {k: t[k][ti] for k in PER_PERSON_KEYS if k in t}
         if track_dim is not None and "track" not in t:
             per_person["track"] = torch.zeros(len(ti), track_dim, device=device)
+            per_person["track_valid"] = torch.zeros(len(ti), device=device)
         per_person["K"] = t["K"].expand(len(ti), 3, 3)
         per_person["image_size"] = t["image_size"].expand(len(ti), 2)
         per_person["image_index"] = torch.full((len(ti),), b, dtype=torch.long)
         for flag in PERSON_FLAGS:
             per_person[f"sup_{flag}"] = torch.full((len(ti),), bool(t["sup"].get(flag, False)), device=device)
+        if "track_valid" in per_person:  # a person without a SAM2 mask has no track target
+            per_person["sup_track"] = per_person["sup_track"] & (per_person["track_valid"].to(device) > 0.5)
         for k, v in per_person.items():
             gt.setdefault(k, []).append(v.to(device))
     pred_t = {k: torch.cat(v) for k, v in pred.items()}

@@ -81,7 +81,8 @@ def validate(cfg: SynthConfig) -> SynthConfig:
     if cfg.frames < 1:
         raise ConfigError(f"frames must be at least 1, got {cfg.frames}")
     _range("placement.people", cfg.placement.people, 1, MAX_PEOPLE)  # the renderer needs one person
-    _range("placement.distance_m", cfg.placement.distance_m, 0.5, 200.0)
+    # from 1 m: nearer, a body can reach behind the camera, which the renderer does not clip
+    _range("placement.distance_m", cfg.placement.distance_m, 1.0, 200.0)
     _range("camera.fov_deg", cfg.camera.fov_deg, 1.0, 170.0)
     _range("camera.height_m", cfg.camera.height_m, 0.05, 100.0)
     _range("camera.pitch_deg", cfg.camera.pitch_deg, -89.0, 89.0)

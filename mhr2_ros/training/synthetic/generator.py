@@ -151,7 +151,7 @@ def _truth(plan: ClipPlan, posed, out, ids: np.ndarray, keep_vertices: bool) -> 
         joints_3d=f32(joints), joints_2d=f32(project(joints, K)), box=box,
         box_visible=mask_boxes(out.owner, len(ids)), visible_pixels=visible, unoccluded_pixels=unoccluded,
         visibility=f32(np.where(unoccluded > 0, visible / np.maximum(unoccluded, 1), 0.0)),
-        truncated=(unoccluded > 0) & crosses,
+        truncated=(visible > 0) & crosses,  # in view (a pixel seen) and cut by the border
         age_years=f32([p.phenotype.age_years for p in plan.people]),
         label=np.array([p.label for p in plan.people], dtype="<U24"),
         vertices=f32(verts) if keep_vertices else None,

@@ -1,9 +1,10 @@
 """Trajectories of a clip: people walk between waypoints with bounded turning, stop
 now and then, avoid each other and the obstacles, leave the view and come back.
 
-The simulation runs at `substeps_hz` whatever the frame rate, so trajectories are
-smooth and the same at every fps; frames are sampled from it. Ground positions are
-(x, z) in the camera's level frame, yaw 0 faces the camera (scene.py).
+The simulation steps at least `substeps_hz` times a second (a whole number of steps per
+frame), so trajectories are smooth at any frame rate, and the same at every fps that
+divides `substeps_hz` (with 30: 1, 2, 3, 5, 6, 10, 15, 30); frames are sampled from it.
+Ground positions are (x, z) in the camera's level frame, yaw 0 faces the camera (scene.py).
 """
 
 from __future__ import annotations

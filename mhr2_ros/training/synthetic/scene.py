@@ -35,7 +35,7 @@ class PlacementConfig:
     group_probability: float = 0.3  # chance that a person joins an earlier one (close interaction)
     group_distance_m: Tuple[float, float] = (0.75, 1.1)  # pelvis distance to the partner in a group
     min_separation_m: float = 0.8  # least distance between two people's pelvises on the floor
-    # Relative frequency of each behaviour (infants always sit on the ground).
+    # Relative frequency of each behaviour (people too young to walk, under 1.5 years, sit on the ground).
     behaviour_weights: Tuple[float, ...] = (0.5, 0.22, 0.12, 0.09, 0.07)  # BEHAVIOURS order
     route_weights: Tuple[float, ...] = (0.4, 0.3, 0.3)  # ROUTES order, for walkers
     busy_walker: float = 0.15  # chance a walker holds a phone pose instead of swinging the arms
