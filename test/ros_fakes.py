@@ -111,7 +111,6 @@ class FakeTrack:
     position_cov: object = None  # (3, 3)
 
 
-
 def fake_tracks(frame, states=("tracked", "new", "occluded")):
     return [
         FakeTrack(f"t{i}", state, h, np.array([0.5, 0.0, -0.2 * i]), np.eye(3) * 0.01)

@@ -238,9 +238,11 @@ def test_an_occluded_track_is_published_where_its_motion_model_puts_it(scene):
     for t in tracks:  # the tracker's estimate (a visible track's is ignored: its detection is now)
         t.position, t.position_cov = moved, np.eye(3) * 0.04
     views = persons.person_views(frame, tracks)
-    msg = messages.build_human_array(f, frame, HEADER, views)
+    msg = messages.build_human_array(f, frame, HEADER, views, messages.HumanOptions(with_vertices=True))
     round_trip(store, msg)
     seen, hidden = msg.humans
+    vertices = hidden.vertices.reshape(-1, 3)  # the mesh moved with the pelvis too
+    np.testing.assert_allclose(vertices[0], frame.humans[1].vertices[0] + (moved - last), atol=1e-5)
     assert seen.pelvis.pose.position.x == pytest.approx(float(frame.humans[0].position[0]), abs=1e-6)
     p = hidden.pelvis.pose.position
     assert [p.x, p.y, p.z] == pytest.approx(moved.tolist())

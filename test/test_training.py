@@ -29,7 +29,7 @@ from mhr2_ros.training.data import (
 )  # fmt: skip
 from mhr2_ros.training.losses import LossWeights
 from mhr2_ros.training.matcher import MatcherConfig
-from mhr2_ros.training.sample import Sample
+from mhr2_ros.training.sample import Sample, crop_resize
 from mhr2_ros.training.step import compute_losses, gather_matched
 from mhr2_ros.training.synthetic.config import SynthConfig
 from mhr2_ros.training.synthetic.generator import SyntheticClip
@@ -347,3 +347,20 @@ def test_shipped_training_configs_load_and_build(path, recipe_model_config):
 
     model = build_model(recipe_model_config(path))
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_crop_resize_keeps_the_camera_consistent_and_pads_like_inference():
+    """A 4:3 sample cropped to 16:9 at 64 px: one scale, the short side padded to a patch
+    multiple; the new K projects each person's 3D pelvis onto its new pixel."""
+    K = np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]], np.float32)
+    position = np.array([[0.0, 0.0, 4.0], [0.5, 0.2, 3.0], [3.0, 0.0, 2.0]], np.float32)  # the last: outside
+    loc = (position[:, :2] / position[:, 2:]) * 100.0 + [80.0, 60.0]
+    kp = np.repeat(loc[:, None], 2, axis=1)
+    sample = Sample(image=np.full((120, 160, 3), 200, np.uint8), K=K, loc=loc, keypoints_2d=kp,
+                    keypoints_vis=np.ones((3, 2)), position=position)  # fmt: skip
+    out = crop_resize(sample, aspect=16 / 9, image_size=64, patch=16)
+    assert out.image.shape[:2] == (48, 64) and len(out.loc) == 2  # 64 x 36 inside, padded to 48
+    projected = out.position[:, :2] / out.position[:, 2:] * out.K[0, 0] + out.K[:2, 2]
+    np.testing.assert_allclose(projected, out.loc, atol=1e-3)
+    assert out.K[0, 0] == pytest.approx(out.K[1, 1])  # square pixels stay square
+    assert (out.image[:6] != 200).all() and (out.image[6:42] == 200).all()  # padding above and below

@@ -20,8 +20,8 @@ import numpy as np
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
-from mhr2_ros.errors import InputError
 from mhr2_ros.cli.synth import MAX_PEOPLE
+from mhr2_ros.errors import InputError
 from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
 from mhr2_ros.evaluation.metrics import MATCH_IOU, fov_error_deg, mrpe
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M

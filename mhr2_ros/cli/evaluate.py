@@ -27,7 +27,7 @@ ROWS = (
     ("precision", "detection precision", "", "{:.3f}", None, None),
     ("recall", "detection recall", "", "{:.3f}", None, None),
     ("f1", "detection F1", "", "{:.3f}", 0.9, "min"),
-    ("f1_joints", "detection F1, 2D pose within 10% (strict)", "", "{:.3f}", None, None),
+    ("f1_joints", "detection F1, also 2D pose within 10% (strict)", "", "{:.3f}", None, None),
     ("mpjpe", "MPJPE", "mm", "{:.1f}", None, None),
     ("pa_mpjpe", "PA-MPJPE", "mm", "{:.1f}", 80.0, "max"),
     ("pve", "PVE", "mm", "{:.1f}", None, None),

@@ -170,6 +170,14 @@ def draw_meshes(out: np.ndarray, frame: FrameResult, faces, alpha: float = 0.5) 
 
 
 # ------------------------------------------------------------------------ 2D drawing
+FONT, FONT_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.5  # label text; both grow with `scale`
+
+
+def _thickness(scale: float) -> int:
+    """Line and text thickness in pixels; `scale`: the image's short side / 720, at least 1."""
+    return max(1, int(round(2 * scale)))
+
+
 def _point(p) -> Tuple[int, int]:
     """Pixel tuple for cv2, clipped far outside the image (cv2 wants small ints)."""
     x, y = float(p[0]), float(p[1])
@@ -190,7 +198,7 @@ def _visible_joints(human: Human) -> np.ndarray:
 def _draw_skeleton(out, human: Human, edges, color, scale: float) -> None:
     kp = np.asarray(human.keypoints_2d, dtype=np.float64).reshape(-1, 2)
     ok = _visible_joints(human)
-    thick = max(1, int(round(2 * scale)))
+    thick = _thickness(scale)
     for i, j in edges:
         if i < len(kp) and j < len(kp) and ok[i] and ok[j]:
             cv2.line(out, _point(kp[i]), _point(kp[j]), color, thick, cv2.LINE_AA)
@@ -231,7 +239,7 @@ def place_label(box: Rect, size: Tuple[int, int], image_hw: Tuple[int, int], tak
 
 def _label_layout(out, frame: FrameResult, order: Sequence[int], scale: float) -> dict:
     """index -> (text, label rect); nearer people choose their spot first."""
-    font, fs, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, max(1, int(round(2 * scale)))
+    font, fs, thick = FONT, FONT_SCALE * scale, _thickness(scale)
     taken: List[Rect] = []
     layout = {}
     for i in reversed(order):  # `order` is far to near
@@ -247,12 +255,12 @@ def _label_layout(out, frame: FrameResult, order: Sequence[int], scale: float) -
 
 def _draw_box(out, human: Human, color, scale: float) -> None:
     x0, y0, x1, y1 = (_point(human.box[:2]) + _point(human.box[2:]))
-    cv2.rectangle(out, (x0, y0), (x1, y1), color, max(1, int(round(2 * scale))))
+    cv2.rectangle(out, (x0, y0), (x1, y1), color, _thickness(scale))
 
 
 def _draw_label(out, label, color, scale: float) -> None:
     text, (x0, y0, x1, y1) = label
-    font, fs, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, max(1, int(round(2 * scale)))
+    font, fs, thick = FONT, FONT_SCALE * scale, _thickness(scale)
     _, base = cv2.getTextSize(text, font, fs, thick)
     cv2.rectangle(out, (x0, y0), (x1, y1), color, -1)
     cv2.putText(out, text, (x0 + 2, y1 - base), font, fs, (0, 0, 0), thick, cv2.LINE_AA)
@@ -288,6 +296,6 @@ def draw_overlay(
         human = frame.humans[i]
         _draw_skeleton(out, human, edges, color_for(human.track_id, i), scale)
         _draw_box(out, human, color_for(human.track_id, i), scale)
-    for i, label in _label_layout(out, frame, order, scale).items():  # on top of every box
+    for i, label in reversed(_label_layout(out, frame, order, scale).items()):  # after every box; nearest last
         _draw_label(out, label, color_for(frame.humans[i].track_id, i), scale)
     return out

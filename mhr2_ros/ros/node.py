@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -47,6 +48,7 @@ ROS_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_IN
              float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}  # fmt: skip
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+ACK_WAIT = Duration(seconds=0.5)  # the longest a closing ROS4HRI publisher waits for its last message
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)  # fmt: skip
 
@@ -120,9 +122,7 @@ class DetectorNode(LifecycleNode):
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """A transition raised: drop everything, back to unconfigured (configure again)."""
         self.get_logger().error(f"error while in state {state.label}: releasing everything")
-        self._stop()
-        self._destroy_publishers()
-        self.session.release()
+        self._release_all()
         return TransitionCallbackReturn.SUCCESS
 
     def _create_publishers(self) -> None:
@@ -172,16 +172,18 @@ class DetectorNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop()
-        self._destroy_publishers()
-        self.session.release()
+        self._release_all()
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_all()
+        return super().on_shutdown(state)
+
+    def _release_all(self) -> None:
+        """Worker, subscriptions, publishers and the network: back to unconfigured."""
         self._stop()
         self._destroy_publishers()
         self.session.release()
-        return super().on_shutdown(state)
 
     def _stop(self) -> None:
         for sub in self._subs:
@@ -264,7 +266,9 @@ class DetectorNode(LifecycleNode):
         an empty list, so libhri listeners drop the bodies instead of keeping them."""
         namespace, header = tracked_namespace(topic), self.session.last_header
         if namespace is not None and header is not None:
-            self._hri_pubs[topic].publish(cleared(self.session.factory, header, namespace).messages[0].msg)
+            pub = self._hri_pubs[topic]
+            pub.publish(cleared(self.session.factory, header, namespace).messages[0].msg)
+            pub.wait_for_all_acked(ACK_WAIT)  # DDS drops unacknowledged data of a deleted writer
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()

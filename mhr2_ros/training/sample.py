@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Optional
 
-import cv2
 import numpy as np
+
+from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad
 
 SUPERVISION: Dict[str, Dict[str, bool]] = {
     "synthetic": dict(score=True, loc=True, depth=True, pose=True, shape=True, mesh=True, reproj=True, fov=True),
@@ -59,32 +60,33 @@ class Sample:
 
 
 def crop_resize(sample: Sample, aspect: float, image_size: int, patch: int) -> Sample:
-    """Centred crop to `aspect` (W / H), then resize so the largest side is
-    `image_size` and both sides are multiples of `patch`. People whose pelvis
-    leaves the image are dropped (a query's location cannot leave it either);
-    keypoints outside become invisible."""
+    """Centred crop to `aspect` (W / H), then the inference preprocessing
+    (inference.preprocess, without its aspect padding): one scale so the largest side is
+    `image_size`, the short side padded up to a multiple of `patch`. People whose pelvis
+    leaves the image are dropped (a query's location cannot leave it either); keypoints
+    outside become invisible."""
     h, w = sample.image.shape[:2]
     if w / h > aspect:  # too wide: crop the width
         cw, ch = min(w, round(h * aspect)), h
     else:  # too tall: crop the height
         cw, ch = w, min(h, round(w / aspect))
     x0, y0 = (w - cw) // 2, (h - ch) // 2
-    scale = image_size / max(cw, ch)
-    out_w = max(patch, int(round(cw * scale / patch)) * patch)
-    out_h = max(patch, int(round(ch * scale / patch)) * patch)
-    sx, sy = out_w / cw, out_h / ch
-    crop = sample.image[y0 : y0 + ch, x0 : x0 + cw]
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    image = cv2.resize(crop, (out_w, out_h), interpolation=interp)
+    geom = compute_geometry(ch, cw, image_size, patch, None)
+    image = resize_and_pad(sample.image[y0 : y0 + ch, x0 : x0 + cw], geom)
+    (sx, sy), (dx, dy) = geom.scale, geom.offset
 
     def tr(uv: np.ndarray) -> np.ndarray:
-        return np.stack([(uv[..., 0] - x0) * sx, (uv[..., 1] - y0) * sy], -1).astype(np.float32)
+        return np.stack([(uv[..., 0] - x0) * sx + dx, (uv[..., 1] - y0) * sy + dy], -1).astype(np.float32)
 
     K = sample.K.astype(np.float64).copy()
-    K[0, 0], K[0, 2] = K[0, 0] * sx, (K[0, 2] - x0) * sx
-    K[1, 1], K[1, 2] = K[1, 1] * sy, (K[1, 2] - y0) * sy
+    K[0, 0], K[0, 2] = K[0, 0] * sx, (K[0, 2] - x0) * sx + dx
+    K[1, 1], K[1, 2] = K[1, 1] * sy, (K[1, 2] - y0) * sy + dy
     loc, kp = tr(sample.loc), tr(sample.keypoints_2d)
-    inside = lambda p: (p[..., 0] >= 0) & (p[..., 0] < out_w) & (p[..., 1] >= 0) & (p[..., 1] < out_h)  # noqa: E731
+    right, bottom = dx + round(cw * sx), dy + round(ch * sy)  # the image inside its padding
+
+    def inside(p: np.ndarray) -> np.ndarray:
+        return (p[..., 0] >= dx) & (p[..., 0] < right) & (p[..., 1] >= dy) & (p[..., 1] < bottom)
+
     keep = inside(loc)
     vis = sample.keypoints_vis * inside(kp)
 

@@ -120,8 +120,8 @@ def compute_losses(
             outputs, targets, images.shape[-2:]), prefix="token_"))  # fmt: skip
     n = len(pred["loc"])
     # One body-model call for predictions and targets of the matched people only.
-    bodies = body(torch.cat([pred["rot6d"], gt["rot6d"].to(pred["rot6d"])]),
-                  torch.cat([pred["shape"], gt["shape"].to(pred["shape"])]))  # fmt: skip
+    bodies = body(torch.cat([pred["rot6d"].float(), gt["rot6d"].float()]),
+                  torch.cat([pred["shape"].float(), gt["shape"].float()]))  # float32 even under bf16 autocast
     pred["joints"], gt["joints"] = bodies.joints[:n], bodies.joints[n:].detach()
     pred["vertices"], gt["vertices"] = bodies.vertices[:n], bodies.vertices[n:].detach()
     pred["position"] = place_in_camera(pred, gt["K"], criterion.cfg.ref_focal)

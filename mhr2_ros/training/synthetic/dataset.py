@@ -99,7 +99,8 @@ def _check_output(out: Path, overwrite: bool, frames: int) -> None:
         raise InputError(f"output {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise InputError(f"output folder {out} is not empty; choose another folder or pass --overwrite (overwrite=True in Python)")
+            raise InputError(f"output folder {out} is not empty; choose another folder or pass --overwrite "
+                             "(overwrite=True in Python)")  # fmt: skip
         (out / "clip.json").unlink(missing_ok=True)  # the clip is incomplete until rewritten
         for derived in DERIVED_FOLDERS:  # computed from the old frames: stale now
             shutil.rmtree(out / derived, ignore_errors=True)
