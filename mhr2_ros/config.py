@@ -21,19 +21,20 @@ from mhr2_ros.errors import ConfigError
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _find_config_dir() -> Path:
-    """config/ of a source checkout, else where setup.py / colcon install it."""
+def find_data_dir(name: str, root: Path = PACKAGE_ROOT, prefix: Path = Path(sys.prefix)) -> Path:
+    """`name`/ (config, weights) of a source checkout, else where setup.py / colcon install
+    it; `root` is the folder holding the mhr2_ros package."""
     for candidate in (
-        PACKAGE_ROOT / "config",  # source checkout or editable install
-        Path(sys.prefix) / "share" / "mhr2_ros" / "config",  # pip install
-        PACKAGE_ROOT.parent.parent.parent / "share" / "mhr2_ros" / "config",  # colcon
+        root / name,  # source checkout or editable install
+        prefix / "share" / "mhr2_ros" / name,  # pip install
+        root.parent.parent.parent / "share" / "mhr2_ros" / name,  # colcon: root = lib/pythonX.Y/site-packages
     ):
         if candidate.is_dir():
             return candidate
-    return PACKAGE_ROOT / "config"
+    return root / name
 
 
-CONFIG_DIR = _find_config_dir()
+CONFIG_DIR = find_data_dir("config")
 PRESETS = ("tiny", "small", "large")
 
 

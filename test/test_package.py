@@ -56,3 +56,19 @@ def test_no_eval_or_print_in_library_code(path):
     assert "eval" not in names and "exec" not in names
     if "cli" not in path.relative_to(PACKAGE).parts:
         assert "print" not in names, "library code logs with `logging`; only the CLI prints"
+
+
+def test_config_and_weights_are_found_where_colcon_and_pip_install_them(tmp_path):
+    from mhr2_ros.config import find_data_dir
+
+    colcon = tmp_path / "install" / "mhr2_ros"
+    site = colcon / "lib" / "python3.12" / "site-packages"  # our package's parent after colcon build
+    (colcon / "share" / "mhr2_ros" / "weights").mkdir(parents=True)
+    (site / "mhr2_ros").mkdir(parents=True)
+    elsewhere = tmp_path / "venv"
+    assert find_data_dir("weights", site, elsewhere) == colcon / "share" / "mhr2_ros" / "weights"
+    (elsewhere / "share" / "mhr2_ros" / "config").mkdir(parents=True)  # pip: sys.prefix/share
+    assert find_data_dir("config", site, elsewhere) == elsewhere / "share" / "mhr2_ros" / "config"
+    setup_py = (ROOT / "setup.py").read_text()
+    assert '"share/mhr2_ros/weights"' in setup_py and "install(DIRECTORY config launch weights" in (
+        ROOT / "CMakeLists.txt").read_text()
