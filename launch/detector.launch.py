@@ -5,8 +5,8 @@
 
 Parameters come from params_file (default: config/detector.yaml); a parameter
 launch argument left empty keeps that file's value, a non-empty one overrides it
-(typed and checked by mhr2_ros.ros.params, so score_threshold:=1 is refused with a
-message). With autostart:=true (default) the node is configured and activated.
+(typed and checked by mhr2_ros.ros.params: score_threshold:=1.5 is refused with a message
+naming the range, track:=maybe with one asking for true or false). With autostart:=true (default) the node is configured and activated.
 """
 
 from pathlib import Path

@@ -85,6 +85,18 @@ def test_folder_goes_past_a_bad_file_and_exits_nonzero(weights, media, tmp_path,
     assert "1 input(s) failed" in caplog.text and "03.png" in caplog.text
 
 
+def test_files_sharing_a_stem_keep_their_own_overlays_and_meshes(weights, media, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "a.jpg", "b.png"):
+        cv2.imwrite(str(folder / name), cv2.imread(str(media / "a.png")))
+    out = tmp_path / "out"
+    assert _run("detect", folder, "--weights", weights, "-o", out, "--threshold", "0", "--max-humans", "1",
+                "--save-meshes") == 0  # fmt: skip
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == ["a_jpg.jpg", "a_png.jpg", "b.jpg"]
+    assert sorted(p.name for p in (out / "meshes").iterdir()) == ["a_jpg.glb", "a_png.glb", "b.glb"]
+
+
 def test_video_gives_one_line_per_frame_and_an_overlay_video(weights, media, tmp_path):
     out = tmp_path / "out"
     assert _run("detect", media / "clip.mp4", "--weights", weights, "-o", out, "--fov", "60") == 0

@@ -326,6 +326,11 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     assert code == 2 and "--fov 500" in capsys.readouterr().err and not (tmp_path / "o").exists()
     code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--hri-namespace", "humans/"])
     assert code == 2 and "--hri-namespace 'humans/' must be an absolute ROS namespace" in capsys.readouterr().err
+    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--namespace", "bad ns"])
+    assert code == 2 and "--namespace 'bad ns'" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    (tmp_path / "a_file").write_text("")
+    code = main(["-q", "bag", str(src), str(tmp_path / "a_file" / "out"), "--image-topic", TOPIC])
+    assert code == 2 and "a_file" in capsys.readouterr().err  # an unusable output path: one line, no traceback
 
 
 @pytest.mark.parametrize("keep_metadata", [True, False])

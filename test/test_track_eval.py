@@ -140,3 +140,13 @@ def test_metrics_without_ground_truth_are_null_in_json():
     metrics = mot.evaluate([[]] * 2, [[("h1", where)]] * 2, 0.5)  # tracks, nobody to find
     assert metrics["mota"] == -np.inf
     assert json.loads(json.dumps(json_metrics(metrics), allow_nan=False))["mota"] is None
+
+
+def test_a_damaged_clip_frame_is_named(clip_dir, tmp_path, capsys):
+    import shutil
+
+    damaged = shutil.copytree(clip_dir, tmp_path / "damaged")
+    frame = sorted((damaged / "rgb").iterdir())[2]
+    frame.write_bytes(b"not a png")
+    code, _, err = track_eval(capsys, damaged, "--gt-detections")
+    assert code == 2 and frame.name in err and "cannot be decoded" in err

@@ -45,6 +45,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Mhr2Error as exc:
         print(f"mhr2 {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        # an output path that cannot be written (a file where a folder is wanted, ...)
+        print(f"mhr2 {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"mhr2 {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -109,6 +109,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     from mhr2_ros.io.rosbag import BagImageReader, BagWriter
     from mhr2_ros.ros.factory import RosbagsFactory
     from mhr2_ros.ros.hri import namespace_problem
+    from mhr2_ros.ros.tf import frame_id_problem
     from mhr2_ros.ros.offline import BagOptions, process_bag
     from mhr2_ros.ros.outputs import OutputBuilder
     from mhr2_ros.ros.typestore import make_typestore
@@ -116,6 +117,10 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     if args.mesh_marker_resolution < 0:
         raise InputError(f"--mesh-marker-resolution {args.mesh_marker_resolution}: expected >= 0 meters")
     check_camera_options(args)
+    if args.namespace.strip("/") and namespace_problem("/" + args.namespace.strip("/")):
+        raise InputError(f"--namespace {args.namespace!r}: {namespace_problem('/' + args.namespace.strip('/'))}")
+    if args.camera_frame and frame_id_problem(args.camera_frame):
+        raise InputError(f"--camera-frame {args.camera_frame!r} {frame_id_problem(args.camera_frame)}")
     if namespace_problem(args.hri_namespace):
         raise InputError(f"--hri-namespace {args.hri_namespace!r} {namespace_problem(args.hri_namespace)}")
     if args.max_frames is not None and args.max_frames < 1:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import List, Tuple
+from collections import Counter
+from typing import List, Set, Tuple
 
 import cv2
 from tqdm import tqdm
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
+from mhr2_ros.errors import InputError
 from mhr2_ros.io.atomic import atomic_path
 from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
 from mhr2_ros.io.mesh_export import export_glb
@@ -62,15 +64,18 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.tracking.build import make_tracker  # loads torch: not at parser build time
 
     check_camera_options(args)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     source = open_source(args.input)  # bad INPUT fails before the model loads
-    detector = build_detector(args)
     out_dir: Path = args.output
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)  # an unusable OUTPUT too
+    detector = build_detector(args)
     tracker = make_tracker() if args.track else None
     failures: List[Tuple[str, str]] = []
     count = people = 0
     with source, JsonlWriter(out_dir / "frames.jsonl") as jsonl, _OverlaySink(args, source, out_dir) as sink:
-        frames = tqdm(source, total=source.length, unit="frame", disable=source.length in (None, 1))
+        quiet = source.length in (None, 1) or getattr(args, "quiet", False)
+        frames = tqdm(source, total=source.length, unit="frame", disable=quiet)
         for frame in frames:
             if args.max_frames is not None and count >= args.max_frames:
                 break
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             jsonl.write(frame_to_dict(result, frame.index, frame.name, frame.timestamp, JOINT_NAMES))
             sink.add(frame, result, detector.faces)
             if args.save_meshes and any(hm.vertices is not None for hm in result.humans):
-                export_glb(out_dir / "meshes" / f"{Path(frame.name).stem}.glb", result, detector.faces)
+                export_glb(out_dir / "meshes" / f"{output_stem(frame.name, sink.shared)}.glb", result, detector.faces)
             count += 1
             people += len(result)
             frames.set_postfix(people=len(result))
@@ -97,6 +102,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def shared_stems(source) -> Set[str]:
+    """Stems that several files of a folder input share (a.png and a.jpg: "a")."""
+    counts = Counter(p.stem for p in getattr(source, "paths", ()))
+    return {stem for stem, n in counts.items() if n > 1}
+
+
+def output_stem(name: str, shared: Set[str]) -> str:
+    """The name of a frame's overlay and mesh files: its file's stem, with the extension
+    when the stem is shared (a_png, a_jpg), so no output overwrites another."""
+    path = Path(name)
+    return f"{path.stem}_{path.suffix.lstrip('.')}" if path.stem in shared else path.stem
+
+
 class _OverlaySink:
     """Overlay images for image/folder input, an overlay video for video/camera."""
 
@@ -105,6 +123,7 @@ class _OverlaySink:
         self.is_video = source.kind in ("video", "camera")
         self.fps = source.fps or 30.0
         self.out_dir = out_dir
+        self.shared = shared_stems(source)
         self.writer = None
 
     def __enter__(self) -> "_OverlaySink":
@@ -120,7 +139,7 @@ class _OverlaySink:
                 self.writer = VideoWriter(self.out_dir / "overlay.mp4", self.fps, (w, h)).__enter__()
             self.writer.write(image)
             return
-        path = self.out_dir / "overlays" / f"{Path(frame.name).stem}.jpg"
+        path = self.out_dir / "overlays" / f"{output_stem(frame.name, self.shared)}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     for path in args.data or ():
         if not path.exists():
             raise InputError(f"--data {path}: no such file or folder")
+    if args.json and not args.json.parent.is_dir():  # before the evaluation, not after it
+        raise InputError(f"--json {args.json}: its folder {args.json.parent} does not exist")
     detector = build_detector(args)
     if args.data:
         sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     factory = None if args.no_track else (lambda: Tracker(tracker_config))
     start = time.perf_counter()
     with torch.inference_mode(), tqdm(total=sum(s.length for s in sequences), unit="frame", desc="eval",
-                                      disable=args.no_progress) as bar:  # fmt: skip
+                                      disable=args.no_progress or getattr(args, "quiet", False)) as bar:  # fmt: skip
         report = evaluate(detector, sequences, args.gt_intrinsics, factory, progress=bar.update)
     seconds = time.perf_counter() - start
     metrics = {**report.overall, **report.tracking}

@@ -11,6 +11,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False) or "(default" in text or "default:" in text.lower():
+        if action.default in (None, False, "") or "(default" in text or "default:" in text.lower():
             return text
         return super()._get_help_string(action)

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         "trained": False,
         "description": f"untrained {args.config} network (seed {args.seed}, encoder: {backbone}); "
         "detections are meaningless",
-        "command": f"mhr2 init-weights {args.output} --config {args.config} --seed {args.seed}",
+        "command": f"mhr2 init-weights {args.output} --config {args.config} --seed {args.seed}"
+                   + (f" --dino {args.dino}" if args.dino is not None else ""),
     }
     path = save_checkpoint(model, cfg, args.output, metadata=meta)
     print(f"wrote {path} and {path.with_suffix('.json')}")

@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)
     torch.set_num_threads(args.threads)
     clip = SyntheticClip(config, args.seed)
-    with tqdm(total=len(clip), unit="frame", desc="synth", disable=args.no_progress) as bar:
+    quiet = args.no_progress or getattr(args, "quiet", False)
+    with tqdm(total=len(clip), unit="frame", desc="synth", disable=quiet) as bar:
         write_clip(args.output, clip, overwrite=args.overwrite, progress=lambda i: bar.update(1),
                    extra={"generator": f"mhr2 synth (mhr2_ros {__version__})"})  # fmt: skip
     if not config.independent:

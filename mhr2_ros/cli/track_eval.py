@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 def _progress(args: argparse.Namespace, total: int):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", desc="track-eval", disable=args.no_progress)
+    return tqdm(total=total, unit="frame", desc="track-eval", disable=args.no_progress or getattr(args, "quiet", False))
 
 
 def _run_simulated(args: argparse.Namespace, tracker_cfg):

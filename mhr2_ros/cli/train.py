@@ -45,6 +45,10 @@ def main(argv=None) -> int:
     except Mhr2Error as exc:
         print(f"mhr2-train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("mhr2-train: interrupted; continue with --resume RUN_DIR (the run's output folder: it goes on "
+              "from the last saved state)", file=sys.stderr)  # fmt: skip
+        return 130
     finally:
         _end_distributed()
     print(f"final model: {final}")

@@ -173,17 +173,24 @@ class ClipReader:
 
     def image(self, index: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB."""
-        return cv2.cvtColor(cv2.imread(str(self._file("rgb", index)), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(self._read(self._file("rgb", index), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
     def depth(self, index: int) -> np.ndarray:
         """(H, W) float32 meters, 0 = no surface."""
-        raw = cv2.imread(str(self._file("depth", index)), cv2.IMREAD_UNCHANGED)
+        raw = self._read(self._file("depth", index), cv2.IMREAD_UNCHANGED)
         return (raw.astype(np.float32) / np.float32(DEPTH_SCALE)).astype(np.float32)
 
     def instance(self, index: int) -> np.ndarray:
         """(H, W) int32 person id, -1 = nobody."""
-        raw = cv2.imread(str(self._file("instance", index)), cv2.IMREAD_UNCHANGED)
+        raw = self._read(self._file("instance", index), cv2.IMREAD_UNCHANGED)
         return raw.astype(np.int32) - 1
+
+    @staticmethod
+    def _read(path: Path, flags: int) -> np.ndarray:
+        image = cv2.imread(str(path), flags)
+        if image is None:
+            raise InputError(f"{path}: cannot be decoded (damaged or not a PNG); re-render the clip")
+        return image
 
     def __getitem__(self, index: int) -> SynthFrame:
         with np.load(self._file("gt", index), allow_pickle=False) as data:
