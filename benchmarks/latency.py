@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 from mhr2_ros.config import InferenceConfig, load_model_config
 from mhr2_ros.inference.detector import Detector
 
@@ -76,10 +76,11 @@ def main() -> None:
         cfg = dataclasses.replace(cfg, image_size=args.image_size)
     w, h = (int(v) for v in args.size.split("x"))
     image = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    if not 1 <= args.people <= cfg.num_queries:
+        p.error(f"--people {args.people}: expected 1 to {cfg.num_queries} (the preset's queries)")
     FixedCountDetector.people = args.people
-    gpu = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
     print(f"command: {' '.join(sys.argv)}")
-    print(f"machine: {gpu}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"machine: {describe(args.device)}")
     print(f"config: {args.preset} (image_size {cfg.image_size}, ViT {cfg.encoder_dim}x{cfg.encoder_depth}, "
           f"decoder {cfg.decoder_dim}x{cfg.decoder_depth}, {cfg.num_queries} queries), input {w}x{h}, "
           f"{args.people} people, median of {args.iters} after {args.warmup} warm-up runs")

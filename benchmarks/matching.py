@@ -38,13 +38,13 @@ import ctypes
 import dataclasses
 import hashlib
 import json
-import platform
 import shlex
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 
 MODES = ("loc2d", "joints3d")
 PAPER = {"loc2d": (0.35, 7.0), "joints3d": (0.48, 27.0)}  # seconds per step, GB of GPU memory
@@ -207,22 +207,6 @@ def _forwarded(args) -> list:
     return out
 
 
-def machine(device: str, threads: int) -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        name = torch.cuda.get_device_name()
-    else:
-        name = platform.processor() or platform.machine()
-        cpuinfo = Path("/proc/cpuinfo")
-        if cpuinfo.is_file():
-            lines = cpuinfo.read_text().splitlines()
-            models = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
-            name = f"{models[0]} ({len(models)} cores)" if models else name
-    threads = "" if device.startswith("cuda") else f", {threads} torch threads"
-    return f"{name}, torch {torch.__version__}{threads}"
-
-
 def _memory(result: dict, cuda: bool) -> int:
     """The bytes the table shows: CUDA peak, or the CPU peak RSS above the baseline."""
     return result["peak_bytes"] if cuda else result["peak_bytes"] - result["before_bytes"]
@@ -232,7 +216,8 @@ def print_table(args, results: dict) -> None:
     cuda = args.device.startswith("cuda")
     first = results[MODES[0]]
     print(f"command: {shlex.join(sys.argv)}")
-    print(f"machine: {machine(args.device, first['threads'])}")
+    threads = "" if args.device.startswith("cuda") else f" (the timed processes: {first['threads']} torch threads)"
+    print(f"machine: {describe(args.device)}{threads}")
     print(f"config: {args.preset} ({first['model']}), input {first['input'][0]}x{first['input'][1]}, "
           f"batch {args.batch_size}, {args.people} people per image placed ({first['people']} matched per step), "
           f"{'bf16 autocast' if cuda else 'float32'}; median of {args.steps} steps after {args.warmup} warm-up")

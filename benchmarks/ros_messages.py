@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import platform
 import statistics
 import sys
@@ -28,6 +27,7 @@ from mhr2_ros.ros.markers import MarkerOptions, MarkerTracker
 from mhr2_ros.ros.messages import HumanOptions, SourceHeader, build_human_array
 from mhr2_ros.ros.persons import person_views
 from mhr2_ros.ros.typestore import DISTROS, make_typestore
+from machine import cpu_name  # benchmarks/machine.py (the script's folder is on the path)
 
 HEADER = SourceHeader(1_700_000_000_000_000_000, "camera_color_optical_frame")
 
@@ -66,17 +66,6 @@ def rows(store, frame, faces, people: int, iters: int):
         yield name, mesh, people, 1000 * build_s, 1000 * serialize_s, len(data)
 
 
-def machine() -> str:
-    """CPU model and core count (the messages are built on the CPU)."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{name}, {os.cpu_count()} cores"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--people", type=int, nargs="+", default=[1, 10], help="people per frame")
@@ -88,7 +77,7 @@ def main() -> None:
     faces = body.faces.cpu().numpy()
     store = make_typestore(args.distro)
     print(f"command: {' '.join(sys.argv)}")
-    print(f"machine: {machine()}, Python {platform.python_version()}, "
+    print(f"machine: {cpu_name()}, Python {platform.python_version()}, "
           f"{platform.system()}; rosbags CDR, {args.distro} definitions; medians of {args.iters}")  # fmt: skip
     print()
     print("| message     | meshes    | people | build ms | serialize ms |      bytes |")

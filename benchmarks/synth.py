@@ -23,6 +23,7 @@ import torch
 
 from mhr2_ros.training.synthetic.config import SynthConfig
 from mhr2_ros.training.synthetic.generator import SyntheticClip, default_body
+from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 
 
 def measure(people: int, size, device: str, warmup: int, iters: int, seed: int) -> float:
@@ -46,18 +47,6 @@ def measure(people: int, size, device: str, warmup: int, iters: int, seed: int) 
     return statistics.median(times)
 
 
-def machine(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {torch.get_num_threads()} torch threads"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--people", type=int, nargs="+", default=[1, 5, 10, 20], help="people counts (columns)")
@@ -78,7 +67,7 @@ def main() -> None:
     print(f"config: SynthConfig defaults (clip mode, default behaviours and backgrounds), seed {args.seed}, "
           f"{args.warmup} warm-up + {args.iters} timed frames per cell; frames/s = 1 / median frame time")
     for device in devices:
-        print(f"\ndevice: {device} ({machine(device)})")
+        print(f"\ndevice: {device} ({describe(device)})")
         print(f"{'size':>10} | " + " | ".join(f"{n:>3} people" for n in args.people))
         print("-" * 11 + "+" + "+".join("-" * 12 for _ in args.people))
         for size in sizes:

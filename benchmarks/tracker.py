@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import platform
 import shlex
 import statistics
@@ -32,6 +31,7 @@ import torch
 
 from mhr2_ros.tracking import Tracker, TrackerConfig, load_tracker_config
 from mhr2_ros.tracking import simulate as sim
+from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 
 
 def time_tracker(people: int, cfg: TrackerConfig, frames: int, seed: int = 0) -> dict:
@@ -72,8 +72,12 @@ def print_latency(rows) -> None:
               f"{r['knn']:>8.2f} {r['median'] - r['knn']:>8.2f}")
 
 
-def quality(frames: int) -> None:
-    """IDF1 / MOTA / HOTA on crowds with crossings, occlusions (10-40 frames), misses, false positives."""
+QUALITY_FRAMES = 300  # frames per simulated stream of --quality (not --frames, the timed frames)
+
+
+def quality(cfg: TrackerConfig, frames: int) -> None:
+    """IDF1 / MOTA / HOTA on crowds with crossings, occlusions (10-40 frames), misses, false
+    positives, for `cfg` with each orientation unit (the comparison this table makes)."""
     from mhr2_ros.evaluation import mot
 
     results = {}
@@ -81,7 +85,7 @@ def quality(frames: int) -> None:
         for unit in ("rad", "deg"):
             scores = []
             for seed in range(3):
-                scores.append(run_stream(TrackerConfig(angle_unit=unit), noise, frames, seed))
+                scores.append(run_stream(dataclasses.replace(cfg, angle_unit=unit), noise, frames, seed))
             results[f"angle_unit={unit} orient.noise={noise:g}deg"] = {
                 k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
     print(f"\n8 people, {frames} frames at 30 Hz, 4 occluded 10-40 frames, 5% misses, 0.3 false positives/frame,"
@@ -118,14 +122,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cfg = load_tracker_config(args.config)
     print("command:", " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv))
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.system()} {platform.release()}, "
-          f"torch {torch.__version__} on {cfg.device} with {torch.get_num_threads()} threads, "
-          f"numpy {np.__version__}, {os.cpu_count()} CPUs")
+    print(f"machine: {describe(cfg.device)}, {platform.system()} {platform.release()}, numpy {np.__version__}")
     print("config:", dataclasses.asdict(cfg))
     print()
     print_latency([time_tracker(n, cfg, args.frames) for n in args.people])
     if args.quality:
-        quality(300)
+        quality(cfg, QUALITY_FRAMES)
 
 
 if __name__ == "__main__":

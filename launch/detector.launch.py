@@ -24,20 +24,26 @@ from lifecycle_msgs.msg import Transition
 
 PACKAGE = "mhr2_ros"
 
-# Launch arguments that set node parameters of the same name ('' = keep params_file's value).
+# Launch arguments that set node parameters of the same name ('' = keep params_file's value):
+# every parameter of mhr2_ros.ros.params.SPECS.
 PARAMETER_ARGUMENTS = (
     "image_transport",
     "image_reliability",
     "use_camera_info",
+    "intrinsics_matrix",
     "camera_frame",
+    "max_image_age",
     "weights",
     "preset",
     "device",
     "dtype",
+    "compile",
+    "release_gpu_on_deactivate",
     "score_threshold",
     "nms_distance",
     "merge_radius",
     "max_humans",
+    "pad_to_train_aspect",
     "track",
     "tracker_config",
     "publish_tf",
@@ -45,6 +51,14 @@ PARAMETER_ARGUMENTS = (
     "publish_meshes",
     "publish_people",
     "publish_hri",
+    "hri_namespace",
+    "marker_mesh",
+    "marker_mesh_resolution",
+    "marker_lifetime",
+    "pixel_sigma",
+    "depth_sigma_ratio",
+    "orientation_sigma",
+    "diagnostics_period",
 )
 
 # Other launch arguments: name -> (default, description).

@@ -150,3 +150,14 @@ def test_a_damaged_clip_frame_is_named(clip_dir, tmp_path, capsys):
     frame.write_bytes(b"not a png")
     code, _, err = track_eval(capsys, damaged, "--gt-detections")
     assert code == 2 and frame.name in err and "cannot be decoded" in err
+
+
+def test_detector_options_without_a_detector_are_refused(clip_dir, capsys):
+    code, _, err = track_eval(capsys, "--simulate", "--threshold", "0.5", "--fov", "60")
+    assert code == 2 and "--threshold, --fov: no detector runs with --simulate" in err
+    code, _, err = track_eval(capsys, clip_dir, "--gt-detections", "--merge", "0")
+    assert code == 2 and "--merge: no detector runs with --gt-detections" in err
+    code, _, err = track_eval(capsys, clip_dir, "--gt-intrinsics", "--fov", "60")
+    assert code == 2 and "drop --fov" in err
+    code = main(["eval", "--data", str(clip_dir), "--images", "5"])
+    assert code == 2 and "--images: only for the synthetic benchmark" in capsys.readouterr().err

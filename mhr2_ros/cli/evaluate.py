@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("images", "clips", "clip_frames"):
         if getattr(args, name) < 0:
             raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    spec = SyntheticBenchmark()
+    sizes = {"images": spec.images, "clips": spec.clips, "clip_frames": spec.clip_frames}
+    changed = ["--" + k.replace("_", "-") for k, v in sizes.items() if getattr(args, k) != v]
+    if args.data and changed:
+        raise InputError(f"{', '.join(changed)}: only for the synthetic benchmark, not with --data")
     if not args.data and args.images == 0 and args.clips * args.clip_frames == 0:
         raise InputError("nothing to evaluate: --images, and --clips with --clip-frames, are all 0")
     for path in args.data or ():

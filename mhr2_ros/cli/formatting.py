@@ -1,4 +1,4 @@
-"""The help formatter of every command: light (argparse only), so `--help` imports nothing heavy."""
+"""The help formatter of every command (argparse only)."""
 
 from __future__ import annotations
 

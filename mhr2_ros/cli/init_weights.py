@@ -11,12 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-
-from mhr2_ros.checkpoint import save_checkpoint
 from mhr2_ros.cli.formatting import HelpFormatter
-from mhr2_ros.config import load_model_config
-from mhr2_ros.model import build_model, load_dino_backbone
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +36,12 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch  # here, not at import: `mhr2 --help` stays light
+
+    from mhr2_ros.checkpoint import save_checkpoint
+    from mhr2_ros.config import load_model_config
+    from mhr2_ros.model import build_model, load_dino_backbone
+
     cfg = load_model_config(args.config)
     torch.manual_seed(args.seed)
     model = build_model(cfg)

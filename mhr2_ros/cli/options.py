@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -68,6 +68,20 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
         "--intrinsics", default=None, metavar="FX,FY,CX,CY",
         help="known pinhole intrinsics in pixels of the input image",
     )  # fmt: skip
+
+
+# Detector options and their unset values (add_detector_options' defaults).
+DETECTOR_DEFAULTS = {
+    "weights": DEFAULT_WEIGHTS, "config": None, "random_init": False, "device": "auto", "dtype": None,
+    "compile": False, "threshold": None, "nms": None, "merge": None, "max_humans": None, "no_pad": False,
+    "fov": None, "intrinsics": None,
+}  # fmt: skip
+
+
+def detector_options_given(args: argparse.Namespace) -> List[str]:
+    """The detector options (as flags) set to something else than their default."""
+    return ["--" + name.replace("_", "-") for name, default in DETECTOR_DEFAULTS.items()
+            if hasattr(args, name) and getattr(args, name) != default]  # fmt: skip
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:

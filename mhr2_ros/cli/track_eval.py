@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List
 
-from mhr2_ros.cli.options import add_detector_options
+from mhr2_ros.cli.options import add_detector_options, detector_options_given
 from mhr2_ros.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,13 @@ def _check_mode(args: argparse.Namespace) -> None:
     if given:
         flags = ", ".join("--" + n.replace("_", "-") for n in given)
         raise InputError(f"{flags}: only for {'clip folders' if args.simulate else '--simulate'}")
+    if args.simulate or args.gt_detections:  # no detector runs: its options would be ignored
+        given = detector_options_given(args)
+        if given:
+            raise InputError(f"{', '.join(given)}: no detector runs with "
+                             f"{'--simulate' if args.simulate else '--gt-detections'}")  # fmt: skip
+    if args.gt_intrinsics and (args.fov is not None or args.intrinsics):
+        raise InputError("--gt-intrinsics gives the detector the true camera: drop --fov / --intrinsics")
     if args.match_radius is not None and not args.match_radius > 0:
         raise InputError(f"--match-radius must be > 0 meters, got {args.match_radius}")
 

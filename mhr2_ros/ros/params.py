@@ -3,7 +3,7 @@
 ROS-free, so tests cover every decision: node.py declares each spec with a
 ParameterDescriptor (description, range, read-only flag) and refuses a bad value in
 its set-parameters callback with `problem()`'s message. config/detector.yaml holds
-every default, launch/detector.launch.py exposes the common ones as arguments;
+every default, launch/detector.launch.py exposes every one as an argument;
 tests check all three agree by parsing the files.
 
 `applies` says when a change takes effect: "now" (next image), "activate" (next
