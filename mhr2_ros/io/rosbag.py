@@ -45,7 +45,7 @@ class BagFrame:
 def _raw_messages(path: Path, topics: Tuple[str, ...]):
     """(topic, msgtype, timestamp, rawdata) of `topics` via rosbags, or via the scan
     for an MCAP that rosbags refuses. Returns (iterator, message counts or None, the
-    open rosbags Reader or None)."""
+    open rosbags Reader or None, the McapScanner or None)."""
     from rosbags.rosbag2 import Reader
 
     db3 = _lone_file(path, ".db3") if path.is_dir() and not (path / "metadata.yaml").exists() else None
@@ -58,7 +58,8 @@ def _raw_messages(path: Path, topics: Tuple[str, ...]):
             raise InputError(f"{path}: not a readable rosbag2 (MCAP or sqlite3): {exc}") from exc
         log.warning("%s cannot be opened as an indexed bag (%s); scanning %s for the messages it holds",
                     path, exc, mcap.name)  # fmt: skip
-        return _scan(mcap, topics), None, None
+        scanner = McapScanner(mcap)
+        return _scan(scanner, topics), None, None, scanner
     available = {c.topic: c for c in reader.connections}
     counts = {t: available[t].msgcount for t in topics if t in available}
     conns = [c for c in reader.connections if c.topic in topics]
@@ -70,7 +71,7 @@ def _raw_messages(path: Path, topics: Tuple[str, ...]):
         finally:
             _close(reader)
 
-    return messages(), counts, reader
+    return messages(), counts, reader, None
 
 
 def _close(reader) -> None:
@@ -86,8 +87,8 @@ def _lone_file(path: Path, suffix: str) -> Optional[Path]:
     return found[0] if len(found) == 1 else None
 
 
-def _scan(mcap: Path, topics: Tuple[str, ...]):
-    for msg in McapScanner(mcap):
+def _scan(scanner: McapScanner, topics: Tuple[str, ...]):
+    for msg in scanner:
         if msg.topic in topics:
             yield msg.topic, msg.msgtype, msg.log_time, msg.data
 
@@ -112,7 +113,7 @@ class BagImageReader:
         self.on_message = on_message
         self.count = 0  # images yielded so far
         topics = (image_topic,) + ((camera_info_topic,) if camera_info_topic else ())
-        self._messages, counts, self._reader = _raw_messages(self.path, topics)
+        self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
         wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"))
         for topic, kinds, label in wanted:
@@ -121,6 +122,16 @@ class BagImageReader:
                 found = self._topics(kinds)
                 self.close()
                 raise InputError(f"{self.path}: {problem}; {label} topics in the bag: {found}")
+
+    def _check_scanned_topic(self) -> None:
+        """A scanned (unindexed) bag names its topics only as it is read: when no image came,
+        say whether the topic was there at all (a typo reads like damage otherwise)."""
+        if self._scanner is None or self.count:
+            return
+        seen = sorted({topic for topic, _ in self._scanner.channels.values()})
+        if self.image_topic not in seen:
+            raise InputError(f"{self.path}: no topic {self.image_topic!r} in the part that could be read; "
+                             f"topics there: {seen}")  # fmt: skip
 
     def _topic_problem(self, topic: str, kinds: Tuple[str, ...]) -> str:
         """'' when the bag has `topic` with one of the types `kinds`, else what is wrong."""
@@ -151,10 +162,12 @@ class BagImageReader:
             try:
                 item = next(self._messages, None)
             except Exception as exc:  # noqa: BLE001 - McapDamaged, ReaderError, apsw...: a damaged bag
+                self._check_scanned_topic()
                 raise InputError(
                     f"{self.path}: corrupt or truncated bag after {self.count} image(s) of {self.image_topic}: {exc}"
                 ) from exc
             if item is None:
+                self._check_scanned_topic()
                 return
             topic, msgtype, timestamp, data = item
             if self.on_message is not None:
