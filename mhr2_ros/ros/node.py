@@ -268,7 +268,9 @@ class DetectorNode(LifecycleNode):
         if namespace is not None and header is not None:
             pub = self._hri_pubs[topic]
             pub.publish(cleared(self.session.factory, header, namespace).messages[0].msg)
-            pub.wait_for_all_acked(ACK_WAIT)  # DDS drops unacknowledged data of a deleted writer
+            wait = getattr(pub, "wait_for_all_acked", None)  # rclpy >= Galactic
+            if wait is not None:
+                wait(ACK_WAIT)  # DDS drops unacknowledged data of a deleted writer
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()
