@@ -274,3 +274,18 @@ def test_video_writer_errors(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="could not open"):
         VideoWriter(tmp_path / "x.mp4", 10, (W, H))
     assert [p.name for p in tmp_path.iterdir()] == ["a.mp4"]  # no temporary or empty file
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_of_png_is_applied_like_pillow(tmp_path, orientation):
+    """OpenCV turns JPEGs by their EXIF orientation but not PNGs (IMREAD_UNCHANGED)."""
+    from PIL import Image, ImageOps
+
+    pixels = np.random.default_rng(orientation).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.png"
+    Image.fromarray(pixels).save(path, exif=exif)
+    with Image.open(path) as im:
+        upright = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    np.testing.assert_array_equal(load_image(path), upright)

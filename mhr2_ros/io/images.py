@@ -173,6 +173,31 @@ def _read_flags(path: Path) -> int:
     return cv2.IMREAD_UNCHANGED
 
 
+EXIF_ORIENTATION = 0x0112  # TIFF/EXIF tag: how the stored pixels must turn to be upright
+# EXIF orientation -> the numpy operation that makes an (H, W, ...) image upright.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}  # fmt: skip
+
+
+def _exif_upright(path: Path, image: np.ndarray) -> np.ndarray:
+    """Apply the EXIF orientation of a non-JPEG file (PNG, WebP, TIFF: OpenCV's
+    IMREAD_UNCHANGED ignores it; JPEG is turned by OpenCV itself, see _read_flags)."""
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        return image
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - no readable EXIF: the pixels as stored
+        return image
+    turn = _UPRIGHT.get(orientation)
+    return image if turn is None else np.ascontiguousarray(turn(image))
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file; expected {READABLE}")
@@ -205,7 +230,7 @@ def load_image(path) -> np.ndarray:
     if raw.size == 0:
         raise InputError(f"{path}: decoded to a zero-size image {raw.shape}; expected {READABLE}")
     note = _conversion_note(raw)
-    image = to_rgb8(_bgr_to_rgb(raw), name=str(path))
+    image = to_rgb8(_bgr_to_rgb(_exif_upright(path, raw)), name=str(path))
     if note:
         log.warning("%s: %s", path.name, note)
     return image
