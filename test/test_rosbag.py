@@ -354,6 +354,9 @@ def test_truncated_mcap_keeps_what_came_before_and_names_the_file(tmp_path, tiny
     if not keep_metadata:  # scanned, not indexed: a wrong topic is named, not taken for damage
         with pytest.raises(InputError, match=r"no topic '/cam/image' in the part .*\['/cam/image_raw'\]"):
             list(BagImageReader(src, "/cam/image", typestore=STORE))
+        mcap.write_bytes(data[:100])  # cut before any channel: damage, whatever the topic
+        with pytest.raises(InputError, match="corrupt or truncated"):
+            list(BagImageReader(src, TOPIC, typestore=STORE))
 
 
 def test_sqlite3_bag_without_metadata_is_read_from_its_db3(tmp_path, scene_images, detector):

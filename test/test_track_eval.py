@@ -161,3 +161,5 @@ def test_detector_options_without_a_detector_are_refused(clip_dir, capsys):
     assert code == 2 and "drop --fov" in err
     code = main(["eval", "--data", str(clip_dir), "--images", "5"])
     assert code == 2 and "--images: only for the synthetic benchmark" in capsys.readouterr().err
+    code, _, err = track_eval(capsys, "--simulate", "--json", clip_dir)  # a folder: refused before the run
+    assert code == 2 and "expected a file name" in err

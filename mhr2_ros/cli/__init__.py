@@ -47,7 +47,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_BAD_INPUT
     except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         # an output path that cannot be written (a file where a folder is wanted, ...)
-        print(f"mhr2 {args.command}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        where = exc.filename2 or exc.filename  # os.replace(tmp, path): the user's path is filename2
+        text = f"{exc.strerror}: {where}" if exc.strerror and where else str(exc)
+        print(f"mhr2 {args.command}: error: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"mhr2 {args.command}: interrupted", file=sys.stderr)

@@ -90,8 +90,10 @@ def run(args: argparse.Namespace) -> int:
     for path in args.data or ():
         if not path.exists():
             raise InputError(f"--data {path}: no such file or folder")
-    if args.json and not args.json.parent.is_dir():  # before the evaluation, not after it
-        raise InputError(f"--json {args.json}: its folder {args.json.parent} does not exist")
+    if args.json and args.json.is_dir():  # before the evaluation, not after it
+        raise InputError(f"--json {args.json}: is a folder; give a file name")
+    if args.json and not args.json.parent.is_dir():
+        raise InputError(f"--json {args.json}: {args.json.parent} is not an existing folder")
     detector = build_detector(args)
     if args.data:
         sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))

@@ -80,8 +80,11 @@ DETECTOR_DEFAULTS = {
 
 def detector_options_given(args: argparse.Namespace) -> List[str]:
     """The detector options (as flags) set to something else than their default."""
+    def same(name, value, default) -> bool:  # the default weights however the path is written
+        return Path(value).resolve() == Path(default).resolve() if name == "weights" else value == default
+
     return ["--" + name.replace("_", "-") for name, default in DETECTOR_DEFAULTS.items()
-            if hasattr(args, name) and getattr(args, name) != default]  # fmt: skip
+            if hasattr(args, name) and not same(name, getattr(args, name), default)]  # fmt: skip
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:

@@ -94,6 +94,8 @@ def _check_mode(args: argparse.Namespace) -> None:
         raise InputError("--gt-intrinsics gives the detector the true camera: drop --fov / --intrinsics")
     if args.match_radius is not None and not args.match_radius > 0:
         raise InputError(f"--match-radius must be > 0 meters, got {args.match_radius}")
+    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):  # before the run
+        raise InputError(f"--json {args.json}: expected a file name in an existing folder")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -123,15 +123,16 @@ class BagImageReader:
                 self.close()
                 raise InputError(f"{self.path}: {problem}; {label} topics in the bag: {found}")
 
-    def _check_scanned_topic(self) -> None:
-        """A scanned (unindexed) bag names its topics only as it is read: when no image came,
-        say whether the topic was there at all (a typo reads like damage otherwise)."""
+    def _check_scanned_topic(self, damaged: Optional[BaseException] = None) -> None:
+        """A scanned (unindexed) bag names its topics only as it is read: when no image came
+        although other topics did, say so (a typo reads like damage otherwise)."""
         if self._scanner is None or self.count:
             return
         seen = sorted({topic for topic, _ in self._scanner.channels.values()})
-        if self.image_topic not in seen:
+        if self.image_topic not in seen and (seen or damaged is None):
+            cut = f", then it is damaged: {damaged}" if damaged is not None else ""
             raise InputError(f"{self.path}: no topic {self.image_topic!r} in the part that could be read; "
-                             f"topics there: {seen}")  # fmt: skip
+                             f"topics there: {seen}{cut}") from damaged  # fmt: skip
 
     def _topic_problem(self, topic: str, kinds: Tuple[str, ...]) -> str:
         """'' when the bag has `topic` with one of the types `kinds`, else what is wrong."""
@@ -162,7 +163,7 @@ class BagImageReader:
             try:
                 item = next(self._messages, None)
             except Exception as exc:  # noqa: BLE001 - McapDamaged, ReaderError, apsw...: a damaged bag
-                self._check_scanned_topic()
+                self._check_scanned_topic(damaged=exc)
                 raise InputError(
                     f"{self.path}: corrupt or truncated bag after {self.count} image(s) of {self.image_topic}: {exc}"
                 ) from exc
