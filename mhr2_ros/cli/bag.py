@@ -117,8 +117,9 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     if args.mesh_marker_resolution < 0:
         raise InputError(f"--mesh-marker-resolution {args.mesh_marker_resolution}: expected >= 0 meters")
     check_camera_options(args)
-    if args.namespace.strip("/") and namespace_problem("/" + args.namespace.strip("/")):
-        raise InputError(f"--namespace {args.namespace!r}: {namespace_problem('/' + args.namespace.strip('/'))}")
+    ns_problem = namespace_problem("/" + args.namespace.strip("/")) if args.namespace.strip("/") else ""
+    if ns_problem:
+        raise InputError(f"--namespace {args.namespace!r}: {ns_problem}")
     if args.camera_frame and frame_id_problem(args.camera_frame):
         raise InputError(f"--camera-frame {args.camera_frame!r} {frame_id_problem(args.camera_frame)}")
     if namespace_problem(args.hri_namespace):

@@ -18,7 +18,7 @@ from typing import Dict, Optional
 from tqdm import tqdm
 
 from mhr2_ros.cli.formatting import HelpFormatter
-from mhr2_ros.cli.options import add_detector_options, build_detector
+from mhr2_ros.cli.options import add_detector_options, build_detector, check_output_file
 from mhr2_ros.evaluation.benchmark import SyntheticBenchmark
 from mhr2_ros.io.atomic import atomic_write
 
@@ -90,10 +90,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.data or ():
         if not path.exists():
             raise InputError(f"--data {path}: no such file or folder")
-    if args.json and args.json.is_dir():  # before the evaluation, not after it
-        raise InputError(f"--json {args.json}: is a folder; give a file name")
-    if args.json and not args.json.parent.is_dir():
-        raise InputError(f"--json {args.json}: {args.json.parent} is not an existing folder")
+    check_output_file("--json", args.json)  # before the evaluation, not after it
     detector = build_detector(args)
     if args.data:
         sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))

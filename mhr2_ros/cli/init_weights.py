@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch  # here, not at import: `mhr2 --help` stays light
+    import torch  # loaded when the command runs, not when the parser is built
 
     from mhr2_ros.checkpoint import save_checkpoint
     from mhr2_ros.config import load_model_config

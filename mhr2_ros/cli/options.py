@@ -122,6 +122,12 @@ def parse_intrinsics(text: str) -> np.ndarray:
     return intrinsics_from_values(fx, fy, cx, cy)
 
 
+def check_output_file(flag: str, path: Optional[Path]) -> None:
+    """Refuse an output file that could not be written, before the work that fills it."""
+    if path is not None and (path.is_dir() or not path.parent.is_dir()):
+        raise InputError(f"{flag} {path}: expected a file name in an existing folder")
+
+
 def check_camera_options(args: argparse.Namespace) -> None:
     """Refuse a bad --fov / --intrinsics before anything loads or is written (InputError)."""
     if getattr(args, "intrinsics", None):

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List
 
-from mhr2_ros.cli.options import add_detector_options, detector_options_given
+from mhr2_ros.cli.options import add_detector_options, check_output_file, detector_options_given
 from mhr2_ros.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,7 @@ def _check_mode(args: argparse.Namespace) -> None:
         raise InputError("--gt-intrinsics gives the detector the true camera: drop --fov / --intrinsics")
     if args.match_radius is not None and not args.match_radius > 0:
         raise InputError(f"--match-radius must be > 0 meters, got {args.match_radius}")
-    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):  # before the run
-        raise InputError(f"--json {args.json}: expected a file name in an existing folder")
+    check_output_file("--json", args.json)  # before the run
 
 
 def run(args: argparse.Namespace) -> int:

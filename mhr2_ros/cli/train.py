@@ -59,7 +59,9 @@ def _end_distributed() -> None:
     """Under torchrun: close the process group (train() ends with a barrier)."""
     import torch
 
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    from mhr2_ros.training.train import distributed_on
+
+    if distributed_on():
         torch.distributed.destroy_process_group()
 
 

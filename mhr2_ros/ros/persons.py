@@ -2,10 +2,10 @@
 
 With a tracker, each track (duck-typed: .id, .state, .human, .velocity,
 .velocity_cov, .age, .time_since_seen, optionally .position and .position_cov) becomes a
-PersonView; a track not seen in this image is placed where its motion model predicts it. Without one, each
-detection does, with id human.track_id or f"p{index}" and state "untracked". Ids
-are made TF-safe here once, so the HumanArray id, the TF frame body_<id>, the
-marker ids and the people name always agree.
+PersonView; a track not seen in this image is placed where its motion model predicts it.
+Without one, each detection does, with id human.track_id or f"p{index}" and state
+"untracked". Ids are made TF-safe here once, so the HumanArray id, the TF frame
+body_<id>, the marker ids and the people name always agree.
 """
 
 from __future__ import annotations

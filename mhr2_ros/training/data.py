@@ -41,8 +41,6 @@ def sample_from_truth(image: np.ndarray, truth, track=None) -> Sample:
     """A synthetic frame's ground truth as a Sample of the people who can be seen; `track`:
     `read_track_target`'s (targets, has_mask), or targets alone (all real), or None."""
     track, track_valid = track if isinstance(track, tuple) else (track, None)
-    if track is not None and track_valid is None:
-        track_valid = np.ones(len(track), bool)
     keep = truth.visible_pixels >= MIN_VISIBLE_PIXELS
     h, w = image.shape[:2]
     kp = truth.joints_2d[keep]
@@ -51,7 +49,7 @@ def sample_from_truth(image: np.ndarray, truth, track=None) -> Sample:
         image=image, K=np.asarray(truth.K, np.float32), loc=truth.pelvis_2d[keep], keypoints_2d=kp,
         keypoints_vis=inside.astype(np.float32), data_type="synthetic", position=truth.position[keep],
         rot6d=truth.pose_6d[keep], shape=truth.shape[keep], track=None if track is None else track[keep],
-        track_valid=None if track is None else track_valid[keep],
+        track_valid=None if track_valid is None else track_valid[keep],
     )  # fmt: skip
 
 

@@ -255,8 +255,13 @@ def _log_scalars(writer, step, total, terms, scheduler, grad_norm, matched) -> N
         writer.add_scalar("grad_norm", float(grad_norm), step)
 
 
+def distributed_on() -> bool:
+    """True under torchrun (a process group is up)."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
 def _barrier() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    if distributed_on():
         torch.distributed.barrier()
 
 
@@ -265,7 +270,7 @@ def _save(out: Path, run: Run) -> None:
     np_state = np.random.get_state()
     mine = {"stream": run.stream.state_dict(), "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]]}
     ranks = [mine]
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    if distributed_on():
         ranks = [None] * torch.distributed.get_world_size()
         torch.distributed.all_gather_object(ranks, mine)
     if run.rank != 0:
