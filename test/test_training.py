@@ -224,8 +224,10 @@ def test_teacher_consistency_terms_and_a_frozen_teacher(tmp_path):
 
     total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher)
     assert matched > 0 and {"teacher_pose", "teacher_joints"} <= set(terms)
-    # student == teacher: zero up to rounding (the teacher runs without autograd, other kernels)
-    assert float(terms["teacher_pose"]) < 1e-12 and float(terms["teacher_joints"]) < 1e-12
+    # student == teacher: zero up to float32 rounding (the teacher runs without autograd, other
+    # kernels): mean squares under 1e-10 (10 um rms on joints metres away; measured up to 3e-12),
+    # where the trained student below must exceed 1e-6 (1 mm rms)
+    assert float(terms["teacher_pose"]) < 1e-10 and float(terms["teacher_joints"]) < 1e-10
     for _ in range(3):
         train_step(run)
     total, terms, _ = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher)
