@@ -5,17 +5,23 @@
 
 Loading is strict: every missing key, unexpected key and shape mismatch is
 named in one error. Random initialisation is never a silent fallback.
+
+The two files are written one after the other (each atomically), so a crash between them
+can leave new tensors beside the previous JSON. Both carry the same random `save_id` (the
+safetensors metadata and the JSON): loading refuses a pair whose ids differ. Files from
+before the id (the shipped weights among them) have none and are not checked.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from mhr2_ros.config import ModelConfig, find_data_dir, from_dict
@@ -37,15 +43,18 @@ def config_path_for(weights: Path) -> Path:
 def save_checkpoint(
     model: torch.nn.Module, cfg: ModelConfig, path: Path, metadata: Optional[dict] = None
 ) -> Path:
-    """Write NAME.safetensors and NAME.json atomically; returns the weights path."""
+    """Write NAME.safetensors, then NAME.json, each atomically and with the same save_id;
+    returns the weights path."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(f"checkpoint path must end in .safetensors, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_id = uuid.uuid4().hex  # pairs the two files (module docstring)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT})
-    info = {"format": FORMAT, "model": cfg.to_dict(), **(metadata or {})}
+        save_file(tensors, str(tmp), metadata={"format": FORMAT, "save_id": save_id})
+    # metadata may be copied from another checkpoint's JSON: its save_id must not win
+    info = {"format": FORMAT, "model": cfg.to_dict(), **(metadata or {}), "save_id": save_id}
     with atomic_write(config_path_for(path), "w") as f:
         json.dump(info, f, indent=2)
     return path
@@ -92,6 +101,21 @@ def read_tensors(weights: Path) -> Dict[str, torch.Tensor]:
         raise CheckpointError(
             f"{weights}: corrupted or not a safetensors file ({exc}); re-download or re-export it"
         ) from exc
+
+
+def check_pair(weights: Path, info: dict) -> None:
+    """Refuse a JSON written by another save than the tensors beside it."""
+    ours = info.get("save_id")
+    if not ours:
+        return
+    with safe_open(str(weights), framework="pt") as f:
+        theirs = (f.metadata() or {}).get("save_id")
+    if theirs and theirs != ours:
+        raise CheckpointError(
+            f"{weights} and {config_path_for(weights).name} come from different saves (save_id "
+            f"{theirs} vs {ours}): a save was interrupted between its two files, or one was "
+            "replaced; save the checkpoint again, or restore a pair written together"
+        )
 
 
 def config_differences(a: ModelConfig, b: ModelConfig) -> List[str]:
@@ -146,11 +170,13 @@ def load_checkpoint(
     tensors = read_tensors(weights)
     if model_config is None:
         cfg, info = read_checkpoint_config(weights)
+        check_pair(weights, info)
         return tensors, cfg, info
     try:
         own, info = read_checkpoint_config(weights)
     except CheckpointError:  # no (valid) JSON: the given config is all there is
         return tensors, model_config, {}
+    check_pair(weights, info)
     diffs = config_differences(own, model_config)
     if diffs:
         log.warning("%s: the given model config differs from %s in %s (weights vs given)",

@@ -101,3 +101,36 @@ def test_a_given_config_keeps_the_json_metadata_and_names_what_it_changes(tmp_pa
     with caplog.at_level("WARNING", logger="mhr2_ros.checkpoint"):
         load_checkpoint(path, tiny_config)  # the same config: nothing to say
     assert caplog.text == ""
+
+
+def test_a_json_from_another_save_is_refused(tmp_path, tiny_config):
+    """Both files carry one save_id; a pair from two saves (a crash between the two writes
+    of a re-save, a copied JSON) is refused, naming both files."""
+    model = build_model(tiny_config)
+    first = save_checkpoint(model, tiny_config, tmp_path / "a.safetensors")
+    old_json = first.with_suffix(".json").read_text()
+    save_checkpoint(model, tiny_config, first)  # a re-save: new tensors and JSON, new id
+    load_checkpoint(first)  # a pair written together loads
+    first.with_suffix(".json").write_text(old_json)  # as if the re-save died before its JSON
+    for given in (None, tiny_config):  # with --config too: the JSON's metadata would be used
+        with pytest.raises(CheckpointError, match=r"a\.safetensors and a\.json come from different saves"):
+            load_checkpoint(first, given)
+
+
+def test_a_json_without_save_id_still_loads(saved, tmp_path):
+    """Checkpoints from before the id (the shipped weights) are not checked."""
+    _, path = saved
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert len(info.pop("save_id")) == 32
+    copy = tmp_path / "old.safetensors"
+    copy.write_bytes(path.read_bytes())
+    copy.with_suffix(".json").write_text(json.dumps(info))
+    _, cfg, loaded = load_checkpoint(copy)
+    assert "save_id" not in loaded
+
+
+def test_metadata_cannot_carry_another_checkpoints_save_id(tmp_path, tiny_config):
+    model = build_model(tiny_config)
+    path = save_checkpoint(model, tiny_config, tmp_path / "b.safetensors", metadata={"save_id": "x" * 32})
+    _, _, info = load_checkpoint(path)
+    assert info["save_id"] != "x" * 32
