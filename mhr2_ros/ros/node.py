@@ -38,7 +38,7 @@ from mhr2_ros.errors import Mhr2Error
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
-from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace
+from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace, wait_acked
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.worker import FrameWorker
@@ -268,9 +268,9 @@ class DetectorNode(LifecycleNode):
         if namespace is not None and header is not None:
             pub = self._hri_pubs[topic]
             pub.publish(cleared(self.session.factory, header, namespace).messages[0].msg)
-            wait = getattr(pub, "wait_for_all_acked", None)  # rclpy >= Galactic
-            if wait is not None:
-                wait(ACK_WAIT)  # DDS drops unacknowledged data of a deleted writer
+            problem = wait_acked(pub, ACK_WAIT)  # DDS drops unacknowledged data of a deleted writer
+            if problem:
+                self.get_logger().warning(f"{topic}: cannot wait for the empty list to be received: {problem}")
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()
