@@ -14,7 +14,6 @@ from pathlib import Path
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
-from launch.conditions import IfCondition
 from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
@@ -91,8 +90,10 @@ def _overrides(context) -> dict:
 
 
 def _detector(context):
+    from mhr2_ros.ros.params import parse_flag
+
     arg = {name: LaunchConfiguration(name).perform(context) for name in LAUNCH_ARGUMENTS}
-    sim_time = arg["use_sim_time"].lower() in ("true", "1")
+    sim_time = parse_flag("use_sim_time", arg["use_sim_time"])  # typed like the parameters: yes/on too
     image = arg["image"]
     node = LifecycleNode(
         package=PACKAGE, executable="detector_node", name="detector_node", namespace=arg["namespace"],
@@ -104,7 +105,7 @@ def _detector(context):
         output="screen",
     )  # fmt: skip
     actions = [node]
-    if arg["autostart"].lower() in ("true", "1"):
+    if parse_flag("autostart", arg["autostart"]):
         activate = ChangeState(
             lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_ACTIVATE
         )
@@ -116,10 +117,11 @@ def _detector(context):
             lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_CONFIGURE
         )
         actions.append(EmitEvent(event=configure))
-    actions.append(Node(
-        package="rviz2", executable="rviz2", arguments=["-d", str(_share() / "config" / "mhr2.rviz")],
-        parameters=[{"use_sim_time": sim_time}], condition=IfCondition(arg["rviz"]), output="screen",
-    ))  # fmt: skip
+    if parse_flag("rviz", arg["rviz"]):
+        actions.append(Node(
+            package="rviz2", executable="rviz2", arguments=["-d", str(_share() / "config" / "mhr2.rviz")],
+            parameters=[{"use_sim_time": sim_time}], output="screen",
+        ))  # fmt: skip
     return actions
 
 

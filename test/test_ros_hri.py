@@ -129,3 +129,29 @@ def test_output_options_from_node_parameters():
     assert options.publish_hri and options.hri_namespace == "/robot1/humans"
     assert dataclasses.replace(options, publish_hri=False).hri_namespace == "/robot1/humans"
     assert not params.output_options({}).publish_hri  # off by default: it needs hri_msgs on the robot
+
+
+class _Publisher:
+    """What rclpy's Publisher offers for the wait (Publisher.wait_for_all_acked(timeout) -> bool)."""
+
+    def __init__(self, outcome):
+        self.outcome, self.timeouts = outcome, []
+
+    def wait_for_all_acked(self, timeout):
+        self.timeouts.append(timeout)
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+@pytest.mark.parametrize("outcome", [True, False])  # acknowledged, timed out: nothing to say
+def test_closing_publishers_wait_for_acknowledgement_up_to_the_timeout(outcome):
+    pub = _Publisher(outcome)
+    assert hri.wait_acked(pub, 0.5) == "" and pub.timeouts == [0.5]
+    assert hri.wait_acked(object(), 0.5) == ""  # a publisher without the call: no wait
+
+
+def test_a_middleware_that_cannot_wait_is_reported_not_raised():
+    # rclpy raises RCLError("Failed to wait for all acknowledgements") for RCL_RET_UNSUPPORTED
+    pub = _Publisher(RuntimeError("Failed to wait for all acknowledgements"))
+    assert hri.wait_acked(pub, 0.5) == "RuntimeError: Failed to wait for all acknowledgements"

@@ -13,6 +13,9 @@ import yaml
 from mhr2_ros.config import InferenceConfig
 from mhr2_ros.devices import device_name
 from mhr2_ros.ros import params
+from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
+from mhr2_ros.ros.typestore import DISTROS, make_typestore
+from ros_fakes import fake_generated_classes, round_trip
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "detector.launch.py"
@@ -108,6 +111,42 @@ def test_bad_launch_values_are_refused_with_the_name(name, text, message):
     with pytest.raises(ValueError, match=message) as info:
         params.BY_NAME[name].parse(text)
     assert name in str(info.value)
+
+
+@pytest.mark.parametrize("text, expected", [("true", True), ("False", False), ("1", True), ("off", False), ("yes", True)])
+def test_boolean_launch_arguments_are_typed_like_the_parameters(text, expected):
+    assert params.parse_flag("use_sim_time", text) is expected
+
+
+def test_a_boolean_launch_argument_that_is_not_one_is_refused_with_its_name():
+    with pytest.raises(ValueError, match="autostart:='ture': expected true or false"):
+        params.parse_flag("autostart", "ture")
+
+
+@pytest.mark.parametrize("distro", DISTROS)
+def test_descriptors_carry_type_range_and_when_a_change_applies(distro):
+    store = make_typestore(distro)
+    kinds = {name: value for name, _, value in store.fielddefs["rcl_interfaces/msg/ParameterType"][0]}
+    assert params.ROS_PARAMETER_TYPES == {
+        bool: kinds["PARAMETER_BOOL"], int: kinds["PARAMETER_INTEGER"],
+        float: kinds["PARAMETER_DOUBLE"], str: kinds["PARAMETER_STRING"],
+    }  # fmt: skip
+    strict = GeneratedFactory(fake_generated_classes(store))  # rclpy's setters: exact Python types
+    for spec in params.SPECS:
+        strict.new(params.DESCRIPTOR)  # the class resolves
+        assert type(params.descriptor(strict, spec)).__msgtype__ == params.DESCRIPTOR
+        d = params.descriptor(RosbagsFactory(store), spec)
+        round_trip(store, d)
+        assert d.name == spec.name and d.type == params.ROS_PARAMETER_TYPES[spec.type] and not d.read_only
+        assert spec.description in d.description and f"[applies: {spec.applies}]" in d.description
+        assert not d.dynamic_typing  # rclpy then refuses a value of another type before the node's check
+        floats, ints = list(d.floating_point_range), list(d.integer_range)
+        if spec.min is None:
+            assert not floats and not ints
+        elif spec.type is float:
+            assert not ints and (floats[0].from_value, floats[0].to_value, floats[0].step) == (spec.min, spec.max, 0.0)
+        else:
+            assert not floats and (ints[0].from_value, ints[0].to_value, ints[0].step) == (spec.min, spec.max, 1)
 
 
 def test_set_parameter_checks_explain_what_is_wrong():

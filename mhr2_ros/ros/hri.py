@@ -118,6 +118,23 @@ def publishers_to_close(open_topics: Set[str], frame: Optional[HriFrame]) -> Lis
     return sorted(set(open_topics) - live)
 
 
+def wait_acked(publisher, timeout) -> str:
+    """Give the subscribers of `publisher` up to `timeout` (an rclpy Duration) to acknowledge
+    what it sent, before it is destroyed (DDS drops a deleted writer's unacknowledged data).
+    Best effort: '' when acknowledged, timed out or not offered; else why it could not wait.
+    rclpy's Publisher.wait_for_all_acked raises RCLError for anything but RCL_RET_OK and
+    RCL_RET_TIMEOUT, e.g. RCL_RET_UNSUPPORTED from a middleware without the feature: that
+    must not fail the lifecycle transition or the frame that closes the publisher."""
+    wait = getattr(publisher, "wait_for_all_acked", None)
+    if wait is None:
+        return ""
+    try:
+        wait(timeout)
+    except Exception as exc:  # noqa: BLE001 - rclpy's RCLError, whatever the middleware said
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
 def _body_messages(
     f: MessageFactory, header: SourceHeader, person: PersonView, image_size: Tuple[int, int], namespace: str
 ) -> List[HriMessage]:

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -38,14 +38,12 @@ from mhr2_ros.errors import Mhr2Error
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
-from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace
+from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace, wait_acked
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.worker import FrameWorker
 
 NODE_NAME = "detector_node"
-ROS_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
-             float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}  # fmt: skip
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
 ACK_WAIT = Duration(seconds=0.5)  # the longest a closing ROS4HRI publisher waits for its last message
@@ -53,26 +51,15 @@ LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=R
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)  # fmt: skip
 
 
-def descriptor(spec: params.ParamSpec) -> ParameterDescriptor:
-    d = ParameterDescriptor(
-        name=spec.name, type=ROS_TYPES[spec.type], description=f"{spec.description} [applies: {spec.applies}]",
-        additional_constraints=spec.constraints(),
-    )  # fmt: skip
-    if spec.min is not None and spec.type is float:
-        d.floating_point_range = [FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)]
-    if spec.min is not None and spec.type is int:
-        d.integer_range = [IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=1)]
-    return d
-
-
 class DetectorNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
+        factory = GeneratedFactory()
         for spec in params.SPECS:
-            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+            self.declare_parameter(spec.name, spec.default, params.descriptor(factory, spec))
         values = {spec.name: self.get_parameter(spec.name).value for spec in params.SPECS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.session = DetectorSession(GeneratedFactory(), values)
+        self.session = DetectorSession(factory, values)
         self.stats = diagnostics.DetectorStats()
         self._camera_info: Optional[CameraInfo] = None
         self._info_lock = threading.Lock()
@@ -268,9 +255,9 @@ class DetectorNode(LifecycleNode):
         if namespace is not None and header is not None:
             pub = self._hri_pubs[topic]
             pub.publish(cleared(self.session.factory, header, namespace).messages[0].msg)
-            wait = getattr(pub, "wait_for_all_acked", None)  # rclpy >= Galactic
-            if wait is not None:
-                wait(ACK_WAIT)  # DDS drops unacknowledged data of a deleted writer
+            problem = wait_acked(pub, ACK_WAIT)  # DDS drops unacknowledged data of a deleted writer
+            if problem:
+                self.get_logger().warning(f"{topic}: cannot wait for the empty list to be received: {problem}")
 
     def _publish_diagnostics(self) -> None:
         snap = self.stats.snapshot()

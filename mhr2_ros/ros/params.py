@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from mhr2_ros.config import PRESETS, InferenceConfig
 from mhr2_ros.devices import device_name
+from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.hri import namespace_problem
 from mhr2_ros.ros.outputs import OutputOptions
 from mhr2_ros.ros.messages import CovariancePrior
@@ -65,18 +66,28 @@ class ParamSpec:
         """A launch argument's text as this parameter's type; ValueError with the name."""
         text = str(text).strip()
         try:
-            if self.type is bool:
-                if text.lower() not in _TRUE + _FALSE:
-                    raise ValueError("expected true or false")
-                value: Any = text.lower() in _TRUE
-            else:
-                value = self.type(text)
+            value: Any = _boolean(text) if self.type is bool else self.type(text)
         except ValueError as exc:
             raise ValueError(f"launch argument {self.name}:={text!r}: {exc}") from None
         problem = self.problem(value)
         if problem:
             raise ValueError(f"launch argument {self.name}:={text!r}: {problem}")
         return value
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() not in _TRUE + _FALSE:
+        raise ValueError("expected true or false")
+    return text.lower() in _TRUE
+
+
+def parse_flag(name: str, text: str) -> bool:
+    """A boolean launch argument that is not a node parameter (autostart, rviz) or is a
+    standard one (use_sim_time): true/false/1/0/yes/no/on/off, else ValueError naming it."""
+    try:
+        return _boolean(str(text).strip())
+    except ValueError as exc:
+        raise ValueError(f"launch argument {name}:={text!r}: {exc}") from None
 
 
 def _has_type(value: Any, kind: type) -> bool:
@@ -204,6 +215,31 @@ LAUNCH_ONLY_ARGUMENTS: Dict[str, str] = {
     "rviz": "start RViz with config/mhr2.rviz",
     "log_level": "the node's log level",
 }
+
+
+# rcl_interfaces/msg/ParameterType constants of each Python type (checked against the message).
+ROS_PARAMETER_TYPES: Dict[type, int] = {bool: 1, int: 2, float: 3, str: 4}
+DESCRIPTOR = "rcl_interfaces/msg/ParameterDescriptor"
+
+
+def descriptor(f: MessageFactory, spec: ParamSpec) -> Any:
+    """rcl_interfaces/ParameterDescriptor of `spec` (`ros2 param describe`): type, description
+    with when it applies, constraints, and a FloatingPointRange / IntegerRange (step 0 for
+    doubles: any value; step 1 for integers) that rclpy enforces before the node's check."""
+    fields: Dict[str, Any] = {}
+    if spec.min is not None and spec.type is float:
+        fields["floating_point_range"] = [f.new(
+            "rcl_interfaces/msg/FloatingPointRange", from_value=float(spec.min), to_value=float(spec.max), step=0.0,
+        )]  # fmt: skip
+    if spec.min is not None and spec.type is int:
+        fields["integer_range"] = [f.new(
+            "rcl_interfaces/msg/IntegerRange", from_value=int(spec.min), to_value=int(spec.max), step=1,
+        )]  # fmt: skip
+    return f.new(
+        DESCRIPTOR, name=spec.name, type=ROS_PARAMETER_TYPES[spec.type],
+        description=f"{spec.description} [applies: {spec.applies}]", additional_constraints=spec.constraints(),
+        **fields,
+    )  # fmt: skip
 
 
 def problems(values: Mapping[str, Any]) -> Tuple[str, ...]:
