@@ -106,6 +106,7 @@ def test_launch_values_are_typed(name, text, expected):
     ("score_threshold", "1.5", "in \\[0.0, 1.0\\]"), ("max_humans", "many", "invalid literal"),
     ("publish_tf", "maybe", "true or false"), ("device", "gpu", "auto, cpu, cuda"),
     ("image_transport", "theora", "one of"), ("weights", "model.pt", ".safetensors"),
+    ("score_threshold", "nan", "a number, got nan"),  # nan passes every range comparison
 ])  # fmt: skip
 def test_bad_launch_values_are_refused_with_the_name(name, text, message):
     with pytest.raises(ValueError, match=message) as info:

@@ -13,6 +13,8 @@ device). Inference fields keep InferenceConfig's names (config.py).
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
@@ -47,6 +49,8 @@ class ParamSpec:
         """'' when `value` is acceptable, else a message naming the parameter."""
         if not _has_type(value, self.type):
             return f"{self.name} must be {TYPE_WORDS[self.type]}, got {value!r} ({type(value).__name__})"
+        if self.type is float and math.isnan(value):  # passes every comparison; rclpy's range refuses it
+            return f"{self.name} must be a number, got nan"
         if self.min is not None and value < self.min or self.max is not None and value > self.max:
             return f"{self.name} must be in [{self.min}, {self.max}], got {value!r}"
         if self.choices and value not in self.choices:

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Why people found at the right place fail the detection match: a diagnosis, not a timing.
+
+    python benchmarks/wrong_bodies.py                         # shipped weights, benchmark images
+    python benchmarks/wrong_bodies.py --weights RUN/model.safetensors --images 50 --gt-intrinsics
+
+`mhr2 eval` counts "wrong bodies" (evaluation/errors.py): a person with a detection on
+their 2D pelvis, but whose predicted 2D joints make a box that overlaps the true one by
+less than IoU 0.5. This script takes every counted person of the benchmark's independent
+images with a detection on their pelvis (nearest 2D pelvis, within LOCATE_FRACTION of the
+box diagonal), splits them into matched (a true positive of the IoU matching) and wrong
+bodies, and prints for both groups the medians (10th-90th percentiles) of:
+
+- box height / width: the predicted 2D-joint box over the true one;
+- depth: predicted over true pelvis depth; root rotation: the angle between the predicted
+  and the true body orientation (degrees; 180 is a front/back flip);
+- IoU of the two boxes, and of the prediction with one part replaced by the truth
+  (counterfactuals): the true root rotation (joints turned about the pelvis), the true depth
+  (joints moved along the ray through the pelvis, which keeps its pixel), or both.
+  "passes" is the share of that group whose box would then reach IoU 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+import numpy as np
+import torch
+
+from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
+from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
+from mhr2_ros.evaluation.benchmark import SyntheticBenchmark, fill_vertices, ignored_people, keypoints, match_frame
+from mhr2_ros.evaluation.errors import LOCATE_FRACTION
+from mhr2_ros.evaluation.metrics import MATCH_IOU
+from mhr2_ros.evaluation.runner import synthetic_sequences
+from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
+from mhr2_ros.inference.detector import Detector
+from mhr2_ros.training.synthetic.truth import to_frame_result
+
+PELVIS = 0  # index of the pelvis in body.JOINT_NAMES
+
+
+def box(points: np.ndarray) -> np.ndarray:
+    """(J, 2) pixels -> (4,) x_min, y_min, x_max, y_max."""
+    return np.concatenate([points.min(0), points.max(0)])
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None).prod()
+    area = lambda r: np.prod(r[2:] - r[:2])  # noqa: E731
+    return float(inter / (area(a) + area(b) - inter))
+
+
+def project(joints: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(J, 3) camera-frame metres -> (J, 2) pixels."""
+    uvw = joints @ K.T
+    return uvw[:, :2] / uvw[:, 2:]
+
+
+def counterfactual_ious(pred, true, K: np.ndarray, true_box: np.ndarray) -> dict:
+    """IoU of the prediction's 2D-joint box with its root rotation and/or depth made true."""
+    pelvis, joints = pred.position, pred.joints_3d
+    turn = true.orientation @ pred.orientation.T  # predicted body axes -> true ones
+    turned = pelvis + (joints - pelvis) @ turn.T
+    # the same body moved along the ray through the pelvis to the true depth: the pelvis keeps
+    # its pixel, the 2D size changes (scaling the joints about the camera would change nothing)
+    shift = pelvis * (true.depth / pred.depth - 1.0)
+    return {
+        "true rotation": iou(box(project(turned, K)), true_box),
+        "true depth": iou(box(project(joints + shift, K)), true_box),
+        "both": iou(box(project(turned + shift, K)), true_box),
+    }
+
+
+def person_row(pred, true, K: np.ndarray, pred_kp: np.ndarray, true_kp: np.ndarray) -> dict:
+    pb, tb = box(pred_kp), box(true_kp)
+    cos = (np.trace(pred.orientation.T @ true.orientation) - 1) / 2
+    return {
+        "box height": (pb[3] - pb[1]) / (tb[3] - tb[1]),
+        "box width": (pb[2] - pb[0]) / (tb[2] - tb[0]),
+        "depth": pred.depth / true.depth,
+        "root rotation (deg)": float(np.degrees(np.arccos(np.clip(cos, -1, 1)))),
+        "IoU": iou(pb, tb),
+        **{f"IoU, {k}": v for k, v in counterfactual_ious(pred, true, K, tb).items()},
+    }
+
+
+def collect(detector: Detector, spec: SyntheticBenchmark, gt_intrinsics: bool):
+    """(matched rows, wrong-body rows) over the benchmark's independent images."""
+    groups = ([], [])
+    for seq in synthetic_sequences(spec, detector.body):
+        for frame in seq.frames:
+            truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
+            ignore = ignored_people(frame.truth, truth)
+            result = detector(frame.image, K=truth.K if gt_intrinsics else None)
+            if len(result) == 0:
+                continue
+            pred_kp, true_kp = keypoints(result), keypoints(truth)
+            _, matched, _ = match_frame(result, truth, ignore)
+            for g in np.flatnonzero(~ignore):
+                tb = box(true_kp[g])
+                dist = np.linalg.norm(pred_kp[:, PELVIS] - true_kp[g, PELVIS], axis=-1)
+                p = int(dist.argmin())
+                if dist[p] > LOCATE_FRACTION * np.linalg.norm(tb[2:] - tb[:2]):
+                    continue  # nobody on this person: "not found", not a wrong body
+                row = person_row(result.humans[p], truth.humans[g], result.K, pred_kp[p], true_kp[g])
+                groups[0 if g in set(matched.tolist()) else 1].append(row)
+    return groups
+
+
+def table(matched: list, wrong: list) -> None:
+    def cell(rows, key):
+        if not rows:
+            return "-"
+        v = np.array([r[key] for r in rows])
+        text = f"{np.median(v):.2f} ({np.percentile(v, 10):.2f}-{np.percentile(v, 90):.2f})"
+        if key.startswith("IoU"):
+            text += f", passes {np.mean(v >= MATCH_IOU):.0%}"
+        return text
+
+    print(f"| measure | matched ({len(matched)}) | wrong body ({len(wrong)}) |")
+    print("|---|---|---|")
+    for key in (matched or wrong)[0]:
+        print(f"| {key} | {cell(matched, key)} | {cell(wrong, key)} |")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: the shipped one)")
+    parser.add_argument("--images", type=int, default=SyntheticBenchmark.images,
+                        help="benchmark images (default: %(default)s, the benchmark's)")  # fmt: skip
+    parser.add_argument("--gt-intrinsics", action="store_true", help="give the true camera (else predicted)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.images < 1:
+        parser.error(f"--images must be at least 1, got {args.images}")
+    torch.set_num_threads(args.threads)
+    detector = Detector.from_checkpoint(args.weights, device="cpu")
+    spec = SyntheticBenchmark(images=args.images, clips=0)
+    matched, wrong = collect(detector, spec, args.gt_intrinsics)
+    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
+    print(f"machine: {describe('cpu')}")
+    print(f"config: {args.weights}, {args.images} benchmark images (seed {spec.image_seed}), "
+          f"{'true' if args.gt_intrinsics else 'predicted'} camera; medians (10th-90th percentile)")  # fmt: skip
+    table(matched, wrong)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
