@@ -15,9 +15,11 @@ bodies, and prints for both groups the medians (10th-90th percentiles) of:
 - depth: predicted over true pelvis depth; root rotation: the angle between the predicted
   and the true body orientation (degrees; 180 is a front/back flip);
 - IoU of the two boxes, and of the prediction with one part replaced by the truth
-  (counterfactuals): the true root rotation (joints turned about the pelvis), the true depth
-  (joints moved along the ray through the pelvis, which keeps its pixel), or both.
-  "passes" is the share of that group whose box would then reach IoU 0.5.
+  (counterfactuals, at the predicted place unless said): the true root rotation (joints
+  turned about the pelvis), the true pose (every bone, root included; the Anny model with
+  the predicted shape), the true shape, both (the true body at the predicted place), the
+  true depth (the predicted body moved along the ray through its pelvis, which keeps its
+  pixel). "passes" is the share of that group whose box would then reach IoU 0.5.
 """
 
 from __future__ import annotations
@@ -59,22 +61,33 @@ def project(joints: np.ndarray, K: np.ndarray) -> np.ndarray:
     return uvw[:, :2] / uvw[:, 2:]
 
 
-def counterfactual_ious(pred, true, K: np.ndarray, true_box: np.ndarray) -> dict:
-    """IoU of the prediction's 2D-joint box with its root rotation and/or depth made true."""
-    pelvis, joints = pred.position, pred.joints_3d
+def posed_joints(body, pose_6d: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """(J, 3) pelvis-centred joints, camera axes, of one body from its pose and shape."""
+    as_batch = lambda a: torch.as_tensor(np.asarray(a)[None], dtype=torch.float32)  # noqa: E731
+    with torch.inference_mode():
+        out = body(as_batch(pose_6d), as_batch(shape))
+    return out.joints[0].numpy().astype(np.float64)
+
+
+def counterfactual_ious(body, pred, true, K: np.ndarray, true_box: np.ndarray) -> dict:
+    """IoU of the prediction's 2D-joint box with one of its parts made true; the rest stays
+    predicted (its place: 2D pelvis and depth; its body: root rotation, articulated pose, shape)."""
+    pelvis = pred.position
     turn = true.orientation @ pred.orientation.T  # predicted body axes -> true ones
-    turned = pelvis + (joints - pelvis) @ turn.T
     # the same body moved along the ray through the pelvis to the true depth: the pelvis keeps
     # its pixel, the 2D size changes (scaling the joints about the camera would change nothing)
     shift = pelvis * (true.depth / pred.depth - 1.0)
-    return {
-        "true rotation": iou(box(project(turned, K)), true_box),
-        "true depth": iou(box(project(joints + shift, K)), true_box),
-        "both": iou(box(project(turned + shift, K)), true_box),
+    joints = {
+        "true root rotation": pelvis + (pred.joints_3d - pelvis) @ turn.T,
+        "true pose (every bone)": pelvis + posed_joints(body, true.pose_6d, pred.shape),
+        "true shape": pelvis + posed_joints(body, pred.pose_6d, true.shape),
+        "true body (pose and shape)": pelvis + posed_joints(body, true.pose_6d, true.shape),
+        "true depth": pred.joints_3d + shift,
     }
+    return {name: iou(box(project(j, K)), true_box) for name, j in joints.items()}
 
 
-def person_row(pred, true, K: np.ndarray, pred_kp: np.ndarray, true_kp: np.ndarray) -> dict:
+def person_row(body, pred, true, K: np.ndarray, pred_kp: np.ndarray, true_kp: np.ndarray) -> dict:
     pb, tb = box(pred_kp), box(true_kp)
     cos = (np.trace(pred.orientation.T @ true.orientation) - 1) / 2
     return {
@@ -83,7 +96,7 @@ def person_row(pred, true, K: np.ndarray, pred_kp: np.ndarray, true_kp: np.ndarr
         "depth": pred.depth / true.depth,
         "root rotation (deg)": float(np.degrees(np.arccos(np.clip(cos, -1, 1)))),
         "IoU": iou(pb, tb),
-        **{f"IoU, {k}": v for k, v in counterfactual_ious(pred, true, K, tb).items()},
+        **{f"IoU, {k}": v for k, v in counterfactual_ious(body, pred, true, K, tb).items()},
     }
 
 
@@ -105,7 +118,7 @@ def collect(detector: Detector, spec: SyntheticBenchmark, gt_intrinsics: bool):
                 p = int(dist.argmin())
                 if dist[p] > LOCATE_FRACTION * np.linalg.norm(tb[2:] - tb[:2]):
                     continue  # nobody on this person: "not found", not a wrong body
-                row = person_row(result.humans[p], truth.humans[g], result.K, pred_kp[p], true_kp[g])
+                row = person_row(detector.body, result.humans[p], truth.humans[g], result.K, pred_kp[p], true_kp[g])
                 groups[0 if g in set(matched.tolist()) else 1].append(row)
     return groups
 
