@@ -24,15 +24,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from mhr2_ros.config import ModelConfig, find_data_dir, from_dict
+from mhr2_ros.config import DEFAULT_WEIGHTS  # noqa: F401  (defined in config, which needs no torch: --help shows it)
+from mhr2_ros.config import ModelConfig, from_dict
 from mhr2_ros.errors import CheckpointError, ConfigError
 from mhr2_ros.io.atomic import atomic_path, atomic_write
 
 log = logging.getLogger(__name__)
 
 FORMAT = "mhr2_ros/1"
-WEIGHTS_DIR = find_data_dir("weights")  # the repository's, else share/mhr2_ros/weights (pip, colcon)
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "mhr2_tiny.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl")
 
 

@@ -35,6 +35,9 @@ def find_data_dir(name: str, root: Path = PACKAGE_ROOT, prefix: Path = Path(sys.
 
 
 CONFIG_DIR = find_data_dir("config")
+# Here, not in checkpoint.py (which loads torch): `mhr2 --help` shows it.
+WEIGHTS_DIR = find_data_dir("weights")  # the repository's, else share/mhr2_ros/weights (pip, colcon)
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "mhr2_tiny.safetensors"
 PRESETS = ("tiny", "small", "large")
 
 

@@ -2,6 +2,8 @@
 
 Each subcommand lives in its own module with `add_parser(subparsers)` and
 `run(args) -> exit code`. Errors on bad input print one clear line and exit 2.
+Importing the command modules and building their parsers loads no torch, OpenCV or anny, so
+`--help` is fast and works without them (test_cli_startup): heavy imports go in `run`.
 """
 
 from __future__ import annotations

@@ -15,19 +15,10 @@ import logging
 import math
 from pathlib import Path
 
-import numpy as np
-
-from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
 from mhr2_ros.cli.synth import MAX_PEOPLE
 from mhr2_ros.errors import InputError
-from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
-from mhr2_ros.evaluation.metrics import MATCH_IOU, fov_error_deg, mrpe
-from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
-from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
-from mhr2_ros.io.overlay import draw_overlay
-from mhr2_ros.io.video_writer import VideoWriter
 
 log = logging.getLogger(__name__)
 # The embedded default clip (evaluation/training seeds are elsewhere): four people of
@@ -67,7 +58,15 @@ def _clip(args, body):
 
 
 def run(args: argparse.Namespace) -> int:
+    # loaded here, not at parser build time (torch, OpenCV: test_cli_startup)
+    from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
+    from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
+    from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
     from mhr2_ros.evaluation.mot import evaluate
+    from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
+    from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
+    from mhr2_ros.io.overlay import draw_overlay
+    from mhr2_ros.io.video_writer import VideoWriter
     from mhr2_ros.tracking import Tracker, load_tracker_config
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
@@ -116,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(frames, tp, fp, fn, pelvis_err, fov_err, mot, out) -> None:
+    import numpy as np
+
+    from mhr2_ros.evaluation.metrics import MATCH_IOU
+
     precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
     print(f"default clip: {frames} frames, {tp + fn} visible people in all, {tp + fp} detections "

@@ -15,19 +15,10 @@ from pathlib import Path
 from collections import Counter
 from typing import List, Set, Tuple
 
-import cv2
-from tqdm import tqdm
-
-from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
 from mhr2_ros.errors import InputError
 from mhr2_ros.io.atomic import atomic_path
-from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
-from mhr2_ros.io.mesh_export import export_glb
-from mhr2_ros.io.overlay import draw_overlay
-from mhr2_ros.io.sources import open_source
-from mhr2_ros.io.video_writer import VideoWriter
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +52,14 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mhr2_ros.tracking.build import make_tracker  # loads torch: not at parser build time
+    # torch, OpenCV: loaded here, not at parser build time (test_cli_startup)
+    from tqdm import tqdm
+
+    from mhr2_ros.body import JOINT_NAMES
+    from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
+    from mhr2_ros.io.mesh_export import export_glb
+    from mhr2_ros.io.sources import open_source
+    from mhr2_ros.tracking.build import make_tracker
 
     check_camera_options(args)
     if args.max_frames is not None and args.max_frames < 1:
@@ -130,6 +128,12 @@ class _OverlaySink:
         return self
 
     def add(self, frame, result, faces) -> None:
+        import cv2
+
+        from mhr2_ros.body import SKELETON_EDGES
+        from mhr2_ros.io.overlay import draw_overlay
+        from mhr2_ros.io.video_writer import VideoWriter
+
         if not self.enabled:
             return
         image = draw_overlay(frame.image, result, faces, SKELETON_EDGES)

@@ -15,11 +15,9 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
-from tqdm import tqdm
-
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, check_output_file
-from mhr2_ros.evaluation.benchmark import SyntheticBenchmark
+from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark
 from mhr2_ros.io.atomic import atomic_write
 
 # (key, label, unit, format, target, "min" or "max"): the shipped model's targets (issue 7).
@@ -72,6 +70,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
+    from tqdm import tqdm
 
     from mhr2_ros.errors import InputError
     from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences

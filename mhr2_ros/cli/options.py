@@ -1,17 +1,20 @@
-"""Command-line options shared by the subcommands that run the detector."""
+"""Command-line options shared by the subcommands that run the detector.
+
+Building a parser imports no torch, numpy or model code (test_cli_startup): those load
+in the functions that run a command.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
-import numpy as np
-
-from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
-from mhr2_ros.config import InferenceConfig, load_model_config, override
+from mhr2_ros.config import DEFAULT_WEIGHTS, InferenceConfig, load_model_config, override
 from mhr2_ros.errors import InputError
-from mhr2_ros.geometry import intrinsics_from_fov, intrinsics_from_values
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> None:
@@ -119,6 +122,8 @@ def parse_intrinsics(text: str) -> np.ndarray:
         raise InputError(f"--intrinsics {text!r}: expected four numbers FX,FY,CX,CY in pixels") from None
     if fx <= 0 or fy <= 0:
         raise InputError(f"--intrinsics {text!r}: focal lengths must be positive")
+    from mhr2_ros.geometry import intrinsics_from_values
+
     return intrinsics_from_values(fx, fy, cx, cy)
 
 
@@ -143,5 +148,9 @@ def camera_for(args: argparse.Namespace, height: int, width: int) -> Optional[np
     if args.intrinsics:
         return parse_intrinsics(args.intrinsics)
     if args.fov is not None:
+        import numpy as np
+
+        from mhr2_ros.geometry import intrinsics_from_fov
+
         return intrinsics_from_fov(np.radians(args.fov), width, height)
     return None

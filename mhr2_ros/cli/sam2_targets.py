@@ -16,14 +16,13 @@ from pathlib import Path
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.synth import _positive
 from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.training.sam2_spec import MODEL_CONFIGS, SIZE_MULTIPLE
 
 log = logging.getLogger(__name__)
 PROG = "mhr2-sam2-targets"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mhr2_ros.training.sam2_targets import MODEL_CONFIGS, SIZE_MULTIPLE
-
     p = argparse.ArgumentParser(
         prog=PROG,
         description="Compute the SAM2 track-feature training targets of synthetic clips: for each person, "

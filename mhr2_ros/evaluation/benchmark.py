@@ -29,8 +29,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -40,9 +39,10 @@ from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.errors import ErrorTypes, classify_errors
 from mhr2_ros.inference.results import FrameResult
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, track_observations
+# the benchmark's definition, in a module without torch (`mhr2 eval --help` shows its sizes)
+from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark  # noqa: F401
 from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
 
-TRAINING_SEED_MIN = 1000  # training data uses seeds >= 1000; the benchmark below uses seeds < 1000
 DISTANCE_BINS_M = (3.0, 5.0, 7.0, 9.0)  # edges of the by-distance breakdown (true pelvis depth), meters
 
 
@@ -62,41 +62,6 @@ def distance_labels() -> List[str]:
     """Every bin label, nearest first."""
     edges = (0.0, *DISTANCE_BINS_M)
     return [distance_bin(e) for e in edges]
-
-
-@dataclass(frozen=True)
-class SyntheticBenchmark:
-    """The fixed synthetic benchmark: independent images for detection and mesh
-    metrics, plus short clips for tracking. Seeds are below TRAINING_SEED_MIN."""
-
-    images: int = 100  # independent frames (every frame a new scene)
-    image_seed: int = 0  # seed of the image set
-    clips: int = 3  # tracked clips (IDF1, MOTA, HOTA)
-    clip_frames: int = 40  # frames per clip
-    clip_seed: int = 1  # seed of the first clip; clip i uses clip_seed + i
-    clip_people: int = 3  # people per clip
-    people: Tuple[int, int] = (1, 6)  # people per image (uniform range)
-    size: Tuple[int, int] = (384, 288)  # image width, height in pixels
-    distance_m: Tuple[float, float] = (1.5, 12.0)  # people's distance from the camera
-    fov_deg: Tuple[float, float] = (40.0, 90.0)  # vertical field of view range
-
-    def __post_init__(self) -> None:
-        last = max(self.image_seed, self.clip_seed + max(self.clips - 1, 0))
-        if last >= TRAINING_SEED_MIN:
-            raise ValueError(f"benchmark seeds must stay below {TRAINING_SEED_MIN} (training seeds), got {last}")
-
-    def synth_config(self, independent: bool):
-        """The SynthConfig of the image set (independent) or of one clip, with vertices."""
-        from mhr2_ros.training.synthetic.config import SynthConfig, validate
-
-        base = SynthConfig()
-        people = self.people if independent else (self.clip_people, self.clip_people)
-        return validate(dataclasses.replace(
-            base, frames=self.images if independent else self.clip_frames, independent=independent,
-            vertices=True,
-            camera=dataclasses.replace(base.camera, size=self.size, fov_deg=self.fov_deg),
-            placement=dataclasses.replace(base.placement, people=people, distance_m=self.distance_m),
-        ))  # fmt: skip
 
 
 def keypoints(result: FrameResult) -> np.ndarray:

@@ -40,22 +40,17 @@ from mhr2_ros.checkpoint import load_state_strict
 from mhr2_ros.errors import CheckpointError, ConfigError, InputError
 from mhr2_ros.model.tensor_files import load_tensors_only
 from mhr2_ros.io.atomic import atomic_write
+from mhr2_ros.training.sam2_spec import MODEL_CONFIGS, POOLED_SIDE, SIZE_MULTIPLE
 
 log = logging.getLogger(__name__)
 
 TARGETS_DIR = "sam2_targets"  # folder of a clip that holds its targets
 MANIFEST = "manifest.json"  # what computed the targets of a clip
 FORMAT = "mhr2_ros/sam2_targets/1"
-POOLED_SIDE = 8  # the memory map is average-pooled to POOLED_SIDE x POOLED_SIDE
-MEMORY_STRIDE = 16  # SAM2's memory map is 1/16 of the input side (64 x 64 at 1024 px)
-SIZE_MULTIPLE = MEMORY_STRIDE * POOLED_SIDE  # input sides that pool exactly
 MASK_LOGIT = 10.0  # SAM2 turns a binary mask prompt into logits of +-10 (_use_mask_as_output)
 IMAGE_MEAN = (0.485, 0.456, 0.406)  # SAM2's ImageNet normalisation, RGB in [0, 1]
 IMAGE_STD = (0.229, 0.224, 0.225)
 ENCODER_PREFIXES = ("image_encoder.", "memory_encoder.")  # the checkpoint parts used
-# Config names -> yaml inside the sam2 package; checkpoints ship as e.g. sam2.1_hiera_large.pt.
-MODEL_CONFIGS = {f"{v}_hiera_{s}": f"configs/{v}/{v}_hiera_{s}.yaml"
-                 for v in ("sam2.1", "sam2") for s in ("t", "s", "b+", "l")}  # fmt: skip
 CHECKPOINT_HINT = ("  check --model-config: sam2.1_hiera_tiny.pt goes with sam2.1_hiera_t, _small with _s, "
                    "_base_plus with _b+, _large with _l (sam2_hiera_*.pt with the sam2_hiera_* configs)")  # fmt: skip
 
