@@ -186,3 +186,66 @@ def test_people_without_visible_keypoints_do_not_dilute_the_2d_terms():
     expected = [float(L.loss_reproj(rest_pred, rest)), float(L.loss_angle2d(rest_pred, rest))]
     got = [float(L.loss_reproj(pred, gt)), float(L.loss_angle2d(pred, gt))]
     assert got == pytest.approx(expected, rel=1e-5) and all(g > 0 for g in got) and got != pytest.approx(full)
+
+
+# ------------------------------------------------------------- values by hand
+# The tests above check zeros and signs; these pin each term's value and normalisation,
+# so a dropped scale, a wrong mask or a missing weight changes a number that is asserted.
+
+
+def test_loc_term_is_in_units_of_the_largest_side_and_weighted_in_the_total():
+    batch, pred, gt = _perfect()
+    pred["loc"] = pred["loc"].clone()
+    pred["loc"][0, 0] += 32.0  # person 0, u: 32 px of a 320 px wide image; mean over 2 coords and 3 people
+    assert float(L.loss_loc(pred, gt)) == pytest.approx(0.1 / 2 / 3, rel=1e-5)
+    total, terms = L.Criterion(L.LossWeights(loc=5.0), L.LossConfig())(batch, pred, gt)
+    assert float(total) == pytest.approx(5.0 * 0.1 / 2 / 3, rel=1e-4)  # every other term is zero
+
+
+def test_reprojection_averages_over_the_visible_joints_only():
+    _, pred, gt = _perfect()
+    gt["keypoints_2d"] = gt["keypoints_2d"] + torch.tensor([32.0, 0.0])  # every keypoint 32 px right
+    gt["keypoints_vis"] = torch.tensor([[1.0, 1, 0, 0, 0]]).expand(P, J).clone()  # 2 of 5 labelled
+    # per visible joint |du| / 320 = 0.1, |dv| = 0: mean 0.05 whatever the number of labelled joints
+    assert float(L.loss_reproj(pred, gt)) == pytest.approx(0.05, rel=1e-4)
+
+
+def test_joint_and_pose_terms_are_l1_and_follow_their_own_flags():
+    _, pred, gt = _perfect()
+    pred["joints"] = pred["joints"] + torch.tensor([0.1, 0.0, 0.0])
+    assert float(L.loss_joints(pred, gt)) == pytest.approx(0.1 / 3, rel=1e-5)  # L1, mean over x, y, z
+    # both 6D columns negated: R' = [-c1, -c2, c3], |R' - R| sums to 2 |6D|_1 over the 9 entries
+    pred["rot6d"] = -gt["rot6d"]
+    gt["sup_shape"][:] = False  # pose has its own flag
+    expected = float((2 * gt["rot6d"].abs().sum(-1) / 9).mean())
+    assert float(L.loss_pose(pred, gt)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_depth_target_uses_the_vertical_focal():
+    # nearness is normalised by fy (ModelConfig.nearness_ref_focal): a different fx changes nothing
+    _, pred, gt = _perfect()
+    gt["K"] = gt["K"].clone()
+    gt["K"][:, 0, 0] = 250.0
+    assert float(L.loss_depth(pred, gt, 768.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_score_term_counts_only_the_supervised_images():
+    batch, _, _ = _perfect()
+    batch["logits"] = batch["logits"].clone()
+    batch["logits"][1] = 0.0  # image 1: p = 0.5 everywhere, but its people are not all annotated
+    assert float(L.loss_score(batch["logits"], batch["matched"], torch.tensor([True, False]))) \
+        == pytest.approx(0.0, abs=1e-6)
+    assert float(L.loss_score(batch["logits"], batch["matched"], torch.tensor([True, True]))) \
+        == pytest.approx(math.log(2) / 2, rel=1e-4)
+
+
+def test_angle_term_by_hand_and_points_near_the_camera_ignored():
+    _, pred, gt = _perfect()
+    # keypoints at the principal point: rays along +z; every point 0.2 rad off it at 3 m depth
+    gt["keypoints_2d"] = torch.tensor([160.0, 120.0]).expand(P, J, 2).clone()
+    pred["position"] = torch.zeros(P, 3)
+    pred["joints"] = torch.tensor([3.0 * math.tan(0.2), 0.0, 3.0]).expand(P, J, 3).clone()
+    # 320 x 240 image, f 300: half-diagonal tangent sqrt(160^2 + 120^2) / 300 = 2/3
+    assert float(L.loss_angle2d(pred, gt)) == pytest.approx(0.2 / (2 * math.atan(2 / 3)), rel=1e-5)
+    pred["joints"] = torch.tensor([0.05, 0.0, 0.0]).expand(P, J, 3).clone()  # 5 cm from the centre
+    assert float(L.loss_angle2d(pred, gt)) == 0.0

@@ -73,3 +73,20 @@ def test_joints3d_mode_needs_the_body_model():
     target = {"loc": torch.zeros(1, 2), "K": K, "joints": torch.tensor([1.0, 0, 1]).expand(1, 4, 3)}
     (rows, _), = m(_outputs([[[50.0, 50], [150, 50]]]), [target])
     assert rows.tolist() == [1]
+
+
+def test_query_positions_use_each_axis_own_focal_and_centre():
+    # fx 200, fy 250, centre (120, 80); nearness -log 2 at ref focal 250: depth fy / 250 * 2 = 2 m.
+    # Pixel (320, 330) is one focal length right and down of the centre on each axis: (2, 2, 2) m.
+    K = torch.tensor([[200.0, 0, 120], [0, 250.0, 80], [0, 0, 1]])
+    out = _outputs([[[320.0, 330.0]]], nearness=[[-np.log(2.0)]])
+    np.testing.assert_allclose(query_positions(out, K[None], ref_focal=250.0)[0, 0], [2.0, 2.0, 2.0], rtol=1e-6)
+
+
+def test_cost_matrix_by_hand_l1_pixels_plus_focal_term():
+    # query (10, 10) against targets (13, 14) and (10, 10): L1 7 and 0 px (L2 would give 5);
+    # logit 0 (c = 0.5): FC = 0.25 * 0.5^2 * log 2 on every pair; weights 2 and 3.
+    cfg = MatcherConfig(location_weight=2.0, score_weight=3.0)
+    cost = HungarianMatcher(cfg).cost_matrix(_outputs([[[10.0, 10.0]]]), [{"loc": torch.tensor([[13.0, 14], [10, 10]])}])
+    fc = 3.0 * 0.25 * 0.25 * np.log(2.0)
+    np.testing.assert_allclose(cost[0, 0], [2.0 * 7 + fc, fc], rtol=1e-6)

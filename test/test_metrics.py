@@ -30,6 +30,27 @@ def test_pa_mpjpe_removes_similarity_but_not_shape():
     assert pa_mpjpe(tetra * [-1, 1, 1], tetra) > 100
 
 
+def test_procrustes_is_the_least_squares_similarity_also_when_a_reflection_is_excluded():
+    """Against a numerical search over rotation, scale and translation: the closed form must
+    reach the same least sum of squares (a mirrored, non-planar shape, where the sign term
+    of the rotation also enters the scale)."""
+    from scipy.optimize import minimize
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(3)
+    gt = rng.normal(size=(8, 3))
+    pred = 0.7 * (gt * [-1, 1, 1]) + rng.normal(scale=0.05, size=(8, 3))  # mirrored: no rotation fits
+
+    def sse(x):
+        return ((np.exp(x[3]) * pred @ Rotation.from_rotvec(x[:3]).as_matrix().T + x[4:] - gt) ** 2).sum()
+
+    best = min((minimize(sse, np.concatenate([r0, [0.0], np.zeros(3)]), method="BFGS", options={"gtol": 1e-10})
+                for r0 in rng.normal(scale=2.0, size=(12, 3))), key=lambda r: r.fun)  # fmt: skip
+    closed = ((procrustes_align(pred, gt) - gt) ** 2).sum()
+    assert best.fun > 1.0  # the mirror leaves a real error, so a wrong scale shows
+    assert closed == pytest.approx(best.fun, rel=1e-6)
+
+
 def test_pair_pa_mpjpe_sees_relative_placement():
     a, b = SQUARE, SQUARE + [3.0, 0, 0]
     assert pair_pa_mpjpe(a + 1, b + 1, a, b) == pytest.approx(0.0, abs=1e-9)
@@ -50,6 +71,7 @@ def test_vertex_errors():
 def test_mrpe_and_fov_error():
     assert mrpe(np.array([0.0, 0, 3]), np.array([0.3, 0.4, 3])) == pytest.approx(0.5)
     assert fov_error_deg(math.radians(65), math.radians(60)) == pytest.approx(5.0)
+    assert fov_error_deg(math.radians(55), math.radians(60)) == pytest.approx(5.0)  # too narrow counts as much
 
 
 def test_detection_matching_on_2d_joints():
@@ -63,6 +85,7 @@ def test_detection_matching_on_2d_joints():
     assert det.precision == pytest.approx(1 / 3) and det.recall == pytest.approx(0.5)
     assert det.f1 == pytest.approx(0.4)
     assert Detection(0, 0, 0).f1 == 1.0 and match_people(pred[:0], gt, vis, boxes)[2].fn == 2
+    assert Detection(0, 3, 2).f1 == 0.0  # nothing right: precision and recall 0
 
 
 def test_ignored_people_are_neither_missed_nor_false_positives():
@@ -95,6 +118,8 @@ def test_keypoint_box_iou_by_hand():
     assert keypoint_box_iou(pred, gt)[0, 0] < 0.5  # all joints: the match would fail
     boxes = np.array([[100.0, 100, 110, 110]])
     assert match_people(pred, gt, vis.astype(float), boxes)[2].tp == 1
+    # nor does it count in the joint distance: the labelled joints are exact, so "joints" accepts
+    assert match_people(pred, gt, vis.astype(float), boxes, criterion="joints")[2].tp == 1
 
 
 def test_iou_criterion_finds_people_whatever_their_pose():
@@ -112,6 +137,10 @@ def test_iou_criterion_finds_people_whatever_their_pose():
     beside = gt + np.array([10.0, 0.0])
     assert match_people(beside, gt, vis, boxes)[2].tp == 0
     assert match_people(beside, gt, vis, boxes, threshold=0.3)[2].tp == 1
+    # the threshold itself passes (IoU >= 0.5, as COCO): a 30 px wide person, 10 px beside: 2000 / 4000
+    wide, wide_box = np.array([[[0.0, 0], [30, 100], [15, 50]]]), np.array([[0.0, 0, 30, 100]])
+    assert keypoint_box_iou(wide + [10.0, 0], wide)[0, 0] == 0.5
+    assert match_people(wide + [10.0, 0], wide, vis, wide_box)[2].tp == 1
     with pytest.raises(ValueError, match="criterion"):
         match_people(gt, gt, vis, boxes, criterion="mask")
 
@@ -129,13 +158,17 @@ def test_the_strict_count_also_needs_the_boxes_to_overlap():
 
 
 def test_an_extra_prediction_never_takes_a_person_from_one_that_passes():
-    """P1: left and right swapped (same box, IoU 1, joint cost 0.67); P2: half-size body at
-    the right place (closer joints, cost 0.17, IoU 0.25). P2 alone would win a plain
-    Hungarian on the joint cost and then be refused; the person stays found by P1."""
-    gt = np.array([[[0.0, 0], [20, 0], [0, 100], [20, 100]]])  # shoulders, then feet
-    boxes, vis = np.array([[0.0, 0, 20, 100]]), np.ones((1, 4))
+    """P1: left and right swapped (same box, IoU 1, joint cost 60 / 116.6 = 0.51); P2: half-size
+    body at the right place (closer joints, cost 29.2 / 116.6 = 0.25, IoU 0.25). P2 would win a
+    plain Hungarian on the joint cost and then be refused; the person stays found by P1."""
+    gt = np.array([[[0.0, 0], [60, 0], [0, 100], [60, 100]]])  # shoulders, then feet
+    boxes, vis = np.array([[0.0, 0, 60, 100]]), np.ones((1, 4))
     swapped = gt[:, [1, 0, 3, 2]]
-    half = np.array([[[5.0, 25], [15, 25], [5, 75], [15, 75]]])
+    half = np.array([[[15.0, 25], [45, 25], [15, 75], [45, 75]]])
+    diag = math.hypot(60, 100)
+    cost = [np.linalg.norm(p - gt, axis=-1).mean() / diag for p in (swapped, half)]
+    assert cost == pytest.approx([60 / diag, math.hypot(15, 25) / diag]) and cost[1] < cost[0]
+    np.testing.assert_allclose(keypoint_box_iou(np.concatenate([swapped, half]), gt), [[1.0], [0.25]])
     alone = match_people(swapped, gt, vis, boxes)[2]
     both = match_people(np.concatenate([swapped, half]), gt, vis, boxes)
     assert (alone.tp, alone.fp, alone.fn) == (1, 0, 0)

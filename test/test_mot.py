@@ -66,6 +66,31 @@ def test_false_positive_and_miss():
     assert r["idf1"] == pytest.approx(2 * 3 / (4 + 4))  # IDTP 3, 4 GT, 4 predictions
 
 
+def test_hota_counts_misses_and_false_positives_also_in_frames_without_ground_truth():
+    # frame 1: a miss; frame 2: a false positive beside the match; frame 3: no GT, one prediction.
+    # TP 2, FN 1, FP 2 at every alpha: DetA = 2/5; the one pair (1, h1) matched in 2 frames,
+    # GT 3 frames, h1 2 frames: association IoU 2/3 for each TP, AssA = 2/3.
+    gt = [[(1, A)], [(1, A)], [(1, A)], []]
+    pred = [[("h1", A)], [], [("h1", A), ("h9", B)], [("h9", B)]]
+    r = mot.evaluate(gt, pred, threshold=0.5)
+    assert r["deta"] == pytest.approx(2 / 5)
+    assert r["assa"] == pytest.approx(2 / 3)
+    assert r["hota"] == pytest.approx(np.sqrt(2 / 5 * 2 / 3))
+
+
+def test_hota_matches_by_alignment_times_similarity_not_by_similarity_alone():
+    # Two people 0.2 m apart, tracked exactly for 9 frames; in the last frame each track drifts
+    # towards the other person (similarity 0.87 to its own, 0.93 to the other). The trajectory
+    # alignment keeps the identities: AssA = 1 for the 17 alphas <= 0.85; for 0.90 and 0.95 the
+    # last frame's pairs fail and each of the 18 TPs has association IoU 9 / (10 + 10 - 9).
+    p1, p2 = [0.0, 0.0, 5.0], [0.2, 0.0, 5.0]
+    gt = [[(1, p1), (2, p2)] for _ in range(10)]
+    pred = [[("h1", p1), ("h2", p2)] for _ in range(9)] + [[("h1", [0.13, 0.0, 5.0]), ("h2", [0.07, 0.0, 5.0])]]
+    r = mot.evaluate(gt, pred, threshold=1.0)
+    assert r["assa"] == pytest.approx((17 + 2 * 9 / 11) / 19)
+    assert r["deta"] == pytest.approx((17 + 2 * 18 / 22) / 19)
+
+
 def test_threshold_decides_matches():
     gt = [[(1, [0.0, 0.0, 4.0])]]
     pred = [[("h1", [0.62, 0.0, 4.0])]]

@@ -85,6 +85,29 @@ def test_human_array_round_trips(scene, distro, meshes, tracked):
         assert np.reshape(m.velocity.covariance, (6, 6))[0, 0] == pytest.approx(0.01)
 
 
+def test_every_human_field_carries_its_detection_value(scene):
+    """Field by field against the detection (the round trip above checks sizes and the wire)."""
+    from scipy.spatial.transform import Rotation
+
+    frame, _ = scene
+    store = make_typestore("jazzy")
+    tracks = fake_tracks(frame)
+    vel_cov = np.array([[0.04, 0.01, 0.0], [0.01, 0.09, 0.02], [0.0, 0.02, 0.16]])  # not diagonal
+    tracks[0].velocity_cov = vel_cov
+    msg = messages.build_human_array(RosbagsFactory(store), frame, HEADER, persons.person_views(frame, tracks))
+    round_trip(store, msg)
+    for h, m in zip(frame.humans, msg.humans):
+        assert m.confidence == pytest.approx(h.score) and m.height == pytest.approx(h.height)
+        np.testing.assert_array_equal(m.box, np.asarray(h.box, np.float32))  # x0, y0, x1, y1
+        np.testing.assert_array_equal(m.pelvis_pixel, np.asarray(h.pelvis_2d, np.float32))
+        np.testing.assert_array_equal(m.keypoints_2d.reshape(-1, 2), np.asarray(h.keypoints_2d, np.float32))
+        np.testing.assert_array_equal(m.shape, np.asarray(h.shape, np.float32))
+        np.testing.assert_allclose([[k.x, k.y, k.z] for k in m.keypoints], h.joints_3d, atol=1e-6)
+        q = m.pelvis.pose.orientation  # geometry_msgs order x, y, z, w, as scipy's from_quat
+        np.testing.assert_allclose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), h.orientation, atol=1e-5)
+    np.testing.assert_allclose(np.reshape(msg.humans[0].velocity.covariance, (6, 6))[:3, :3], vel_cov)
+
+
 def test_pose_covariance_is_a_prior_along_the_ray():
     prior = messages.CovariancePrior(pixel_sigma=4.0, depth_sigma_ratio=0.1, orientation_sigma=0.3)
     position = np.array([1.0, 0.5, 4.0])
@@ -94,6 +117,9 @@ def test_pose_covariance_is_a_prior_along_the_ray():
     along = ray @ cov[:3, :3] @ ray
     assert along == pytest.approx((0.1 * np.linalg.norm(position)) ** 2)
     assert along > 10 * np.linalg.eigvalsh(cov[:3, :3])[0]
+    across = np.cross(ray, [1.0, 0, 0])
+    across /= np.linalg.norm(across)  # across the ray: 4 px seen at the person's distance
+    assert across @ cov[:3, :3] @ across == pytest.approx((4.0 / 500.0 * np.linalg.norm(position)) ** 2)
     assert np.allclose(np.diag(cov)[3:], 0.09)
 
 

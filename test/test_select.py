@@ -55,3 +55,14 @@ def test_merge_radius_must_not_be_negative():
 
     with pytest.raises(ConfigError, match="merge_radius must be >= 0"):
         InferenceConfig(merge_radius=-0.1)
+
+
+def test_merge_leads_best_first_takes_each_query_once_and_the_floor_itself_joins():
+    from mhr2_ros.inference.select import MERGE_FLOOR, merge_duplicates
+
+    # listed worst first; radius 50 px (0.5 m at 2 m, focal 200). The best (2, at u 0) leads and takes
+    # 1 (40 px) and 3 (5 px, scoring exactly MERGE_FLOOR); 0 (80 px) then leads alone: 1 is taken.
+    scores = np.array([0.2, 0.3, 0.4, MERGE_FLOOR])
+    uv = np.array([[80.0, 0], [40, 0], [0, 0], [5, 0]])
+    merged = merge_duplicates(scores, uv, np.full(4, 2.0), focal_px=200.0, radius_m=0.5)
+    assert merged == pytest.approx([0.2, 0.0, 0.4 + 0.3 + MERGE_FLOOR, 0.0])
