@@ -8,8 +8,9 @@ named in one error. Random initialisation is never a silent fallback.
 
 The two files are written one after the other (each atomically), so a crash between them
 can leave new tensors beside the previous JSON. Both carry the same random `save_id` (the
-safetensors metadata and the JSON): loading refuses a pair whose ids differ. Files from
-before the id (the shipped weights among them) have none and are not checked.
+safetensors metadata and the JSON): loading refuses a pair whose ids differ, also when only
+one file has an id (a re-save over a checkpoint from before the id that died between its
+files). A pair from before the id (the shipped weights among them) has none and is not checked.
 """
 
 from __future__ import annotations
@@ -103,17 +104,15 @@ def read_tensors(weights: Path) -> Dict[str, torch.Tensor]:
 
 
 def check_pair(weights: Path, info: dict) -> None:
-    """Refuse a JSON written by another save than the tensors beside it."""
+    """Refuse a JSON written by another save than the tensors beside it (module docstring)."""
     ours = info.get("save_id")
-    if not ours:
-        return
     with safe_open(str(weights), framework="pt") as f:
         theirs = (f.metadata() or {}).get("save_id")
-    if theirs and theirs != ours:
+    if theirs != ours:  # neither has one: a pair from before the id
         raise CheckpointError(
             f"{weights} and {config_path_for(weights).name} come from different saves (save_id "
-            f"{theirs} vs {ours}): a save was interrupted between its two files, or one was "
-            "replaced; save the checkpoint again, or restore a pair written together"
+            f"{theirs or 'none'} vs {ours or 'none'}): a save was interrupted between its two files, "
+            "or one was replaced; save the checkpoint again, or restore a pair written together"
         )
 
 

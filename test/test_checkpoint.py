@@ -117,16 +117,29 @@ def test_a_json_from_another_save_is_refused(tmp_path, tiny_config):
             load_checkpoint(first, given)
 
 
-def test_a_json_without_save_id_still_loads(saved, tmp_path):
-    """Checkpoints from before the id (the shipped weights) are not checked."""
-    _, path = saved
+def test_a_pair_without_save_id_still_loads(saved, tmp_path):
+    """Checkpoints from before the id (the shipped weights) have it in neither file: not checked."""
+    model, path = saved
     info = json.loads(path.with_suffix(".json").read_text())
     assert len(info.pop("save_id")) == 32
-    copy = tmp_path / "old.safetensors"
+    old = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(old), metadata={"format": "mhr2_ros/1"})
+    old.with_suffix(".json").write_text(json.dumps(info))
+    _, cfg, loaded = load_checkpoint(old)
+    assert "save_id" not in loaded
+
+
+def test_an_id_in_only_one_file_is_refused(saved, tmp_path):
+    """A re-save over a checkpoint from before the id that died between its two files leaves
+    new tensors (with an id) beside the old JSON (without): that pair is refused too."""
+    _, path = saved
+    info = json.loads(path.with_suffix(".json").read_text())
+    ours = info.pop("save_id")
+    copy = tmp_path / "resaved.safetensors"
     copy.write_bytes(path.read_bytes())
     copy.with_suffix(".json").write_text(json.dumps(info))
-    _, cfg, loaded = load_checkpoint(copy)
-    assert "save_id" not in loaded
+    with pytest.raises(CheckpointError, match=f"different saves \\(save_id {ours} vs none\\)"):
+        load_checkpoint(copy)
 
 
 def test_metadata_cannot_carry_another_checkpoints_save_id(tmp_path, tiny_config):
