@@ -7,9 +7,10 @@
 `mhr2 eval` counts "wrong bodies" (evaluation/errors.py): a person with a detection on
 their 2D pelvis, but whose predicted 2D joints make a box that overlaps the true one by
 less than IoU 0.5. This script takes every counted person of the benchmark's independent
-images with a detection on their pelvis (nearest 2D pelvis, within LOCATE_FRACTION of the
-box diagonal), splits them into matched (a true positive of the IoU matching) and wrong
-bodies, and prints for both groups the medians (10th-90th percentiles) of:
+images with a detection on their pelvis (the nearest 2D pelvis, any detection's, within
+LOCATE_FRACTION of the diagonal of their 2D-joint box), splits them into matched (a true
+positive of the IoU matching) and wrong bodies, and prints for both groups the medians
+(10th-90th percentiles) of:
 
 - box height / width: the predicted 2D-joint box over the true one;
 - depth: predicted over true pelvis depth; root rotation: the angle between the predicted
@@ -20,6 +21,10 @@ bodies, and prints for both groups the medians (10th-90th percentiles) of:
   the predicted shape), the true shape, both (the true body at the predicted place), the
   true depth (the predicted body moved along the ray through its pelvis, which keeps its
   pixel). "passes" is the share of that group whose box would then reach IoU 0.5.
+
+The groups are close to, not the same as, `mhr2 eval`'s counts: its error types give each
+missed person at most one false positive (a one-to-one assignment) and measure the distance
+against the projected mesh box.
 """
 
 from __future__ import annotations
