@@ -128,14 +128,14 @@ class _OverlaySink:
         return self
 
     def add(self, frame, result, faces) -> None:
+        if not self.enabled:
+            return
         import cv2
 
         from mhr2_ros.body import SKELETON_EDGES
         from mhr2_ros.io.overlay import draw_overlay
         from mhr2_ros.io.video_writer import VideoWriter
 
-        if not self.enabled:
-            return
         image = draw_overlay(frame.image, result, faces, SKELETON_EDGES)
         if self.is_video:
             if self.writer is None:

@@ -14,7 +14,6 @@ device). Inference fields keep InferenceConfig's names (config.py).
 from __future__ import annotations
 
 import math
-
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
