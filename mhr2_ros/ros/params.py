@@ -1,8 +1,8 @@
 """The node's parameters: names, types, defaults, descriptions, ranges and checks.
 
-ROS-free, so tests cover every decision: node.py declares each spec with a
-ParameterDescriptor (description, range, read-only flag) and refuses a bad value in
-its set-parameters callback with `problem()`'s message. config/detector.yaml holds
+ROS-free, so tests cover every decision: node.py declares each spec with the
+ParameterDescriptor `descriptor()` builds (type, description, range) and refuses a bad
+value in its set-parameters callback with `problem()`'s message. config/detector.yaml holds
 every default, launch/detector.launch.py exposes every one as an argument;
 tests check all three agree by parsing the files.
 
