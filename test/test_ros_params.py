@@ -119,6 +119,21 @@ def test_boolean_launch_arguments_are_typed_like_the_parameters(text, expected):
     assert params.parse_flag("use_sim_time", text) is expected
 
 
+def test_the_boolean_launch_arguments_go_through_parse_flag():
+    """use_sim_time, autostart and rviz (defaults 'true'/'false') are read as parse_flag(name,
+    arg[name]) in the launch file (which needs ROS to run): yes/on work, a typo names itself."""
+    tree, literals = _launch_literals()
+    flags = {name for name, (default, _) in literals["LAUNCH_ARGUMENTS"].items() if default in ("true", "false")}
+    parsed = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "parse_flag":
+            name, text = node.args
+            assert isinstance(text, ast.Subscript) and text.slice.value == name.value, ast.unparse(node)
+            parsed.add(name.value)
+    assert flags == {"use_sim_time", "autostart", "rviz"} and parsed == flags
+    assert "IfCondition" not in LAUNCH.read_text()  # launch's own parsing takes true/false/1/0 only
+
+
 def test_a_boolean_launch_argument_that_is_not_one_is_refused_with_its_name():
     with pytest.raises(ValueError, match="autostart:='ture': expected true or false"):
         params.parse_flag("autostart", "ture")
