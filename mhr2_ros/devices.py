@@ -18,12 +18,23 @@ def device_name(name: str, cuda_available: bool) -> str:
 
 def resolve_device(name: str) -> torch.device:
     """torch.device for `name` (auto, cpu, cuda, cuda:N); ConfigError if invalid or if CUDA
-    is requested on a machine without it."""
+    (or GPU N) is requested on a machine without it."""
     name = device_name(name, torch.cuda.is_available())
     try:
         device = torch.device(name)
     except RuntimeError as exc:
         raise ConfigError(f"invalid device {name!r}: expected auto, cpu, cuda or cuda:N") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use the device 'cpu' (or 'auto')")
+    if device.type == "cuda":
+        check_gpu(device, torch.cuda.device_count() if torch.cuda.is_available() else 0)
     return device
+
+
+def check_gpu(device: torch.device, count: int) -> None:
+    """ConfigError unless the CUDA `device` is one of the machine's `count` GPUs (without this,
+    cuda:1 on a one-GPU machine fails at the first tensor with "invalid device ordinal")."""
+    if count == 0:
+        raise ConfigError(f"device {str(device)!r} requested but CUDA is not available; "
+                          "use the device 'cpu' (or 'auto')")  # fmt: skip
+    if device.index is not None and device.index >= count:
+        raise ConfigError(f"device {str(device)!r} requested but this machine has {count} GPU(s): "
+                          f"use cuda:0 .. cuda:{count - 1} (or 'cuda')")  # fmt: skip

@@ -36,3 +36,16 @@ def test_training_device_typos_are_refused():
     assert TrainConfig(device="auto").device == "auto"
     with pytest.raises(ConfigError, match="device 'gpu': expected one of cuda, cpu, auto"):
         TrainConfig(device="gpu")  # used to fall through to the CPU silently
+
+
+def test_a_gpu_the_machine_lacks_is_refused_naming_those_it_has():
+    """cuda:1 on a one-GPU machine used to pass and fail at the first tensor ("invalid
+    device ordinal", a RuntimeError the ROS node and the CLI do not explain)."""
+    from mhr2_ros.devices import check_gpu
+
+    check_gpu(torch.device("cuda", 1), count=2)
+    check_gpu(torch.device("cuda"), count=1)  # the current GPU
+    with pytest.raises(ConfigError, match=r"'cuda:1' requested but this machine has 1 GPU\(s\): use cuda:0 .. cuda:0"):
+        check_gpu(torch.device("cuda", 1), count=1)
+    with pytest.raises(ConfigError, match="'cuda' requested but CUDA is not available; use the device 'cpu'"):
+        check_gpu(torch.device("cuda"), count=0)

@@ -25,7 +25,7 @@ from mhr2_ros.cli.train import main as train_main
 from mhr2_ros.inference.detector import Detector
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig, load_train_config
 from mhr2_ros.training.data import (
-    PER_PERSON_KEYS, BatchStream, InMemorySource, SourceSpec, sample_from_truth, to_target,
+    PER_PERSON_KEYS, BatchStream, InMemorySource, SourceSpec, build_sources, sample_from_truth, to_target,
 )  # fmt: skip
 from mhr2_ros.training.losses import LossWeights
 from mhr2_ros.training.matcher import MatcherConfig
@@ -100,6 +100,18 @@ def test_targets_and_matching_share_the_per_person_keys():
 def test_a_teacher_without_weights_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="teacher_pose and teacher_joints are 0"):
         small_config(tmp_path, teacher=str(tmp_path / "t.safetensors"))
+
+
+def test_synthetic_sources_render_on_the_training_device(body_model, tmp_path):
+    """README: synthetic scenes are rendered on the fly on the training device (they rendered
+    on the CPU while a GPU trained); a render.device in the source's synth config still
+    wins. Building a source renders nothing, so naming a GPU needs none."""
+    own = {**SMALL_SCENES, "render": {"device": "cpu", "budget": 4096}}
+    cfg = small_config(tmp_path, data=[DataSourceConfig(synth=SMALL_SCENES), DataSourceConfig(synth=own)])
+    default, chosen = (s.source.clip.config.render for s in build_sources(cfg, body_model, torch.device("cuda", 1)))
+    assert default.device == "cuda:1"
+    assert (chosen.device, chosen.budget) == ("cpu", 4096)
+    assert build_sources(cfg, body_model)[0].source.clip.config.render.device == "cpu"  # no training device
 
 
 # ----------------------------------------------------------------------------- overfitting

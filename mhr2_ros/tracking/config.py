@@ -61,7 +61,7 @@ class TrackerConfig:
     kf_lateral_std: float = 0.05  # measurement std of the pelvis position along x and y, meters
     kf_depth_std_rel: float = 0.05  # measurement std along z as a fraction of the depth
     kf_init_velocity_std: float = 1.5  # prior std of a new track's velocity, m/s
-    device: str = "cpu"  # torch device of the feature bank: "cpu", "cuda", ...
+    device: str = "cpu"  # torch device of the feature bank: "cpu", "cuda", "cuda:N" or "auto"
     distance_block_pairs: int = 64  # (detection, bank row) pairs per CPU thread per block of the L1 kernel
 
     def __post_init__(self) -> None:

@@ -25,6 +25,8 @@ import logging
 import numpy as np
 import torch
 
+from mhr2_ros.devices import resolve_device
+
 log = logging.getLogger(__name__)
 
 
@@ -111,7 +113,7 @@ class FeatureBank:
 
     def __init__(self, max_frames: int, device: str = "cpu", capacity: int = 256):
         self.max_frames = int(max_frames)
-        self.device = torch.device(device)
+        self.device = resolve_device(str(device))  # ConfigError now, not at the first frame with people
         self.dim = None  # feature width, fixed by the first push
         self._capacity = int(capacity)
         self._feats = None  # (capacity, dim) float32 on device

@@ -2,7 +2,8 @@
 
 Sources:
 - `SyntheticSource`: the procedural generator rendering fresh independent scenes
-  on the fly, on the training device (config.render.device).
+  on the fly, on the training device unless the source's synth config names a
+  render.device (`build_sources`).
 - `ClipSource`: clips on disk in the documented format (docs/dataset_format.md):
   what `mhr2 synth` writes, and what BEDLAM or AnnyOne would be converted to.
 - `CocoSource`: COCO keypoint JSON, 2D only.
@@ -177,14 +178,16 @@ class BatchStream:
         self.rng.bit_generator.state = state["rng"]
 
 
-def build_sources(cfg, body=None) -> List[SourceSpec]:
-    """SourceSpecs from a TrainConfig's `data` list."""
+def build_sources(cfg, body=None, device=None) -> List[SourceSpec]:
+    """SourceSpecs from a TrainConfig's `data` list. Synthetic sources render on `device`
+    (the training device; None: the generator's default, the CPU) unless their synth
+    config sets render.device."""
     from mhr2_ros.training.synthetic.config import config_from_dict
 
     specs = []
     for d in cfg.data:
         if d.kind == "synthetic":
-            src = SyntheticSource(config_from_dict(d.synth), d.seed, body)
+            src = SyntheticSource(config_from_dict(_render_on(d.synth, device)), d.seed, body)
         elif d.kind == "clips":
             src = ClipSource([Path(p) for p in d.paths])
         else:
@@ -193,3 +196,11 @@ def build_sources(cfg, body=None) -> List[SourceSpec]:
             src = CocoSource(Path(d.paths[0]), Path(d.paths[1]))
         specs.append(SourceSpec(src, d.weight))
     return specs
+
+
+def _render_on(synth: dict, device) -> dict:
+    """The synth overrides with render.device = `device` when they do not choose one."""
+    render = synth.get("render") or {}
+    if device is None or not isinstance(render, dict) or "device" in render:
+        return synth
+    return {**synth, "render": {**render, "device": str(device)}}

@@ -128,7 +128,7 @@ def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
     model.to(device).train()
     body = BodyModel(model_cfg.rig).to(device)
     optimizer, scheduler = make_optimizer(model, cfg)
-    stream = BatchStream(build_sources(cfg, body), model_cfg, cfg.batch_size, cfg.seed + 1000 * rank, device)
+    stream = BatchStream(build_sources(cfg, body, device), model_cfg, cfg.batch_size, cfg.seed + 1000 * rank, device)
     net = model
     if world > 1:
         # Some parameters get no gradient in some steps (the track head on batches without
