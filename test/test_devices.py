@@ -49,3 +49,15 @@ def test_a_gpu_the_machine_lacks_is_refused_naming_those_it_has():
         check_gpu(torch.device("cuda", 1), count=1)
     with pytest.raises(ConfigError, match="'cuda' requested but CUDA is not available; use the device 'cpu'"):
         check_gpu(torch.device("cuda"), count=0)
+
+
+def test_torchrun_with_more_ranks_than_gpus_is_refused_with_the_fix(monkeypatch):
+    """A local rank without its GPU would fail in set_device with "invalid device ordinal".
+    (This machine has no GPU: the CUDA queries are replaced, set_device is never reached.)"""
+    from mhr2_ros.training.config import TrainConfig
+    from mhr2_ros.training.train import _device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ConfigError, match="local rank 2 needs GPU 2, but this machine has 2: use --nproc_per_node 2"):
+        _device(TrainConfig(device="cuda", data=[]), local_rank=2)

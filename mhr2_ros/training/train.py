@@ -51,6 +51,10 @@ def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
     if device_name(cfg.device, torch.cuda.is_available()) == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError("device cuda requested but CUDA is not available; set device: cpu")
+        gpus = torch.cuda.device_count()
+        if local_rank >= gpus:  # else set_device fails with "invalid device ordinal"
+            raise ConfigError(f"torchrun local rank {local_rank} needs GPU {local_rank}, but this machine has "
+                              f"{gpus}: use --nproc_per_node {gpus} or fewer (one process per GPU)")  # fmt: skip
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
