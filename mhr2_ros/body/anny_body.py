@@ -97,7 +97,7 @@ def _build_anny(rig: str):
         model = anny.Anny(rig=rig)
     except (ValueError, AssertionError, FileNotFoundError) as exc:
         raise ConfigError(f"cannot build the Anny body model with rig {rig!r}: {exc}") from exc
-    regressor = anny.KeypointsRegressor.coco(model)
+    regressor = anny.KeypointsRegressor.coco(model, labels=list(COCO_NAMES + FOOT_NAMES))
     return model, regressor
 
 
@@ -135,12 +135,20 @@ class BodyModel(torch.nn.Module):
         return int(self.anny.template_vertices.shape[0])
 
     def forward(self, rot6d: torch.Tensor, shape: torch.Tensor) -> BodyOutput:
-        """rot6d: (B, num_bones, 6) local bone rotations, root first (its rotation is
-        the global body orientation); shape: (B, 6) phenotypes in [0, 1], SHAPE_NAMES order."""
+        """rot6d: (B, num_bones, 6) local bone rotations, root first; shape: (B, 6)
+        phenotypes in [0, 1], SHAPE_NAMES order.
+
+        Every rotation, the root's included, is in Anny axes: a root rotation R turns the
+        body about the pelvis by ANNY_TO_CAMERA @ R @ ANNY_TO_CAMERA.T in camera axes."""
         batch = rot6d.shape[0]
         if rot6d.shape[1:] != (self.num_bones, 6):
             raise ValueError(
                 f"rot6d must be (B, {self.num_bones}, 6) for rig {self.rig!r}, got {tuple(rot6d.shape)}"
+            )
+        if tuple(shape.shape) != (batch, len(SHAPE_NAMES)):
+            raise ValueError(
+                f"shape must be (B, {len(SHAPE_NAMES)}) phenotypes {SHAPE_NAMES} with the B={batch} "
+                f"of rot6d, got {tuple(shape.shape)}"
             )
         if batch == 0:
             return self._empty(rot6d)
@@ -153,7 +161,9 @@ class BodyModel(torch.nn.Module):
         pose = torch.zeros(batch, self.num_bones, 4, 4, device=rot6d.device)
         pose[..., :3, :3] = rotations
         pose[..., 3, 3] = 1.0
-        out = self.anny(pose_parameters=pose, phenotype_kwargs=shape.float().clamp(0.0, 1.0))
+        out = self.anny(  # 'local-ref' (Anny's default): deltas in rest world axes, see training/synthetic/rig.py
+            pose_parameters=pose, phenotype_kwargs=shape.float().clamp(0.0, 1.0), pose_parameterization="local-ref"
+        )
         pelvis = out["bone_poses"][:, 0, :3, 3]  # (B, 3) Anny frame; the root head
         vertices = out["vertices"] - pelvis[:, None]
         bone_heads = out["bone_poses"][:, self._bone_joint_ids, :3, 3] - pelvis[:, None]
