@@ -39,6 +39,7 @@ CONFIG_DIR = find_data_dir("config")
 WEIGHTS_DIR = find_data_dir("weights")  # the repository's, else share/mhr2_ros/weights (pip, colcon)
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "mhr2_tiny.safetensors"
 PRESETS = ("tiny", "small", "large")
+ROOT_FRAMES = ("camera", "allocentric", "ray")  # ModelConfig.root_frame
 
 
 @dataclass
@@ -80,9 +81,12 @@ class ModelConfig:
     # see the person from the first step (False: learned content only, position from the proposal)
     # --- heads ---
     root_frame: str = "camera"  # frame of the root (body) rotation the pose head predicts: "camera"
-    # (paper) or "ray": relative to the viewing ray through the query's pelvis (allocentric, what the
-    # person's appearance shows), turned into the camera frame with that ray; the outputs are in the
-    # camera frame either way
+    # (paper); "allocentric": relative to the viewing ray through the query's pelvis (what the
+    # person's appearance shows), turned into the camera frame with that ray; "ray": the shipped
+    # model's flawed first version (the camera-axes ray rotation applied to the root's Anny-axes
+    # columns: right for people above or below the image centre, off by up to ~60 deg beside it),
+    # kept only so the weights trained with it run as trained. The outputs are in the camera frame
+    # in every case
     num_bones: int = 163  # bones of the body rig, one 6D rotation each (paper: 163)
     num_shape: int = 6  # Anny phenotypes: gender, age, muscle, weight, height, proportions
     track_dim: int = 4096  # track feature width (SAM2 memory 64x64x64, 8x8-pooled: 4096)
@@ -113,8 +117,8 @@ class ModelConfig:
             raise ConfigError(
                 f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}"
             )
-        if self.root_frame not in ("camera", "ray"):
-            raise ConfigError(f"root_frame must be 'camera' or 'ray', got {self.root_frame!r}")
+        if self.root_frame not in ROOT_FRAMES:
+            raise ConfigError(f"root_frame must be one of {ROOT_FRAMES}, got {self.root_frame!r}")
         if self.patch_embed not in ("linear", "conv"):
             raise ConfigError(f"patch_embed must be 'linear' or 'conv', got {self.patch_embed!r}")
         if self.patch_embed == "conv" and self.patch_size != 16:

@@ -19,6 +19,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from mhr2_ros.body.anny_body import ANNY_TO_CAMERA
 from mhr2_ros.config import ModelConfig
 from mhr2_ros.geometry import intrinsics_from_fov_batch, ray_rotation
 from mhr2_ros.model.decoder import Decoded, DetrDecoder
@@ -94,15 +95,21 @@ class MultiHMR2(nn.Module):
         return {f"token_{k}": v for k, v in out.items() if k in TOKEN_HEAD_KEYS}
 
     def _root_to_camera(self, out: Dict[str, torch.Tensor], image_hw, K) -> None:
-        """root_frame "ray": out["rot6d"] root (bone 0) predicted relative to the viewing ray of
-        out["loc"] is rotated into the camera frame, in place. The ray uses the detached location
-        and camera (K, else the predicted FOV): the pose loss moves the pose, not the pelvis."""
-        if self.cfg.root_frame != "ray":
+        """root_frame "allocentric" (or the flawed "ray", config.py): out["rot6d"] root (bone 0)
+        predicted relative to the viewing ray of out["loc"] is rotated into the camera frame, in
+        place. The ray uses the detached location and camera (K, else the predicted FOV): the pose
+        loss moves the pose, not the pelvis. The body model's rotations are in Anny axes
+        (body/anny_body.py), so the ray's rotation, a camera-axes one, turns the root in Anny axes
+        as ANNY_TO_CAMERA.T @ ray @ ANNY_TO_CAMERA; "ray" skipped that change of axes."""
+        if self.cfg.root_frame not in ("allocentric", "ray"):
             return
         if K is None:
             h, w = image_hw
             K = intrinsics_from_fov_batch(out["fov"].detach(), w, h)
-        rot = ray_rotation(out["loc"].detach(), K[:, None].to(out["loc"].dtype))  # (B, N, 3, 3)
+        rot = ray_rotation(out["loc"].detach(), K[:, None].to(out["loc"].dtype))  # (B, N, 3, 3) camera axes
+        if self.cfg.root_frame == "allocentric":
+            axes = ANNY_TO_CAMERA.to(rot)
+            rot = axes.T @ rot @ axes  # the same rotation in Anny axes
         root = out["rot6d"][..., 0, :].reshape(*rot.shape[:2], 2, 3)  # the two columns
         root = (rot[:, :, None] @ root[..., None]).squeeze(-1).reshape(*rot.shape[:2], 6)
         out["rot6d"] = torch.cat([root[:, :, None], out["rot6d"][:, :, 1:]], dim=2)
