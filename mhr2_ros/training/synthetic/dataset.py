@@ -28,6 +28,7 @@ import numpy as np
 from mhr2_ros.body.anny_body import JOINT_NAMES, SHAPE_NAMES
 from mhr2_ros.errors import InputError
 from mhr2_ros.io.atomic import atomic_write
+from mhr2_ros.training.synthetic.clip_check import check_arrays, check_image, check_info
 from mhr2_ros.training.synthetic.generator import FORMAT_VERSION, SynthFrame, SyntheticClip
 from mhr2_ros.training.synthetic.rig import DOF_NAMES
 from mhr2_ros.training.synthetic.truth import FrameTruth
@@ -110,12 +111,14 @@ def _check_output(out: Path, overwrite: bool, frames: int) -> None:
                     path.unlink()
 
 
+FILES = {k: f"{k}/{{frame:06d}}.{'npz' if k == 'gt' else 'png'}" for k in FOLDERS}  # clip.json "files"
+
+
 def clip_metadata(clip: SyntheticClip, extra: Optional[Dict] = None) -> Dict:
     info = dict(clip.info)
     info.update({"joint_names": list(JOINT_NAMES), "shape_names": list(SHAPE_NAMES),
                  "bone_names": list(clip.assets.body.bone_names), "dof_names": list(DOF_NAMES),
-                 "depth_scale": DEPTH_SCALE, "files": {k: f"{k}/{{frame:06d}}.{'npz' if k == 'gt' else 'png'}"
-                                                        for k in FOLDERS}})  # fmt: skip
+                 "depth_scale": DEPTH_SCALE, "files": dict(FILES)})  # fmt: skip
     info.update(extra or {})
     return info
 
@@ -151,6 +154,8 @@ class ClipReader:
         version = self.info.get("format_version")
         if version != FORMAT_VERSION:
             raise InputError(f"{self.path}: clip format version {version}, this reader reads {FORMAT_VERSION}")
+        check_info(self.info, f"{meta}", FILES, JOINT_NAMES, SHAPE_NAMES)
+        self.depth_scale = float(self.info.get("depth_scale", DEPTH_SCALE))
 
     def __len__(self) -> int:
         return int(self.info["frames"])
@@ -164,25 +169,56 @@ class ClipReader:
             raise IndexError(f"frame {index} out of range 0..{len(self) - 1}")
         path = self.path / kind / f"{frame_name(index)}.{'npz' if kind == 'gt' else 'png'}"
         if not path.is_file():
-            raise InputError(f"{path} is missing")
+            raise InputError(f"{path} is missing (clip.json lists {len(self)} frames, files "
+                             f"{kind}/000000 .. {kind}/{frame_name(len(self) - 1)})")  # fmt: skip
         return path
 
+    def _arrays(self, index: int) -> Dict[str, np.ndarray]:
+        """The checked arrays of gt/NNNNNN.npz (clip_check: shapes, units, conventions)."""
+        path = self._file("gt", index)
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {}
+            for key in data.files:
+                try:
+                    arrays[key] = data[key]
+                except ValueError as exc:  # object arrays (e.g. a list of str) need pickles
+                    raise InputError(f"{path}: array '{key}' cannot be read without pickles ({exc}); store strings "
+                                     "as a numpy str array, np.array(labels, dtype=str)") from exc  # fmt: skip
+        return check_arrays(arrays, str(path))
+
     def truth(self, index: int) -> FrameTruth:
+        arrays = self._arrays(index)
+        arrays.pop("time", None)
+        return FrameTruth.from_arrays(arrays)
+
+    def _image_size(self, index: int) -> np.ndarray:
         with np.load(self._file("gt", index), allow_pickle=False) as data:
-            return FrameTruth.from_arrays({k: data[k] for k in data.files})
+            return data["image_size"] if "image_size" in data.files else self._arrays(index)["image_size"]
 
-    def image(self, index: int) -> np.ndarray:
-        """(H, W, 3) uint8 RGB."""
-        return cv2.cvtColor(self._read(self._file("rgb", index), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    def image(self, index: int, image_size=None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB; checked against the gt's image_size."""
+        path = self._file("rgb", index)
+        image = cv2.cvtColor(self._read(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        check_image(image, self._image_size(index) if image_size is None else image_size, str(path))
+        return image
 
-    def depth(self, index: int) -> np.ndarray:
-        """(H, W) float32 meters, 0 = no surface."""
-        raw = self._read(self._file("depth", index), cv2.IMREAD_UNCHANGED)
-        return (raw.astype(np.float32) / np.float32(DEPTH_SCALE)).astype(np.float32)
+    def depth(self, index: int, image_size=None) -> np.ndarray:
+        """(H, W) float32 meters, 0 = no surface (clip.json depth_scale units per meter)."""
+        path = self._file("depth", index)
+        raw = self._read(path, cv2.IMREAD_UNCHANGED)
+        check_image(raw, self._image_size(index) if image_size is None else image_size, str(path), "depth")
+        if raw.ndim != 2:
+            raise InputError(f"{path}: depth must be a single-channel 16-bit PNG, got {raw.ndim}-D {raw.dtype}")
+        return (raw.astype(np.float32) / np.float32(self.depth_scale)).astype(np.float32)
 
-    def instance(self, index: int) -> np.ndarray:
+    def instance(self, index: int, image_size=None) -> np.ndarray:
         """(H, W) int32 person id, -1 = nobody."""
-        raw = self._read(self._file("instance", index), cv2.IMREAD_UNCHANGED)
+        path = self._file("instance", index)
+        raw = self._read(path, cv2.IMREAD_UNCHANGED)
+        check_image(raw, self._image_size(index) if image_size is None else image_size, str(path), "instance")
+        if raw.ndim != 2 or raw.dtype not in (np.uint8, np.uint16):
+            raise InputError(f"{path}: the instance mask must be a single-channel 8- or 16-bit PNG holding "
+                             f"person id + 1 (0 = nobody), got {raw.shape} {raw.dtype}")  # fmt: skip
         return raw.astype(np.int32) - 1
 
     @staticmethod
@@ -193,11 +229,16 @@ class ClipReader:
         return image
 
     def __getitem__(self, index: int) -> SynthFrame:
-        with np.load(self._file("gt", index), allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        arrays = self._arrays(index)
         time = float(arrays.pop("time", index / float(self.info.get("fps", 1.0))))
         truth = FrameTruth.from_arrays(arrays)
-        return SynthFrame(index, time, self.image(index), self.depth(index), self.instance(index), truth)
+        size = truth.image_size
+        instance = self.instance(index, size)
+        stray = sorted(set(np.unique(instance).tolist()) - {-1} - set(truth.ids.tolist()))
+        if stray:
+            raise InputError(f"{self._file('instance', index)}: holds person ids {stray} that are not in the gt's ids "
+                             f"{truth.ids.tolist()}; a pixel holds person id + 1 (0 = nobody)")  # fmt: skip
+        return SynthFrame(index, time, self.image(index, size), self.depth(index, size), instance, truth)
 
 
 def load_clip(path: Union[str, Path]) -> ClipReader:
