@@ -91,7 +91,8 @@ class ClipSource:
 
         reader, i = self.index[int(rng.integers(0, len(self.index)))]
         truth = reader.truth(i)
-        return sample_from_truth(reader.image(i), truth, read_track_target(reader.path, i, len(truth.ids)))
+        image = reader.image(i, truth.image_size)  # the size from the gt already read: one npz open
+        return sample_from_truth(image, truth, read_track_target(reader.path, i, len(truth.ids)))
 
 
 class CocoSource:

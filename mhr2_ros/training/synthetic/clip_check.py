@@ -50,9 +50,12 @@ CAMERA = {"K": (3, 3), "fov_y": (), "image_size": (2,), "camera_rotation": (3, 3
           "floor_plane": (4,), "time": ()}  # fmt: skip
 
 
-def check_arrays(arrays: Dict[str, np.ndarray], where: str) -> Dict[str, np.ndarray]:
+def check_arrays(arrays: Dict[str, np.ndarray], where: str, validate: bool = True) -> Dict[str, np.ndarray]:
     """The arrays of one gt file, checked, with the optional extras filled in.
-    Raises InputError naming `where`, the array and what is expected."""
+    Raises InputError naming `where`, the array and what is expected. `validate` False: the
+    fills only (a file checked before: the checks cost about as much as reading it)."""
+    if not validate:
+        return {**{k: fill(len(arrays["ids"])) for k, fill in OPTIONAL_FILLS.items()}, **arrays}
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
         raise InputError(f"{where}: missing arrays {missing}; every gt file holds {list(REQUIRED)} ({DOCS}, gt table)")

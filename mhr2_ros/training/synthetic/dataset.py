@@ -156,6 +156,7 @@ class ClipReader:
             raise InputError(f"{self.path}: clip format version {version}, this reader reads {FORMAT_VERSION}")
         check_info(self.info, f"{meta}", FILES, JOINT_NAMES, SHAPE_NAMES)
         self.depth_scale = float(self.info.get("depth_scale", DEPTH_SCALE))
+        self._checked: set = set()  # frames whose gt passed clip_check (training reads frames many times)
 
     def __len__(self) -> int:
         return int(self.info["frames"])
@@ -184,7 +185,9 @@ class ClipReader:
                 except ValueError as exc:  # object arrays (e.g. a list of str) need pickles
                     raise InputError(f"{path}: array '{key}' cannot be read without pickles ({exc}); store strings "
                                      "as a numpy str array, np.array(labels, dtype=str)") from exc  # fmt: skip
-        return check_arrays(arrays, str(path))
+        out = check_arrays(arrays, str(path), validate=index not in self._checked)
+        self._checked.add(index)
+        return out
 
     def truth(self, index: int) -> FrameTruth:
         arrays = self._arrays(index)
