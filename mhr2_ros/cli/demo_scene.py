@@ -28,7 +28,7 @@ class Person:
     x: float  # meters, right of the optical axis
     z: float  # meters, depth of the pelvis
     yaw_deg: float  # rotation about the vertical; 0 faces the camera
-    age: float  # Anny age phenotype in [0, 1]: 0 infant, ~0.25 child, 0.5 young adult, 1 elder
+    age: float  # Anny age phenotype in [0, 1]: 0 newborn, 0.215 4 years, 0.415 11, 0.77 18, 1 110
 
 
 DEFAULT_PEOPLE = (Person(-1.1, 4.0, 20.0, 0.55), Person(0.3, 3.2, -30.0, 0.22), Person(1.6, 6.0, 0.0, 1.0))

@@ -28,7 +28,8 @@ class FrameTruth:
     # people, (P, ...)
     ids: np.ndarray  # (P,) int32 stable person ids
     shape: np.ndarray  # (P, 6) float32 Anny phenotypes in [0, 1], SHAPE_NAMES order
-    pose_6d: np.ndarray  # (P, B, 6) float32 local-ref bone rotations (root = orientation in the camera frame)
+    pose_6d: np.ndarray  # (P, B, 6) float32 local-ref bone rotations in Anny axes (root: the body's
+    # turn, the camera's tilt included; body/anny_body.py)
     position: np.ndarray  # (P, 3) float32 pelvis, camera frame, meters
     pelvis_2d: np.ndarray  # (P, 2) float32 pelvis projected with K, pixels
     depth: np.ndarray  # (P,) float32 pelvis z, meters
