@@ -31,7 +31,7 @@ class Person:
     age: float  # Anny age phenotype in [0, 1]: 0 newborn, 0.215 4 years, 0.415 11, 0.77 18, 1 110
 
 
-DEFAULT_PEOPLE = (Person(-1.1, 4.0, 20.0, 0.55), Person(0.3, 3.2, -30.0, 0.22), Person(1.6, 6.0, 0.0, 1.0))
+DEFAULT_PEOPLE = (Person(-1.1, 4.0, 20.0, 0.8), Person(0.3, 3.2, -30.0, 0.22), Person(1.6, 6.0, 0.0, 1.0))  # ~41, 4, 110 years
 
 
 def _background(width: int, height: int, K: np.ndarray) -> np.ndarray:
