@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from mhr2_ros.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 AUTO = "auto"  # the GPU when there is one, else the CPU
 
@@ -19,6 +22,8 @@ def device_name(name: str, cuda_available: bool) -> str:
 def resolve_device(name: str) -> torch.device:
     """torch.device for `name` (auto, cpu, cuda, cuda:N); ConfigError if invalid or if CUDA
     (or GPU N) is requested on a machine without it."""
+    import torch  # here: device_name serves the ROS parameter checks, which the launch file runs without torch
+
     name = device_name(name, torch.cuda.is_available())
     try:
         device = torch.device(name)

@@ -2,15 +2,27 @@
 
 Conventions: OpenCV / ROS optical frame (x right, y down, z forward), meters,
 radians, pixels of the original image unless a name says otherwise. Functions
-accept numpy arrays or torch tensors where noted and keep the input's type.
+accept numpy arrays or torch tensors where noted and keep the input's type. torch is
+imported where it is used: the numpy functions serve the ROS parameter checks, which the
+launch file runs with the system Python (no torch there on a venv install).
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _is_tensor(x) -> bool:
+    """A torch tensor (without importing torch: none exists before torch is imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 # --------------------------------------------------------------------------- FOV / focal
@@ -50,7 +62,10 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float, dx: float = 0.0, dy: f
 # ------------------------------------------------------------------------ projections
 def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     """(..., 3) camera-frame points in meters -> (..., 2) pixels. Works on numpy or torch."""
-    if isinstance(points, torch.Tensor):
+    is_torch = _is_tensor(points)
+    if is_torch:
+        import torch
+
         K = torch.as_tensor(K, dtype=points.dtype, device=points.device)
         z = points[..., 2:3].clamp(min=1e-6)
     else:
@@ -58,18 +73,20 @@ def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     xy = points[..., :2] / z
     u = K[0, 0] * xy[..., 0] + K[0, 1] * xy[..., 1] + K[0, 2]
     v = K[1, 1] * xy[..., 1] + K[1, 2]
-    stack = torch.stack if isinstance(points, torch.Tensor) else np.stack
+    stack = sys.modules["torch"].stack if is_torch else np.stack
     return stack([u, v], -1)
 
 
 def unproject(pixels: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Inverse projection: (..., 2) pixels and (...) depths (z, meters) -> (..., 3) points."""
-    is_torch = isinstance(pixels, torch.Tensor)
+    is_torch = _is_tensor(pixels)
     if is_torch:
+        import torch
+
         K = torch.as_tensor(K, dtype=pixels.dtype, device=pixels.device)
     y = (pixels[..., 1] - K[1, 2]) / K[1, 1]
     x = (pixels[..., 0] - K[0, 2] - K[0, 1] * y) / K[0, 0]
-    stack = torch.stack if is_torch else np.stack
+    stack = sys.modules["torch"].stack if is_torch else np.stack
     return stack([x * depth, y * depth, depth], -1)
 
 
@@ -80,15 +97,15 @@ def depth_from_nearness(nearness, focal, ref_focal: float):
     pixels is proportional to focal / z, so the network predicts it from pixels
     alone and the depth stays consistent when the camera (focal) changes.
     """
-    if isinstance(nearness, torch.Tensor):
-        return focal / ref_focal * torch.exp(-nearness)
+    if _is_tensor(nearness):
+        return focal / ref_focal * nearness.neg().exp()
     return focal / ref_focal * np.exp(-np.asarray(nearness))
 
 
 def nearness_from_depth(depth, focal, ref_focal: float):
     """Inverse of `depth_from_nearness`."""
-    if isinstance(depth, torch.Tensor):
-        return -torch.log(depth * ref_focal / focal)
+    if _is_tensor(depth):
+        return -(depth * ref_focal / focal).log()
     return -np.log(np.asarray(depth) * ref_focal / focal)
 
 
@@ -99,6 +116,8 @@ def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
     The 6D vector holds the first two *columns* of the rotation matrix, so the
     identity is (1, 0, 0, 0, 1, 0).
     """
+    import torch
+
     a1, a2 = d6[..., 0:3], d6[..., 3:6]
     b1 = torch.nn.functional.normalize(a1, dim=-1)
     b2 = torch.nn.functional.normalize(a2 - (b1 * a2).sum(-1, keepdim=True) * b1, dim=-1)
@@ -108,6 +127,8 @@ def rotation_6d_to_matrix(d6: torch.Tensor) -> torch.Tensor:
 
 def matrix_to_rotation_6d(R: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) -> (..., 6): the first two columns, as in `rotation_6d_to_matrix`."""
+    import torch
+
     return torch.cat((R[..., :, 0], R[..., :, 1]), dim=-1)
 
 
@@ -117,6 +138,8 @@ IDENTITY_6D = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 def intrinsics_from_fov_batch(fov: torch.Tensor, width, height) -> torch.Tensor:
     """(N,) vertical FOV (radians) and image width / height (floats or (N,) tensors, pixels)
     -> (N, 3, 3) intrinsics: square pixels, principal point at the image centre."""
+    import torch
+
     f = (height / 2) / torch.tan(fov / 2)
     K = torch.zeros(len(fov), 3, 3, dtype=fov.dtype, device=fov.device)
     K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2], K[:, 2, 2] = f, f, width / 2, height / 2, 1.0
@@ -127,6 +150,8 @@ def ray_rotation(pixels: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """(..., 2) pixels and (..., 3, 3) intrinsics -> (..., 3, 3) the smallest rotation taking
     the optical axis (0, 0, 1) onto the viewing ray through each pixel (Rodrigues with
     v = z x d: R = I + [v]x + [v]x^2 / (1 + z.d); the ray points forward, so z.d > 0)."""
+    import torch
+
     x = (pixels[..., 0] - K[..., 0, 2]) / K[..., 0, 0]
     y = (pixels[..., 1] - K[..., 1, 2]) / K[..., 1, 1]
     d = torch.nn.functional.normalize(torch.stack([x, y, torch.ones_like(x)], -1), dim=-1)

@@ -5,6 +5,8 @@ run without rclpy or launch installed.
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,17 @@ def test_the_ros_docs_list_every_parameter_and_launch_argument():
     _, literals = _launch_literals()
     for name in list(params.BY_NAME) + list(literals["LAUNCH_ARGUMENTS"]):
         assert f"`{name}`" in docs, name
+
+
+def test_the_launch_files_checks_import_no_venv_only_package():
+    """`ros2 launch` runs the system Python, which on a venv install (README, Jazzy) has no torch,
+    anny, safetensors, trimesh or rosbags: the parameter checks the launch file imports must not
+    need them (numpy, yaml and OpenCV are ROS system packages: package.xml)."""
+    code = (
+        "import sys, mhr2_ros.ros.params\n"
+        "heavy = ('torch', 'anny', 'safetensors', 'trimesh', 'rosbags')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "", f"imported by mhr2_ros.ros.params: {run.stdout.strip()}"
