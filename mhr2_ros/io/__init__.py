@@ -10,7 +10,7 @@ Modules (imported on first use: cv2, trimesh and torch stay out of `import mhr2_
 - jsonl: frame_to_dict, JsonlWriter (one JSON object per frame)
 """
 
-import importlib
+from mhr2_ros.lazy import lazy_exports
 
 _EXPORTS = {
     "atomic_write": "atomic",
@@ -34,13 +34,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    """Lazy re-export (PEP 562): `from mhr2_ros.io import open_source` imports only sources."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mhr2_ros.io' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)  # `from mhr2_ros.io import open_source` loads sources only
