@@ -7,6 +7,7 @@ package does not load torch, OpenCV or anny for names that do not need them.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Callable, Dict, Tuple
 
 
@@ -21,7 +22,7 @@ def lazy_exports(package: str, exports: Dict[str, str]) -> Tuple[Callable, Calla
         path = module if "." in module else f"{package}.{module}"
         return getattr(importlib.import_module(path), name)
 
-    def __dir__():
-        return sorted(exports)
+    def __dir__():  # the module's own names (__doc__, loaded submodules) and the lazy ones
+        return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__
