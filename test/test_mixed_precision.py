@@ -6,10 +6,12 @@ targets, body model and losses fails here, and so do heads that lose their float
 
 import contextlib
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from mhr2_ros.inference.detector import Detector
 from mhr2_ros.training.synthetic.config import config_from_dict
@@ -22,7 +24,9 @@ from test_training import SMALL_MODEL, small_config
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # train_synthetic_tiny.yaml's network options (its from-scratch aids), on the small test network
-SYNTHETIC_TINY = {"query_selection": True, "proposal_content": True, "patch_embed": "conv", "root_frame": "ray"}
+SYNTHETIC_TINY = yaml.safe_load((Path(__file__).parents[1] / "config/train_synthetic_tiny.yaml").read_text())[
+    "model_overrides"
+]
 
 
 @pytest.mark.parametrize("mode", ["loc2d", "joints3d"])

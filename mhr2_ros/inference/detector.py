@@ -134,8 +134,8 @@ class Detector:
         )  # fmt: skip
 
     def _input_K(self, geom, K: Optional[np.ndarray]) -> Optional[torch.Tensor]:
-        """(1, 3, 3) given intrinsics in network-input pixels (root_frame "ray" needs the true
-        rays), or None: the network uses its predicted FOV."""
+        """(1, 3, 3) given intrinsics in network-input pixels (root_frame "allocentric" / "ray"
+        need the true rays), or None: the network uses its predicted FOV."""
         if K is None:
             return None
         K_in = intrinsics_for(geom, K, fov_pred=0.0)[1]  # the FOV is unused when K is given

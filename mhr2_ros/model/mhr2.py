@@ -58,8 +58,8 @@ class MultiHMR2(nn.Module):
     ) -> Dict[str, torch.Tensor]:
         """decoded (`decode`), cls (B, De), image_hw = (H, W) input pixels -> outputs.
 
-        `K` (B, 3, 3) intrinsics of the network input, used by root_frame "ray" only (the
-        viewing ray of each query); None: from the predicted FOV. The heads run outside
+        `K` (B, 3, 3) intrinsics of the network input, used by root_frame "allocentric" / "ray"
+        only (the viewing ray of each query); None: from the predicted FOV. The heads run outside
         autocast, in their weights' dtype: under bf16 autocast a pixel location near 768
         would otherwise be quantised to ~3 px steps. They are a small fraction of the
         compute. With query selection the outputs also hold "proposal_logits" (B, P) and
@@ -118,7 +118,8 @@ class MultiHMR2(nn.Module):
         self, images: torch.Tensor, token_heads: bool = False, K: Optional[torch.Tensor] = None
     ) -> Dict[str, torch.Tensor]:
         """images (B, 3, H, W) -> outputs (`heads.py`); `token_heads`: also `token_heads()`
-        (training); `K` (B, 3, 3) input intrinsics for root_frame "ray" (else the predicted FOV)."""
+        (training); `K` (B, 3, 3) input intrinsics for root_frame "allocentric" / "ray" (else the
+        predicted FOV)."""
         image_hw = (images.shape[-2], images.shape[-1])
         cls, patches, grid_hw = self.encode(images)
         decoded = self.decode(patches, grid_hw)

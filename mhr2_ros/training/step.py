@@ -108,7 +108,7 @@ def compute_losses(
     """(total loss, {term: value}, number of matched people) for one batch. With
     `token_supervision` the per-person losses also cover each person's pelvis token."""
     images, targets = batch["images"], batch["targets"]
-    K = torch.stack([t["K"] for t in targets]).to(images)  # (B, 3, 3): root_frame "ray" uses the true rays
+    K = torch.stack([t["K"] for t in targets]).to(images)  # (B, 3, 3): root frames allocentric / ray use true rays
     outputs = model(images, token_heads=token_supervision, K=K)
     if matcher.cfg.mode == "joints3d":
         targets = _with_target_joints(body, targets)
