@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import torch
 
 # Joint names, order and skeleton live in body/joints.py (torch-free: ROS parameter checks read them).
-from mhr2_ros.body.joints import (  # noqa: F401  (re-exported: mhr2_ros.body.anny_body.JOINT_NAMES etc.)
-    BONE_JOINTS, COCO17_INDICES, COCO_NAMES, FOOT_NAMES, JOINT_NAMES, PELVIS, SKELETON_EDGES,
+from mhr2_ros.body.joints import (  # noqa: F401  (JOINT_NAMES, PELVIS re-exported: dataset.py, clip_check.py)
+    BONE_JOINTS, COCO_NAMES, FOOT_NAMES, JOINT_NAMES, PELVIS,
 )  # fmt: skip
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.geometry import rotation_6d_to_matrix
