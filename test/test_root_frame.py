@@ -16,7 +16,8 @@ from mhr2_ros.config import load_model_config
 from mhr2_ros.geometry import ray_rotation
 from mhr2_ros.model import build_model
 
-K = torch.tensor([[300.0, 0.0, 320.0], [0.0, 300.0, 240.0], [0.0, 0.0, 1.0]])  # 640x480, 94 deg vertical FOV
+# 640x480: 94 deg horizontal, 77 deg vertical FOV
+K = torch.tensor([[300.0, 0.0, 320.0], [0.0, 300.0, 240.0], [0.0, 0.0, 1.0]])
 PIXELS = torch.tensor([[320.0, 240.0], [620.0, 240.0], [320.0, 20.0], [600.0, 460.0]])  # centre, right, top, corner
 
 

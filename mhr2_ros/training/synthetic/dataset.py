@@ -232,12 +232,13 @@ class ClipReader:
         return image
 
     def __getitem__(self, index: int) -> SynthFrame:
+        first_read = index not in self._checked  # the mask is checked with the gt, once
         arrays = self._arrays(index)
         time = float(arrays.pop("time", index / float(self.info.get("fps", 1.0))))
         truth = FrameTruth.from_arrays(arrays)
         size = truth.image_size
         instance = self.instance(index, size)
-        stray = sorted(set(np.unique(instance).tolist()) - {-1} - set(truth.ids.tolist()))
+        stray = sorted(set(np.unique(instance).tolist()) - {-1} - set(truth.ids.tolist())) if first_read else []
         if stray:
             raise InputError(f"{self._file('instance', index)}: holds person ids {stray} that are not in the gt's ids "
                              f"{truth.ids.tolist()}; a pixel holds person id + 1 (0 = nobody)")  # fmt: skip
