@@ -73,20 +73,17 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
     )  # fmt: skip
 
 
-# Detector options and their unset values (add_detector_options' defaults).
-DETECTOR_DEFAULTS = {
-    "weights": DEFAULT_WEIGHTS, "config": None, "random_init": False, "device": "auto", "dtype": None,
-    "compile": False, "threshold": None, "nms": None, "merge": None, "max_humans": None, "no_pad": False,
-    "fov": None, "intrinsics": None,
-}  # fmt: skip
-
-
 def detector_options_given(args: argparse.Namespace) -> List[str]:
-    """The detector options (as flags) set to something else than their default."""
+    """The detector options (as flags) set to something else than their default (the defaults
+    of `add_detector_options` itself, read from a parser it fills)."""
+    reference = argparse.ArgumentParser(add_help=False)
+    add_detector_options(reference)
+    defaults = reference.parse_args([])
+
     def same(name, value, default) -> bool:  # the default weights however the path is written
         return Path(value).resolve() == Path(default).resolve() if name == "weights" else value == default
 
-    return ["--" + name.replace("_", "-") for name, default in DETECTOR_DEFAULTS.items()
+    return ["--" + name.replace("_", "-") for name, default in defaults.__dict__.items()
             if hasattr(args, name) and not same(name, getattr(args, name), default)]  # fmt: skip
 
 

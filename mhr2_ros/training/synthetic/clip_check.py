@@ -54,18 +54,17 @@ def check_arrays(arrays: Dict[str, np.ndarray], where: str, validate: bool = Tru
     """The arrays of one gt file, checked, with the optional extras filled in.
     Raises InputError naming `where`, the array and what is expected. `validate` False: the
     fills only (a file checked before: the checks cost about as much as reading it)."""
-    if not validate:
-        return {**{k: fill(len(arrays["ids"])) for k, fill in OPTIONAL_FILLS.items()}, **arrays}
-    missing = [k for k in REQUIRED if k not in arrays]
-    if missing:
-        raise InputError(f"{where}: missing arrays {missing}; every gt file holds {list(REQUIRED)} ({DOCS}, gt table)")
-    out = dict(arrays)
-    ids = np.asarray(out["ids"])
-    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise InputError(f"{where}: 'ids' must be a 1-D integer array (P,), got {ids.dtype} {ids.shape}")
+    ids = np.asarray(arrays.get("ids"))
+    if validate:
+        missing = [k for k in REQUIRED if k not in arrays]
+        if missing:
+            raise InputError(f"{where}: missing arrays {missing}; every gt file holds {list(REQUIRED)} ({DOCS}, gt table)")
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise InputError(f"{where}: 'ids' must be a 1-D integer array (P,), got {ids.dtype} {ids.shape}")
     p = len(ids)
-    for key, fill in OPTIONAL_FILLS.items():
-        out.setdefault(key, fill(p))
+    out = {**{key: fill(p) for key, fill in OPTIONAL_FILLS.items()}, **arrays}
+    if not validate:
+        return out
     _check_shapes(out, p, where)
     if len(np.unique(ids)) != p or (p and (ids.min() < 0 or ids.max() >= 65535)):
         raise InputError(f"{where}: 'ids' {ids.tolist()} must be distinct and in 0..65534 "
