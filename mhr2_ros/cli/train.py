@@ -29,12 +29,15 @@ def main(argv=None) -> int:
     p.add_argument("--resume", type=Path, default=None, help="run folder (or its last.json) to resume from")
     p.add_argument("--output", default=None, help="override the config's output folder")
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="fit the run into MIN minutes: the schedule ends at the last step the measured "
+                        "rate allows (at most --steps), and the run stops when the time is spent")  # fmt: skip
     p.add_argument("--device", default=None, help="override the device (cuda, cpu, or auto: cuda when there is one)")
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size per GPU")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in {"output": args.output, "steps": args.steps, "device": args.device,
-                                   "batch_size": args.batch_size}.items() if v is not None}  # fmt: skip
+                                   "batch_size": args.batch_size, "time_limit_min": args.time_limit}.items() if v is not None}  # fmt: skip
     try:
         from mhr2_ros.training.config import load_train_config
         from mhr2_ros.training.eval_hook import build_eval_hook

@@ -38,6 +38,9 @@ class TrainConfig:
     data: List[DataSourceConfig] = field(default_factory=lambda: [DataSourceConfig()])
     output: str = "runs/train"  # folder for checkpoints, TensorBoard logs and the final model
     steps: int = 10000  # optimisation steps
+    time_limit_min: float = 0.0  # wall-clock minutes for this process's steps (0: off): once the step rate is
+    # measured, the schedule ends at the last step that fits (at most `steps`), so the cosine still decays
+    # (training/schedule.py). A resumed run keeps the saved plan and fits its rest into its own limit
     batch_size: int = 8  # images per step and per GPU
     lr: float = 1e-4  # Adam learning rate (paper: Adam)
     encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
@@ -63,6 +66,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be >= 1")
+        if not 0 <= self.time_limit_min < float("inf"):
+            raise ConfigError(f"time_limit_min must be a number of minutes >= 0 (0: no limit), got {self.time_limit_min}")
         if self.device not in TRAIN_DEVICES:
             raise ConfigError(f"device {self.device!r}: expected one of {', '.join(TRAIN_DEVICES)} "
                               "(torchrun gives each rank its GPU)")  # fmt: skip

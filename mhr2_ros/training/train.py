@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from mhr2_ros.training.config import TrainConfig, to_dict
 from mhr2_ros.training.data import BatchStream, build_sources
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
+from mhr2_ros.training.schedule import Schedule, TimeBox
 from mhr2_ros.training.state import load_state, save_state
 from mhr2_ros.training.step import compute_losses
 
@@ -94,13 +94,8 @@ def make_optimizer(model, cfg: TrainConfig):
         lr=cfg.lr, weight_decay=cfg.weight_decay,
     )  # fmt: skip
 
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-        return cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    schedule = Schedule(cfg.steps, cfg.warmup_steps, cfg.lr_min_ratio)  # saved with the scheduler state
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
 
 @dataclass
@@ -121,6 +116,10 @@ class Run:
     device: torch.device
     rank: int
     step: int = 0
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.scheduler.lr_lambdas[0]
 
 
 def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
@@ -154,6 +153,7 @@ def _resume(run: Run, resume: Path) -> None:
     """Model, optimizer, scheduler, step and this rank's data stream from a saved state."""
     info = load_state(resume, run.model, run.optimizer, run.scheduler)
     run.step = info["step"]
+    run.schedule.restored(run.cfg.steps)
     ranks = info.get("ranks") or [{"stream": info["stream"], "numpy": info["numpy"]}]
     if run.rank < len(ranks):  # each rank continues its own data stream
         run.stream.load_state_dict(ranks[run.rank]["stream"])
@@ -185,8 +185,9 @@ def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[C
     run = setup(cfg, resume)
     out, lead = Path(cfg.output), run.rank == 0
     writer = _writer(out) if lead else None
-    bar = tqdm(total=cfg.steps, initial=run.step, disable=not lead, unit="step")
-    while run.step < cfg.steps:
+    bar = tqdm(total=run.schedule.total, initial=run.step, disable=not lead, unit="step")
+    timebox = _start_timebox(cfg, run.step)
+    while run.step < run.schedule.total:
         total, terms, matched, grad_norm = train_step(run)
         bar.update(1)
         bar.set_postfix(loss=f"{float(total):.3f}", people=matched)
@@ -198,6 +199,8 @@ def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[C
             if lead:
                 _run_eval(eval_hook, run.model, run.model_cfg, run.step, writer)
             _barrier()
+        if timebox and _fit_to_time(run, timebox, bar):
+            break
     bar.close()
     final = out / "model.safetensors"
     _save(out, run)
@@ -208,6 +211,32 @@ def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[C
             writer.close()
     _barrier()  # no rank leaves (and tears the process group down) while rank 0 still writes
     return final
+
+
+def _start_timebox(cfg: TrainConfig, step: int) -> Optional[TimeBox]:
+    if not cfg.time_limit_min:
+        return None
+    if distributed_on():  # ranks would plan from their own clocks and stop at different steps
+        raise ConfigError("time_limit_min is not supported under torchrun; set steps instead")
+    timebox = TimeBox(cfg.time_limit_min)
+    timebox.start(step)
+    return timebox
+
+
+def _fit_to_time(run: Run, timebox: TimeBox, bar) -> bool:
+    """Moves the schedule's end to the last step that fits the time limit; True when the
+    time is spent (the caller stops and saves)."""
+    last = timebox.plan(run.step, run.cfg.steps)
+    if last is not None and last != run.schedule.total:
+        log.info("time limit %.1f min: the run ends at step %d (of %d configured)", run.cfg.time_limit_min, last,
+                 run.cfg.steps)  # fmt: skip
+        run.schedule.total = bar.total = last
+        bar.refresh()
+    if timebox.expired() and run.step < run.schedule.total:
+        log.warning("time limit %.1f min reached at step %d of a planned %d", run.cfg.time_limit_min, run.step,
+                    run.schedule.total)  # fmt: skip
+        return True
+    return False
 
 
 def _teacher(cfg: TrainConfig, device: torch.device):

@@ -1,0 +1,92 @@
+"""The learning-rate schedule, and fitting a run into a wall-clock budget.
+
+`Schedule` is the warm-up + cosine factor of `make_optimizer` over `total` steps. It is
+a callable object rather than a closure so that `LambdaLR.state_dict()` saves its fields
+with the checkpoint: a resumed run continues the same curve, also one that a time limit
+had shortened.
+
+`TimeBox` serves `TrainConfig.time_limit_min`: "this run has T minutes, make the most of
+them" (a lent GPU for a few minutes, a CI smoke run, a fixed compute budget in an
+ablation). Stopping at T would leave the learning rate high and the model noisy; instead,
+once the step rate is measured the schedule's end moves to the last step that fits, so
+the cosine still decays to its floor when the time is up. The rate is measured again as
+the run goes (checkpoints and evaluations included), and the loop stops when the time is
+spent whatever the plan says.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable, Optional
+
+log = logging.getLogger(__name__)
+
+SKIP_STEPS = 3  # first steps of a process left untimed: allocation, cuDNN autotuning, warm caches
+MEASURE_STEPS = 10  # steps timed before the first plan
+PLAN_EVERY = 50  # steps between later plans (each uses the mean rate since the measure began)
+SAFETY = 0.97  # plan for this share of the time left: the final save and rate jitter
+
+
+class Schedule:
+    """Learning-rate factor: linear warm-up over `warmup` steps, then a cosine from 1 to
+    `min_ratio` at step `total`. `steps` is the configured length, `total` the planned one
+    (shorter under a time limit)."""
+
+    def __init__(self, steps: int, warmup: int, min_ratio: float) -> None:
+        self.steps = int(steps)
+        self.total = int(steps)
+        self.warmup = int(warmup)
+        self.min_ratio = float(min_ratio)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def restored(self, steps: int) -> None:
+        """After loading a saved state: a run resumed with another step count (--steps)
+        plans over the new count; with the same one it keeps the saved plan."""
+        if self.steps != steps:
+            log.info("steps changed from %d to %d since the saved state: the schedule now spans %d", self.steps,
+                     steps, steps)  # fmt: skip
+            self.steps = self.total = int(steps)
+
+
+class TimeBox:
+    """Plans a run's last step from its measured step rate so that it ends `minutes` after
+    `start()`. Call `plan(step)` after every step: it returns the new last step when it
+    planned (else None); `expired()` says when to stop regardless."""
+
+    def __init__(self, minutes: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not minutes > 0:
+            raise ValueError(f"time limit must be > 0 minutes, got {minutes}")
+        self.seconds = 60.0 * minutes
+        self.clock = clock
+        self.t0 = self.t_measure = 0.0
+        self.first_step = self.measure_step = 0
+
+    def start(self, step: int) -> None:
+        self.t0 = self.clock()
+        self.first_step = step
+        self.measure_step = -1
+
+    def expired(self) -> bool:
+        return self.clock() - self.t0 >= self.seconds
+
+    def plan(self, step: int, configured: int) -> Optional[int]:
+        """The last step that fits (at most `configured`, at least `step`), or None when
+        this step is not a planning step."""
+        done = step - self.first_step
+        if done == SKIP_STEPS:
+            self.t_measure, self.measure_step = self.clock(), step
+            return None
+        measured = step - self.measure_step
+        if self.measure_step < 0 or measured <= 0 or (measured != MEASURE_STEPS and measured % PLAN_EVERY):
+            return None
+        now = self.clock()
+        rate = measured / max(now - self.t_measure, 1e-9)  # steps per second
+        left = self.seconds - (now - self.t0)
+        return max(step, min(configured, step + int(rate * left * SAFETY)))

@@ -1,0 +1,104 @@
+"""The learning-rate schedule and `time_limit_min` (training/schedule.py): a run given T
+minutes plans its last step from its measured rate so that the cosine still decays, stops
+when the time is spent, saves its plan, and a resume keeps that plan."""
+
+import json
+import time
+
+import pytest
+import torch
+
+from mhr2_ros.errors import ConfigError
+from mhr2_ros.training.schedule import MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule, TimeBox
+from mhr2_ros.training.train import make_optimizer, train
+from test_training import small_config
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_schedule_warms_up_then_decays_by_a_cosine_to_its_floor():
+    s = Schedule(steps=110, warmup=10, min_ratio=0.05)
+    assert s(0) == pytest.approx(0.1) and s(9) == pytest.approx(1.0)  # linear warm-up: (step + 1) / warmup
+    assert s(10) == pytest.approx(1.0)
+    assert s(60) == pytest.approx(0.05 + 0.95 * 0.5)  # half-way: cos(pi / 2) = 0
+    assert s(110) == pytest.approx(0.05) and s(500) == pytest.approx(0.05)
+    s.total = 60  # a shorter plan reaches the floor sooner
+    assert s(35) == pytest.approx(0.525) and s(60) == pytest.approx(0.05)
+
+
+def test_schedule_state_travels_with_the_scheduler(tmp_path):
+    """LambdaLR saves a callable object's fields: the plan is part of a checkpoint. A resume
+    with the configured steps keeps it; one with other steps (--steps) plans anew."""
+    cfg = small_config(tmp_path, steps=100, warmup_steps=0)
+    opt, sched = make_optimizer(torch.nn.Linear(2, 2), cfg)
+    sched.lr_lambdas[0].total = 40
+    state = json.loads(json.dumps(sched.state_dict()))  # as last.json holds it
+    _, fresh = make_optimizer(torch.nn.Linear(2, 2), cfg)
+    fresh.load_state_dict(state)
+    schedule = fresh.lr_lambdas[0]
+    schedule.restored(100)
+    assert (schedule.steps, schedule.total) == (100, 40)
+    schedule.restored(300)
+    assert (schedule.steps, schedule.total) == (300, 300)
+
+
+class StepClock:
+    """A clock that the test moves: seconds = steps taken * seconds_per_step."""
+
+    def __init__(self, seconds_per_step: float) -> None:
+        self.seconds_per_step, self.steps = seconds_per_step, 0
+
+    def __call__(self) -> float:
+        return self.steps * self.seconds_per_step
+
+
+def test_timebox_plans_from_the_measured_rate_and_expires():
+    clock = StepClock(0.5)  # 2 steps per second, 60 s budget
+    box = TimeBox(1.0, clock)
+    box.start(step=100)  # a resumed run: the box counts this process's steps only
+    plans = {}
+    while not box.expired():
+        clock.steps += 1
+        last = box.plan(100 + clock.steps, configured=10_000)
+        if last is not None:
+            plans[clock.steps] = last
+    first = SKIP_STEPS + MEASURE_STEPS  # the first plan, then every PLAN_EVERY steps after the measure began
+    # at the first plan: rate 2 /s, (60 - 0.5 * first) s left
+    assert plans[first] == 100 + first + int(2.0 * (60 - 0.5 * first) * SAFETY)
+    assert sorted(plans) == [first] + list(range(SKIP_STEPS + PLAN_EVERY, 120, PLAN_EVERY))
+    assert all(last <= 100 + 120 for last in plans.values())  # never past the time
+    assert clock.steps == 120  # expired after 60 s
+    capped = TimeBox(1.0, StepClock(0.5))
+    capped.start(0)
+    assert [capped.plan(s, configured=30) for s in range(1, first + 1)][-1] == 30  # at most the configured steps
+
+
+def test_timebox_refuses_a_non_positive_limit():
+    with pytest.raises(ValueError, match="> 0 minutes"):
+        TimeBox(0.0)
+    with pytest.raises(ConfigError, match="time_limit_min must be"):
+        small_config("out", time_limit_min=-1.0)
+
+
+def test_a_time_limited_run_fits_its_schedule_into_the_time(tmp_path):
+    """A run of a million configured steps given 12 seconds: it measures its rate, moves the
+    schedule's end to the last step that fits, ends there with the learning rate at its
+    floor (not cut off at full rate), writes its model and saves the plan; a resume of that
+    state keeps the plan (nothing left to do) rather than the million steps."""
+    limit_min = 0.2  # 12 s: the plan needs 13 steps first, about 4 s here (1 s per step would still fit)
+    cfg = small_config(tmp_path / "run", steps=1_000_000, warmup_steps=2, checkpoint_every=10_000,
+                       time_limit_min=limit_min)  # fmt: skip
+    began = time.monotonic()
+    final = train(cfg)
+    took = time.monotonic() - began
+    state = json.loads((tmp_path / "run" / "last.json").read_text())
+    planned = state["scheduler"]["lr_lambdas"][0]
+    assert planned["steps"] == 1_000_000 and SKIP_STEPS + MEASURE_STEPS <= planned["total"] < 1000
+    assert state["step"] == planned["total"]  # ended by the plan, not by the clock
+    lrs = [g["lr"] for g in state["param_groups"]]
+    assert lrs == pytest.approx([cfg.lr * cfg.lr_min_ratio] * 2)  # the cosine reached its floor
+    assert took < 60 * limit_min + 30  # setup (the body model) and the final save included
+    meta = json.loads(final.with_suffix(".json").read_text())
+    assert meta["steps"] == state["step"] and meta["train_config"]["time_limit_min"] == limit_min
+    resumed = train(small_config(tmp_path / "run", steps=1_000_000, warmup_steps=2), resume=tmp_path / "run")
+    assert json.loads(resumed.with_suffix(".json").read_text())["steps"] == state["step"]
