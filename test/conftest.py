@@ -72,9 +72,11 @@ def one_torch_thread():
 def recipe_model_config():
     """Function: the ModelConfig a training config in config/ trains. A config with `init`
     continues the config in config/ whose output writes that checkpoint (its model, then
-    this config's overrides); the chain must exist, so a stage cannot point nowhere."""
-    from pathlib import PurePosixPath
+    this config's overrides), or the shipped weights (the model in their JSON); the chain
+    must exist, so a stage cannot point nowhere."""
+    from pathlib import Path, PurePosixPath
 
+    from mhr2_ros.checkpoint import read_checkpoint_config
     from mhr2_ros.config import CONFIG_DIR
     from mhr2_ros.training.config import load_train_config
     from mhr2_ros.training.train import _with_overrides
@@ -84,6 +86,9 @@ def recipe_model_config():
         if not cfg.init:
             return _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
         init = PurePosixPath(cfg.init)
+        if init.parts[0] == "weights":  # the shipped weights, relative to the repository root
+            shipped, _ = read_checkpoint_config(Path(__file__).resolve().parents[1] / init)
+            return _with_overrides(shipped, cfg.model_overrides, cfg.init)
         stages = [p for p in CONFIG_DIR.glob("train_*.yaml")
                   if PurePosixPath(load_train_config(p).output) / "model.safetensors" == init]
         assert len(stages) == 1, f"{path.name}: init {init} is written by {len(stages)} configs in config/"

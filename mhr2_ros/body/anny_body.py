@@ -54,9 +54,12 @@ class BodyOutput:
 def _build_anny(rig: str):
     """Build the Anny model once per process: the first build takes about a minute
     and is cached on disk under ~/.cache/anny by the anny package."""
-    import warp  # anny skins with NVIDIA Warp; keep its banner off stdout
+    try:
+        import warp  # anny skins with NVIDIA Warp where it is installed; keep its banner off stdout
 
-    warp.config.log_level = warp.LOG_WARNING
+        warp.config.log_level = warp.LOG_WARNING
+    except ImportError:  # anny then skins in torch (same result, more memory; it warns once)
+        pass
     import anny
 
     log.info("loading the Anny body model (rig %r); the very first build takes about a minute, then it is cached", rig)

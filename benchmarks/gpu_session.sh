@@ -1,0 +1,74 @@
+#!/bin/bash
+# One prepared run on a lent GPU machine (the workplace's `device` tool; or any offline CUDA
+# box with PyTorch): the checks and measurements only a GPU can give, then a time-boxed
+# fine-tune of the shipped model, with everything written to $OUT in at most 8 files.
+#
+# Here first:   python benchmarks/gpu_kit.py          (builds .gpukit/, about a minute)
+# There:        device run, carry [".gpukit"], timeout_s 560:
+#                   bash benchmarks/gpu_session.sh 4      (training minutes; default 4)
+# Back here:    cat $FILES/model.safetensors.part-* > runs/gpu/model.safetensors
+#               cp $FILES/model.json runs/gpu/; mhr2 eval --weights runs/gpu/model.safetensors
+#
+# Stages (each logs to report.txt and a failure does not stop the next; about 3 min + the
+# training minutes on an H200): install the kit; the GPU's facts; the tests that only run
+# with CUDA; synthetic rendering on the CPU and the GPU (benchmarks/synth.py); network
+# latency on the GPU (benchmarks/latency.py); training for the given minutes
+# (config/train_gpu_finetune.yaml, `--time-limit`), its log in train.log; the model in
+# parts under 16 MiB (the tool's per-file limit).
+set -u
+MINUTES=${1:-4}
+DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU
+OUT=${OUT:-/tmp/gpu_session_out}
+SITE=/tmp/mhr2_site
+RUN=/tmp/mhr2_gpu_run
+REPORT=$OUT/report.txt
+mkdir -p "$OUT"
+cd "$(dirname "$0")/.."
+
+stage() {  # stage NAME COMMAND...: run, log its output and status, go on either way
+    local name=$1 start=$SECONDS
+    shift
+    echo "=== $name: $*" >>"$REPORT"
+    "$@" >>"$REPORT" 2>&1
+    echo "=== $name: exit $? after $((SECONDS - start)) s" >>"$REPORT"
+}
+
+install_kit() {
+    [ -d .gpukit ] || { echo "no .gpukit: build it with benchmarks/gpu_kit.py and carry it"; return 1; }
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .gpukit/wheels/*.whl &&
+        cp -r .gpukit/anny .gpukit/anny-*.dist-info "$SITE"/ &&
+        for f in .gpukit/anny_cache/*/*.xz; do
+            mkdir -p "$ANNY_CACHE_DIR/$(basename "$(dirname "$f")")"
+            python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+                "$f" "$ANNY_CACHE_DIR/$(basename "$(dirname "$f")")/$(basename "$f" .xz)" || return 1
+        done
+}
+
+facts() {
+    nvidia-smi -L
+    nproc
+    python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__,
+'cuda', torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'NO CUDA')"
+    git log -1 --format='commit %h %s' 2>/dev/null || true
+}
+
+export PYTHONPATH=$SITE:$PWD ANNY_CACHE_DIR=/tmp/anny_cache PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+stage kit install_kit
+stage facts facts
+stage cuda-tests python3 -m pytest -q -p no:cacheprovider test/test_devices.py test/test_tracking_device.py \
+    test/test_mixed_precision.py "test/test_synthetic.py::test_cuda_renders_like_the_cpu"
+stage render python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
+stage latency python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
+train() {  # its own log (train.log); the report gets the last lines
+    TQDM_MININTERVAL=15 python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
+        --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" >"$OUT/train.log" 2>&1
+    local status=$?
+    tail -c 1500 "$OUT/train.log"
+    return $status
+}
+stage train train
+if [ -f "$RUN/model.safetensors" ]; then
+    split -b 15M "$RUN/model.safetensors" "$OUT/model.safetensors.part-"
+    cp "$RUN/model.json" "$OUT/model.json"
+fi
+tail -c 4000 "$REPORT"
