@@ -39,6 +39,8 @@ class TrainConfig:
     output: str = "runs/train"  # folder for checkpoints, TensorBoard logs and the final model
     steps: int = 10000  # optimisation steps
     batch_size: int = 8  # images per step and per GPU
+    data_workers: int = 0  # processes loading samples a few batches ahead (synthetic scenes render on their
+    # CPU cores, clips are read there); 0: the training process loads them, rendering on the training device
     lr: float = 1e-4  # Adam learning rate (paper: Adam)
     encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
     weight_decay: float = 0.0  # AdamW weight decay
@@ -63,6 +65,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be >= 1")
+        if self.data_workers < 0:
+            raise ConfigError(f"data_workers must be >= 0 (0: load data in the training process), "
+                              f"got {self.data_workers}")  # fmt: skip
         if self.device not in TRAIN_DEVICES:
             raise ConfigError(f"device {self.device!r}: expected one of {', '.join(TRAIN_DEVICES)} "
                               "(torchrun gives each rank its GPU)")  # fmt: skip
