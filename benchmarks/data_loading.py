@@ -75,8 +75,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="data_workers values (rows)")
     p.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the config's)")
     p.add_argument("--size", default=None, help="one rendered image size WxH (default: the config's sizes)")
-    p.add_argument("--long-side", type=int, default=None, help="rendered image's longer side, px (default: the config's)")
-    p.add_argument("--people", type=int, nargs=2, default=None, help="people per scene: min max (default: the config's)")
+    p.add_argument("--long-side", type=int, default=None, help="rendered longer side, px (default: the config's)")
+    p.add_argument("--people", type=int, nargs=2, default=None, help="people per scene: MIN MAX (default: config)")
     p.add_argument("--device", default=None, help="training device (default: cuda when available, else cpu)")
     p.add_argument("--warmup", type=int, default=2, help="batches before timing (the first starts the workers)")
     p.add_argument("--batches", type=int, default=10, help="timed batches per row")
@@ -89,7 +89,8 @@ def main() -> None:
     body = BodyModel(model_cfg.rig).to(device)  # outside the timings
     print(f"command: {' '.join(sys.argv)}")
     print(f"torch {torch.__version__}, python {platform.python_version()}")
-    print(f"machine: {describe('cpu')}" + (f"; training device: {describe(str(device))}" if device.type == "cuda" else ""))
+    gpu = f"; training device: {describe(str(device))}" if device.type == "cuda" else ""
+    print(f"machine: {describe('cpu')}{gpu}")
     sources = "; ".join(f"{d.kind} (weight {d.weight}) {d.synth}" for d in cfg.data)
     print(f"config: {args.config}: {sources}; batch {cfg.batch_size}, network input {model_cfg.image_size} px, "
           f"device {device}; {args.warmup} warm-up + {args.batches} timed batches per row; "
