@@ -39,8 +39,8 @@ class TrainConfig:
     output: str = "runs/train"  # folder for checkpoints, TensorBoard logs and the final model
     steps: int = 10000  # optimisation steps
     batch_size: int = 8  # images per step and per GPU
-    data_workers: int = 0  # processes loading samples a few batches ahead (synthetic scenes render on their
-    # CPU cores, clips are read there); 0: the training process loads them, rendering on the training device
+    data_workers: int = 0  # processes loading samples a few batches ahead, per GPU (synthetic scenes render on
+    # their CPU cores, clips are read there); 0: the training process loads them, rendering on the training device
     lr: float = 1e-4  # Adam learning rate (paper: Adam)
     encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
     weight_decay: float = 0.0  # AdamW weight decay
