@@ -42,6 +42,8 @@ class TrainConfig:
     # measured, the schedule ends at the last step that fits (at most `steps`), so the cosine still decays
     # (training/schedule.py). A resumed run keeps the saved plan and fits its rest into its own limit
     batch_size: int = 8  # images per step and per GPU
+    data_workers: int = 0  # processes loading samples a few batches ahead, per GPU (synthetic scenes render on
+    # their CPU cores, clips are read there); 0: the training process loads them, rendering on the training device
     lr: float = 1e-4  # Adam learning rate (paper: Adam)
     encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
     weight_decay: float = 0.0  # AdamW weight decay
@@ -67,7 +69,11 @@ class TrainConfig:
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be >= 1")
         if not 0 <= self.time_limit_min < float("inf"):
-            raise ConfigError(f"time_limit_min must be a number of minutes >= 0 (0: no limit), got {self.time_limit_min}")
+            raise ConfigError(f"time_limit_min must be a number of minutes >= 0 (0: no limit), "
+                              f"got {self.time_limit_min}")  # fmt: skip
+        if self.data_workers < 0:
+            raise ConfigError(f"data_workers must be >= 0 (0: load data in the training process), "
+                              f"got {self.data_workers}")  # fmt: skip
         if self.device not in TRAIN_DEVICES:
             raise ConfigError(f"device {self.device!r}: expected one of {', '.join(TRAIN_DEVICES)} "
                               "(torchrun gives each rank its GPU)")  # fmt: skip

@@ -8,18 +8,25 @@ Sources:
   what `mhr2 synth` writes, and what BEDLAM or AnnyOne would be converted to.
 - `CocoSource`: COCO keypoint JSON, 2D only.
 
+Every source splits `sample(rng)` in two: `draw(rng)`, a cheap key (a frame index),
+and `load(key)`, the costly part (rendering, disk reads).
+
 `BatchStream` draws sources by weight, picks one training aspect ratio per batch
 (centred crops, fixed largest side) and builds the tensors `training.step`
-consumes. It runs in the main process and owns its RNG, so its state is saved
-with a checkpoint and a resumed run sees the same batches.
+consumes. It owns its RNG and draws every batch's plan in the training process, so
+its state is saved with a checkpoint and a resumed run sees the same batches; with
+`workers` > 0 worker processes load and crop the planned samples ahead
+(training/loader.py), synthetic scenes rendered on their CPUs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +35,7 @@ from mhr2_ros.config import ModelConfig
 from mhr2_ros.geometry import IDENTITY_6D
 from mhr2_ros.inference.preprocess import to_tensor
 from mhr2_ros.training.coco import coco_sample, read_coco_keypoints
+from mhr2_ros.training.loader import PickledSources, SourcesFromConfig, WorkerPool
 from mhr2_ros.training.sample import Sample, crop_resize
 
 log = logging.getLogger(__name__)
@@ -65,9 +73,15 @@ class SyntheticSource:
         cfg = dataclasses.replace(synth_config, independent=True, frames=2**31 - 1)
         self.clip = SyntheticClip(cfg, seed, body)
 
-    def sample(self, rng: np.random.Generator) -> Sample:
-        frame = self.clip.frame(int(rng.integers(0, len(self.clip))))
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(0, len(self.clip)))
+
+    def load(self, key: int) -> Sample:
+        frame = self.clip.frame(key)
         return sample_from_truth(frame.image, frame.truth)
+
+    def sample(self, rng: np.random.Generator) -> Sample:
+        return self.load(self.draw(rng))
 
 
 class ClipSource:
@@ -86,13 +100,19 @@ class ClipSource:
     def __len__(self) -> int:
         return len(self.index)
 
-    def sample(self, rng: np.random.Generator) -> Sample:
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(0, len(self.index)))
+
+    def load(self, key: int) -> Sample:
         from mhr2_ros.training.sam2_targets import read_track_target
 
-        reader, i = self.index[int(rng.integers(0, len(self.index)))]
+        reader, i = self.index[key]
         truth = reader.truth(i)
         image = reader.image(i, truth.image_size)  # the size from the gt already read: one npz open
         return sample_from_truth(image, truth, read_track_target(reader.path, i, len(truth.ids)))
+
+    def sample(self, rng: np.random.Generator) -> Sample:
+        return self.load(self.draw(rng))
 
 
 class CocoSource:
@@ -100,8 +120,14 @@ class CocoSource:
         self.entries = read_coco_keypoints(annotation_file)
         self.image_dir = Path(image_dir)
 
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(0, len(self.entries)))
+
+    def load(self, key: int) -> Sample:
+        return coco_sample(self.entries[key], self.image_dir)
+
     def sample(self, rng: np.random.Generator) -> Sample:
-        return coco_sample(self.entries[int(rng.integers(0, len(self.entries)))], self.image_dir)
+        return self.load(self.draw(rng))
 
 
 class InMemorySource:
@@ -112,8 +138,14 @@ class InMemorySource:
             raise ValueError("InMemorySource needs at least one sample")
         self.samples = list(samples)
 
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(0, len(self.samples)))
+
+    def load(self, key: int) -> Sample:
+        return self.samples[key]
+
     def sample(self, rng: np.random.Generator) -> Sample:
-        return self.samples[int(rng.integers(0, len(self.samples)))]
+        return self.load(self.draw(rng))
 
 
 def to_target(s: Sample, num_bones: int, device: torch.device) -> Dict:
@@ -145,38 +177,128 @@ def to_target(s: Sample, num_bones: int, device: torch.device) -> Dict:
 
 @dataclass
 class SourceSpec:
-    source: object  # anything with .sample(rng) -> Sample
+    source: object  # anything with .sample(rng) -> Sample; data workers need .draw(rng) -> key and .load(key)
     weight: float = 1.0  # relative probability of drawing from it
 
 
 class BatchStream:
-    """Infinite stream of training batches; deterministic given its seed and state."""
+    """Infinite stream of training batches; deterministic given its seed and state.
+
+    `workers` 0: every sample is loaded in this process (`source.sample(rng)`), synthetic
+    scenes rendered on the training device. `workers` N > 0: N spawned processes load and
+    crop the samples (synthetic scenes rendered on their CPUs) a few batches ahead, built
+    from `recipe` (a picklable callable returning the sources in this stream's order;
+    None: these sources, pickled); this process draws every batch's plan from its RNG, in
+    the order of `workers` 0, so a seed gives the same batches either way. Call `close()`
+    (or use it as a context manager) to end the workers."""
 
     def __init__(self, sources: List[SourceSpec], model_cfg: ModelConfig, batch_size: int, seed: int,
-                 device: torch.device) -> None:  # fmt: skip
+                 device: torch.device, workers: int = 0, recipe: Optional[Callable] = None) -> None:  # fmt: skip
         self.sources = sources
         w = np.array([s.weight for s in sources], dtype=np.float64)
         self.p = w / w.sum()
         self.cfg = model_cfg
         self.batch_size = batch_size
         self.device = device
-        self.rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(seed)
+        if workers < 0:
+            raise ValueError(f"workers must be >= 0 (0: load in this process), got {workers}")
+        if workers and not all(hasattr(s.source, "draw") and hasattr(s.source, "load") for s in sources):
+            raise ValueError("data workers need sources with draw(rng) and load(key): "
+                             f"{[type(s.source).__name__ for s in sources]}; use workers 0")  # fmt: skip
+        self.workers = workers
+        recipe = recipe or PickledSources([s.source for s in sources])
+        self._pool = WorkerPool(workers, recipe, model_cfg.image_size, model_cfg.patch_size) if workers else None
+        # Enough batches in flight for two samples per worker, at least two batches.
+        self._ahead = max(2, -(-2 * workers // batch_size))
+        self._pending: deque = deque()  # (RNG state before the batch's plan, its sample futures)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self._rng
+
+    @rng.setter
+    def rng(self, rng: np.random.Generator) -> None:  # a new stream: what was planned is void
+        self._discard()
+        self._rng = rng
 
     def next(self) -> Dict:
-        aspect = float(self.rng.choice(self.cfg.train_aspect_ratios))
-        samples = []
-        for _ in range(self.batch_size):
-            src = self.sources[int(self.rng.choice(len(self.sources), p=self.p))].source
-            s = crop_resize(src.sample(self.rng), aspect, self.cfg.image_size, self.cfg.patch_size)
-            samples.append(s)
+        if not self.workers:
+            aspect = float(self.rng.choice(self.cfg.train_aspect_ratios))
+            samples = []
+            for _ in range(self.batch_size):
+                src = self.sources[int(self.rng.choice(len(self.sources), p=self.p))].source
+                s = crop_resize(src.sample(self.rng), aspect, self.cfg.image_size, self.cfg.patch_size)
+                samples.append(s)
+            return self._tensors(samples)
+        self._fill()
+        _, plan = self._pending.popleft()
+        self._fill()  # the workers start on the next batch while this one is gathered
+        return self._tensors([self._result(future, source, key) for future, source, key in plan])
+
+    def _fill(self) -> None:
+        """Plan and submit batches until `_ahead` are in flight: the RNG calls of `workers` 0."""
+        while len(self._pending) < self._ahead:
+            state = self.rng.bit_generator.state
+            aspect = float(self.rng.choice(self.cfg.train_aspect_ratios))
+            plan = []
+            for _ in range(self.batch_size):
+                i = int(self.rng.choice(len(self.sources), p=self.p))
+                key = self.sources[i].source.draw(self.rng)
+                plan.append((self._pool.submit(i, key, aspect), i, key))
+            self._pending.append((state, plan))
+
+    def _result(self, future, source: int, key) -> Sample:
+        """A worker's sample; its error as raised there (the worker's traceback as the cause)."""
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            raise RuntimeError(f"a data worker process died (killed, or out of memory?) loading sample {key!r} "
+                               f"of data source {source}; try fewer data_workers, or 0") from exc  # fmt: skip
+        except Exception:
+            log.error("data worker failed loading sample %r of data source %d (%s)", key, source,
+                      type(self.sources[source].source).__name__)  # fmt: skip
+            raise
+
+    def _tensors(self, samples: List[Sample]) -> Dict:
         images = torch.cat([to_tensor(s.image, self.device, torch.float32) for s in samples])
         return {"images": images, "targets": [to_target(s, self.cfg.num_bones, self.device) for s in samples]}
 
+    def _discard(self) -> None:
+        """Forget the planned batches (their samples are computed for nothing)."""
+        for _, plan in self._pending:
+            for future, _, _ in plan:
+                future.cancel()
+        self._pending.clear()
+
     def state_dict(self) -> Dict:
-        return {"rng": self.rng.bit_generator.state}
+        """The RNG state before the first batch `next` has not returned yet."""
+        state = self._pending[0][0] if self._pending else self.rng.bit_generator.state
+        return {"rng": state}
 
     def load_state_dict(self, state: Dict) -> None:
+        self._discard()
         self.rng.bit_generator.state = state["rng"]
+
+    def close(self) -> None:
+        """End the worker processes (waits for the samples they are loading); idempotent."""
+        self._discard()
+        if self._pool is not None:
+            self._pool.close()
+
+    def __enter__(self) -> "BatchStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def make_stream(cfg, model_cfg: ModelConfig, body, device: torch.device, seed: int) -> BatchStream:
+    """The BatchStream of a TrainConfig: its sources (synthetic ones rendering on `device`
+    with `body`) and `cfg.data_workers` workers, which build their own from `cfg.data`."""
+    sources = build_sources(cfg, body, device)
+    recipe = SourcesFromConfig(list(cfg.data), model_cfg.rig)
+    return BatchStream(sources, model_cfg, cfg.batch_size, seed, device, cfg.data_workers, recipe)
 
 
 def build_sources(cfg, body=None, device=None) -> List[SourceSpec]:

@@ -25,7 +25,7 @@ from mhr2_ros.devices import device_name
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.model import build_model, load_dino_backbone
 from mhr2_ros.training.config import TrainConfig, to_dict
-from mhr2_ros.training.data import BatchStream, build_sources
+from mhr2_ros.training.data import BatchStream, make_stream
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
 from mhr2_ros.training.schedule import Schedule, TimeBox
@@ -131,7 +131,7 @@ def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
     model.to(device).train()
     body = BodyModel(model_cfg.rig).to(device)
     optimizer, scheduler = make_optimizer(model, cfg)
-    stream = BatchStream(build_sources(cfg, body, device), model_cfg, cfg.batch_size, cfg.seed + 1000 * rank, device)
+    stream = make_stream(cfg, model_cfg, body, device, cfg.seed + 1000 * rank)  # workers start on its first batch
     net = model
     if world > 1:
         # Some parameters get no gradient in some steps (the track head on batches without
@@ -181,8 +181,17 @@ def train_step(run: Run) -> tuple:
 
 
 def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[Callable] = None) -> Path:
-    """Run the loop; returns the final model checkpoint path."""
+    """Run the loop; returns the final model checkpoint path. The data workers end with
+    it, whether it finishes, fails or is interrupted."""
     run = setup(cfg, resume)
+    try:
+        return _train_loop(run, eval_hook)
+    finally:
+        run.stream.close()
+
+
+def _train_loop(run: Run, eval_hook: Optional[Callable]) -> Path:
+    cfg = run.cfg
     out, lead = Path(cfg.output), run.rank == 0
     writer = _writer(out) if lead else None
     bar = tqdm(total=run.schedule.total, initial=run.step, disable=not lead, unit="step")

@@ -1,0 +1,129 @@
+"""Worker processes that load training samples ahead of the network (`data_workers`).
+
+`BatchStream` (training/data.py) draws every batch's plan in the training process
+(aspect ratio, then per sample the source and its key, from its one RNG) and hands the
+samples to a `WorkerPool`: each worker loads its sample (`source.load(key)`: renders a
+synthetic scene on its CPU, or reads a clip frame) and crops it (`crop_resize`); the
+training process only turns the returned numpy Samples into tensors. Since a sample
+depends on its key alone, the batches are those of `data_workers: 0` whichever worker
+loads which sample.
+
+The workers are spawned, not forked: the training process may hold CUDA (a forked child
+of a CUDA process fails), and a spawned child starts clean on every platform. A spawned
+worker builds its sources once, in the pool's initializer, from a picklable recipe:
+`SourcesFromConfig` (the training config's `data` list and the body rig: a synthetic
+source needs a body model, rebuilt on the worker's CPU from anny's disk cache in a few
+seconds) or `PickledSources` (sources that pickle cheaply, e.g. `InMemorySource`).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+from mhr2_ros.training.sample import Sample, crop_resize
+
+log = logging.getLogger(__name__)
+
+WORKER_THREADS = 1  # torch threads per worker: N workers share the cores instead of each taking all
+
+
+@dataclass
+class PickledSources:
+    """Recipe: the sources themselves, pickled into every worker."""
+
+    sources: Sequence[object]
+
+    def __call__(self) -> List[object]:
+        return list(self.sources)
+
+
+@dataclass
+class SourcesFromConfig:
+    """Recipe: the sources of a TrainConfig's `data` list (`data.build_sources`), built in the
+    worker. Synthetic sources render on the worker's CPU unless their synth config names a
+    render.device; they need a body model of `rig`, built only when there is one."""
+
+    data: list  # DataSourceConfig entries, in the order of the training process's sources
+    rig: str  # ModelConfig.rig
+
+    def __call__(self) -> List[object]:
+        from mhr2_ros.training.data import build_sources
+
+        body = None
+        if any(d.kind == "synthetic" for d in self.data):
+            from mhr2_ros.body import BodyModel
+
+            body = BodyModel(self.rig)
+        return [spec.source for spec in build_sources(self, body, device=None)]
+
+
+# Per worker process, not per import: a spawned worker runs `_init_worker` once, before
+# any task, and its tasks (plain functions: what a process pool can call) read the sources
+# from here. The training process never sets them.
+_sources: Optional[List[object]] = None
+_init_error: Optional[BaseException] = None
+
+
+def _init_worker(recipe: Callable[[], List[object]]) -> None:
+    global _sources, _init_error
+    # Ctrl-C reaches the whole process group: the training process alone handles it and
+    # shuts the pool down (a worker dying of it would break the pool mid-shutdown).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(WORKER_THREADS)
+    try:
+        _sources = recipe()
+    except Exception as exc:  # kept for the first task: a failed initializer only says "broken pool"
+        _init_error = _portable(exc)
+
+
+def _load(index: int, key, aspect: float, image_size: int, patch: int) -> Sample:
+    """A worker's task: sample `key` of source `index`, cropped to `aspect`."""
+    if _init_error is not None:
+        raise _init_error
+    try:
+        return crop_resize(_sources[index].load(key), aspect, image_size, patch)
+    except Exception as exc:
+        raise _portable(exc)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """`exc` if it survives the pickling back to the training process (its type and message
+    then reach the caller), else a RuntimeError with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+class WorkerPool:
+    """`workers` spawned processes loading samples; started on the first `submit`."""
+
+    def __init__(self, workers: int, recipe: Callable[[], List[object]], image_size: int, patch: int) -> None:
+        if workers < 1:
+            raise ValueError(f"a WorkerPool needs workers >= 1, got {workers}")
+        self.workers, self.recipe, self.image_size, self.patch = workers, recipe, image_size, patch
+        self._pool: Optional[ProcessPoolExecutor] = None
+
+    def submit(self, index: int, key, aspect: float) -> Future:
+        if self._pool is None:
+            log.info("starting %d data workers", self.workers)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.recipe,),
+            )  # fmt: skip
+        return self._pool.submit(_load, index, key, aspect, self.image_size, self.patch)
+
+    def close(self) -> None:
+        """Cancel what has not started, wait for the running tasks, end the workers."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

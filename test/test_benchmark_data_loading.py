@@ -1,0 +1,30 @@
+"""benchmarks/data_loading.py on tiny settings: a row per worker count, 0 workers added as
+the reference of the ratios, the recipe's data and the machine named."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import data_loading  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_benchmark_prints_batches_per_second_per_worker_count(monkeypatch, capsys):
+    argv = ["data_loading.py", "--workers", "1", "--size", "64x48", "--people", "1", "1", "--batch-size", "2",
+            "--warmup", "1", "--batches", "2", "--device", "cpu"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    data_loading.main()
+    out = capsys.readouterr().out
+    assert out.startswith(f"command: {' '.join(argv)}\n")
+    assert "machine: " in out and "train_synthetic_tiny.yaml: synthetic" in out and "'size': [64, 48]" in out
+    assert "batch 2, network input 448 px" in out
+    rows = re.findall(r"^ +(\d+) \| +([\d.]+) \| +([\d.]+) \| +([\d.]+)x$", out, re.M)
+    assert [r[0] for r in rows] == ["0", "1"], out  # 0 workers measured first, as the reference
+    assert rows[0][3] == "1.00" and all(float(r[1]) > 0 for r in rows)
+    assert float(rows[1][3]) == pytest.approx(float(rows[1][1]) / float(rows[0][1]), rel=0.02, abs=0.02)
+    for workers, rate, images, _ in rows:
+        assert float(images) == pytest.approx(2 * float(rate), abs=0.06)  # batch 2

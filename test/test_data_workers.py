@@ -1,0 +1,157 @@
+"""`data_workers`: spawned processes load the training samples ahead (training/loader.py).
+
+Real parts throughout: the synthetic generator with the Anny body model (rebuilt in each
+worker), a clip written by the project's writer, spawned worker processes. Each pool
+start costs a few seconds (importing torch and mhr2_ros; a body model where a synthetic
+source needs one), so images are tiny and batches few.
+"""
+
+import dataclasses
+import json
+import multiprocessing
+import shutil
+
+import pytest
+import torch
+
+from mhr2_ros.config import load_model_config
+from mhr2_ros.errors import ConfigError, InputError
+from mhr2_ros.training.config import DataSourceConfig, TrainConfig
+from mhr2_ros.training.data import BatchStream, InMemorySource, SourceSpec, make_stream, sample_from_truth
+from mhr2_ros.training.synthetic.config import config_from_dict
+from mhr2_ros.training.synthetic.generator import SyntheticClip
+from mhr2_ros.training.train import train
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the workers render with one thread too
+
+SMALL_MODEL = {"image_size": 64, "nearness_ref_focal": 64.0, "num_queries": 4, "encoder_depth": 1, "decoder_depth": 1}
+SMALL_SCENES = {
+    "camera": {"size": [64, 48], "fov_deg": [50.0, 60.0]},
+    "placement": {"people": [1, 2], "distance_m": [2.0, 4.0], "obstacles": [0, 0]},
+}  # fmt: skip
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def model_cfg():
+    return dataclasses.replace(load_model_config("tiny"), **SMALL_MODEL)
+
+
+@pytest.fixture(scope="module")
+def clip(make_clip):
+    return make_clip("workers_clip", frames=3, people=1, size=(64, 48), seed=4)
+
+
+def config(data, **changes) -> TrainConfig:
+    fields = {"model_overrides": dict(SMALL_MODEL), "batch_size": 3, "device": "cpu", "output": "unused"}
+    return TrainConfig(data=data, **{**fields, **changes})
+
+
+def assert_same_batches(expected, got) -> None:
+    assert len(expected) == len(got)
+    for a, b in zip(expected, got):
+        assert torch.equal(a["images"], b["images"])
+        for ta, tb in zip(a["targets"], b["targets"], strict=True):
+            assert ta.keys() == tb.keys()
+            for key, value in ta.items():
+                assert torch.equal(value, tb[key]) if torch.is_tensor(value) else value == tb[key], key
+
+
+def no_children_after(close) -> None:
+    children = multiprocessing.active_children()
+    assert children, "the workers should be running"
+    close()
+    assert not any(c.is_alive() for c in children) and not multiprocessing.active_children()
+
+
+def test_workers_give_the_batches_of_the_training_process(body_model, model_cfg, clip):
+    """Two sources (synthetic, rendered on the CPU either way, and a clip on disk), batches of 3:
+    the same tensors bit for bit, and the same saved states, with 0 and 2 workers."""
+    cfg = config([DataSourceConfig(synth=SMALL_SCENES, seed=1000), DataSourceConfig("clips", paths=[str(clip)])],
+                 data_workers=2)  # fmt: skip
+    with make_stream(dataclasses.replace(cfg, data_workers=0), model_cfg, body_model, CPU, seed=5) as plain:
+        expected = [plain.next() for _ in range(3)]
+        plain_state = plain.state_dict()
+    stream = make_stream(cfg, model_cfg, body_model, CPU, seed=5)
+    got = [stream.next() for _ in range(3)]
+    assert stream.state_dict() == plain_state  # the state saved with a checkpoint does not depend on workers
+    no_children_after(stream.close)
+    assert_same_batches(expected, got)
+    assert {len(t["loc"]) for b in got for t in b["targets"]} != {0}  # people, not empty frames
+    assert len({b["images"].shape for b in got}) > 1  # the aspect ratio is drawn per batch
+
+
+def test_a_stream_with_workers_resumes_exactly(body_model):
+    """state_dict after k batches (more are prefetched) continues with batch k + 1, in
+    the same stream (its prefetched batches dropped) and in a fresh one; the state is the
+    JSON that last.json stores."""
+    synth = config_from_dict({**SMALL_SCENES, "independent": True, "frames": 5})
+    samples = [sample_from_truth(f.image, f.truth) for f in SyntheticClip(synth, 7, body_model)]
+    model_cfg = dataclasses.replace(load_model_config("tiny"), **SMALL_MODEL)
+
+    def stream(workers):
+        return BatchStream([SourceSpec(InMemorySource(samples))], model_cfg, 2, seed=3, device=CPU, workers=workers)
+
+    with stream(2) as original:
+        first = [original.next() for _ in range(2)]
+        state = json.loads(json.dumps(original.state_dict()))
+        continuation = [original.next() for _ in range(3)]
+        original.load_state_dict(state)
+        assert_same_batches(continuation, [original.next() for _ in range(3)])
+    with stream(0) as resumed:
+        resumed.load_state_dict(state)
+        assert_same_batches(continuation, [resumed.next() for _ in range(3)])
+    with stream(0) as whole:
+        assert_same_batches(first + continuation, [whole.next() for _ in range(5)])
+
+
+def test_a_corrupt_clip_frame_in_a_worker_names_its_file(model_cfg, clip, tmp_path):
+    broken = shutil.copytree(clip, tmp_path / "broken")
+    for png in (broken / "rgb").iterdir():
+        png.write_bytes(b"not a png")
+    cfg = config([DataSourceConfig("clips", paths=[str(broken)])], data_workers=1)
+    stream = make_stream(cfg, model_cfg, None, CPU, seed=0)
+    with pytest.raises(InputError, match=r"broken/rgb/\d+\.png: cannot be decoded"):
+        stream.next()
+    no_children_after(stream.close)
+
+
+def test_a_worker_that_cannot_build_its_sources_says_why(model_cfg, clip, tmp_path):
+    """The workers build their sources themselves: a clip gone in between is named, not a
+    bare 'process pool broken'."""
+    gone = shutil.copytree(clip, tmp_path / "gone")
+    stream = make_stream(config([DataSourceConfig("clips", paths=[str(gone)])], data_workers=1), model_cfg, None,
+                         CPU, seed=0)  # fmt: skip
+    (gone / "clip.json").unlink()
+    with pytest.raises(InputError, match="gone is not a synthetic clip"):
+        stream.next()
+    no_children_after(stream.close)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(model, model_cfg):
+    raise Interrupted
+
+
+def test_training_ends_its_workers_when_it_fails(tmp_path):
+    cfg = config([DataSourceConfig(synth=SMALL_SCENES, seed=1000)], data_workers=1, steps=3, eval_every=1,
+                 output=str(tmp_path), checkpoint_every=10, warmup_steps=1)  # fmt: skip
+    with pytest.raises(Interrupted):
+        train(cfg, eval_hook=_interrupt)
+    assert not multiprocessing.active_children()
+
+
+def test_data_workers_are_counted_from_zero():
+    with pytest.raises(ConfigError, match="data_workers must be >= 0.*got -1"):
+        config([DataSourceConfig()], data_workers=-1)
+    assert config([DataSourceConfig()]).data_workers == 0
+    with pytest.raises(ValueError, match="draw.*load.*Plain"):
+
+        class Plain:
+            def sample(self, rng):
+                raise AssertionError
+
+        BatchStream([SourceSpec(Plain())], load_model_config("tiny"), 2, 0, CPU, workers=1)
