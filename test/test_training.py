@@ -19,10 +19,11 @@ from safetensors.torch import load_file
 from scipy.optimize import linear_sum_assignment
 
 from mhr2_ros.checkpoint import load_checkpoint, save_checkpoint
-from mhr2_ros.config import CONFIG_DIR
+from mhr2_ros.config import CONFIG_DIR, ModelConfig
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.cli.train import main as train_main
 from mhr2_ros.inference.detector import Detector
+from mhr2_ros.inference.preprocess import compute_geometry
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig, load_train_config
 from mhr2_ros.training.data import (
     PER_PERSON_KEYS, BatchStream, InMemorySource, SourceSpec, build_sources, sample_from_truth, to_target,
@@ -378,3 +379,25 @@ def test_crop_resize_keeps_the_camera_consistent_and_pads_like_inference():
     np.testing.assert_allclose(projected, out.loc, atol=1e-3)
     assert out.K[0, 0] == pytest.approx(out.K[1, 1])  # square pixels stay square
     assert (out.image[:6] != 200).all() and (out.image[6:42] == 200).all()  # padding above and below
+
+
+@pytest.mark.parametrize("aspect", ModelConfig().train_aspect_ratios)
+def test_crops_of_one_aspect_stack_whatever_the_image_size(aspect):
+    """A batch draws one aspect and samples of any size (random synthetic cameras, clips of
+    several datasets): their crops must share the input size. Rounding the crop to whole
+    pixels used to put 4:3 crops at 448 px either side of a patch boundary (336 or 352
+    rows) and torch.cat failed; the size now follows the aspect alone, as inference's for
+    an image of exactly that aspect."""
+    sizes = {crop_resize(blank_sample(w, h), aspect, 448, 16).image.shape[:2]
+             for w in range(320, 1281, 37) for h in range(240, 961, 41)}  # fmt: skip
+    assert len(sizes) == 1
+    canvas_w, canvas_h = (1000, round(1000 / aspect)) if aspect >= 1 else (round(1000 * aspect), 1000)
+    assert sizes == {compute_geometry(canvas_h, canvas_w, 448, 16, None).input_hw}
+    if aspect == 1.333:  # by hand: 448 / 1.333 = 336.08 rows: 336 whole rows, a multiple of 16
+        assert sizes == {(336, 448)}
+
+
+def blank_sample(width: int, height: int) -> Sample:
+    K = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], np.float32)
+    return Sample(image=np.zeros((height, width, 3), np.uint8), K=K, loc=np.zeros((0, 2)),
+                  keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip

@@ -76,6 +76,27 @@ def compute_geometry(
     scale = image_size / max(canvas_w, canvas_h)
     in_w = _ceil_to_patch(canvas_w * scale, patch)
     in_h = _ceil_to_patch(canvas_h * scale, patch)
+    return _placed(height, width, (in_h, in_w), scale)
+
+
+def aspect_input_hw(aspect: float, image_size: int, patch: int) -> Tuple[int, int]:
+    """(height, width) of the network input for a canvas of exactly `aspect` (W / H) whose
+    largest side is `image_size`: compute_geometry's input for such a canvas, whatever its
+    pixel count. Training batches use it, so crops of one aspect from images of different
+    sizes (whose rounding puts the short side either side of a patch boundary) stack."""
+    width, height = (image_size, image_size / aspect) if aspect >= 1 else (image_size * aspect, image_size)
+    # whole pixels first, as an image's are: 448 / 1.333 is 336.08 rows, where a 4:3 image has 336
+    return _ceil_to_patch(round(height), patch), _ceil_to_patch(round(width), patch)
+
+
+def fit_geometry(height: int, width: int, input_hw: Tuple[int, int]) -> InputGeometry:
+    """The image at the one scale that fits it into `input_hw`, centred (the rest is padding)."""
+    return _placed(height, width, input_hw, min(input_hw[1] / width, input_hw[0] / height))
+
+
+def _placed(height: int, width: int, input_hw: Tuple[int, int], scale: float) -> InputGeometry:
+    """The image resized by `scale` to whole pixels, centred on an input of `input_hw`."""
+    in_h, in_w = input_hw
     new_w, new_h = _centred_size(width * scale, in_w), _centred_size(height * scale, in_h)
     x0, y0 = (in_w - new_w) // 2, (in_h - new_h) // 2  # exact: the image centre is the input centre
     return InputGeometry((height, width), (in_h, in_w), (new_w / width, new_h / height), (float(x0), float(y0)))

@@ -16,7 +16,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad
+from mhr2_ros.inference.preprocess import aspect_input_hw, fit_geometry, resize_and_pad
 
 SUPERVISION: Dict[str, Dict[str, bool]] = {
     "synthetic": dict(score=True, loc=True, depth=True, pose=True, shape=True, mesh=True, reproj=True, fov=True),
@@ -62,7 +62,8 @@ class Sample:
 def crop_resize(sample: Sample, aspect: float, image_size: int, patch: int) -> Sample:
     """Centred crop to `aspect` (W / H), then the inference preprocessing
     (inference.preprocess, without its aspect padding): one scale so the largest side is
-    `image_size`, the short side padded up to a multiple of `patch`. People whose pelvis
+    `image_size`, the short side padded up to a multiple of `patch`; the input size
+    depends on the aspect alone, so samples of different sizes stack into one batch. People whose pelvis
     leaves the image are dropped (a query's location cannot leave it either); keypoints
     outside become invisible."""
     h, w = sample.image.shape[:2]
@@ -71,7 +72,7 @@ def crop_resize(sample: Sample, aspect: float, image_size: int, patch: int) -> S
     else:  # too tall: crop the height
         cw, ch = w, min(h, round(w / aspect))
     x0, y0 = (w - cw) // 2, (h - ch) // 2
-    geom = compute_geometry(ch, cw, image_size, patch, None)
+    geom = fit_geometry(ch, cw, aspect_input_hw(aspect, image_size, patch))  # one input size per aspect
     image = resize_and_pad(sample.image[y0 : y0 + ch, x0 : x0 + cw], geom)
     (sx, sy), (dx, dy) = geom.scale, geom.offset
 
