@@ -11,13 +11,15 @@
 #
 # Stages (each logs to report.txt and a failure does not stop the next; about 3 min + the
 # training minutes on an H200): install the kit; the GPU's facts; the tests that only run
-# with CUDA; synthetic rendering on the CPU and the GPU (benchmarks/synth.py); network
+# with CUDA; synthetic rendering on the CPU and the GPU (benchmarks/synth.py); the training
+# data stream with and without worker processes (benchmarks/data_loading.py); network
 # latency on the GPU (benchmarks/latency.py); training for the given minutes
 # (config/train_gpu_finetune.yaml, `--time-limit`), its log in train.log; the model in
 # parts under 16 MiB (the tool's per-file limit).
 set -u
 MINUTES=${1:-4}
 DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU
+WORKERS=${WORKERS:-14}  # data workers rendering scenes on the CPU cores (16 on the lent H200 machine)
 OUT=${OUT:-/tmp/gpu_session_out}
 SITE=/tmp/mhr2_site
 RUN=/tmp/mhr2_gpu_run
@@ -58,10 +60,12 @@ stage facts facts
 stage cuda-tests python3 -m pytest -q -p no:cacheprovider test/test_devices.py test/test_tracking_device.py \
     test/test_mixed_precision.py "test/test_synthetic.py::test_cuda_renders_like_the_cpu"
 stage render python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
+stage loading python3 benchmarks/data_loading.py --config config/train_gpu_finetune.yaml --device "$DEVICE" \
+    --workers 0 "$WORKERS" --batch-size 16 --warmup 1 --batches 5
 stage latency python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
 train() {  # its own log (train.log); the report gets the last lines
     TQDM_MININTERVAL=15 python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
-        --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" >"$OUT/train.log" 2>&1
+        --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" --data-workers "$WORKERS" >"$OUT/train.log" 2>&1
     local status=$?
     tail -c 1500 "$OUT/train.log"
     return $status

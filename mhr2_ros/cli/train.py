@@ -34,10 +34,13 @@ def main(argv=None) -> int:
                         "rate allows (at most --steps), and the run stops when the time is spent")  # fmt: skip
     p.add_argument("--device", default=None, help="override the device (cuda, cpu, or auto: cuda when there is one)")
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size per GPU")
+    p.add_argument("--data-workers", type=int, default=None, metavar="N",
+                   help="override data_workers: processes that load and render samples ahead (0: none)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     overrides = {k: v for k, v in {"output": args.output, "steps": args.steps, "device": args.device,
-                                   "batch_size": args.batch_size, "time_limit_min": args.time_limit}.items() if v is not None}  # fmt: skip
+                                   "batch_size": args.batch_size, "time_limit_min": args.time_limit,
+                                   "data_workers": args.data_workers}.items() if v is not None}  # fmt: skip
     try:
         from mhr2_ros.training.config import load_train_config
         from mhr2_ros.training.eval_hook import build_eval_hook
