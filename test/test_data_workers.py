@@ -9,7 +9,12 @@ source needs one), so images are tiny and batches few.
 import dataclasses
 import json
 import multiprocessing
+import os
 import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,14 +26,11 @@ from mhr2_ros.training.data import BatchStream, InMemorySource, SourceSpec, make
 from mhr2_ros.training.synthetic.config import config_from_dict
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.train import train
+from test_training import SMALL_MODEL, SMALL_SCENES
 
+REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the workers render with one thread too
 
-SMALL_MODEL = {"image_size": 64, "nearness_ref_focal": 64.0, "num_queries": 4, "encoder_depth": 1, "decoder_depth": 1}
-SMALL_SCENES = {
-    "camera": {"size": [64, 48], "fov_deg": [50.0, 60.0]},
-    "placement": {"people": [1, 2], "distance_m": [2.0, 4.0], "obstacles": [0, 0]},
-}  # fmt: skip
 CPU = torch.device("cpu")
 
 
@@ -155,3 +157,59 @@ def test_data_workers_are_counted_from_zero():
                 raise AssertionError
 
         BatchStream([SourceSpec(Plain())], load_model_config("tiny"), 2, 0, CPU, workers=1)
+
+
+POOL_SCRIPT = """
+import sys
+import numpy as np
+from mhr2_ros.training.data import InMemorySource
+from mhr2_ros.training.loader import PickledSources, WorkerPool
+from mhr2_ros.training.sample import Sample
+
+sample = Sample(image=np.zeros((48, 64, 3), np.uint8), K=np.eye(3, dtype=np.float32), loc=np.zeros((0, 2)),
+                keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))
+pool = WorkerPool(2, PickledSources([InMemorySource([sample])]), 64, 16)
+[f.result() for f in [pool.submit(0, 0, 4 / 3) for _ in range(8)]]
+print("ready", flush=True)
+sys.stdin.read()  # until the test kills this process
+"""
+
+
+def children_of(pid: int) -> list:
+    """Live processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:  # ended while listed
+            continue
+        if int(fields.get("PPid", "0")) == pid and not fields.get("State", "").startswith("Z"):
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_workers_end_with_a_training_process_killed_outright():
+    """SIGKILL or the out-of-memory killer leave no shutdown to the training process; its
+    workers ignore SIGTERM / SIGINT (the graceful stop is the parent's), so they must notice
+    the parent's death themselves rather than linger as orphans."""
+    proc = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        workers = children_of(proc.pid)
+        assert len(workers) >= 2  # the two workers (and multiprocessing's resource tracker)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() and _alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not [p for p in workers if Path(f"/proc/{p}").exists() and _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return not (Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1].startswith("Z"))
+    except (OSError, IndexError):
+        return False

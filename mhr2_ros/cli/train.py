@@ -4,6 +4,8 @@ One GPU:    mhr2-train --config config/train_synthetic_tiny.yaml
 Many GPUs:  torchrun --nproc_per_node 4 -m mhr2_ros.cli.train --config ...
 Resume:     mhr2-train --config ... --resume runs/NAME   (model, optimizer, scheduler,
             step, torch/numpy/data RNG states: the run continues identically)
+Stop:       Ctrl-C or SIGTERM (a scheduler's time limit) saves the state after the step in
+            progress, then exits; a second signal stops at once
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.training.stop import TrainingStopped
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,9 @@ def main(argv=None) -> int:
     except Mhr2Error as exc:
         print(f"mhr2-train: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingStopped as stopped:
+        print(f"mhr2-train: {stopped}", file=sys.stderr)
+        return 128 + stopped.signum  # the shell's code for a process ended by that signal
     except KeyboardInterrupt:
         print("mhr2-train: interrupted; continue with --resume RUN_DIR (the run's output folder: it goes on "
               "from the last saved state)", file=sys.stderr)  # fmt: skip

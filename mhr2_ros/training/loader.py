@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
@@ -72,9 +74,14 @@ _init_error: Optional[BaseException] = None
 
 def _init_worker(recipe: Callable[[], List[object]]) -> None:
     global _sources, _init_error
-    # Ctrl-C reaches the whole process group: the training process alone handles it and
-    # shuts the pool down (a worker dying of it would break the pool mid-shutdown).
+    # Ctrl-C reaches the whole process group, and a scheduler's SIGTERM every process of the
+    # job: the training process alone handles them (it saves its state after the step in
+    # progress, training/stop.py) and shuts the pool down; a worker dying of one would break
+    # the pool before that step is done. A worker outlives a parent killed outright (SIGKILL,
+    # out of memory) unless it watches it: it then ends with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_with_parent()
     import torch
 
     torch.set_num_threads(WORKER_THREADS)
@@ -82,6 +89,12 @@ def _init_worker(recipe: Callable[[], List[object]]) -> None:
         _sources = recipe()
     except Exception as exc:  # kept for the first task: a failed initializer only says "broken pool"
         _init_error = _portable(exc)
+
+
+def _end_with_parent() -> None:
+    parent = multiprocessing.parent_process()  # None outside a multiprocessing child
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True, name="parent-watch").start()
 
 
 def _load(index: int, key, aspect: float, image_size: int, patch: int) -> Sample:

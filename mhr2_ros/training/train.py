@@ -31,6 +31,7 @@ from mhr2_ros.training.matcher import HungarianMatcher
 from mhr2_ros.training.schedule import Schedule, TimeBox
 from mhr2_ros.training.state import load_state, save_state
 from mhr2_ros.training.step import compute_losses
+from mhr2_ros.training.stop import GracefulStop, TrainingStopped
 
 log = logging.getLogger(__name__)
 
@@ -182,15 +183,17 @@ def train_step(run: Run) -> tuple:
 
 def train(cfg: TrainConfig, resume: Optional[Path] = None, eval_hook: Optional[Callable] = None) -> Path:
     """Run the loop; returns the final model checkpoint path. The data workers end with
-    it, whether it finishes, fails or is interrupted."""
+    it, whether it finishes, fails or is interrupted. A SIGINT / SIGTERM ends it after the
+    step in progress with the state saved (training/stop.py: TrainingStopped)."""
     run = setup(cfg, resume)
     try:
-        return _train_loop(run, eval_hook)
+        with GracefulStop() as stop:  # SIGINT / SIGTERM: finish the step, save, raise TrainingStopped
+            return _train_loop(run, eval_hook, stop)
     finally:
         run.stream.close()
 
 
-def _train_loop(run: Run, eval_hook: Optional[Callable]) -> Path:
+def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> Path:
     cfg = run.cfg
     out, lead = Path(cfg.output), run.rank == 0
     writer = _writer(out) if lead else None
@@ -210,6 +213,13 @@ def _train_loop(run: Run, eval_hook: Optional[Callable]) -> Path:
             _barrier()
         if timebox and _fit_to_time(run, timebox, bar):
             break
+        signum = stop.requested(run.device)
+        if signum:
+            bar.close()
+            _save(out, run)
+            if writer:
+                writer.close()
+            raise TrainingStopped(signum, run.step, str(out))
     bar.close()
     final = out / "model.safetensors"
     _save(out, run)
