@@ -23,6 +23,7 @@ from mhr2_ros.config import load_model_config
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig
 from mhr2_ros.training.data import BatchStream, InMemorySource, SourceSpec, make_stream, sample_from_truth
+from mhr2_ros.training.loader import SourcesFromConfig
 from mhr2_ros.training.synthetic.config import config_from_dict
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.train import train
@@ -118,16 +119,26 @@ def test_a_corrupt_clip_frame_in_a_worker_names_its_file(model_cfg, clip, tmp_pa
     no_children_after(stream.close)
 
 
-def test_a_worker_that_cannot_build_its_sources_says_why(model_cfg, clip, tmp_path):
-    """The workers build their sources themselves: a clip gone in between is named, not a
-    bare 'process pool broken'."""
-    gone = shutil.copytree(clip, tmp_path / "gone")
-    stream = make_stream(config([DataSourceConfig("clips", paths=[str(gone)])], data_workers=1), model_cfg, None,
-                         CPU, seed=0)  # fmt: skip
-    (gone / "clip.json").unlink()
-    with pytest.raises(InputError, match="gone is not a synthetic clip"):
+def test_a_worker_that_cannot_build_its_sources_says_why(model_cfg):
+    """Workers build their synthetic sources themselves: a body model that cannot be built
+    there is named, not a bare 'process pool broken'."""
+    data = [DataSourceConfig(synth=SMALL_SCENES, seed=1000)]
+    plan = InMemorySource([object()])  # draws keys in the training process; never loads
+    stream = BatchStream([SourceSpec(plan)], model_cfg, 1, 0, CPU, workers=1,
+                         recipe=SourcesFromConfig(data, rig="no_such_rig"))  # fmt: skip
+    with pytest.raises(ConfigError, match="cannot build the Anny body model with rig 'no_such_rig'"):
         stream.next()
     no_children_after(stream.close)
+
+
+def test_clip_sources_reach_the_workers_built(model_cfg, clip, tmp_path):
+    """Their index (like a COCO source's JSON) is read once, in the training process: a clip
+    whose clip.json is gone after that still loads in the workers (they did not read it)."""
+    moved = shutil.copytree(clip, tmp_path / "moved")
+    cfg = config([DataSourceConfig("clips", paths=[str(moved)])], data_workers=1)
+    with make_stream(cfg, model_cfg, None, CPU, seed=0) as stream:
+        (moved / "clip.json").unlink()
+        assert stream.next()["images"].shape[0] == cfg.batch_size
 
 
 class Interrupted(Exception):

@@ -295,9 +295,11 @@ class BatchStream:
 
 def make_stream(cfg, model_cfg: ModelConfig, body, device: torch.device, seed: int) -> BatchStream:
     """The BatchStream of a TrainConfig: its sources (synthetic ones rendering on `device`
-    with `body`) and `cfg.data_workers` workers, which build their own from `cfg.data`."""
+    with `body`) and `cfg.data_workers` workers, which get the clip and COCO sources as built
+    here and build their own synthetic ones from `cfg.data`."""
     sources = build_sources(cfg, body, device)
-    recipe = SourcesFromConfig(list(cfg.data), model_cfg.rig)
+    built = [None if d.kind == "synthetic" else spec.source for d, spec in zip(cfg.data, sources)]
+    recipe = SourcesFromConfig(list(cfg.data), model_cfg.rig, built)
     return BatchStream(sources, model_cfg, cfg.batch_size, seed, device, cfg.data_workers, recipe)
 
 

@@ -25,7 +25,7 @@ import pickle
 import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
 
 from mhr2_ros.training.sample import Sample, crop_resize
@@ -47,22 +47,32 @@ class PickledSources:
 
 @dataclass
 class SourcesFromConfig:
-    """Recipe: the sources of a TrainConfig's `data` list (`data.build_sources`), built in the
-    worker. Synthetic sources render on the worker's CPU unless their synth config names a
-    render.device; they need a body model of `rig`, built only when there is one."""
+    """Recipe: the sources of a TrainConfig's `data` list (`data.build_sources`). Entries of
+    `built` that are not None are the training process's own sources, pickled into each
+    worker: clips and COCO sources, whose index (a COCO JSON of hundreds of MB, the frames of
+    thousands of clips) is then read once rather than once per worker. Synthetic sources
+    (None in `built`, or every source when `built` is empty) are built in the worker and
+    render on its CPU unless their synth config names a render.device; they need a body
+    model of `rig`, built only when there is one."""
 
     data: list  # DataSourceConfig entries, in the order of the training process's sources
     rig: str  # ModelConfig.rig
+    built: list = field(default_factory=list)  # per entry of `data`: its built source, or None
 
     def __call__(self) -> List[object]:
+        from types import SimpleNamespace
+
         from mhr2_ros.training.data import build_sources
 
+        built = self.built or [None] * len(self.data)
+        rebuild = [d for d, source in zip(self.data, built) if source is None]
         body = None
-        if any(d.kind == "synthetic" for d in self.data):
+        if any(d.kind == "synthetic" for d in rebuild):
             from mhr2_ros.body import BodyModel
 
             body = BodyModel(self.rig)
-        return [spec.source for spec in build_sources(self, body, device=None)]
+        rebuilt = iter(spec.source for spec in build_sources(SimpleNamespace(data=rebuild), body, device=None))
+        return [source if source is not None else next(rebuilt) for source in built]
 
 
 # Per worker process, not per import: a spawned worker runs `_init_worker` once, before
