@@ -4,20 +4,20 @@
 # fine-tune of the shipped model, with everything written to $OUT in at most 8 files.
 #
 # Here first:   python benchmarks/gpu_kit.py          (builds .gpukit/, about a minute)
-# There:        device run, carry [".gpukit"], timeout_s 560:
-#                   bash benchmarks/gpu_session.sh 4      (training minutes; default 4)
+# There:        device run, carry [".gpukit"], timeout_s 580:
+#                   bash benchmarks/gpu_session.sh 3      (training minutes; default 3)
 # Back here:    cat $FILES/model.safetensors.part-* > runs/gpu/model.safetensors
 #               cp $FILES/model.json runs/gpu/; mhr2 eval --weights runs/gpu/model.safetensors
 #
-# Stages (each logs to report.txt and a failure does not stop the next; about 3 min + the
-# training minutes on an H200): install the kit; the GPU's facts; the tests that only run
+# Stages (each logs to report.txt, has its own time limit, and a failure does not stop the
+# next; at most 5.2 min + the training minutes + 1, so 9.2 min with the default 3): install the kit; the GPU's facts; the tests that only run
 # with CUDA; synthetic rendering on the CPU and the GPU (benchmarks/synth.py); the training
 # data stream with and without worker processes (benchmarks/data_loading.py); network
 # latency on the GPU (benchmarks/latency.py); training for the given minutes
 # (config/train_gpu_finetune.yaml, `--time-limit`), its log in train.log; the model in
 # parts under 16 MiB (the tool's per-file limit).
 set -u
-MINUTES=${1:-4}
+MINUTES=${1:-3}
 DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU
 WORKERS=${WORKERS:-14}  # data workers rendering scenes on the CPU cores (16 on the lent H200 machine)
 OUT=${OUT:-/tmp/gpu_session_out}
@@ -57,14 +57,16 @@ facts() {
 export PYTHONPATH=$SITE:$PWD ANNY_CACHE_DIR=/tmp/anny_cache PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 stage kit install_kit
 stage facts facts
-stage cuda-tests python3 -m pytest -q -p no:cacheprovider test/test_devices.py test/test_tracking_device.py \
+stage cuda-tests timeout 90 python3 -m pytest -q -p no:cacheprovider test/test_devices.py test/test_tracking_device.py \
     test/test_mixed_precision.py "test/test_synthetic.py::test_cuda_renders_like_the_cpu"
-stage render python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
-stage loading python3 benchmarks/data_loading.py --config config/train_gpu_finetune.yaml --device "$DEVICE" \
+stage render timeout 45 python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
+stage loading timeout 75 python3 benchmarks/data_loading.py --config config/train_gpu_finetune.yaml --device "$DEVICE" \
     --workers 0 "$WORKERS" --batch-size 16 --warmup 1 --batches 5
-stage latency python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
+stage latency timeout 100 python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
 train() {  # its own log (train.log); the report gets the last lines
-    TQDM_MININTERVAL=15 python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
+    local limit_s
+    limit_s=$(python3 -c "print(int(float('$MINUTES') * 60 + 60))")  # the setup and the final save
+    TQDM_MININTERVAL=15 timeout "$limit_s" python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
         --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" --data-workers "$WORKERS" >"$OUT/train.log" 2>&1
     local status=$?
     tail -c 1500 "$OUT/train.log"
