@@ -125,6 +125,8 @@ class Run:
 
 def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
     rank, world, local_rank = _distributed()
+    if cfg.time_limit_min and world > 1:  # ranks would plan from their own clocks and stop at different steps
+        raise ConfigError("time_limit_min is not supported under torchrun; set steps instead")
     device = _device(cfg, local_rank)
     torch.manual_seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
@@ -235,8 +237,6 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
 def _start_timebox(cfg: TrainConfig, step: int) -> Optional[TimeBox]:
     if not cfg.time_limit_min:
         return None
-    if distributed_on():  # ranks would plan from their own clocks and stop at different steps
-        raise ConfigError("time_limit_min is not supported under torchrun; set steps instead")
     timebox = TimeBox(cfg.time_limit_min)
     timebox.start(step)
     return timebox
