@@ -401,3 +401,24 @@ def blank_sample(width: int, height: int) -> Sample:
     K = np.array([[width, 0, width / 2], [0, width, height / 2], [0, 0, 1]], np.float32)
     return Sample(image=np.zeros((height, width, 3), np.uint8), K=K, loc=np.zeros((0, 2)),
                   keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip
+
+
+SYNTHETIC_RECIPES = [p for p in sorted(CONFIG_DIR.glob("train_*.yaml"))
+                     if all(d.kind == "synthetic" for d in load_train_config(p).data)]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SYNTHETIC_RECIPES, ids=lambda p: p.stem)
+def test_synthetic_recipes_draw_batches_and_take_a_step(path, tmp_path, monkeypatch):
+    """The GPU recipes render their own data, so they can run here (CPU, batch 2): a few
+    batches of their scene distribution (random image sizes and aspects: the crop-size
+    crash of train_synthetic_tiny.yaml would fail here) and one optimisation step."""
+    monkeypatch.chdir(CONFIG_DIR.parent)  # `init` paths are relative to the repository root
+    cfg = load_train_config(path, {"device": "cpu", "batch_size": 2, "steps": 1, "data_workers": 0,
+                                   "output": str(tmp_path)})  # fmt: skip
+    run = setup(cfg)
+    for _ in range(4):
+        batch = run.stream.next()
+        assert batch["images"].shape[0] == 2 and torch.isfinite(batch["images"]).all()
+    loss = train_step(run)[0]
+    assert torch.isfinite(loss) and run.step == 1
