@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import logging
 import lzma
+import re
 import shutil
 import subprocess
 import sys
@@ -47,18 +49,37 @@ def copy_anny(kit: Path) -> None:
     shutil.copytree(info, kit / info.name)
 
 
-def pack_anny_cache(kit: Path) -> Path:
-    """The compact model data of this project's body model, built here first if needed."""
-    from anny.paths import get_anny_cache_path
+class _CacheFiles(logging.Handler):
+    """The cache files anny names in its log while a model is built or loaded."""
 
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.paths: list = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = re.search(r"(?:from|at) (\S+\.safetensors)", record.getMessage())
+        if found:
+            self.paths.append(Path(found.group(1)))
+
+
+def pack_anny_cache(kit: Path) -> Path:
+    """The compact model data of this project's body model (built here first if needed):
+    the file anny names while building it, not any other rig's cached beside it."""
     from mhr2_ros.body import BodyModel
 
-    BodyModel()  # builds (about a minute) or loads the cache
-    found = sorted(get_anny_cache_path().glob(CACHE_GLOB))
-    if len(found) != 1:
-        raise SystemExit(f"expected one {CACHE_GLOB} under {get_anny_cache_path()}, found {found}: "
-                         "clear the cache, build again and retry")  # fmt: skip
-    source = found[0]
+    files = _CacheFiles()
+    anny_log = logging.getLogger("anny")
+    anny_log.addHandler(files)
+    anny_log.setLevel(logging.INFO)
+    try:
+        BodyModel()  # builds (about a minute) or loads the cache
+    finally:
+        anny_log.removeHandler(files)
+    compact = sorted({p for p in files.paths if p.match(CACHE_GLOB) and p.is_file()})
+    if len(compact) != 1:
+        raise SystemExit(f"anny named {files.paths or 'no cache file'} while building the body model; expected "
+                         f"one {CACHE_GLOB}: is ANNY_CACHE_DIR set to nothing?")  # fmt: skip
+    source = compact[0]
     target = kit / "anny_cache" / source.parent.name / (source.name + ".xz")
     target.parent.mkdir(parents=True)
     with open(source, "rb") as fin, lzma.open(target, "wb", preset=6) as fout:
