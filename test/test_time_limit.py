@@ -26,6 +26,17 @@ def test_schedule_warms_up_then_decays_by_a_cosine_to_its_floor():
     assert s(35) == pytest.approx(0.525) and s(60) == pytest.approx(0.05)
 
 
+def test_a_plan_shorter_than_the_warm_up_still_decays_to_the_floor():
+    """A time limit that allows fewer steps than warmup_steps: the plan warms up over half of
+    itself and ends at the floor, not part-way up the warm-up ramp. A configured run shorter
+    than its warm-up is left as configured."""
+    s = Schedule(steps=100_000, warmup=100, min_ratio=0.05)
+    s.total = 40
+    assert s(0) == pytest.approx(1 / 20) and s(19) == pytest.approx(1.0)  # warm-up over 20 steps
+    assert s(30) == pytest.approx(0.05 + 0.95 * 0.5) and s(40) == pytest.approx(0.05)
+    assert Schedule(steps=40, warmup=100, min_ratio=0.05)(39) == pytest.approx(0.4)
+
+
 def test_schedule_state_travels_with_the_scheduler(tmp_path):
     """LambdaLR saves a callable object's fields: the plan is part of a checkpoint. A resume
     with the configured steps keeps it; one with other steps (--steps) plans anew."""

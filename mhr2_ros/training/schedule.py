@@ -32,7 +32,9 @@ SAFETY = 0.97  # plan for this share of the time left: the final save and rate j
 class Schedule:
     """Learning-rate factor: linear warm-up over `warmup` steps, then a cosine from 1 to
     `min_ratio` at step `total`. `steps` is the configured length, `total` the planned one
-    (shorter under a time limit)."""
+    (shorter under a time limit). A plan shorter than the configured length warms up over
+    at most half of itself, so that its cosine still reaches the floor when the warm-up is
+    longer than the time allows."""
 
     def __init__(self, steps: int, warmup: int, min_ratio: float) -> None:
         self.steps = int(steps)
@@ -41,9 +43,10 @@ class Schedule:
         self.min_ratio = float(min_ratio)
 
     def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        warmup = self.warmup if self.total >= self.steps else min(self.warmup, self.total // 2)
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, self.total - warmup))
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def restored(self, steps: int) -> None:
