@@ -39,7 +39,8 @@ def test_a_plan_shorter_than_the_warm_up_still_decays_to_the_floor():
 
 def test_schedule_state_travels_with_the_scheduler(tmp_path):
     """LambdaLR saves a callable object's fields: the plan is part of a checkpoint. A resume
-    with the configured steps keeps it; one with other steps (--steps) plans anew."""
+    with the configured steps keeps it; one with other steps (--steps) plans anew. The
+    warm-up and floor are the resumed config's (as with the closure before), not the saved."""
     cfg = small_config(tmp_path, steps=100, warmup_steps=0)
     opt, sched = make_optimizer(torch.nn.Linear(2, 2), cfg)
     sched.lr_lambdas[0].total = 40
@@ -47,10 +48,23 @@ def test_schedule_state_travels_with_the_scheduler(tmp_path):
     _, fresh = make_optimizer(torch.nn.Linear(2, 2), cfg)
     fresh.load_state_dict(state)
     schedule = fresh.lr_lambdas[0]
-    schedule.restored(100)
+    schedule.restored(100, warmup=0, min_ratio=cfg.lr_min_ratio)
     assert (schedule.steps, schedule.total) == (100, 40)
-    schedule.restored(300)
+    schedule.restored(100, warmup=5, min_ratio=0.2)
+    assert (schedule.warmup, schedule.min_ratio, schedule.total) == (5, 0.2, 40)
+    schedule.restored(300, warmup=5, min_ratio=0.2)
     assert (schedule.steps, schedule.total) == (300, 300)
+
+
+def test_a_resume_follows_the_configured_warm_up_and_floor(tmp_path):
+    """train() resumes with the config's lr_min_ratio: a finished run resumed for two more
+    steps with another floor ends at that floor (the saved state held the first one)."""
+    run = tmp_path / "run"
+    train(small_config(run, steps=2, warmup_steps=1, checkpoint_every=10))
+    train(small_config(run, steps=4, warmup_steps=1, lr_min_ratio=0.5), resume=run)
+    state = json.loads((run / "last.json").read_text())
+    assert state["scheduler"]["lr_lambdas"][0]["min_ratio"] == 0.5
+    assert [g["lr"] for g in state["param_groups"]] == pytest.approx([1e-3 * 0.5] * 2)
 
 
 class StepClock:

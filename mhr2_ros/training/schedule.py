@@ -49,9 +49,11 @@ class Schedule:
         progress = min(1.0, (step - warmup) / max(1, self.total - warmup))
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    def restored(self, steps: int) -> None:
-        """After loading a saved state: a run resumed with another step count (--steps)
-        plans over the new count; with the same one it keeps the saved plan."""
+    def restored(self, steps: int, warmup: int, min_ratio: float) -> None:
+        """After loading a saved state: the configured warm-up and floor apply (the state
+        holds the ones it was saved with); a run resumed with another step count (--steps)
+        plans over the new count, with the same one it keeps the saved plan."""
+        self.warmup, self.min_ratio = int(warmup), float(min_ratio)
         if self.steps != steps:
             log.info("steps changed from %d to %d since the saved state: the schedule now spans %d", self.steps,
                      steps, steps)  # fmt: skip

@@ -156,7 +156,7 @@ def _resume(run: Run, resume: Path) -> None:
     """Model, optimizer, scheduler, step and this rank's data stream from a saved state."""
     info = load_state(resume, run.model, run.optimizer, run.scheduler)
     run.step = info["step"]
-    run.schedule.restored(run.cfg.steps)
+    run.schedule.restored(run.cfg.steps, run.cfg.warmup_steps, run.cfg.lr_min_ratio)
     ranks = info.get("ranks") or [{"stream": info["stream"], "numpy": info["numpy"]}]
     if run.rank < len(ranks):  # each rank continues its own data stream
         run.stream.load_state_dict(ranks[run.rank]["stream"])
