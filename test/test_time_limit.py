@@ -3,13 +3,14 @@ minutes plans its last step from its measured rate so that the cosine still deca
 when the time is spent, saves its plan, and a resume keeps that plan."""
 
 import json
+import math
 import time
 
 import pytest
 import torch
 
 from mhr2_ros.errors import ConfigError
-from mhr2_ros.training.schedule import MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule, TimeBox
+from mhr2_ros.training.schedule import MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule, TimeBox, set_plan
 from mhr2_ros.training.train import make_optimizer, train
 from test_training import small_config
 
@@ -65,6 +66,22 @@ def test_a_resume_follows_the_configured_warm_up_and_floor(tmp_path):
     state = json.loads((run / "last.json").read_text())
     assert state["scheduler"]["lr_lambdas"][0]["min_ratio"] == 0.5
     assert [g["lr"] for g in state["param_groups"]] == pytest.approx([1e-3 * 0.5] * 2)
+
+
+def test_a_new_plan_sets_the_learning_rate_of_the_next_step(tmp_path):
+    """The scheduler set the next step's learning rate from the plan before; a plan that ends
+    at the current step (the rate dropped) must leave it at the floor, as the run ends there."""
+    cfg = small_config(tmp_path, steps=1000, warmup_steps=2)
+    opt, sched = make_optimizer(torch.nn.Linear(2, 2), cfg)
+    for _ in range(53):
+        opt.step()
+        sched.step()
+    set_plan(sched, 53)
+    floor = [cfg.lr * cfg.lr_min_ratio] * 2
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx(floor) and sched.get_last_lr() == pytest.approx(floor)
+    set_plan(sched, 106)  # a later, longer plan: half-way down the cosine after the warm-up
+    half = cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * 51 / 104)))
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([half] * 2)
 
 
 class StepClock:

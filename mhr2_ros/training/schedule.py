@@ -60,6 +60,18 @@ class Schedule:
             self.steps = self.total = int(steps)
 
 
+def set_plan(scheduler, total: int) -> None:
+    """Ends the schedule of a LambdaLR over `Schedule`s at `total` and sets the learning rates
+    of the step about to be taken from it: `scheduler.step()` set them from the plan before,
+    so a run whose plan ends at the current step would otherwise end above its floor."""
+    for schedule in scheduler.lr_lambdas:
+        schedule.total = int(total)
+    lrs = [base * f(scheduler.last_epoch) for base, f in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports (LambdaLR keeps it there)
+
+
 class TimeBox:
     """Plans a run's last step from its measured step rate so that it ends `minutes` after
     `start()`. Call `plan(step)` after every step: it returns the new last step when it
