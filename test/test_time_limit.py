@@ -144,3 +144,13 @@ def test_a_time_limited_run_fits_its_schedule_into_the_time(tmp_path):
     assert meta["steps"] == state["step"] and meta["train_config"]["time_limit_min"] == limit_min
     resumed = train(small_config(tmp_path / "run", steps=1_000_000, warmup_steps=2), resume=tmp_path / "run")
     assert json.loads(resumed.with_suffix(".json").read_text())["steps"] == state["step"]
+
+
+def test_a_time_limit_spent_before_the_first_plan_stops_the_run_there(tmp_path):
+    """A limit shorter than one step: the run stops after its first step, whatever the
+    (not yet made) plan says, and still writes its model and state."""
+    cfg = small_config(tmp_path / "run", steps=40, warmup_steps=2, checkpoint_every=10_000, time_limit_min=1e-4)
+    final = train(cfg)
+    state = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert state["step"] == 1 and json.loads(final.with_suffix(".json").read_text())["steps"] == 1
+    assert state["scheduler"]["lr_lambdas"][0]["total"] == 40  # no plan was made
