@@ -192,6 +192,29 @@ def test_workers_leave_sigint_and_sigterm_to_the_training_process():
         pool.close()
 
 
+class TwoPartError(Exception):
+    """An exception that pickle cannot rebuild (its __init__ takes two arguments)."""
+
+    def __init__(self, what, where) -> None:
+        super().__init__(f"{what} in {where}")
+
+
+class FailingSource:
+    def draw(self, rng):
+        return 0
+
+    def load(self, key):
+        raise TwoPartError("bad frame", "clip_7")
+
+
+def test_an_error_that_cannot_travel_back_keeps_its_type_and_message(model_cfg):
+    """A worker's exception goes back pickled; one that cannot be rebuilt arrives as a
+    RuntimeError naming its type and message, not as a pickling error hiding both."""
+    with BatchStream([SourceSpec(FailingSource())], model_cfg, 1, 0, CPU, workers=1) as stream:
+        with pytest.raises(RuntimeError, match="TwoPartError: bad frame in clip_7"):
+            stream.next()
+
+
 POOL_SCRIPT = """
 import sys
 import numpy as np
