@@ -11,11 +11,13 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +25,8 @@ from mhr2_ros.config import load_model_config
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig
 from mhr2_ros.training.data import BatchStream, InMemorySource, SourceSpec, make_stream, sample_from_truth
-from mhr2_ros.training.loader import SourcesFromConfig
+from mhr2_ros.training.loader import PickledSources, SourcesFromConfig, WorkerPool
+from mhr2_ros.training.sample import Sample
 from mhr2_ros.training.synthetic.config import config_from_dict
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.train import train
@@ -168,6 +171,48 @@ def test_data_workers_are_counted_from_zero():
                 raise AssertionError
 
         BatchStream([SourceSpec(Plain())], load_model_config("tiny"), 2, 0, CPU, workers=1)
+
+
+def test_workers_leave_sigint_and_sigterm_to_the_training_process():
+    """Ctrl-C reaches the whole process group and a scheduler's SIGTERM every process of the
+    job: a worker must outlive both (the training process finishes its step and saves), not
+    break the pool under it."""
+    sample = Sample(image=np.zeros((48, 64, 3), np.uint8), K=np.eye(3, dtype=np.float32), loc=np.zeros((0, 2)),
+                    keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip
+    pool = WorkerPool(1, PickledSources([InMemorySource([sample])]), 64, 16)
+    try:
+        assert pool.submit(0, 0, 4 / 3).result().image.shape == (48, 64, 3)  # the worker is up
+        (worker,) = multiprocessing.active_children()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            os.kill(worker.pid, signum)
+        time.sleep(1.0)
+        assert worker.is_alive()
+        assert pool.submit(0, 0, 4 / 3).result().image.shape == (48, 64, 3)
+    finally:
+        pool.close()
+
+
+class TwoPartError(Exception):
+    """An exception that pickle cannot rebuild (its __init__ takes two arguments)."""
+
+    def __init__(self, what, where) -> None:
+        super().__init__(f"{what} in {where}")
+
+
+class FailingSource:
+    def draw(self, rng):
+        return 0
+
+    def load(self, key):
+        raise TwoPartError("bad frame", "clip_7")
+
+
+def test_an_error_that_cannot_travel_back_keeps_its_type_and_message(model_cfg):
+    """A worker's exception goes back pickled; one that cannot be rebuilt arrives as a
+    RuntimeError naming its type and message, not as a pickling error hiding both."""
+    with BatchStream([SourceSpec(FailingSource())], model_cfg, 1, 0, CPU, workers=1) as stream:
+        with pytest.raises(RuntimeError, match="TwoPartError: bad frame in clip_7"):
+            stream.next()
 
 
 POOL_SCRIPT = """

@@ -3,13 +3,14 @@ minutes plans its last step from its measured rate so that the cosine still deca
 when the time is spent, saves its plan, and a resume keeps that plan."""
 
 import json
+import math
 import time
 
 import pytest
 import torch
 
 from mhr2_ros.errors import ConfigError
-from mhr2_ros.training.schedule import MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule, TimeBox
+from mhr2_ros.training.schedule import MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule, TimeBox, set_plan
 from mhr2_ros.training.train import make_optimizer, train
 from test_training import small_config
 
@@ -26,9 +27,21 @@ def test_schedule_warms_up_then_decays_by_a_cosine_to_its_floor():
     assert s(35) == pytest.approx(0.525) and s(60) == pytest.approx(0.05)
 
 
+def test_a_plan_shorter_than_the_warm_up_still_decays_to_the_floor():
+    """A time limit that allows fewer steps than warmup_steps: the plan warms up over half of
+    itself and ends at the floor, not part-way up the warm-up ramp. A configured run shorter
+    than its warm-up is left as configured."""
+    s = Schedule(steps=100_000, warmup=100, min_ratio=0.05)
+    s.total = 40
+    assert s(0) == pytest.approx(1 / 20) and s(19) == pytest.approx(1.0)  # warm-up over 20 steps
+    assert s(30) == pytest.approx(0.05 + 0.95 * 0.5) and s(40) == pytest.approx(0.05)
+    assert Schedule(steps=40, warmup=100, min_ratio=0.05)(39) == pytest.approx(0.4)
+
+
 def test_schedule_state_travels_with_the_scheduler(tmp_path):
     """LambdaLR saves a callable object's fields: the plan is part of a checkpoint. A resume
-    with the configured steps keeps it; one with other steps (--steps) plans anew."""
+    with the configured steps keeps it; one with other steps (--steps) plans anew. The
+    warm-up and floor are the resumed config's (as with the closure before), not the saved."""
     cfg = small_config(tmp_path, steps=100, warmup_steps=0)
     opt, sched = make_optimizer(torch.nn.Linear(2, 2), cfg)
     sched.lr_lambdas[0].total = 40
@@ -36,10 +49,39 @@ def test_schedule_state_travels_with_the_scheduler(tmp_path):
     _, fresh = make_optimizer(torch.nn.Linear(2, 2), cfg)
     fresh.load_state_dict(state)
     schedule = fresh.lr_lambdas[0]
-    schedule.restored(100)
+    schedule.restored(100, warmup=0, min_ratio=cfg.lr_min_ratio)
     assert (schedule.steps, schedule.total) == (100, 40)
-    schedule.restored(300)
+    schedule.restored(100, warmup=5, min_ratio=0.2)
+    assert (schedule.warmup, schedule.min_ratio, schedule.total) == (5, 0.2, 40)
+    schedule.restored(300, warmup=5, min_ratio=0.2)
     assert (schedule.steps, schedule.total) == (300, 300)
+
+
+def test_a_resume_follows_the_configured_warm_up_and_floor(tmp_path):
+    """train() resumes with the config's lr_min_ratio: a finished run resumed for two more
+    steps with another floor ends at that floor (the saved state held the first one)."""
+    run = tmp_path / "run"
+    train(small_config(run, steps=2, warmup_steps=1, checkpoint_every=10))
+    train(small_config(run, steps=4, warmup_steps=1, lr_min_ratio=0.5), resume=run)
+    state = json.loads((run / "last.json").read_text())
+    assert state["scheduler"]["lr_lambdas"][0]["min_ratio"] == 0.5
+    assert [g["lr"] for g in state["param_groups"]] == pytest.approx([1e-3 * 0.5] * 2)
+
+
+def test_a_new_plan_sets_the_learning_rate_of_the_next_step(tmp_path):
+    """The scheduler set the next step's learning rate from the plan before; a plan that ends
+    at the current step (the rate dropped) must leave it at the floor, as the run ends there."""
+    cfg = small_config(tmp_path, steps=1000, warmup_steps=2)
+    opt, sched = make_optimizer(torch.nn.Linear(2, 2), cfg)
+    for _ in range(53):
+        opt.step()
+        sched.step()
+    set_plan(sched, 53)
+    floor = [cfg.lr * cfg.lr_min_ratio] * 2
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx(floor) and sched.get_last_lr() == pytest.approx(floor)
+    set_plan(sched, 106)  # a later, longer plan: half-way down the cosine after the warm-up
+    half = cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * 51 / 104)))
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([half] * 2)
 
 
 class StepClock:
@@ -102,3 +144,13 @@ def test_a_time_limited_run_fits_its_schedule_into_the_time(tmp_path):
     assert meta["steps"] == state["step"] and meta["train_config"]["time_limit_min"] == limit_min
     resumed = train(small_config(tmp_path / "run", steps=1_000_000, warmup_steps=2), resume=tmp_path / "run")
     assert json.loads(resumed.with_suffix(".json").read_text())["steps"] == state["step"]
+
+
+def test_a_time_limit_spent_before_the_first_plan_stops_the_run_there(tmp_path):
+    """A limit shorter than one step: the run stops after its first step, whatever the
+    (not yet made) plan says, and still writes its model and state."""
+    cfg = small_config(tmp_path / "run", steps=40, warmup_steps=2, checkpoint_every=10_000, time_limit_min=1e-4)
+    final = train(cfg)
+    state = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert state["step"] == 1 and json.loads(final.with_suffix(".json").read_text())["steps"] == 1
+    assert state["scheduler"]["lr_lambdas"][0]["total"] == 40  # no plan was made

@@ -32,7 +32,9 @@ SAFETY = 0.97  # plan for this share of the time left: the final save and rate j
 class Schedule:
     """Learning-rate factor: linear warm-up over `warmup` steps, then a cosine from 1 to
     `min_ratio` at step `total`. `steps` is the configured length, `total` the planned one
-    (shorter under a time limit)."""
+    (shorter under a time limit). A plan shorter than the configured length warms up over
+    at most half of itself, so that its cosine still reaches the floor when the warm-up is
+    longer than the time allows."""
 
     def __init__(self, steps: int, warmup: int, min_ratio: float) -> None:
         self.steps = int(steps)
@@ -41,18 +43,33 @@ class Schedule:
         self.min_ratio = float(min_ratio)
 
     def __call__(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        warmup = self.warmup if self.total >= self.steps else min(self.warmup, self.total // 2)
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, self.total - warmup))
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    def restored(self, steps: int) -> None:
-        """After loading a saved state: a run resumed with another step count (--steps)
-        plans over the new count; with the same one it keeps the saved plan."""
+    def restored(self, steps: int, warmup: int, min_ratio: float) -> None:
+        """After loading a saved state: the configured warm-up and floor apply (the state
+        holds the ones it was saved with); a run resumed with another step count (--steps)
+        plans over the new count, with the same one it keeps the saved plan."""
+        self.warmup, self.min_ratio = int(warmup), float(min_ratio)
         if self.steps != steps:
             log.info("steps changed from %d to %d since the saved state: the schedule now spans %d", self.steps,
                      steps, steps)  # fmt: skip
             self.steps = self.total = int(steps)
+
+
+def set_plan(scheduler, total: int) -> None:
+    """Ends the schedule of a LambdaLR over `Schedule`s at `total` and sets the learning rates
+    of the step about to be taken from it: `scheduler.step()` set them from the plan before,
+    so a run whose plan ends at the current step would otherwise end above its floor."""
+    for schedule in scheduler.lr_lambdas:
+        schedule.total = int(total)
+    lrs = [base * f(scheduler.last_epoch) for base, f in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, lr in zip(scheduler.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports (LambdaLR keeps it there)
 
 
 class TimeBox:

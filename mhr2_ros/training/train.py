@@ -28,7 +28,7 @@ from mhr2_ros.training.config import TrainConfig, to_dict
 from mhr2_ros.training.data import BatchStream, make_stream
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
-from mhr2_ros.training.schedule import Schedule, TimeBox
+from mhr2_ros.training.schedule import Schedule, TimeBox, set_plan
 from mhr2_ros.training.state import load_state, save_state
 from mhr2_ros.training.step import compute_losses
 from mhr2_ros.training.stop import GracefulStop, TrainingStopped
@@ -156,7 +156,8 @@ def _resume(run: Run, resume: Path) -> None:
     """Model, optimizer, scheduler, step and this rank's data stream from a saved state."""
     info = load_state(resume, run.model, run.optimizer, run.scheduler)
     run.step = info["step"]
-    run.schedule.restored(run.cfg.steps)
+    run.schedule.restored(run.cfg.steps, run.cfg.warmup_steps, run.cfg.lr_min_ratio)
+    set_plan(run.scheduler, run.schedule.total)  # the next step's learning rate from the restored schedule
     ranks = info.get("ranks") or [{"stream": info["stream"], "numpy": info["numpy"]}]
     if run.rank < len(ranks):  # each rank continues its own data stream
         run.stream.load_state_dict(ranks[run.rank]["stream"])
@@ -249,7 +250,8 @@ def _fit_to_time(run: Run, timebox: TimeBox, bar) -> bool:
     if last is not None and last != run.schedule.total:
         log.info("time limit %.1f min: the run ends at step %d (of %d configured)", run.cfg.time_limit_min, last,
                  run.cfg.steps)  # fmt: skip
-        run.schedule.total = bar.total = last
+        set_plan(run.scheduler, last)
+        bar.total = last
         bar.refresh()
     if timebox.expired() and run.step < run.schedule.total:
         log.warning("time limit %.1f min reached at step %d of a planned %d", run.cfg.time_limit_min, run.step,
