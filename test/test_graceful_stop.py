@@ -90,3 +90,33 @@ def test_graceful_stop_flags_the_first_signal_and_raises_on_the_second():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.5)
     assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
+
+
+def _signal_at(step: int):
+    """An eval hook (run every step) that sends this process SIGTERM after `step`."""
+    calls = []
+
+    def hook(model, model_cfg):
+        calls.append(1)
+        if len(calls) == step:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs in the main thread between bytecodes
+        return {}
+
+    return hook
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_signal_in_the_last_step_finishes_the_run_and_one_before_stops_it(tmp_path):
+    from mhr2_ros.training.stop import TrainingStopped
+    from mhr2_ros.training.train import train
+    from test_training import small_config
+
+    cfg = small_config(tmp_path / "last", steps=3, eval_every=1)
+    final = train(cfg, eval_hook=_signal_at(3))  # nothing left to save for: the model is written
+    assert final.is_file()
+    early = small_config(tmp_path / "early", steps=3, eval_every=1)
+    with pytest.raises(TrainingStopped) as stopped:
+        train(early, eval_hook=_signal_at(2))
+    assert stopped.value.step == 2 and not (tmp_path / "early" / "model.safetensors").exists()
+    assert json.loads((tmp_path / "early" / "last.json").read_text())["step"] == 2

@@ -27,7 +27,9 @@ def main(argv=None) -> int:
         prog="mhr2-train",
         description="Train or fine-tune Multi-HMR 2 (one GPU, or many under torchrun).",
         formatter_class=HelpFormatter,
-    )
+        epilog="Ctrl-C or SIGTERM (a scheduler's time limit) ends the step in progress, saves the state and "
+               "exits with 130 / 143; --resume OUTPUT goes on from that step. A second signal stops at once.",
+    )  # fmt: skip
     p.add_argument("--config", type=Path, required=True, help="training config YAML (config/train_*.yaml)")
     p.add_argument("--resume", type=Path, default=None, help="run folder (or its last.json) to resume from")
     p.add_argument("--output", default=None, help="override the config's output folder")

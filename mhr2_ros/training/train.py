@@ -217,7 +217,7 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
         if timebox and _fit_to_time(run, timebox, bar):
             break
         signum = stop.requested(run.device)
-        if signum:
+        if signum and run.step < run.schedule.total:  # after the last step: finish, write the model
             bar.close()
             _save(out, run)
             if writer:
@@ -254,8 +254,8 @@ def _fit_to_time(run: Run, timebox: TimeBox, bar) -> bool:
         bar.total = last
         bar.refresh()
     if timebox.expired() and run.step < run.schedule.total:
-        log.warning("time limit %.1f min reached at step %d of a planned %d", run.cfg.time_limit_min, run.step,
-                    run.schedule.total)  # fmt: skip
+        planned = f"a planned {run.schedule.total}" if run.schedule.total < run.cfg.steps else "no plan yet"
+        log.warning("time limit %.1f min reached at step %d (%s)", run.cfg.time_limit_min, run.step, planned)
         return True
     return False
 
