@@ -192,6 +192,24 @@ def test_workers_leave_sigint_and_sigterm_to_the_training_process():
         pool.close()
 
 
+def test_a_pool_whose_worker_was_killed_says_so_on_the_next_submit():
+    sample = Sample(image=np.zeros((48, 64, 3), np.uint8), K=np.eye(3, dtype=np.float32), loc=np.zeros((0, 2)),
+                    keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip
+    pool = WorkerPool(1, PickledSources([InMemorySource([sample])]), 64, 16)
+    try:
+        pool.submit(0, 0, 4 / 3).result()
+        (worker,) = multiprocessing.active_children()
+        os.kill(worker.pid, signal.SIGKILL)  # the out-of-memory killer, say
+        worker.join(10)
+        deadline = time.monotonic() + 10  # until the pool's manager thread has noticed
+        with pytest.raises(RuntimeError, match="data worker process died.*try fewer data_workers"):
+            while time.monotonic() < deadline:
+                pool.submit(0, 0, 4 / 3)
+                time.sleep(0.1)
+    finally:
+        pool.close()
+
+
 class TwoPartError(Exception):
     """An exception that pickle cannot rebuild (its __init__ takes two arguments)."""
 

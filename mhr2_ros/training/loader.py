@@ -25,6 +25,7 @@ import pickle
 import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
 
@@ -143,7 +144,11 @@ class WorkerPool:
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker, initargs=(self.recipe,),
             )  # fmt: skip
-        return self._pool.submit(_load, index, key, aspect, self.image_size, self.patch)
+        try:
+            return self._pool.submit(_load, index, key, aspect, self.image_size, self.patch)
+        except BrokenProcessPool as exc:  # a worker died while an earlier batch was loading
+            raise RuntimeError(f"a data worker process died (killed, or out of memory?); the {self.workers} "
+                               "workers cannot load more: try fewer data_workers, or 0") from exc  # fmt: skip
 
     def close(self) -> None:
         """Cancel what has not started, wait for the running tasks, end the workers."""
