@@ -287,3 +287,22 @@ def _alive(pid: int) -> bool:
         return not (Path(f"/proc/{pid}/status").read_text().split("State:\t", 1)[1].startswith("Z"))
     except (OSError, IndexError):
         return False
+
+
+def test_workers_are_born_ignoring_ctrl_c():
+    """A Ctrl-C in the first seconds of a run reaches workers still importing, before their
+    initializer could ignore it: they must ignore it from birth, else the run fails with
+    'a data worker process died'."""
+    sample = Sample(image=np.zeros((48, 64, 3), np.uint8), K=np.eye(3, dtype=np.float32), loc=np.zeros((0, 2)),
+                    keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip
+    pool = WorkerPool(2, PickledSources([InMemorySource([sample])]), 64, 16)
+    try:
+        future = pool.submit(0, 0, 4 / 3)  # spawns the workers; they now import torch for seconds
+        workers = multiprocessing.active_children()
+        assert len(workers) >= 2  # every worker at once (and the resource tracker is not a child here)
+        for worker in workers:
+            os.kill(worker.pid, signal.SIGINT)
+        assert future.result(timeout=120).image.shape == (48, 64, 3)
+        assert all(w.is_alive() for w in workers)
+    finally:
+        pool.close()

@@ -108,6 +108,10 @@ def _end_with_parent() -> None:
         threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True, name="parent-watch").start()
 
 
+def _started() -> None:
+    """A worker's first task: none (WorkerPool._start spawns every worker with it)."""
+
+
 def _load(index: int, key, aspect: float, image_size: int, patch: int) -> Sample:
     """A worker's task: sample `key` of source `index`, cropped to `aspect`."""
     if _init_error is not None:
@@ -139,16 +143,33 @@ class WorkerPool:
 
     def submit(self, index: int, key, aspect: float) -> Future:
         if self._pool is None:
-            log.info("starting %d data workers", self.workers)
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.recipe,),
-            )  # fmt: skip
+            self._pool = self._start()
         try:
             return self._pool.submit(_load, index, key, aspect, self.image_size, self.patch)
         except BrokenProcessPool as exc:  # a worker died while an earlier batch was loading
             raise RuntimeError(f"a data worker process died (killed, or out of memory?); the {self.workers} "
                                "workers cannot load more: try fewer data_workers, or 0") from exc  # fmt: skip
+
+    def _start(self) -> ProcessPoolExecutor:
+        """Spawns every worker now, with SIGINT / SIGTERM ignored here meanwhile: a spawned
+        process keeps an ignored signal from its birth, so a Ctrl-C during the seconds a worker
+        spends importing, before `_init_worker` runs, does not kill it (the run then failed
+        with "a data worker process died"). A signal to this process in those milliseconds is
+        lost; one that follows works as usual."""
+        log.info("starting %d data workers", self.workers)
+        main = threading.current_thread() is threading.main_thread()  # only it may set handlers
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+        try:
+            pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.recipe,),
+            )  # fmt: skip
+            for _ in range(self.workers):  # a spawn pool starts a process per task while none is idle
+                pool.submit(_started)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        return pool
 
     def close(self) -> None:
         """Cancel what has not started, wait for the running tasks, end the workers."""
