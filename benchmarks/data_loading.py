@@ -28,10 +28,9 @@ from pathlib import Path
 import torch
 
 from mhr2_ros.body import BodyModel
-from mhr2_ros.config import load_model_config
 from mhr2_ros.training.config import load_train_config
 from mhr2_ros.training.data import make_stream
-from mhr2_ros.training.train import _with_overrides
+from mhr2_ros.training.train import model_config_of
 from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "train_synthetic_tiny.yaml"
@@ -85,7 +84,7 @@ def main() -> None:
         args.workers = [0, *args.workers]  # the reference of the ratios
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cfg = train_config(args)
-    model_cfg = _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
+    model_cfg = model_config_of(cfg)  # an `init` checkpoint's input size, not its preset's
     body = BodyModel(model_cfg.rig).to(device)  # outside the timings
     print(f"command: {' '.join(sys.argv)}")
     print(f"torch {torch.__version__}, python {platform.python_version()}")

@@ -45,7 +45,7 @@ def copy_anny(kit: Path) -> None:
     skip = {package / part for part in ANNY_BUILD_DATA}
     shutil.copytree(package, kit / "anny", ignore=lambda d, names: [
         n for n in names if Path(d) / n in skip or n == "__pycache__"])  # fmt: skip
-    info = Path(dist._path)  # the .dist-info folder: anny reads its metadata at import
+    info = Path(next(f for f in dist.files if f.name == "METADATA").locate()).parent  # anny reads it at import
     shutil.copytree(info, kit / info.name)
 
 

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from scipy.optimize import linear_sum_assignment
 
 from mhr2_ros.checkpoint import load_checkpoint, save_checkpoint
-from mhr2_ros.config import CONFIG_DIR, ModelConfig
+from mhr2_ros.config import CONFIG_DIR, ModelConfig, load_model_config
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.cli.train import main as train_main
 from mhr2_ros.inference.detector import Detector
@@ -422,3 +422,17 @@ def test_synthetic_recipes_draw_batches_and_take_a_step(path, tmp_path, monkeypa
         assert batch["images"].shape[0] == 2 and torch.isfinite(batch["images"]).all()
     loss = train_step(run)[0]
     assert torch.isfinite(loss) and run.step == 1
+
+
+def test_a_recipe_that_continues_the_shipped_weights_trains_their_network():
+    """model_config_of reads an `init` checkpoint's configuration (benchmarks/data_loading.py
+    sizes its crops with it): train_gpu_finetune.yaml trains the shipped 256 px network, not
+    the tiny preset's 448 px one."""
+    from mhr2_ros.checkpoint import read_checkpoint_config
+    from mhr2_ros.training.train import model_config_of
+
+    shipped, _ = read_checkpoint_config(CONFIG_DIR.parent / "weights" / "mhr2_tiny.safetensors")
+    cfg = load_train_config(CONFIG_DIR / "train_gpu_finetune.yaml")
+    cfg = dataclasses.replace(cfg, init=str(CONFIG_DIR.parent / cfg.init))  # relative to the repository root
+    assert model_config_of(cfg) == shipped and shipped.image_size == 256
+    assert model_config_of(dataclasses.replace(cfg, init=None)).image_size == load_model_config("tiny").image_size

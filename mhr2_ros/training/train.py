@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from mhr2_ros.body import BodyModel
-from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, read_checkpoint_config, save_checkpoint
 from mhr2_ros.config import ModelConfig, from_dict, load_model_config
 from mhr2_ros.devices import device_name
 from mhr2_ros.errors import ConfigError
@@ -72,11 +72,19 @@ def build_network(cfg: TrainConfig):
         added = set(model.state_dict()) - set(build_model(init_cfg).state_dict()) if model_cfg != init_cfg else ()
         load_state_strict(model, tensors, cfg.init, fresh=added)
         return model, model_cfg
-    model_cfg = _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
+    model_cfg = model_config_of(cfg)
     model = build_model(model_cfg)
     if cfg.dino:
         load_dino_backbone(model.encoder, cfg.dino)
     return model, model_cfg
+
+
+def model_config_of(cfg: TrainConfig) -> ModelConfig:
+    """The network a training config trains, without building it: the `init` checkpoint's
+    configuration (its JSON only), else the `model` preset, with `model_overrides`."""
+    if cfg.init:
+        return _with_overrides(read_checkpoint_config(Path(cfg.init))[0], cfg.model_overrides, cfg.init)
+    return _with_overrides(load_model_config(cfg.model), cfg.model_overrides, cfg.model)
 
 
 def _with_overrides(model_cfg: ModelConfig, overrides: dict, source: str) -> ModelConfig:
