@@ -55,7 +55,7 @@ def test_every_term_is_zero_at_a_perfect_prediction():
     crit = L.Criterion(L.LossWeights(), L.LossConfig())
     total, terms = crit(batch, pred, gt)
     assert set(terms) == {"score", "loc", "depth", "pose", "shape", "vertices", "joints", "reproj",
-                          "angle2d", "track", "fov"}
+                          "pose2d", "angle2d", "track", "fov"}
     for name, value in terms.items():
         assert float(value) == pytest.approx(0.0, abs=1e-5), name
     assert float(total) == pytest.approx(0.0, abs=1e-4)
@@ -249,3 +249,43 @@ def test_angle_term_by_hand_and_points_near_the_camera_ignored():
     assert float(L.loss_angle2d(pred, gt)) == pytest.approx(0.2 / (2 * math.atan(2 / 3)), rel=1e-5)
     pred["joints"] = torch.tensor([0.05, 0.0, 0.0]).expand(P, J, 3).clone()  # 5 cm from the centre
     assert float(L.loss_angle2d(pred, gt)) == 0.0
+
+
+def _one_person(gt_offset_px: float, pred_offset_m: float, depth: float = 5.0, x: float = 0.0):
+    """A pelvis and one more joint on a 100 px focal camera: the GT joint `gt_offset_px`
+    right of the GT pelvis (50, 50); the predicted one `pred_offset_m` right of a pelvis
+    at (x, 0, depth)."""
+    K = torch.tensor([[[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]]])
+    pred = {"position": torch.tensor([[x, 0.0, depth]]), "joints": torch.tensor([[[0.0, 0, 0], [pred_offset_m, 0, 0]]])}
+    gt = {"K": K, "loc": torch.tensor([[50.0, 50.0]]), "keypoints_2d": torch.tensor([[[50.0, 50], [50 + gt_offset_px, 50]]]),
+          "keypoints_vis": torch.ones(1, 2), "image_size": torch.tensor([[320.0, 240.0]]),
+          "sup_reproj": torch.ones(1, dtype=torch.bool)}
+    return pred, gt
+
+
+def test_pose2d_is_in_units_of_the_persons_box_and_relative_to_the_pelvis():
+    # predicted joint 0.5 m right at 5 m: 10 px from its pelvis; the true one 20 px; the box
+    # around the true joints is 20 px wide and 0 high: |10 - 20| / 20 on that joint, 0 on the
+    # pelvis, mean 0.25
+    pred, gt = _one_person(gt_offset_px=20.0, pred_offset_m=0.5)
+    assert float(L.loss_pose2d(pred, gt)) == pytest.approx(0.25, rel=1e-5)
+    # the same body placed 1 m to the side at the same depth: a placement error, not a pose error
+    moved, _ = _one_person(gt_offset_px=20.0, pred_offset_m=0.5, x=1.0)
+    assert float(L.loss_pose2d(moved, gt)) == pytest.approx(0.25, rel=1e-5)
+    assert float(L.loss_reproj(moved, gt)) > float(L.loss_reproj(pred, gt))
+
+
+def test_pose2d_weighs_a_small_person_as_a_large_one():
+    # the same relative error on a person half the size (twice as far): pose2d is unchanged,
+    # the image-normalised reprojection term halves
+    near_pred, near_gt = _one_person(gt_offset_px=20.0, pred_offset_m=0.5, depth=5.0)
+    far_pred, far_gt = _one_person(gt_offset_px=10.0, pred_offset_m=0.5, depth=10.0)
+    assert float(L.loss_pose2d(far_pred, far_gt)) == pytest.approx(float(L.loss_pose2d(near_pred, near_gt)), rel=1e-5)
+    assert float(L.loss_reproj(far_pred, far_gt)) == pytest.approx(float(L.loss_reproj(near_pred, near_gt)) / 2, rel=1e-5)
+
+
+def test_pose2d_needs_two_labelled_joints_and_is_weighted_off_by_default():
+    pred, gt = _one_person(gt_offset_px=20.0, pred_offset_m=0.5)
+    gt["keypoints_vis"] = torch.tensor([[1.0, 0.0]])  # only the pelvis: no extent to measure
+    assert float(L.loss_pose2d(pred, gt)) == 0.0
+    assert L.LossWeights().pose2d == 0.0  # not in the paper: a recipe turns it on

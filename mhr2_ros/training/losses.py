@@ -34,6 +34,7 @@ from mhr2_ros.geometry import nearness_from_depth, rotation_6d_to_matrix
 log = logging.getLogger(__name__)
 
 ANGLE_MIN_DISTANCE = 0.10  # m: eq. 2 ignores points this close to the camera centre (paper)
+POSE2D_MIN_DIAGONAL_PX = 8.0  # pose2d: a smaller keypoint box (a person cut to a few joints) counts as this
 PROPOSAL_FOCAL_ALPHA = 0.25  # focal loss of the dense proposals: RetinaNet's alpha and gamma
 PROPOSAL_FOCAL_GAMMA = 2.0
 
@@ -50,6 +51,7 @@ class LossWeights:
     vertices: float = 1.0  # L1 on pelvis-centred vertices, meters
     joints: float = 1.0  # L1 on pelvis-centred 3D joints, meters
     reproj: float = 1.0  # L1 on reprojected 2D joints, units of the image's largest side
+    pose2d: float = 0.0  # L1 on pelvis-relative reprojected 2D joints, units of the person's box (not in the paper; off)
     angle2d: float = 1.0  # angular 2D loss on rays (eq. 2), divided by the diagonal FOV
     track: float = 1.0  # L1 on the SAM2-distilled track feature
     fov: float = 1.0  # asymmetric L1 on the vertical FOV, radians
@@ -131,6 +133,28 @@ def loss_reproj(pred, gt, camera: str = "gt") -> torch.Tensor:
     err = (uv - gt["keypoints_2d"]).abs() / scale * gt["keypoints_vis"][..., None]
     denom = gt["keypoints_vis"].sum(dim=1).clamp(min=1)[:, None, None] / err.shape[1]
     return _masked_mean(err / denom, gt["sup_reproj"] & (gt["keypoints_vis"].sum(dim=1) > 0))
+
+
+def loss_pose2d(pred, gt, camera: str = "gt") -> torch.Tensor:
+    """L1 between the projected joints and the annotated 2D keypoints, each relative to
+    its own 2D pelvis and in units of the diagonal of the person's keypoint box: the body's
+    2D extent, scale-invariant like the detection match (`evaluation.metrics.match_people`).
+    `loss_reproj` measures in units of the image, so a person 50 px tall weighs 1/5 of one
+    250 px tall, and its limbs weigh least; this term weighs every person alike and leaves
+    the placement to loc / depth. Not in the paper (see LossWeights.pose2d)."""
+    K = gt["K"] if camera == "gt" else pred["K"]
+    position = pred["position"] if camera == "gt" else pred["position_pred_camera"]
+    uv = _project(pred["joints"] + position[:, None], K)  # (P, Jk, 2) px
+    uv_pelvis = _project(position[:, None], K)  # (P, 1, 2) px: the pelvis joint is at the origin of joints
+    vis = gt["keypoints_vis"]  # (P, Jk)
+    kp = gt["keypoints_2d"]
+    big = torch.finfo(kp.dtype).max
+    lo = torch.where(vis[..., None] > 0, kp, big).amin(dim=1)
+    hi = torch.where(vis[..., None] > 0, kp, -big).amax(dim=1)
+    diag = (hi - lo).norm(dim=-1).clamp(min=POSE2D_MIN_DIAGONAL_PX)  # (P,) px
+    err = ((uv - uv_pelvis) - (kp - gt["loc"][:, None])).abs().sum(-1) / diag[:, None] * vis  # (P, Jk)
+    per_person = err.sum(1) / vis.sum(1).clamp(min=1)
+    return _masked_mean(per_person, gt["sup_reproj"] & (vis.sum(dim=1) > 1))
 
 
 def loss_angle2d(pred, gt) -> torch.Tensor:
@@ -227,6 +251,7 @@ class Criterion(torch.nn.Module):
             "vertices": loss_vertices(pred, gt) if "vertices" in gt else None,
             "joints": loss_joints(pred, gt),
             "reproj": loss_reproj(pred, gt, c.reproj_camera),
+            "pose2d": loss_pose2d(pred, gt, c.reproj_camera),
             "angle2d": loss_angle2d(pred, gt),
             "track": loss_track(pred, gt) if "track" in gt else None,
             "fov": loss_fov(batch_pred["fov"], batch_pred["fov_gt"], batch_pred["sup_fov"], c.fov_over_factor),
