@@ -51,7 +51,7 @@ class LossWeights:
     vertices: float = 1.0  # L1 on pelvis-centred vertices, meters
     joints: float = 1.0  # L1 on pelvis-centred 3D joints, meters
     reproj: float = 1.0  # L1 on reprojected 2D joints, units of the image's largest side
-    pose2d: float = 0.0  # L1 on pelvis-relative reprojected 2D joints, units of the person's box (not in the paper; off)
+    pose2d: float = 0.0  # L1 on pelvis-relative 2D joints, units of the person's box (not in the paper: off)
     angle2d: float = 1.0  # angular 2D loss on rays (eq. 2), divided by the diagonal FOV
     track: float = 1.0  # L1 on the SAM2-distilled track feature
     fov: float = 1.0  # asymmetric L1 on the vertical FOV, radians
