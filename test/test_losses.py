@@ -259,8 +259,8 @@ def _one_person(gt_offset_px: float, pred_offset_m: float, depth: float = 5.0, x
     pred = {"position": torch.tensor([[x, 0.0, depth]]),
             "joints": torch.tensor([[[0.0, 0, 0], [pred_offset_m, 0, 0]]])}
     gt = {"K": K, "loc": torch.tensor([[50.0, 50.0]]),
-          "keypoints_2d": torch.tensor([[[50.0, 50], [50 + gt_offset_px, 50]]]), "keypoints_vis": torch.ones(1, 2), "image_size": torch.tensor([[320.0, 240.0]]),
-          "sup_reproj": torch.ones(1, dtype=torch.bool)}
+          "keypoints_2d": torch.tensor([[[50.0, 50], [50 + gt_offset_px, 50]]]), "keypoints_vis": torch.ones(1, 2),
+          "image_size": torch.tensor([[320.0, 240.0]]), "sup_reproj": torch.ones(1, dtype=torch.bool)}
     return pred, gt
 
 
