@@ -193,6 +193,24 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert data["selection"] == {"score_threshold": 0.4, "nms_distance": 0.0, "merge_radius": 0.0}
 
 
+def test_command_evaluates_a_tuning_set_of_other_seeds_and_refuses_training_seeds(tmp_path, tiny_yaml, capsys):
+    """--image-seed / --clip-seed give a set disjoint from the benchmark, on which settings are
+    chosen; seeds reaching 1000 (training data) are refused before the model loads."""
+    out = tmp_path / "tune.json"
+    rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--images", "1", "--clips", "2",
+               "--clip-frames", "2", "--image-seed", "500", "--clip-seed", "600", "--json", str(out), "--no-progress"])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert set(data["per_sequence"]) == {"images (seed 500)", "clip seed 600", "clip seed 601"}
+    assert "image_seed=500" in data["data"] and "clip_seed=600" in data["data"]
+    capsys.readouterr()
+    rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--clips", "2", "--clip-seed", "999"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--clip-seed" in err and "1000" in err
+    rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--image-seed", "-1"])
+    assert rc == 2 and "--image-seed must be >= 0" in capsys.readouterr().err
+
+
 def test_command_on_a_dataset_folder_and_a_bad_folder(tmp_path, tiny_yaml, body_model, capsys):
     from mhr2_ros.training.synthetic.dataset import write_clip
 

@@ -17,7 +17,7 @@ from typing import Dict, Optional
 
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, check_output_file
-from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark
+from mhr2_ros.evaluation.benchmark_spec import TRAINING_SEED_MIN, SyntheticBenchmark
 from mhr2_ros.io.atomic import atomic_write
 
 # (key, label, unit, format, target, "min" or "max"): the shipped model's targets (issue 7).
@@ -59,6 +59,12 @@ def add_parser(sub) -> None:
     p.add_argument("--images", type=int, default=spec.images, help="synthetic benchmark: independent images")
     p.add_argument("--clips", type=int, default=spec.clips, help="synthetic benchmark: tracked clips")
     p.add_argument("--clip-frames", type=int, default=spec.clip_frames, help="synthetic benchmark: frames per clip")
+    p.add_argument("--image-seed", type=int, default=spec.image_seed,
+                   help="synthetic benchmark: seed of the image set; another seed below "
+                   f"{TRAINING_SEED_MIN} gives a tuning set disjoint from the benchmark and from training "
+                   "data (weights/README.md chooses settings on --image-seed 500 --clip-seed 600 --clips 10)")
+    p.add_argument("--clip-seed", type=int, default=spec.clip_seed,
+                   help="synthetic benchmark: seed of the first clip (clip i uses it + i)")
     p.add_argument("--gt-intrinsics", action="store_true",
                    help="give the detector the true camera intrinsics (default: it predicts the FOV)")
     p.add_argument("--no-track", action="store_true", help="skip the tracking metrics")
@@ -76,11 +82,12 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences
     from mhr2_ros.tracking import Tracker, load_tracker_config
 
-    for name in ("images", "clips", "clip_frames"):
+    for name in ("images", "clips", "clip_frames", "image_seed", "clip_seed"):
         if getattr(args, name) < 0:
             raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
     spec = SyntheticBenchmark()
-    sizes = {"images": spec.images, "clips": spec.clips, "clip_frames": spec.clip_frames}
+    sizes = {"images": spec.images, "clips": spec.clips, "clip_frames": spec.clip_frames,
+             "image_seed": spec.image_seed, "clip_seed": spec.clip_seed}
     changed = ["--" + k.replace("_", "-") for k, v in sizes.items() if getattr(args, k) != v]
     if args.data and changed:
         raise InputError(f"{', '.join(changed)}: only for the synthetic benchmark, not with --data")
@@ -89,13 +96,16 @@ def run(args: argparse.Namespace) -> int:
     for path in args.data or ():
         if not path.exists():
             raise InputError(f"--data {path}: no such file or folder")
+    try:
+        spec = dataclasses.replace(spec, images=args.images, clips=args.clips, clip_frames=args.clip_frames,
+                                   image_seed=args.image_seed, clip_seed=args.clip_seed)  # fmt: skip
+    except ValueError as e:  # a seed reaching into the training seeds
+        raise InputError(f"--image-seed / --clip-seed: {e}") from None
     check_output_file("--json", args.json)  # before the evaluation, not after it
     detector = build_detector(args)
     if args.data:
         sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))
     else:
-        spec = dataclasses.replace(SyntheticBenchmark(), images=args.images, clips=args.clips,
-                                   clip_frames=args.clip_frames)  # fmt: skip
         sequences, source = synthetic_sequences(spec, detector.body), f"synthetic benchmark {spec}"
     tracker_config = load_tracker_config()
     factory = None if args.no_track else (lambda: Tracker(tracker_config))
