@@ -10,7 +10,8 @@
 #               cp $FILES/model.json runs/gpu/; mhr2 eval --weights runs/gpu/model.safetensors
 #
 # Stages (each logs to report.txt, has its own time limit, and a failure does not stop the
-# next; at most 5.2 min + the training minutes + 1, so 9.2 min with the default 3): install the kit; the GPU's facts; the tests that only run
+# next; at most 5.2 min + the training minutes + 1, so 9.2 min with the default 3, and 1.5 more
+# if the training overruns and its model is written from the saved state): install the kit; the GPU's facts; the tests that only run
 # with CUDA; synthetic rendering on the CPU and the GPU (benchmarks/synth.py); the training
 # data stream with and without worker processes (benchmarks/data_loading.py); network
 # latency on the GPU (benchmarks/latency.py); training for the given minutes
@@ -69,6 +70,15 @@ train() {  # its own log (train.log); the report gets the last lines
     TQDM_MININTERVAL=15 timeout "$limit_s" python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
         --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" --data-workers "$WORKERS" >"$OUT/train.log" 2>&1
     local status=$?
+    if [ ! -f "$RUN/model.safetensors" ] && [ -f "$RUN/last.json" ]; then
+        # Overran its limit: timeout's SIGTERM saved the state at the step it stopped; a resume
+        # to that same step trains nothing and writes the model, so the session still returns one.
+        local step
+        step=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$RUN/last.json")
+        echo "training stopped at step $step without a model: writing that step's weights" >>"$OUT/train.log"
+        timeout 90 python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml --resume "$RUN" \
+            --steps "$step" --device "$DEVICE" --data-workers 0 >>"$OUT/train.log" 2>&1
+    fi
     tail -c 1500 "$OUT/train.log"
     return $status
 }
