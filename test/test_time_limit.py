@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mhr2_ros.errors import ConfigError
-from mhr2_ros.training.schedule import MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule, TimeBox, set_plan
+from mhr2_ros.training.schedule import (FINAL_PLAN_EVERY, MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule,
+                                        TimeBox, set_plan)
 from mhr2_ros.training.train import make_optimizer, train
 from test_training import small_config
 
@@ -107,12 +108,46 @@ def test_timebox_plans_from_the_measured_rate_and_expires():
     first = SKIP_STEPS + MEASURE_STEPS  # the first plan, then every PLAN_EVERY steps after the measure began
     # at the first plan: rate 2 /s, (60 - 0.5 * first) s left
     assert plans[first] == 100 + first + int(2.0 * (60 - 0.5 * first) * SAFETY)
-    assert sorted(plans) == [first] + list(range(SKIP_STEPS + PLAN_EVERY, 120, PLAN_EVERY))
+    # then every PLAN_EVERY steps (53), and every FINAL_PLAN_EVERY steps once the plan's end is
+    # nearer than PLAN_EVERY: at 53 it is 100 + 53 + int(2 * (60 - 26.5) * 0.97) = 217, and
+    # 217 - 168 = 49, so from step 68 (a multiple of 5 after the measure began at 3) on
+    assert sorted(plans) == [first, SKIP_STEPS + PLAN_EVERY] + list(range(68, 120, FINAL_PLAN_EVERY))
+    assert plans[SKIP_STEPS + PLAN_EVERY] == 217
     assert all(last <= 100 + 120 for last in plans.values())  # never past the time
     assert clock.steps == 120  # expired after 60 s
     capped = TimeBox(1.0, StepClock(0.5))
     capped.start(0)
     assert [capped.plan(s, configured=30) for s in range(1, first + 1)][-1] == 30  # at most the configured steps
+
+
+class SlowingClock:
+    """0.5 s per step for the first 60 steps, then `slow` s per step (a machine that gets busy)."""
+
+    def __init__(self, slow: float) -> None:
+        self.slow, self.steps, self.seconds = slow, 0, 0.0
+
+    def step(self) -> None:
+        self.steps += 1
+        self.seconds += 0.5 if self.steps <= 60 else self.slow
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def test_a_rate_that_drops_late_still_ends_by_the_plan():
+    """The plan at step 53 (rate 2 /s) ends at 117; from step 61 a step takes 0.65 s, so the
+    60 s run out at step 107. Planning only every PLAN_EVERY steps, the clock stopped the run
+    there at full cosine (the full-suite failure of the 12 s training test on a busy machine);
+    re-planned every FINAL_PLAN_EVERY steps near the end, the run ends at its plan in time."""
+    clock = SlowingClock(0.65)
+    box = TimeBox(1.0, clock)
+    box.start(0)
+    total = 10_000
+    while clock.steps < total and not box.expired():
+        clock.step()
+        last = box.plan(clock.steps, configured=10_000)
+        total = last if last is not None else total
+    assert clock.steps == total == 106 and clock() <= 60.0
 
 
 def test_timebox_refuses_a_non_positive_limit():

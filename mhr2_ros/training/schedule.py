@@ -10,8 +10,9 @@ them" (a lent GPU for a few minutes, a CI smoke run, a fixed compute budget in a
 ablation). Stopping at T would leave the learning rate high and the model noisy; instead,
 once the step rate is measured the schedule's end moves to the last step that fits, so
 the cosine still decays to its floor when the time is up. The rate is measured again as
-the run goes (checkpoints and evaluations included), and the loop stops when the time is
-spent whatever the plan says.
+the run goes (checkpoints and evaluations included), more often near the planned end, where a
+rate that drops would otherwise meet the clock first; the loop stops when the time is spent
+whatever the plan says.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 SKIP_STEPS = 3  # first steps of a process left untimed: allocation, cuDNN autotuning, warm caches
 MEASURE_STEPS = 10  # steps timed before the first plan
 PLAN_EVERY = 50  # steps between later plans (each uses the mean rate since the measure began)
+FINAL_PLAN_EVERY = 5  # steps between plans once the planned end is nearer than PLAN_EVERY: a rate that
+# drops late (a busy machine) would otherwise hit the clock before the plan, at full learning rate
 SAFETY = 0.97  # plan for this share of the time left: the final save and rate jitter
 
 
@@ -84,11 +87,13 @@ class TimeBox:
         self.clock = clock
         self.t0 = self.t_measure = 0.0
         self.first_step = self.measure_step = 0
+        self.last: Optional[int] = None  # the latest plan's last step
 
     def start(self, step: int) -> None:
         self.t0 = self.clock()
         self.first_step = step
         self.measure_step = -1
+        self.last = None
 
     def expired(self) -> bool:
         return self.clock() - self.t0 >= self.seconds
@@ -101,9 +106,14 @@ class TimeBox:
             self.t_measure, self.measure_step = self.clock(), step
             return None
         measured = step - self.measure_step
-        if self.measure_step < 0 or measured <= 0 or (measured != MEASURE_STEPS and measured % PLAN_EVERY):
+        if self.measure_step < 0 or measured <= 0 or not self._plans_at(step, measured):
             return None
         now = self.clock()
         rate = measured / max(now - self.t_measure, 1e-9)  # steps per second
         left = self.seconds - (now - self.t0)
-        return max(step, min(configured, step + int(rate * left * SAFETY)))
+        self.last = max(step, min(configured, step + int(rate * left * SAFETY)))
+        return self.last
+
+    def _plans_at(self, step: int, measured: int) -> bool:
+        near_end = self.last is not None and self.last - step < PLAN_EVERY
+        return measured == MEASURE_STEPS or measured % (FINAL_PLAN_EVERY if near_end else PLAN_EVERY) == 0
