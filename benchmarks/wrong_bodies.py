@@ -3,6 +3,7 @@
 
     python benchmarks/wrong_bodies.py                         # shipped weights, benchmark images
     python benchmarks/wrong_bodies.py --weights RUN/model.safetensors --images 50 --gt-intrinsics
+    python benchmarks/wrong_bodies.py --image-seed 500         # the tuning set's images: choose on these
 
 `mhr2 eval` counts "wrong bodies" (evaluation/errors.py): a person with a detection on
 their 2D pelvis, but whose predicted 2D joints make a box that overlaps the true one by
@@ -149,18 +150,26 @@ def main(argv=None) -> int:
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: the shipped one)")
     parser.add_argument("--images", type=int, default=SyntheticBenchmark.images,
                         help="benchmark images (default: %(default)s, the benchmark's)")  # fmt: skip
+    parser.add_argument("--image-seed", type=int, default=SyntheticBenchmark.image_seed,
+                        help="seed of the image set (default: %(default)s, the benchmark's; 500: the tuning set "
+                        "of weights/README.md)")  # fmt: skip
     parser.add_argument("--gt-intrinsics", action="store_true", help="give the true camera (else predicted)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.images < 1:
         parser.error(f"--images must be at least 1, got {args.images}")
+    if args.image_seed < 0:
+        parser.error(f"--image-seed must be >= 0, got {args.image_seed}")
+    try:
+        spec = SyntheticBenchmark(images=args.images, image_seed=args.image_seed, clips=0)
+    except ValueError as e:  # a seed among the training seeds
+        parser.error(f"--image-seed: {e}")
     torch.set_num_threads(args.threads)
     detector = Detector.from_checkpoint(args.weights, device="cpu")
-    spec = SyntheticBenchmark(images=args.images, clips=0)
     matched, wrong = collect(detector, spec, args.gt_intrinsics)
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
     print(f"machine: {describe('cpu')}")
-    print(f"config: {args.weights}, {args.images} benchmark images (seed {spec.image_seed}), "
+    print(f"config: {args.weights}, {args.images} synthetic benchmark images (seed {spec.image_seed}), "
           f"{'true' if args.gt_intrinsics else 'predicted'} camera; medians (10th-90th percentile)")  # fmt: skip
     table(matched, wrong)
     return 0

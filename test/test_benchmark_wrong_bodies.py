@@ -56,3 +56,10 @@ def test_a_turned_body_is_put_back_by_the_true_root_rotation(body_model, person)
     assert ious["true root rotation"] == pytest.approx(1.0, abs=1e-4)
     assert ious["true depth"] < 0.9  # the turned body seen edge-on: another box
     assert ious["true pose (every bone)"] == pytest.approx(1.0, abs=1e-3)  # the pose holds the root
+
+
+@pytest.mark.parametrize("seed, message", [("1000", "below 1000"), ("-1", ">= 0")])
+def test_image_seeds_of_training_data_are_refused_before_the_model_loads(seed, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        wb.main(["--image-seed", seed, "--weights", "no/such/weights.safetensors"])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
