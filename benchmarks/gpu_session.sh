@@ -11,12 +11,12 @@
 #
 # Stages (each logs to report.txt, has its own time limit, and a failure does not stop the
 # next; at most 5.2 min + the training minutes + 1, so 9.2 min with the default 3, and 1.5 more
-# if the training overruns and its model is written from the saved state): install the kit; the GPU's facts; the tests that only run
-# with CUDA; synthetic rendering on the CPU and the GPU (benchmarks/synth.py); the training
-# data stream with and without worker processes (benchmarks/data_loading.py); network
-# latency on the GPU (benchmarks/latency.py); training for the given minutes
-# (config/train_gpu_finetune.yaml, `--time-limit`), its log in train.log; the model in
-# parts under 16 MiB (the tool's per-file limit).
+# if the training overruns and its model is written from the saved state): install the kit;
+# the GPU's facts; the tests that only run with CUDA; synthetic rendering on the CPU and the
+# GPU (benchmarks/synth.py); the training data stream with and without worker processes
+# (benchmarks/data_loading.py); network latency on the GPU (benchmarks/latency.py); training
+# for the given minutes (config/train_gpu_finetune.yaml, `--time-limit`), its log in
+# train.log; the model in parts under 16 MiB (the tool's per-file limit).
 set -u
 MINUTES=${1:-3}
 DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU

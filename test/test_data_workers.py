@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -26,11 +25,10 @@ from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig
 from mhr2_ros.training.data import BatchStream, InMemorySource, SourceSpec, make_stream, sample_from_truth
 from mhr2_ros.training.loader import PickledSources, SourcesFromConfig, WorkerPool
-from mhr2_ros.training.sample import Sample
 from mhr2_ros.training.synthetic.config import config_from_dict
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.train import train
-from test_training import SMALL_MODEL, SMALL_SCENES
+from test_training import SMALL_MODEL, SMALL_SCENES, blank_sample
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the workers render with one thread too
@@ -177,8 +175,7 @@ def test_workers_leave_sigint_and_sigterm_to_the_training_process():
     """Ctrl-C reaches the whole process group and a scheduler's SIGTERM every process of the
     job: a worker must outlive both (the training process finishes its step and saves), not
     break the pool under it."""
-    sample = Sample(image=np.zeros((48, 64, 3), np.uint8), K=np.eye(3, dtype=np.float32), loc=np.zeros((0, 2)),
-                    keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip
+    sample = blank_sample(64, 48)
     pool = WorkerPool(1, PickledSources([InMemorySource([sample])]), 64, 16)
     try:
         assert pool.submit(0, 0, 4 / 3).result().image.shape == (48, 64, 3)  # the worker is up
@@ -193,8 +190,7 @@ def test_workers_leave_sigint_and_sigterm_to_the_training_process():
 
 
 def test_a_pool_whose_worker_was_killed_says_so_on_the_next_submit():
-    sample = Sample(image=np.zeros((48, 64, 3), np.uint8), K=np.eye(3, dtype=np.float32), loc=np.zeros((0, 2)),
-                    keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip
+    sample = blank_sample(64, 48)
     pool = WorkerPool(1, PickledSources([InMemorySource([sample])]), 64, 16)
     try:
         pool.submit(0, 0, 4 / 3).result()
@@ -293,8 +289,7 @@ def test_workers_are_born_ignoring_ctrl_c():
     """A Ctrl-C in the first seconds of a run reaches workers still importing, before their
     initializer could ignore it: they must ignore it from birth, else the run fails with
     'a data worker process died'."""
-    sample = Sample(image=np.zeros((48, 64, 3), np.uint8), K=np.eye(3, dtype=np.float32), loc=np.zeros((0, 2)),
-                    keypoints_2d=np.zeros((0, 2, 2)), keypoints_vis=np.zeros((0, 2)))  # fmt: skip
+    sample = blank_sample(64, 48)
     pool = WorkerPool(2, PickledSources([InMemorySource([sample])]), 64, 16)
     try:
         future = pool.submit(0, 0, 4 / 3)  # spawns the workers; they now import torch for seconds

@@ -89,8 +89,9 @@ def _init_worker(recipe: Callable[[], List[object]]) -> None:
     # job: the training process alone handles them (it saves its state after the step in
     # progress, training/stop.py) and shuts the pool down; a worker dying of one would break
     # the pool before that step is done. WorkerPool._start already gives them ignored from
-    # birth when it runs on the main thread; this covers a pool started elsewhere. A worker outlives a parent killed outright (SIGKILL,
-    # out of memory) unless it watches it: it then ends with it.
+    # birth when it runs on the main thread; this covers a pool started elsewhere. A worker
+    # outlives a parent killed outright (SIGKILL, out of memory) unless it watches it: it then
+    # ends with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _end_with_parent()

@@ -121,14 +121,20 @@ def _project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return xy * torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)[:, None] + K[:, None, :2, 2]
 
 
+def _projected_joints(pred, gt, camera: str):
+    """The predicted joints (P, Jk, 2) and pelvis (P, 1, 2) in px, placed at the predicted 3D
+    location and projected with the true K (`camera` "gt") or the predicted one ("pred")."""
+    K = gt["K"] if camera == "gt" else pred["K"]
+    position = pred["position"] if camera == "gt" else pred["position_pred_camera"]
+    return _project(pred["joints"] + position[:, None], K), _project(position[:, None], K)
+
+
 def loss_reproj(pred, gt, camera: str = "gt") -> torch.Tensor:
     """L1 between the projection of the predicted joints (placed at the predicted
     3D location) and the annotated 2D keypoints, visible ones only. `camera` "gt" places
     and projects with the true K, "pred" with the predicted one (pred["K"]): both ways a
     pelvis at its predicted pixel projects back onto it."""
-    K = gt["K"] if camera == "gt" else pred["K"]
-    position = pred["position"] if camera == "gt" else pred["position_pred_camera"]
-    uv = _project(pred["joints"] + position[:, None], K)
+    uv, _ = _projected_joints(pred, gt, camera)
     scale = gt["image_size"].max(dim=1).values[:, None, None]
     err = (uv - gt["keypoints_2d"]).abs() / scale * gt["keypoints_vis"][..., None]
     denom = gt["keypoints_vis"].sum(dim=1).clamp(min=1)[:, None, None] / err.shape[1]
@@ -142,10 +148,7 @@ def loss_pose2d(pred, gt, camera: str = "gt") -> torch.Tensor:
     `loss_reproj` measures in units of the image, so a person 50 px tall weighs 1/5 of one
     250 px tall, and its limbs weigh least; this term weighs every person alike and leaves
     the placement to loc / depth. Not in the paper (see LossWeights.pose2d)."""
-    K = gt["K"] if camera == "gt" else pred["K"]
-    position = pred["position"] if camera == "gt" else pred["position_pred_camera"]
-    uv = _project(pred["joints"] + position[:, None], K)  # (P, Jk, 2) px
-    uv_pelvis = _project(position[:, None], K)  # (P, 1, 2) px: the pelvis joint is at the origin of joints
+    uv, uv_pelvis = _projected_joints(pred, gt, camera)
     vis = gt["keypoints_vis"]  # (P, Jk)
     kp = gt["keypoints_2d"]
     big = torch.finfo(kp.dtype).max
