@@ -40,7 +40,8 @@ def test_ground_truth_scores_perfectly(truths):
         ev.add(t, t)
     s = ev.summary()
     n = sum(len(t) for t in truths)
-    assert s["f1"] == 1.0 and s["gt_people"] == n and s["detections"] == n
+    assert s["f1"] == s["f1_box"] == s["f1_joints"] == 1.0 and s["gt_people"] == n and s["detections"] == n
+    assert s["match_iou"] == 0.1
     for key in ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "ta_pve", "pair_pa_mpjpe", "mrpe", "fov_error"):
         assert s[key] == pytest.approx(0.0, abs=1e-3), key
 
@@ -75,9 +76,10 @@ def test_a_missed_person_and_a_false_positive(truths):
 
 
 def test_a_wrong_body_and_a_duplicate(truths):
-    """Person 0 found at their pelvis with a body three times too large (its joint box fails
-    IoU 0.5): one wrong body, i.e. one FP and one FN; a copy of person 1 two pixels off: a
-    duplicate."""
+    """Person 0 found at their pelvis with a body three times too large: its joint box holds
+    the true one, IoU 1/9, which the paper's protocol (IoU >= 0.1) accepts and the box test
+    (IoU >= 0.5) does not: there it is one wrong body, i.e. one FP and one FN. A copy of
+    person 1 two pixels off: a duplicate under both."""
     t = truths[0]
     pred = copy.deepcopy(t)
     big = pred.humans[0]
@@ -85,12 +87,19 @@ def test_a_wrong_body_and_a_duplicate(truths):
     twin = copy.deepcopy(t.humans[1])
     twin.keypoints_2d = twin.keypoints_2d + 2.0
     pred.humans.append(twin)
-    ev = Evaluator()
-    ev.add(pred, t)
-    s = ev.summary()
-    assert (s["detections"], s["recall"]) == (4, pytest.approx(2 / 3))
+    protocol, box_test = Evaluator(), Evaluator(match_iou=0.5)
+    protocol.add(pred, t)
+    box_test.add(pred, t)
+    s = protocol.summary()
+    assert (s["detections"], s["recall"], s["precision"]) == (4, 1.0, 0.75)
+    assert (s["errors_wrong_body"], s["errors_duplicate"], s["errors_background"], s["errors_not_found"]) == (0, 1, 0, 0)
+    assert s["recall_box"] == pytest.approx(2 / 3) and s["recall_joints"] == pytest.approx(2 / 3)
+    s = box_test.summary()
+    assert (s["detections"], s["recall"], s["match_iou"]) == (4, pytest.approx(2 / 3), 0.5)
     assert (s["errors_wrong_body"], s["errors_duplicate"], s["errors_background"], s["errors_not_found"]) == (1, 1, 0, 0)
     assert s["f1_bodies_fixed"] == pytest.approx(2 * 0.75 * 1.0 / 1.75)  # 3 TP, 1 FP, 0 FN
+    with pytest.raises(ValueError, match="match_iou"):
+        Evaluator(match_iou=0.0)
 
 
 def test_distance_bins_hold_their_lower_edge():
@@ -132,6 +141,7 @@ def test_barely_visible_and_pelvis_outside_people_are_ignored(body_model):
     """The protocol counts who the training targets hold: >= MIN_VISIBLE_PIXELS visible
     and the pelvis in the image; the others are ignore regions, also for tracking."""
     from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people
+    from mhr2_ros.evaluation.track_eval import track_boxes
     from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
 
     clip = SyntheticClip(SMALL.synth_config(independent=True), SMALL.image_seed, body_model)
@@ -150,6 +160,11 @@ def test_barely_visible_and_pelvis_outside_people_are_ignored(body_model):
     assert s["detections"] == len(truth) - 2 and len(det.ignored) == 2
     gt_obs, pred_obs = counted_tracks(truth, ignore, truth, det)
     assert {i for i, _ in gt_obs} == {i for i, _ in pred_obs} == {h.track_id for h in truth.humans} - ids
+    # the paper's 2D tracking protocol observes the same people by their person boxes
+    gt_boxes, _ = counted_tracks(truth, ignore, truth, det, track_boxes)
+    counted = [h for h in truth.humans if h.track_id not in ids]
+    assert [i for i, _ in gt_boxes] == [h.track_id for h in counted]
+    np.testing.assert_array_equal(np.array([b for _, b in gt_boxes]), np.array([h.box for h in counted]))
 
 
 def test_vertices_posed_from_pose_and_shape_match_the_rendered_mesh(truths, body_model):
@@ -182,13 +197,15 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
                "--clip-frames", "3", "--json", str(out), "--no-progress"])
     assert rc == 0
     text = capsys.readouterr().out
-    assert "| PA-MPJPE |" in text and "| IDF1 (tracked clips) |" in text
+    assert "| PA-MPJPE |" in text and "| IDF1, tracked clips, 2D boxes IoU >= 0.5 (the paper's protocol) |" in text
+    assert "| detection F1 (2D-joint boxes overlap, IoU >= 0.1) |" in text and "| MOTA, 3D |" in text
     assert "| distance | people | recall | MRPE |" in text
     assert "selection: score_threshold 0.4, nms_distance 0, merge_radius 0" in text
     data = json.loads(out.read_text())
     assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0
     assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
-    assert "idf1" in data["per_sequence"]["clip seed 1"]
+    assert {"idf1", "idf1_2d", "mota_2d"} <= set(data["per_sequence"]["clip seed 1"])
+    assert {"f1", "f1_box", "f1_joints", "idf1", "idf1_2d"} <= set(data["metrics"]) and data["metrics"]["match_iou"] == 0.1
     assert sum(row["gt_people"] for row in data["by_distance"].values()) == data["metrics"]["gt_people"]
     assert data["selection"] == {"score_threshold": 0.4, "nms_distance": 0.0, "merge_radius": 0.0}
 
@@ -198,9 +215,12 @@ def test_command_evaluates_a_tuning_set_of_other_seeds_and_refuses_training_seed
     chosen; seeds reaching 1000 (training data) are refused before the model loads."""
     out = tmp_path / "tune.json"
     rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--images", "1", "--clips", "2",
-               "--clip-frames", "2", "--image-seed", "500", "--clip-seed", "600", "--json", str(out), "--no-progress"])
+               "--clip-frames", "2", "--image-seed", "500", "--clip-seed", "600", "--json", str(out), "--no-progress",
+               "--match-iou", "0.5"])  # fmt: skip
     assert rc == 0
+    assert "| detection F1 (2D-joint boxes overlap, IoU >= 0.5) |" in capsys.readouterr().out
     data = json.loads(out.read_text())
+    assert data["metrics"]["match_iou"] == 0.5
     assert set(data["per_sequence"]) == {"images (seed 500)", "clip seed 600", "clip seed 601"}
     assert "image_seed=500" in data["data"] and "clip_seed=600" in data["data"]
     capsys.readouterr()
@@ -209,6 +229,8 @@ def test_command_evaluates_a_tuning_set_of_other_seeds_and_refuses_training_seed
     assert rc == 2 and "--clip-seed" in err and "1000" in err
     rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--image-seed", "-1"])
     assert rc == 2 and "--image-seed must be >= 0" in capsys.readouterr().err
+    rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--match-iou", "1.5"])
+    assert rc == 2 and "--match-iou must be in (0, 1]" in capsys.readouterr().err
 
 
 def test_command_on_a_dataset_folder_and_a_bad_folder(tmp_path, tiny_yaml, body_model, capsys):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from mhr2_ros.evaluation.metrics import (
-    Detection, abs_pve, fov_error_deg, keypoint_box_iou, match_people, mpjpe, mrpe, pa_mpjpe, pair_pa_mpjpe,
-    procrustes_align, pve, ta_pve,
+    BOX_IOU, MATCH_IOU, Detection, abs_pve, box_iou, fov_error_deg, keypoint_box_iou, match_people,
+    mpjpe, mrpe, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
 )  # fmt: skip
 
 SQUARE = np.array([[0.0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]])
@@ -115,16 +115,26 @@ def test_keypoint_box_iou_by_hand():
     pred = np.array([[[100.0, 100], [110, 110], [60, 60]]])  # its third joint is not compared either
     vis = np.array([[True, True, False]])
     np.testing.assert_allclose(keypoint_box_iou(pred, gt, vis), [[1.0]])
-    assert keypoint_box_iou(pred, gt)[0, 0] < 0.5  # all joints: the match would fail
+    assert keypoint_box_iou(pred, gt)[0, 0] == pytest.approx(50**2 / 110**2)  # all joints: 60..110 in 0..110
     boxes = np.array([[100.0, 100, 110, 110]])
     assert match_people(pred, gt, vis.astype(float), boxes)[2].tp == 1
+    assert match_people(pred, gt, np.ones((1, 3)), boxes, threshold=BOX_IOU)[2].tp == 0  # counting it would fail
     # nor does it count in the joint distance: the labelled joints are exact, so "joints" accepts
     assert match_people(pred, gt, vis.astype(float), boxes, criterion="joints")[2].tp == 1
 
 
+def test_box_iou_by_hand():
+    a = np.array([0.0, 0, 10, 10])
+    boxes = np.array([[5.0, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10], [2, 2, 4, 4], [5, 5, 5, 9]])
+    np.testing.assert_allclose(box_iou(a, boxes), [50 / 150, 0.0, 1.0, 4 / 100, 0.0])  # last: empty box
+    np.testing.assert_allclose(box_iou(boxes[:, None], boxes[None]).diagonal(), [1, 1, 1, 1, 0])
+
+
 def test_iou_criterion_finds_people_whatever_their_pose():
     """criterion "iou" (default): a prediction whose joint box overlaps the person's with
-    IoU >= 0.5 is found even with a wrong pose, which the "joints" criterion refuses."""
+    IoU >= 0.1 (the paper's protocol, AGORA's) is found even with a wrong pose, which the
+    "joints" criterion refuses; threshold=BOX_IOU is the stricter box test."""
+    assert (MATCH_IOU, BOX_IOU) == (0.1, 0.5)
     gt = np.array([[[0.0, 0], [10, 100], [20, 50]]])  # one person, 3 joints, box 20 x 100
     boxes = np.array([[0.0, 0, 20, 100]])
     vis = np.ones((1, 3))
@@ -133,34 +143,51 @@ def test_iou_criterion_finds_people_whatever_their_pose():
     _, _, found = match_people(wrong_pose, gt, vis, boxes)
     _, _, strict = match_people(wrong_pose, gt, vis, boxes, criterion="joints")
     assert (found.tp, found.fp, found.fn) == (1, 0, 0) and (strict.tp, strict.fp, strict.fn) == (0, 1, 1)
-    # a box of the right size but beside the person (IoU 1/3) is not found
+    # a box of the right size but beside the person (IoU 1/3): found by the protocol, not by the box test
     beside = gt + np.array([10.0, 0.0])
-    assert match_people(beside, gt, vis, boxes)[2].tp == 0
-    assert match_people(beside, gt, vis, boxes, threshold=0.3)[2].tp == 1
-    # the threshold itself passes (IoU >= 0.5, as COCO): a 30 px wide person, 10 px beside: 2000 / 4000
+    assert keypoint_box_iou(beside, gt)[0, 0] == pytest.approx(1 / 3)
+    assert match_people(beside, gt, vis, boxes)[2].tp == 1
+    assert match_people(beside, gt, vis, boxes, threshold=BOX_IOU)[2].tp == 0
+    # a body three times too narrow at the right place (IoU 1/3): the wrong body the box test refuses
+    narrow = gt * np.array([1 / 3, 1.0]) + np.array([20 / 3, 0.0])
+    assert keypoint_box_iou(narrow, gt)[0, 0] == pytest.approx(1 / 3)
+    assert match_people(narrow, gt, vis, boxes)[2].tp == 1
+    assert match_people(narrow, gt, vis, boxes, threshold=BOX_IOU)[2].tp == 0
+    # the thresholds themselves pass: a 30 px wide person, 10 px beside: 2000 / 4000; 18 px wide, 18 px beside
     wide, wide_box = np.array([[[0.0, 0], [30, 100], [15, 50]]]), np.array([[0.0, 0, 30, 100]])
     assert keypoint_box_iou(wide + [10.0, 0], wide)[0, 0] == 0.5
-    assert match_people(wide + [10.0, 0], wide, vis, wide_box)[2].tp == 1
+    assert match_people(wide + [10.0, 0], wide, vis, wide_box, threshold=BOX_IOU)[2].tp == 1
+    far = wide + [30.0 * 9 / 11, 0]  # overlap 30 * 2 / 11 wide: IoU (60 / 11) / (60 - 60 / 11) = 0.1
+    assert keypoint_box_iou(far, wide)[0, 0] == pytest.approx(0.1)
+    assert match_people(far + [-1e-9, 0], wide, vis, wide_box)[2].tp == 1
+    assert match_people(far + [0.5, 0], wide, vis, wide_box)[2].tp == 0
     with pytest.raises(ValueError, match="criterion"):
         match_people(gt, gt, vis, boxes, criterion="mask")
 
 
 def test_the_strict_count_also_needs_the_boxes_to_overlap():
     """A thin person and a prediction 8 px beside it: joints within 10% of the diagonal,
-    but boxes at IoU 0.11. Found by neither count: "joints" is the stricter one."""
+    but boxes at IoU 0.11: found by the protocol (IoU >= 0.1), not by "joints", whose box
+    test is the stricter 0.5. 9 px beside (IoU 0.05): found by neither."""
     gt = np.array([[[0.0, 0], [10, 100], [5, 50]]])
     boxes, vis = np.array([[0.0, 0, 10, 100]]), np.ones((1, 3))
     beside = gt + np.array([8.0, 0.0])
     assert keypoint_box_iou(beside, gt)[0, 0] == pytest.approx(2 / 18)
+    found = match_people(beside, gt, vis, boxes)[2]
+    strict = match_people(beside, gt, vis, boxes, criterion="joints")[2]
+    assert (found.tp, found.fp, found.fn) == (1, 0, 0) and (strict.tp, strict.fp, strict.fn) == (0, 1, 1)
+    further = gt + np.array([9.0, 0.0])
+    assert keypoint_box_iou(further, gt)[0, 0] == pytest.approx(1 / 19)
     for criterion in ("iou", "joints"):
-        det = match_people(beside, gt, vis, boxes, criterion=criterion)[2]
+        det = match_people(further, gt, vis, boxes, criterion=criterion)[2]
         assert (det.tp, det.fp, det.fn) == (0, 1, 1), criterion
 
 
 def test_an_extra_prediction_never_takes_a_person_from_one_that_passes():
     """P1: left and right swapped (same box, IoU 1, joint cost 60 / 116.6 = 0.51); P2: half-size
-    body at the right place (closer joints, cost 29.2 / 116.6 = 0.25, IoU 0.25). P2 would win a
-    plain Hungarian on the joint cost and then be refused; the person stays found by P1."""
+    body at the right place (closer joints, cost 29.2 / 116.6 = 0.25, IoU 0.25). At the box test
+    (IoU 0.5) P2 would win a plain Hungarian on the joint cost and then be refused; the person
+    stays found by P1."""
     gt = np.array([[[0.0, 0], [60, 0], [0, 100], [60, 100]]])  # shoulders, then feet
     boxes, vis = np.array([[0.0, 0, 60, 100]]), np.ones((1, 4))
     swapped = gt[:, [1, 0, 3, 2]]
@@ -169,7 +196,7 @@ def test_an_extra_prediction_never_takes_a_person_from_one_that_passes():
     cost = [np.linalg.norm(p - gt, axis=-1).mean() / diag for p in (swapped, half)]
     assert cost == pytest.approx([60 / diag, math.hypot(15, 25) / diag]) and cost[1] < cost[0]
     np.testing.assert_allclose(keypoint_box_iou(np.concatenate([swapped, half]), gt), [[1.0], [0.25]])
-    alone = match_people(swapped, gt, vis, boxes)[2]
-    both = match_people(np.concatenate([swapped, half]), gt, vis, boxes)
+    alone = match_people(swapped, gt, vis, boxes, threshold=0.5)[2]
+    both = match_people(np.concatenate([swapped, half]), gt, vis, boxes, threshold=0.5)
     assert (alone.tp, alone.fp, alone.fn) == (1, 0, 0)
     assert (both[2].tp, both[2].fp, both[2].fn) == (1, 1, 0) and both[0].tolist() == [0]

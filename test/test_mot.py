@@ -102,6 +102,32 @@ def test_threshold_decides_matches():
     assert near["deta"] == pytest.approx(7 / 19)
 
 
+def test_boxes_matched_by_iou():
+    """metric "iou" (the paper's 2D protocol): boxes pair up at IoU >= threshold, MOTP is the mean
+    1 - IoU, HOTA's similarity the IoU. Person 1 (box 0..10 x 0..10) is tracked 5 px to the side
+    (IoU 50 / 150 = 1/3): a match at threshold 0.3, a miss and a false positive at 0.5."""
+    box1, box2 = [0.0, 0, 10, 10], [100.0, 0, 110, 20]
+    gt = [[(1, box1), (2, box2)] for _ in range(4)]
+    pred = [[("a", [5.0, 0, 15, 10]), ("b", box2)] for _ in range(4)]
+    loose = mot.evaluate(gt, pred, threshold=0.3, metric="iou")
+    assert loose["idf1"] == loose["mota"] == 1.0
+    assert loose["motp"] == pytest.approx((2 / 3 + 0.0) / 2)  # mean 1 - IoU of the matched pairs
+    # DetA per alpha: both pairs while alpha <= 1/3 (6 alphas), then person 2 alone: 1 TP, 1 FN, 1 FP
+    assert loose["deta"] == pytest.approx((6 * 1.0 + 13 * (1 / 3)) / 19)
+    strict = mot.evaluate(gt, pred, threshold=0.5, metric="iou")
+    assert (strict["num_misses"], strict["num_false_positives"], strict["num_switches"]) == (4, 4, 0)
+    assert strict["mota"] == pytest.approx(1 - 8 / 8) and strict["idf1"] == pytest.approx(0.5)
+    # the same observations as points would be refused: a box has 4 numbers
+    with pytest.raises(ValueError, match="points"):
+        mot.evaluate(gt, pred, threshold=0.5)
+    with pytest.raises(ValueError, match="boxes"):
+        mot.evaluate(two_people(1), two_people(1), threshold=0.5, metric="iou")
+    with pytest.raises(ValueError, match="threshold"):
+        mot.evaluate(gt, pred, threshold=1.5, metric="iou")
+    with pytest.raises(ValueError, match="metric"):
+        mot.evaluate(gt, pred, threshold=0.5, metric="manhattan")
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="frames"):
         mot.evaluate([[]], [[], []], 1.0)

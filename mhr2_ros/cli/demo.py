@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 from pathlib import Path
 
 from mhr2_ros.cli.formatting import HelpFormatter
@@ -62,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
     from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
     from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
-    from mhr2_ros.evaluation.mot import evaluate
-    from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
+    from mhr2_ros.evaluation.runner import TRACK_PROTOCOLS, tracking_metrics
+    from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
     from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
     from mhr2_ros.io.overlay import draw_overlay
     from mhr2_ros.io.video_writer import VideoWriter
@@ -81,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.output
     out.mkdir(parents=True, exist_ok=True)
     tp = fp = fn = 0
-    pelvis_err, fov_err, gt_tracks, pred_tracks = [], [], [], []
+    pelvis_err, fov_err = [], []
+    tracks = {suffix: ([], []) for suffix in TRACK_PROTOCOLS}  # (gt, pred) observations per frame
     with JsonlWriter(out / "frames.jsonl") as jsonl, VideoWriter(out / "input.mp4", 10.0, (640, 480)) as vin, \
             VideoWriter(out / "overlay.mp4", 10.0, (640, 480)) as vout:  # fmt: skip
         for frame in clip:
@@ -97,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
             tp, fp, fn = tp + det.tp, fp + det.fp, fn + det.fn
             pelvis_err += [mrpe(result.humans[r].position, truth.humans[c].position) for r, c in zip(rows, cols)]
             fov_err.append(fov_error_deg(result.fov_y, truth.fov_y))
-            gt_obs, pred_obs = counted_tracks(truth, ignore, result, det)
-            gt_tracks.append(gt_obs)
-            pred_tracks.append(pred_obs)
-    mot = evaluate(gt_tracks, pred_tracks, TRACK_MATCH_M)
+            for suffix, (observe, _, _) in TRACK_PROTOCOLS.items():
+                gt_obs, pred_obs = counted_tracks(truth, ignore, result, det, observe)
+                tracks[suffix][0].append(gt_obs)
+                tracks[suffix][1].append(pred_obs)
+    mot = tracking_metrics(tracks)
     _print_summary(len(clip), tp, fp, fn, pelvis_err, fov_err, mot, out)
     if detector.metadata.get("trained") is False:
         print("note: these weights are untrained (" + detector.metadata.get("description", "placeholder")
@@ -123,11 +124,15 @@ def _print_summary(frames, tp, fp, fn, pelvis_err, fov_err, mot, out) -> None:
     recall = tp / (tp + fn) if tp + fn else float("nan")
     print(f"default clip: {frames} frames, {tp + fn} visible people in all, {tp + fp} detections "
           "(people mostly hidden or with the pelvis out of view are ignored: mhr2_ros/evaluation/benchmark.py)")
-    print(f"detection: precision {precision:.2f}, recall {recall:.2f} (boxes around the 2D joints overlap, IoU >= {MATCH_IOU})")
+    print(f"detection: precision {precision:.2f}, recall {recall:.2f} (boxes around the 2D joints overlap, "
+          f"IoU >= {MATCH_IOU:g}: the paper's protocol)")
     mean_err = f"{np.mean(pelvis_err):.2f} m" if pelvis_err else "n/a (nothing matched)"
     print(f"3D pelvis error (MRPE) of matched people: {mean_err}")
     print(f"vertical FOV error: {np.mean(fov_err):.1f} deg")
-    idf1, mota = mot["idf1"], mot["mota"]
-    print(f"tracking: IDF1 {idf1:.2f}, MOTA {mota:.2f}, ID switches {int(mot['num_switches'])}"
-          if not math.isnan(idf1) else "tracking: no tracks")
+    if mot["idf1"] is None or mot["idf1_2d"] is None:
+        print("tracking: no tracks")
+    else:
+        print(f"tracking: IDF1 {mot['idf1_2d']:.2f}, MOTA {mot['mota_2d']:.2f} on 2D boxes (IoU >= 0.5, the paper's "
+              f"protocol); IDF1 {mot['idf1']:.2f}, MOTA {mot['mota']:.2f}, ID switches {mot['num_switches']:.0f} "
+              "in 3D (pelvis within 0.5 m)")
     print(f"outputs in {out}/: input.mp4, overlay.mp4, frames.jsonl")

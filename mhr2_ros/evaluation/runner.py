@@ -7,8 +7,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional
 
+from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
-from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_M
+from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_IOU, TRACK_MATCH_M, track_boxes, track_observations
+
+# The tracking protocols, name suffix of their metrics -> (observations, mot metric, threshold):
+# 3D pelvises within 0.5 m (the robot's), and the paper's 2D boxes at IoU 0.5 ("_2d").
+TRACK_PROTOCOLS = {"": (track_observations, "euclidean", TRACK_MATCH_M), "_2d": (track_boxes, "iou", TRACK_MATCH_IOU)}
 
 
 @dataclass
@@ -26,7 +31,7 @@ class Report:
     """What `evaluate` returns: the metrics of all frames and per sequence."""
 
     overall: Dict[str, Optional[float]]  # detection + mesh + FOV metrics over every frame
-    tracking: Dict[str, Optional[float]]  # MOT metrics over the tracked sequences (empty when none)
+    tracking: Dict[str, Optional[float]]  # MOT metrics over the tracked sequences, per TRACK_PROTOCOLS (or empty)
     per_sequence: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
     by_distance: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)  # Evaluator.by_distance, all frames
 
@@ -60,20 +65,19 @@ def disk_sequences(paths) -> List[Sequence]:
 
 def evaluate(
     detector, sequences: List[Sequence], gt_intrinsics: bool = False, tracker_factory: Optional[Callable] = None,
-    progress: Optional[Callable[[int], None]] = None,
+    progress: Optional[Callable[[int], None]] = None, match_iou: float = M.MATCH_IOU,
 ) -> Report:
     """Detector over every frame: the predicted camera unless `gt_intrinsics` (then the
-    FOV error is zero by construction). `tracker_factory()` -> a fresh tracker per clip."""
-    from mhr2_ros.evaluation.mot import evaluate as mot_evaluate
+    FOV error is zero by construction). `tracker_factory()` -> a fresh tracker per clip.
+    `match_iou`: the keypoint-box IoU of a detection true positive (the protocol's 0.1)."""
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
-    overall, per_seq = Evaluator(), {}
-    gt_tracks: List = []
-    pred_tracks: List = []
+    overall, per_seq = Evaluator(match_iou), {}
+    tracks = {suffix: ([], []) for suffix in TRACK_PROTOCOLS}  # all clips: (gt, pred) observations per frame
     for seq in sequences:
-        ev = Evaluator()
+        ev = Evaluator(match_iou)
         tracker = tracker_factory() if (seq.tracked and tracker_factory) else None
-        seq_gt, seq_pred = [], []
+        seq_tracks = {suffix: ([], []) for suffix in TRACK_PROTOCOLS}
         for frame in seq.frames:
             truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
@@ -82,19 +86,33 @@ def evaluate(
             det = ev.add(result, truth, ignore)
             if tracker is not None:
                 tracker.update(result, frame.time)
-                gt_obs, pred_obs = counted_tracks(truth, ignore, result, det)
-                seq_gt.append(gt_obs)
-                seq_pred.append(pred_obs)
+                for suffix, (observe, _, _) in TRACK_PROTOCOLS.items():
+                    gt_obs, pred_obs = counted_tracks(truth, ignore, result, det, observe)
+                    seq_tracks[suffix][0].append(gt_obs)
+                    seq_tracks[suffix][1].append(pred_obs)
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()
         if tracker is not None:
-            per_seq[seq.name].update(_mot(mot_evaluate(seq_gt, seq_pred, TRACK_MATCH_M)))
+            per_seq[seq.name].update(tracking_metrics(seq_tracks))
             # Offset the frames of each clip so one MOT evaluation spans all clips with distinct ids.
-            gt_tracks += [[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt]
-            pred_tracks += [[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred]
-    tracking = _mot(mot_evaluate(gt_tracks, pred_tracks, TRACK_MATCH_M)) if gt_tracks else {}
+            for suffix, (seq_gt, seq_pred) in seq_tracks.items():
+                tracks[suffix][0].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt])
+                tracks[suffix][1].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred])
+    tracking = tracking_metrics(tracks) if tracks[""][0] else {}
     return Report(overall.summary(), tracking, per_seq, overall.by_distance())
+
+
+def tracking_metrics(tracks: Dict[str, tuple]) -> Dict[str, Optional[float]]:
+    """MOT_KEYS of every tracking protocol, each key with the protocol's suffix; `tracks`:
+    {suffix of TRACK_PROTOCOLS: (gt, pred) observations per frame, of that protocol}."""
+    from mhr2_ros.evaluation.mot import evaluate as mot_evaluate
+
+    out: Dict[str, Optional[float]] = {}
+    for suffix, (gt, pred) in tracks.items():
+        _, metric, threshold = TRACK_PROTOCOLS[suffix]
+        out.update({k + suffix: v for k, v in _mot(mot_evaluate(gt, pred, threshold, metric)).items()})
+    return out
 
 
 MOT_KEYS = ("idf1", "mota", "hota", "num_switches")
