@@ -6,13 +6,14 @@ import json
 import pytest
 
 from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict
+from mhr2_ros.evaluation.benchmark_spec import MATCH_IOU
 from mhr2_ros.model import build_model
 from mhr2_ros.training.config import load_train_config
 
 REPO = DEFAULT_WEIGHTS.parent.parent
 MAX_BYTES = 50 * 1024 * 1024  # the repository's limit for its one binary
-METRICS = ("f1", "f1_joints", "precision", "recall", "pa_mpjpe", "mrpe", "fov_error", "idf1",
-           "errors_wrong_body", "errors_not_found", "f1_bodies_fixed")
+METRICS = ("f1", "f1_box", "f1_joints", "precision", "recall", "pa_mpjpe", "mrpe", "fov_error", "idf1", "idf1_2d",
+           "errors_wrong_body", "errors_not_found", "f1_bodies_fixed", "match_iou")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def test_evaluation_table_is_recorded(shipped):
     for key in METRICS:
         assert key in info["evaluation"]["metrics"], key
         assert table["metrics"][key] == info["evaluation"]["metrics"][key], key
+    assert table["metrics"]["match_iou"] == MATCH_IOU  # measured by the current protocol
 
 
 def test_the_recorded_evaluation_used_the_weights_own_selection(shipped):
