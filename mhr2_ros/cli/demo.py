@@ -59,9 +59,9 @@ def _clip(args, body):
 def run(args: argparse.Namespace) -> int:
     # loaded here, not at parser build time (torch, OpenCV: test_cli_startup)
     from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
-    from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
+    from mhr2_ros.evaluation.benchmark import ignored_people, match_frame
     from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
-    from mhr2_ros.evaluation.runner import TRACK_PROTOCOLS, tracking_metrics
+    from mhr2_ros.evaluation.runner import add_tracks, empty_tracks, tracking_metrics
     from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
     from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
     from mhr2_ros.io.overlay import draw_overlay
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tp = fp = fn = 0
     pelvis_err, fov_err = [], []
-    tracks = {suffix: ([], []) for suffix in TRACK_PROTOCOLS}  # (gt, pred) observations per frame
+    tracks = empty_tracks()
     with JsonlWriter(out / "frames.jsonl") as jsonl, VideoWriter(out / "input.mp4", 10.0, (640, 480)) as vin, \
             VideoWriter(out / "overlay.mp4", 10.0, (640, 480)) as vout:  # fmt: skip
         for frame in clip:
@@ -97,10 +97,7 @@ def run(args: argparse.Namespace) -> int:
             tp, fp, fn = tp + det.tp, fp + det.fp, fn + det.fn
             pelvis_err += [mrpe(result.humans[r].position, truth.humans[c].position) for r, c in zip(rows, cols)]
             fov_err.append(fov_error_deg(result.fov_y, truth.fov_y))
-            for suffix, (observe, _, _) in TRACK_PROTOCOLS.items():
-                gt_obs, pred_obs = counted_tracks(truth, ignore, result, det, observe)
-                tracks[suffix][0].append(gt_obs)
-                tracks[suffix][1].append(pred_obs)
+            add_tracks(tracks, truth, ignore, result, det)
     mot = tracking_metrics(tracks)
     _print_summary(len(clip), tp, fp, fn, pelvis_err, fov_err, mot, out)
     if detector.metadata.get("trained") is False:

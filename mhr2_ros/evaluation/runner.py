@@ -73,11 +73,11 @@ def evaluate(
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
     overall, per_seq = Evaluator(match_iou), {}
-    tracks = {suffix: ([], []) for suffix in TRACK_PROTOCOLS}  # all clips: (gt, pred) observations per frame
+    tracks = empty_tracks()  # all clips
     for seq in sequences:
         ev = Evaluator(match_iou)
         tracker = tracker_factory() if (seq.tracked and tracker_factory) else None
-        seq_tracks = {suffix: ([], []) for suffix in TRACK_PROTOCOLS}
+        seq_tracks = empty_tracks()
         for frame in seq.frames:
             truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
@@ -86,10 +86,7 @@ def evaluate(
             det = ev.add(result, truth, ignore)
             if tracker is not None:
                 tracker.update(result, frame.time)
-                for suffix, (observe, _, _) in TRACK_PROTOCOLS.items():
-                    gt_obs, pred_obs = counted_tracks(truth, ignore, result, det, observe)
-                    seq_tracks[suffix][0].append(gt_obs)
-                    seq_tracks[suffix][1].append(pred_obs)
+                add_tracks(seq_tracks, truth, ignore, result, det)
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()
@@ -101,6 +98,19 @@ def evaluate(
                 tracks[suffix][1].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred])
     tracking = tracking_metrics(tracks) if tracks[""][0] else {}
     return Report(overall.summary(), tracking, per_seq, overall.by_distance())
+
+
+def empty_tracks() -> Dict[str, tuple]:
+    """{suffix of TRACK_PROTOCOLS: ([], [])}: per protocol, the (gt, pred) observations per frame."""
+    return {suffix: ([], []) for suffix in TRACK_PROTOCOLS}
+
+
+def add_tracks(tracks: Dict[str, tuple], truth, ignore, result, det) -> None:
+    """Append one frame's observations (`benchmark.counted_tracks`) of every protocol to `tracks`."""
+    for suffix, (observe, _, _) in TRACK_PROTOCOLS.items():
+        gt_obs, pred_obs = counted_tracks(truth, ignore, result, det, observe)
+        tracks[suffix][0].append(gt_obs)
+        tracks[suffix][1].append(pred_obs)
 
 
 def tracking_metrics(tracks: Dict[str, tuple]) -> Dict[str, Optional[float]]:
