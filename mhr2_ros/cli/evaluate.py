@@ -52,8 +52,9 @@ def add_parser(sub) -> None:
         "eval",
         help="evaluate a model on the synthetic benchmark or on a dataset",
         description="Run the detector (and the tracker on clips) over frames with ground truth and "
-        "report detection precision/recall/F1 (2D-joint matching), MPJPE, PA-MPJPE, PVE, Abs-PVE, "
-        "TA-PVE, Pair-PA-MPJPE (mm), MRPE (m), vertical-FOV error (deg) and IDF1/MOTA/HOTA, then "
+        "report detection precision/recall/F1 (2D-joint matching, the paper's protocol, and stricter "
+        "counts), MPJPE, PA-MPJPE, PVE, Abs-PVE, TA-PVE, Pair-PA-MPJPE (mm), MRPE (m), vertical-FOV "
+        "error (deg) and IDF1/MOTA/HOTA (on person boxes, as the paper, and in 3D), then "
         "recall, MRPE and predicted/true depth by distance from the camera. "
         "Without --data: the fixed synthetic benchmark (seeds below 1000; training uses >= 1000).",
         formatter_class=HelpFormatter,
