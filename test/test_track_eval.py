@@ -67,6 +67,7 @@ def test_simulate_paper_tracker_scores_idf1_above_0_9_on_every_scenario(tmp_path
         assert m["num_frames"] == SIM_FRAMES and m["num_false_positives"] > 0 and m["num_misses"] > 0
     total = sum(data["sequences"][n]["num_objects"] for n in SCENARIOS)
     assert data["overall"]["num_objects"] == total and data["overall"]["idf1"] >= 0.9
+    assert "boxes" not in data  # simulated streams have pelvises only, no person boxes
 
 
 def test_broken_tracker_config_scores_much_lower(tmp_path, capsys):
@@ -98,6 +99,11 @@ def test_clip_with_ground_truth_detections_is_tracked_almost_perfectly(clip_dir,
     assert data["detections"] == "ground truth" and m["num_frames"] == CLIP_FRAMES
     assert m["num_objects"] >= CLIP_FRAMES  # people are in view
     assert m["idf1"] >= 0.95 and m["num_switches"] == 0 and m["num_false_positives"] == 0, m
+    # the paper's protocol on person boxes: the true boxes, so every tracked box matches its person
+    b = data["boxes"]["sequences"]["walk"]
+    assert data["boxes"]["match_iou"] == 0.5 and "person boxes (the paper's protocol)" in text
+    assert b["num_objects"] == m["num_objects"] and b["num_false_positives"] == b["num_misses"] == 0, b
+    assert b["idf1"] == pytest.approx(m["idf1"]) and b["motp"] == pytest.approx(0.0, abs=1e-9)  # IoU 1
 
 
 def test_clip_with_the_detector_runs_end_to_end(clip_dir, tmp_path, capsys, tiny_detector):
@@ -114,6 +120,7 @@ def test_clip_with_the_detector_runs_end_to_end(clip_dir, tmp_path, capsys, tiny
     m = data["overall"]
     assert m["num_frames"] == CLIP_FRAMES and m["num_predictions"] == 3 * CLIP_FRAMES  # every detection tracked
     assert 0.0 <= m["idf1"] <= 1.0 and m["num_objects"] == data["sequences"]["walk"]["num_objects"]
+    assert data["boxes"]["overall"]["num_predictions"] == m["num_predictions"]
 
 
 def test_clear_errors(tmp_path, capsys):
@@ -130,6 +137,20 @@ def test_clear_errors(tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("new_track_treshold: 0.5\n")
     code, _, err = track_eval(capsys, "--simulate", "--tracker-config", tmp_path / "bad.yaml")
     assert code == 2 and "new_track_treshold" in err
+
+
+def test_box_rows_need_recorded_boxes():
+    from mhr2_ros.evaluation.track_eval import SequenceTracks, evaluate_sequences
+
+    seq = SequenceTracks("walk")
+    seq.add([("p1", np.zeros(3))], [("h1", np.zeros(3))])
+    assert evaluate_sequences([seq])["walk"]["idf1"] == 1.0
+    with pytest.raises(ValueError, match="simulated"):
+        evaluate_sequences([seq], boxes=True)
+    seq.add_boxes([("p1", [0.0, 0, 10, 20])], [("h1", [0.0, 0, 10, 15])])  # IoU 0.75
+    rows = evaluate_sequences([seq], boxes=True)
+    assert rows["walk"]["idf1"] == 1.0 and rows["walk"]["motp"] == pytest.approx(0.25)
+    assert evaluate_sequences([seq], threshold=0.8, boxes=True)["walk"]["num_misses"] == 1
 
 
 def test_metrics_without_ground_truth_are_null_in_json():

@@ -48,31 +48,46 @@ def track_boxes(humans: Iterable[Human]) -> Observations:
 
 @dataclass
 class SequenceTracks:
-    """Per-frame ground truth and tracker output of one sequence."""
+    """Per-frame ground truth and tracker output of one sequence: 3D pelvises, and for
+    synthetic clips also person boxes (the paper's 2D protocol; empty for simulated streams)."""
 
     name: str  # row name in the table
     gt: List[Observations] = field(default_factory=list)  # per frame: ground-truth (id, position)
     pred: List[Observations] = field(default_factory=list)  # per frame: tracked (track id, position)
+    gt_boxes: List[Observations] = field(default_factory=list)  # per frame: ground-truth (id, box)
+    pred_boxes: List[Observations] = field(default_factory=list)  # per frame: tracked (track id, box)
 
     def add(self, gt: Observations, pred: Observations) -> None:
         self.gt.append(gt)
         self.pred.append(pred)
 
+    def add_boxes(self, gt: Observations, pred: Observations) -> None:
+        self.gt_boxes.append(gt)
+        self.pred_boxes.append(pred)
+
     def __len__(self) -> int:
         return len(self.gt)
 
 
-def evaluate_sequences(sequences: Sequence[SequenceTracks],
-                       threshold: float = TRACK_MATCH_M) -> Dict[str, Dict[str, float]]:
+def evaluate_sequences(sequences: Sequence[SequenceTracks], threshold: Optional[float] = None,
+                       boxes: bool = False) -> Dict[str, Dict[str, float]]:
     """{sequence name: metrics} plus OVERALL: one evaluation over all sequences, frames
-    concatenated and ids made distinct per sequence (so totals and IDF1 are global)."""
+    concatenated and ids made distinct per sequence (so totals and IDF1 are global).
+    3D pelvises within `threshold` meters (default TRACK_MATCH_M), or with `boxes` the
+    person boxes at IoU >= `threshold` (default TRACK_MATCH_IOU)."""
     names = [s.name for s in sequences]
     if len(set(names)) != len(names) or OVERALL in names:
         raise ValueError(f"sequence names must be distinct and not {OVERALL!r}: {names}")
-    rows = {s.name: mot.evaluate(s.gt, s.pred, threshold) for s in sequences}
-    gt = [[((s.name, i), p) for i, p in frame] for s in sequences for frame in s.gt]
-    pred = [[((s.name, i), p) for i, p in frame] for s in sequences for frame in s.pred]
-    rows[OVERALL] = mot.evaluate(gt, pred, threshold)
+    metric = "iou" if boxes else "euclidean"
+    if threshold is None:
+        threshold = TRACK_MATCH_IOU if boxes else TRACK_MATCH_M
+    pairs = {s.name: (s.gt_boxes, s.pred_boxes) if boxes else (s.gt, s.pred) for s in sequences}
+    if boxes and any(len(gt) != len(s) for s, (gt, _) in zip(sequences, pairs.values())):
+        raise ValueError("person boxes are recorded for synthetic clips only, not for simulated streams")
+    rows = {name: mot.evaluate(gt, pred, threshold, metric) for name, (gt, pred) in pairs.items()}
+    gt = [[((name, i), p) for i, p in frame] for name, (seq_gt, _) in pairs.items() for frame in seq_gt]
+    pred = [[((name, i), p) for i, p in frame] for name, (_, seq_pred) in pairs.items() for frame in seq_pred]
+    rows[OVERALL] = mot.evaluate(gt, pred, threshold, metric)
     return rows
 
 
@@ -115,9 +130,9 @@ def track_clip(name: str, frames, tracker, detect: Optional[Callable] = None,
     """Feed the frames of a synthetic clip (SynthFrames: .image, .time, .truth) to the tracker.
 
     detect(frame) -> FrameResult runs a detector; None uses truth_detections (tracker
-    errors alone). Ground truth = the people `mhr2 eval` counts (benchmark.ignored_people:
-    enough visible pixels, pelvis in the image); a track on an ignored person is neither
-    a hit nor a false positive, as there.
+    errors alone). Records 3D pelvises and person boxes. Ground truth = the people
+    `mhr2 eval` counts (benchmark.ignored_people: enough visible pixels, pelvis in the
+    image); a track on an ignored person is neither a hit nor a false positive, as there.
     """
     from mhr2_ros.evaluation.benchmark import counted_tracks, ignored_people, match_frame
     from mhr2_ros.training.synthetic.truth import to_frame_result
@@ -130,6 +145,7 @@ def track_clip(name: str, frames, tracker, detect: Optional[Callable] = None,
         ignore = ignored_people(frame.truth, truth)
         _, _, det = match_frame(result, truth, ignore)
         seq.add(*counted_tracks(truth, ignore, result, det))
+        seq.add_boxes(*counted_tracks(truth, ignore, result, det, track_boxes))
         if progress:
             progress(1)
     return seq
