@@ -121,7 +121,7 @@ def counted_tracks(truth: FrameResult, ignore: np.ndarray, result: FrameResult, 
                    observe=track_observations):
     """One frame's MOT observations (gt, pred) under the ignore regions: the counted
     ground-truth people, and the tracked detections that are not on an ignored person.
-    `observe`: track_observations (3D pelvis) or track_eval.track_boxes (2D joint boxes)."""
+    `observe`: track_observations (3D pelvis) or track_eval.track_boxes (person boxes)."""
     gt = observe(h for h, ignored in zip(truth.humans, ignore) if not ignored)
     pred = observe(h for k, h in enumerate(result.humans) if k not in det.ignored)
     return gt, pred
