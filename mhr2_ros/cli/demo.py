@@ -116,6 +116,7 @@ def _print_summary(frames, tp, fp, fn, pelvis_err, fov_err, mot, out) -> None:
     import numpy as np
 
     from mhr2_ros.evaluation.metrics import MATCH_IOU
+    from mhr2_ros.evaluation.track_eval import TRACK_MATCH_IOU, TRACK_MATCH_M
 
     precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
@@ -129,7 +130,7 @@ def _print_summary(frames, tp, fp, fn, pelvis_err, fov_err, mot, out) -> None:
     if mot["idf1"] is None or mot["idf1_2d"] is None:
         print("tracking: no tracks")
     else:
-        print(f"tracking: IDF1 {mot['idf1_2d']:.2f}, MOTA {mot['mota_2d']:.2f} on 2D boxes (IoU >= 0.5, the paper's "
-              f"protocol); IDF1 {mot['idf1']:.2f}, MOTA {mot['mota']:.2f}, ID switches {mot['num_switches']:.0f} "
-              "in 3D (pelvis within 0.5 m)")
+        print(f"tracking: IDF1 {mot['idf1_2d']:.2f}, MOTA {mot['mota_2d']:.2f} on person boxes (IoU >= "
+              f"{TRACK_MATCH_IOU:g}, the paper's protocol); IDF1 {mot['idf1']:.2f}, MOTA {mot['mota']:.2f}, "
+              f"ID switches {mot['num_switches']:.0f} in 3D (pelvis within {TRACK_MATCH_M:g} m)")
     print(f"outputs in {out}/: input.mp4, overlay.mp4, frames.jsonl")

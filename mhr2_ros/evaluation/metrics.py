@@ -15,7 +15,9 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from mhr2_ros.evaluation.benchmark_spec import BOX_IOU, MATCH_IOU  # noqa: F401 (re-exported)
+# the "iou" criterion's default acceptance (the paper's protocol) and the stricter box test, which
+# the "joints" criterion also applies (see match_people); defined with the benchmark, re-exported
+from mhr2_ros.evaluation.benchmark_spec import BOX_IOU, MATCH_IOU  # noqa: F401
 
 MM = 1000.0
 
@@ -121,8 +123,6 @@ def assignment_pairs(cost: np.ndarray, accept: np.ndarray) -> Tuple[np.ndarray, 
     return rows[good], cols[good]
 
 
-# MATCH_IOU: "iou" criterion, the boxes around a pair's 2D joints overlap at least this much (the
-# paper's protocol, see match_people); BOX_IOU: the stricter box test, also the "joints" criterion's
 MATCH_JOINT_DISTANCE = 0.1  # "joints" criterion: mean 2D joint error below this fraction of the GT box diagonal
 CRITERIA = ("iou", "joints")
 

@@ -82,7 +82,7 @@ def evaluate_sequences(sequences: Sequence[SequenceTracks], threshold: Optional[
     if threshold is None:
         threshold = TRACK_MATCH_IOU if boxes else TRACK_MATCH_M
     pairs = {s.name: (s.gt_boxes, s.pred_boxes) if boxes else (s.gt, s.pred) for s in sequences}
-    if boxes and any(len(gt) != len(s) for s, (gt, _) in zip(sequences, pairs.values())):
+    if boxes and any(len(s.gt_boxes) != len(s) for s in sequences):
         raise ValueError("person boxes are recorded for synthetic clips only, not for simulated streams")
     rows = {name: mot.evaluate(gt, pred, threshold, metric) for name, (gt, pred) in pairs.items()}
     gt = [[((name, i), p) for i, p in frame] for name, (seq_gt, _) in pairs.items() for frame in seq_gt]
