@@ -10,6 +10,7 @@ import yaml
 
 from mhr2_ros.cli import main
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, fill_vertices
+from mhr2_ros.evaluation.uncertainty import Unit, metrics_from_sums
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.synthetic.truth import to_frame_result
 
@@ -208,6 +209,14 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert {"f1", "f1_box", "f1_joints", "idf1", "idf1_2d"} <= set(data["metrics"]) and data["metrics"]["match_iou"] == 0.1
     assert sum(row["gt_people"] for row in data["by_distance"].values()) == data["metrics"]["gt_people"]
     assert data["selection"] == {"score_threshold": 0.4, "nms_distance": 0.0, "merge_radius": 0.0}
+    # resampling units: the 2 images one each, the clip whole; their sums give the reported metrics
+    assert [(u["stratum"], u["frames"]) for u in data["units"]] == [("images (seed 0)", 1)] * 2 + [("clips", 3)]
+    total = metrics_from_sums(np.sum([Unit.from_json(u).sums for u in data["units"]], axis=0))
+    for key in ("f1", "precision", "recall", "fov_error"):
+        assert float(total[key]) == pytest.approx(data["metrics"][key]), key
+    assert set(data["intervals"]) >= {"f1", "mrpe", "idf1_2d"} and "| 95% interval |" in text
+    assert main(["compare", str(out), str(out)]) == 0
+    assert "| detection F1 | " in capsys.readouterr().out
 
 
 def test_command_evaluates_a_tuning_set_of_other_seeds_and_refuses_training_seeds(tmp_path, tiny_yaml, capsys):

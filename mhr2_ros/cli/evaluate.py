@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mhr2_ros.errors import InputError
     from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences
+    from mhr2_ros.evaluation.uncertainty import clip_count
     from mhr2_ros.tracking import Tracker, load_tracker_config
 
     for name in ("images", "clips", "clip_frames", "image_seed", "clip_seed"):
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
                           match_iou=args.match_iou)  # fmt: skip
     seconds = time.perf_counter() - start
     metrics = {**report.overall, **report.tracking}
+    bounds = report.intervals()
     weights = "random init" if args.random_init else str(args.weights)
     print(f"weights: {weights}")
     print(f"data: {source}")
@@ -136,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
     selection = {"score_threshold": detector.cfg.score_threshold, "nms_distance": detector.cfg.nms_distance,
                  "merge_radius": detector.merge_radius}  # fmt: skip
     print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
-    print(format_table(metrics))
+    print(format_table(metrics, bounds))
+    print(f"interval: 95% bootstrap over {len(report.units)} units (images; clips whole, "
+          f"{clip_count(report.units)} behind the IDF1 intervals); `mhr2 compare` tells two runs apart")
     print("\nDetection errors (TIDE-style types, mhr2_ros/evaluation/errors.py):")
     print(format_error_table(metrics))
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")
@@ -144,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload = {"weights": weights, "data": source, "gt_intrinsics": args.gt_intrinsics,
                    "selection": selection,
-                   "metrics": metrics, "per_sequence": report.per_sequence, "by_distance": report.by_distance,
+                   "metrics": metrics, "intervals": bounds,
+                   "per_sequence": report.per_sequence, "by_distance": report.by_distance,
+                   "units": [u.to_json() for u in report.units],  # what `mhr2 compare` resamples
                    # provenance; not the checkpoint's own recorded evaluation, which this run may replace
                    "model_metadata": {k: v for k, v in detector.metadata.items() if k != "evaluation"}}  # fmt: skip
         with atomic_write(args.json, "w") as f:
@@ -153,20 +159,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(metrics: Dict[str, Optional[float]]) -> str:
-    """Markdown table: metric, value, target, met."""
-    lines = ["| metric | value | target | met |", "|---|---|---|---|"]
+def format_table(metrics: Dict[str, Optional[float]], bounds: Optional[Dict] = None) -> str:
+    """Markdown table: metric, value, its 95% interval where `bounds` has one, target, met
+    ("within noise" when the interval holds the target)."""
+    lines = ["| metric | value | 95% interval | target | met |", "|---|---|---|---|---|"]
     iou = metrics.get("match_iou", MATCH_IOU)
     for key, label, unit, fmt, target, sense in ROWS:
         label = label.format(iou=iou)
         value = metrics.get(key)
         suffix = f" {unit}" if unit else ""
         shown = "n/a" if value is None else fmt.format(value) + suffix
+        low_high = (bounds or {}).get(key)
+        interval = "" if low_high is None else f"{fmt.format(low_high[0])} to {fmt.format(low_high[1])}"
         goal = "" if target is None else ("≥ " if sense == "min" else "≤ ") + fmt.format(target) + suffix
         met = ""
         if target is not None and value is not None:
             met = "yes" if (value >= target if sense == "min" else value <= target) else "no"
-        lines.append(f"| {label} | {shown} | {goal} | {met} |")
+            if low_high is not None and low_high[0] <= target <= low_high[1]:
+                met += " (within noise)"  # the interval holds the target: another sample could flip it
+        lines.append(f"| {label} | {shown} | {interval} | {goal} | {met} |")
     return "\n".join(lines)
 
 

@@ -39,6 +39,7 @@ import torch
 from mhr2_ros.body import JOINT_NAMES, PELVIS
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.errors import ErrorTypes, classify_errors
+from mhr2_ros.evaluation.uncertainty import frame_sums
 from mhr2_ros.inference.results import FrameResult
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, track_observations
 # the benchmark's definition, in a module without torch (`mhr2 eval --help` shows its sizes)
@@ -146,6 +147,7 @@ class Evaluator:
         self.ignored = 0
         self.frames = 0
         self.errors = ErrorTypes()  # why the FPs and FNs of the protocol's match are wrong (errors.py)
+        self.frame_sums: List[Dict[str, float]] = []  # per frame, uncertainty.frame_sums (for the bootstrap)
         # distance bin -> counted people, found people, and per found person MRPE (m) and
         # predicted / true pelvis depth
         self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": []})
@@ -163,10 +165,14 @@ class Evaluator:
         self.errors = self.errors + frame_errors(result, truth, rows, cols, det, ignore)
         self.frames += 1
         self.ignored += 0 if ignore is None else int(np.sum(ignore))
-        self.values["fov_error"].append(M.fov_error_deg(result.fov_y, truth.fov_y))
+        fov_error = M.fov_error_deg(result.fov_y, truth.fov_y)
+        self.values["fov_error"].append(fov_error)
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
+        first = len(self.values["pa_mpjpe"])  # this frame's pairs start here
         for p, g in pairs:
             self._person(p, g)
+        self.frame_sums.append(frame_sums(det.tp, det.fp, det.fn, self.values["pa_mpjpe"][first:],
+                                          self.values["mrpe"][first:], fov_error))  # fmt: skip
         self._add_distances(pairs, truth, ignore, set(cols.tolist()))
         meshes = [(p.vertices, g.vertices) for p, g in pairs if p.vertices is not None and g.vertices is not None]
         ta = M.ta_pve([m[0] for m in meshes], [m[1] for m in meshes])

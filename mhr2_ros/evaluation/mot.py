@@ -37,7 +37,7 @@ FrameObservations = Sequence[Observation]
 CLEAR_METRICS = (
     "num_frames", "idf1", "idp", "idr", "recall", "precision", "mota", "motp", "num_switches",
     "num_false_positives", "num_misses", "num_objects", "num_predictions", "num_unique_objects",
-    "mostly_tracked", "partially_tracked", "mostly_lost", "num_fragmentations",
+    "mostly_tracked", "partially_tracked", "mostly_lost", "num_fragmentations", "idtp", "idfp", "idfn",
 )
 METRICS = ("euclidean", "iou")  # how observations are compared: points by distance, boxes by IoU
 HOTA_ALPHAS = np.arange(0.05, 0.99, 0.05)  # 0.05 ... 0.95, as in TrackEval

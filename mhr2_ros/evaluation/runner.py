@@ -10,6 +10,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_IOU, TRACK_MATCH_M, track_boxes, track_observations
+from mhr2_ros.evaluation.uncertainty import Unit, intervals, merge_units
 
 # The tracking protocols, name suffix of their metrics -> (observations, mot metric, threshold):
 # 3D pelvises within 0.5 m (the robot's), and the paper's 2D boxes at IoU 0.5 ("_2d").
@@ -34,6 +35,11 @@ class Report:
     tracking: Dict[str, Optional[float]]  # MOT metrics over the tracked sequences, per TRACK_PROTOCOLS (or empty)
     per_sequence: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
     by_distance: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)  # Evaluator.by_distance, all frames
+    units: List[Unit] = field(default_factory=list)  # resampling units (uncertainty.py): images, whole clips
+
+    def intervals(self) -> Dict[str, Optional[List[float]]]:
+        """95% bootstrap intervals of the headline metrics (`uncertainty.intervals`)."""
+        return intervals(self.units) if self.units else {}
 
 
 def synthetic_sequences(spec: SyntheticBenchmark, body) -> List[Sequence]:
@@ -74,11 +80,13 @@ def evaluate(
 
     overall, per_seq = Evaluator(match_iou), {}
     tracks = empty_tracks()  # all clips
+    frame_names, clips = [], {}  # (sequence, frame) per frame of `overall`; clip name -> its tracking counts
     for seq in sequences:
         ev = Evaluator(match_iou)
         tracker = tracker_factory() if (seq.tracked and tracker_factory) else None
         seq_tracks = empty_tracks()
-        for frame in seq.frames:
+        for index, frame in enumerate(seq.frames):
+            frame_names.append((seq.name, str(index)))
             truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
             result = detector(frame.image, K=truth.K if gt_intrinsics else None)
@@ -90,14 +98,18 @@ def evaluate(
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()
+        if seq.tracked:
+            clips[seq.name] = {}
         if tracker is not None:
-            per_seq[seq.name].update(tracking_metrics(seq_tracks))
+            clips[seq.name] = tracking_metrics(seq_tracks)
+            per_seq[seq.name].update(clips[seq.name])
             # Offset the frames of each clip so one MOT evaluation spans all clips with distinct ids.
             for suffix, (seq_gt, seq_pred) in seq_tracks.items():
                 tracks[suffix][0].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt])
                 tracks[suffix][1].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred])
     tracking = tracking_metrics(tracks) if tracks[""][0] else {}
-    return Report(overall.summary(), tracking, per_seq, overall.by_distance())
+    units = merge_units([(*name, sums) for name, sums in zip(frame_names, overall.frame_sums)], clips)
+    return Report(overall.summary(), tracking, per_seq, overall.by_distance(), units)
 
 
 def empty_tracks() -> Dict[str, tuple]:
@@ -125,7 +137,7 @@ def tracking_metrics(tracks: Dict[str, tuple]) -> Dict[str, Optional[float]]:
     return out
 
 
-MOT_KEYS = ("idf1", "mota", "hota", "num_switches")
+MOT_KEYS = ("idf1", "mota", "hota", "num_switches", "idtp", "idfp", "idfn")  # ID counts: for uncertainty.py
 
 
 def _mot(result: Dict) -> Dict[str, Optional[float]]:

@@ -1,0 +1,101 @@
+"""`mhr2 compare`: is one model really better than another? Paired bootstrap of two
+`mhr2 eval --json` runs on the same frames (mhr2_ros/evaluation/uncertainty.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from mhr2_ros.cli.formatting import HelpFormatter
+from mhr2_ros.cli.options import check_output_file
+from mhr2_ros.io.atomic import atomic_write
+
+# metric -> (label, format): the rows of the table, in uncertainty.METRICS' order
+LABELS = {
+    "f1": ("detection F1", "{:+.3f}"), "precision": ("precision", "{:+.3f}"), "recall": ("recall", "{:+.3f}"),
+    "pa_mpjpe": ("PA-MPJPE (mm)", "{:+.1f}"), "mrpe": ("MRPE (m)", "{:+.3f}"),
+    "fov_error": ("vertical FOV error (deg)", "{:+.2f}"), "idf1_2d": ("IDF1, person boxes", "{:+.3f}"),
+    "idf1": ("IDF1, 3D", "{:+.3f}"),
+}  # fmt: skip
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="tell whether one evaluation is better than another beyond the benchmark's noise",
+        description="Compare two `mhr2 eval --json` runs made on the same frames (two models, or two "
+        "settings, on one benchmark or tuning set): for each headline metric the difference NEW - BASE and "
+        "its 95% paired bootstrap interval (independent images and whole clips resampled, the same draw "
+        "for both runs). A metric is 'better' or 'worse' only when its interval excludes zero.",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("base", type=Path, metavar="BASE", help="JSON of `mhr2 eval --json` for the reference model")
+    p.add_argument("new", type=Path, metavar="NEW", help="JSON of `mhr2 eval --json` for the candidate, same data")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the comparison to this JSON file")
+    p.set_defaults(run=run)
+
+
+def load_units(path: Path) -> Tuple[Dict, List]:
+    """(the eval JSON, its resampling units); InputError naming the file when it is not one."""
+    from mhr2_ros.errors import InputError
+    from mhr2_ros.evaluation.uncertainty import Unit
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (give the JSON written by `mhr2 eval --json`)")
+    try:
+        payload = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a JSON file ({e})") from None
+    if not isinstance(payload, dict) or "metrics" not in payload:
+        raise InputError(f"{path}: not an `mhr2 eval --json` result (no \"metrics\")")
+    if not payload.get("units"):
+        raise InputError(f"{path}: has no per-frame \"units\" (written by an older mhr2 eval); run `mhr2 eval "
+                         "--json` again")  # fmt: skip
+    try:
+        return payload, [Unit.from_json(u) for u in payload["units"]]
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{path}: bad \"units\" record: {e}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from mhr2_ros.errors import InputError
+    from mhr2_ros.evaluation.uncertainty import compare
+
+    check_output_file("--json", args.json)
+    base, base_units = load_units(args.base)
+    new, new_units = load_units(args.new)
+    if base.get("metrics", {}).get("match_iou") != new.get("metrics", {}).get("match_iou"):
+        raise InputError("the two runs used different --match-iou; compare runs of one protocol")
+    try:
+        result = compare(base_units, new_units)
+    except ValueError as e:
+        raise InputError(f"{args.base} vs {args.new}: {e}") from None
+    print(f"base: {args.base} (weights {base.get('weights')})")
+    print(f"new:  {args.new} (weights {new.get('weights')})")
+    print(f"data: {base.get('data')}")
+    print(format_comparison(result))
+    print(f"95% paired bootstrap over {len(base_units)} units (images; clips whole); "
+          "'better' / 'worse' only when the interval excludes 0")  # fmt: skip
+    if args.json:
+        with atomic_write(args.json, "w") as f:
+            json.dump({"base": str(args.base), "new": str(args.new), "comparison": result}, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def format_comparison(result: Dict[str, Dict]) -> str:
+    """Markdown table: metric, base, new, difference, its interval, verdict."""
+    lines = ["| metric | base | new | new - base | 95% interval | verdict |", "|---|---|---|---|---|---|"]
+    for name, row in result.items():
+        label, fmt = LABELS[name]
+        plain = fmt.replace("+", "")
+
+        def show(x, f=plain):
+            return "n/a" if x is None else f.format(x)
+
+        interval = "n/a" if row["interval"] is None else f"{fmt.format(row['interval'][0])} to {fmt.format(row['interval'][1])}"
+        lines.append(f"| {label} | {show(row['base'])} | {show(row['new'])} | {show(row['difference'], fmt)} | "
+                     f"{interval} | {row['verdict']} |")  # fmt: skip
+    return "\n".join(lines)

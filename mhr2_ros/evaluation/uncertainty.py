@@ -1,0 +1,188 @@
+"""How sure a measured number is: bootstrap intervals of the headline metrics, and the
+paired comparison of two evaluations of the same frames (`mhr2 compare`).
+
+A benchmark of 100 images and 3 clips measures a model with noise: which people happen
+to be in it. Whether F1 0.902 meets a target of 0.9, or whether a retrained model that
+moves the tuning set's F1 from 0.889 to 0.893 is better, depends on that noise. This
+module resamples the benchmark (Efron's bootstrap) to estimate it.
+
+Units. Frames of one clip are not independent (the same people walk through all of
+them), so a clip is resampled whole; each independent image is its own unit. Resampling
+is stratified: every image set, and the clips together, keep their number of units in
+each replicate (a replicate never trades images for clips). With few clips (the
+benchmark's 3) the tracking intervals are coarse: a replicate can only hold one of the
+few clip combinations; they are reported with the number of clips behind them.
+
+Each unit carries sums, so every metric of a replicate is a ratio of summed sums, the
+way the metric itself is computed over the whole set: F1 from the summed TP / FP / FN,
+PA-MPJPE and MRPE as the mean over the summed true-positive pairs, FOV error over frames,
+IDF1 from the summed IDTP / IDFP / IDFN of the clips (IDF1 over several clips with
+distinct ids is exactly that sum). Intervals are percentile intervals of the replicates.
+
+Paired comparison: the two evaluations must hold the same units (the same frames, e.g.
+two models on one benchmark); each replicate draws the same units for both, so the noise
+they share (hard people, easy scenes) cancels in the difference, which is what makes a
+small change measurable at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+# the per-unit sums every metric below is computed from (the JSON's "units" records)
+SUM_FIELDS = ("frames", "tp", "fp", "fn", "pairs", "pa_mpjpe_sum", "mrpe_sum", "fov_error_sum",
+              "idtp_2d", "idfp_2d", "idfn_2d", "idtp", "idfp", "idfn")  # fmt: skip
+# metric -> "max" (higher is better) or "min"
+METRICS = {"f1": "max", "precision": "max", "recall": "max", "pa_mpjpe": "min", "mrpe": "min",
+           "fov_error": "min", "idf1_2d": "max", "idf1": "max"}  # fmt: skip
+TRACK_METRICS = ("idf1_2d", "idf1")  # read from the clips only
+LEVEL = 0.95  # two-sided interval
+REPLICATES = 2000  # bootstrap replicates: percentiles at 2.5% / 97.5% settle to ~0.002 in F1
+SEED = 0  # the resampling is deterministic: the same JSON gives the same interval
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One resampling unit: an independent image or a whole clip."""
+
+    stratum: str  # resampled within: an image set's name, or "clips"
+    name: str  # unique within its stratum: the image's sequence/frame, the clip's name
+    sums: Tuple[float, ...]  # in SUM_FIELDS order
+
+    def to_json(self) -> Dict:
+        return {"stratum": self.stratum, "name": self.name, **dict(zip(SUM_FIELDS, self.sums))}
+
+    @staticmethod
+    def from_json(record: Mapping) -> "Unit":
+        missing = [k for k in ("stratum", "name", *SUM_FIELDS) if k not in record]
+        if missing:
+            raise ValueError(f"unit record without {', '.join(missing)}")
+        return Unit(str(record["stratum"]), str(record["name"]), tuple(float(record[k]) for k in SUM_FIELDS))
+
+
+def frame_sums(tp: int, fp: int, fn: int, pa_mpjpe: Sequence[float], mrpe: Sequence[float], fov_error: float) -> Dict:
+    """One frame's SUM_FIELDS (tracking fields zero): its protocol counts, the PA-MPJPE (mm)
+    and MRPE (m) of its true-positive pairs, its FOV error (deg)."""
+    out = dict.fromkeys(SUM_FIELDS, 0.0)
+    out.update(frames=1, tp=tp, fp=fp, fn=fn, pairs=len(pa_mpjpe), pa_mpjpe_sum=float(np.sum(pa_mpjpe)),
+               mrpe_sum=float(np.sum(mrpe)), fov_error_sum=fov_error)  # fmt: skip
+    return out
+
+
+def merge_units(frames: Sequence[Tuple[str, str, Mapping]], clip_tracking: Mapping[str, Mapping]) -> List[Unit]:
+    """Units from per-frame sums: `frames` (sequence name, frame name, frame_sums) in order;
+    `clip_tracking` {name of every clip (temporal sequence): its idtp/idfp/idfn with and without
+    "_2d", or {} when not tracked}. The frames of a clip add up to one unit holding its
+    tracking counts; the other frames stay one unit each."""
+    acc: Dict[Tuple[str, str], np.ndarray] = {}
+    for seq, frame, sums in frames:
+        key = ("clips", seq) if seq in clip_tracking else (seq, frame)
+        acc[key] = acc.get(key, 0.0) + np.array([float(sums[k]) for k in SUM_FIELDS])
+    for seq, mot in clip_tracking.items():
+        key = ("clips", seq)
+        row = acc.setdefault(key, np.zeros(len(SUM_FIELDS)))
+        for field in ("idtp", "idfp", "idfn"):
+            for suffix in ("", "_2d"):
+                row[SUM_FIELDS.index(field + suffix)] = float(mot.get(field + suffix) or 0.0)
+    return [Unit(stratum, name, tuple(float(x) for x in row)) for (stratum, name), row in acc.items()]
+
+
+def metrics_from_sums(s: np.ndarray) -> Dict[str, np.ndarray]:
+    """Every METRICS entry from summed SUM_FIELDS, s (..., len(SUM_FIELDS)); NaN where undefined
+    (no pairs, no clips). F1 / precision / recall as `metrics.Detection` (1 when nothing to count)."""
+    f = {name: s[..., i] for i, name in enumerate(SUM_FIELDS)}
+
+    def ratio(num, den, empty=np.nan):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), empty)
+
+    precision, recall = ratio(f["tp"], f["tp"] + f["fp"], 1.0), ratio(f["tp"], f["tp"] + f["fn"], 1.0)
+    out = {"precision": precision, "recall": recall, "f1": ratio(2 * precision * recall, precision + recall, 0.0),
+           "pa_mpjpe": ratio(f["pa_mpjpe_sum"], f["pairs"]), "mrpe": ratio(f["mrpe_sum"], f["pairs"]),
+           "fov_error": ratio(f["fov_error_sum"], f["frames"])}  # fmt: skip
+    for suffix in ("_2d", ""):
+        tp, fp, fn = f["idtp" + suffix], f["idfp" + suffix], f["idfn" + suffix]
+        out["idf1" + suffix] = ratio(2 * tp, 2 * tp + fp + fn)
+    return out
+
+
+def _resample_counts(units: Sequence[Unit], replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """(replicates, U) how often each unit is drawn, stratified: each stratum keeps its size."""
+    counts = np.zeros((replicates, len(units)))
+    for stratum in dict.fromkeys(u.stratum for u in units):
+        idx = np.array([i for i, u in enumerate(units) if u.stratum == stratum])
+        n = len(idx)
+        draws = rng.integers(0, n, size=(replicates, n))  # positions within the stratum
+        flat = (draws + n * np.arange(replicates)[:, None]).ravel()  # one bincount for every replicate
+        counts[:, idx] = np.bincount(flat, minlength=replicates * n).reshape(replicates, n)
+    return counts
+
+
+def _replicate_metrics(units: Sequence[Unit], counts: np.ndarray) -> Dict[str, np.ndarray]:
+    sums = counts @ np.array([u.sums for u in units])  # (replicates, len(SUM_FIELDS))
+    return metrics_from_sums(sums)
+
+
+def _percentiles(values: np.ndarray, level: float) -> Optional[List[float]]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    tail = (1.0 - level) / 2 * 100
+    return [float(v) for v in np.percentile(values, [tail, 100 - tail])]
+
+
+def intervals(units: Sequence[Unit], level: float = LEVEL, replicates: int = REPLICATES,
+              seed: int = SEED) -> Dict[str, Optional[List[float]]]:
+    """{metric: [low, high]} percentile bootstrap interval of every METRICS entry (None where
+    the units cannot define it, e.g. IDF1 without clips)."""
+    if not units:
+        raise ValueError("no units to resample")
+    reps = _replicate_metrics(units, _resample_counts(units, replicates, np.random.default_rng(seed)))
+    return {name: _percentiles(reps[name], level) for name in METRICS}
+
+
+def clip_count(units: Sequence[Unit]) -> int:
+    """How many clips (tracking units) the tracking intervals rest on."""
+    return sum(u.stratum == "clips" for u in units)
+
+
+def compare(base: Sequence[Unit], new: Sequence[Unit], level: float = LEVEL, replicates: int = REPLICATES,
+            seed: int = SEED) -> Dict[str, Dict]:
+    """Paired bootstrap of new - base on the same units. Per metric: base, new, difference,
+    its [low, high] interval, and the verdict "better" / "worse" (the interval excludes 0 on
+    that side, by the metric's sense in METRICS) or "same within noise"."""
+    keys_b, keys_n = [(u.stratum, u.name) for u in base], [(u.stratum, u.name) for u in new]
+    if sorted(keys_b) != sorted(keys_n):
+        only_b, only_n = set(keys_b) - set(keys_n), set(keys_n) - set(keys_b)
+        raise ValueError(f"the evaluations hold different frames ({len(only_b)} only in the first, "
+                         f"{len(only_n)} only in the second): compare runs on the same data and seeds")  # fmt: skip
+    order = {k: i for i, k in enumerate(keys_b)}
+    new = sorted(new, key=lambda u: order[(u.stratum, u.name)])
+    people = SUM_FIELDS.index("tp"), SUM_FIELDS.index("fn")
+    for b, n in zip(base, new):
+        if b.sums[people[0]] + b.sums[people[1]] != n.sums[people[0]] + n.sums[people[1]]:
+            raise ValueError(f"{b.stratum}/{b.name}: the two evaluations count different people there "
+                             "(another --match-iou or dataset version?)")  # fmt: skip
+    counts = _resample_counts(base, replicates, np.random.default_rng(seed))
+    rb, rn = _replicate_metrics(base, counts), _replicate_metrics(new, counts)
+    point_b = metrics_from_sums(np.sum([u.sums for u in base], axis=0))
+    point_n = metrics_from_sums(np.sum([u.sums for u in new], axis=0))
+    out = {}
+    for name, sense in METRICS.items():
+        interval = _percentiles(rn[name] - rb[name], level)
+        verdict = "n/a"
+        if interval is not None:
+            up = interval[0] > 0 if sense == "max" else interval[1] < 0
+            down = interval[1] < 0 if sense == "max" else interval[0] > 0
+            verdict = "better" if up else "worse" if down else "same within noise"
+        b, n = float(point_b[name]), float(point_n[name])
+        out[name] = {"base": _finite(b), "new": _finite(n), "difference": _finite(n - b),
+                     "interval": interval, "verdict": verdict}  # fmt: skip
+    return out
+
+
+def _finite(x: float) -> Optional[float]:
+    return x if np.isfinite(x) else None

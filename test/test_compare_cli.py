@@ -1,0 +1,58 @@
+"""`mhr2 compare` on eval JSON files: verdicts, and clear errors on files it cannot compare."""
+
+import json
+
+from mhr2_ros.cli import main
+from mhr2_ros.evaluation.uncertainty import SUM_FIELDS
+
+
+def _eval_json(path, found_extra=0, images=40, seed_name="images (seed 500)"):
+    """An `mhr2 eval --json` result of `images` images of 3 people, 2 found (+1 in every
+    image below `found_extra`), and one tracked clip."""
+    units = []
+    for i in range(images):
+        tp = 2 + (i < found_extra) - (i % 7 == 0)  # some images harder than others
+        units.append({"stratum": seed_name, "name": str(i), **dict.fromkeys(SUM_FIELDS, 0.0),
+                      "frames": 1, "tp": tp, "fn": 3 - tp, "fp": i % 3 == 0, "pairs": tp,
+                      "pa_mpjpe_sum": 90.0 * tp, "mrpe_sum": 1.0 * tp, "fov_error_sum": 6.0})  # fmt: skip
+    units.append({"stratum": "clips", "name": "clip seed 600", **dict.fromkeys(SUM_FIELDS, 0.0), "frames": 10,
+                  "tp": 20, "fn": 10, "idtp_2d": 15, "idfn_2d": 15, "idtp": 5, "idfn": 25})  # fmt: skip
+    path.write_text(json.dumps({"weights": path.stem, "data": "synthetic", "metrics": {"match_iou": 0.1},
+                                "units": units}))  # fmt: skip
+    return path
+
+
+def test_a_real_improvement_is_better_and_a_copy_is_the_same(tmp_path, capsys):
+    base, new = _eval_json(tmp_path / "base.json"), _eval_json(tmp_path / "new.json", found_extra=20)
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(base), str(new), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| detection F1 |" in text and "better" in text and "| IDF1, 3D |" in text
+    result = json.loads(out.read_text())["comparison"]
+    assert result["recall"]["verdict"] == "better" and result["recall"]["difference"] > 0.1
+    assert result["pa_mpjpe"]["verdict"] == "same within noise" and result["idf1"]["interval"] == [0.0, 0.0]
+    assert main(["compare", str(new), str(base)]) == 0 and "| worse |" in capsys.readouterr().out
+
+
+def test_files_that_cannot_be_compared_are_named(tmp_path, capsys):
+    base = _eval_json(tmp_path / "base.json")
+    cases = {
+        "missing.json": "no such file",
+        "text.json": "not a JSON file",
+        "old.json": "older mhr2 eval",
+        "other_seed.json": "different frames",
+        "fewer.json": "different frames",
+    }
+    (tmp_path / "text.json").write_text("not json {")
+    (tmp_path / "old.json").write_text(json.dumps({"metrics": {"match_iou": 0.1}}))
+    _eval_json(tmp_path / "other_seed.json", seed_name="images (seed 0)")
+    _eval_json(tmp_path / "fewer.json", images=30)
+    for name, message in cases.items():
+        assert main(["compare", str(base), str(tmp_path / name)]) == 2, name
+        err = capsys.readouterr().err
+        assert message in err and "mhr2 compare: error:" in err, (name, err)
+    other = json.loads(base.read_text())
+    other["metrics"]["match_iou"] = 0.5
+    (tmp_path / "iou.json").write_text(json.dumps(other))
+    assert main(["compare", str(base), str(tmp_path / "iou.json")]) == 2
+    assert "--match-iou" in capsys.readouterr().err

@@ -1,0 +1,121 @@
+"""Bootstrap intervals and paired comparisons (evaluation/uncertainty.py) on cases computed by hand."""
+
+import numpy as np
+import pytest
+
+from mhr2_ros.evaluation import uncertainty as U
+
+
+def unit(name, stratum="images", **sums):
+    row = dict.fromkeys(U.SUM_FIELDS, 0.0)
+    row.update(sums)
+    return U.Unit(stratum, name, tuple(float(row[k]) for k in U.SUM_FIELDS))
+
+
+def test_metrics_from_summed_counts():
+    s = np.array([dict(frames=4, tp=8, fp=2, fn=2, pairs=8, pa_mpjpe_sum=640.0, mrpe_sum=4.0, fov_error_sum=10.0,
+                       idtp_2d=6, idfp_2d=2, idfn_2d=4, idtp=3, idfp=5, idfn=7)[k] for k in U.SUM_FIELDS], float)  # fmt: skip
+    m = {k: float(v) for k, v in U.metrics_from_sums(s).items()}
+    assert m["precision"] == pytest.approx(0.8) and m["recall"] == pytest.approx(0.8) and m["f1"] == pytest.approx(0.8)
+    assert m["pa_mpjpe"] == pytest.approx(80.0) and m["mrpe"] == pytest.approx(0.5) and m["fov_error"] == 2.5
+    assert m["idf1_2d"] == pytest.approx(12 / 18) and m["idf1"] == pytest.approx(6 / 18)
+    # nothing matched: no mesh metric, no clips: no IDF1; no predictions: precision 1 (metrics.Detection)
+    empty = U.metrics_from_sums(np.array([1.0 if k in ("frames", "fn") else 0.0 for k in U.SUM_FIELDS]))
+    assert np.isnan(empty["pa_mpjpe"]) and np.isnan(empty["idf1"]) and float(empty["precision"]) == 1.0
+    assert float(empty["recall"]) == 0.0 and float(empty["f1"]) == 0.0
+
+
+def test_frames_of_a_clip_form_one_unit_with_its_id_counts():
+    a = U.frame_sums(2, 1, 0, [50.0, 70.0], [0.2, 0.4], 3.0)
+    b = U.frame_sums(1, 0, 1, [90.0], [1.0], 5.0)
+    assert a["pairs"] == 2 and a["pa_mpjpe_sum"] == 120.0 and a["idtp"] == 0
+    frames = [("img", "0", a), ("img", "1", b), ("clip 1", "0", a), ("clip 1", "1", b), ("clip 2", "0", b)]
+    units = U.merge_units(frames, {"clip 1": {"idtp_2d": 5, "idfp_2d": 1, "idfn_2d": 2, "idtp": 3}, "clip 2": {}})
+    by_key = {(u.stratum, u.name): dict(zip(U.SUM_FIELDS, u.sums)) for u in units}
+    assert set(by_key) == {("img", "0"), ("img", "1"), ("clips", "clip 1"), ("clips", "clip 2")}
+    clip = by_key[("clips", "clip 1")]
+    assert (clip["frames"], clip["tp"], clip["fp"], clip["fn"], clip["pairs"]) == (2, 3, 1, 1, 3)
+    assert (clip["idtp_2d"], clip["idfp_2d"], clip["idfn_2d"], clip["idtp"], clip["idfn"]) == (5, 1, 2, 3, 0)
+    assert U.clip_count(units) == 2  # clip 2 was not tracked: still resampled whole
+    total = U.metrics_from_sums(np.sum([u.sums for u in units], axis=0))
+    assert float(total["pa_mpjpe"]) == pytest.approx((120 + 90 + 120 + 90 + 90) / 7)
+    assert U.Unit.from_json(units[2].to_json()) == units[2]
+    with pytest.raises(ValueError, match="without idfn"):
+        U.Unit.from_json({k: v for k, v in units[0].to_json().items() if k != "idfn"})
+
+
+def test_two_units_give_the_three_resamples_by_hand():
+    """Units found (tp 1) and missed (fn 1): replicates AA (F1 1), AB (F1 2/3), BB (F1 0) drawn
+    with probabilities 1/4, 1/2, 1/4, so the 95% interval spans [0, 1] and the median is 2/3."""
+    units = [unit("a", frames=1, tp=1), unit("b", frames=1, fn=1)]
+    counts = U._resample_counts(units, 4000, np.random.default_rng(1))
+    f1 = U._replicate_metrics(units, counts)["f1"]
+    assert set(np.round(f1, 6)) == {0.0, round(2 / 3, 6), 1.0}
+    assert np.mean(f1 == 1.0) == pytest.approx(0.25, abs=0.03) and np.median(f1) == pytest.approx(2 / 3)
+    assert U.intervals(units)["f1"] == [0.0, 1.0]
+    assert U.intervals(units) == U.intervals(units)  # seeded: the same JSON gives the same interval
+
+
+def test_strata_keep_their_size_and_identical_units_give_a_point():
+    images = [unit(str(i), frames=1, tp=2, fp=1, fn=1, pairs=2, pa_mpjpe_sum=160, mrpe_sum=1, fov_error_sum=4)
+              for i in range(5)]  # fmt: skip
+    clips = [unit("c1", "clips", frames=3, tp=3, fov_error_sum=12, idtp_2d=4, idfn_2d=4, idtp=2, idfp=2, idfn=4)]
+    units = images + clips
+    counts = U._resample_counts(units, 300, np.random.default_rng(0))
+    assert (counts[:, :5].sum(axis=1) == 5).all() and (counts[:, 5] == 1).all()
+    bounds = U.intervals(units)
+    assert bounds["pa_mpjpe"] == pytest.approx([80.0, 80.0]) and bounds["fov_error"] == pytest.approx([4.0, 4.0])
+    # one clip is always drawn once: its IDF1 has no spread to show
+    assert bounds["idf1_2d"] == pytest.approx([2 / 3, 2 / 3]) and bounds["idf1"] == pytest.approx([0.4, 0.4])
+    assert U.intervals(images)["idf1"] is None  # no clips, no IDF1
+    with pytest.raises(ValueError, match="no units"):
+        U.intervals([])
+
+
+def _tuning_like(rng, n=60, found=0.8):
+    """n images of 4 people each, a fraction found; PA-MPJPE around 90 mm per pair."""
+    out = []
+    for i in range(n):
+        tp = int(rng.binomial(4, found))
+        out.append(unit(str(i), frames=1, tp=tp, fp=int(rng.integers(0, 2)), fn=4 - tp, pairs=tp,
+                        pa_mpjpe_sum=float(rng.normal(90, 15, tp).sum()), mrpe_sum=float(rng.uniform(0, 2, tp).sum()),
+                        fov_error_sum=float(rng.uniform(0, 12))))  # fmt: skip
+    return out
+
+
+def test_a_paired_comparison_sees_what_two_separate_intervals_cannot():
+    """A candidate finding one more person in every fifth image: +0.017 recall, far inside each
+    run's own interval, but the pairing cancels the images' shared difficulty."""
+    rng = np.random.default_rng(3)
+    base = _tuning_like(rng)
+    new = []
+    for i, u in enumerate(base):
+        s = dict(zip(U.SUM_FIELDS, u.sums))
+        if i % 5 == 0 and s["fn"] > 0:
+            s.update(tp=s["tp"] + 1, fn=s["fn"] - 1)
+        new.append(unit(u.name, **s))
+    alone_b, alone_n = U.intervals(base)["recall"], U.intervals(new)["recall"]
+    assert alone_n[0] < alone_b[1]  # the separate intervals overlap
+    result = U.compare(base, list(reversed(new)))  # the order of the units does not matter
+    assert result["recall"]["verdict"] == "better" and result["recall"]["interval"][0] > 0
+    assert result["recall"]["difference"] == pytest.approx(float(U.metrics_from_sums(
+        np.sum([u.sums for u in new], 0))["recall"] - U.metrics_from_sums(np.sum([u.sums for u in base], 0))["recall"]))
+    assert result["pa_mpjpe"]["verdict"] == "same within noise" and result["idf1"]["verdict"] == "n/a"
+    assert U.compare(new, base)["recall"]["verdict"] == "worse"
+    same = U.compare(base, base)
+    assert all(r["verdict"] in ("same within noise", "n/a") for r in same.values())
+    assert same["f1"]["interval"] == [0.0, 0.0]
+
+
+def test_lower_is_better_for_errors_and_mismatched_runs_are_refused():
+    rng = np.random.default_rng(4)
+    base = _tuning_like(rng)
+    closer = [unit(u.name, **{**dict(zip(U.SUM_FIELDS, u.sums)), "mrpe_sum": u.sums[U.SUM_FIELDS.index("mrpe_sum")] * 0.7})
+              for u in base]  # fmt: skip
+    assert U.compare(base, closer)["mrpe"]["verdict"] == "better"
+    with pytest.raises(ValueError, match="different frames"):
+        U.compare(base, base[1:])
+    recounted = [unit(u.name, **{**dict(zip(U.SUM_FIELDS, u.sums)), "fn": u.sums[U.SUM_FIELDS.index("fn")] + 1})
+                 for u in base]  # fmt: skip
+    with pytest.raises(ValueError, match="different people"):
+        U.compare(base, recounted)
