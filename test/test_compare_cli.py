@@ -32,6 +32,14 @@ def test_a_real_improvement_is_better_and_a_copy_is_the_same(tmp_path, capsys):
     assert result["recall"]["verdict"] == "better" and result["recall"]["difference"] > 0.1
     assert result["pa_mpjpe"]["verdict"] == "same within noise" and result["idf1"]["interval"] == [0.0, 0.0]
     assert main(["compare", str(new), str(base)]) == 0 and "| worse |" in capsys.readouterr().out
+    # each stratum alone: the images carry the change, the one clip is the same and too thin to trust
+    assert main(["compare", str(base), str(new), "--split", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "images (seed 500) alone (40 units):" in text and "clips alone (1 units):" in text
+    assert "caution: fewer than 10 units in clips (1)" in text
+    split = json.loads(out.read_text())["by_stratum"]
+    assert split["images (seed 500)"]["recall"]["verdict"] == "better"
+    assert split["clips"]["recall"]["difference"] == 0.0
 
 
 def test_files_that_cannot_be_compared_are_named(tmp_path, capsys):

@@ -68,6 +68,8 @@ def test_strata_keep_their_size_and_identical_units_give_a_point():
     # one clip is always drawn once: its IDF1 has no spread to show
     assert bounds["idf1_2d"] == pytest.approx([2 / 3, 2 / 3]) and bounds["idf1"] == pytest.approx([0.4, 0.4])
     assert U.intervals(images)["idf1"] is None  # no clips, no IDF1
+    assert U.thin_strata(units) == {"images": 5, "clips": 1} and "clips (1)" in U.thin_note(units)
+    assert U.thin_note([unit(str(i)) for i in range(U.MIN_UNITS)]) is None
     with pytest.raises(ValueError, match="no units"):
         U.intervals([])
 

@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("base", type=Path, metavar="BASE", help="JSON of `mhr2 eval --json` for the reference model")
     p.add_argument("new", type=Path, metavar="NEW", help="JSON of `mhr2 eval --json` for the candidate, same data")
+    p.add_argument("--split", action="store_true",
+                   help="also compare each stratum alone (each image set; the clips): shows whether a difference "
+                   "comes from the independent images or from a few clips")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the comparison to this JSON file")
     p.set_defaults(run=run)
 
@@ -61,7 +64,7 @@ def load_units(path: Path) -> Tuple[Dict, List]:
 
 def run(args: argparse.Namespace) -> int:
     from mhr2_ros.errors import InputError
-    from mhr2_ros.evaluation.uncertainty import compare
+    from mhr2_ros.evaluation.uncertainty import compare, thin_note
 
     check_output_file("--json", args.json)
     base, base_units = load_units(args.base)
@@ -78,9 +81,19 @@ def run(args: argparse.Namespace) -> int:
     print(format_comparison(result))
     print(f"95% paired bootstrap over {len(base_units)} units (images; clips whole); "
           "'better' / 'worse' only when the interval excludes 0")  # fmt: skip
+    if thin_note(base_units):
+        print(thin_note(base_units))
+    payload = {"base": str(args.base), "new": str(args.new), "comparison": result}
+    if args.split:
+        payload["by_stratum"] = {}
+        for stratum in dict.fromkeys(u.stratum for u in base_units):
+            part = compare([u for u in base_units if u.stratum == stratum], [u for u in new_units if u.stratum == stratum])
+            payload["by_stratum"][stratum] = part
+            print(f"\n{stratum} alone ({sum(u.stratum == stratum for u in base_units)} units):")
+            print(format_comparison(part))
     if args.json:
         with atomic_write(args.json, "w") as f:
-            json.dump({"base": str(args.base), "new": str(args.new), "comparison": result}, f, indent=1)
+            json.dump(payload, f, indent=1)
         print(f"wrote {args.json}")
     return 0
 

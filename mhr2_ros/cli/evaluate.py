@@ -6,6 +6,8 @@ Pair-PA-MPJPE, MRPE, vertical-FOV error, and IDF1 / MOTA / HOTA on tracked clips
 with the demo model's targets, and writes the numbers as JSON (--json). Detection and
 tracking are measured by the paper's protocols (2D-joint boxes at IoU 0.1; tracks on 2D
 boxes at IoU 0.5) and by stricter tests beside them (boxes at IoU 0.5; tracks in 3D).
+Headline metrics carry 95% bootstrap intervals (evaluation/uncertainty.py); the JSON keeps
+the per-unit sums they come from, which `mhr2 compare` pairs between two runs.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mhr2_ros.errors import InputError
     from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences
-    from mhr2_ros.evaluation.uncertainty import clip_count
+    from mhr2_ros.evaluation.uncertainty import clip_count, thin_note
     from mhr2_ros.tracking import Tracker, load_tracker_config
 
     for name in ("images", "clips", "clip_frames", "image_seed", "clip_seed"):
@@ -141,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(metrics, bounds))
     print(f"interval: 95% bootstrap over {len(report.units)} units (images; clips whole, "
           f"{clip_count(report.units)} behind the IDF1 intervals); `mhr2 compare` tells two runs apart")
+    if thin_note(report.units):
+        print(thin_note(report.units))
     print("\nDetection errors (TIDE-style types, mhr2_ros/evaluation/errors.py):")
     print(format_error_table(metrics))
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")

@@ -42,6 +42,10 @@ TRACK_METRICS = ("idf1_2d", "idf1")  # read from the clips only
 LEVEL = 0.95  # two-sided interval
 REPLICATES = 2000  # bootstrap replicates: percentiles at 2.5% / 97.5% settle to ~0.002 in F1
 SEED = 0  # the resampling is deterministic: the same JSON gives the same interval
+# Fewer units than this in a stratum and its intervals are too narrow: a bootstrap sees no more
+# variety than its units hold (3 clips give 10 distinct resamples), so a verdict resting on
+# them can be contradicted by other scenes (weights/README.md, the re-judged tries).
+MIN_UNITS = 10
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,24 @@ def intervals(units: Sequence[Unit], level: float = LEVEL, replicates: int = REP
         raise ValueError("no units to resample")
     reps = _replicate_metrics(units, _resample_counts(units, replicates, np.random.default_rng(seed)))
     return {name: _percentiles(reps[name], level) for name in METRICS}
+
+
+def thin_strata(units: Sequence[Unit]) -> Dict[str, int]:
+    """{stratum: units} of the strata with fewer than MIN_UNITS units (their intervals are too narrow)."""
+    sizes: Dict[str, int] = {}
+    for u in units:
+        sizes[u.stratum] = sizes.get(u.stratum, 0) + 1
+    return {k: n for k, n in sizes.items() if n < MIN_UNITS}
+
+
+def thin_note(units: Sequence[Unit]) -> Optional[str]:
+    """One line warning about thin_strata, or None."""
+    thin = thin_strata(units)
+    if not thin:
+        return None
+    listed = ", ".join(f"{k} ({n})" for k, n in thin.items())
+    return (f"caution: fewer than {MIN_UNITS} units in {listed}: the intervals of metrics they weigh in are too "
+            "narrow; confirm on a set with more (e.g. --clips 10)")  # fmt: skip
 
 
 def clip_count(units: Sequence[Unit]) -> int:
