@@ -3,10 +3,12 @@ provenance points at files of this repository that rebuild the same network."""
 
 import json
 
+import numpy as np
 import pytest
 
 from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict
 from mhr2_ros.evaluation.benchmark_spec import MATCH_IOU
+from mhr2_ros.evaluation.uncertainty import Unit, metrics_from_sums
 from mhr2_ros.model import build_model
 from mhr2_ros.training.config import load_train_config
 
@@ -46,6 +48,15 @@ def test_evaluation_table_is_recorded(shipped):
         assert key in info["evaluation"]["metrics"], key
         assert table["metrics"][key] == info["evaluation"]["metrics"][key], key
     assert table["metrics"]["match_iou"] == MATCH_IOU  # measured by the current protocol
+    # the bootstrap intervals: recorded in both files, each holding its value, and the table's
+    # per-unit sums add up to its headline numbers (`mhr2 compare` can pair a new model with it)
+    assert table["intervals"] == info["evaluation"]["intervals"]
+    for key in ("f1", "pa_mpjpe", "mrpe", "fov_error", "idf1_2d", "idf1"):
+        low, high = table["intervals"][key]
+        assert low <= table["metrics"][key] <= high, key
+    total = metrics_from_sums(np.sum([Unit.from_json(u).sums for u in table["units"]], axis=0))
+    for key in ("f1", "pa_mpjpe", "mrpe", "idf1_2d"):
+        assert float(total[key]) == pytest.approx(table["metrics"][key]), key
 
 
 def test_the_recorded_evaluation_used_the_weights_own_selection(shipped):
