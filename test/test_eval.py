@@ -210,7 +210,8 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert sum(row["gt_people"] for row in data["by_distance"].values()) == data["metrics"]["gt_people"]
     assert data["selection"] == {"score_threshold": 0.4, "nms_distance": 0.0, "merge_radius": 0.0}
     # resampling units: the 2 images one each, the clip whole; their sums give the reported metrics
-    assert [(u["stratum"], u["frames"]) for u in data["units"]] == [("images (seed 0)", 1)] * 2 + [("clips", 3)]
+    assert [(u["stratum"], u["name"], u["frames"]) for u in data["units"]] == [
+        ("images", "images (seed 0)/0", 1), ("images", "images (seed 0)/1", 1), ("clips", "clip seed 1", 3)]
     total = metrics_from_sums(np.sum([Unit.from_json(u).sums for u in data["units"]], axis=0))
     for key in ("f1", "precision", "recall", "fov_error"):
         assert float(total[key]) == pytest.approx(data["metrics"][key]), key

@@ -32,7 +32,7 @@ def test_frames_of_a_clip_form_one_unit_with_its_id_counts():
     frames = [("img", "0", a), ("img", "1", b), ("clip 1", "0", a), ("clip 1", "1", b), ("clip 2", "0", b)]
     units = U.merge_units(frames, {"clip 1": {"idtp_2d": 5, "idfp_2d": 1, "idfn_2d": 2, "idtp": 3}, "clip 2": {}})
     by_key = {(u.stratum, u.name): dict(zip(U.SUM_FIELDS, u.sums)) for u in units}
-    assert set(by_key) == {("img", "0"), ("img", "1"), ("clips", "clip 1"), ("clips", "clip 2")}
+    assert set(by_key) == {("images", "img/0"), ("images", "img/1"), ("clips", "clip 1"), ("clips", "clip 2")}
     clip = by_key[("clips", "clip 1")]
     assert (clip["frames"], clip["tp"], clip["fp"], clip["fn"], clip["pairs"]) == (2, 3, 1, 1, 3)
     assert (clip["idtp_2d"], clip["idfp_2d"], clip["idfn_2d"], clip["idtp"], clip["idfn"]) == (5, 1, 2, 3, 0)

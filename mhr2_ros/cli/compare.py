@@ -87,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     if args.split:
         payload["by_stratum"] = {}
         for stratum in dict.fromkeys(u.stratum for u in base_units):
-            part = compare([u for u in base_units if u.stratum == stratum], [u for u in new_units if u.stratum == stratum])
+            base_part = [u for u in base_units if u.stratum == stratum]
+            part = compare(base_part, [u for u in new_units if u.stratum == stratum])
             payload["by_stratum"][stratum] = part
-            print(f"\n{stratum} alone ({sum(u.stratum == stratum for u in base_units)} units):")
+            print(f"\n{stratum} alone ({len(base_part)} units):")
             print(format_comparison(part))
     if args.json:
         with atomic_write(args.json, "w") as f:
@@ -108,7 +109,8 @@ def format_comparison(result: Dict[str, Dict]) -> str:
         def show(x, f=plain):
             return "n/a" if x is None else f.format(x)
 
-        interval = "n/a" if row["interval"] is None else f"{fmt.format(row['interval'][0])} to {fmt.format(row['interval'][1])}"
+        low_high = row["interval"]
+        interval = "n/a" if low_high is None else f"{fmt.format(low_high[0])} to {fmt.format(low_high[1])}"
         lines.append(f"| {label} | {show(row['base'])} | {show(row['new'])} | {show(row['difference'], fmt)} | "
                      f"{interval} | {row['verdict']} |")  # fmt: skip
     return "\n".join(lines)

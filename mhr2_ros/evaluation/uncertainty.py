@@ -8,8 +8,8 @@ module resamples the benchmark (Efron's bootstrap) to estimate it.
 
 Units. Frames of one clip are not independent (the same people walk through all of
 them), so a clip is resampled whole; each independent image is its own unit. Resampling
-is stratified: every image set, and the clips together, keep their number of units in
-each replicate (a replicate never trades images for clips). With few clips (the
+is stratified: the images, and the clips, each keep their number of units in each
+replicate (a replicate never trades images for clips). With few clips (the
 benchmark's 3) the tracking intervals are coarse: a replicate can only hold one of the
 few clip combinations; they are reported with the number of clips behind them.
 
@@ -38,7 +38,7 @@ SUM_FIELDS = ("frames", "tp", "fp", "fn", "pairs", "pa_mpjpe_sum", "mrpe_sum", "
 # metric -> "max" (higher is better) or "min"
 METRICS = {"f1": "max", "precision": "max", "recall": "max", "pa_mpjpe": "min", "mrpe": "min",
            "fov_error": "min", "idf1_2d": "max", "idf1": "max"}  # fmt: skip
-TRACK_METRICS = ("idf1_2d", "idf1")  # read from the clips only
+IMAGES, CLIPS = "images", "clips"  # the strata: independent images (from every image set), whole clips
 LEVEL = 0.95  # two-sided interval
 REPLICATES = 2000  # bootstrap replicates: percentiles at 2.5% / 97.5% settle to ~0.002 in F1
 SEED = 0  # the resampling is deterministic: the same JSON gives the same interval
@@ -52,8 +52,8 @@ MIN_UNITS = 10
 class Unit:
     """One resampling unit: an independent image or a whole clip."""
 
-    stratum: str  # resampled within: an image set's name, or "clips"
-    name: str  # unique within its stratum: the image's sequence/frame, the clip's name
+    stratum: str  # resampled within: IMAGES or CLIPS
+    name: str  # unique within its stratum: the image's "sequence/frame", the clip's sequence name
     sums: Tuple[float, ...]  # in SUM_FIELDS order
 
     def to_json(self) -> Dict:
@@ -79,14 +79,14 @@ def frame_sums(tp: int, fp: int, fn: int, pa_mpjpe: Sequence[float], mrpe: Seque
 def merge_units(frames: Sequence[Tuple[str, str, Mapping]], clip_tracking: Mapping[str, Mapping]) -> List[Unit]:
     """Units from per-frame sums: `frames` (sequence name, frame name, frame_sums) in order;
     `clip_tracking` {name of every clip (temporal sequence): its idtp/idfp/idfn with and without
-    "_2d", or {} when not tracked}. The frames of a clip add up to one unit holding its
-    tracking counts; the other frames stay one unit each."""
+    "_2d", or {} when not tracked}. The frames of a clip add up to one CLIPS unit holding its
+    tracking counts; every other frame is one IMAGES unit."""
     acc: Dict[Tuple[str, str], np.ndarray] = {}
     for seq, frame, sums in frames:
-        key = ("clips", seq) if seq in clip_tracking else (seq, frame)
+        key = (CLIPS, seq) if seq in clip_tracking else (IMAGES, f"{seq}/{frame}")
         acc[key] = acc.get(key, 0.0) + np.array([float(sums[k]) for k in SUM_FIELDS])
     for seq, mot in clip_tracking.items():
-        key = ("clips", seq)
+        key = (CLIPS, seq)
         row = acc.setdefault(key, np.zeros(len(SUM_FIELDS)))
         for field in ("idtp", "idfp", "idfn"):
             for suffix in ("", "_2d"):
@@ -168,7 +168,7 @@ def thin_note(units: Sequence[Unit]) -> Optional[str]:
 
 def clip_count(units: Sequence[Unit]) -> int:
     """How many clips (tracking units) the tracking intervals rest on."""
-    return sum(u.stratum == "clips" for u in units)
+    return sum(u.stratum == CLIPS for u in units)
 
 
 def compare(base: Sequence[Unit], new: Sequence[Unit], level: float = LEVEL, replicates: int = REPLICATES,
