@@ -46,6 +46,8 @@ class TrainConfig:
     # their CPU cores, clips are read there); 0: the training process loads them, rendering on the training device
     lr: float = 1e-4  # Adam learning rate (paper: Adam)
     encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
+    trainable: List[str] = field(default_factory=list)  # parameter-name prefixes to train, e.g. [camera_head]
+    # (the FOV head alone); the rest is frozen, which also skips its backward pass. Empty: everything
     weight_decay: float = 0.0  # AdamW weight decay
     warmup_steps: int = 500  # linear warm-up, then cosine decay to lr_min_ratio * lr
     lr_min_ratio: float = 0.05  # final learning rate / lr

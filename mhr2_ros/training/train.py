@@ -93,11 +93,29 @@ def _with_overrides(model_cfg: ModelConfig, overrides: dict, source: str) -> Mod
     return from_dict(type(model_cfg), {**model_cfg.to_dict(), **overrides}, source=f"model_overrides of {source}")
 
 
+def freeze_all_but(model, prefixes) -> None:
+    """requires_grad off for every parameter whose name starts with none of `prefixes`
+    (nothing frozen when empty); ConfigError naming a prefix that matches no parameter."""
+    if not prefixes:
+        return
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(n.startswith(prefix) for n in names):
+            modules = sorted({n.split(".")[0] for n in names})
+            raise ConfigError(f"trainable: {prefix!r} matches no parameter; the network's modules: "
+                              f"{', '.join(modules)}")
+    for name, param in model.named_parameters():
+        param.requires_grad_(any(name.startswith(prefix) for prefix in prefixes))
+
+
 def make_optimizer(model, cfg: TrainConfig):
-    """AdamW with a smaller learning rate on a pretrained encoder; warm-up then cosine."""
+    """AdamW over the trainable parameters, with a smaller learning rate on a pretrained
+    encoder; warm-up then cosine."""
     enc_scale = cfg.encoder_lr_scale if (cfg.dino or cfg.init) else 1.0
-    encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    freeze_all_but(model, cfg.trainable)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    encoder = [p for n, p in params if n.startswith("encoder.")]
+    rest = [p for n, p in params if not n.startswith("encoder.")]
     opt = torch.optim.AdamW(
         [{"params": encoder, "lr": cfg.lr * enc_scale}, {"params": rest, "lr": cfg.lr}],
         lr=cfg.lr, weight_decay=cfg.weight_decay,
