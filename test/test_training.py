@@ -254,6 +254,27 @@ def test_teacher_consistency_terms_and_a_frozen_teacher(tmp_path):
     assert any(not torch.equal(p, saved[n]) for n, p in run.model.named_parameters())  # the student moved
 
 
+def test_trainable_trains_the_fov_head_alone(tmp_path):
+    """`trainable: [camera_head]`: three steps move the FOV head and nothing else, with the
+    symmetric FOV loss; a prefix that names no parameter is refused, naming the modules."""
+    torch.manual_seed(0)
+    model, model_cfg = build_network(small_config(tmp_path))
+    start = save_checkpoint(model, model_cfg, tmp_path / "start.safetensors")
+    cfg = small_config(tmp_path, init=str(start), trainable=["camera_head"], lr=1e-2, encoder_lr_scale=1.0)
+    cfg.loss.fov_over_factor = 1.0
+    run = setup(cfg)
+    trained = {n for n, p in run.model.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith("camera_head.") for n in trained)
+    assert sum(len(g["params"]) for g in run.optimizer.param_groups) == len(trained)
+    for _ in range(3):
+        train_step(run)
+    saved, _, _ = load_checkpoint(start)
+    moved = {n for n, p in run.model.named_parameters() if not torch.equal(p.detach(), saved[n])}
+    assert moved and moved <= trained, moved - trained
+    with pytest.raises(ConfigError, match="'fov_head' matches no parameter.*camera_head, decoder, encoder"):
+        setup(small_config(tmp_path / "bad", trainable=["fov_head"]))
+
+
 # ----------------------------------------------------------------------------- joints3d ablation
 def test_joints3d_matching_runs_a_training_step(tmp_path):
     """The paper's costly ablation: every query through the body model before matching."""
