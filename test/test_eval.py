@@ -47,6 +47,18 @@ def test_ground_truth_scores_perfectly(truths):
         assert s[key] == pytest.approx(0.0, abs=1e-3), key
 
 
+def test_fov_error_and_its_sign(truths):
+    """A FOV predicted 5 deg too narrow in one frame and 3 deg too wide in the other: error 4 deg
+    on average, bias -1 deg (the sign says which way: too narrow places people too far)."""
+    ev = Evaluator()
+    for t, delta in zip(truths, (-5.0, 3.0)):
+        pred = copy.deepcopy(t)
+        pred.fov_y = t.fov_y + np.radians(delta)
+        ev.add(pred, t)
+    s = ev.summary()
+    assert s["fov_error"] == pytest.approx(4.0) and s["fov_bias"] == pytest.approx(-1.0)
+
+
 def test_a_common_shift_counts_only_in_absolute_metrics(truths):
     # Every person 10 cm to the right (2D joints kept, so the matching is unchanged):
     # MRPE 0.1 m and Abs-PVE 100 mm; centred, aligned and translation-aligned errors stay zero.

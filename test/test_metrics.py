@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mhr2_ros.evaluation.metrics import (
-    BOX_IOU, MATCH_IOU, Detection, abs_pve, box_iou, fov_error_deg, keypoint_box_iou, match_people,
+    BOX_IOU, MATCH_IOU, Detection, abs_pve, box_iou, fov_bias_deg, fov_error_deg, keypoint_box_iou, match_people,
     mpjpe, mrpe, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
 )  # fmt: skip
 
@@ -72,6 +72,8 @@ def test_mrpe_and_fov_error():
     assert mrpe(np.array([0.0, 0, 3]), np.array([0.3, 0.4, 3])) == pytest.approx(0.5)
     assert fov_error_deg(math.radians(65), math.radians(60)) == pytest.approx(5.0)
     assert fov_error_deg(math.radians(55), math.radians(60)) == pytest.approx(5.0)  # too narrow counts as much
+    assert fov_bias_deg(math.radians(55), math.radians(60)) == pytest.approx(-5.0)  # ... and the bias says which way
+    assert fov_bias_deg(math.radians(65), math.radians(60)) == pytest.approx(5.0)
 
 
 def test_detection_matching_on_2d_joints():

@@ -40,6 +40,8 @@ ROWS = (
     ("pair_pa_mpjpe", "Pair-PA-MPJPE", "mm", "{:.1f}", None, None),
     ("mrpe", "MRPE", "m", "{:.3f}", 0.5, "max"),
     ("fov_error", "vertical FOV error", "deg", "{:.2f}", 8.0, "max"),
+    ("fov_bias", "vertical FOV bias, predicted - true (< 0: too narrow, people placed too far)", "deg", "{:+.2f}",
+     None, None),
     ("idf1_2d", "IDF1, tracked clips, 2D boxes IoU >= 0.5 (the paper's protocol)", "", "{:.3f}", 0.8, "min"),
     ("mota_2d", "MOTA, 2D boxes", "", "{:.3f}", None, None),
     ("idf1", "IDF1, tracked clips, 3D pelvis within 0.5 m (stricter)", "", "{:.3f}", 0.8, "min"),

@@ -167,6 +167,7 @@ class Evaluator:
         self.ignored += 0 if ignore is None else int(np.sum(ignore))
         fov_error = M.fov_error_deg(result.fov_y, truth.fov_y)
         self.values["fov_error"].append(fov_error)
+        self.values["fov_bias"].append(M.fov_bias_deg(result.fov_y, truth.fov_y))
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
         first = len(self.values["pa_mpjpe"])  # this frame's pairs start here
         for p, g in pairs:
@@ -227,7 +228,7 @@ class Evaluator:
         fixed = self.errors.fixed_bodies(det)
         out.update({f"errors_{name}": value for name, value in dataclasses.asdict(self.errors).items()})
         out["f1_bodies_fixed"] = fixed.f1
-        for key in (*self.MESH_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error"):
+        for key in (*self.MESH_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error", "fov_bias"):
             vals = self.values.get(key, [])
             out[key] = float(np.mean(vals)) if vals else None
         return out

@@ -88,6 +88,13 @@ def fov_error_deg(pred_fov: float, gt_fov: float) -> float:
     return float(abs(np.degrees(pred_fov - gt_fov)))
 
 
+def fov_bias_deg(pred_fov: float, gt_fov: float) -> float:
+    """Signed vertical field-of-view error in degrees, predicted - true (inputs in radians):
+    negative when the predicted FOV is too narrow, i.e. the focal length too long, which
+    places people too far."""
+    return float(np.degrees(pred_fov - gt_fov))
+
+
 @dataclass
 class Detection:
     tp: int  # predictions matched to a counted ground-truth person within the threshold
