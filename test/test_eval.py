@@ -5,6 +5,7 @@ import dataclasses
 import json
 
 import numpy as np
+import torch
 import pytest
 import yaml
 
@@ -270,3 +271,23 @@ def test_command_on_a_dataset_folder_and_a_bad_folder(tmp_path, tiny_yaml, body_
     rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--data", str(tmp_path / "empty")])
     assert rc == 2
     assert "not a synthetic clip" in capsys.readouterr().err
+
+
+def test_training_eval_hook_reports_the_headline_metrics(tmp_path, tiny_config, body_model):
+    """`mhr2-train`'s periodic evaluation on an on-disk clip: every EVAL_KEYS metric it can
+    define, as floats (a random network detects nobody, so the mesh metrics are absent)."""
+    from mhr2_ros.model import build_model
+    from mhr2_ros.training.config import TrainConfig
+    from mhr2_ros.training.eval_hook import EVAL_KEYS, build_eval_hook
+    from mhr2_ros.training.synthetic.dataset import write_clip
+
+    clip = SyntheticClip(dataclasses.replace(SMALL.synth_config(independent=False), frames=2, vertices=False), 5,
+                         body_model)  # fmt: skip
+    write_clip(tmp_path / "clip", clip)
+    assert build_eval_hook(TrainConfig(eval_clips=[str(tmp_path / "clip")], eval_every=0)) is None
+    hook = build_eval_hook(TrainConfig(eval_clips=[str(tmp_path / "clip")], eval_every=10))
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        metrics = hook(build_model(tiny_config).eval(), tiny_config)
+    assert {"f1", "fov_error", "fov_bias", "idf1_2d", "idf1"} <= set(metrics) <= set(EVAL_KEYS)
+    assert abs(metrics["fov_bias"]) == pytest.approx(metrics["fov_error"])  # one camera: the same size

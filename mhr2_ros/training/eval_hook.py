@@ -8,7 +8,7 @@ from typing import Callable, Dict, Optional
 
 from mhr2_ros.config import InferenceConfig
 
-EVAL_KEYS = ("f1", "f1_box", "pa_mpjpe", "mrpe", "fov_error", "idf1_2d", "idf1")  # logged as eval/<key>
+EVAL_KEYS = ("f1", "f1_box", "pa_mpjpe", "mrpe", "fov_error", "fov_bias", "idf1_2d", "idf1")  # logged as eval/<key>
 
 
 def build_eval_hook(cfg) -> Optional[Callable]:
