@@ -115,6 +115,11 @@ def test_lower_is_better_for_errors_and_mismatched_runs_are_refused():
     closer = [unit(u.name, **{**dict(zip(U.SUM_FIELDS, u.sums)), "mrpe_sum": u.sums[U.SUM_FIELDS.index("mrpe_sum")] * 0.7})
               for u in base]  # fmt: skip
     assert U.compare(base, closer)["mrpe"]["verdict"] == "better"
+    # a consistent but negligible change (float noise of a frozen network) is no verdict
+    tiny = [unit(u.name, **{**dict(zip(U.SUM_FIELDS, u.sums)), "pa_mpjpe_sum": u.sums[U.SUM_FIELDS.index("pa_mpjpe_sum")]
+                            - 1e-4 * u.sums[U.SUM_FIELDS.index("pairs")]}) for u in base]  # fmt: skip
+    result = U.compare(base, tiny)["pa_mpjpe"]
+    assert result["interval"][1] < 0 and result["verdict"] == "same within noise"
     with pytest.raises(ValueError, match="different frames"):
         U.compare(base, base[1:])
     recounted = [unit(u.name, **{**dict(zip(U.SUM_FIELDS, u.sums)), "fn": u.sums[U.SUM_FIELDS.index("fn")] + 1})

@@ -38,6 +38,10 @@ SUM_FIELDS = ("frames", "tp", "fp", "fn", "pairs", "pa_mpjpe_sum", "mrpe_sum", "
 # metric -> "max" (higher is better) or "min"
 METRICS = {"f1": "max", "precision": "max", "recall": "max", "pa_mpjpe": "min", "mrpe": "min",
            "fov_error": "min", "idf1_2d": "max", "idf1": "max"}  # fmt: skip
+# the smallest difference worth a verdict, in the metric's unit (what the tables print): a
+# smaller one is "same" even when its interval excludes zero (e.g. float noise of a frozen part)
+RESOLUTION = {"f1": 1e-3, "precision": 1e-3, "recall": 1e-3, "pa_mpjpe": 0.1, "mrpe": 1e-3, "fov_error": 0.01,
+              "idf1_2d": 1e-3, "idf1": 1e-3}  # fmt: skip
 IMAGES, CLIPS = "images", "clips"  # the strata: independent images (from every image set), whole clips
 LEVEL = 0.95  # two-sided interval
 REPLICATES = 2000  # bootstrap replicates: percentiles at 2.5% / 97.5% settle to ~0.002 in F1
@@ -175,7 +179,8 @@ def compare(base: Sequence[Unit], new: Sequence[Unit], level: float = LEVEL, rep
             seed: int = SEED) -> Dict[str, Dict]:
     """Paired bootstrap of new - base on the same units. Per metric: base, new, difference,
     its [low, high] interval, and the verdict "better" / "worse" (the interval excludes 0 on
-    that side, by the metric's sense in METRICS) or "same within noise"."""
+    that side, by the metric's sense in METRICS, and the difference is at least the metric's
+    RESOLUTION) or "same within noise"."""
     keys_b, keys_n = [(u.stratum, u.name) for u in base], [(u.stratum, u.name) for u in new]
     if sorted(keys_b) != sorted(keys_n):
         only_b, only_n = set(keys_b) - set(keys_n), set(keys_n) - set(keys_b)
@@ -196,11 +201,13 @@ def compare(base: Sequence[Unit], new: Sequence[Unit], level: float = LEVEL, rep
     for name, sense in METRICS.items():
         interval = _percentiles(rn[name] - rb[name], level)
         verdict = "n/a"
+        b, n = float(point_b[name]), float(point_n[name])
         if interval is not None:
             up = interval[0] > 0 if sense == "max" else interval[1] < 0
             down = interval[1] < 0 if sense == "max" else interval[0] > 0
+            if not abs(n - b) >= RESOLUTION[name]:
+                up = down = False
             verdict = "better" if up else "worse" if down else "same within noise"
-        b, n = float(point_b[name]), float(point_n[name])
         out[name] = {"base": _finite(b), "new": _finite(n), "difference": _finite(n - b),
                      "interval": interval, "verdict": verdict}  # fmt: skip
     return out
