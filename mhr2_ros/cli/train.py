@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -59,10 +60,10 @@ def main(argv=None) -> int:
     except TrainingStopped as stopped:
         print(f"mhr2-train: {stopped}", file=sys.stderr)
         return 128 + stopped.signum  # the shell's code for a process ended by that signal
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # a second signal (StopNow), or Ctrl-C outside the training loop
         print("mhr2-train: interrupted; continue with --resume RUN_DIR (the run's output folder: it goes on "
               "from the last saved state)", file=sys.stderr)  # fmt: skip
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 for SIGINT, 143 for SIGTERM
     finally:
         _end_distributed()
     print(f"final model: {final}")

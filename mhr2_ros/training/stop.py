@@ -28,9 +28,18 @@ class TrainingStopped(Exception):
         self.signum, self.step, self.output = signum, step, output
 
 
+class StopNow(KeyboardInterrupt):
+    """The second signal: stop at once. A KeyboardInterrupt (what Ctrl-C twice has always
+    raised) that remembers which signal, so the exit code can say it (128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class GracefulStop:
     """Context manager: while inside, SIGINT / SIGTERM request a stop (`requested`) instead
-    of interrupting; a second one raises KeyboardInterrupt. Outside the main thread
+    of interrupting; a second one raises StopNow (a KeyboardInterrupt). Outside the main thread
     (where Python cannot install handlers) it changes nothing."""
 
     def __init__(self) -> None:
@@ -49,7 +58,7 @@ class GracefulStop:
 
     def _handle(self, signum: int, frame) -> None:
         if self.signum:
-            raise KeyboardInterrupt
+            raise StopNow(signum)
         self.signum = signum
         log.warning("%s: the run stops after this step and saves its state (send it again to stop at once)",
                     signal.Signals(signum).name)  # fmt: skip
