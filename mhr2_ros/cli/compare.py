@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_file("--json", args.json)
     base, base_units = load_units(args.base)
     new, new_units = load_units(args.new)
-    if base.get("metrics", {}).get("match_iou") != new.get("metrics", {}).get("match_iou"):
+    if base["metrics"].get("match_iou") != new["metrics"].get("match_iou"):  # load_units checked "metrics"
         raise InputError("the two runs used different --match-iou; compare runs of one protocol")
     try:
         result = compare(base_units, new_units)
@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_comparison(result))
     print(f"95% paired bootstrap over {len(base_units)} units (images; clips whole); "
           "'better' / 'worse' only when the interval excludes 0")  # fmt: skip
-    if thin_note(base_units):
-        print(thin_note(base_units))
+    caution = thin_note(base_units)
+    if caution:
+        print(caution)
     payload = {"base": str(args.base), "new": str(args.new), "comparison": result}
     if args.split:
         payload["by_stratum"] = {}

@@ -145,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(metrics, bounds))
     print(f"interval: 95% bootstrap over {len(report.units)} units (images; clips whole, "
           f"{clip_count(report.units)} behind the IDF1 intervals); `mhr2 compare` tells two runs apart")
-    if thin_note(report.units):
-        print(thin_note(report.units))
+    caution = thin_note(report.units)
+    if caution:
+        print(caution)
     print("\nDetection errors (TIDE-style types, mhr2_ros/evaluation/errors.py):")
     print(format_error_table(metrics))
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")

@@ -98,11 +98,10 @@ def evaluate(
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()
-        if seq.tracked:
-            clips[seq.name] = {}
-        if tracker is not None:
-            clips[seq.name] = tracking_metrics(seq_tracks)
+        if seq.tracked:  # a clip is one resampling unit, tracked or not (--no-track)
+            clips[seq.name] = tracking_metrics(seq_tracks) if tracker is not None else {}
             per_seq[seq.name].update(clips[seq.name])
+        if tracker is not None:
             # Offset the frames of each clip so one MOT evaluation spans all clips with distinct ids.
             for suffix, (seq_gt, seq_pred) in seq_tracks.items():
                 tracks[suffix][0].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt])
