@@ -50,11 +50,9 @@ from mhr2_ros.training.synthetic.truth import to_frame_result
 U, V = 0, 1  # pixel axes of a (2,) pixel
 
 
-def mirrored_K(K: np.ndarray, width: int) -> np.ndarray:
-    """Intrinsics of the horizontally mirrored image (principal point mirrored)."""
-    out = K.copy()
-    out[0, 2] = width - 1 - K[0, 2]
-    return out
+def mirrored(pixel, width: int) -> np.ndarray:
+    """(2,) pixel of the horizontally mirrored image (either way: mirroring twice is the identity)."""
+    return np.array([width - 1 - pixel[U], pixel[V]], np.float64)
 
 
 def flip_partner(mirror, pixel: np.ndarray, width: int, radius_px: float):
@@ -62,7 +60,7 @@ def flip_partner(mirror, pixel: np.ndarray, width: int, radius_px: float):
     (within `radius_px`), or None."""
     if mirror is None or len(mirror) == 0:
         return None
-    back = np.array([[width - 1 - h.pelvis_2d[U], h.pelvis_2d[V]] for h in mirror.humans])
+    back = np.array([mirrored(h.pelvis_2d, width) for h in mirror.humans])
     dist = np.linalg.norm(back - pixel, axis=1)
     best = int(dist.argmin())
     return mirror.humans[best] if dist[best] <= radius_px else None
@@ -70,7 +68,7 @@ def flip_partner(mirror, pixel: np.ndarray, width: int, radius_px: float):
 
 def flip_average(pred, partner, K: np.ndarray, partner_K: np.ndarray, width: int) -> np.ndarray:
     """(3,) pelvis from a detection and its mirror partner: mean pixel, geometric-mean focal and depth."""
-    pixel = (np.asarray(pred.pelvis_2d) + [width - 1 - partner.pelvis_2d[U], partner.pelvis_2d[V]]) / 2
+    pixel = (np.asarray(pred.pelvis_2d) + mirrored(partner.pelvis_2d, width)) / 2
     focal = np.sqrt(K[1, 1] * partner_K[1, 1])
     depth = np.sqrt(pred.depth * partner.depth)
     return np.array([(pixel[U] - K[0, 2]) / focal * depth, (pixel[V] - K[1, 2]) / focal * depth, depth])
@@ -138,13 +136,13 @@ def summary(rows: list) -> dict:
         "MRPE with the true depth (pixel kept)": f"{col('mrpe_true_depth').mean():.3f}",
         "MRPE with the position scaled by true / predicted height": f"{col('mrpe_true_height').mean():.3f}",
     }
-    mirrored = [r for r in rows if "mrpe_flip" in r]
-    if mirrored:
-        a, b = np.array([r["log_depth"] for r in mirrored]), np.array([r["log_depth_mirror"] for r in mirrored])
-        out["people with a mirror partner"] = f"{len(mirrored)}"
+    paired = [r for r in rows if "mrpe_flip" in r]
+    if paired:
+        a, b = np.array([r["log_depth"] for r in paired]), np.array([r["log_depth_mirror"] for r in paired])
+        out["people with a mirror partner"] = f"{len(paired)}"
         out["correlation of their depth errors"] = f"{np.corrcoef(a, b)[0, 1]:.2f}"
-        out["MRPE of them / with flip averaging"] = (f"{np.mean([r['mrpe'] for r in mirrored]):.3f} / "
-                                                     f"{np.mean([r['mrpe_flip'] for r in mirrored]):.3f}")  # fmt: skip
+        out["MRPE of them / with flip averaging"] = (f"{np.mean([r['mrpe'] for r in paired]):.3f} / "
+                                                     f"{np.mean([r['mrpe_flip'] for r in paired]):.3f}")  # fmt: skip
     return out
 
 

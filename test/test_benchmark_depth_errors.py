@@ -76,10 +76,10 @@ def test_a_size_consistent_error_is_undone_by_the_true_height(scene):
 def test_a_mirror_partner_is_found_and_averages_back_to_the_truth(scene):
     true, truth = scene
     width = truth.image_size[1]
-    mirror = copy.deepcopy(truth)  # what a perfect detector returns on the mirrored image
-    mirror.K = de.mirrored_K(truth.K, width)
+    mirror = copy.deepcopy(truth)  # what a perfect detector returns on the mirrored image (same focal)
     partner = copy.deepcopy(true)
-    partner.pelvis_2d = np.array([width - 1 - true.pelvis_2d[0], true.pelvis_2d[1]], np.float32)
+    partner.pelvis_2d = de.mirrored(true.pelvis_2d, width)
+    np.testing.assert_allclose(de.mirrored(partner.pelvis_2d, width), true.pelvis_2d)  # twice: the identity
     mirror.humans = [partner]
     found = de.flip_partner(mirror, np.asarray(true.pelvis_2d), width, radius_px=2.0)
     assert found is partner

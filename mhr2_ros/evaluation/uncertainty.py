@@ -205,7 +205,7 @@ def compare(base: Sequence[Unit], new: Sequence[Unit], level: float = LEVEL, rep
         if interval is not None:
             up = interval[0] > 0 if sense == "max" else interval[1] < 0
             down = interval[1] < 0 if sense == "max" else interval[0] > 0
-            if not abs(n - b) >= RESOLUTION[name]:
+            if not abs(n - b) >= RESOLUTION[name]:  # "not >=": a NaN difference gets no verdict either
                 up = down = False
             verdict = "better" if up else "worse" if down else "same within noise"
         out[name] = {"base": _finite(b), "new": _finite(n), "difference": _finite(n - b),
