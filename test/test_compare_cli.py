@@ -6,19 +6,24 @@ from mhr2_ros.cli import main
 from mhr2_ros.evaluation.uncertainty import SUM_FIELDS
 
 
-def _eval_json(path, found_extra=0, images=40, seed_name="images (seed 500)"):
+def _eval_json(path, found_extra=0, images=40, seed_name="images (seed 500)", people=True):
     """An `mhr2 eval --json` result of `images` images of 3 people, 2 found (+1 in every
-    image below `found_extra`), and one tracked clip."""
-    units = []
+    image below `found_extra`), and one tracked clip; with `people`, the found people's records
+    (PA-MPJPE 90 mm each)."""
+    units, records = [], []
     for i in range(images):
         tp = 2 + (i < found_extra) - (i % 7 == 0)  # some images harder than others
         units.append({"stratum": "images", "name": f"{seed_name}/{i}", **dict.fromkeys(SUM_FIELDS, 0.0),
                       "frames": 1, "tp": tp, "fn": 3 - tp, "fp": i % 3 == 0, "pairs": tp,
                       "pa_mpjpe_sum": 90.0 * tp, "mrpe_sum": 1.0 * tp, "fov_error_sum": 6.0})  # fmt: skip
+        records += [{"stratum": "images", "unit": f"{seed_name}/{i}", "person": f"0/p{k}", "pa_mpjpe": 90.0,
+                     "mrpe": 1.0} for k in range(tp)]  # fmt: skip
     units.append({"stratum": "clips", "name": "clip seed 600", **dict.fromkeys(SUM_FIELDS, 0.0), "frames": 10,
                   "tp": 20, "fn": 10, "idtp_2d": 15, "idfn_2d": 15, "idtp": 5, "idfn": 25})  # fmt: skip
-    path.write_text(json.dumps({"weights": path.stem, "data": "synthetic", "metrics": {"match_iou": 0.1},
-                                "units": units}))  # fmt: skip
+    payload = {"weights": path.stem, "data": "synthetic", "metrics": {"match_iou": 0.1}, "units": units}
+    if people:
+        payload["people"] = records
+    path.write_text(json.dumps(payload))
     return path
 
 
@@ -64,3 +69,24 @@ def test_files_that_cannot_be_compared_are_named(tmp_path, capsys):
     (tmp_path / "iou.json").write_text(json.dumps(other))
     assert main(["compare", str(base), str(tmp_path / "iou.json")]) == 2
     assert "--match-iou" in capsys.readouterr().err
+
+
+def test_same_people_rows_and_a_run_without_person_records(tmp_path, capsys):
+    base, new = _eval_json(tmp_path / "base.json"), _eval_json(tmp_path / "new.json", found_extra=20)
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(base), str(new), "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| PA-MPJPE, same people (mm) | 90.0 | 90.0 | +0.0 |" in text and "| MRPE, same people (m) |" in text
+    both = sum(2 - (i % 7 == 0) for i in range(40))  # the base's people, all found again by the new run
+    assert f"same people: the {both} people both runs found (base found {both}, new {both + 20})" in text
+    result = json.loads(out.read_text())["comparison"]
+    assert result["pa_mpjpe_same"]["people"] == both and result["pa_mpjpe_same"]["verdict"] == "same within noise"
+    older = _eval_json(tmp_path / "older.json", found_extra=20, people=False)
+    assert main(["compare", str(base), str(older)]) == 0
+    text = capsys.readouterr().out
+    assert f"no same-people rows: {older} has no per-person records" in text and "same people (mm)" not in text
+    broken = json.loads(new.read_text())
+    broken["people"][0].pop("mrpe")
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    assert main(["compare", str(base), str(tmp_path / "broken.json")]) == 2
+    assert "bad \"people\" record: person record without mrpe" in capsys.readouterr().err

@@ -228,9 +228,39 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     total = metrics_from_sums(np.sum([Unit.from_json(u).sums for u in data["units"]], axis=0))
     for key in ("f1", "precision", "recall", "fov_error"):
         assert float(total[key]) == pytest.approx(data["metrics"][key]), key
+    # every true positive's errors, in its unit: they add up to the unit's sums
+    for u in data["units"]:
+        mine = [p for p in data["people"] if (p["stratum"], p["unit"]) == (u["stratum"], u["name"])]
+        assert len(mine) == u["tp"] == u["pairs"] and len({p["person"] for p in mine}) == len(mine)
+        assert sum(p["pa_mpjpe"] for p in mine) == pytest.approx(u["pa_mpjpe_sum"])
+        assert sum(p["mrpe"] for p in mine) == pytest.approx(u["mrpe_sum"])
     assert set(data["intervals"]) >= {"f1", "mrpe", "idf1_2d"} and "| 95% interval |" in text
     assert main(["compare", str(out), str(out)]) == 0
-    assert "| detection F1 | " in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "| detection F1 | " in text and "| PA-MPJPE, same people (mm) |" in text
+
+
+def test_a_stricter_threshold_looks_worse_by_whom_it_finds_and_the_same_on_the_same_people(tmp_path, capsys):
+    """The shipped model on 6 images at the paper's threshold and at 0.7: the stricter run keeps a
+    subset of the detections (the same people, the same errors), so on the people both found
+    the errors are the same, while the plain rows average over different people."""
+    runs = {t: tmp_path / f"t{t}.json" for t in ("0.4", "0.7")}
+    for threshold, path in runs.items():
+        assert main(["eval", "--images", "6", "--clips", "0", "--threshold", threshold, "--json", str(path),
+                     "--no-progress"]) == 0  # fmt: skip
+    found = {t: len(json.loads(path.read_text())["people"]) for t, path in runs.items()}
+    assert found["0.4"] > found["0.7"] > 0
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(runs["0.4"]), str(runs["0.7"]), "--json", str(out)]) == 0
+    assert f"the {found['0.7']} people both runs found" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["comparison"]
+    for metric in ("pa_mpjpe", "mrpe"):
+        same = rows[metric + "_same"]
+        # zero but for float noise (the bodies of 15 and of 12 people are posed in one batch)
+        assert same["people"] == found["0.7"] and same["difference"] == pytest.approx(0.0, abs=1e-4)
+        assert same["verdict"] == "same within noise"
+        assert same["new"] == pytest.approx(rows[metric]["new"])  # the stricter run's people are all shared
+        assert abs(rows[metric]["difference"]) > 1e-3, metric  # the plain rows differ: other people
 
 
 def test_command_evaluates_a_tuning_set_of_other_seeds_and_refuses_training_seeds(tmp_path, tiny_yaml, capsys):

@@ -126,3 +126,42 @@ def test_lower_is_better_for_errors_and_mismatched_runs_are_refused():
                  for u in base]  # fmt: skip
     with pytest.raises(ValueError, match="different people"):
         U.compare(base, recounted)
+
+
+def _found(errors_mm, keep):
+    """Units of images of 4 found people each and their PersonError records; `keep(errors)`:
+    which of an image's people this run found (bool per person)."""
+    units, people = [], []
+    for i, errors in enumerate(errors_mm):
+        found = keep(errors)
+        units.append(unit(str(i), frames=1, tp=int(found.sum()), fn=int((~found).sum()), pairs=int(found.sum()),
+                          pa_mpjpe_sum=float(errors[found].sum()), mrpe_sum=float(found.sum())))  # fmt: skip
+        people += [U.PersonError("images", str(i), f"0/p{k}", float(e), 1.0) for k, e in enumerate(errors) if found[k]]
+    return units, people
+
+
+def test_same_people_rows_undo_a_selection_and_keep_a_real_gain():
+    """A run that stops finding the hardest person of each image: PA-MPJPE over its own people
+    falls by ~7 mm, on the people both runs found by 0. A run fitting everyone 5 mm better is
+    better on both."""
+    errors = np.random.default_rng(5).normal(90, 20, (60, 4))  # mm
+    base, base_people = _found(errors, lambda e: np.ones(4, bool))
+    easy, easy_people = _found(errors, lambda e: e < e.max())
+    result = U.compare(base, easy, people=(base_people, easy_people))
+    assert result["recall"]["verdict"] == "worse" and result["pa_mpjpe"]["verdict"] == "better"
+    assert result["pa_mpjpe"]["difference"] < -5
+    same = result["pa_mpjpe_same"]
+    assert same["people"] == 180 and same["difference"] == pytest.approx(0.0, abs=1e-9)
+    assert same["verdict"] == "same within noise" and same["interval"] == [0.0, 0.0]
+    assert same["base"] == pytest.approx(float(np.sort(errors, axis=1)[:, :3].mean()))
+    assert result["mrpe_same"]["difference"] == pytest.approx(0.0) and "pa_mpjpe_same" not in U.compare(base, easy)
+    better, better_people = _found(errors - 5.0, lambda e: np.ones(4, bool))
+    gain = U.compare(base, better, people=(base_people, better_people))["pa_mpjpe_same"]
+    assert gain["verdict"] == "better" and gain["difference"] == pytest.approx(-5.0) and gain["people"] == 240
+    # a record of a frame the evaluation does not hold is refused, naming it
+    stray = [*base_people, U.PersonError("images", "99", "0/p0", 90.0, 1.0)]
+    with pytest.raises(ValueError, match="images/99"):
+        U.compare(base, base, people=(stray, stray))
+    assert U.PersonError.from_json(base_people[0].to_json()) == base_people[0]
+    with pytest.raises(ValueError, match="without mrpe"):
+        U.PersonError.from_json({"stratum": "images", "unit": "0", "person": "0/p0", "pa_mpjpe": 1.0})

@@ -1,12 +1,13 @@
 """`mhr2 compare`: is one model really better than another? Paired bootstrap of two
-`mhr2 eval --json` runs on the same frames (mhr2_ros/evaluation/uncertainty.py)."""
+`mhr2 eval --json` runs on the same frames (mhr2_ros/evaluation/uncertainty.py), with the
+body and placement errors also compared on the people both runs found."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import check_output_file
@@ -17,8 +18,11 @@ LABELS = {
     "f1": ("detection F1", "{:+.3f}"), "precision": ("precision", "{:+.3f}"), "recall": ("recall", "{:+.3f}"),
     "pa_mpjpe": ("PA-MPJPE (mm)", "{:+.1f}"), "mrpe": ("MRPE (m)", "{:+.3f}"),
     "fov_error": ("vertical FOV error (deg)", "{:+.2f}"), "idf1_2d": ("IDF1, person boxes", "{:+.3f}"),
-    "idf1": ("IDF1, 3D", "{:+.3f}"),
+    "idf1": ("IDF1, 3D", "{:+.3f}"), "pa_mpjpe_same": ("PA-MPJPE, same people (mm)", "{:+.1f}"),
+    "mrpe_same": ("MRPE, same people (m)", "{:+.3f}"),
 }  # fmt: skip
+
+ROUNDING = 9  # decimals kept before formatting: a difference of float noise (1e-15) shows as 0
 
 
 def add_parser(sub) -> None:
@@ -28,7 +32,9 @@ def add_parser(sub) -> None:
         description="Compare two `mhr2 eval --json` runs made on the same frames (two models, or two "
         "settings, on one benchmark or tuning set): for each headline metric the difference NEW - BASE and "
         "its 95% paired bootstrap interval (independent images and whole clips resampled, the same draw "
-        "for both runs). A metric is 'better' or 'worse' only when its interval excludes zero.",
+        "for both runs). A metric is 'better' or 'worse' only when its interval excludes zero. PA-MPJPE and "
+        "MRPE average over the people each run found; the 'same people' rows average them over the people "
+        "both runs found, so a model that finds fewer, easier people does not look better for it.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("base", type=Path, metavar="BASE", help="JSON of `mhr2 eval --json` for the reference model")
@@ -40,10 +46,11 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def load_units(path: Path) -> Tuple[Dict, List]:
-    """(the eval JSON, its resampling units); InputError naming the file when it is not one."""
+def load_units(path: Path) -> Tuple[Dict, List, Optional[List]]:
+    """(the eval JSON, its resampling units, its PersonError records or None when it has none);
+    InputError naming the file when it is not one."""
     from mhr2_ros.errors import InputError
-    from mhr2_ros.evaluation.uncertainty import Unit
+    from mhr2_ros.evaluation.uncertainty import PersonError, Unit
 
     if not path.is_file():
         raise InputError(f"{path}: no such file (give the JSON written by `mhr2 eval --json`)")
@@ -57,9 +64,15 @@ def load_units(path: Path) -> Tuple[Dict, List]:
         raise InputError(f"{path}: has no per-frame \"units\" (written by an older mhr2 eval); run `mhr2 eval "
                          "--json` again")  # fmt: skip
     try:
-        return payload, [Unit.from_json(u) for u in payload["units"]]
+        units = [Unit.from_json(u) for u in payload["units"]]
     except (TypeError, ValueError) as e:
         raise InputError(f"{path}: bad \"units\" record: {e}") from None
+    if "people" not in payload:  # written before the per-person records: no same-people rows
+        return payload, units, None
+    try:
+        return payload, units, [PersonError.from_json(p) for p in payload["people"]]
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{path}: bad \"people\" record: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,12 +80,13 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.evaluation.uncertainty import compare, thin_note
 
     check_output_file("--json", args.json)
-    base, base_units = load_units(args.base)
-    new, new_units = load_units(args.new)
+    base, base_units, base_people = load_units(args.base)
+    new, new_units, new_people = load_units(args.new)
     if base["metrics"].get("match_iou") != new["metrics"].get("match_iou"):  # load_units checked "metrics"
         raise InputError("the two runs used different --match-iou; compare runs of one protocol")
+    people = None if base_people is None or new_people is None else (base_people, new_people)
     try:
-        result = compare(base_units, new_units)
+        result = compare(base_units, new_units, people=people)
     except ValueError as e:
         raise InputError(f"{args.base} vs {args.new}: {e}") from None
     print(f"base: {args.base} (weights {base.get('weights')})")
@@ -81,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_comparison(result))
     print(f"95% paired bootstrap over {len(base_units)} units (images; clips whole); "
           "'better' / 'worse' only when the interval excludes 0")  # fmt: skip
+    print(same_people_note(people, result, args.base if base_people is None else args.new))
     caution = thin_note(base_units)
     if caution:
         print(caution)
@@ -89,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         payload["by_stratum"] = {}
         for stratum in dict.fromkeys(u.stratum for u in base_units):
             base_part = [u for u in base_units if u.stratum == stratum]
-            part = compare(base_part, [u for u in new_units if u.stratum == stratum])
+            part_people = None if people is None else tuple([p for p in run_people if p.stratum == stratum]
+                                                            for run_people in people)  # fmt: skip
+            part = compare(base_part, [u for u in new_units if u.stratum == stratum], people=part_people)
             payload["by_stratum"][stratum] = part
             print(f"\n{stratum} alone ({len(base_part)} units):")
             print(format_comparison(part))
@@ -100,6 +117,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def same_people_note(people: Optional[Tuple[List, List]], result: Dict[str, Dict], without: Path) -> str:
+    """The line under the table saying whom the same-people rows cover, or why they are absent
+    (`without`: the file that has no per-person records)."""
+    if people is None:
+        return (f"no same-people rows: {without} has no per-person records (written by an older mhr2 eval); "
+                "run `mhr2 eval --json` again for them")  # fmt: skip
+    both = result["pa_mpjpe_same"]["people"]
+    return (f"same people: the {both} people both runs found (base found {len(people[0])}, new {len(people[1])}); "
+            "the plain PA-MPJPE and MRPE rows average over each run's own")  # fmt: skip
+
+
 def format_comparison(result: Dict[str, Dict]) -> str:
     """Markdown table: metric, base, new, difference, its interval, verdict."""
     lines = ["| metric | base | new | new - base | 95% interval | verdict |", "|---|---|---|---|---|---|"]
@@ -107,11 +135,11 @@ def format_comparison(result: Dict[str, Dict]) -> str:
         label, fmt = LABELS[name]
         plain = fmt.replace("+", "")
 
-        def show(x, f=plain):
-            return "n/a" if x is None else f.format(x)
+        def show(x, f=plain):  # "+ 0.0" turns a float-noise -0.0 into 0.0
+            return "n/a" if x is None else f.format(round(x, ROUNDING) + 0.0)
 
         low_high = row["interval"]
-        interval = "n/a" if low_high is None else f"{fmt.format(low_high[0])} to {fmt.format(low_high[1])}"
+        interval = "n/a" if low_high is None else f"{show(low_high[0], fmt)} to {show(low_high[1], fmt)}"
         lines.append(f"| {label} | {show(row['base'])} | {show(row['new'])} | {show(row['difference'], fmt)} | "
                      f"{interval} | {row['verdict']} |")  # fmt: skip
     return "\n".join(lines)

@@ -7,7 +7,8 @@ with the demo model's targets, and writes the numbers as JSON (--json). Detectio
 tracking are measured by the paper's protocols (2D-joint boxes at IoU 0.1; tracks on 2D
 boxes at IoU 0.5) and by stricter tests beside them (boxes at IoU 0.5; tracks in 3D).
 Headline metrics carry 95% bootstrap intervals (evaluation/uncertainty.py); the JSON keeps
-the per-unit sums they come from, which `mhr2 compare` pairs between two runs.
+the per-unit sums they come from, which `mhr2 compare` pairs between two runs, and every
+found person's errors, which it pairs person by person.
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
                    "metrics": metrics, "intervals": bounds,
                    "per_sequence": report.per_sequence, "by_distance": report.by_distance,
                    "units": [u.to_json() for u in report.units],  # what `mhr2 compare` resamples
+                   "people": [p.to_json() for p in report.people],  # what it pairs person by person
                    # provenance; not the checkpoint's own recorded evaluation, which this run may replace
                    "model_metadata": {k: v for k, v in detector.metadata.items() if k != "evaluation"}}  # fmt: skip
         with atomic_write(args.json, "w") as f:

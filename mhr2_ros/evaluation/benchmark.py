@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections import defaultdict
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -148,6 +148,8 @@ class Evaluator:
         self.frames = 0
         self.errors = ErrorTypes()  # why the FPs and FNs of the protocol's match are wrong (errors.py)
         self.frame_sums: List[Dict[str, float]] = []  # per frame, uncertainty.frame_sums (for the bootstrap)
+        # per frame, per true positive: (ground-truth id, PA-MPJPE mm, MRPE m), for uncertainty.PersonError
+        self.frame_people: List[List[Tuple[str, float, float]]] = []
         # distance bin -> counted people, found people, and per found person MRPE (m) and
         # predicted / true pelvis depth
         self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": []})
@@ -174,6 +176,8 @@ class Evaluator:
             self._person(p, g)
         self.frame_sums.append(frame_sums(det.tp, det.fp, det.fn, self.values["pa_mpjpe"][first:],
                                           self.values["mrpe"][first:], fov_error))  # fmt: skip
+        ids = [str(g.track_id) if g.track_id is not None else str(c) for (_, g), c in zip(pairs, cols)]
+        self.frame_people.append(list(zip(ids, self.values["pa_mpjpe"][first:], self.values["mrpe"][first:])))
         self._add_distances(pairs, truth, ignore, set(cols.tolist()))
         meshes = [(p.vertices, g.vertices) for p, g in pairs if p.vertices is not None and g.vertices is not None]
         ta = M.ta_pve([m[0] for m in meshes], [m[1] for m in meshes])

@@ -10,7 +10,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_IOU, TRACK_MATCH_M, track_boxes, track_observations
-from mhr2_ros.evaluation.uncertainty import Unit, intervals, merge_units
+from mhr2_ros.evaluation.uncertainty import PersonError, Unit, intervals, merge_units, unit_key
 
 # The tracking protocols, name suffix of their metrics -> (observations, mot metric, threshold):
 # 3D pelvises within 0.5 m (the robot's), and the paper's 2D boxes at IoU 0.5 ("_2d").
@@ -36,6 +36,7 @@ class Report:
     per_sequence: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
     by_distance: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)  # Evaluator.by_distance, all frames
     units: List[Unit] = field(default_factory=list)  # resampling units (uncertainty.py): images, whole clips
+    people: List[PersonError] = field(default_factory=list)  # every true positive's errors, for `mhr2 compare`
 
     def intervals(self) -> Dict[str, Optional[List[float]]]:
         """95% bootstrap intervals of the headline metrics (`uncertainty.intervals`)."""
@@ -108,7 +109,9 @@ def evaluate(
                 tracks[suffix][1].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred])
     tracking = tracking_metrics(tracks) if tracks[""][0] else {}
     units = merge_units([(*name, sums) for name, sums in zip(frame_names, overall.frame_sums)], clips)
-    return Report(overall.summary(), tracking, per_seq, overall.by_distance(), units)
+    people = [PersonError(*unit_key(seq, frame, clips), f"{frame}/{gt_id}", pa_mpjpe, mrpe)
+              for (seq, frame), found in zip(frame_names, overall.frame_people) for gt_id, pa_mpjpe, mrpe in found]
+    return Report(overall.summary(), tracking, per_seq, overall.by_distance(), units, people)
 
 
 def empty_tracks() -> Dict[str, tuple]:
