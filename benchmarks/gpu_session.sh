@@ -10,7 +10,8 @@
 #               cp $FILES/model.json runs/gpu/
 # Judge it:     T="--image-seed 500 --clip-seed 600 --clips 10"   (the tuning set)
 #               mhr2 eval $T --json shipped.json; mhr2 eval --weights runs/gpu/model.safetensors $T --json gpu.json
-#               mhr2 compare shipped.json gpu.json --split     (better / worse beyond the noise)
+#               mhr2 compare shipped.json gpu.json --split     (better / worse beyond the noise;
+#               read PA-MPJPE and MRPE on its "same people" rows when the recall moved)
 #
 # Stages (each logs to report.txt, has its own time limit, and a failure does not stop the
 # next; at most 5.2 min + the training minutes + 1, so 9.2 min with the default 3, and 1.5 more

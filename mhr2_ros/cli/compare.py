@@ -22,8 +22,6 @@ LABELS = {
     "mrpe_same": ("MRPE, same people (m)", "{:+.3f}"),
 }  # fmt: skip
 
-ROUNDING = 9  # decimals kept before formatting: a difference of float noise (1e-15) shows as 0
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -135,8 +133,11 @@ def format_comparison(result: Dict[str, Dict]) -> str:
         label, fmt = LABELS[name]
         plain = fmt.replace("+", "")
 
-        def show(x, f=plain):  # "+ 0.0" turns a float-noise -0.0 into 0.0
-            return "n/a" if x is None else f.format(round(x, ROUNDING) + 0.0)
+        def show(x, f=plain):
+            if x is None:
+                return "n/a"
+            text = f.format(x)
+            return f.format(0.0) if float(text) == 0.0 else text  # float noise (-1e-6) shows as 0, not -0
 
         low_high = row["interval"]
         interval = "n/a" if low_high is None else f"{show(low_high[0], fmt)} to {show(low_high[1], fmt)}"
