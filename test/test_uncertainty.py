@@ -158,10 +158,12 @@ def test_same_people_rows_undo_a_selection_and_keep_a_real_gain():
     better, better_people = _found(errors - 5.0, lambda e: np.ones(4, bool))
     gain = U.compare(base, better, people=(base_people, better_people))["pa_mpjpe_same"]
     assert gain["verdict"] == "better" and gain["difference"] == pytest.approx(-5.0) and gain["people"] == 240
-    # a record of a frame the evaluation does not hold is refused, naming it
+    # a record of a frame the evaluation does not hold is refused, naming it, even when only one run has it
     stray = [*base_people, U.PersonError("images", "99", "0/p0", 90.0, 1.0)]
     with pytest.raises(ValueError, match="images/99"):
-        U.compare(base, base, people=(stray, stray))
+        U.compare(base, base, people=(stray, base_people))
+    nobody = U.compare(base, base, people=(base_people, []))["pa_mpjpe_same"]  # no one found by both
+    assert nobody["people"] == 0 and nobody["verdict"] == "n/a" and nobody["base"] is None
     assert U.PersonError.from_json(base_people[0].to_json()) == base_people[0]
     with pytest.raises(ValueError, match="without mrpe"):
         U.PersonError.from_json({"stratum": "images", "unit": "0", "person": "0/p0", "pa_mpjpe": 1.0})

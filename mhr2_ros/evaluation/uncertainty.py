@@ -255,23 +255,28 @@ def compare_same_people(units: Sequence[Unit], base: Sequence[PersonError], new:
     draws of the headline rows, so both resample the same scenes. Each row also holds
     "people": how many both found."""
     index = {(u.stratum, u.name): i for i, u in enumerate(units)}
+    for p in (*base, *new):
+        if (p.stratum, p.unit) not in index:
+            raise ValueError(f"a person record names the unit {p.stratum}/{p.unit}, which the evaluation does not hold")
     found_by_new = {p.key(): p for p in new}
     fields = list(SAME_PEOPLE.values())
-    sums = np.zeros((len(units), 1 + 2 * len(fields)))  # per unit: people, base's error sums, new's error sums
+    # per unit: how many both found, and the sums of each field's errors over them, base's and new's
+    both, sums_b, sums_n = np.zeros(len(units)), np.zeros((len(units), len(fields))), np.zeros((len(units), len(fields)))
     for b in base:
         n = found_by_new.get(b.key())
-        if n is None:
-            continue
-        if (b.stratum, b.unit) not in index:
-            raise ValueError(f"a person record names the unit {b.stratum}/{b.unit}, which the evaluation does not hold")
-        sums[index[(b.stratum, b.unit)]] += [1.0, *(getattr(b, f) for f in fields), *(getattr(n, f) for f in fields)]
-    reps, point = counts @ sums, sums.sum(axis=0)
+        if n is not None:
+            i = index[(b.stratum, b.unit)]
+            both[i] += 1
+            sums_b[i] += [getattr(b, f) for f in fields]
+            sums_n[i] += [getattr(n, f) for f in fields]
+    reps_both, reps_b, reps_n = counts @ both, counts @ sums_b, counts @ sums_n
     out = {}
-    with np.errstate(invalid="ignore", divide="ignore"):  # a replicate without common people: NaN, dropped
+    with np.errstate(invalid="ignore", divide="ignore"):  # nobody found by both (in a replicate): NaN, dropped
         for k, (name, field) in enumerate(SAME_PEOPLE.items()):
-            diff = (reps[:, 1 + len(fields) + k] - reps[:, 1 + k]) / reps[:, 0]
-            b, n = (point[1 + k] / point[0], point[1 + len(fields) + k] / point[0]) if point[0] else (np.nan, np.nan)
-            out[name] = {**_row(field, float(b), float(n), _percentiles(diff, level)), "people": int(point[0])}
+            diff = (reps_n[:, k] - reps_b[:, k]) / reps_both
+            point_b, point_n = sums_b[:, k].sum() / both.sum(), sums_n[:, k].sum() / both.sum()
+            out[name] = {**_row(field, float(point_b), float(point_n), _percentiles(diff, level)),
+                         "people": int(both.sum())}  # fmt: skip
     return out
 
 
