@@ -275,6 +275,22 @@ def test_trainable_trains_the_fov_head_alone(tmp_path):
         setup(small_config(tmp_path / "bad", trainable=["fov_head"]))
 
 
+def test_a_fine_tune_keeps_the_inference_settings_of_its_init_weights(tmp_path):
+    """The shipped weights merge duplicates (their JSON's "inference"); a fine-tune of them must
+    select its detections the same way by default, or comparing the two measures the selection
+    (the paper's selection has a third less recall on the benchmark) instead of the training."""
+    model, model_cfg = build_network(small_config(tmp_path))
+    merging = save_checkpoint(model, model_cfg, tmp_path / "merging.safetensors",
+                              metadata={"inference": {"merge_radius": 0.5}})
+    tuned = train(small_config(tmp_path / "tuned", init=str(merging), steps=1))
+    assert json.loads(tuned.with_suffix(".json").read_text())["inference"] == {"merge_radius": 0.5}
+    assert Detector.from_checkpoint(tuned).merge_radius == 0.5
+    plain = save_checkpoint(model, model_cfg, tmp_path / "plain.safetensors")
+    tuned = train(small_config(tmp_path / "tuned_plain", init=str(plain), steps=1))
+    assert "inference" not in json.loads(tuned.with_suffix(".json").read_text())
+    assert Detector.from_checkpoint(tuned).merge_radius == 0
+
+
 # ----------------------------------------------------------------------------- joints3d ablation
 def test_joints3d_matching_runs_a_training_step(tmp_path):
     """The paper's costly ablation: every query through the body model before matching."""

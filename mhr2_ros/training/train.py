@@ -253,12 +253,26 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
     final = out / "model.safetensors"
     _save(out, run)
     if lead:
-        meta = {"trained": True, "steps": run.step, "train_config": to_dict(cfg)}
+        meta = {"trained": True, "steps": run.step, "train_config": to_dict(cfg), **inherited_settings(cfg)}
         save_checkpoint(run.model, run.model_cfg, final, metadata=meta)
         if writer:
             writer.close()
     _barrier()  # no rank leaves (and tears the process group down) while rank 0 still writes
     return final
+
+
+def inherited_settings(cfg: TrainConfig) -> dict:
+    """A fine-tune's model JSON keeps its `init` weights' inference settings (their duplicate
+    merging, chosen for that network): evaluated or run with the defaults, the fine-tune then
+    selects detections as the model it started from, and a comparison of the two measures the
+    training, not a change of selection (`--merge` still overrides it at inference)."""
+    if not cfg.init:
+        return {}
+    settings = read_checkpoint_config(Path(cfg.init))[1].get("inference")
+    if not settings:
+        return {}
+    log.info("model.json keeps the inference settings of %s: %s", cfg.init, settings)
+    return {"inference": settings}
 
 
 def _start_timebox(cfg: TrainConfig, step: int) -> Optional[TimeBox]:
