@@ -10,6 +10,7 @@
 #               cp $FILES/model.json runs/gpu/
 # Judge it:     T="--image-seed 500 --clip-seed 600 --clips 10"   (the tuning set)
 #               mhr2 eval $T --json shipped.json; mhr2 eval --weights runs/gpu/model.safetensors $T --json gpu.json
+#               (the fine-tune's model.json keeps the shipped model's duplicate merging: same selection)
 #               mhr2 compare shipped.json gpu.json --split     (better / worse beyond the noise;
 #               read PA-MPJPE and MRPE on its "same people" rows when the recall moved)
 #
