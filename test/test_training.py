@@ -284,6 +284,10 @@ def test_a_fine_tune_keeps_the_inference_settings_of_its_init_weights(tmp_path):
                               metadata={"inference": {"merge_radius": 0.5}})
     tuned = train(small_config(tmp_path / "tuned", init=str(merging), steps=1))
     assert json.loads(tuned.with_suffix(".json").read_text())["inference"] == {"merge_radius": 0.5}
+    # read when the run starts: the init weights may be replaced (a new model shipped) before it ends
+    run = setup(small_config(tmp_path / "tuned_again", init=str(merging), steps=1))
+    merging.with_suffix(".json").unlink()
+    assert run.inherited == {"inference": {"merge_radius": 0.5}}
     assert Detector.from_checkpoint(tuned).merge_radius == 0.5
     plain = save_checkpoint(model, model_cfg, tmp_path / "plain.safetensors")
     tuned = train(small_config(tmp_path / "tuned_plain", init=str(plain), steps=1))

@@ -10,7 +10,7 @@ import contextlib
 import datetime
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -143,6 +143,7 @@ class Run:
     device: torch.device
     rank: int
     step: int = 0
+    inherited: dict = field(default_factory=dict)  # model.json keys taken from the init weights
 
     @property
     def schedule(self) -> Schedule:
@@ -157,6 +158,7 @@ def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
     torch.manual_seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
     model, model_cfg = build_network(cfg)
+    inherited = inherited_settings(cfg)  # now: the init file may be replaced before the run ends
     model.to(device).train()
     body = BodyModel(model_cfg.rig).to(device)
     optimizer, scheduler = make_optimizer(model, cfg)
@@ -172,6 +174,7 @@ def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
         cfg, model_cfg, model, net, body, _teacher(cfg, device),
         HungarianMatcher(cfg.matcher, model_cfg.nearness_ref_focal, joints_fn=_joints_fn(body, cfg)),
         Criterion(cfg.loss_weights, _loss_cfg(cfg, model_cfg)), optimizer, scheduler, stream, device, rank,
+        inherited=inherited,
     )  # fmt: skip
     if resume is not None:
         _resume(run, resume)
@@ -253,7 +256,7 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
     final = out / "model.safetensors"
     _save(out, run)
     if lead:
-        meta = {"trained": True, "steps": run.step, "train_config": to_dict(cfg), **inherited_settings(cfg)}
+        meta = {"trained": True, "steps": run.step, "train_config": to_dict(cfg), **run.inherited}
         save_checkpoint(run.model, run.model_cfg, final, metadata=meta)
         if writer:
             writer.close()
