@@ -18,12 +18,15 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, check_output_file
 from mhr2_ros.evaluation.benchmark_spec import MATCH_IOU, TRAINING_SEED_MIN, SyntheticBenchmark
 from mhr2_ros.io.atomic import atomic_write
+
+if TYPE_CHECKING:  # the runner imports torch; the CLI's --help does not need it
+    from mhr2_ros.evaluation.runner import Report
 
 # (key, label, unit, format, target, "min" or "max"): the shipped model's targets (issue 7).
 # Labels are formatted with the run's match IoU ({iou}).
@@ -94,10 +97,51 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from mhr2_ros.errors import InputError
     from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences
-    from mhr2_ros.evaluation.uncertainty import clip_count, thin_note
     from mhr2_ros.tracking import Tracker, load_tracker_config
+
+    spec = benchmark_from_args(args)
+    check_output_file("--json", args.json)  # before the evaluation, not after it
+    detector = build_detector(args)
+    if args.data:
+        sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))
+    else:
+        sequences, source = synthetic_sequences(spec, detector.body), f"synthetic benchmark {spec}"
+    tracker_config = load_tracker_config()
+    factory = None if args.no_track else (lambda: Tracker(tracker_config))
+    start = time.perf_counter()
+    with torch.inference_mode(), tqdm(total=sum(s.length for s in sequences), unit="frame", desc="eval",
+                                      disable=args.no_progress or getattr(args, "quiet", False)) as bar:  # fmt: skip
+        report = evaluate(detector, sequences, args.gt_intrinsics, factory, progress=bar.update,
+                          match_iou=args.match_iou)  # fmt: skip
+    seconds = time.perf_counter() - start
+    metrics, bounds = {**report.overall, **report.tracking}, report.intervals()  # bounds: a bootstrap, once
+    weights = "random init" if args.random_init else str(args.weights)
+    selection = {"score_threshold": detector.cfg.score_threshold, "nms_distance": detector.cfg.nms_distance,
+                 "merge_radius": detector.merge_radius}  # fmt: skip
+    print(f"weights: {weights}")
+    print(f"data: {source}")
+    print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
+    print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
+    print_report(report, metrics, bounds)
+    if args.json:
+        payload = {"weights": weights, "data": source, "gt_intrinsics": args.gt_intrinsics,
+                   "selection": selection,
+                   "metrics": metrics, "intervals": bounds,
+                   "per_sequence": report.per_sequence, "by_distance": report.by_distance,
+                   "units": [u.to_json() for u in report.units],  # what `mhr2 compare` resamples
+                   "people": [p.to_json() for p in report.people],  # what it pairs person by person
+                   # provenance; not the checkpoint's own recorded evaluation, which this run may replace
+                   "model_metadata": {k: v for k, v in detector.metadata.items() if k != "evaluation"}}  # fmt: skip
+        with atomic_write(args.json, "w") as f:
+            json.dump(payload, f, indent=1, default=str)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def benchmark_from_args(args: argparse.Namespace) -> SyntheticBenchmark:
+    """The synthetic benchmark the flags ask for, after checking every flag; InputError names the bad one."""
+    from mhr2_ros.errors import InputError
 
     for name in ("images", "clips", "clip_frames", "image_seed", "clip_seed"):
         if getattr(args, name) < 0:
@@ -116,33 +160,16 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             raise InputError(f"--data {path}: no such file or folder")
     try:
-        spec = dataclasses.replace(spec, images=args.images, clips=args.clips, clip_frames=args.clip_frames,
+        return dataclasses.replace(spec, images=args.images, clips=args.clips, clip_frames=args.clip_frames,
                                    image_seed=args.image_seed, clip_seed=args.clip_seed)  # fmt: skip
     except ValueError as e:  # a seed reaching into the training seeds
         raise InputError(f"--image-seed / --clip-seed: {e}") from None
-    check_output_file("--json", args.json)  # before the evaluation, not after it
-    detector = build_detector(args)
-    if args.data:
-        sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))
-    else:
-        sequences, source = synthetic_sequences(spec, detector.body), f"synthetic benchmark {spec}"
-    tracker_config = load_tracker_config()
-    factory = None if args.no_track else (lambda: Tracker(tracker_config))
-    start = time.perf_counter()
-    with torch.inference_mode(), tqdm(total=sum(s.length for s in sequences), unit="frame", desc="eval",
-                                      disable=args.no_progress or getattr(args, "quiet", False)) as bar:  # fmt: skip
-        report = evaluate(detector, sequences, args.gt_intrinsics, factory, progress=bar.update,
-                          match_iou=args.match_iou)  # fmt: skip
-    seconds = time.perf_counter() - start
-    metrics = {**report.overall, **report.tracking}
-    bounds = report.intervals()
-    weights = "random init" if args.random_init else str(args.weights)
-    print(f"weights: {weights}")
-    print(f"data: {source}")
-    print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
-    selection = {"score_threshold": detector.cfg.score_threshold, "nms_distance": detector.cfg.nms_distance,
-                 "merge_radius": detector.merge_radius}  # fmt: skip
-    print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
+
+
+def print_report(report: Report, metrics: Dict[str, Optional[float]], bounds: Dict) -> None:
+    """The metric table with its intervals, the error types and the by-distance table of `report`."""
+    from mhr2_ros.evaluation.uncertainty import clip_count, thin_note
+
     print(format_table(metrics, bounds))
     print(f"interval: 95% bootstrap over {len(report.units)} units (images; clips whole, "
           f"{clip_count(report.units)} behind the IDF1 intervals); `mhr2 compare` tells two runs apart")
@@ -153,19 +180,6 @@ def run(args: argparse.Namespace) -> int:
     print(format_error_table(metrics))
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")
     print(format_distance_table(report.by_distance))
-    if args.json:
-        payload = {"weights": weights, "data": source, "gt_intrinsics": args.gt_intrinsics,
-                   "selection": selection,
-                   "metrics": metrics, "intervals": bounds,
-                   "per_sequence": report.per_sequence, "by_distance": report.by_distance,
-                   "units": [u.to_json() for u in report.units],  # what `mhr2 compare` resamples
-                   "people": [p.to_json() for p in report.people],  # what it pairs person by person
-                   # provenance; not the checkpoint's own recorded evaluation, which this run may replace
-                   "model_metadata": {k: v for k, v in detector.metadata.items() if k != "evaluation"}}  # fmt: skip
-        with atomic_write(args.json, "w") as f:
-            json.dump(payload, f, indent=1, default=str)
-        print(f"wrote {args.json}")
-    return 0
 
 
 def format_table(metrics: Dict[str, Optional[float]], bounds: Optional[Dict] = None) -> str:
