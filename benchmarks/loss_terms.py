@@ -27,6 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
@@ -51,8 +52,9 @@ def parse_data(spec: str) -> tuple:
     return name, folders
 
 
-def measure(config, weights: str, folders: list, batches: int, seed: int) -> dict:
-    """Mean unweighted loss terms (and the weighted total) of `weights` over `batches` batches of `folders`."""
+def measure(config, weights: str, folders: list, batches: int, seed: int, label: str = "") -> dict:
+    """Mean unweighted loss terms (and the weighted total) of `weights` over `batches` batches of `folders`;
+    a progress bar (stderr) named `label` when one is given."""
     data = [DataSourceConfig(kind="clips", paths=[str(Path(f).resolve()) for f in folders])]
     cfg = dataclasses.replace(config, init=str(Path(weights).resolve()), data=data, seed=seed, data_workers=0,
                               teacher=None)  # fmt: skip
@@ -60,7 +62,7 @@ def measure(config, weights: str, folders: list, batches: int, seed: int) -> dic
     run.model.eval()
     sums = defaultdict(float)
     with torch.no_grad():
-        for _ in range(batches):
+        for _ in tqdm(range(batches), desc=label, unit="batch", leave=False, disable=not label):
             total, terms, _ = compute_losses(run.model, run.body, run.matcher, run.criterion, run.stream.next(),
                                              None, cfg.token_supervision)  # fmt: skip
             for key, value in terms.items():
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
     results = {}
     for w in weights:
         for name, folders in args.data:
-            results[(w, name)] = measure(config, w, folders, args.batches, args.seed)
+            results[(w, name)] = measure(config, w, folders, args.batches, args.seed, label=f"{w} @ {name}")
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
     print(f"machine: {describe('cpu')}")
     print(f"config: {args.config.name}; {args.batches} batches of {config.batch_size} per cell, seed {args.seed}; "
