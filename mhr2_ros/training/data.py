@@ -189,7 +189,9 @@ class BatchStream:
     crop the samples (synthetic scenes rendered on their CPUs) a few batches ahead, built
     from `recipe` (a picklable callable returning the sources in this stream's order;
     None: these sources, pickled); this process draws every batch's plan from its RNG, in
-    the order of `workers` 0, so a seed gives the same batches either way. Call `close()`
+    the order of `workers` 0, so a seed gives the same batches either way (bit for bit when
+    this process runs torch on one thread, as the workers do: the body model's last bits can
+    depend on the thread count). Call `close()`
     (or use it as a context manager) to end the workers."""
 
     def __init__(self, sources: List[SourceSpec], model_cfg: ModelConfig, batch_size: int, seed: int,
