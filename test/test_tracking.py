@@ -295,6 +295,58 @@ def test_track_ends_after_50_frames_without_association(gap, same):
         assert before_return[0].state == TrackState.LOST  # 1.6 s unseen: kept for re-identification
 
 
+@pytest.mark.parametrize("fps,hidden_s,same", [(60.0, 0.9, True), (60.0, 1.2, False), (10.0, 0.9, True),
+                                               (10.0, 1.2, False)])
+def test_track_lifetime_in_seconds_whatever_the_frame_rate(fps, hidden_s, same):
+    """max_missed_seconds 1: a 0.9 s gap keeps the id at 60 Hz (54 frames, past the paper's 50)
+    and a 1.2 s gap ends the track at 10 Hz (12 frames, well under 50)."""
+    cfg = TrackerConfig(max_missed_seconds=1.0, bank_seconds=1.0)
+    gap = round(hidden_s * fps)
+    w = walker(0, velocity=(0.0, 0.0, 0.0), hidden=[(20, 20 + gap)])
+    frames = sim.generate([w], stamps(20 + gap + 5, fps), seed=2)
+    _, ids, history = run(frames, Tracker(cfg))
+    assert list(ids[0]) == (["h1"] if same else ["h1", "h2"])
+    before_return = history[20 + gap - 1]  # unseen for gap / fps seconds
+    assert len(before_return) == (1 if same else 0)
+    if same:
+        assert before_return[0].state == TrackState.OCCLUDED  # occluded_max_seconds 1.0
+        assert before_return[0].frames_since_seen == gap
+
+
+def test_frame_count_still_rules_without_seconds():
+    """The same 0.9 s gap at 60 Hz (54 frames) ends the track under the paper's 50 frames."""
+    gap = 54
+    w = walker(0, velocity=(0.0, 0.0, 0.0), hidden=[(20, 20 + gap)])
+    _, ids, _ = run(sim.generate([w], stamps(20 + gap + 5, 60.0), seed=2))
+    assert list(ids[0]) == ["h1", "h2"]
+
+
+def test_bank_in_seconds_keeps_every_live_tracks_features():
+    """bank_seconds = max_missed_seconds: at irregular rates the bank holds exactly the rows
+    stamped within bank_seconds of the last pushed frame, and every live track has rows."""
+    rng = np.random.default_rng(8)
+    t = np.cumsum(rng.uniform(0.01, 0.2, 200))
+    walkers = sim.crowd(4, 200, seed=8)
+    frames = sim.generate(walkers, t - t[0], sim.SimConfig(miss_rate=0.3, false_positive_rate=0.5), seed=8)
+    tracker = Tracker(TrackerConfig(bank_seconds=1.5, max_missed_seconds=1.5))
+    pushed = []  # (stamp, rows) per frame
+    for f in frames:
+        tracks = tracker.update(f.frame, f.stamp)
+        pushed.append((f.stamp, len(f.frame.humans)))
+        assert len(tracker.bank) == sum(n for s, n in pushed if s >= f.stamp - 1.5)
+        held = set(tracker.bank.ids.tolist())
+        assert all(int(tr.id[1:]) in held for tr in tracks)
+        assert all(tr.time_since_seen <= 1.5 for tr in tracks)
+    assert tracker.bank.num_frames > 1
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_seconds_must_be_null_or_positive(bad):
+    for name in ("bank_seconds", "max_missed_seconds"):
+        with pytest.raises(ConfigError, match=name):
+            TrackerConfig(**{name: bad})
+
+
 def test_detection_unlike_all_tracks_starts_a_track():
     frames = sim.generate([walker(0), walker(1, start=(2.0, 0.3, 7.0), velocity=(0, 0, 0),
                                               frames=(20, 40))], stamps(40), seed=4)

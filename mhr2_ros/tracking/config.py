@@ -53,6 +53,11 @@ class TrackerConfig:
     # reaches this; a detection left without association starts a new track (paper: 0.69)
     new_track_threshold: float = 0.69
     max_missed_frames: int = 50  # a track ends after this many frames without association (paper: 50)
+    # --- the same two lifetimes in seconds (not in the paper): each, when set, replaces its
+    # frame count above, so tracks and features live a fixed time whatever the processing rate
+    # (the node drops frames under load). null: the paper's frame counts ---
+    bank_seconds: Optional[float] = None  # the bank keeps the features of the last this many seconds
+    max_missed_seconds: Optional[float] = None  # a track ends when unseen for longer than this
     # --- navigation extras (not in the paper) ---
     id_prefix: str = "h"  # track IDs are id_prefix + counter ("h1", "h2", ...): TF-frame safe
     new_track_hits: int = 3  # a track is "new" until it has this many associated detections
@@ -80,6 +85,11 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"tracker {name} must be finite and >= 0, got {value}")
+        for name in ("bank_seconds", "max_missed_seconds"):
+            value = getattr(self, name)
+            seconds = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and not (seconds and math.isfinite(value) and value > 0):
+                raise ConfigError(f"tracker {name} must be null (count frames) or seconds > 0, got {value!r}")
         if self.weight_feature + self.weight_pelvis <= 0:
             raise ConfigError("tracker weight_feature + weight_pelvis must be > 0")
         if not 0.0 <= self.new_track_threshold <= 1.0:

@@ -21,6 +21,7 @@ for L1; blocking keeps the temporaries in cache and torch vectorises the reducti
 from __future__ import annotations
 
 import logging
+from typing import Optional
 
 import numpy as np
 import torch
@@ -102,7 +103,8 @@ def scores_per_id(weights: np.ndarray, neighbour_ids: np.ndarray, track_ids: np.
 
 
 class FeatureBank:
-    """(feature, id, frame index) rows of the last `max_frames` frames, oldest first.
+    """(feature, id, frame index, stamp) rows of the last `max_frames` frames, or of the
+    last `max_seconds` seconds when that is set, oldest first.
 
     The valid rows are one contiguous range [start, start + size) of a preallocated
     tensor: new rows go after it, evicted rows leave its front, and when the tensor's
@@ -111,14 +113,17 @@ class FeatureBank:
     row is copied about once more in its life (amortised), besides its first write.
     """
 
-    def __init__(self, max_frames: int, device: str = "cpu", capacity: int = 256):
+    def __init__(self, max_frames: int, device: str = "cpu", capacity: int = 256,
+                 max_seconds: Optional[float] = None):
         self.max_frames = int(max_frames)
+        self.max_seconds = None if max_seconds is None else float(max_seconds)  # replaces max_frames
         self.device = resolve_device(str(device))  # ConfigError now, not at the first frame with people
         self.dim = None  # feature width, fixed by the first push
         self._capacity = int(capacity)
         self._feats = None  # (capacity, dim) float32 on device
         self._ids = np.zeros(self._capacity, dtype=np.int64)
         self._frames = np.zeros(self._capacity, dtype=np.int64)
+        self._stamps = np.zeros(self._capacity, dtype=np.float64)  # seconds
         self._start = 0
         self._size = 0
 
@@ -140,23 +145,32 @@ class FeatureBank:
         return self._frames[self._start:self._end].copy()
 
     @property
+    def stamps(self) -> np.ndarray:
+        """(N,) stamp of each row in seconds, oldest first."""
+        return self._stamps[self._start:self._end].copy()
+
+    @property
     def num_frames(self) -> int:
         """Distinct frames that have rows in the bank."""
         return int(len(np.unique(self.frames)))
 
-    def evict(self, frame: int) -> None:
-        """Drop the rows of frames older than the last `max_frames` ones ending at `frame`."""
-        oldest_kept = frame - self.max_frames + 1
-        old = self._frames[self._start:self._end] < oldest_kept
+    def evict(self, frame: int, stamp: float = 0.0) -> None:
+        """Drop the rows of frames older than the last `max_frames` ones ending at `frame`,
+        or, with `max_seconds`, the rows stamped more than max_seconds before `stamp`."""
+        if self.max_seconds is None:
+            old = self._frames[self._start:self._end] < frame - self.max_frames + 1
+        else:
+            old = self._stamps[self._start:self._end] < stamp - self.max_seconds
         drop = int(np.argmin(old)) if not old.all() else self._size  # the leading old rows
         self._start += drop
         self._size -= drop
         if self._size == 0:
             self._start = 0
 
-    def push(self, frame: int, features: np.ndarray, ids: np.ndarray) -> None:
-        """Add one frame's (m, D) features with their (m,) integer IDs, then evict old frames."""
-        self.evict(frame)
+    def push(self, frame: int, features: np.ndarray, ids: np.ndarray, stamp: float = 0.0) -> None:
+        """Add one frame's (m, D) features with their (m,) integer IDs, after evicting the
+        rows that this frame (index `frame`, time `stamp` in seconds) puts out of the window."""
+        self.evict(frame, stamp)
         features = np.asarray(features, dtype=np.float32)
         m = features.shape[0]
         if m == 0:
@@ -172,6 +186,7 @@ class FeatureBank:
         self._feats[end:end + m] = torch.from_numpy(features).to(self.device)
         self._ids[end:end + m] = ids
         self._frames[end:end + m] = frame
+        self._stamps[end:end + m] = stamp
         self._size += m
 
     def _make_room(self, m: int) -> None:
@@ -184,11 +199,12 @@ class FeatureBank:
             self._feats[: self._size] = self._feats[s:e].clone()
             self._ids[: self._size] = self._ids[s:e].copy()
             self._frames[: self._size] = self._frames[s:e].copy()
+            self._stamps[: self._size] = self._stamps[s:e].copy()
         else:
             feats = torch.zeros((cap, self.dim), dtype=torch.float32, device=self.device)
             feats[: self._size] = self._feats[s:e]
-            for name in ("_ids", "_frames"):
-                new = np.zeros(cap, dtype=np.int64)
+            for name in ("_ids", "_frames", "_stamps"):
+                new = np.zeros(cap, dtype=getattr(self, name).dtype)
                 new[: self._size] = getattr(self, name)[s:e]
                 setattr(self, name, new)
             self._feats, self._capacity = feats, cap

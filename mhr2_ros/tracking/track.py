@@ -19,7 +19,7 @@ class TrackState(str, enum.Enum):
     NEW = "new"  # associated in this frame, fewer than new_track_hits detections so far
     TRACKED = "tracked"  # associated in this frame
     OCCLUDED = "occluded"  # not seen for <= occluded_max_seconds: pose predicted by the motion model
-    LOST = "lost"  # not seen for longer; kept for re-identification until max_missed_frames
+    LOST = "lost"  # not seen for longer; kept for re-identification until max_missed_frames (or _seconds)
 
 
 def format_track_id(prefix: str, number: int) -> str:

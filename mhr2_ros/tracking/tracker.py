@@ -10,6 +10,11 @@ had no association in the last `max_missed_frames` frames: at the end of frame k
 last seen at frame s is dropped (and no longer reported) when k - s >= max_missed_frames.
 The bank holds frames k - bank_frames .. k - 1 while frame k is associated, so with
 equal defaults (50 / 50) every live track still has features in the bank.
+
+In seconds (`max_missed_seconds`, `bank_seconds`; not in the paper): at the end of a frame
+stamped t a track last seen at s is dropped when t - s > max_missed_seconds, and pushing
+that frame's features evicts the rows stamped before t - bank_seconds; with equal values
+every live track again has features in the bank while the next frame is associated.
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ class Tracker:
     def reset(self) -> None:
         """Forget all tracks and features (e.g. when time jumps back); IDs keep counting."""
         cfg = self.config
-        self.bank = FeatureBank(cfg.bank_frames, device=cfg.device)
+        self.bank = FeatureBank(cfg.bank_frames, device=cfg.device, max_seconds=cfg.bank_seconds)
         self._motion = MotionHistory(cfg.motion_history)
         self._kf = ConstantVelocityKF()
         self._records: Dict[int, _Record] = {}  # number -> record, in creation order
@@ -110,11 +115,11 @@ class Tracker:
         new_slots = np.array([rec.slot for rec in started], dtype=np.int64)
         numbers[new_dets] = [rec.number for rec in started]
         self._filter(det, matches, slots, new_dets, new_slots, stamp)
-        self.bank.push(self.frame_index, det.features, numbers[det.has_feature])
+        self.bank.push(self.frame_index, det.features, numbers[det.has_feature], stamp)
         for human, number in zip(frame.humans, numbers):
             human.track_id = format_track_id(self.config.id_prefix, int(number))
         self._stamp = stamp
-        self._drop_expired()
+        self._drop_expired(stamp)
         self.tracks = self._snapshots(stamp)
         frame.timings["tracking"] = time.perf_counter() - t0
         return self.tracks
@@ -185,10 +190,17 @@ class Tracker:
         all_slots = np.concatenate([ds, new_slots]).astype(np.int64)
         self._motion.add(all_slots, stamp, det.pixels[all_dets], det.nearness[all_dets], det.rotations[all_dets])
 
-    def _drop_expired(self) -> None:
-        """End the tracks without association in the last max_missed_frames frames (this one included)."""
-        limit = self.config.max_missed_frames
-        for number in [n for n, r in self._records.items() if self.frame_index - r.last_seen_frame >= limit]:
+    def _drop_expired(self, stamp: float) -> None:
+        """End the tracks without association in the last max_missed_frames frames (this one
+        included), or, with max_missed_seconds, unseen for longer than that at `stamp`."""
+        cfg = self.config
+
+        def expired(r: _Record) -> bool:
+            if cfg.max_missed_seconds is not None:
+                return stamp - r.last_seen_stamp > cfg.max_missed_seconds
+            return self.frame_index - r.last_seen_frame >= cfg.max_missed_frames
+
+        for number in [n for n, r in self._records.items() if expired(r)]:
             rec = self._records.pop(number)
             self._free_slots.append(rec.slot)
             log.debug("track %s ended at frame %d", number, self.frame_index)
