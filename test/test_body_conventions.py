@@ -99,6 +99,22 @@ def test_height_is_the_rest_height_whatever_the_pose(body_model):
     torch.testing.assert_close(out.height, standing.expand(2), atol=1e-5, rtol=0)
 
 
+def test_rest_height_is_forwards_height_bit_for_bit(body_model):
+    """The synthetic scenes size people with rest_height before posing them with forward:
+    the two must agree exactly (a change of anny's internals would break it here)."""
+    shape = torch.rand(7, 6, generator=torch.Generator().manual_seed(3))
+    shape[0] = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # the clamp's edges, an infant
+    shape[1] = torch.tensor([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    with torch.no_grad():
+        heights = body_model.rest_height(shape)
+        posed = body_model(_identity(7) + 0.2 * torch.randn(7, body_model.num_bones, 6), shape).height
+    assert torch.equal(heights, posed)
+    assert heights.min() > 0.4 and heights.max() < 2.4 and heights[0] < 1.0  # meters: infants to tall adults
+    assert body_model.rest_height(torch.zeros(0, 6)).shape == (0,)
+    with pytest.raises(ValueError, match="phenotypes"):
+        body_model.rest_height(torch.zeros(3, 5))
+
+
 def test_adult_heights_by_gender(body_model):
     shape = torch.full((2, 6), 0.5)
     shape[:, SHAPE_NAMES.index("age")] = 0.77  # 18 years (training/synthetic/phenotypes.py calibration)

@@ -50,15 +50,14 @@ class ClipPlan:
 
 
 def _heights(assets: SynthAssets, people: List[PersonSpec]) -> np.ndarray:
-    """(P,) rest standing heights of the sampled bodies, meters (one body-model call)."""
+    """(P,) rest standing heights of the sampled bodies, meters (the shape blend alone)."""
     if not people:
         return np.zeros(0)
     body = assets.body
-    device = body.faces.device
-    identity = torch.tensor([1.0, 0, 0, 0, 1.0, 0], device=device).repeat(len(people), body.num_bones, 1)
-    shape = torch.as_tensor(np.stack([p.phenotype.shape for p in people]), dtype=torch.float32, device=device)
+    shape = torch.as_tensor(np.stack([p.phenotype.shape for p in people]), dtype=torch.float32,
+                            device=body.faces.device)  # fmt: skip
     with torch.no_grad():
-        return body(identity, shape).height.double().cpu().numpy()
+        return body.rest_height(shape).double().cpu().numpy()
 
 
 def _stools(assets: SynthAssets, plan: ClipPlan, rng: np.random.Generator) -> List[Box]:
