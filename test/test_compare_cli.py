@@ -32,7 +32,7 @@ def test_a_real_improvement_is_better_and_a_copy_is_the_same(tmp_path, capsys):
     out = tmp_path / "cmp.json"
     assert main(["compare", str(base), str(new), "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "| detection F1 |" in text and "better" in text and "| IDF1, 3D |" in text
+    assert "| detection F1 |" in text and "| better |" in text and "| IDF1, 3D |" in text
     result = json.loads(out.read_text())["comparison"]
     assert result["recall"]["verdict"] == "better" and result["recall"]["difference"] > 0.1
     assert result["pa_mpjpe"]["verdict"] == "same within noise" and result["idf1"]["interval"] == [0.0, 0.0]

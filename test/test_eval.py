@@ -73,6 +73,19 @@ def test_a_common_shift_counts_only_in_absolute_metrics(truths):
         assert s[key] == pytest.approx(0.0, abs=1e-2), key
 
 
+def test_nobody_found_leaves_the_pair_metrics_undefined(truths):
+    """No detections: recall 0, and the metrics over matched pairs are None, not a perfect 0."""
+    ev = Evaluator()
+    for t in truths:
+        pred = copy.deepcopy(t)
+        pred.humans = []
+        ev.add(pred, t)
+    s = ev.summary()
+    assert (s["precision"], s["recall"], s["f1"]) == (1.0, 0.0, 0.0)
+    for key in ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "ta_pve", "mrpe"):
+        assert s[key] is None, key
+
+
 def test_a_missed_person_and_a_false_positive(truths):
     t = truths[0]
     pred = copy.deepcopy(t)
@@ -323,4 +336,5 @@ def test_training_eval_hook_reports_the_headline_metrics(tmp_path, tiny_config, 
     with torch.inference_mode():
         metrics = hook(build_model(tiny_config).eval(), tiny_config)
     assert {"f1", "fov_error", "fov_bias", "idf1_2d", "idf1"} <= set(metrics) <= set(EVAL_KEYS)
+    assert "pa_mpjpe" not in metrics and "mrpe" not in metrics  # no pairs: absent, never a perfect 0
     assert abs(metrics["fov_bias"]) == pytest.approx(metrics["fov_error"])  # one camera: the same size

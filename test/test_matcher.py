@@ -73,6 +73,11 @@ def test_joints3d_mode_needs_the_body_model():
     target = {"loc": torch.zeros(1, 2), "K": K, "joints": torch.tensor([1.0, 0, 1]).expand(1, 4, 3)}
     (rows, _), = m(_outputs([[[50.0, 50], [150, 50]]]), [target])
     assert rows.tolist() == [1]
+    # the cost is the mean L1 over joints (query 0 is 1 m off in x on each of the 4 joints)
+    # plus the focal term of logit 0: alpha * 0.5^gamma * log 2 with alpha 0.25, gamma 2
+    focal = 0.25 * 0.25 * np.log(2.0)
+    cost = m.cost_matrix(_outputs([[[50.0, 50], [150, 50]]]), [target])[0, :, 0]
+    np.testing.assert_allclose(cost.numpy(), [1.0 + focal, focal], rtol=1e-5)
 
 
 def test_query_positions_use_each_axis_own_focal_and_centre():

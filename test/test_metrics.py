@@ -66,6 +66,11 @@ def test_vertex_errors():
     # scene shifted as a whole by 1 m: TA-PVE forgives it, Abs-PVE does not
     assert ta_pve([v + 1.0, v + [4.0, 1, 1]], [v, v + [3.0, 0, 0]]) == pytest.approx(0.0, abs=1e-9)
     assert ta_pve([v], [v]) is None
+    # PVE: pelvis-centred, millimetres (0.3 m off, less the 0.1 m the pelvis moved: 200 mm)
+    assert pve(v + [0, 0, 0.3], v, np.array([0, 0, 0.1]), np.zeros(3)) == pytest.approx(200.0)
+    # TA-PVE: one shift for the scene, not one per person: the second person 1 m off while
+    # the first is right -> the best common shift is 0.5 m, 500 mm on every vertex
+    assert ta_pve([v, v + [1.0, 0, 0]], [v, v]) == pytest.approx(500.0)
 
 
 def test_mrpe_and_fov_error():
@@ -88,6 +93,9 @@ def test_detection_matching_on_2d_joints():
     assert det.f1 == pytest.approx(0.4)
     assert Detection(0, 0, 0).f1 == 1.0 and match_people(pred[:0], gt, vis, boxes)[2].fn == 2
     assert Detection(0, 3, 2).f1 == 0.0  # nothing right: precision and recall 0
+    # no people: every prediction is a false positive
+    none = match_people(pred[:1], gt[:0], vis[:0], boxes[:0])[2]
+    assert (none.tp, none.fp, none.fn) == (0, 1, 0) and none.precision == 0.0 and none.recall == 1.0
 
 
 def test_ignored_people_are_neither_missed_nor_false_positives():

@@ -100,6 +100,8 @@ def test_threshold_decides_matches():
     assert near["mota"] == 1.0 and near["motp"] == pytest.approx(0.62)
     # HOTA: similarity 1 - 0.62 = 0.38 matches for alpha = 0.05 ... 0.35: 7 of 19 alphas.
     assert near["deta"] == pytest.approx(7 / 19)
+    # one detection, one track: AssA 1, so HOTA = sqrt(DetA * AssA) per alpha, 1 at alpha 0.05
+    assert near["hota_0"] == pytest.approx(1.0) and near["hota"] == pytest.approx(7 / 19)
 
 
 def test_boxes_matched_by_iou():

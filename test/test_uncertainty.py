@@ -53,7 +53,9 @@ def test_two_units_give_the_three_resamples_by_hand():
     assert set(np.round(f1, 6)) == {0.0, round(2 / 3, 6), 1.0}
     assert np.mean(f1 == 1.0) == pytest.approx(0.25, abs=0.03) and np.median(f1) == pytest.approx(2 / 3)
     assert U.intervals(units)["f1"] == [0.0, 1.0]
-    assert U.intervals(units) == U.intervals(units)  # seeded: the same JSON gives the same interval
+    varied = _tuning_like(np.random.default_rng(4), n=30)  # two units allow [0, 1] only: seeds need more
+    assert U.intervals(varied) == U.intervals(varied)  # seeded: the same JSON gives the same interval
+    assert U.intervals(varied, seed=1) != U.intervals(varied)  # ... and the seed is what fixes it
 
 
 def test_strata_keep_their_size_and_identical_units_give_a_point():
