@@ -147,3 +147,19 @@ def test_metadata_cannot_carry_another_checkpoints_save_id(tmp_path, tiny_config
     path = save_checkpoint(model, tiny_config, tmp_path / "b.safetensors", metadata={"save_id": "x" * 32})
     _, _, info = load_checkpoint(path)
     assert info["save_id"] != "x" * 32
+
+
+def test_only_missing_or_only_unexpected_keys_raise_checkpoint_error_naming_all(tiny_config):
+    """Kills: `if unexpected or mismatched:` / `if missing or mismatched:` (the existing test has both
+    kinds at once, so either condition alone raises) and showing fewer than all the keys."""
+    model = build_model(tiny_config)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    gone = sorted(state)[:3]
+    only_missing = {k: v for k, v in state.items() if k not in gone}
+    with pytest.raises(CheckpointError) as err:
+        load_state_strict(build_model(tiny_config), only_missing, "m.safetensors")
+    assert f"missing keys: {', '.join(gone)}" in str(err.value)
+    extra = dict(state, **{"bogus.a": torch.zeros(1), "bogus.b": torch.zeros(2)})
+    with pytest.raises(CheckpointError) as err:
+        load_state_strict(build_model(tiny_config), extra, "m.safetensors")
+    assert "unexpected keys: bogus.a, bogus.b" in str(err.value) and "missing" not in str(err.value)

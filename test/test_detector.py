@@ -133,3 +133,34 @@ def test_compile_wraps_the_stages_inference_runs(tiny_detector):
     d = Detector(tiny_detector.model, tiny_detector.model_cfg, dataclasses.replace(tiny_detector.cfg, compile=True))
     for stage in ("encode", "decode", "predict_heads"):
         assert hasattr(getattr(d._network, stage), "_torchdynamo_orig_callable"), stage
+
+
+def test_depth_is_focal_normalised_with_the_given_k_rescaled_to_the_input(topk, tiny_config, rng):
+    """depth = fy_input / ref_focal * exp(-nearness), fy_input = fy * 224 / 320 (a 320 x 240 image
+    at image_size 224). Kills: given K not rescaled with the image; depth ignoring the focal."""
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 150], [0, 310.0, 130], [0, 0, 1]])
+    K2 = K.copy()
+    K2[0, 0], K2[1, 1] = 600.0, 620.0  # the same pixels seen through twice the focal
+    ref = tiny_config.nearness_ref_focal
+    a, b, pred = topk(image, K=K), topk(image, K=K2), topk(image)
+    assert len(a) == 3
+    for ha, hb, hp in zip(a.humans, b.humans, pred.humans):
+        assert ha.depth == pytest.approx(310.0 * 0.7 / ref * math.exp(-ha.nearness), rel=1e-5)
+        assert hb.nearness == pytest.approx(ha.nearness, abs=1e-6)
+        assert hb.depth == pytest.approx(2.0 * ha.depth, rel=1e-5)
+        assert hp.depth == pytest.approx(float(pred.K[1, 1]) * 0.7 / ref * math.exp(-hp.nearness), rel=1e-4)
+
+
+def test_detector_applies_its_nms_distance(tiny_detector, rng):
+    """Kills: Detector.select not passing cfg.nms_distance to select_queries."""
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    d = tiny_detector
+    old = d.cfg
+    try:
+        d.cfg = dataclasses.replace(old, score_threshold=0.0, max_humans=5, nms_distance=0.0)
+        assert len(d(image)) == 5
+        d.cfg = dataclasses.replace(old, score_threshold=0.0, max_humans=5, nms_distance=1000.0)
+        assert len(d(image)) == 1  # every pelvis within 1 km of the best one
+    finally:
+        d.cfg = old

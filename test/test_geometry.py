@@ -87,3 +87,26 @@ def test_quaternion_near_half_turns_keeps_its_signs(rng):
             [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
         ])  # fmt: skip
         np.testing.assert_allclose(back, R, atol=1e-6)
+
+
+def test_projection_of_known_points_with_skew():
+    """Hand values (skew s = 5). Kills: unproject dropping the K[0, 1] term (round trip with a
+    zero-skew K cannot see it) and mirrored / swapped-axis conventions applied to both directions."""
+    K = np.array([[500.0, 5.0, 320.0], [0.0, 480.0, 240.0], [0.0, 0.0, 1.0]])
+    p = np.array([[1.0, 2.0, 4.0], [-0.5, 0.25, 2.0]])
+    uv = np.array([[500 * 0.25 + 5 * 0.5 + 320, 480 * 0.5 + 240], [500 * -0.25 + 5 * 0.125 + 320, 480 * 0.125 + 240]])
+    np.testing.assert_allclose(project(p, K), uv, rtol=1e-12)
+    np.testing.assert_allclose(unproject(uv, p[:, 2], K), p, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(unproject(torch.from_numpy(uv), torch.from_numpy(p[:, 2]), K).numpy(), p, atol=1e-12)
+
+
+def test_nearness_convention_and_torch_path():
+    """nearness = log inverse depth at the reference focal; larger = nearer. Kills: the torch
+    branch of depth_from_nearness / nearness_from_depth with focal and ref_focal swapped (test_init_priors
+    calls it with focal == ref_focal), and a flipped sign in both directions."""
+    assert nearness_from_depth(1.0, 448.0, 448.0) == pytest.approx(0.0)
+    assert nearness_from_depth(2.0, 448.0, 448.0) == pytest.approx(-math.log(2.0))
+    n = torch.tensor([0.0, -math.log(4.0), 1.0], dtype=torch.float64)
+    z = depth_from_nearness(n, 1600.0, 448.0)
+    np.testing.assert_allclose(z.numpy(), 1600.0 / 448.0 * np.exp(-n.numpy()), rtol=1e-12)
+    np.testing.assert_allclose(nearness_from_depth(z, 1600.0, 448.0).numpy(), n.numpy(), atol=1e-12)

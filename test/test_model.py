@@ -377,3 +377,39 @@ def test_ray_root_frame_rotates_only_the_root_by_the_ray_of_each_query(tiny):
         torch.testing.assert_close(rotation_6d_to_matrix(out["rot6d"][:, :, 0]), expected, atol=1e-5, rtol=0)
     with pytest.raises(ConfigError, match="root_frame"):
         small_cfg(tiny, root_frame="world")
+
+
+def test_vit_attention_matches_torch_multihead_attention():
+    """DINO's fused qkv rows are [q; k; v], each split into heads in order: torch's own
+    MultiheadAttention uses the same in_proj layout, so it is an independent reference.
+    Kills: splitting qkv as (heads, 3, Dh) instead of (3, heads, Dh) (pretrained DINO weights
+    would load without error and compute garbage)."""
+    from mhr2_ros.model.vit import Attention
+
+    torch.manual_seed(0)
+    dim, heads = 48, 3
+    attn = Attention(dim, heads).eval()
+    ref = torch.nn.MultiheadAttention(dim, heads, batch_first=True).eval()
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(attn.qkv.weight)
+        ref.in_proj_bias.copy_(attn.qkv.bias)
+        ref.out_proj.weight.copy_(attn.proj.weight)
+        ref.out_proj.bias.copy_(attn.proj.bias)
+        x = torch.randn(2, 7, dim)
+        torch.testing.assert_close(attn(x), ref(x, x, x, need_weights=False)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_rope_rotates_each_pair_forward_by_its_angle():
+    """DINOv3: x * cos + rotate_half(x) * sin with rotate_half([x1, x2]) = [-x2, x1], so the pair
+    (x_i, x_{i + Dh/2}) turns by +angle. Kills: rotate_half returning [x2, -x1] (rotation by -angle:
+    still relative and norm-preserving, so test_rope_is_relative_and_skips_prefix_tokens passes)."""
+    dh = 8
+    sin, cos = rope_sin_cos((3, 1), dh, 100.0)  # 3 patch tokens, no prefix
+    x = torch.zeros(1, 1, 3, dh)
+    x[..., 0] = 1.0  # first y-frequency pair: (x_0, x_4)
+    out = apply_rope(x, sin, cos)[0, 0]
+    theta = torch.atan2(sin[:, 0], cos[:, 0])
+    assert theta.sin().abs().max() > 0.5  # non-trivial angles (rows 0 and 2: ±120 degrees)
+    torch.testing.assert_close(out[:, 0], theta.cos())
+    torch.testing.assert_close(out[:, 4], theta.sin())
+    assert out[:, [1, 2, 3, 5, 6, 7]].abs().max() < 1e-7

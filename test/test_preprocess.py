@@ -1,11 +1,14 @@
 import numpy as np
 import pytest
+import torch
 
 from mhr2_ros.inference.preprocess import (
+    PAD_COLOR,
     compute_geometry,
     nearest_aspect,
     padded_canvas,
     resize_and_pad,
+    to_tensor,
 )
 
 RATIOS = (0.5625, 0.75, 1.0, 1.333, 1.7778)
@@ -68,3 +71,35 @@ def test_one_scale_and_exact_placement_for_odd_sizes(hw, ratios):
     np.testing.assert_allclose(centroid, expected, atol=0.1)  # input pixels
     middle = g.to_original(np.array([in_w / 2, in_h / 2]))
     np.testing.assert_allclose(middle, [w / 2, h / 2], atol=1e-6)  # the principal point stays centred
+
+
+@pytest.mark.parametrize("hw,ratios,expected", [
+    ((100, 1000), RATIOS, (256, 448)),  # 10:1 padded to a 1000 x 562 canvas: 251.8 rows -> 256
+    ((100, 1000), None, (48, 448)),  # no padding: 44.8 rows -> 48
+    ((1000, 100), RATIOS, (448, 256)),
+    ((480, 640), RATIOS, (336, 448)),  # already 4:3
+])
+def test_aspect_padding_sets_the_input_size(hw, ratios, expected):
+    """Kills: compute_geometry ignoring `ratios` (the padding is never applied)."""
+    assert compute_geometry(*hw, 448, 16, ratios).input_hw == expected
+
+
+def test_nearest_aspect_is_nearest_in_log_space_not_linearly():
+    """r = 1.16: |log(1.333/1.16)| = 0.139 < |log(1/1.16)| = 0.148, but linearly 1.0 is nearer.
+    Kills: key=abs(a - r)."""
+    assert nearest_aspect(116, 100, RATIOS) == 1.333
+
+
+def test_padding_is_the_mean_colour_and_normalises_to_zero_in_rgb_order():
+    """Kills: PAD_COLOR = (0, 0, 0); to_tensor without (x - mean) / std; BGR channel order."""
+    g = compute_geometry(100, 1000, 448, 16, RATIOS)  # rows 0..105 of the input are padding
+    img = np.zeros((100, 1000, 3), np.uint8)
+    img[..., 0] = 255  # pure red
+    out = resize_and_pad(img, g)
+    assert out[0, 0].tolist() == [124, 116, 104]  # round(255 * (0.485, 0.456, 0.406))
+    x = to_tensor(out, torch.device("cpu"), torch.float32)[0]
+    assert x[:, :50].abs().max() < 0.01  # padding: ~0 after normalisation
+    centre = x[:, 128, 224]
+    expected = [(1 - 0.485) / 0.229, (0 - 0.456) / 0.224, (0 - 0.406) / 0.225]
+    torch.testing.assert_close(centre, torch.tensor(expected), atol=1e-4, rtol=0)
+    assert tuple(PAD_COLOR) == (124, 116, 104)

@@ -66,3 +66,11 @@ def test_merge_leads_best_first_takes_each_query_once_and_the_floor_itself_joins
     uv = np.array([[80.0, 0], [40, 0], [0, 0], [5, 0]])
     merged = merge_duplicates(scores, uv, np.full(4, 2.0), focal_px=200.0, radius_m=0.5)
     assert merged == pytest.approx([0.2, 0.0, 0.4 + 0.3 + MERGE_FLOOR, 0.0])
+
+
+def test_nms_is_3d_people_behind_each_other_are_both_kept():
+    """Kills: NMS distance on (x, y) only. Same pelvis ray direction, 1 m apart in depth."""
+    scores = np.array([0.9, 0.8])
+    pos = np.array([[0.0, 0.0, 3.0], [0.0, 0.0, 4.0]])
+    assert select_queries(scores, pos, 0.4, nms_distance=0.3).tolist() == [0, 1]
+    assert select_queries(scores, pos, 0.4, nms_distance=1.5).tolist() == [0]
