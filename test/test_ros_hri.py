@@ -1,7 +1,5 @@
 """ROS4HRI (REP-155) body topics: names, contents, CDR round trips and publisher bookkeeping."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -124,11 +122,36 @@ def test_publishers_close_with_their_bodies_and_when_turned_off(frame):
     assert hri.publishers_to_close(opened, None) == sorted(opened)
 
 
-def test_output_options_from_node_parameters():
+def test_output_options_from_node_parameters(frame):
+    """The node's parameter values -> OutputOptions -> the topics OutputBuilder builds."""
     options = params.output_options({"publish_hri": True, "hri_namespace": "/robot1/humans"})
     assert options.publish_hri and options.hri_namespace == "/robot1/humans"
-    assert dataclasses.replace(options, publish_hri=False).hri_namespace == "/robot1/humans"
-    assert not params.output_options({}).publish_hri  # off by default: it needs hri_msgs on the robot
+    other = params.output_options({"publish_hri": True, "hri_namespace": "/a_b/c2", "publish_markers": False})
+    assert other.hri_namespace == "/a_b/c2" and not other.publish_markers  # the value given, not a constant
+    defaults = params.output_options({})
+    assert not defaults.publish_hri  # off by default: it needs hri_msgs on the robot
+    assert defaults.hri_namespace == "/humans"  # REP-155's namespace (README)
+    builder = OutputBuilder(RosbagsFactory(make_typestore("jazzy")), None, options)
+    topics = _by_topic(builder.build(frame, HEADER, fake_tracks(frame)).hri)
+    assert "/robot1/humans/bodies/tracked" in topics and "/robot1/humans/bodies/t0/roi" in topics
+    assert not any(topic.startswith("/humans/") for topic in topics)
+    assert OutputBuilder(RosbagsFactory(make_typestore("jazzy")), None, defaults).build(frame, HEADER).hri is None
+
+
+@pytest.mark.parametrize("states", [(), ("occluded",), ("occluded", "lost")])
+def test_the_tracked_list_is_published_on_every_image_even_empty(frame, states):
+    """README: bodies/tracked on every image, possibly empty; nobody seen -> no body topics,
+    but an occluded body's publishers stay open."""
+    f = RosbagsFactory(make_typestore("jazzy"))
+    views = persons.person_views(frame, fake_tracks(frame, states))
+    built = hri.build_hri(f, HEADER, views, frame.image_size, "/robot1/humans")
+    (only,) = built.messages
+    assert only.topic == "/robot1/humans/bodies/tracked" and only.msgtype == "hri_msgs/msg/IdsList"
+    assert list(only.msg.ids) == []
+    assert only.msg.header.frame_id == HEADER.frame_id and only.msg.header.stamp.nanosec == 500_000_000
+    round_trip(make_typestore("jazzy"), only.msg)
+    occluded = {f"/robot1/humans/bodies/t0/{leaf}" for leaf in hri.BODY_TOPICS} if states else set()
+    assert built.live_topics == {"/robot1/humans/bodies/tracked"} | occluded
 
 
 class _Publisher:
