@@ -174,9 +174,32 @@ def test_set_parameter_checks_explain_what_is_wrong():
     })  # fmt: skip
     text = "\n".join(found)
     assert len(found) == 6
-    for fragment in ("score_threshold must be in", "max_humans must be an integer", "camera_frame starts with '/'",
-                     "device must be", "nms_distance must be a double (write 1.0, not 1)", "unknown parameter 'nope'"):
+    for fragment in ("score_threshold must be in [0.0, 1.0], got 2.0", "max_humans must be an integer, got 3.0",
+                     "camera_frame starts with '/'", "device must be", "got 'tpu'",
+                     "nms_distance must be a double (write 1.0, not 1), got 0", "unknown parameter 'nope'"):
         assert fragment in text, fragment
+
+
+@pytest.mark.parametrize("name, bad, right", [
+    ("device", "tpu:0", "auto, cpu, cuda or cuda:N"),
+    ("camera_frame", "/camera", "no leading slash"),
+    ("camera_frame", "2cam", "must not start with a digit"),
+    ("weights", "model.pt", "a .safetensors file"),
+    ("hri_namespace", "humans/", "an absolute ROS namespace like /humans"),
+    ("preset", "huge", "a preset ['tiny', 'small', 'large']"),
+    ("tracker_config", "tracker.txt", "a .yaml/.json file"),
+    ("image_transport", "theora", "one of ['raw', 'compressed']"),
+    ("marker_lifetime", -1.0, "in [0.0, 3600.0]"),
+])  # fmt: skip
+def test_every_refused_value_is_named_with_what_would_be_right(name, bad, right):
+    """The node answers a bad `ros2 param set` with this message: it must show the value it
+    received (as repr, so '' or a stray space shows) and what the parameter accepts."""
+    (problem,) = params.problems({name: bad})
+    assert problem.startswith(name + " ") and right in problem, problem
+    assert problem.endswith(f", got {bad!r}"), problem
+    with pytest.raises(ValueError) as info:  # a launch argument gets the same message
+        params.BY_NAME[name].parse(str(bad))
+    assert str(info.value) == f"launch argument {name}:={str(bad)!r}: {problem}"
 
 
 def test_values_become_configs():

@@ -5,12 +5,14 @@ import logging
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
 from mhr2_ros.cli.demo_scene import render_demo_scene
 from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
 from mhr2_ros.ros.markers import DELETEALL
+from mhr2_ros.ros.messages import SourceHeader
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.typestore import make_typestore
 from mhr2_ros.ros.worker import FrameWorker, LatestSlot
@@ -169,14 +171,56 @@ def test_camera_info_and_camera_frame_are_used(session, scene):
     image, _ = scene
     f = RosbagsFactory(STORE)
     K = np.array([[150.0, 0, 80], [0, 150.0, 60], [0, 0, 1]])
-    info = f.new("sensor_msgs/msg/CameraInfo", width=160, height=120, k=K.reshape(-1))
+    P = np.array([[130.0, 0, 78, 0], [0, 135.0, 61, 0], [0, 0, 1, 0]])  # rectified: another focal length
+    info = f.new("sensor_msgs/msg/CameraInfo", width=160, height=120, k=K.reshape(-1), p=P.reshape(-1))
     session.update({"camera_frame": "fallback_optical_frame"})
     run = session.process(_image_msg(image, frame_id=""), compressed=False, camera_info=info)
     assert run.outputs.humans.intrinsics_source == "camera_info" and np.allclose(run.result.K, K)
     assert run.outputs.humans.header.frame_id == "fallback_optical_frame"
+    session.update({"intrinsics_matrix": "p"})  # rectified images: P's left 3x3
+    run = session.process(_image_msg(image), compressed=False, camera_info=info)
+    assert np.allclose(run.result.K, P[:, :3]) and np.allclose(run.outputs.humans.k, P[:, :3].reshape(-1))
+    assert run.outputs.humans.header.frame_id == "cam_optical_frame"  # the header's own frame wins
     session.update({"use_camera_info": False})
     run = session.process(_image_msg(image), compressed=False, camera_info=info)
     assert run.outputs.humans.intrinsics_source == "predicted"
+
+
+def test_compressed_images_are_decoded_as_rgb_and_detected(session, scene):
+    """A JPEG CompressedImage (image_transport's compressed plugin: BGR inside) gives the people
+    its pixels give as a raw rgb8 Image: same count, same boxes and scores."""
+    image, _ = scene
+    ok, jpeg = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])  # RGB -> BGR, as cv2 wants
+    assert ok
+    f = RosbagsFactory(STORE)
+    msg = f.new("sensor_msgs/msg/CompressedImage", header=f.header(3_000_000_000, "jpeg_optical_frame"),
+                format="rgb8; jpeg compressed bgr8", data=jpeg.reshape(-1))  # fmt: skip
+    msg = STORE.deserialize_cdr(STORE.serialize_cdr(msg, msg.__msgtype__), msg.__msgtype__)  # as received
+    decoded = np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1])  # the JPEG's own pixels, RGB
+    assert np.abs(decoded.astype(int) - image).mean() < 8  # a faithful JPEG, not a blank one
+    run = session.process(msg, compressed=True)
+    raw = session.process(_image_msg(decoded), compressed=False)
+    assert run.header == SourceHeader(3_000_000_000, "jpeg_optical_frame")
+    assert run.result.image_size == (120, 160) and run.people == raw.people == 2
+    for got, want in zip(run.result.humans, raw.result.humans):
+        assert got.score == pytest.approx(want.score, abs=1e-5)
+        assert np.allclose(got.box, want.box, atol=1e-3) and np.allclose(got.position, want.position, atol=1e-4)
+
+
+def test_a_frame_id_tf2_would_refuse_disables_tf_with_one_warning(session, scene, caplog):
+    """README "TF tree": a leading '/' (tf2 refuses it) turns TF off for that frame id, with one
+    warning naming it, not one per image; the HumanArray is still published."""
+    image = _image_msg(scene[0], frame_id="/camera")
+    with caplog.at_level(logging.WARNING):
+        runs = [session.process(image, compressed=False) for _ in range(2)]
+    for run in runs:
+        assert run.outputs.transforms == [] and run.people == 2
+        assert run.outputs.humans.header.frame_id == "/camera" and len(run.outputs.humans.humans) == 2
+    ours = [r for r in caplog.records if r.name.startswith("mhr2_ros")]
+    warnings = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "'/camera'" in warnings[0] and "TF" in warnings[0], warnings
+    good = session.process(_image_msg(scene[0]), compressed=False)  # a valid frame id: TF is back
+    assert [t.header.frame_id for t in good.outputs.transforms] == ["cam_optical_frame"] * 2
 
 
 def test_stale_images_and_release(session, scene):

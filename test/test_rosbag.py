@@ -1,11 +1,11 @@
-"""rosbag2 in and out without ROS: image decoding, `mhr2 bag` on MCAP and sqlite3
-bags written here, camera_info intrinsics, a tracker plug-in, and damaged inputs."""
+"""rosbag2 in and out without ROS: `mhr2 bag` on MCAP and sqlite3 bags written here,
+camera_info intrinsics, a tracker plug-in, and damaged inputs (image decoding:
+test_ros_image.py)."""
 
 import copy
 import dataclasses
 import logging
 import re
-import types
 
 import cv2
 import numpy as np
@@ -17,7 +17,6 @@ from mhr2_ros.cli import main
 from mhr2_ros.cli.demo_scene import render_demo_scene
 from mhr2_ros.config import override
 from mhr2_ros.errors import InputError
-from mhr2_ros.io import ros_image
 from mhr2_ros.io.rosbag import BagImageReader, BagWriter
 from mhr2_ros.model import build_model
 from mhr2_ros.ros.camera import intrinsics_from_camera_info
@@ -29,29 +28,30 @@ from mhr2_ros.ros.typestore import make_typestore
 TOPIC, INFO_TOPIC, FRAME = "/cam/image_raw", "/cam/camera_info", "cam_optical_frame"
 STORE = make_typestore("humble")
 T0 = 1_700_000_000_000_000_000
+IMAGE = "sensor_msgs/msg/Image"
 
 
-def _header(stamp_ns):
+def _header(stamp_ns, frame_id=FRAME):
     t = STORE.types["builtin_interfaces/msg/Time"](stamp_ns // 10**9, stamp_ns % 10**9)
-    return STORE.types["std_msgs/msg/Header"](t, FRAME)
+    return STORE.types["std_msgs/msg/Header"](t, frame_id)
 
 
-def image_msg(rgb, stamp_ns, encoding="rgb8"):
+def image_msg(rgb, stamp_ns, encoding="rgb8", frame_id=FRAME):
     h, w = rgb.shape[:2]
     data = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "mono8": rgb[..., 0]}[encoding]
     data = np.ascontiguousarray(data)
-    return STORE.types["sensor_msgs/msg/Image"](
-        _header(stamp_ns), h, w, encoding, 0, data.strides[0], data.reshape(-1)
-    )
+    return STORE.types[IMAGE](_header(stamp_ns, frame_id), h, w, encoding, 0, data.strides[0], data.reshape(-1))
 
 
-def camera_info_msg(K, width, height, stamp_ns):
+def camera_info_msg(K, width, height, stamp_ns, P=None):
+    """K as given; P = [K|0] (an unrectified camera) unless given."""
     f = RosbagsFactory(STORE)
+    P = np.hstack([K, np.zeros((3, 1))]) if P is None else np.asarray(P, np.float64)
     return f.new("sensor_msgs/msg/CameraInfo", header=_header(stamp_ns), width=width, height=height,
-                 k=np.asarray(K, np.float64).reshape(-1), p=np.hstack([K, np.zeros((3, 1))]).reshape(-1))  # fmt: skip
+                 k=np.asarray(K, np.float64).reshape(-1), p=P.reshape(-1))  # fmt: skip
 
 
-def write_bag(path, storage, images, compressed=False, info=None):
+def write_bag(path, storage, images, compressed=False, info=None, frame_id=FRAME):
     """images: list of (stamp_ns, rgb). Bag time = stamp + 5 ms (the receipt)."""
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
@@ -63,9 +63,9 @@ def write_bag(path, storage, images, compressed=False, info=None):
                 w.write(info_conn, stamp + 1, STORE.serialize_cdr(info(stamp), "sensor_msgs/msg/CameraInfo"))
             if compressed:
                 ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-                msg = STORE.types[msgtype](_header(stamp), "rgb8; jpeg compressed bgr8", jpg.reshape(-1))
+                msg = STORE.types[msgtype](_header(stamp, frame_id), "rgb8; jpeg compressed bgr8", jpg.reshape(-1))
             else:
-                msg = image_msg(rgb, stamp)
+                msg = image_msg(rgb, stamp, frame_id=frame_id)
             w.write(conn, stamp + 5_000_000, STORE.serialize_cdr(msg, msgtype))
     return path
 
@@ -99,86 +99,20 @@ def detector(tiny_detector):
     return d
 
 
-# ------------------------------------------------------------------------------ decoding
-@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "8UC3"])
-def test_raw_encodings_decode_to_rgb(rng, encoding):
-    rgb = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
-    gray = rgb[..., :1]
-    planes = {
-        "rgb8": rgb, "bgr8": rgb[..., ::-1], "8UC3": rgb[..., ::-1],
-        "rgba8": np.dstack([rgb, np.full_like(gray, 9)]), "bgra8": np.dstack([rgb[..., ::-1], np.full_like(gray, 9)]),
-        "mono8": gray, "mono16": (gray.astype(np.uint16) << 8) | 7,
-    }  # fmt: skip
-    data = np.ascontiguousarray(planes[encoding])
-    padded = np.zeros((6, data.strides[0] + 4), np.uint8)  # rows padded: step > width * bytes
-    padded[:, : data.strides[0]] = data.view(np.uint8).reshape(6, -1)
-    msg = types.SimpleNamespace(height=6, width=8, encoding=encoding, is_bigendian=0, step=padded.shape[1],
-                                data=padded.reshape(-1))  # fmt: skip
-    out = ros_image.image_msg_to_rgb(msg)
-    expected = np.repeat(gray, 3, axis=2) if encoding.startswith("mono") else rgb
-    assert out.dtype == np.uint8 and out.shape == (6, 8, 3) and np.array_equal(out, expected)
-
-
-def test_big_endian_mono16_and_array_array_data():
-    import array
-
-    values = np.array([[0x1234, 0xFF00]], dtype=">u2")
-    msg = types.SimpleNamespace(height=1, width=2, encoding="mono16", is_bigendian=1, step=4,
-                                data=array.array("B", values.tobytes()))  # fmt: skip
-    assert ros_image.image_msg_to_rgb(msg)[0, :, 0].tolist() == [0x12, 0xFF]
-
-
-@pytest.mark.parametrize("encoding, pattern", [
-    ("bayer_rggb8", "RGGB"), ("bayer_bggr8", "BGGR"), ("bayer_gbrg8", "GBRG"), ("bayer_grbg8", "GRBG"),
-])  # fmt: skip
-def test_bayer_patterns_demosaic_to_the_right_colour(encoding, pattern):
-    colour = {"R": 200, "G": 120, "B": 40}
-    mosaic = np.zeros((8, 8), np.uint8)
-    for (dy, dx), channel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), pattern):
-        mosaic[dy::2, dx::2] = colour[channel]
-    msg = types.SimpleNamespace(height=8, width=8, encoding=encoding, is_bigendian=0, step=8, data=mosaic.reshape(-1))
-    centre = ros_image.image_msg_to_rgb(msg)[3:5, 3:5].reshape(-1, 3).mean(0)
-    assert np.allclose(centre, [200, 120, 40], atol=2)
-
-
-def test_yuv422_decodes():
-    uyvy = np.tile(np.array([128, 200, 128, 200], np.uint8), (4, 2))  # grey, Y = 200 (BT.601 video range)
-    msg = types.SimpleNamespace(height=4, width=4, encoding="yuv422", is_bigendian=0, step=8, data=uyvy.reshape(-1))
-    assert np.allclose(ros_image.image_msg_to_rgb(msg), (200 - 16) * 255 / 219, atol=2)
-
-
-@pytest.mark.parametrize("change, message", [
-    ({"encoding": "32FC1"}, "unsupported image encoding '32FC1'"),
-    ({"step": 3}, "needs 2 rows of >= 6 bytes"),
-    ({"data": np.zeros(5, np.uint8)}, "got step 6 and 5 bytes"),
-    ({"width": 0}, "empty image"),
-])  # fmt: skip
-def test_bad_raw_images_are_refused_clearly(change, message):
-    msg = types.SimpleNamespace(height=2, width=2, encoding="rgb8", is_bigendian=0, step=6, data=np.zeros(12, np.uint8))
-    for key, value in change.items():
-        setattr(msg, key, value)
-    with pytest.raises(InputError, match=message):
-        ros_image.image_msg_to_rgb(msg, "cam")
-
-
-def test_compressed_images_decode_and_depth_is_refused(rng):
-    rgb = rng.integers(0, 255, (16, 24, 3), dtype=np.uint8)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    msg = types.SimpleNamespace(format="png", data=png.reshape(-1))
-    assert np.array_equal(ros_image.compressed_msg_to_rgb(msg), rgb)
-    with pytest.raises(InputError, match="compressed depth"):
-        ros_image.compressed_msg_to_rgb(types.SimpleNamespace(format="16UC1; compressedDepth", data=png))
-    with pytest.raises(InputError, match="cannot decode"):
-        ros_image.compressed_msg_to_rgb(types.SimpleNamespace(format="jpeg", data=np.zeros(10, np.uint8)))
-
-
-def test_camera_info_intrinsics_are_rescaled_and_uncalibrated_is_ignored():
-    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
-    info = camera_info_msg(K, 640, 480, 0)
+# ------------------------------------------------------------------------------ camera_info
+def test_camera_info_intrinsics_are_rescaled_per_axis_and_p_is_read_when_asked():
+    """K for raw images, P's left 3x3 for rectified ones (another focal length here, as
+    rectification gives), each scaled by the image's own x and y factors."""
+    K = np.array([[500.0, 0, 330], [0, 520.0, 250], [0, 0, 1]])
+    P = np.array([[400.0, 0, 310, 0], [0, 410.0, 235, 0], [0, 0, 1, 0]])
+    info = camera_info_msg(K, 640, 480, 0, P)
+    info = STORE.deserialize_cdr(STORE.serialize_cdr(info, info.__msgtype__), info.__msgtype__)  # as received
     assert np.allclose(intrinsics_from_camera_info(info, 480, 640), K)
-    half = intrinsics_from_camera_info(info, 240, 320)
-    assert np.allclose(half[[0, 1, 0, 1], [0, 1, 2, 2]], [250, 250, 160, 120])
-    assert np.allclose(intrinsics_from_camera_info(info, 480, 640, "p"), K)
+    assert np.allclose(intrinsics_from_camera_info(info, 480, 640, "k"), K)
+    assert np.allclose(intrinsics_from_camera_info(info, 480, 640, "p"), P[:, :3])
+    # 640x480 -> 320x120: x by 1/2, y by 1/4 (fx, cx: 500/2, 330/2; fy, cy: 520/4, 250/4)
+    assert np.allclose(intrinsics_from_camera_info(info, 120, 320), [[250, 0, 165], [0, 130, 62.5], [0, 0, 1]])
+    assert np.allclose(intrinsics_from_camera_info(info, 120, 320, "p"), [[200, 0, 155], [0, 102.5, 58.75], [0, 0, 1]])
     assert intrinsics_from_camera_info(camera_info_msg(np.zeros((3, 3)), 640, 480, 0), 480, 640) is None
     assert intrinsics_from_camera_info(None, 480, 640) is None
 
@@ -202,7 +136,12 @@ def test_bag_command_writes_one_human_array_per_image(tmp_path, weights, scene_i
         assert msg.header.frame_id == FRAME and msg.intrinsics_source == "predicted"
         assert (msg.image_height, msg.image_width) == (120, 160) and len(msg.humans) == 1
     assert [m.transforms[0].child_frame_id for _, m in topics["/tf"]] == ["body_p0"] * len(scene_images)
-    assert len(topics["/markers"]) == len(scene_images)
+    for topic in ("/tf", "/markers"):  # like /humans: recorded when the image was received
+        assert [t for t, _ in topics[topic]] == [stamp + 5_000_000 for stamp, _ in scene_images], topic
+    for (_, tf), (stamp, _) in zip(topics["/tf"], scene_images):  # stamped with the image's header
+        (transform,) = tf.transforms
+        assert transform.header.stamp.sec * 10**9 + transform.header.stamp.nanosec == stamp
+        assert transform.header.frame_id == FRAME
     (_, topology), = topics["/mesh_topology"]
     assert topology.faces.size % 3 == 0 and topology.faces.max() < topology.num_vertices
     assert qos["/mesh_topology"][0].durability.name == "TRANSIENT_LOCAL"
@@ -238,8 +177,53 @@ def test_bad_tracking_options_fail_before_the_model_loads(tmp_path, scene_images
     assert code == 2 and message in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+INFO_K = np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]])  # for our 160x120 images
+INFO_P = np.array([[84.0, 0, 77, 0], [0, 86.0, 58, 0], [0, 0, 1, 0]])  # rectified: another focal length
+
+
 def _info(stamp):
-    return camera_info_msg(np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]]), 160, 120, stamp)
+    return camera_info_msg(INFO_K, 160, 120, stamp, INFO_P)
+
+
+def _k(msg):
+    return msg.k.reshape(3, 3)
+
+
+@pytest.mark.parametrize("matrix, expected", [("k", INFO_K), ("p", INFO_P[:, :3])])
+def test_bag_command_reads_the_camera_info_matrix_it_is_told(tmp_path, weights, scene_images, matrix, expected):
+    """--intrinsics-matrix k (raw images) or p (rectified ones) picks which camera_info matrix
+    the HumanArray's K comes from."""
+    src = write_bag(tmp_path / "in", "mcap", scene_images[:2], info=_info)
+    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--camera-info-topic",
+                 INFO_TOPIC, "--intrinsics-matrix", matrix, "--weights", str(weights), "--threshold", "0",
+                 "--max-humans", "1", "--no-track", "--no-markers"])  # fmt: skip
+    assert code == 0
+    topics, _ = read_topics(tmp_path / "out")
+    assert len(topics["/humans"]) == 2
+    for _, msg in topics["/humans"]:
+        assert msg.intrinsics_source == "camera_info" and np.allclose(_k(msg), expected)
+
+
+def test_bag_command_given_intrinsics_beat_camera_info_and_camera_frame_names_frameless_images(
+    tmp_path, weights, scene_images
+):  # fmt: skip
+    """--intrinsics (BagOptions.camera) wins over a camera_info topic (intrinsics_source
+    "given"); images recorded without a frame_id get --camera-frame on every output."""
+    src = write_bag(tmp_path / "in", "mcap", scene_images[:2], info=_info, frame_id="")
+    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--camera-info-topic",
+                 INFO_TOPIC, "--intrinsics", "90,95,81,59", "--camera-frame", "fallback_optical_frame",
+                 "--weights", str(weights), "--threshold", "0", "--max-humans", "1", "--no-track",
+                 "--no-mesh-markers"])  # fmt: skip
+    assert code == 0
+    topics, _ = read_topics(tmp_path / "out")
+    assert len(topics["/humans"]) == len(topics["/tf"]) == len(topics["/markers"]) == 2
+    for _, msg in topics["/humans"]:
+        assert msg.intrinsics_source == "given" and np.allclose(_k(msg), [[90, 0, 81], [0, 95, 59], [0, 0, 1]])
+        assert msg.header.frame_id == "fallback_optical_frame"
+    for _, tf in topics["/tf"]:
+        assert [t.header.frame_id for t in tf.transforms] == ["fallback_optical_frame"]
+    for _, markers in topics["/markers"]:
+        assert markers.markers and {m.header.frame_id for m in markers.markers} == {"fallback_optical_frame"}
 
 
 def _run(reader, out, detector, options=OutputOptions(), bag_options=BagOptions(progress=False), tracker=None):
@@ -366,17 +350,24 @@ def test_sqlite3_bag_without_metadata_is_read_from_its_db3(tmp_path, scene_image
     assert summary.frames == len(scene_images) and not summary.failures
 
 
-def test_corrupt_sqlite_bag_is_a_clear_error(tmp_path, scene_images, weights, capsys):
+def test_corrupt_sqlite_bag_keeps_what_came_before_and_names_the_file(tmp_path, scene_images, weights, capsys):
+    """README: a damaged recording is read up to the damage, the command stops with an error
+    naming the file, and the output bag keeps every frame processed before it. The last 4
+    pages (16 KiB) of the .db3 are overwritten: they hold the tail of the last image's data
+    (57.6 kB, in overflow pages allocated as the rows are written), so earlier images read."""
     src = write_bag(tmp_path / "in", "sqlite3", scene_images)
     db = next(src.glob("*.db3"))
     data = bytearray(db.read_bytes())
-    data[len(data) // 3 :] = b"\x5a" * (len(data) - len(data) // 3)
+    assert len(data) % 4096 == 0 and len(data) > 3 * 57_600
+    data[-4 * 4096 :] = b"\x5a" * (4 * 4096)  # overflow page pointers now point past the file
     db.write_bytes(bytes(data))
-    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--weights", str(weights)])
+    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--weights", str(weights),
+                 "--no-mesh-markers"])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2 and str(src) in err
-    if (tmp_path / "out").exists():
-        read_topics(tmp_path / "out")  # whatever was written is a valid bag
+    kept = len(scene_images) - 1
+    assert code == 2 and str(src) in err and f"corrupt or truncated bag after {kept} image(s)" in err, err
+    topics, _ = read_topics(tmp_path / "out")  # closed properly: a valid bag
+    assert [t for t, _ in topics["/humans"]] == [stamp + 5_000_000 for stamp, _ in scene_images[:kept]]
 
 
 def test_undecodable_images_are_skipped_and_reported(tmp_path, scene_images, detector):

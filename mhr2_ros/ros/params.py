@@ -45,7 +45,8 @@ class ParamSpec:
     check: Optional[Callable[[Any], str]] = None  # extra check: '' or the problem
 
     def problem(self, value: Any) -> str:
-        """'' when `value` is acceptable, else a message naming the parameter."""
+        """'' when `value` is acceptable, else a message naming the parameter, what it must
+        be and the value received (repr: an empty or blank string shows as such)."""
         if not _has_type(value, self.type):
             return f"{self.name} must be {TYPE_WORDS[self.type]}, got {value!r} ({type(value).__name__})"
         if self.type is float and math.isnan(value):  # passes every comparison; rclpy's range refuses it
@@ -54,8 +55,8 @@ class ParamSpec:
             return f"{self.name} must be in [{self.min}, {self.max}], got {value!r}"
         if self.choices and value not in self.choices:
             return f"{self.name} must be one of {list(self.choices)}, got {value!r}"
-        extra = self.check(value) if self.check else ""
-        return f"{self.name} {extra}" if extra else ""
+        extra = self.check(value) if self.check else ""  # what would be right, in words
+        return f"{self.name} {extra}, got {value!r}" if extra else ""
 
     def constraints(self) -> str:
         """Human-readable constraints (ParameterDescriptor.additional_constraints)."""

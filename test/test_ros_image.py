@@ -1,0 +1,109 @@
+"""sensor_msgs/Image and CompressedImage decoding (mhr2_ros.io.ros_image), on real message
+classes: rosbags messages serialized to CDR and read back as a bag reader or a subscriber
+gets them, and the strict rclpy stand-in of ros_fakes (array.array data)."""
+
+import array
+
+import cv2
+import numpy as np
+import pytest
+
+from mhr2_ros.errors import InputError
+from mhr2_ros.io import ros_image
+from mhr2_ros.ros.typestore import make_typestore
+from ros_fakes import fake_generated_classes
+
+STORE = make_typestore("humble")
+IMAGE, COMPRESSED = "sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"
+
+
+def _header():
+    return STORE.types["std_msgs/msg/Header"](STORE.types["builtin_interfaces/msg/Time"](1, 2), "cam_optical_frame")
+
+
+def received(msg):
+    """`msg` as a subscriber (or a bag reader) gets it: serialized to CDR and read back."""
+    return STORE.deserialize_cdr(STORE.serialize_cdr(msg, msg.__msgtype__), msg.__msgtype__)
+
+
+def raw_image(height, width, encoding, step, data, is_bigendian=0):
+    """A real sensor_msgs/Image with these fields, through CDR (data: bytes as the wire has them)."""
+    data = np.frombuffer(np.ascontiguousarray(data).tobytes(), np.uint8)
+    return received(STORE.types[IMAGE](_header(), height, width, encoding, is_bigendian, step, data))
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "8UC1", "8UC3", "8UC4"])
+def test_raw_encodings_decode_to_rgb(rng, encoding):
+    """Every raw encoding the README lists, with padded rows (step > width * bytes): the
+    OpenCV-style 8UCn are BGR(A) in memory, mono gives grey RGB, mono16 keeps its high byte."""
+    rgb = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+    gray = rgb[..., :1]
+    alpha = np.full_like(gray, 9)
+    planes = {
+        "rgb8": rgb, "bgr8": rgb[..., ::-1], "8UC3": rgb[..., ::-1],
+        "rgba8": np.dstack([rgb, alpha]), "bgra8": np.dstack([rgb[..., ::-1], alpha]),
+        "8UC4": np.dstack([rgb[..., ::-1], alpha]),
+        "mono8": gray, "8UC1": gray, "mono16": (gray.astype(np.uint16) << 8) | 7,  # little-endian: low byte first
+    }  # fmt: skip
+    data = np.ascontiguousarray(planes[encoding])
+    padded = np.zeros((6, data.strides[0] + 4), np.uint8)
+    padded[:, : data.strides[0]] = data.view(np.uint8).reshape(6, -1)
+    out = ros_image.image_msg_to_rgb(raw_image(6, 8, encoding, padded.shape[1], padded))
+    expected = np.repeat(gray, 3, axis=2) if encoding in ("mono8", "mono16", "8UC1") else rgb
+    assert out.dtype == np.uint8 and out.shape == (6, 8, 3) and np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("source", ["rosbags", "rclpy-like"])
+def test_big_endian_mono16_from_numpy_or_array_array_data(source):
+    """rosbags messages hold data as a numpy array, rclpy's as array.array('B') (the strict
+    stand-in of ros_fakes): both decode; big-endian mono16 keeps its first byte of each pixel."""
+    wire = bytes([0x12, 0x34, 0xFF, 0x00])  # big-endian 0x1234 and 0xFF00
+    if source == "rosbags":
+        msg = raw_image(1, 2, "mono16", 4, np.frombuffer(wire, np.uint8), is_bigendian=1)
+    else:
+        msg = fake_generated_classes(STORE)(IMAGE)(height=1, width=2, encoding="mono16", is_bigendian=1, step=4,
+                                                   data=array.array("B", wire))  # fmt: skip
+    assert ros_image.image_msg_to_rgb(msg).tolist() == [[[0x12] * 3, [0xFF] * 3]]
+
+
+@pytest.mark.parametrize("encoding, pattern", [
+    ("bayer_rggb8", "RGGB"), ("bayer_bggr8", "BGGR"), ("bayer_gbrg8", "GBRG"), ("bayer_grbg8", "GRBG"),
+])  # fmt: skip
+def test_bayer_patterns_demosaic_to_the_right_colour(encoding, pattern):
+    colour = {"R": 200, "G": 120, "B": 40}
+    mosaic = np.zeros((8, 8), np.uint8)
+    for (dy, dx), channel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), pattern):
+        mosaic[dy::2, dx::2] = colour[channel]
+    centre = ros_image.image_msg_to_rgb(raw_image(8, 8, encoding, 8, mosaic))[3:5, 3:5].reshape(-1, 3).mean(0)
+    assert np.allclose(centre, [200, 120, 40], atol=2)
+
+
+def test_yuv422_decodes():
+    uyvy = np.tile(np.array([128, 200, 128, 200], np.uint8), (4, 2))  # grey, Y = 200 (BT.601 video range)
+    assert np.allclose(ros_image.image_msg_to_rgb(raw_image(4, 4, "yuv422", 8, uyvy)), (200 - 16) * 255 / 219, atol=2)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"encoding": "32FC1"}, "unsupported image encoding '32FC1'"),
+    ({"step": 3}, "needs 2 rows of >= 6 bytes"),
+    ({"data": np.zeros(5, np.uint8)}, "got step 6 and 5 bytes"),
+    ({"width": 0}, "empty image"),
+])  # fmt: skip
+def test_bad_raw_images_are_refused_clearly(change, message):
+    fields = {"height": 2, "width": 2, "encoding": "rgb8", "step": 6, "data": np.zeros(12, np.uint8), **change}
+    with pytest.raises(InputError, match=message):
+        ros_image.image_msg_to_rgb(raw_image(**fields), "cam")
+
+
+def test_compressed_images_decode_and_depth_is_refused(rng):
+    rgb = rng.integers(0, 255, (16, 24, 3), dtype=np.uint8)
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))  # cv2 writes BGR pixels
+
+    def compressed(fmt, data):
+        return received(STORE.types[COMPRESSED](_header(), fmt, np.asarray(data, np.uint8).reshape(-1)))
+
+    assert np.array_equal(ros_image.compressed_msg_to_rgb(compressed("png", png)), rgb)  # lossless: exact
+    with pytest.raises(InputError, match="compressed depth"):
+        ros_image.compressed_msg_to_rgb(compressed("16UC1; compressedDepth", png))
+    with pytest.raises(InputError, match="cannot decode"):
+        ros_image.compressed_msg_to_rgb(compressed("jpeg", np.zeros(10, np.uint8)))
