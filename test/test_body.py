@@ -74,3 +74,10 @@ def test_autocast_does_not_reach_the_body_model(body_model):
         mixed = body_model(rot6d, shape)
     assert mixed.vertices.dtype == torch.float32
     assert torch.allclose(mixed.vertices, full.vertices, atol=1e-6)  # bf16 skinning was ~2 mm off
+
+
+def test_empty_batch_has_every_field_shaped(body_model):
+    out = body_model(torch.tensor(IDENTITY_6D).expand(0, 163, 6), torch.zeros(0, 6))
+    assert out.vertices.shape == (0, body_model.num_vertices, 3)
+    assert out.joints.shape == (0, len(JOINT_NAMES), 3)
+    assert out.orientation.shape == (0, 3, 3) and out.height.shape == (0,)

@@ -95,6 +95,15 @@ def _root_in_camera_axes(a):  # the root written as the body's camera-frame rota
     a["pose_6d"][:, 0] = matrix_to_rotation_6d(R).float().numpy()
 
 
+def _set(key, fn):
+    return lambda a: a.__setitem__(key, fn(a))
+
+
+def _principal_point_at_corner(a):
+    a["K"] = a["K"].copy()
+    a["K"][0, 2] = 0.0  # K of an uncropped image kept for a crop: fy (and fov_y) still right
+
+
 @pytest.mark.parametrize("mutate, message", [
     (_mm, "'joints_3d' of a person spans"),
     (_K_of_double_size, "K for another image size"),
@@ -107,8 +116,17 @@ def _root_in_camera_axes(a):  # the root written as the body's camera-frame rota
     (lambda a: a.__setitem__("shape", np.zeros((len(a["ids"]), 10), np.float32)), "not SMPL betas"),
     (lambda a: a.__setitem__("label", np.array(["walk"] * len(a["ids"]), object)), "dtype=str"),
     (lambda a: a.pop("pose_6d"), "missing arrays ['pose_6d']"),
+    (_set("depth", lambda a: a["depth"] * 1000), "'depth' differs from position[:, 2]"),
+    (_set("position", lambda a: a["position"] + np.float32([0, 0.05, 0])), "'joints_3d[:, PELVIS]' differs from position"),
+    (_set("pelvis_2d", lambda a: a["pelvis_2d"][:, ::-1].copy()), "'pelvis_2d' is not project(position, K)"),
+    (_set("height", lambda a: a["height"] * 100), "'height'"),
+    (_set("ids", lambda a: np.zeros_like(a["ids"])), "must be distinct"),
+    (_set("K", lambda a: np.eye(4, dtype=np.float32)), "'K' has shape (4, 4), expected (3, 3)"),
+    (_principal_point_at_corner, "principal point"),
+    (_set("shape", lambda a: np.zeros((len(a["ids"]), 10), np.float32)), "'shape' has shape (2, 10), expected (2, 6)"),
 ], ids=["mm", "K", "camera_rotation_T", "orientation_T", "6d_rows", "root_axes", "fov_deg", "joints_2d",
-        "betas", "object_label", "missing"])  # fmt: skip
+        "betas", "object_label", "missing", "depth_mm", "pelvis_joint", "pelvis_2d_vu", "height_cm", "duplicate_ids",
+        "K_4x4", "principal_point", "betas_expected_shape"])  # fmt: skip
 def test_wrong_ground_truth_is_refused_by_name(written, tmp_path, mutate, message):
     clip = copy(written, tmp_path)
     edit_gt(clip, mutate)
@@ -142,4 +160,13 @@ def test_clip_json_depth_scale_is_honoured(written, tmp_path):
     info["files"]["rgb"] = "rgb/{frame:06d}.jpg"
     (clip / "clip.json").write_text(json.dumps(info))
     with pytest.raises(InputError, match=r"files.rgb is 'rgb/\{frame:06d\}.jpg'; this reader reads only"):
+        load_clip(clip)
+
+
+def test_clip_json_of_another_joint_order_is_refused(written, tmp_path):
+    clip = copy(written, tmp_path)
+    info = json.loads((clip / "clip.json").read_text())
+    info["joint_names"] = info["joint_names"][::-1]
+    (clip / "clip.json").write_text(json.dumps(info))
+    with pytest.raises(InputError, match=r"clip.json: clip.json 'joint_names' .* differs from this reader's order"):
         load_clip(clip)

@@ -1,6 +1,7 @@
 """COCO keypoint annotations as 2D-only training samples, on a small file written here."""
 
 import json
+import math
 
 import cv2
 import numpy as np
@@ -61,3 +62,24 @@ def test_a_file_that_is_not_coco_is_named(tmp_path):
     bad.write_text('{"images": []}')
     with pytest.raises(InputError, match="x.json: not a COCO keypoints JSON"):
         read_coco_keypoints(bad)
+
+
+# Kills: the hip midpoint taken with ONE hip labelled, occluded (v = 1) labels dropped, K with
+# width and height swapped.
+def test_one_hip_falls_back_to_the_box_and_occluded_labels_count(tmp_path):
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.full((60, 80, 3), 90, np.uint8))
+    kp = np.zeros((17, 3))
+    kp[11] = (18, 30, 2)  # left hip only, labelled and visible
+    kp[0] = (20, 8, 1)  # nose labelled but occluded (COCO v = 1): still an annotated keypoint
+    person = {"image_id": 1, "iscrowd": 0, "bbox": [10, 5, 20, 40], "keypoints": kp.reshape(-1).tolist()}
+    data = {"images": [{"id": 1, "file_name": "a.jpg", "width": 80, "height": 60}], "annotations": [person]}
+    (tmp_path / "k.json").write_text(json.dumps(data))
+    [entry] = read_coco_keypoints(tmp_path / "k.json")
+    s = coco_sample(entry, tmp_path)
+    assert s.loc[0].tolist() == [20.0, 25.0]  # box centre: 10 + 20/2, 5 + 40/2 (one hip is no pelvis)
+    nose, lhip, rhip = (JOINT_NAMES.index(n) for n in ("nose", "left_hip", "right_hip"))
+    assert s.keypoints_vis[0, nose] == 1 and s.keypoints_vis[0, lhip] == 1 and s.keypoints_vis[0, rhip] == 0
+    assert s.keypoints_vis[0].sum() == 2
+    assert s.keypoints_2d[0, lhip].tolist() == [18.0, 30.0]
+    assert s.K[0, 2] == 40.0 and s.K[1, 2] == 30.0  # principal point at (W/2, H/2) of the 80x60 image
+    assert s.fov == pytest.approx(math.radians(60.0), abs=1e-6)  # the documented 60-degree guess

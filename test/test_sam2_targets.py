@@ -185,3 +185,48 @@ def test_clip_source_gives_the_targets_as_track(targets, clip_dir, checkpoint, t
     assert main(args(copy, checkpoint, "--overwrite")) == 0  # same images: the same targets again
     np.testing.assert_array_equal(read(copy, 2)[0], targets[2][0])
     assert ClipSource([copy]).sample(rng).track is not None
+
+
+# The reference above prepares its inputs with the encoder's own code; here they are made by hand.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _by_hand(model, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """SAM2Base's memory of a SIZE-square RGB image and mask prompt, inputs and pooling by hand."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+    x = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        _, feats, _, sizes = model._prepare_backbone_features(model.forward_image(x))
+        logits = torch.from_numpy(mask)[None, None].float() * 20.0 - 10.0  # a binary mask prompt: +-10
+        mem, _ = model._encode_new_memory(feats, sizes, logits, torch.tensor([[10.0]]), is_mask_from_pts=False)
+    c, s = mem.shape[1], mem.shape[-1]
+    assert (c, s) == (64, SIZE // 16)
+    return mem[0].reshape(c, 8, s // 8, 8, s // 8).mean((2, 4)).reshape(-1).numpy()  # 64 x 8 x 8, channel-major
+
+
+def test_track_targets_from_inputs_prepared_by_hand(sam2_model, checkpoint):
+    encoder = st.Sam2TrackEncoder.from_checkpoint(checkpoint, CONFIG, SIZE)
+    rng = np.random.default_rng(0)
+    # 1) an image at the input size (no resize): the normalisation and channel order by hand
+    image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[40:200, 90:150] = True
+    [(rows, flags)] = encoder.encode([image], [mask[None]])
+    assert rows.shape == (1, 4096) and flags.tolist() == [True]
+    np.testing.assert_allclose(rows[0], _by_hand(sam2_model, image, mask), rtol=2e-3, atol=2e-3)
+    # 2) a 4x larger frame: masks go down to the input size antialiased, kept where >= 0.5. A block
+    # aligned to 4 px keeps its exact footprint; a 2 x 2 px speck (0.19 after the antialiased
+    # resize, 1.0 without antialiasing) and a single pixel vanish: zero rows, has_mask False.
+    big = 4 * SIZE
+    flat = np.empty((big, big, 3), np.uint8)
+    flat[:] = (120, 80, 200)  # a constant image resizes exactly
+    block, speck, dot = (np.zeros((big, big), bool) for _ in range(3))
+    block[256:768, 128:640] = True
+    speck[401:403, 601:603] = True
+    dot[500, 500] = True
+    [(rows, flags)] = encoder.encode([flat], [np.stack([block, speck, dot])])
+    assert flags.tolist() == [True, False, False] and (rows[1:] == 0).all()
+    small_block = np.zeros((SIZE, SIZE), bool)
+    small_block[64:192, 32:160] = True
+    np.testing.assert_allclose(rows[0], _by_hand(sam2_model, flat[:SIZE, :SIZE], small_block),
+                               rtol=2e-3, atol=2e-3)
