@@ -52,14 +52,19 @@ def test_a_person_too_far_errs_along_the_ray_only(scene):
 
 
 def test_a_wrong_focal_turns_the_ray(scene):
+    """Values by hand: the error is (0, 0, 0.3 z), its part across the ray |err x ray|; scaled back to the
+    true depth the prediction is off by (1 / 1.3 - 1) of the true x and y."""
     true, _ = scene
     pred = copy.deepcopy(true)  # the predicted camera's focal 1.3 times too long: the same pixel, z 1.3 times
     pred.position = np.asarray(true.position) * [1.0, 1.0, 1.3]
     pred.depth = true.depth * 1.3
-    lateral = float(np.linalg.norm(np.asarray(true.position)[:2]))
-    assert lateral > 0.05  # the person is off the optical axis, where a focal error turns the ray
+    t = np.asarray(true.position, np.float64)
+    assert np.linalg.norm(t[:2]) > 0.05  # the person is off the optical axis, where a focal error turns the ray
+    err, ray = np.array([0.0, 0.0, 0.3 * t[2]]), t / np.linalg.norm(t)
     row = de.pair_row(pred, true)
-    assert row["across"] > 0.01 and row["mrpe_true_depth"] > 0.01
+    assert row["across"] == pytest.approx(np.linalg.norm(np.cross(err, ray)), rel=1e-5)
+    assert row["along"] == pytest.approx(abs(err @ ray), rel=1e-5)
+    assert row["mrpe_true_depth"] == pytest.approx((1 - 1 / 1.3) * np.linalg.norm(t[:2]), rel=1e-5)
 
 
 def test_a_size_consistent_error_is_undone_by_the_true_height(scene):

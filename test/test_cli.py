@@ -7,9 +7,11 @@ import re
 import cv2
 import numpy as np
 import pytest
+import torch
 
-from mhr2_ros.checkpoint import save_checkpoint
+from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from mhr2_ros.cli import build_parser, main
+from mhr2_ros.config import CONFIG_DIR, load_model_config
 from mhr2_ros.model import build_model
 
 
@@ -44,6 +46,9 @@ def _run(*argv):
 
 def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+CONFIG_MISMATCH = "differs from tiny224.json"  # the --config case of test_bad_inputs_exit_2_with_a_clear_message
 
 
 def test_every_subcommand_explains_every_option(capsys):
@@ -116,7 +121,7 @@ def test_video_gives_one_line_per_frame_and_an_overlay_video(weights, media, tmp
         (lambda m, w: ["detect", m / "broken.mp4", "--weights", w], "broken.mp4"),
         (lambda m, w: ["detect", m / "none.png", "--weights", w], "no such file"),
         (lambda m, w: ["detect", m / "a.png", "--weights", m / "missing.safetensors"], "weights file not found"),
-        (lambda m, w: ["detect", m / "a.png", "--weights", w, "--config", "small"], "differs from tiny224.json"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", w, "--config", "small"], CONFIG_MISMATCH),
         (lambda m, w: ["detect", m / "a.png", "--weights", w, "--intrinsics", "1,2,3"], "FX,FY,CX,CY"),
         (lambda m, w: ["detect", m / "a.png", "--weights", w, "--fov", "500"], "--fov"),
         # The checks below come before the weights load: a missing weights file is not what they report.
@@ -127,10 +132,23 @@ def test_video_gives_one_line_per_frame_and_an_overlay_video(weights, media, tmp
         (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--data", m / "nothere"], "no such file or folder"),
     ],
 )
-def test_bad_inputs_exit_2_with_a_clear_message(weights, media, make_args, message, capsys):
-    assert _run(*make_args(media, weights)) == 2
+def test_bad_inputs_exit_2_with_a_clear_message(weights, media, make_args, message, capsys, tmp_path):
+    """One line naming the input and what was expected (README), no output left; outputs go under tmp_path,
+    never into the working directory (the repository)."""
+    argv = make_args(media, weights)
+    out = tmp_path / "o"
+    assert _run(*argv, *(["-o", out] if argv[0] in ("detect", "demo") else [])) == 2
+    assert not out.exists() or not any(out.rglob("*")), "a failed run left files"
     err = capsys.readouterr().err
     assert "error:" in err and message in err
+    if message != CONFIG_MISMATCH:
+        assert err.count("\n") == 1
+        return
+    # weights that do not match the configuration: one line naming them, then one line per kind of mismatch
+    first, *kinds = err.splitlines()
+    assert first.endswith(f"error: {weights} does not match the model configuration:")
+    titles = [line.split(":")[0].strip() for line in kinds]
+    assert titles == ["missing keys", "shape mismatches", "the given config differs from tiny224.json in"]
 
 
 def test_bad_camera_options_leave_no_output(weights, media, tmp_path):
@@ -192,3 +210,44 @@ def test_default_demo_clip_is_what_the_readme_describes(body_model):
     people = clip.info["people"]
     assert len(people) == 4 and all(p["behaviour"] == "walk" for p in people)
     assert len({p["age_group"] for p in people}) >= 3
+
+
+def test_a_video_shows_a_progress_bar(weights, media, tmp_path, capsys):
+    """Without -q a video run shows its progress (every other test runs -q)."""
+    assert main(["detect", str(media / "clip.mp4"), "--weights", str(weights), "-o", str(tmp_path / "o"),
+                 "--no-overlay"]) == 0  # fmt: skip
+    assert "5/5" in capsys.readouterr().err
+
+
+def test_an_absent_camera_exits_2_naming_it(tmp_path, capsys):
+    """A digit is a camera index, not a file name; a camera that cannot be opened is refused, no output."""
+    assert _run("detect", "63", "--random-init", "-o", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error: camera 63: cannot be opened" in err and "/dev/video63" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_init_weights_writes_a_checkpoint_that_loads_strictly(tmp_path, capsys):
+    """`mhr2 init-weights` follows --config and --seed, marks the weights untrained and refuses a non-.safetensors
+    name before writing anything."""
+    preset = tmp_path / "shallow.yaml"  # not the default preset: --config must reach the checkpoint
+    text = (CONFIG_DIR / "model_tiny.yaml").read_text()
+    preset.write_text(text.replace("encoder_depth: 6", "encoder_depth: 2")
+                      .replace("num_queries: 50", "num_queries: 20"))  # fmt: skip
+    out = tmp_path / "init.safetensors"
+    assert _run("init-weights", out, "--config", preset, "--seed", "3") == 0
+    tensors, cfg, info = load_checkpoint(out)
+    assert cfg == load_model_config(preset) and cfg.encoder_depth == 2 and cfg.num_queries == 20
+    assert info["trained"] is False and "seed 3" in info["description"]
+    load_state_strict(build_model(cfg), tensors, str(out))  # raises on any missing / unexpected / mismatched key
+    torch.manual_seed(3)
+    expected = build_model(load_model_config(preset)).state_dict()  # the same seed, built here
+    assert all(torch.equal(tensors[k], v) for k, v in expected.items())
+    assert _run("init-weights", tmp_path / "other.safetensors", "--seed", "4") == 0
+    other, _, _ = load_checkpoint(tmp_path / "other.safetensors")
+    assert not torch.equal(other["encoder.cls_token"], tensors["encoder.cls_token"])
+    capsys.readouterr()
+    assert _run("init-weights", tmp_path / "x.pt") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "x.pt" in err and ".safetensors" in err
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "x.json").exists()

@@ -1,4 +1,5 @@
-"""`--help` of every command loads neither torch nor anny nor OpenCV.
+"""`--help` of every command loads neither torch nor anny nor OpenCV, and describes every argument
+(test_cli.py checks the `mhr2` subcommands' parsers; this also covers `mhr2-train` and `mhr2-sam2-targets`).
 
 Each case runs in a fresh interpreter (the test process has torch loaded already): it
 builds the parser through the console script's own entry point with `--help`, then
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,11 +48,24 @@ def _probe(target: str, args, extra_path=()) -> dict:
     return json.loads(proc.stdout)
 
 
+def _undocumented(help_text: str) -> list:
+    """Argument entries of an argparse help text with no description: none on the same line, and the
+    next line not indented deeper (where a long entry's help, or a subcommand list, goes)."""
+    lines = help_text.splitlines() + [""]
+    bad = []
+    for line, after in zip(lines, lines[1:]):
+        entry = re.match(r"^  (\S.*?)(?: {2,}(\S.*))?$", line)
+        if entry and not entry.group(2) and not re.match(r"^ {3,}\S", after):
+            bad.append(entry.group(1))
+    return bad
+
+
 @pytest.mark.parametrize("name,target,args", CASES, ids=[c[0] for c in CASES])
 def test_help_loads_no_heavy_module(name, target, args):
     result = _probe(target, args)
     assert result["code"] == 0
     assert result["help"].startswith(f"usage: {name} ")
+    assert _undocumented(result["help"]) == []
     loaded = [m for m in HEAVY if m in result["modules"]]
     ours = [m for m in result["modules"] if m.startswith("mhr2_ros")]
     assert not loaded, f"`{name} --help` imported {loaded}; mhr2_ros modules loaded: {ours}"

@@ -13,6 +13,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from mhr2_ros.checkpoint import load_checkpoint
+from mhr2_ros.cli import main
 from mhr2_ros.config import load_model_config
 from mhr2_ros.errors import CheckpointError
 from mhr2_ros.model import ViTEncoder, load_dino_backbone
@@ -183,6 +185,19 @@ def test_wrapped_pth_is_unwrapped(tmp_path):
     target = random_encoder(cfg, seed=2)
     load_dino_backbone(target, path)
     assert torch.equal(target.cls_token, source.cls_token)
+
+
+def test_init_weights_with_a_dino_file_starts_from_its_encoder(tmp_path):
+    """`mhr2 init-weights --dino FILE`: the checkpoint's encoder is the file's, and its description names it."""
+    cfg = load_model_config("tiny")
+    source = random_encoder(cfg, seed=1, zero_k_bias=True)
+    dino = write(to_meta_dinov3(source), tmp_path / "dinov3.safetensors", "backbone.")
+    out = tmp_path / "init.safetensors"
+    assert main(["-q", "init-weights", str(out), "--config", "tiny", "--dino", str(dino)]) == 0
+    tensors, _, info = load_checkpoint(out)
+    assert "dinov3.safetensors" in info["description"]
+    for key, value in ours(source).items():
+        assert torch.equal(tensors[f"encoder.{key}"], value), key
 
 
 # ------------------------------------------------------------------------------- errors

@@ -4,6 +4,7 @@ the outputs of `mhr2 detect` (overlays, GLB, JSONL) are tested in test_outputs.p
 from __future__ import annotations
 
 import logging
+import os
 
 import cv2
 import numpy as np
@@ -244,6 +245,22 @@ def test_atomic_write_and_path_leave_nothing_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "sub"]
 
 
+def test_atomic_outputs_get_the_permissions_open_would_give(tmp_path):
+    """Written files get the umask's permissions, not an owner-only temporary file's 0o600 (atomic_write
+    opens its file itself; atomic_path fixes the mode of what another writer created)."""
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "a.json", "w") as f:
+            f.write("{}")
+        with atomic_path(tmp_path / "b.glb") as tmp:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600))  # a writer that makes owner-only files
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.glb").stat().st_mode & 0o777 == 0o644
+    assert _leftovers(tmp_path) == []
+
+
 def test_video_writer_round_trip(tmp_path):
     path = tmp_path / "out.mp4"
     with VideoWriter(path, 12.0, (W, H)) as writer:
@@ -255,6 +272,20 @@ def test_video_writer_round_trip(tmp_path):
     with VideoWriter(odd, 5, (W + 1, H + 1)) as writer:
         writer.write(_rgb(H + 1, W + 1))
     assert _count_frames(odd) == (1, (H + 2, W + 2))  # padded to even, never cropped
+
+
+def test_video_writer_keeps_fps_and_colours(tmp_path):
+    """The video plays at the rate given and in the frames' colours (RGB in, converted for OpenCV)."""
+    path = tmp_path / "red.mp4"
+    with VideoWriter(path, 12.0, (W, H)) as writer:
+        for _ in range(3):
+            writer.write(np.full((H, W, 3), (220, 30, 30), np.uint8))  # RGB red
+    cap = cv2.VideoCapture(str(path))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok and bgr[..., 2].mean() > 180 and bgr[..., 0].mean() < 70  # red in OpenCV's last channel
+    assert _count_frames(path) == (3, (H, W))
 
 
 def test_video_writer_errors(tmp_path, monkeypatch):

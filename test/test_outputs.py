@@ -6,6 +6,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +22,7 @@ from mhr2_ros.io.mesh_export import export_glb
 from mhr2_ros.io.overlay import color_for, draw_overlay, place_label, rasterize
 
 
+REPO = Path(__file__).resolve().parent.parent
 K = np.array([[100.0, 0, 64], [0, 100.0, 48], [0, 0, 1]], np.float32)  # 128x96 image
 SQUARE_FACES = np.array([[0, 1, 2], [0, 2, 3]])
 SHAPE = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
@@ -149,3 +155,55 @@ def test_jsonl_writer(tmp_path):
     # a run that stops keeps its complete lines, and no temporary file is left
     assert sorted(os.listdir(tmp_path)) == ["crash.jsonl", "out.jsonl"]
     assert json.loads((tmp_path / "crash.jsonl").read_text()) == {"a": 1}
+
+
+def test_frame_to_dict_writes_every_human_field_by_value():
+    """Each field from its own attribute, in order, rounded as documented; orientation row-major and its
+    quaternion (x, y, z, w) for a turn that is not symmetric."""
+    c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
+    turn = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)  # 30 deg about z
+    first = _human(_square(0, 0, 2.0, 0.2), score=0.87654321)
+    second = _human(None, track_id="b7", depth=2.3456789, box=(10.111, 20.222, 30.333, 40.444), score=0.5)
+    second.orientation = turn
+    second.position = np.array([0.123456, -0.654321, 2.3456789], np.float32)
+    second.pelvis_2d = np.array([64.123, 48.987], np.float32)
+    second.height = 1.7512345
+    record = frame_to_dict(_frame([first, second]), 0, "x.png", None)
+    a, b = record["humans"]
+    assert a["index"] == 0 and b["index"] == 1 and a["score"] == 0.8765
+    assert b["id"] == "b7" and b["depth"] == 2.3457 and b["height"] == 1.7512
+    assert b["position"] == [0.1235, -0.6543, 2.3457]
+    assert b["pelvis_2d"] == [64.12, 48.99] and b["box"] == [10.11, 20.22, 30.33, 40.44]
+    assert b["orientation"] == [[0.866025, -0.5, 0.0], [0.5, 0.866025, 0.0], [0.0, 0.0, 1.0]]
+    assert b["quaternion_xyzw"] == [0.0, 0.0, 0.258819, 0.965926]  # sin 15, cos 15 about +z
+    assert record["timestamp"] is None and "joint_names" not in record
+
+
+def test_export_glb_keeps_every_vertex_in_order(tmp_path):
+    """Meshes are written unprocessed: a duplicated vertex is not merged, nothing is renumbered."""
+    trimesh = pytest.importorskip("trimesh")
+    verts = np.vstack([_square(0, 0, 2.0, 0.2), _square(0, 0, 2.0, 0.2)[:1]])  # vertex 4 duplicates vertex 0
+    faces = np.array([[0, 1, 2], [4, 2, 3]])
+    assert export_glb(tmp_path / "d.glb", _frame([_human(verts)]), faces) == 1
+    (mesh,) = trimesh.load(tmp_path / "d.glb", process=False).geometry.values()
+    assert len(mesh.vertices) == 5 and np.allclose(mesh.vertices, verts * [1, -1, -1], atol=1e-6)
+    assert mesh.faces.tolist() == faces.tolist()
+
+
+def test_jsonl_lines_are_flushed_and_a_killed_run_publishes_nothing(tmp_path):
+    """Each line is flushed as written (it can be followed in the hidden file), and a process killed
+    mid-way (a real SIGKILL) leaves no file at the path."""
+    script = textwrap.dedent(f"""
+        import os, signal
+        from mhr2_ros.io.jsonl import JsonlWriter
+        writer = JsonlWriter({str(tmp_path / "run.jsonl")!r})
+        writer.write({{"frame": 0}})
+        writer.write({{"frame": 1}})
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not (tmp_path / "run.jsonl").exists()
+    (hidden,) = [p for p in tmp_path.iterdir() if p.name.startswith(".run.tmp-")]
+    assert [json.loads(line) for line in hidden.read_text().splitlines()] == [{"frame": 0}, {"frame": 1}]
