@@ -8,6 +8,7 @@ source needs one), so images are tiny and batches few.
 
 import dataclasses
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -221,12 +222,15 @@ class FailingSource:
         raise TwoPartError("bad frame", "clip_7")
 
 
-def test_an_error_that_cannot_travel_back_keeps_its_type_and_message(model_cfg):
+def test_an_error_that_cannot_travel_back_keeps_its_type_and_message(model_cfg, caplog):
     """A worker's exception goes back pickled; one that cannot be rebuilt arrives as a
-    RuntimeError naming its type and message, not as a pickling error hiding both."""
+    RuntimeError naming its type and message, not as a pickling error hiding both. The
+    training log names the sample and the source (index and type) that failed."""
     with BatchStream([SourceSpec(FailingSource())], model_cfg, 1, 0, CPU, workers=1) as stream:
         with pytest.raises(RuntimeError, match="TwoPartError: bad frame in clip_7"):
             stream.next()
+    failed = "data worker failed loading sample 0 of data source 0 (FailingSource)"
+    assert ("mhr2_ros.training.data", logging.ERROR, failed) in caplog.record_tuples
 
 
 POOL_SCRIPT = """

@@ -205,6 +205,7 @@ def test_vertices_posed_from_pose_and_shape_match_the_rendered_mesh(truths, body
 
 
 def test_benchmark_seeds_stay_below_the_training_seeds():
+    assert SyntheticBenchmark(image_seed=999, clip_seed=997, clips=3).clip_seed == 997  # clips 997, 998, 999
     with pytest.raises(ValueError, match="1000"):
         SyntheticBenchmark(clip_seed=999, clips=2)
     with pytest.raises(ValueError, match="1000"):
