@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trimesh
 
 from mhr2_ros.errors import InputError
 from mhr2_ros.inference.results import FrameResult, Human
@@ -108,7 +109,6 @@ def test_rasterize_has_no_cracks():
 
 
 def test_export_glb_round_trip(tmp_path):
-    trimesh = pytest.importorskip("trimesh")
     sq = _square(0, 0, 2.0, 0.2)
     frame = _frame([_human(sq, track_id="a1"), _human(None), _human(_square(1, 0, 3.0, 0.5))])
     assert export_glb(tmp_path / "scene.glb", frame, SQUARE_FACES) == 2
@@ -181,7 +181,6 @@ def test_frame_to_dict_writes_every_human_field_by_value():
 
 def test_export_glb_keeps_every_vertex_in_order(tmp_path):
     """Meshes are written unprocessed: a duplicated vertex is not merged, nothing is renumbered."""
-    trimesh = pytest.importorskip("trimesh")
     verts = np.vstack([_square(0, 0, 2.0, 0.2), _square(0, 0, 2.0, 0.2)[:1]])  # vertex 4 duplicates vertex 0
     faces = np.array([[0, 1, 2], [4, 2, 3]])
     assert export_glb(tmp_path / "d.glb", _frame([_human(verts)]), faces) == 1

@@ -334,6 +334,7 @@ def test_bank_in_seconds_keeps_every_live_tracks_features():
         tracks = tracker.update(f.frame, f.stamp)
         pushed.append((f.stamp, len(f.frame.humans)))
         assert len(tracker.bank) == sum(n for s, n in pushed if s >= f.stamp - 1.5)
+        assert len(tracker.bank) == 0 or tracker.bank.stamps.min() >= f.stamp - 1.5  # the rows' own stamps
         held = set(tracker.bank.ids.tolist())
         assert all(int(tr.id[1:]) in held for tr in tracks)
         assert all(tr.time_since_seen <= 1.5 for tr in tracks)
