@@ -20,7 +20,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "anny", "cv2")
-SUBCOMMANDS = ("detect", "demo", "eval", "compare", "init-weights", "bag", "synth", "track-eval")
+SUBCOMMANDS = ("detect", "demo", "eval", "compare", "init-weights", "export", "bag", "synth", "track-eval")
 # (console script, module:function it runs, arguments)
 CASES = [("mhr2", "mhr2_ros.cli:main", [])]
 CASES += [(f"mhr2 {name}", "mhr2_ros.cli:main", [name]) for name in SUBCOMMANDS]

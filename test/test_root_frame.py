@@ -6,15 +6,13 @@ with the real Anny model: the head's root, turned into the camera frame at a pix
 the body that the centred person's body turned by that pixel's ray rotation is.
 """
 
-import dataclasses
 import math
 
 import pytest
 import torch
 
-from mhr2_ros.config import load_model_config
 from mhr2_ros.geometry import ray_rotation
-from mhr2_ros.model import build_model
+from mhr2_ros.model.mhr2 import root_to_camera
 
 # 640x480: 94 deg horizontal, 77 deg vertical FOV
 K = torch.tensor([[300.0, 0.0, 320.0], [0.0, 300.0, 240.0], [0.0, 0.0, 1.0]])
@@ -33,10 +31,8 @@ def _head_output(num_bones: int) -> dict:
 
 def _posed(body, root_frame: str) -> torch.Tensor:
     """(len(PIXELS), V, 3) pelvis-centred vertices, camera axes, of the head output at each pixel."""
-    cfg = dataclasses.replace(load_model_config("tiny"), root_frame=root_frame, num_bones=body.num_bones)
-    model = build_model(dataclasses.replace(cfg, encoder_depth=1, decoder_depth=1, num_queries=len(PIXELS)))
     out = _head_output(body.num_bones)
-    model._root_to_camera(out, (480, 640), K[None])
+    root_to_camera(out, (480, 640), K[None], root_frame)
     with torch.no_grad():
         return body(out["rot6d"][0], torch.full((len(PIXELS), 6), 0.5)).vertices
 

@@ -184,7 +184,7 @@ def test_set_parameter_checks_explain_what_is_wrong():
     ("device", "tpu:0", "auto, cpu, cuda or cuda:N"),
     ("camera_frame", "/camera", "no leading slash"),
     ("camera_frame", "2cam", "must not start with a digit"),
-    ("weights", "model.pt", "a .safetensors file"),
+    ("weights", "model.pt", "a .safetensors file or a .onnx file"),
     ("hri_namespace", "humans/", "an absolute ROS namespace like /humans"),
     ("preset", "huge", "a preset ['tiny', 'small', 'large']"),
     ("tracker_config", "tracker.txt", "a .yaml/.json file"),

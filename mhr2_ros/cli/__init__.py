@@ -1,4 +1,4 @@
-"""`mhr2` command line: detect, demo, eval, compare, track-eval, synth, bag, init-weights.
+"""`mhr2` command line: detect, demo, eval, compare, track-eval, synth, bag, init-weights, export.
 
 Each subcommand lives in its own module with `add_parser(subparsers)` and
 `run(args) -> exit code`. Errors on bad input print one clear line and exit 2.
@@ -20,7 +20,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mhr2_ros.cli import bag, compare, demo, detect, evaluate, init_weights, synth, track_eval
+    from mhr2_ros.cli import bag, compare, demo, detect, evaluate, export, init_weights, synth, track_eval
 
     parser = argparse.ArgumentParser(
         prog="mhr2",
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (detect, demo, evaluate, compare, init_weights, bag, synth, track_eval):
+    for module in (detect, demo, evaluate, compare, init_weights, export, bag, synth, track_eval):
         module.add_parser(sub)
     return parser
 

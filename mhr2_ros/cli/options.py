@@ -22,7 +22,8 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
     g = p.add_argument_group("model")
     g.add_argument(
         "--weights", type=Path, default=DEFAULT_WEIGHTS,
-        help=f"checkpoint .safetensors with its .json model config beside it (default: {DEFAULT_WEIGHTS})",
+        help="checkpoint .safetensors with its .json model config beside it, or a .onnx file from mhr2 export "
+        f"(run by ONNX Runtime) (default: {DEFAULT_WEIGHTS})",
     )  # fmt: skip
     g.add_argument(
         "--config", default=None,

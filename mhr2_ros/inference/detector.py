@@ -5,7 +5,9 @@
     frame = detector(image_rgb, K=K)       # 3x3 intrinsics of this image, in pixels
 
 Stages (each timed in FrameResult.timings): preprocess, encoder, decoder,
-heads, body (selected queries only) and postprocess.
+heads, body (selected queries only) and postprocess. With ONNX weights (`mhr2 export`;
+`Detector.from_checkpoint("model.onnx")`) ONNX Runtime runs encoder, decoder and heads as
+one graph, timed as "network" (then "heads" is only the torch steps after it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import numpy as np
 import torch
 
 from mhr2_ros.body import BodyModel
-from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, load_state_strict, mismatch_hint
+from mhr2_ros.checkpoint import (
+    DEFAULT_WEIGHTS, config_differences, load_checkpoint, load_state_strict, mismatch_hint,
+)  # fmt: skip
 from mhr2_ros.config import InferenceConfig, ModelConfig, override
 from mhr2_ros.devices import resolve_device
 from mhr2_ros.errors import ConfigError, InputError
@@ -49,22 +53,27 @@ def _compiled(model: torch.nn.Module) -> SimpleNamespace:
 
 class Detector:
     def __init__(
-        self, model: torch.nn.Module, model_cfg: ModelConfig, cfg: Optional[InferenceConfig] = None,
-        metadata: Optional[dict] = None,
+        self, model: Optional[torch.nn.Module], model_cfg: ModelConfig, cfg: Optional[InferenceConfig] = None,
+        metadata: Optional[dict] = None, onnx=None,
     ) -> None:
+        """`model`: the PyTorch network, or None with `onnx`: an OnnxNetwork (`from_onnx`), the
+        exported graph run by ONNX Runtime on the providers of `cfg.device`."""
         self.cfg = cfg or InferenceConfig()
         self.metadata = metadata or {}  # from the checkpoint JSON: provenance, "trained", ...
         self.checkpoint_merge_radius = _checkpoint_merge_radius(self.metadata)
         self.model_cfg = model_cfg
         self.device = resolve_device(self.cfg.device)
-        self.model = model.to(self.device).eval()
+        if (model is None) == (onnx is None):
+            raise ValueError("Detector needs exactly one of a PyTorch model and an ONNX file")
+        self.model = None if model is None else model.to(self.device).eval()
+        self.onnx = onnx
         self.body = BodyModel(model_cfg.rig).to(self.device)
         if self.body.num_bones != model_cfg.num_bones:
             raise ConfigError(
                 f"rig {model_cfg.rig!r} has {self.body.num_bones} bones but the model predicts "
                 f"num_bones={model_cfg.num_bones}; the config does not match the weights"
             )
-        self._network = _compiled(self.model) if self.cfg.compile else self.model
+        self._network = _compiled(self.model) if self.cfg.compile and self.model is not None else self.model
         self.faces = self.body.faces.cpu().numpy().astype(np.int32)  # (F, 3) mesh triangles
 
     # ------------------------------------------------------------------ construction
@@ -77,13 +86,31 @@ class Detector:
         model_config: Optional[ModelConfig] = None,
     ) -> "Detector":
         """Load weights (.safetensors + .json beside it). `model_config` replaces the
-        JSON (it must then match the tensors, else CheckpointError names the keys)."""
+        JSON (it must then match the tensors, else CheckpointError names the keys).
+        A .onnx file (`mhr2 export`) carries its own config: see `from_onnx`."""
         cfg = override(config or InferenceConfig(), device=device)
+        if Path(path).suffix == ".onnx":
+            return cls.from_onnx(path, config=cfg, model_config=model_config)
         tensors, model_cfg, metadata = load_checkpoint(Path(path), model_config)
         model = build_model(model_cfg)
         hint = mismatch_hint(Path(path), model_config) if model_config is not None else ""
         load_state_strict(model, tensors, source=str(path), hint=hint)
         return cls(model, model_cfg, cfg, metadata)
+
+    @classmethod
+    def from_onnx(
+        cls, path: str | Path, device: Optional[str] = None, config: Optional[InferenceConfig] = None,
+        model_config: Optional[ModelConfig] = None,
+    ) -> "Detector":
+        """The network of an ONNX file written by `mhr2 export`, run by ONNX Runtime; its
+        config and checkpoint metadata come from the file (`model_config`, if given, must equal it)."""
+        cfg = override(config or InferenceConfig(), device=device)
+        network = _onnx_network(path, resolve_device(cfg.device), cfg)
+        diffs = config_differences(network.model_cfg, model_config) if model_config is not None else []
+        if diffs:
+            raise ConfigError(f"{path}: an ONNX graph is exported for one model config; the given one differs "
+                              f"in {'; '.join(diffs)} (file vs given): leave the config out")
+        return cls(None, network.model_cfg, cfg, network.metadata, onnx=network)
 
     @classmethod
     def from_random_init(
@@ -108,12 +135,7 @@ class Detector:
         x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)
         timer.lap("preprocess")
 
-        with self._autocast():
-            cls_tok, patches, grid = self._network.encode(x)
-            timer.lap("encoder")
-            decoded = self._network.decode(patches, grid)
-            timer.lap("decoder")
-            out = self._network.predict_heads(decoded, cls_tok, geom.input_hw, self._input_K(geom, K))
+        out = self._run_network(x, geom, K, timer)
         out = {k: v[0].float() for k, v in out.items()}  # drop the batch of one
         timer.lap("heads")
 
@@ -132,6 +154,20 @@ class Detector:
             humans=humans, K=cam.K, K_source=cam.K_source,
             fov_y=fov_from_focal(float(cam.K[1, 1]), h), image_size=(h, w), timings=timer.done(),
         )  # fmt: skip
+
+    def _run_network(self, x: torch.Tensor, geom, K: Optional[np.ndarray], timer) -> Dict[str, torch.Tensor]:
+        """The head outputs of one input batch; laps "encoder" and "decoder" (PyTorch) or
+        "network" (ONNX Runtime runs the graph as one); the caller laps "heads"."""
+        if self.onnx is not None:
+            out = self.onnx(x, self._input_K(geom, K))
+            timer.lap("network")
+            return out
+        with self._autocast():
+            cls_tok, patches, grid = self._network.encode(x)
+            timer.lap("encoder")
+            decoded = self._network.decode(patches, grid)
+            timer.lap("decoder")
+            return self._network.predict_heads(decoded, cls_tok, geom.input_hw, self._input_K(geom, K))
 
     def _input_K(self, geom, K: Optional[np.ndarray]) -> Optional[torch.Tensor]:
         """(1, 3, 3) given intrinsics in network-input pixels (root_frame "allocentric" / "ray"
@@ -159,6 +195,16 @@ class Detector:
         if dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
+
+
+def _onnx_network(path, device: torch.device, cfg: InferenceConfig):
+    """OnnxNetwork for `path`; refuses the settings that only the PyTorch network has."""
+    from mhr2_ros.inference.onnx_network import OnnxNetwork
+
+    if cfg.dtype != "float32" or cfg.compile:
+        raise ConfigError(f"{path}: ONNX weights run in float32 through ONNX Runtime; dtype {cfg.dtype!r} and "
+                          f"compile {cfg.compile} apply to .safetensors weights only")
+    return OnnxNetwork(path, device, explicit_device=cfg.device != "auto")
 
 
 def _checkpoint_merge_radius(metadata: dict) -> float:

@@ -69,7 +69,7 @@ class MultiHMR2(nn.Module):
         with torch.autocast(device_type=cls.device.type, enabled=False):
             out = self.query_heads(decoded.queries.to(dtype), image_hw, decoded.points)
             out["fov"] = self.camera_head(cls.to(dtype))  # (B,) radians, vertical FOV
-            self._root_to_camera(out, image_hw, K)
+            root_to_camera(out, image_hw, K, self.cfg.root_frame)
         if decoded.proposals is not None:
             h, w = image_hw
             out["proposal_logits"] = decoded.proposals["logits"]
@@ -91,28 +91,8 @@ class MultiHMR2(nn.Module):
             out = self.query_heads(decoded.proposals["tokens"].to(dtype), image_hw,
                                    decoded.proposals["points"].detach(), keys=TOKEN_HEAD_KEYS)  # fmt: skip
             out["fov"] = fov
-            self._root_to_camera(out, image_hw, K)
+            root_to_camera(out, image_hw, K, self.cfg.root_frame)
         return {f"token_{k}": v for k, v in out.items() if k in TOKEN_HEAD_KEYS}
-
-    def _root_to_camera(self, out: Dict[str, torch.Tensor], image_hw, K) -> None:
-        """root_frame "allocentric" (or the flawed "ray", config.py): out["rot6d"] root (bone 0)
-        predicted relative to the viewing ray of out["loc"] is rotated into the camera frame, in
-        place. The ray uses the detached location and camera (K, else the predicted FOV): the pose
-        loss moves the pose, not the pelvis. The body model's rotations are in Anny axes
-        (body/anny_body.py), so the ray's rotation, a camera-axes one, turns the root in Anny axes
-        as ANNY_TO_CAMERA.T @ ray @ ANNY_TO_CAMERA; "ray" skipped that change of axes."""
-        if self.cfg.root_frame not in ("allocentric", "ray"):
-            return
-        if K is None:
-            h, w = image_hw
-            K = intrinsics_from_fov_batch(out["fov"].detach(), w, h)
-        rot = ray_rotation(out["loc"].detach(), K[:, None].to(out["loc"].dtype))  # (B, N, 3, 3) camera axes
-        if self.cfg.root_frame == "allocentric":
-            axes = ANNY_TO_CAMERA.to(rot)
-            rot = axes.T @ rot @ axes  # the same rotation in Anny axes
-        root = out["rot6d"][..., 0, :].reshape(*rot.shape[:2], 2, 3)  # the two columns
-        root = (rot[:, :, None] @ root[..., None]).squeeze(-1).reshape(*rot.shape[:2], 6)
-        out["rot6d"] = torch.cat([root[:, :, None], out["rot6d"][:, :, 1:]], dim=2)
 
     def forward(
         self, images: torch.Tensor, token_heads: bool = False, K: Optional[torch.Tensor] = None
@@ -129,6 +109,30 @@ class MultiHMR2(nn.Module):
         return out
 
 
+def root_to_camera(out: Dict[str, torch.Tensor], image_hw: Tuple[int, int], K: Optional[torch.Tensor],
+                   root_frame: str) -> None:
+    """root_frame "allocentric" (or the flawed "ray", config.py): out["rot6d"] root (bone 0)
+    predicted relative to the viewing ray of out["loc"] is rotated into the camera frame, in
+    place; "camera" leaves it. The ray uses the detached location and camera (K (B, 3, 3), else
+    the predicted FOV): the pose loss moves the pose, not the pelvis. The body model's rotations
+    are in Anny axes (body/anny_body.py), so the ray's rotation, a camera-axes one, turns the root
+    in Anny axes as ANNY_TO_CAMERA.T @ ray @ ANNY_TO_CAMERA; "ray" skipped that change of axes.
+    A function, not only a method, so that the ONNX Runtime backend (whose graph stops before
+    it) turns the root exactly as the network does."""
+    if root_frame not in ("allocentric", "ray"):
+        return
+    if K is None:
+        h, w = image_hw
+        K = intrinsics_from_fov_batch(out["fov"].detach(), w, h)
+    rot = ray_rotation(out["loc"].detach(), K[:, None].to(out["loc"].dtype))  # (B, N, 3, 3) camera axes
+    if root_frame == "allocentric":
+        axes = ANNY_TO_CAMERA.to(rot)
+        rot = axes.T @ rot @ axes  # the same rotation in Anny axes
+    root = out["rot6d"][..., 0, :].reshape(*rot.shape[:2], 2, 3)  # the two columns
+    root = (rot[:, :, None] @ root[..., None]).squeeze(-1).reshape(*rot.shape[:2], 6)
+    out["rot6d"] = torch.cat([root[:, :, None], out["rot6d"][:, :, 1:]], dim=2)
+
+
 def build_model(cfg: ModelConfig) -> MultiHMR2:
     """A randomly initialised network for `cfg` (load weights separately)."""
     model = MultiHMR2(cfg)
@@ -137,4 +141,4 @@ def build_model(cfg: ModelConfig) -> MultiHMR2:
     return model
 
 
-__all__ = ["MultiHMR2", "build_model", "TOKEN_HEAD_KEYS"]
+__all__ = ["MultiHMR2", "build_model", "root_to_camera", "TOKEN_HEAD_KEYS"]

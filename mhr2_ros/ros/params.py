@@ -109,9 +109,9 @@ def _device_problem(value: str) -> str:
 
 
 def _weights_problem(value: str) -> str:
-    if value == "" or value.endswith(".safetensors"):
+    if value == "" or value.endswith((".safetensors", ".onnx")):
         return ""
-    return "must be '' (packaged weights) or a .safetensors file"
+    return "must be '' (packaged weights), a .safetensors file or a .onnx file from `mhr2 export`"
 
 
 def _preset_problem(value: str) -> str:
@@ -151,8 +151,8 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("max_image_age", float, 0.0, "seconds: images older than this when the worker takes them are "
               "dropped (0: never)", min=0.0, max=60.0),
     # ---- model
-    ParamSpec("weights", str, "", "checkpoint .safetensors with its .json beside it ('' : the packaged "
-              "weights)", CONFIGURE, check=_weights_problem),
+    ParamSpec("weights", str, "", "checkpoint .safetensors with its .json beside it, or a .onnx file from "
+              "`mhr2 export` ('' : the packaged weights)", CONFIGURE, check=_weights_problem),
     ParamSpec("preset", str, "", "model config: '' (the JSON beside the weights), tiny, small, large or a "
               ".yaml/.json file", CONFIGURE, check=_preset_problem),
     ParamSpec("device", str, "auto", "torch device: auto (cuda when available), cpu, cuda or cuda:N",
