@@ -1,4 +1,4 @@
-"""`mhr2 export OUT.onnx`: the network as one ONNX graph, for ONNX Runtime (CPU, CUDA, TensorRT).
+"""`mhr2 export OUT.onnx`: the network as one ONNX graph, for ONNX Runtime (CPU, CUDA providers).
 
 The file is checked against PyTorch at several input sizes before it is kept
 (model/onnx_export.py) and carries its model config and the checkpoint's metadata, so
@@ -9,24 +9,16 @@ as they take a .safetensors file.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 from pathlib import Path
 
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.config import DEFAULT_WEIGHTS
 
-log = logging.getLogger(__name__)
-
-# loggers of the exporter that report every graph pass at INFO / WARNING (torchvision ops
-# it skips, initialisers it merges): quiet unless -v
-EXPORTER_LOGGERS = ("torch.onnx", "torch.export", "onnx_ir", "onnxscript", "torch._dynamo")
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "export",
-        help="export the network to ONNX (for ONNX Runtime, its CUDA and TensorRT providers)",
+        help="export the network to ONNX (run by ONNX Runtime on the CPU or CUDA)",
         description="Write OUTPUT (.onnx): the network of --weights (encoder, decoder, heads) as one "
         "ONNX graph with a dynamic batch, height and width, its model config and the checkpoint's "
         "metadata inside. Before the file is kept, ONNX Runtime and PyTorch run the same inputs at "
@@ -56,22 +48,6 @@ def _size(text: str):
     return h, w
 
 
-@contextlib.contextmanager
-def _quiet_exporter(verbose: bool):
-    if verbose:
-        yield
-        return
-    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
 def run(args: argparse.Namespace) -> int:
     from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, mismatch_hint
     from mhr2_ros.config import load_model_config
@@ -89,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     hint = mismatch_hint(args.weights, model_cfg) if model_cfg is not None else ""
     load_state_strict(model, tensors, source=str(args.weights), hint=hint)
     metadata = {**metadata, "exported_from": str(args.weights)}
-    with _quiet_exporter(logging.getLogger().level <= logging.DEBUG):
-        result = export_onnx(model, args.output, metadata, args.check_size, args.opset or DEFAULT_OPSET)
+    result = export_onnx(model, args.output, metadata, args.check_size, args.opset or DEFAULT_OPSET)
     sizes = ", ".join(f"{h}x{w}" for h, w in result["sizes"])
     worst = ", ".join(f"{name} {value:.1e}" for name, value in result["max_abs"].items())
     print(f"wrote {result['path']} ({result['path'].stat().st_size / 2**20:.1f} MiB)")

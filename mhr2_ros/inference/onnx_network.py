@@ -1,6 +1,6 @@
 """The network through ONNX Runtime: a `.onnx` file written by `mhr2 export` in place of the
-PyTorch module, for deployment (ONNX Runtime's CUDA or TensorRT providers, or a runtime
-without PyTorch's CUDA build). The Detector runs everything around it as usual.
+PyTorch module, for deployment (ONNX Runtime's CPU or CUDA provider; the file itself is
+plain ONNX for other runtimes). The Detector runs everything around it as usual.
 
 The graph (`GRAPH_OUTPUTS`, one batch of normalised images in, any size whose sides are
 multiples of the patch size) stops at the head outputs with two differences from

@@ -18,6 +18,7 @@ imported by inference with .safetensors weights.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -49,6 +50,7 @@ UNIT_IMAGE = (1, 1)  # (H, W) given to the heads: the pelvis comes out in image 
 ATOL, RTOL = 1e-3, 1e-3
 CHECK_SEED = 0  # the random input of the check, so a failure can be replayed
 LARGER_BY = 2  # the unseen check size: the first size plus this many patches on each side
+EXPORTER_LOGGERS = ("torch.onnx", "torch.export", "onnx_ir", "onnxscript", "torch._dynamo")
 TIE_GAP = 1e-3  # proposal logits closer than this may be ranked differently by the two runtimes
 
 
@@ -148,7 +150,7 @@ def _trace(graph: _Graph, cfg: ModelConfig, hw: Tuple[int, int], opset: int):
         rows, cols = dim("patch_rows", min=1, max=4096), dim("patch_cols", min=1, max=4096)
         shapes["images"].update({2: cfg.patch_size * rows, 3: cfg.patch_size * cols})
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), _quiet_exporter():
             # the exporter's deprecation notices about its own internals, nothing a user can act on
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -156,6 +158,24 @@ def _trace(graph: _Graph, cfg: ModelConfig, hw: Tuple[int, int], opset: int):
                                      input_names=[GRAPH_INPUT], output_names=list(GRAPH_OUTPUTS), verbose=False)
     except Exception as exc:  # torch.onnx wraps exporter failures in several types
         raise ExportError(f"torch.onnx could not export the network: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter logs every pass and the torchvision ops it skips at INFO / WARNING: only
+    errors, unless this module logs at DEBUG (mhr2 -v)."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def check_against_torch(onnx_path: Path, graph: nn.Module, sizes: Sequence[Tuple[int, int]]) -> Dict[str, float]:
