@@ -182,6 +182,18 @@ def load_checkpoint(
     return tensors, model_config, info
 
 
+def load_model(weights: Path, model_config: Optional[ModelConfig] = None) -> Tuple[torch.nn.Module, ModelConfig, dict]:
+    """(network with the checkpoint's tensors, its config, the JSON's metadata), loaded strictly;
+    `model_config` as in `load_checkpoint` (a mismatch names the differing config fields)."""
+    from mhr2_ros.model import build_model  # the network modules import nothing from here
+
+    tensors, cfg, metadata = load_checkpoint(Path(weights), model_config)
+    model = build_model(cfg)
+    hint = mismatch_hint(Path(weights), model_config) if model_config is not None else ""
+    load_state_strict(model, tensors, source=str(weights), hint=hint)
+    return model, cfg, metadata
+
+
 def mismatch_hint(weights: Path, model_config: ModelConfig) -> str:
     """Which config fields differ from the JSON beside the weights, if there is one."""
     try:

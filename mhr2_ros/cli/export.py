@@ -49,10 +49,9 @@ def _size(text: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, mismatch_hint
+    from mhr2_ros.checkpoint import load_model
     from mhr2_ros.config import load_model_config
     from mhr2_ros.errors import ConfigError
-    from mhr2_ros.model import build_model
     from mhr2_ros.model.onnx_export import DEFAULT_OPSET, export_onnx
 
     if args.output.suffix != ".onnx":
@@ -60,10 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights.suffix == ".onnx":
         raise ConfigError(f"--weights {args.weights} is already ONNX; export a .safetensors checkpoint")
     model_cfg = load_model_config(args.config) if args.config else None
-    tensors, cfg, metadata = load_checkpoint(args.weights, model_cfg)
-    model = build_model(cfg)
-    hint = mismatch_hint(args.weights, model_cfg) if model_cfg is not None else ""
-    load_state_strict(model, tensors, source=str(args.weights), hint=hint)
+    model, _, metadata = load_model(args.weights, model_cfg)
     metadata = {**metadata, "exported_from": str(args.weights)}
     result = export_onnx(model, args.output, metadata, args.check_size, args.opset or DEFAULT_OPSET)
     sizes = ", ".join(f"{h}x{w}" for h, w in result["sizes"])

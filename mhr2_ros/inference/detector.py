@@ -23,9 +23,7 @@ import numpy as np
 import torch
 
 from mhr2_ros.body import BodyModel
-from mhr2_ros.checkpoint import (
-    DEFAULT_WEIGHTS, config_differences, load_checkpoint, load_state_strict, mismatch_hint,
-)  # fmt: skip
+from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, config_differences, load_model
 from mhr2_ros.config import InferenceConfig, ModelConfig, override
 from mhr2_ros.devices import resolve_device
 from mhr2_ros.errors import ConfigError, InputError
@@ -91,10 +89,7 @@ class Detector:
         cfg = override(config or InferenceConfig(), device=device)
         if Path(path).suffix == ".onnx":
             return cls.from_onnx(path, config=cfg, model_config=model_config)
-        tensors, model_cfg, metadata = load_checkpoint(Path(path), model_config)
-        model = build_model(model_cfg)
-        hint = mismatch_hint(Path(path), model_config) if model_config is not None else ""
-        load_state_strict(model, tensors, source=str(path), hint=hint)
+        model, model_cfg, metadata = load_model(Path(path), model_config)
         return cls(model, model_cfg, cfg, metadata)
 
     @classmethod

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from mhr2_ros.body import BodyModel
-from mhr2_ros.checkpoint import load_checkpoint, load_state_strict, read_checkpoint_config, save_checkpoint
+from mhr2_ros.checkpoint import load_checkpoint, load_model, load_state_strict, read_checkpoint_config, save_checkpoint
 from mhr2_ros.config import ModelConfig, from_dict, load_model_config
 from mhr2_ros.devices import device_name
 from mhr2_ros.errors import ConfigError
@@ -306,9 +306,7 @@ def _fit_to_time(run: Run, timebox: TimeBox, bar) -> bool:
 def _teacher(cfg: TrainConfig, device: torch.device):
     if not cfg.teacher:
         return None
-    tensors, teacher_cfg, _ = load_checkpoint(Path(cfg.teacher))
-    teacher = build_model(teacher_cfg)
-    load_state_strict(teacher, tensors, cfg.teacher)
+    teacher, _, _ = load_model(Path(cfg.teacher))
     return teacher.to(device).eval().requires_grad_(False)
 
 
