@@ -114,6 +114,7 @@ def test_detector_reads_onnx_weights_as_it_reads_a_checkpoint(exported, rng):
     a, b = Detector.from_checkpoint(weights, config=cfg), Detector.from_checkpoint(out, config=cfg)
     assert b.model is None and b.onnx.providers == [CPU_PROVIDER] and b.model_cfg == a.model_cfg
     assert b.checkpoint_merge_radius == 0.25 and b.metadata["exported_from"] == str(weights)
+    assert b.runtime == f"ONNX Runtime {onnxruntime.__version__} (CPUExecutionProvider)"
     image = rng.integers(0, 255, (180, 320, 3), dtype=np.uint8)
     K = np.array([[200.0, 0, 150], [0, 210.0, 95], [0, 0, 1]])
     for given in (None, K):

@@ -120,12 +120,13 @@ def run(args: argparse.Namespace) -> int:
     selection = {"score_threshold": detector.cfg.score_threshold, "nms_distance": detector.cfg.nms_distance,
                  "merge_radius": detector.merge_radius}  # fmt: skip
     print(f"weights: {weights}")
+    print(f"runtime: {detector.runtime}")
     print(f"data: {source}")
     print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
     print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
     print_report(report, metrics, bounds)
     if args.json:
-        payload = {"weights": weights, "data": source, "gt_intrinsics": args.gt_intrinsics,
+        payload = {"weights": weights, "runtime": detector.runtime, "data": source, "gt_intrinsics": args.gt_intrinsics,
                    "selection": selection,
                    "metrics": metrics, "intervals": bounds,
                    "per_sequence": report.per_sequence, "by_distance": report.by_distance,

@@ -173,6 +173,15 @@ class Detector:
         return torch.as_tensor(K_in, dtype=torch.float32, device=self.device)[None]
 
     @property
+    def runtime(self) -> str:
+        """What runs the network, for reports: "PyTorch 2.13.0 on cpu, float32" or
+        "ONNX Runtime 1.32.0 (CPUExecutionProvider)"."""
+        if self.onnx is not None:
+            return f"ONNX Runtime {self.onnx.version} ({', '.join(self.onnx.providers)})"
+        compiled = ", compiled" if self.cfg.compile else ""
+        return f"PyTorch {torch.__version__} on {self.device}, {self.cfg.dtype}{compiled}"
+
+    @property
     def merge_radius(self) -> float:
         """Duplicate-merging radius in use, meters: the config's, else the checkpoint's (0: off)."""
         return self.checkpoint_merge_radius if self.cfg.merge_radius is None else self.cfg.merge_radius

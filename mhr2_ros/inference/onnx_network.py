@@ -115,6 +115,7 @@ class OnnxNetwork:
             raise CheckpointError(f"{self.path}: graph outputs {names}, expected {GRAPH_OUTPUTS} from input "
                                   f"{GRAPH_INPUT!r}; export it again with this version's `mhr2 export`")
         self.providers = self.session.get_providers()
+        self.version = ort.__version__
         log.info("%s: onnxruntime providers %s", self.path, self.providers)
 
     def __call__(self, images: torch.Tensor, K: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
