@@ -1,10 +1,14 @@
 """The training configuration (training/config.py): which values are refused, with errors
 naming the field, and what each section of a training YAML becomes."""
 
+import logging
+
 import pytest
 import yaml
 
 from mhr2_ros.errors import ConfigError
+from mhr2_ros.evaluation.benchmark_spec import TRAINING_SEED_MIN
+from mhr2_ros.training.data import ClipSource
 from mhr2_ros.training.config import DataSourceConfig, TrainConfig, load_train_config
 from mhr2_ros.training.losses import LossConfig, LossWeights
 from mhr2_ros.training.matcher import MatcherConfig
@@ -32,6 +36,31 @@ def test_a_data_source_of_an_unknown_kind_is_refused_by_name():
     whose error would talk about annotation files."""
     with pytest.raises(ConfigError, match="data source kind must be synthetic, clips or coco, got 'clip'"):
         DataSourceConfig(kind="clip", paths=["data/clips"])
+
+
+def test_synthetic_training_seeds_stay_off_the_evaluation_seeds(tmp_path):
+    """Seeds below 1000 are mhr2 eval's (benchmark: images 0, clips 1-3; tuning sets 500-809): a
+    training source on one of them, with the benchmark's scene settings, renders the benchmark."""
+    assert DataSourceConfig().seed == TRAINING_SEED_MIN == 1000
+    assert DataSourceConfig(seed=1000).seed == 1000
+    for seed in (0, 1, 500, 999, -5, 1500.0, True):
+        with pytest.raises(ConfigError, match=rf"seed must be an integer >= 1000, got {seed!r}: the seeds below"):
+            DataSourceConfig(seed=seed)
+    assert DataSourceConfig("clips", paths=["a"], seed=0).seed == 0  # not rendered: the seed is unused
+    with pytest.raises(ConfigError, match="got 3"):
+        load_train_config(write_yaml(tmp_path, {"data": [{"kind": "synthetic", "seed": 3}]}))
+
+
+def test_clips_rendered_with_evaluation_seeds_are_named(make_clip, caplog):
+    """A clips source cannot be refused (real datasets have no seed) but is named when clip.json
+    records a seed of the evaluation sets."""
+    low, high = make_clip("seed7", frames=1, people=1, seed=7), make_clip("seed1001", frames=1, people=1, seed=1001)
+    with caplog.at_level(logging.WARNING, logger="mhr2_ros.training.data"):
+        ClipSource([high])
+        assert caplog.text == ""
+        ClipSource([low, high])
+    assert "1 training clip(s) were rendered with seeds below 1000" in caplog.text
+    assert f"{low} (seed 7)" in caplog.text and "seed1001" not in caplog.text
 
 
 def write_yaml(tmp_path, mapping) -> str:

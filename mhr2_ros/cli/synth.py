@@ -83,7 +83,9 @@ def add_parser(sub) -> None:
                    help=f"people in the clip (1..{MAX_PEOPLE}), or a range drawn from per clip (per frame with "
                    "--independent)")  # fmt: skip
     p.add_argument("--frames", type=_positive(int), default=30, metavar="F", help="frames to render")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: the same seed gives the same clip")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="random seed: the same seed gives the same clip. Seeds below 1000 are mhr2 eval's "
+                   "(benchmark 0-3, tuning sets): use 1000 or more for training data")
     p.add_argument("--size", type=_size, default="640x480", metavar="WxH",
                    help="image size in pixels, or 'random' (landscape, portrait and square sizes)")
     p.add_argument("--fps", type=_positive(float), default=10.0, help="frames per second of the motion")

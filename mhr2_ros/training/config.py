@@ -9,6 +9,7 @@ from typing import List, Optional
 
 from mhr2_ros.config import from_dict, read_mapping
 from mhr2_ros.errors import ConfigError
+from mhr2_ros.evaluation.benchmark_spec import TRAINING_SEED_MIN
 from mhr2_ros.training.losses import LossConfig, LossWeights
 from mhr2_ros.training.matcher import MatcherConfig
 
@@ -21,11 +22,18 @@ class DataSourceConfig:
     weight: float = 1.0  # relative probability of drawing a sample from this source
     paths: List[str] = field(default_factory=list)  # clips: clips or folders of clips; coco: [annotation.json, image_dir]
     synth: dict = field(default_factory=dict)  # synthetic: SynthConfig overrides (nested mapping)
-    seed: int = 0  # synthetic: generator seed (training seeds must differ from evaluation seeds)
+    # synthetic: generator seed, >= TRAINING_SEED_MIN (1000): `mhr2 eval`'s benchmark and tuning sets
+    # render the seeds below, and scenes of the same settings and seed are the same scenes
+    seed: int = TRAINING_SEED_MIN
 
     def __post_init__(self) -> None:
         if self.kind not in ("synthetic", "clips", "coco"):
             raise ConfigError(f"data source kind must be synthetic, clips or coco, got {self.kind!r}")
+        if self.kind == "synthetic" and not (isinstance(self.seed, int) and self.seed >= TRAINING_SEED_MIN):
+            raise ConfigError(
+                f"synthetic data source seed must be an integer >= {TRAINING_SEED_MIN}, got {self.seed!r}: the "
+                f"seeds below are the benchmark's and tuning sets' (mhr2 eval), and with the same scene settings "
+                f"a training seed of theirs renders their very scenes")
 
 
 @dataclass

@@ -96,6 +96,7 @@ class ClipSource:
         self.index = [(r, i) for r in self.readers for i in range(len(r))]
         if not self.index:
             raise ValueError(f"no frames in {list(map(str, paths))}")
+        _warn_evaluation_seeds(self.readers)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -113,6 +114,22 @@ class ClipSource:
 
     def sample(self, rng: np.random.Generator) -> Sample:
         return self.load(self.draw(rng))
+
+
+def _warn_evaluation_seeds(readers) -> None:
+    """Rendered clips (clip.json records the generator's seed) with a seed of `mhr2 eval`'s
+    benchmark or tuning sets: training on them would evaluate on training scenes."""
+    from mhr2_ros.evaluation.benchmark_spec import TRAINING_SEED_MIN
+
+    def seed_of(reader):
+        seed = reader.info.get("seed")
+        return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+    low = [r for r in readers if seed_of(r) is not None and seed_of(r) < TRAINING_SEED_MIN]
+    if low:
+        names = ", ".join(f"{r.path} (seed {seed_of(r)})" for r in low[:3]) + (", ..." if len(low) > 3 else "")
+        log.warning("%d training clip(s) were rendered with seeds below %d, the seeds of mhr2 eval's benchmark and "
+                    "tuning sets (same settings and seed: same scenes): %s", len(low), TRAINING_SEED_MIN, names)
 
 
 class CocoSource:
