@@ -22,12 +22,13 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from mhr2_ros.body import BodyModel
+from mhr2_ros.body import BodyModel, BodyOutput
 from mhr2_ros.checkpoint import DEFAULT_WEIGHTS, config_differences, load_model
 from mhr2_ros.config import InferenceConfig, ModelConfig, override
 from mhr2_ros.devices import resolve_device
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.geometry import fov_from_focal
+from mhr2_ros.inference.depth_fusion import check_depth_image, depth_scales
 from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
 from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad, to_tensor
 from mhr2_ros.inference.results import FrameResult
@@ -120,11 +121,15 @@ class Detector:
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray, K: Optional[np.ndarray] = None) -> FrameResult:
+    def __call__(self, image: np.ndarray, K: Optional[np.ndarray] = None,
+                 depth: Optional[np.ndarray] = None) -> FrameResult:
+        """`depth`: an optional depth image registered to `image` (float meters, or uint16
+        millimetres; 0 / NaN: no measurement) that sets each person's distance (depth_fusion.py)."""
         timer = _StageTimer(self.device)
         image = check_rgb8(image)
         h, w = image.shape[:2]
         K = _check_intrinsics(K)
+        depth = None if depth is None else check_depth_image(depth, (h, w))
         ratios = self.model_cfg.train_aspect_ratios if self.cfg.pad_to_train_aspect else None
         geom = compute_geometry(h, w, self.model_cfg.image_size, self.model_cfg.patch_size, ratios)
         x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)
@@ -139,11 +144,17 @@ class Detector:
         keep_t = torch.as_tensor(keep, device=self.device, dtype=torch.long)
         body = self.body(out["rot6d"][keep_t], out["shape"][keep_t])
         timer.lap("body")
+        measured = None
+        if depth is not None:
+            body, measured = _fuse_depth(cam, keep, body, depth, (h, w))
+            timer.lap("depth")
 
         humans = assemble_humans(
             cam, keep, out, body, (h, w),
             vertices=self.cfg.return_vertices, track=self.cfg.return_track_features,
         )  # fmt: skip
+        for human, from_depth in zip(humans, measured if measured is not None else []):
+            human.depth_source = "depth image" if from_depth else "network"
         timer.lap("postprocess")
         return FrameResult(
             humans=humans, K=cam.K, K_source=cam.K_source,
@@ -199,6 +210,20 @@ class Detector:
         if dtype == torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=dtype)
+
+
+def _fuse_depth(cam, keep: np.ndarray, body: BodyOutput, depth: np.ndarray, image_hw):
+    """Each kept person scaled about the camera centre to the depth image (depth_fusion.py):
+    their position and depth in `cam` (in place) and the body's vertices, joints and height.
+    Returns (scaled body, (M,) bool: scale measured)."""
+    verts = body.vertices.float().cpu().numpy() + cam.positions[keep][:, None]  # (M, V, 3) camera frame
+    found = depth_scales(verts, cam.K.astype(np.float64), depth, image_hw)
+    cam.positions[keep] *= found.scale[:, None]
+    cam.depth[keep] *= found.scale
+    s = torch.as_tensor(found.scale, dtype=body.vertices.dtype, device=body.vertices.device)
+    scaled = BodyOutput(vertices=body.vertices * s[:, None, None], joints=body.joints * s[:, None, None],
+                        orientation=body.orientation, height=body.height * s)  # fmt: skip
+    return scaled, found.measured
 
 
 def _onnx_network(path, device: torch.device, cfg: InferenceConfig):

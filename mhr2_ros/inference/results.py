@@ -32,6 +32,9 @@ class Human:
     vertices: Optional[np.ndarray] = None  # (V, 3) mesh vertices, camera frame, meters
     track_feature: Optional[np.ndarray] = None  # (track_dim,) appearance feature
     track_id: Optional[str] = None  # set by the tracker
+    # where depth / position come from: "network" (monocular), or "depth image" (scaled to a depth
+    # camera's measurement, inference/depth_fusion.py; keypoints_2d and box are unchanged by it)
+    depth_source: str = "network"
 
 
 @dataclass

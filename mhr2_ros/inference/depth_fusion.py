@@ -1,0 +1,101 @@
+"""Metric depth from a depth camera: each person's scale along the camera rays (not in the paper).
+
+A monocular network places people well in the image and poorly in depth (the shipped model's
+MRPE is mostly depth; weights/README, "Where the MRPE comes from"). A robot with an RGB-D camera
+measures that depth. For each person the mesh is projected into the depth image; where the mesh
+is the nearest surface (a z-buffer over its own vertices: the front of the body, not its back),
+the measured depth over the mesh's depth is one estimate of the factor by which the person is
+too near or too far; their median is the person's `scale`, and the body is scaled by it about
+the camera centre. That keeps every pixel (2D joints, box, overlay) where the network put it and
+moves the person to the measured depth, with the size the image then implies (a too-far person
+was also predicted too tall: their projection fitted the image).
+
+Robust by construction: pixels of something in front of the person (an occluder, another person)
+or behind (background between the legs) give ratios far from the rest and lose the median as
+long as most of the person is visible; ratios outside [1 / MAX_RATIO, MAX_RATIO] and pixels
+without a measurement (0, NaN, beyond the sensor's range) are not counted; with fewer than
+MIN_PIXELS counted pixels the person keeps the network's depth (scale 1, `measured` False).
+
+The depth image is registered to the colour image (the usual "aligned depth" topic of RGB-D
+drivers: same optical frame and field of view); its resolution may differ (pixels are mapped by
+the ratio of the sizes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mhr2_ros.errors import InputError
+
+MIN_PIXELS = 20  # counted depth pixels a person needs for a measured scale
+MAX_RATIO = 2.0  # measured / predicted depths beyond this factor either way are not the person
+
+
+@dataclass
+class DepthScales:
+    scale: np.ndarray  # (M,) factor applied to each person's distance from the camera (1: unchanged)
+    measured: np.ndarray  # (M,) bool: the scale comes from MIN_PIXELS or more depth pixels
+    pixels: np.ndarray  # (M,) int: depth pixels counted for each person
+
+
+def check_depth_image(depth: np.ndarray, image_hw) -> np.ndarray:
+    """(H', W') float meters (0 / NaN: no measurement), or uint16 millimetres (ROS 16UC1, the
+    on-disk format) -> float32 meters; the same aspect ratio as the colour image."""
+    depth = np.asarray(depth)
+    if depth.ndim != 2 or depth.size == 0:
+        raise InputError(f"depth image must be a 2D (H, W) array, got shape {depth.shape}")
+    if depth.dtype == np.uint16:
+        meters = depth.astype(np.float32) / 1000.0
+    elif np.issubdtype(depth.dtype, np.floating):
+        meters = depth.astype(np.float32)
+    else:
+        raise InputError(f"depth image must be float meters or uint16 millimetres, got dtype {depth.dtype}")
+    h, w = image_hw
+    dh, dw = meters.shape
+    if abs(dw / dh - w / h) > 0.01 * (w / h):
+        raise InputError(f"depth image of {dw}x{dh} pixels is not registered to the {w}x{h} colour image "
+                         "(another aspect ratio); pass the depth aligned to the colour camera")
+    return meters
+
+
+def depth_scales(vertices: np.ndarray, K: np.ndarray, depth: np.ndarray, image_hw) -> DepthScales:
+    """vertices (M, V, 3) camera frame, meters; K (3, 3) of the colour image; depth (H', W')
+    float32 meters registered to the (H, W) colour image -> each person's DepthScales."""
+    m = vertices.shape[0]
+    scale, measured, counted = np.ones(m), np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64)
+    h, w = image_hw
+    sy, sx = depth.shape[0] / h, depth.shape[1] / w  # colour pixels -> depth pixels
+    for i in range(m):
+        ratios = _front_ratios(vertices[i], K, depth, sx, sy)
+        counted[i] = ratios.size
+        if ratios.size >= MIN_PIXELS:
+            scale[i], measured[i] = float(np.median(ratios)), True
+    return DepthScales(scale, measured, counted)
+
+
+def _front_ratios(points: np.ndarray, K: np.ndarray, depth: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Measured / mesh depth at each depth pixel where this mesh is its own nearest surface."""
+    z = points[:, 2].astype(np.float64)
+    ahead = z > 1e-3
+    p, z = points[ahead].astype(np.float64), z[ahead]
+    u = (K[0, 0] * p[:, 0] + K[0, 1] * p[:, 1]) / z + K[0, 2]  # colour pixels
+    v = K[1, 1] * p[:, 1] / z + K[1, 2]
+    col, row = np.floor(u * sx).astype(np.int64), np.floor(v * sy).astype(np.int64)
+    inside = (col >= 0) & (col < depth.shape[1]) & (row >= 0) & (row < depth.shape[0])
+    col, row, z = col[inside], row[inside], z[inside]
+    if z.size == 0:
+        return z
+    pixel = row * depth.shape[1] + col
+    order = np.lexsort((z, pixel))  # by pixel, nearest vertex first
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = pixel[order][1:] != pixel[order][:-1]
+    front = order[first]  # the nearest vertex of each pixel the mesh covers
+    measured = depth.reshape(-1)[pixel[front]].astype(np.float64)
+    ratios = measured / z[front]
+    keep = np.isfinite(ratios) & (measured > 0) & (ratios >= 1.0 / MAX_RATIO) & (ratios <= MAX_RATIO)
+    return ratios[keep]
+
+
+__all__ = ["DepthScales", "depth_scales", "check_depth_image", "MIN_PIXELS", "MAX_RATIO"]

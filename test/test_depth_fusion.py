@@ -1,0 +1,147 @@
+"""Depth fusion (inference/depth_fusion.py): people scaled to a registered depth image.
+
+Depth images are splatted from the real Anny mesh (a z-buffer of its vertices), so the scale
+a mesh placed too near must take is known exactly; then occluders, holes, background, another
+resolution, millimetre images, and the Detector and `mhr2 eval --depth` around it.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from mhr2_ros.cli import main
+from mhr2_ros.config import InferenceConfig
+from mhr2_ros.errors import InputError
+from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark
+from mhr2_ros.evaluation.runner import DepthSensor, evaluate, synthetic_sequences
+from mhr2_ros.inference.depth_fusion import MAX_RATIO, MIN_PIXELS, check_depth_image, depth_scales
+from mhr2_ros.inference.detector import Detector
+
+HW = (120, 160)  # colour image (H, W)
+K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
+TRUE_Z = 4.0  # meters to the pelvis
+
+
+@pytest.fixture(scope="module")
+def person(body_model):
+    """(V, 3) camera-frame vertices of a standing Anny body, pelvis TRUE_Z ahead."""
+    with torch.no_grad():
+        rest = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).repeat(1, body_model.num_bones, 1)
+        out = body_model(rest, torch.full((1, 6), 0.5))
+    return out.vertices[0].numpy().astype(np.float64) + [0.0, 0.0, TRUE_Z]
+
+
+def splat(points: np.ndarray, hw=HW, background=0.0) -> np.ndarray:
+    """Depth image (hw, registered to the HW colour image) of points: a z-buffer of their pixels,
+    what a depth camera would see of them."""
+    image = np.full(hw, np.inf)
+    u = K[0, 0] * points[:, 0] / points[:, 2] + K[0, 2]  # colour pixels
+    v = K[1, 1] * points[:, 1] / points[:, 2] + K[1, 2]
+    col, row = np.floor(u * hw[1] / HW[1]).astype(int), np.floor(v * hw[0] / HW[0]).astype(int)
+    ok = (col >= 0) & (col < hw[1]) & (row >= 0) & (row < hw[0])
+    np.minimum.at(image, (row[ok], col[ok]), points[ok, 2])
+    return np.where(np.isfinite(image), image, background).astype(np.float32)
+
+
+def test_a_person_placed_too_near_gets_the_measured_scale(person):
+    depth = splat(person)
+    found = depth_scales(np.stack([person * 0.8, person * 1.3, person]), K, depth, HW)
+    np.testing.assert_allclose(found.scale, [1 / 0.8, 1 / 1.3, 1.0], rtol=1e-6)
+    assert found.measured.all() and (found.pixels >= MIN_PIXELS).all()
+
+
+def test_occluders_holes_and_background_lose_the_median(person):
+    depth = splat(person, background=12.0)  # a wall behind: between the legs the ratio is about 3
+    rows = np.flatnonzero((depth > 0).any(axis=1) & (depth < 12).any(axis=1))
+    top = rows[: len(rows) * 3 // 10]
+    depth[top] = 1.0  # something 3 m in front of the upper 30% of the person
+    depth[rows[-3:]] = np.nan  # no measurement at the feet
+    found = depth_scales((person * 0.8)[None], K, depth, HW)
+    assert found.scale[0] == pytest.approx(1 / 0.8, rel=1e-6)
+    depth[rows] = 1.0  # the whole person hidden: no scale, the network's depth stays
+    hidden = depth_scales((person * 0.8)[None], K, depth, HW)
+    assert hidden.scale[0] == 1.0 and not hidden.measured[0] and hidden.pixels[0] == 0
+
+
+def test_ratios_beyond_the_limit_are_not_the_person(person):
+    depth = splat(person)
+    far = depth_scales((person / (MAX_RATIO * 1.05))[None], K, depth, HW)  # the mesh 2.1x too near
+    assert not far.measured[0] and far.scale[0] == 1.0
+    near = depth_scales((person / (MAX_RATIO * 0.95))[None], K, depth, HW)
+    assert near.measured[0] and near.scale[0] == pytest.approx(MAX_RATIO * 0.95, rel=1e-6)
+
+
+def test_too_few_pixels_keep_the_network_depth(person):
+    depth = splat(person)
+    keep = np.zeros_like(depth)
+    ys, xs = np.nonzero(depth)
+    keep[ys[: MIN_PIXELS - 1], xs[: MIN_PIXELS - 1]] = depth[ys[: MIN_PIXELS - 1], xs[: MIN_PIXELS - 1]]
+    found = depth_scales((person * 0.8)[None], K, keep, HW)
+    assert not found.measured[0] and found.pixels[0] == MIN_PIXELS - 1 and found.scale[0] == 1.0
+    assert depth_scales(np.zeros((0, 10, 3)), K, depth, HW).scale.shape == (0,)
+
+
+def test_other_resolution_and_millimetres(person):
+    half = splat(person, hw=(60, 80))
+    found = depth_scales((person * 0.8)[None], K, check_depth_image(half, HW), HW)
+    assert found.scale[0] == pytest.approx(1 / 0.8, rel=1e-6)
+    mm = np.round(splat(person) * 1000).astype(np.uint16)
+    meters = check_depth_image(mm, HW)
+    assert meters.dtype == np.float32 and meters.max() == pytest.approx(mm.max() / 1000.0)
+    assert depth_scales((person * 0.8)[None], K, meters, HW).scale[0] == pytest.approx(1 / 0.8, rel=2e-3)
+
+
+@pytest.mark.parametrize("bad,words", [(np.zeros((4, 5, 1)), "2D"), (np.zeros((120, 160), np.int32), "dtype int32"),
+                                       (np.zeros((120, 120), np.float32), "not registered to the 160x120")])
+def test_bad_depth_images_are_named(bad, words):
+    with pytest.raises(InputError, match=words):
+        check_depth_image(bad, HW)
+
+
+def test_detector_scales_people_about_the_camera(tiny_detector, rng):
+    """Pixels stay (2D joints, box), positions, meshes and heights scale, the source is named."""
+    det = Detector(tiny_detector.model, tiny_detector.model_cfg,
+                   InferenceConfig(score_threshold=0.0, max_humans=3, merge_radius=0.0, device="cpu"))  # fmt: skip
+    image = rng.integers(0, 255, (*HW, 3), dtype=np.uint8)
+    plain = det(image, K=K)
+    fused = det(image, K=K, depth=np.full(HW, 5.0, np.float32))  # a wall 5 m ahead
+    assert "depth" in fused.timings and len(fused) == len(plain) == 3
+    for a, b in zip(plain.humans, fused.humans):
+        assert a.depth_source == "network" and b.depth_source == "depth image"
+        s = b.depth / a.depth
+        np.testing.assert_allclose(b.position, s * a.position, rtol=1e-4)
+        np.testing.assert_allclose(b.vertices, s * a.vertices, rtol=1e-4, atol=1e-5)
+        assert b.height == pytest.approx(s * a.height, rel=1e-5)
+        np.testing.assert_allclose(b.keypoints_2d, a.keypoints_2d, atol=1e-2)
+        np.testing.assert_allclose(b.box, a.box, atol=1e-2)
+        # the fused mesh's front surface lies on the wall: measured again, nothing to change
+        again = depth_scales(b.vertices[None].astype(np.float64), K, np.full(HW, 5.0, np.float32), HW)
+        assert again.scale[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_depth_sensor_noise_grows_with_the_squared_distance():
+    truth = np.concatenate([np.full((100, 100), 2.0), np.full((100, 100), 8.0), np.zeros((100, 100))]).astype(np.float32)
+    seen = DepthSensor(noise=0.002, max_range=None, seed=3)(truth)
+    assert np.std(seen[:100] - 2.0) == pytest.approx(0.002 * 4, rel=0.05)
+    assert np.std(seen[100:200] - 8.0) == pytest.approx(0.002 * 64, rel=0.05)
+    assert (seen[200:] == 0).all()  # no surface: no measurement
+    np.testing.assert_array_equal(seen, DepthSensor(noise=0.002, seed=3)(truth))
+    cut = DepthSensor(max_range=5.0)(truth)
+    assert (cut[:100] == 2.0).all() and (cut[100:] == 0).all()
+
+
+def test_eval_with_a_depth_camera_places_people_better(body_model):
+    """Shipped weights, benchmark-protocol images of a tuning seed: the true K either way."""
+    det = Detector.from_checkpoint(device="cpu")
+    spec = SyntheticBenchmark(images=12, clips=0, image_seed=500)
+    rgb = evaluate(det, synthetic_sequences(spec, det.body), gt_intrinsics=True).overall
+    rgbd = evaluate(det, synthetic_sequences(spec, det.body), gt_intrinsics=True, depth_sensor=DepthSensor()).overall
+    assert rgbd["f1"] == rgb["f1"] and rgbd["pa_mpjpe"] == pytest.approx(rgb["pa_mpjpe"], rel=1e-3)
+    assert rgbd["mrpe"] < 0.5 * rgb["mrpe"], (rgbd["mrpe"], rgb["mrpe"])
+
+
+def test_eval_depth_options(tmp_path, capsys):
+    assert main(["eval", "--random-init", "--images", "1", "--clips", "0", "--depth-noise", "0.01"]) == 2
+    assert "--depth-noise and --depth-range describe the depth camera of --depth" in capsys.readouterr().err
+    assert main(["eval", "--random-init", "--images", "1", "--clips", "0", "--depth", "--depth-range", "-1"]) == 2
+    assert "--depth-range must be meters > 0, got -1.0" in capsys.readouterr().err
