@@ -107,3 +107,24 @@ def test_compressed_images_decode_and_depth_is_refused(rng):
         ros_image.compressed_msg_to_rgb(compressed("16UC1; compressedDepth", png))
     with pytest.raises(InputError, match="cannot decode"):
         ros_image.compressed_msg_to_rgb(compressed("jpeg", np.zeros(10, np.uint8)))
+
+
+@pytest.mark.parametrize("encoding,dtype,scale", [("16UC1", "u2", 1000.0), ("mono16", "u2", 1000.0),
+                                                  ("32FC1", "f4", 1.0)])  # fmt: skip
+@pytest.mark.parametrize("bigendian", [0, 1])
+def test_depth_images_decode_to_meters(encoding, dtype, scale, bigendian):
+    """REP-118 depth: 16UC1 (and mono16) millimetres, 32FC1 meters, padded rows, either byte
+    order; 0 and NaN (no measurement) stay as they are."""
+    meters = np.array([[0.0, 1.5, 2.25], [4.0, 65.535 if scale > 1 else np.nan, 0.5]], np.float32)
+    values = np.round(np.nan_to_num(meters) * scale).astype(dtype) if scale > 1 else meters.astype(dtype)
+    order = ">" if bigendian else "<"
+    rows = np.zeros((2, 16), np.uint8)  # 3 pixels of 2 or 4 bytes, padded to 16 bytes a row
+    rows[:, : 3 * values.itemsize] = values.astype(values.dtype.newbyteorder(order)).view(np.uint8)
+    got = ros_image.depth_msg_to_meters(raw_image(2, 3, encoding, 16, rows, is_bigendian=bigendian))
+    assert got.dtype == np.float32 and got.shape == (2, 3)
+    np.testing.assert_array_equal(got, meters)
+
+
+def test_a_colour_image_is_not_a_depth_image():
+    with pytest.raises(InputError, match=r"depth: unsupported depth encoding 'rgb8'; supported: 16UC1, mono16, 32FC1"):
+        ros_image.depth_msg_to_meters(raw_image(1, 1, "rgb8", 3, np.zeros(3, np.uint8)))

@@ -186,6 +186,36 @@ def test_camera_info_and_camera_frame_are_used(session, scene):
     assert run.outputs.humans.intrinsics_source == "predicted"
 
 
+def _depth_msg(meters, stamp_ns, encoding="16UC1"):
+    f = RosbagsFactory(STORE)
+    h, w = meters.shape
+    pixels = np.round(meters * 1000).astype("<u2") if encoding == "16UC1" else meters.astype("<f4")
+    return f.new("sensor_msgs/msg/Image", header=f.header(stamp_ns, "cam_optical_frame"), height=h, width=w,
+                 encoding=encoding, step=pixels.itemsize * w, data=pixels.view(np.uint8).reshape(-1))  # fmt: skip
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_a_depth_image_within_the_sync_tolerance_sets_the_depths(session, scene, encoding):
+    """use_depth: a wall 3 m ahead (REP-118 millimetres or meters) puts every person's front on it; a
+    depth image too far in time, or use_depth off, leaves the network's depths."""
+    image, _ = scene
+    wall = np.full((120, 160), 3.0, np.float32)
+    plain = session.process(_image_msg(image), compressed=False)
+    depth = _depth_msg(wall, 2_000_000_000 + 40_000_000, encoding)  # 40 ms after the image
+    assert [h.depth_source for h in session.process(_image_msg(image), False, depth=depth).result.humans] == [
+        "network", "network"]  # use_depth is off by default
+    session.update({"use_depth": True})
+    fused = session.process(_image_msg(image), compressed=False, depth=depth)
+    for a, b in zip(plain.result.humans, fused.result.humans):
+        assert b.depth_source == "depth image" and a.depth_source == "network"
+        np.testing.assert_allclose(b.position, a.position * (b.depth / a.depth), rtol=1e-4)
+        assert 3.0 < b.depth < 3.4  # the pelvis just behind the body's front, which is on the wall
+    assert fused.outputs.humans.humans[0].pelvis.pose.position.z == pytest.approx(fused.result.humans[0].depth)
+    session.update({"depth_sync_tolerance": 0.03})  # 40 ms apart: too far
+    late = session.process(_image_msg(image), compressed=False, depth=depth)
+    assert [h.depth for h in late.result.humans] == [h.depth for h in plain.result.humans]
+
+
 def test_compressed_images_are_decoded_as_rgb_and_detected(session, scene):
     """A JPEG CompressedImage (image_transport's compressed plugin: BGR inside) gives the people
     its pixels give as a raw rgb8 Image: same count, same boxes and scores."""

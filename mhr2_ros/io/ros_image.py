@@ -53,8 +53,8 @@ def _pixels(msg, channels: int, depth: int, name: str) -> np.ndarray:
             f"got step {step} and {data.size} bytes"
         )
     rows = data[: height * step].reshape(height, step)[:, :row_bytes]
-    if depth == 2:
-        dtype = np.dtype(">u2" if msg.is_bigendian else "<u2")
+    if depth in (2, 4):  # uint16, or float32 (32FC1)
+        dtype = np.dtype(("u2" if depth == 2 else "f4")).newbyteorder(">" if msg.is_bigendian else "<")
         return np.ascontiguousarray(rows).view(dtype).reshape(height, width, channels)
     return rows.reshape(height, width, channels)
 
@@ -76,6 +76,20 @@ def image_msg_to_rgb(msg, name: str = "image") -> np.ndarray:
     if RAW_LAYOUTS[encoding] == (2, 1) and pixels.shape[1] % 2:  # 4:2:2: two pixels share a chroma pair
         raise InputError(f"{name}: {encoding} image needs an even width, got {pixels.shape[1]}")
     return cv2.cvtColor(np.ascontiguousarray(pixels), _CV2_TO_RGB[encoding])
+
+
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")  # millimetres (the first two) or meters (REP-118)
+
+
+def depth_msg_to_meters(msg, name: str = "depth") -> np.ndarray:
+    """sensor_msgs/Image of depth (REP-118: 16UC1 millimetres, 32FC1 meters; 0 or NaN: no
+    measurement) -> (H, W) float32 meters, a copy."""
+    encoding = str(msg.encoding)
+    if encoding not in DEPTH_ENCODINGS:
+        raise InputError(f"{name}: unsupported depth encoding {encoding!r}; supported: {', '.join(DEPTH_ENCODINGS)}")
+    if encoding == "32FC1":
+        return np.array(_pixels(msg, 1, 4, name)[..., 0], dtype=np.float32)
+    return _pixels(msg, 1, 2, name)[..., 0].astype(np.float32) / np.float32(1000.0)
 
 
 def compressed_msg_to_rgb(msg, name: str = "image") -> np.ndarray:

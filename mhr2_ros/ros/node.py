@@ -62,6 +62,7 @@ class DetectorNode(LifecycleNode):
         self.session = DetectorSession(factory, values)
         self.stats = diagnostics.DetectorStats()
         self._camera_info: Optional[CameraInfo] = None
+        self._depth: Optional[Image] = None  # the newest depth image (use_depth)
         self._info_lock = threading.Lock()
         self._pubs: Dict[str, Any] = {}
         self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
@@ -147,6 +148,8 @@ class DetectorNode(LifecycleNode):
             self.create_subscription(msg_type, topic, lambda m: self._on_image(m, compressed), qos),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
         ]
+        if v["use_depth"]:
+            self._subs.append(self.create_subscription(Image, "depth", self._on_depth, qos))
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
@@ -208,6 +211,10 @@ class DetectorNode(LifecycleNode):
         with self._info_lock:
             self._camera_info = msg
 
+    def _on_depth(self, msg: Image) -> None:
+        with self._info_lock:
+            self._depth = msg
+
     def _process(self, item) -> None:
         """Worker thread: one image, start to publish."""
         msg, compressed, received = item
@@ -216,8 +223,8 @@ class DetectorNode(LifecycleNode):
             self.stats.image_dropped(stale=True)
             return
         with self._info_lock:
-            camera_info = self._camera_info
-        run = self.session.process(msg, compressed, camera_info)
+            camera_info, depth = self._camera_info, self._depth
+        run = self.session.process(msg, compressed, camera_info, depth)
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.frame_done(

@@ -150,6 +150,10 @@ SPECS: Tuple[ParamSpec, ...] = (
               "header's)", check=_frame_problem),
     ParamSpec("max_image_age", float, 0.0, "seconds: images older than this when the worker takes them are "
               "dropped (0: never)", min=0.0, max=60.0),
+    ParamSpec("use_depth", bool, False, "subscribe to 'depth' (sensor_msgs/Image 16UC1 millimetres or 32FC1 "
+              "meters, registered to the colour image) and scale each person to it", ACTIVATE),
+    ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the newest depth image is used when its stamp is "
+              "within this of the colour image's, else the network's depth", min=0.0, max=1.0),
     # ---- model
     ParamSpec("weights", str, "", "checkpoint .safetensors with its .json beside it, or a .onnx file from "
               "`mhr2 export` ('' : the packaged weights)", CONFIGURE, check=_weights_problem),
@@ -213,6 +217,7 @@ STANDARD_PARAMETERS: Tuple[str, ...] = ("use_sim_time",)
 LAUNCH_ONLY_ARGUMENTS: Dict[str, str] = {
     "image": "remaps the node's 'image' (and 'image/compressed') topic",
     "camera_info": "remaps the node's 'camera_info' topic",
+    "depth": "remaps the node's 'depth' topic (read with use_depth)",
     "namespace": "namespace of the node and of its topics",
     "params_file": "parameters file loaded before the launch-argument overrides",
     "autostart": "configure and activate the lifecycle node at launch",
