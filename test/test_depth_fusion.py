@@ -120,7 +120,8 @@ def test_detector_scales_people_about_the_camera(tiny_detector, rng):
 
 
 def test_depth_sensor_noise_grows_with_the_squared_distance():
-    truth = np.concatenate([np.full((100, 100), 2.0), np.full((100, 100), 8.0), np.zeros((100, 100))]).astype(np.float32)
+    truth = np.concatenate([np.full((100, 100), 2.0), np.full((100, 100), 8.0), np.zeros((100, 100))])
+    truth = truth.astype(np.float32)
     seen = DepthSensor(noise=0.002, max_range=None, seed=3)(truth)
     assert np.std(seen[:100] - 2.0) == pytest.approx(0.002 * 4, rel=0.05)
     assert np.std(seen[100:200] - 8.0) == pytest.approx(0.002 * 64, rel=0.05)

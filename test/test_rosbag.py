@@ -247,6 +247,44 @@ def test_compressed_images_camera_info_and_people(tmp_path, scene_images, detect
     assert len(topics[TOPIC + "/compressed"]) == len(topics[INFO_TOPIC]) == len(scene_images)
 
 
+DEPTH_TOPIC = "/cam/aligned_depth/image_raw"
+
+
+def write_rgbd_bag(path, images, depth_stamps, wall_m=3.0):
+    """Images with a depth image (16UC1 mm, a wall `wall_m` ahead) written just before each,
+    stamped depth_stamps[i] (another stamp than the image's: out of sync)."""
+    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as w:
+        conn = w.add_connection(TOPIC, IMAGE, typestore=STORE)
+        depth_conn = w.add_connection(DEPTH_TOPIC, IMAGE, typestore=STORE)
+        for (stamp, rgb), depth_stamp in zip(images, depth_stamps):
+            h, w_ = rgb.shape[:2]
+            mm = np.full((h, w_), round(wall_m * 1000), "<u2")
+            depth = STORE.types[IMAGE](_header(depth_stamp), h, w_, "16UC1", 0, 2 * w_, mm.view(np.uint8).reshape(-1))
+            w.write(depth_conn, stamp + 1_000_000, STORE.serialize_cdr(depth, IMAGE))
+            w.write(conn, stamp + 5_000_000, STORE.serialize_cdr(image_msg(rgb, stamp), IMAGE))
+    return path
+
+
+def test_depth_images_in_sync_set_the_depths(tmp_path, scene_images, detector):
+    """--depth-topic: the first two images have a depth image of their moment, the third one 200 ms
+    old; a run without the depth topic gives the network's depths."""
+    stamps = [stamp for stamp, _ in scene_images]
+    src = write_rgbd_bag(tmp_path / "in", scene_images, stamps[:2] + [stamps[2] - 200_000_000])
+    with_depth = BagOptions(progress=False, depth_sync_tolerance=0.05)
+    _run(BagImageReader(src, TOPIC, None, STORE, depth_topic=DEPTH_TOPIC), tmp_path / "rgbd", detector,
+         bag_options=with_depth)  # fmt: skip
+    _run(BagImageReader(src, TOPIC, None, STORE), tmp_path / "rgb", detector)
+    rgbd = [m for _, m in read_topics(tmp_path / "rgbd")[0]["/humans"]]
+    rgb = [m for _, m in read_topics(tmp_path / "rgb")[0]["/humans"]]
+    depth = lambda msg: [h.pelvis.pose.position.z for h in msg.humans]  # noqa: E731
+    for frame in (0, 1):
+        assert all(3.0 < z < 3.4 for z in depth(rgbd[frame])) and depth(rgbd[frame]) != depth(rgb[frame])
+    assert depth(rgbd[2]) == depth(rgb[2])  # its depth image is of another moment
+    listed = f"no topic '/nope'; depth Image topics in the bag: {sorted([DEPTH_TOPIC, TOPIC])}"
+    with pytest.raises(InputError, match=re.escape(listed)):
+        BagImageReader(src, TOPIC, None, STORE, depth_topic="/nope")
+
+
 @dataclasses.dataclass
 class _Track:
     id: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 
 from mhr2_ros.cli.formatting import HelpFormatter
@@ -39,6 +40,14 @@ def add_parser(sub) -> None:
         help="sensor_msgs/CameraInfo topic whose K is used (rescaled to the image); default: --fov / "
         "--intrinsics, else the predicted field of view",
     )  # fmt: skip
+    p.add_argument(
+        "--depth-topic", default=None,
+        help="depth sensor_msgs/Image topic registered to the images (16UC1 mm or 32FC1 m, e.g. an RGB-D driver's "
+        "aligned depth): people are scaled to the newest depth image received before each image, as the node's "
+        "use_depth (README, Depth cameras)",
+    )  # fmt: skip
+    p.add_argument("--depth-sync-tolerance", type=float, default=0.05, metavar="SECONDS",
+                   help="with --depth-topic: a depth image is used when its stamp is within this of the image's")
     g = p.add_argument_group("output bag")
     g.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="storage format of OUT")
     g.add_argument("--distro", choices=("humble", "jazzy"), default="jazzy", help="message definitions to record")
@@ -126,11 +135,14 @@ def run(args: argparse.Namespace, tracker=None) -> int:
         raise InputError(f"--hri-namespace {args.hri_namespace!r} {namespace_problem(args.hri_namespace)}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
+    if not (math.isfinite(args.depth_sync_tolerance) and args.depth_sync_tolerance >= 0):
+        raise InputError(f"--depth-sync-tolerance {args.depth_sync_tolerance}: expected seconds >= 0")
     if args.output.exists():  # before the model loads: fail fast
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
     tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
     typestore = make_typestore(args.distro)
-    with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore) as reader:  # bad IN first
+    with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore,
+                        depth_topic=args.depth_topic) as reader:  # bad IN first
         outputs = output_options(args)
         detector = build_detector(args)
         detector.cfg = override(detector.cfg, return_vertices=outputs.needs_vertices)
@@ -139,6 +151,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             namespace=args.namespace, camera=lambda h, w: camera_for(args, h, w),
             intrinsics_matrix=args.intrinsics_matrix, camera_frame=args.camera_frame,
             copy_input=args.copy_input, max_frames=args.max_frames, progress=not getattr(args, "quiet", False),
+            depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None,
         )  # fmt: skip
         with BagWriter(args.output, typestore, args.storage) as writer:
             summary = process_bag(reader, writer, detector, builder, options, tracker)

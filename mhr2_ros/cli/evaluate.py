@@ -164,7 +164,8 @@ def depth_sensor_from_args(args: argparse.Namespace):
             raise InputError("--depth-noise and --depth-range describe the depth camera of --depth, which is not set")
         return None
     if not (math.isfinite(args.depth_noise) and args.depth_noise >= 0):
-        raise InputError(f"--depth-noise must be a finite number >= 0 (meters per squared meter), got {args.depth_noise}")
+        raise InputError(
+            f"--depth-noise must be a finite number >= 0 (meters per squared meter), got {args.depth_noise}")
     if args.depth_range is not None and not (math.isfinite(args.depth_range) and args.depth_range > 0):
         raise InputError(f"--depth-range must be meters > 0, got {args.depth_range}")
     return DepthSensor(args.depth_noise, args.depth_range)

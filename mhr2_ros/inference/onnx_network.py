@@ -78,7 +78,8 @@ def read_onnx_metadata(path: Path, props: Dict[str, str]) -> Tuple[ModelConfig, 
     if props.get(METADATA_FORMAT) != ONNX_FORMAT:
         raise CheckpointError(
             f"{path}: not an ONNX file written by `mhr2 export` (metadata {METADATA_FORMAT} is "
-            f"{props.get(METADATA_FORMAT)!r}, expected {ONNX_FORMAT!r}); export the .safetensors weights with `mhr2 export`")
+            f"{props.get(METADATA_FORMAT)!r}, expected {ONNX_FORMAT!r}); export the .safetensors weights with "
+            "`mhr2 export`")
     try:
         model = json.loads(props[METADATA_MODEL])
         metadata = json.loads(props.get(METADATA_CHECKPOINT, "{}"))
@@ -122,8 +123,8 @@ class OnnxNetwork:
         """images (B, 3, H, W) normalised, K (B, 3, 3) input intrinsics or None (predicted FOV)."""
         h, w = images.shape[-2:]
         if self.input_hw is not None and (h, w) != self.input_hw:
-            raise ConfigError(f"{self.path} was exported for {self.input_hw[0]}x{self.input_hw[1]} (HxW) network inputs "
-                              f"only (a learned position table), this image needs {h}x{w}: export again with "
+            raise ConfigError(f"{self.path} was exported for {self.input_hw[0]}x{self.input_hw[1]} (HxW) network "
+                              f"inputs only (a learned position table), this image needs {h}x{w}: export again with "
                               f"`mhr2 export --check-size {h}x{w}`")
         grid = (h // self.model_cfg.patch_size) * (w // self.model_cfg.patch_size)
         if self.model_cfg.query_selection and grid < self.model_cfg.num_queries:
@@ -131,7 +132,8 @@ class OnnxNetwork:
                               f"{self.model_cfg.num_queries} queries the exported graph selects")
         feed = {GRAPH_INPUT: images.detach().float().cpu().numpy()}
         arrays = self.session.run(list(GRAPH_OUTPUTS), feed)
-        out = {name: torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for name, a in zip(GRAPH_OUTPUTS, arrays)}
+        out = {name: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
+               for name, a in zip(GRAPH_OUTPUTS, arrays)}
         out["loc"] = out.pop("loc_fraction") * out["fov"].new_tensor([float(w), float(h)])  # (B, N, 2) pixels
         root_to_camera(out, (h, w), K, self.model_cfg.root_frame)
         return out

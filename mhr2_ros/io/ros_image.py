@@ -1,4 +1,5 @@
-"""sensor_msgs/Image and CompressedImage -> HxWx3 uint8 RGB, without cv_bridge.
+"""sensor_msgs/Image and CompressedImage -> HxWx3 uint8 RGB (and depth images -> meters),
+without cv_bridge.
 
 Duck-typed on the message fields, so the same code decodes rclpy messages on a
 robot (data is an array.array) and rosbags messages offline (data is a numpy
@@ -8,12 +9,15 @@ supported ones, never guessed.
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import logging
+from typing import Dict, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from mhr2_ros.errors import InputError
+
+log = logging.getLogger(__name__)
 
 # encoding -> (channels, bytes per channel)
 RAW_LAYOUTS: Dict[str, Tuple[int, int]] = {
@@ -90,6 +94,19 @@ def depth_msg_to_meters(msg, name: str = "depth") -> np.ndarray:
     if encoding == "32FC1":
         return np.array(_pixels(msg, 1, 4, name)[..., 0], dtype=np.float32)
     return _pixels(msg, 1, 2, name)[..., 0].astype(np.float32) / np.float32(1000.0)
+
+
+def depth_in_sync(depth_msg, image_stamp_ns: int, tolerance_s: float, name: str = "depth") -> Optional[np.ndarray]:
+    """`depth_msg` in meters when its header stamp is within `tolerance_s` seconds of the
+    image's, else None (the network's depths are used): a depth image of another moment would
+    place moving people where they were, not where the colour image shows them."""
+    if depth_msg is None:
+        return None
+    gap = abs(stamp_to_ns(depth_msg.header.stamp) - image_stamp_ns) / 1e9
+    if gap > tolerance_s:
+        log.debug("%s image %.3f s from the colour image (tolerance %.3f s): not used", name, gap, tolerance_s)
+        return None
+    return depth_msg_to_meters(depth_msg, name)
 
 
 def compressed_msg_to_rgb(msg, name: str = "image") -> np.ndarray:

@@ -40,6 +40,7 @@ class BagFrame:
     image: Optional[np.ndarray]  # HxWx3 uint8 RGB, None when it could not be decoded
     camera_info: Any = None  # latest sensor_msgs/CameraInfo received before the image
     error: Optional[str] = None  # why image is None
+    depth: Any = None  # latest depth sensor_msgs/Image received before the image (depth_topic)
 
 
 def _raw_messages(path: Path, topics: Tuple[str, ...]):
@@ -98,10 +99,10 @@ class BagImageReader:
 
     def __init__(
         self, path, image_topic: str, camera_info_topic: Optional[str] = None, typestore=None,
-        on_message: Optional[Callable[[str, str, int, bytes], None]] = None,
+        on_message: Optional[Callable[[str, str, int, bytes], None]] = None, depth_topic: Optional[str] = None,
     ) -> None:  # fmt: skip
         """`on_message(topic, msgtype, timestamp, rawdata)` sees every message read
-        (images and camera infos), e.g. to copy them into the output bag."""
+        (images, camera infos and depth images), e.g. to copy them into the output bag."""
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)
@@ -109,13 +110,15 @@ class BagImageReader:
             raise InputError(f"input bag not found: {self.path}")
         self.image_topic = image_topic
         self.camera_info_topic = camera_info_topic
+        self.depth_topic = depth_topic
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
         self.on_message = on_message
         self.count = 0  # images yielded so far
-        topics = (image_topic,) + ((camera_info_topic,) if camera_info_topic else ())
+        topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
         self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
-        wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"))
+        wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"),
+                  (depth_topic, (IMAGE,), "depth Image"))  # fmt: skip
         for topic, kinds, label in wanted:
             problem = self._topic_problem(topic, kinds) if topic and self._reader is not None else ""
             if problem:
@@ -158,7 +161,7 @@ class BagImageReader:
         return sorted(c.topic for c in self._reader.connections if c.msgtype in msgtypes)
 
     def __iter__(self) -> Iterator[BagFrame]:
-        camera_info = None
+        camera_info = depth = None
         while True:
             try:
                 item = next(self._messages, None)
@@ -174,15 +177,21 @@ class BagImageReader:
             if self.on_message is not None:
                 self.on_message(topic, msgtype, timestamp, data)
             if topic == self.camera_info_topic:
-                camera_info = self._camera_info(msgtype, data, camera_info)
+                camera_info = self._latest(msgtype, data, camera_info)
                 continue
-            yield self._frame(msgtype, timestamp, data, camera_info)
+            if topic == self.depth_topic:
+                depth = self._latest(msgtype, data, depth)
+                continue
+            frame = self._frame(msgtype, timestamp, data, camera_info)
+            frame.depth = depth
+            yield frame
             self.count += 1
 
-    def _camera_info(self, msgtype: str, data, previous):
+    def _latest(self, msgtype: str, data, previous):
+        """A camera_info or depth message, or the previous one when this one does not decode."""
         try:
             return self.typestore.deserialize_cdr(data, msgtype)
-        except Exception as exc:  # noqa: BLE001 - one bad camera_info: keep the previous one
+        except Exception as exc:  # noqa: BLE001 - one bad message: keep the previous one
             log.warning("%s: skipping an undecodable %s message: %s", self.path, msgtype, exc)
             return previous
 

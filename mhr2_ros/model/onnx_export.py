@@ -4,9 +4,10 @@ One graph serves every input size: the height and width are dynamic (multiples o
 patch size), as is the batch. Except with a learned position table (pos_embed "learned",
 DINOv2): it is resampled with scale factors computed from the grid, which the exporter
 fixes at the traced size, so such a file serves the one input size it was exported at
-(the first check size; the file records it and refuses others). The exporter (torch.onnx, dynamo) can turn a Python number
-computed from a shape into a constant without a word, and such a graph is exact at the
-traced size only; this happened to the pelvis scale (`QueryHeads` multiplies by the input
+(the first check size; the file records it and refuses others).
+
+The exporter (torch.onnx, dynamo) can turn a Python number computed from a shape into a
+constant without a word, and such a graph is exact at the traced size only; this happened to the pelvis scale (`QueryHeads` multiplies by the input
 size), which is why the graph outputs image fractions (inference/onnx_network.py). So the
 export is not trusted: every size in `check_sizes` (by default the input sizes of every
 training aspect ratio, plus one the trace did not see) is run through ONNX Runtime and

@@ -15,6 +15,7 @@ from typing import Callable, List, Optional, Set, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from mhr2_ros.io.ros_image import depth_in_sync
 from mhr2_ros.io.rosbag import BagFrame, BagImageReader, BagWriter
 from mhr2_ros.ros.camera import intrinsics_from_camera_info
 from mhr2_ros.ros.messages import HUMAN_ARRAY, MESH_TOPOLOGY, SourceHeader
@@ -42,7 +43,10 @@ class BagOptions:
     camera: Optional[CameraFn] = None  # user intrinsics (--fov / --intrinsics); beat camera_info
     intrinsics_matrix: str = "k"  # camera_info matrix: k (raw images) or p (rectified)
     camera_frame: str = ""  # frame id for images whose header has none
-    copy_input: bool = False  # also record the input image (and camera_info) messages
+    copy_input: bool = False  # also record the input image (and camera_info, depth) messages
+    # seconds: a frame's depth image (the reader's depth_topic) is used when its stamp is within this
+    # of the image's, as the node's depth_sync_tolerance (None: depth images are not used)
+    depth_sync_tolerance: Optional[float] = None
     max_frames: Optional[int] = None
     progress: bool = True
 
@@ -132,7 +136,9 @@ def _process_frame(
 ) -> List[PersonView]:  # fmt: skip
     """Detect (and track) one image, record its messages; the persons of its HumanArray."""
     K, source = _intrinsics(frame, options)
-    result = detector(frame.image, K=K)
+    tolerance = options.depth_sync_tolerance
+    depth = depth_in_sync(frame.depth, frame.stamp_ns, tolerance) if tolerance is not None else None
+    result = detector(frame.image, K=K, depth=depth)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S) if tracker is not None else None
     header = SourceHeader(frame.stamp_ns, frame.frame_id or options.camera_frame)
     out = outputs.build(result, header, tracks, intrinsics_source=source)

@@ -23,11 +23,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
-import numpy as np
-
 from mhr2_ros.config import override
 from mhr2_ros.inference.results import FrameResult
-from mhr2_ros.io.ros_image import compressed_msg_to_rgb, depth_msg_to_meters, image_msg_to_rgb, stamp_to_ns
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, depth_in_sync, image_msg_to_rgb, stamp_to_ns
 from mhr2_ros.ros import params
 from mhr2_ros.ros.camera import intrinsics_from_camera_info
 from mhr2_ros.ros.factory import MessageFactory
@@ -174,25 +172,14 @@ class DetectorSession:
         K = intrinsics_from_camera_info(camera_info, h, w, v["intrinsics_matrix"]) if v["use_camera_info"] else None
         if reset and tracker is not None:
             tracker.reset()
-        result = detector(image, K=K, depth=self._depth_for(header, depth, v))
+        depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
+        result = detector(image, K=K, depth=depth)
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S) if tracker is not None else None
         out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
         self.last_header = header
         persons = person_views(result, tracks)
         tracked = sum(p.state in (NEW, TRACKED) for p in persons)
         return FrameRun(result, out, header, len(persons), tracked)
-
-    def _depth_for(self, header: SourceHeader, depth, v) -> Optional[np.ndarray]:
-        """The depth message in meters when use_depth is on and its stamp is within
-        depth_sync_tolerance of the image's, else None (the network's depth)."""
-        if depth is None or not v["use_depth"]:
-            return None
-        gap = abs(stamp_to_ns(depth.header.stamp) - header.stamp_ns) / NS_PER_S
-        if gap > v["depth_sync_tolerance"]:
-            log.debug("depth image %.3f s from the colour image (tolerance %.3f s): not used", gap,
-                      v["depth_sync_tolerance"])
-            return None
-        return depth_msg_to_meters(depth)
 
     def mesh_topology(self, stamp_ns: int) -> object:
         with self._lock:
