@@ -72,7 +72,7 @@ def main() -> None:
         print("-" * 11 + "+" + "+".join("-" * 12 for _ in args.people))
         for size in sizes:
             cells = [1.0 / measure(n, size, device, args.warmup, args.iters, args.seed) for n in args.people]
-            print(f"{size[0]:>4}x{size[1]:<5} | " + " | ".join(f"{fps:8.1f} /s" for fps in cells), flush=True)
+            print(f"{size[0]:>4}x{size[1]:<5} | " + " | ".join(f"{fps:7.1f} /s" for fps in cells), flush=True)
 
 
 if __name__ == "__main__":
