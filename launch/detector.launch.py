@@ -59,6 +59,7 @@ PARAMETER_ARGUMENTS = (
     "pixel_sigma",
     "depth_sigma_ratio",
     "orientation_sigma",
+    "measured_depth_sigma_ratio",
     "diagnostics_period",
 )
 

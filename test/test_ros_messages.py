@@ -6,6 +6,7 @@ behave like rosidl-generated rclpy classes (strict setters, array.array sequence
 numpy fixed arrays, bytes for `byte`): both must give the same bytes on the wire.
 """
 
+import copy
 import dataclasses
 from types import SimpleNamespace
 
@@ -121,6 +122,20 @@ def test_pose_covariance_is_a_prior_along_the_ray():
     across /= np.linalg.norm(across)  # across the ray: 4 px seen at the person's distance
     assert across @ cov[:3, :3] @ across == pytest.approx((4.0 / 500.0 * np.linalg.norm(position)) ** 2)
     assert np.allclose(np.diag(cov)[3:], 0.09)
+
+
+def test_a_person_scaled_to_a_depth_image_gets_the_measured_sigma_along_the_ray(scene):
+    frame, _ = scene
+    frame = copy.deepcopy(frame)
+    frame.humans[0].depth_source = "depth image"
+    prior = messages.CovariancePrior(depth_sigma_ratio=0.1, measured_depth_sigma_ratio=0.02)
+    msg = messages.build_human_array(RosbagsFactory(make_typestore("jazzy")), frame, HEADER,
+                                     persons.person_views(frame), messages.HumanOptions(prior=prior))  # fmt: skip
+    for human, m, ratio in zip(frame.humans, msg.humans, (0.02, 0.1)):
+        ray = human.position / np.linalg.norm(human.position)
+        along = ray @ np.reshape(m.pelvis.covariance, (6, 6))[:3, :3] @ ray
+        assert along == pytest.approx((ratio * np.linalg.norm(human.position)) ** 2, rel=1e-3)
+    assert len(frame.humans) >= 2 and frame.humans[1].depth_source == "network"
 
 
 def test_untracked_velocity_is_unknown(scene):

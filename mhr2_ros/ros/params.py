@@ -204,6 +204,9 @@ SPECS: Tuple[ParamSpec, ...] = (
               "in the pose covariance prior", min=0.0, max=10.0),
     ParamSpec("orientation_sigma", float, _PRIOR.orientation_sigma, "radians per axis, in the pose "
               "covariance prior", min=0.0, max=4.0),
+    ParamSpec("measured_depth_sigma_ratio", float, _PRIOR.measured_depth_sigma_ratio, "sigma along the viewing "
+              "ray / distance, in the pose covariance of a person scaled to a depth image (use_depth)",
+              min=0.0, max=10.0),
     # ---- node
     ParamSpec("diagnostics_period", float, 1.0, "seconds between /diagnostics messages", ACTIVATE,
               min=0.1, max=60.0),
@@ -284,7 +287,8 @@ def inference_config(values: Mapping[str, Any], cuda_available: bool, return_ver
 
 def output_options(values: Mapping[str, Any]) -> OutputOptions:
     v = {**DEFAULTS, **values}
-    prior = CovariancePrior(v["pixel_sigma"], v["depth_sigma_ratio"], v["orientation_sigma"])
+    prior = CovariancePrior(v["pixel_sigma"], v["depth_sigma_ratio"], v["orientation_sigma"],
+                            v["measured_depth_sigma_ratio"])
     return OutputOptions(
         publish_tf=v["publish_tf"], publish_markers=v["publish_markers"], publish_meshes=v["publish_meshes"],
         publish_people=v["publish_people"], publish_hri=v["publish_hri"], hri_namespace=v["hri_namespace"],
