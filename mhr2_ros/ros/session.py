@@ -173,7 +173,8 @@ class DetectorSession:
         if reset and tracker is not None:
             tracker.reset()
         depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
-        result = detector(image, K=K, depth=depth)
+        # depth only when there is one: a detector stand-in (attach) may not take it
+        result = detector(image, K=K) if depth is None else detector(image, K=K, depth=depth)
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S) if tracker is not None else None
         out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
         self.last_header = header
