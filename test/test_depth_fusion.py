@@ -53,8 +53,9 @@ def test_a_person_placed_too_near_gets_the_measured_scale(person):
 def test_occluders_holes_and_background_lose_the_median(person):
     depth = splat(person, background=12.0)  # a wall behind: between the legs the ratio is about 3
     rows = np.flatnonzero((depth > 0).any(axis=1) & (depth < 12).any(axis=1))
-    top = rows[: len(rows) * 3 // 10]
-    depth[top] = 1.0  # something 3 m in front of the upper 30% of the person
+    depth[rows[: len(rows) // 5]] = 1.0  # something 3 m in front of the top fifth of the person (ratio 0.3: out)
+    arms = rows[len(rows) // 5: len(rows) * 2 // 5]
+    depth[arms] *= 0.85  # a closer surface within the ratio limits (0.85 / 0.8): only the median ignores it
     depth[rows[-3:]] = np.nan  # no measurement at the feet
     found = depth_scales((person * 0.8)[None], K, depth, HW)
     assert found.scale[0] == pytest.approx(1 / 0.8, rel=1e-6)
