@@ -14,7 +14,7 @@ from test_io import _count_frames
 FRAME_KEYS = {"frame", "name", "timestamp", "image_size", "K", "K_source", "fov_y_deg", "timings", "joint_names",
               "humans"}  # fmt: skip
 HUMAN_KEYS = {"id", "index", "score", "pelvis_2d", "depth", "position", "orientation", "quaternion_xyzw", "shape",
-              "height", "box", "joints_3d", "keypoints_2d"}  # fmt: skip
+              "height", "box", "joints_3d", "keypoints_2d", "depth_source"}  # fmt: skip
 STAGES = {"preprocess", "encoder", "decoder", "heads", "body", "postprocess", "total"}
 
 
@@ -129,3 +129,30 @@ def test_a_run_stopped_by_an_error_keeps_its_finished_frames(weights, media, tmp
     assert [r["frame"] for r in _lines(out / "frames.jsonl")] == [0]
     assert _count_frames(out / "overlay.mp4") == (1, (96, 128))
     assert sorted(p.name for p in out.iterdir()) == ["frames.jsonl", "meshes", "overlay.mp4"]
+
+
+def test_detect_with_depth_images_scales_people_and_says_so(weights, media, tmp_path, caplog, capsys):
+    """--depth: a 16-bit PNG (mm) for one image, a folder of them for a folder (a missing one is
+    named and its image keeps the network's depths), refused for a video and for 8-bit PNGs."""
+    wall = np.full((96, 128), 4000, np.uint16)  # 4 m everywhere
+    cv2.imwrite(str(tmp_path / "a_depth.png"), wall)
+    common = ["--weights", weights, "--threshold", "0", "--max-humans", "2", "--intrinsics", "110,90,60,50"]
+    assert _run("detect", media / "a.png", "-o", tmp_path / "one", "--depth", tmp_path / "a_depth.png", *common) == 0
+    (rec,) = _lines(tmp_path / "one" / "frames.jsonl")
+    assert "depth" in rec["timings"] and len(rec["humans"]) == 2
+    for h in rec["humans"]:
+        assert h["depth_source"] == "depth image" and 4.0 < h["depth"] < 4.4  # the body's front on the wall
+    depth_dir = tmp_path / "depths"
+    depth_dir.mkdir()
+    np.save(depth_dir / "01.npy", np.full((96, 128), 4.0, np.float32))  # 02.png has none
+    assert _run("detect", media / "folder", "-o", tmp_path / "many", "--depth", depth_dir, *common) == 1  # 03.png
+    by_name = {r["name"]: r for r in _lines(tmp_path / "many" / "frames.jsonl")}
+    assert {h["depth_source"] for h in by_name["01.jpg"]["humans"]} == {"depth image"}
+    assert {h["depth_source"] for h in by_name["02.png"]["humans"]} == {"network"}
+    assert "no depth image for 02.png" in caplog.text
+    capsys.readouterr()
+    assert _run("detect", media / "clip.mp4", "-o", tmp_path / "v", "--depth", depth_dir, *common) == 2
+    assert "--depth needs image files as input (a depth image per image), not a video" in capsys.readouterr().err
+    cv2.imwrite(str(tmp_path / "8bit.png"), np.zeros((96, 128), np.uint8))
+    assert _run("detect", media / "a.png", "-o", tmp_path / "b", "--depth", tmp_path / "8bit.png", *common) == 2
+    assert "expected a 16-bit single-channel PNG of millimetres, got uint8" in capsys.readouterr().err

@@ -36,6 +36,10 @@ def add_parser(sub) -> None:
         help="an image file, a folder of images, a video file, or a camera index (0, 1, ...)",
     )
     p.add_argument("-o", "--output", type=Path, default=Path("mhr2_output"), help="output folder")
+    p.add_argument("--depth", type=Path, default=None, metavar="PATH",
+                   help="depth images registered to the input images (16-bit PNG millimetres or .npy meters): a file "
+                   "for one image, a folder of files named like the images for a folder; people are scaled to them "
+                   "(README, Depth cameras). Give the camera's --intrinsics with them")
     p.add_argument("--save-meshes", action="store_true", help="also write one GLB mesh file per frame")
     p.add_argument("--no-overlay", action="store_true", help="do not draw overlay images / video")
     p.add_argument(
@@ -56,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mhr2_ros.body import JOINT_NAMES
+    from mhr2_ros.io.depth_files import DepthFiles
     from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
     from mhr2_ros.io.mesh_export import export_glb
     from mhr2_ros.io.sources import open_source
@@ -65,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     source = open_source(args.input)  # bad INPUT fails before the model loads
+    depth_files = DepthFiles(args.depth, source.kind) if args.depth is not None else None
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)  # an unusable OUTPUT too
     detector = build_detector(args)
@@ -81,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
                 failures.append((frame.name, str(frame.error)))
                 continue
             h, w = frame.image.shape[:2]
-            result = detector(frame.image, K=camera_for(args, h, w))
+            depth = depth_files.for_frame(frame.name) if depth_files is not None else None
+            K = camera_for(args, h, w)
+            result = detector(frame.image, K=K) if depth is None else detector(frame.image, K=K, depth=depth)
             if tracker is not None:  # sets human.track_id; stamps from the video, else frame order
                 stamp = frame.timestamp if frame.timestamp is not None else count / (source.fps or 10.0)
                 tracker.update(result, stamp)

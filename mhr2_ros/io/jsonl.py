@@ -71,6 +71,7 @@ def human_to_dict(human: Human, index: int) -> Dict[str, Any]:
         "score": _num(human.score, UNIT),
         "pelvis_2d": _list(human.pelvis_2d, PX),
         "depth": _num(human.depth, M),
+        "depth_source": str(human.depth_source),
         "position": _list(human.position, M),
         "orientation": _list(orientation, ROT),
         "quaternion_xyzw": _list(quat, ROT),
@@ -113,6 +114,7 @@ def frame_to_dict(
     | score            | float                 | detection confidence in [0, 1]                                    |
     | pelvis_2d        | [u, v]                | px, pelvis in the image                                           |
     | depth            | float                 | m, pelvis z                                                       |
+    | depth_source     | str                   | "network", or "depth image" (scaled to a registered depth image)  |
     | position         | [x, y, z]             | m, pelvis in the camera frame                                     |
     | orientation      | 3x3 float             | pelvis rotation, body axes -> camera frame (row-major)            |
     | quaternion_xyzw  | [x, y, z, w]          | same rotation as a unit quaternion, w >= 0                        |
