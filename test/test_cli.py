@@ -193,6 +193,15 @@ def test_demo_runs_on_the_embedded_clip(weights, tmp_path, capsys):
         cap.release()
 
 
+def test_demo_with_depth_scales_people_to_the_rendered_depth(weights, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert _run("demo", "--weights", weights, "-o", out, "--frames", "2", "--people", "2", "--depth",
+                "--threshold", "0", "--max-humans", "2") == 0  # fmt: skip
+    assert "depth: people scaled to the clip's rendered depth images" in capsys.readouterr().out
+    sources = [h["depth_source"] for r in _lines(out / "frames.jsonl") for h in r["humans"]]
+    assert sources and "depth image" in sources  # a person far off the image may keep the network's
+
+
 def test_detect_track_writes_track_ids(weights, media, tmp_path):
     out = tmp_path / "out"
     assert _run("detect", media / "clip.mp4", "--weights", weights, "-o", out, "--track",

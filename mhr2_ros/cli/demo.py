@@ -39,6 +39,9 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", type=int, default=30, help="frames of the default clip (10 fps)")
     p.add_argument("--people", type=int, default=4, help=f"people in the default clip (1..{MAX_PEOPLE})")
     p.add_argument("--seed", type=int, default=DEMO_SEED, help="seed of the clip")
+    p.add_argument("--depth", action="store_true",
+                   help="also give the detector each frame's rendered depth image, as an RGB-D camera would: people "
+                   "are scaled to it (README, Depth cameras)")
     add_detector_options(p)
     p.set_defaults(run=run)
 
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
             truth = to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX)
             ignore = ignored_people(frame.truth, truth)
             h, w = frame.image.shape[:2]
-            result = detector(frame.image, K=camera_for(args, h, w))
+            K = camera_for(args, h, w)
+            result = detector(frame.image, K=K, depth=frame.depth) if args.depth else detector(frame.image, K=K)
             tracker.update(result, frame.time)
             jsonl.write(frame_to_dict(result, frame.index, f"frame_{frame.index:06d}", frame.time, JOINT_NAMES))
             vin.write(frame.image)
@@ -100,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
             add_tracks(tracks, truth, ignore, result, det)
     mot = tracking_metrics(tracks)
     _print_summary(len(clip), tp, fp, fn, pelvis_err, fov_err, mot, out)
+    if args.depth:
+        print("depth: people scaled to the clip's rendered depth images (an exact RGB-D camera; README, Depth cameras)")
     if detector.metadata.get("trained") is False:
         print("note: these weights are untrained (" + detector.metadata.get("description", "placeholder")
               + "); see weights/README.md")
