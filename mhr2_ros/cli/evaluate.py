@@ -174,7 +174,8 @@ def depth_sensor_from_args(args: argparse.Namespace):
 def depth_description(args: argparse.Namespace) -> str:
     noise = f"noise {args.depth_noise:g} x z^2 m" if args.depth_noise else "exact"
     reach = f", range {args.depth_range:g} m" if args.depth_range is not None else ""
-    return f"rendered depth, {noise}{reach}"
+    images = "the clips' depth images" if args.data else "rendered depth"
+    return f"{images}, {noise}{reach}"
 
 
 def benchmark_from_args(args: argparse.Namespace) -> SyntheticBenchmark:
