@@ -14,8 +14,9 @@ from mhr2_ros.config import InferenceConfig
 from mhr2_ros.errors import InputError
 from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark
 from mhr2_ros.evaluation.runner import DepthSensor, evaluate, synthetic_sequences
-from mhr2_ros.inference.depth_fusion import MAX_RATIO, MIN_PIXELS, check_depth_image, depth_scales
+from mhr2_ros.inference.depth_fusion import MAX_RATIO, MIN_PIXELS, check_depth_image, depth_scales, facing_camera
 from mhr2_ros.inference.detector import Detector
+from mhr2_ros.training.synthetic.generator import SyntheticClip
 
 HW = (120, 160)  # colour image (H, W)
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
@@ -88,8 +89,26 @@ def test_other_resolution_and_millimetres(person):
     assert found.scale[0] == pytest.approx(1 / 0.8, rel=1e-6)
     mm = np.round(splat(person) * 1000).astype(np.uint16)
     meters = check_depth_image(mm, HW)
+    np.testing.assert_array_equal(check_depth_image(mm.astype(">u2"), HW), meters)  # either byte order
     assert meters.dtype == np.float32 and meters.max() == pytest.approx(mm.max() / 1000.0)
     assert depth_scales((person * 0.8)[None], K, meters, HW).scale[0] == pytest.approx(1 / 0.8, rel=2e-3)
+
+
+def test_near_people_are_not_pulled_in_by_their_back(body_model):
+    """A person 1-1.2 m away covers more depth pixels than the mesh has vertices: in pixels no front
+    vertex reaches, a back vertex would be the mesh's nearest and pull the scale below 1. Rendered
+    true bodies with their rendered depth must keep scale 1 with the faces given."""
+    spec = SyntheticBenchmark(images=4, clips=0, people=(1, 1), distance_m=(1.0, 1.2), size=(640, 480))
+    faces = body_model.faces.cpu().numpy()
+    every, facing = [], []
+    for frame in SyntheticClip(spec.synth_config(independent=True), 0, body_model):
+        verts, K = frame.truth.vertices[:1].astype(np.float64), frame.truth.K.astype(np.float64)
+        every.append(depth_scales(verts, K, frame.depth, (480, 640)).scale[0])
+        facing.append(depth_scales(verts, K, frame.depth, (480, 640), faces).scale[0])
+    assert max(abs(s - 1.0) for s in facing) < 0.005, facing
+    assert min(every) < 0.99  # what the back vertices did (the test's premise)
+    front = facing_camera(verts[0], faces)
+    assert 0.3 < front.mean() < 0.7 and np.all(facing_camera(verts[0], faces[:, ::-1]) == front)  # either winding
 
 
 @pytest.mark.parametrize("bad,words", [(np.zeros((4, 5, 1)), "2D"), (np.zeros((120, 160), np.int32), "dtype int32"),
@@ -116,7 +135,7 @@ def test_detector_scales_people_about_the_camera(tiny_detector, rng):
         np.testing.assert_allclose(b.keypoints_2d, a.keypoints_2d, atol=1e-2)
         np.testing.assert_allclose(b.box, a.box, atol=1e-2)
         # the fused mesh's front surface lies on the wall: measured again, nothing to change
-        again = depth_scales(b.vertices[None].astype(np.float64), K, np.full(HW, 5.0, np.float32), HW)
+        again = depth_scales(b.vertices[None].astype(np.float64), K, np.full(HW, 5.0, np.float32), HW, det.faces)
         assert again.scale[0] == pytest.approx(1.0, abs=1e-5)
 
 

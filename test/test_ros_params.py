@@ -204,10 +204,11 @@ def test_every_refused_value_is_named_with_what_would_be_right(name, bad, right)
 
 def test_values_become_configs():
     values = {"score_threshold": 0.2, "device": "auto"}
-    cfg = params.inference_config(values, cuda_available=False, return_vertices=False)
-    assert cfg.score_threshold == 0.2 and cfg.device == "cpu" and not cfg.return_vertices
+    cfg = params.inference_config(values, return_vertices=False)
+    # "auto" reaches the Detector as such: ONNX weights fall back to the CPU only for an automatic device
+    assert cfg.score_threshold == 0.2 and cfg.device == "auto" and not cfg.return_vertices
     assert cfg.merge_radius is None  # the default -1: the weights' own setting
-    assert params.inference_config({"merge_radius": 0.5}, False, False).merge_radius == 0.5
+    assert params.inference_config({"merge_radius": 0.5}, False).merge_radius == 0.5
     assert device_name("auto", True) == "cuda" and device_name("cuda:1", False) == "cuda:1"
     opts = params.output_options({"publish_people": True, "depth_sigma_ratio": 0.2, "marker_mesh": False})
     assert opts.publish_people and opts.prior.depth_sigma_ratio == 0.2 and not opts.needs_vertices

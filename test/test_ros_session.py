@@ -4,12 +4,15 @@ import copy
 import logging
 import threading
 import time
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
 from mhr2_ros.cli.demo_scene import render_demo_scene
+from mhr2_ros.io.ros_image import stamp_to_ns
+from mhr2_ros.ros.depth_buffer import DepthBuffer
 from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
 from mhr2_ros.ros.markers import DELETEALL
 from mhr2_ros.ros.messages import SourceHeader
@@ -84,6 +87,30 @@ def test_worker_reports_an_exception_and_goes_on():
     time.sleep(0.2)
     assert worker.stop(2.0)
     assert isinstance(errors[0], ZeroDivisionError) and seen == [0.5] and worker.processed == 1
+
+
+def _stamped(stamp_ns):
+    return RosbagsFactory(STORE).header(stamp_ns, "cam_optical_frame")
+
+
+def test_depth_buffer_gives_the_nearest_and_waits_for_a_later_one():
+    """The aligned depth comes just after its colour image: the worker waits for it (up to the
+    tolerance) rather than take the previous frame's."""
+    buffer = DepthBuffer(size=3)
+    assert buffer.nearest(1_000, wait_s=0.0) is None
+    for stamp in (100, 200, 300, 400):  # 100 falls out (size 3)
+        buffer.add(SimpleNamespace(header=_stamped(stamp)))
+    assert stamp_to_ns(buffer.nearest(260, 0.0).header.stamp) == 300
+    assert stamp_to_ns(buffer.nearest(0, 0.0).header.stamp) == 200  # the oldest kept
+    threading.Timer(0.05, lambda: buffer.add(SimpleNamespace(header=_stamped(500)))).start()
+    start = time.monotonic()
+    assert stamp_to_ns(buffer.nearest(500, wait_s=2.0).header.stamp) == 500  # waited for it
+    assert time.monotonic() - start < 1.0
+    start = time.monotonic()
+    assert stamp_to_ns(buffer.nearest(700, wait_s=0.1).header.stamp) == 500  # none comes: the nearest
+    assert 0.09 <= time.monotonic() - start < 1.0
+    buffer.clear()
+    assert buffer.nearest(500, 0.0) is None
 
 
 # ------------------------------------------------------------------------------ session

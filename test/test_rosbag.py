@@ -251,8 +251,9 @@ DEPTH_TOPIC = "/cam/aligned_depth/image_raw"
 
 
 def write_rgbd_bag(path, images, depth_stamps, wall_m=3.0):
-    """Images with a depth image (16UC1 mm, a wall `wall_m` ahead) written just before each,
-    stamped depth_stamps[i] (another stamp than the image's: out of sync)."""
+    """Images with a depth image each (16UC1 mm, a wall `wall_m` ahead) stamped depth_stamps[i]
+    (another stamp than the image's: out of sync), recorded 4 ms before the image for the first
+    and 3 ms after it for the others (as drivers publish the aligned depth after the colour)."""
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as w:
         conn = w.add_connection(TOPIC, IMAGE, typestore=STORE)
         depth_conn = w.add_connection(DEPTH_TOPIC, IMAGE, typestore=STORE)
@@ -260,14 +261,15 @@ def write_rgbd_bag(path, images, depth_stamps, wall_m=3.0):
             h, w_ = rgb.shape[:2]
             mm = np.full((h, w_), round(wall_m * 1000), "<u2")
             depth = STORE.types[IMAGE](_header(depth_stamp), h, w_, "16UC1", 0, 2 * w_, mm.view(np.uint8).reshape(-1))
-            w.write(depth_conn, stamp + 1_000_000, STORE.serialize_cdr(depth, IMAGE))
+            after = stamp != images[0][0]
+            w.write(depth_conn, stamp + (8_000_000 if after else 1_000_000), STORE.serialize_cdr(depth, IMAGE))
             w.write(conn, stamp + 5_000_000, STORE.serialize_cdr(image_msg(rgb, stamp), IMAGE))
     return path
 
 
 def test_depth_images_in_sync_set_the_depths(tmp_path, scene_images, detector):
-    """--depth-topic: the first two images have a depth image of their moment, the third one 200 ms
-    old; a run without the depth topic gives the network's depths."""
+    """--depth-topic: the first two images have a depth image of their moment (recorded before the
+    first, after the second), the third one 200 ms old; without the depth topic, the network's depths."""
     stamps = [stamp for stamp, _ in scene_images]
     src = write_rgbd_bag(tmp_path / "in", scene_images, stamps[:2] + [stamps[2] - 200_000_000])
     with_depth = BagOptions(progress=False, depth_sync_tolerance=0.05)

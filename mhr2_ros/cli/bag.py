@@ -43,8 +43,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--depth-topic", default=None,
         help="depth sensor_msgs/Image topic registered to the images (16UC1 mm or 32FC1 m, e.g. an RGB-D driver's "
-        "aligned depth): people are scaled to the newest depth image received before each image, as the node's "
-        "use_depth (README, Depth cameras)",
+        "aligned depth): people are scaled to the one nearest in stamp to each image (recorded before it or "
+        "up to the next image), as the node's use_depth (README, Depth cameras)",
     )  # fmt: skip
     p.add_argument("--depth-sync-tolerance", type=float, default=0.05, metavar="SECONDS",
                    help="with --depth-topic: a depth image is used when its stamp is within this of the image's")

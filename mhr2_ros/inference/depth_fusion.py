@@ -2,9 +2,10 @@
 
 A monocular network places people well in the image and poorly in depth (the shipped model's
 MRPE is mostly depth; weights/README, "Where the MRPE comes from"). A robot with an RGB-D camera
-measures that depth. For each person the mesh is projected into the depth image; where the mesh
-is the nearest surface (a z-buffer over its own vertices: the front of the body, not its back),
-the measured depth over the mesh's depth is one estimate of the factor by which the person is
+measures that depth. For each person the vertices facing the camera (their normal points
+towards it: the front of the body, not its back, which near people would otherwise show through
+the pixels no front vertex lands in) are projected into the depth image; where such a vertex is
+the nearest (a z-buffer), the measured depth over the mesh's depth is one estimate of the factor by which the person is
 too near or too far; their median is the person's `scale`, and the body is scaled by it about
 the camera centre. That keeps every pixel (2D joints, box, overlay) where the network put it and
 moves the person to the measured depth, with the size the image then implies (a too-far person
@@ -24,6 +25,7 @@ the ratio of the sizes).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -46,7 +48,7 @@ def check_depth_image(depth: np.ndarray, image_hw) -> np.ndarray:
     depth = np.asarray(depth)
     if depth.ndim != 2 or depth.size == 0:
         raise InputError(f"depth image must be a 2D (H, W) array, got shape {depth.shape}")
-    if depth.dtype == np.uint16:
+    if depth.dtype.kind == "u" and depth.dtype.itemsize == 2:  # uint16 of either byte order
         meters = depth.astype(np.float32) / 1000.0
     elif np.issubdtype(depth.dtype, np.floating):
         meters = depth.astype(np.float32)
@@ -60,19 +62,36 @@ def check_depth_image(depth: np.ndarray, image_hw) -> np.ndarray:
     return meters
 
 
-def depth_scales(vertices: np.ndarray, K: np.ndarray, depth: np.ndarray, image_hw) -> DepthScales:
+def depth_scales(vertices: np.ndarray, K: np.ndarray, depth: np.ndarray, image_hw,
+                 faces: Optional[np.ndarray] = None) -> DepthScales:
     """vertices (M, V, 3) camera frame, meters; K (3, 3) of the colour image; depth (H', W')
-    float32 meters registered to the (H, W) colour image -> each person's DepthScales."""
+    float32 meters registered to the (H, W) colour image; faces (F, 3) the mesh's triangles, for
+    the vertices facing the camera (None: every vertex, for point sets) -> each person's DepthScales."""
     m = vertices.shape[0]
     scale, measured, counted = np.ones(m), np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64)
     h, w = image_hw
     sy, sx = depth.shape[0] / h, depth.shape[1] / w  # colour pixels -> depth pixels
     for i in range(m):
-        ratios = _front_ratios(vertices[i], K, depth, sx, sy)
+        points = vertices[i] if faces is None else vertices[i][facing_camera(vertices[i], faces)]
+        ratios = _front_ratios(points, K, depth, sx, sy)
         counted[i] = ratios.size
         if ratios.size >= MIN_PIXELS:
             scale[i], measured[i] = float(np.median(ratios)), True
     return DepthScales(scale, measured, counted)
+
+
+def facing_camera(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(V,) bool: the vertices whose normal (area-weighted over their triangles, turned outwards)
+    points towards the camera at the origin."""
+    p = points.astype(np.float64)
+    tri = p[faces]  # (F, 3, 3)
+    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 x area
+    normals = np.zeros_like(p)
+    for corner in range(3):
+        np.add.at(normals, faces[:, corner], face_normals)
+    if np.sum(normals * (p - p.mean(axis=0))) < 0:  # the winding points inwards: turn the normals out
+        normals = -normals
+    return np.einsum("vi,vi->v", normals, p) < 0.0  # towards the camera: against the viewing ray
 
 
 def _front_ratios(points: np.ndarray, K: np.ndarray, depth: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -98,4 +117,4 @@ def _front_ratios(points: np.ndarray, K: np.ndarray, depth: np.ndarray, sx: floa
     return ratios[keep]
 
 
-__all__ = ["DepthScales", "depth_scales", "check_depth_image", "MIN_PIXELS", "MAX_RATIO"]
+__all__ = ["DepthScales", "depth_scales", "facing_camera", "check_depth_image", "MIN_PIXELS", "MAX_RATIO"]

@@ -146,7 +146,7 @@ class Detector:
         timer.lap("body")
         measured = None
         if depth is not None:
-            body, measured = _fuse_depth(cam, keep, body, depth, (h, w))
+            body, measured = _fuse_depth(cam, keep, body, depth, (h, w), self.faces)
             timer.lap("depth")
 
         humans = assemble_humans(
@@ -212,12 +212,12 @@ class Detector:
         return torch.autocast(self.device.type, dtype=dtype)
 
 
-def _fuse_depth(cam, keep: np.ndarray, body: BodyOutput, depth: np.ndarray, image_hw):
+def _fuse_depth(cam, keep: np.ndarray, body: BodyOutput, depth: np.ndarray, image_hw, faces: np.ndarray):
     """Each kept person scaled about the camera centre to the depth image (depth_fusion.py):
     their position and depth in `cam` (in place) and the body's vertices, joints and height.
     Returns (scaled body, (M,) bool: scale measured)."""
     verts = body.vertices.float().cpu().numpy() + cam.positions[keep][:, None]  # (M, V, 3) camera frame
-    found = depth_scales(verts, cam.K.astype(np.float64), depth, image_hw)
+    found = depth_scales(verts, cam.K.astype(np.float64), depth, image_hw, faces)
     cam.positions[keep] *= found.scale[:, None]
     cam.depth[keep] *= found.scale
     s = torch.as_tensor(found.scale, dtype=body.vertices.dtype, device=body.vertices.device)

@@ -96,6 +96,16 @@ def depth_msg_to_meters(msg, name: str = "depth") -> np.ndarray:
     return _pixels(msg, 1, 2, name)[..., 0].astype(np.float32) / np.float32(1000.0)
 
 
+def nearest_in_time(messages, stamp_ns: int):
+    """The message whose header stamp is nearest to `stamp_ns` (the earlier one on a tie), or None."""
+    best, best_gap = None, None
+    for msg in messages:
+        gap = abs(stamp_to_ns(msg.header.stamp) - stamp_ns)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = msg, gap
+    return best
+
+
 def depth_in_sync(depth_msg, image_stamp_ns: int, tolerance_s: float, name: str = "depth") -> Optional[np.ndarray]:
     """`depth_msg` in meters when its header stamp is within `tolerance_s` seconds of the
     image's, else None (the network's depths are used): a depth image of another moment would

@@ -11,15 +11,16 @@ naming the file. BagWriter records messages built by a RosbagsFactory.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from mhr2_ros.errors import InputError
 from mhr2_ros.io.mcap_scan import McapScanner
-from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, stamp_to_ns
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_to_ns
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # metadata version read by Humble and Jazzy's rosbag2
+DEPTH_CANDIDATES = 8  # recent depth images a frame's depth is chosen among
 
 
 @dataclass
@@ -40,7 +42,7 @@ class BagFrame:
     image: Optional[np.ndarray]  # HxWx3 uint8 RGB, None when it could not be decoded
     camera_info: Any = None  # latest sensor_msgs/CameraInfo received before the image
     error: Optional[str] = None  # why image is None
-    depth: Any = None  # latest depth sensor_msgs/Image received before the image (depth_topic)
+    depth: Any = None  # depth sensor_msgs/Image nearest in stamp among those read up to the next image
 
 
 def _raw_messages(path: Path, topics: Tuple[str, ...]):
@@ -114,6 +116,7 @@ class BagImageReader:
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
         self.on_message = on_message
         self.count = 0  # images yielded so far
+        self._read = 0  # images read (one more than yielded while an image waits for its depth)
         topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
         self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
@@ -161,16 +164,24 @@ class BagImageReader:
         return sorted(c.topic for c in self._reader.connections if c.msgtype in msgtypes)
 
     def __iter__(self) -> Iterator[BagFrame]:
-        camera_info = depth = None
+        """Frames in bag order. With a depth topic each image is held until the next one arrives, so
+        that a depth image recorded just after it (drivers publish the aligned depth after the colour
+        image, with its stamp) can be paired: the frame gets the nearest in stamp of the recent ones."""
+        camera_info, pending = None, None
+        depths: Deque = deque(maxlen=DEPTH_CANDIDATES)
         while True:
             try:
                 item = next(self._messages, None)
             except Exception as exc:  # noqa: BLE001 - McapDamaged, ReaderError, apsw...: a damaged bag
+                if pending is not None:
+                    yield self._paired(pending, depths)  # read before the damage: processed as usual
                 self._check_scanned_topic(damaged=exc)
                 raise InputError(
                     f"{self.path}: corrupt or truncated bag after {self.count} image(s) of {self.image_topic}: {exc}"
                 ) from exc
             if item is None:
+                if pending is not None:
+                    yield self._paired(pending, depths)
                 self._check_scanned_topic()
                 return
             topic, msgtype, timestamp, data = item
@@ -180,12 +191,22 @@ class BagImageReader:
                 camera_info = self._latest(msgtype, data, camera_info)
                 continue
             if topic == self.depth_topic:
-                depth = self._latest(msgtype, data, depth)
+                depths.append(self._latest(msgtype, data, None))
                 continue
-            frame = self._frame(msgtype, timestamp, data, camera_info)
-            frame.depth = depth
-            yield frame
-            self.count += 1
+            frame = self._frame(msgtype, timestamp, data, camera_info, self._read)
+            self._read += 1
+            if self.depth_topic is None:
+                self.count += 1
+                yield frame
+                continue
+            if pending is not None:
+                yield self._paired(pending, depths)
+            pending = frame
+
+    def _paired(self, frame: BagFrame, depths) -> BagFrame:
+        frame.depth = nearest_in_time([d for d in depths if d is not None], frame.stamp_ns)
+        self.count += 1
+        return frame
 
     def _latest(self, msgtype: str, data, previous):
         """A camera_info or depth message, or the previous one when this one does not decode."""
@@ -195,8 +216,8 @@ class BagImageReader:
             log.warning("%s: skipping an undecodable %s message: %s", self.path, msgtype, exc)
             return previous
 
-    def _frame(self, msgtype: str, timestamp: int, data, camera_info) -> BagFrame:
-        name = f"{self.image_topic}[{self.count}]"
+    def _frame(self, msgtype: str, timestamp: int, data, camera_info, index: int) -> BagFrame:
+        name = f"{self.image_topic}[{index}]"
         if msgtype not in IMAGE_TYPES:
             raise InputError(f"{self.path}: topic {self.image_topic!r} holds {msgtype}, not one of {IMAGE_TYPES}")
         try:
@@ -204,8 +225,8 @@ class BagImageReader:
             decode = image_msg_to_rgb if msgtype == IMAGE else compressed_msg_to_rgb
             image = decode(msg, name)
         except Exception as exc:  # noqa: BLE001 - one bad image: reported, next frame
-            return BagFrame(self.count, timestamp, 0, "", None, camera_info, str(exc))
-        return BagFrame(self.count, timestamp, stamp_to_ns(msg.header.stamp), msg.header.frame_id, image, camera_info)
+            return BagFrame(index, timestamp, 0, "", None, camera_info, str(exc))
+        return BagFrame(index, timestamp, stamp_to_ns(msg.header.stamp), msg.header.frame_id, image, camera_info)
 
 
 def _qos(latched: bool):

@@ -37,6 +37,7 @@ from visualization_msgs.msg import MarkerArray
 from mhr2_ros.errors import Mhr2Error
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
+from mhr2_ros.ros.depth_buffer import DepthBuffer
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
 from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace, wait_acked
 from mhr2_ros.ros.people import PEOPLE
@@ -62,7 +63,7 @@ class DetectorNode(LifecycleNode):
         self.session = DetectorSession(factory, values)
         self.stats = diagnostics.DetectorStats()
         self._camera_info: Optional[CameraInfo] = None
-        self._depth: Optional[Image] = None  # the newest depth image (use_depth)
+        self._depths = DepthBuffer()  # recent depth images (use_depth)
         self._info_lock = threading.Lock()
         self._pubs: Dict[str, Any] = {}
         self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
@@ -212,8 +213,7 @@ class DetectorNode(LifecycleNode):
             self._camera_info = msg
 
     def _on_depth(self, msg: Image) -> None:
-        with self._info_lock:
-            self._depth = msg
+        self._depths.add(msg)
 
     def _process(self, item) -> None:
         """Worker thread: one image, start to publish."""
@@ -223,7 +223,9 @@ class DetectorNode(LifecycleNode):
             self.stats.image_dropped(stale=True)
             return
         with self._info_lock:
-            camera_info, depth = self._camera_info, self._depth
+            camera_info = self._camera_info
+        v = self.session.values
+        depth = self._depths.nearest(header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
         run = self.session.process(msg, compressed, camera_info, depth)
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from mhr2_ros.config import PRESETS, InferenceConfig
-from mhr2_ros.devices import device_name
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.hri import namespace_problem
 from mhr2_ros.ros.outputs import OutputOptions
@@ -152,8 +151,9 @@ SPECS: Tuple[ParamSpec, ...] = (
               "dropped (0: never)", min=0.0, max=60.0),
     ParamSpec("use_depth", bool, False, "subscribe to 'depth' (sensor_msgs/Image 16UC1 millimetres or 32FC1 "
               "meters, registered to the colour image) and scale each person to it", ACTIVATE),
-    ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the newest depth image is used when its stamp is "
-              "within this of the colour image's, else the network's depth", min=0.0, max=1.0),
+    ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the depth image nearest in stamp is used when "
+              "within this of the colour image's (waiting up to this for one stamped at or after it), else the "
+              "network's depth", min=0.0, max=1.0),
     # ---- model
     ParamSpec("weights", str, "", "checkpoint .safetensors with its .json beside it, or a .onnx file from "
               "`mhr2 export` ('' : the packaged weights)", CONFIGURE, check=_weights_problem),
@@ -274,14 +274,16 @@ def merge_radius(value: float) -> Optional[float]:
     return None if value < 0 else value
 
 
-def inference_config(values: Mapping[str, Any], cuda_available: bool, return_vertices: bool) -> InferenceConfig:
+def inference_config(values: Mapping[str, Any], return_vertices: bool) -> InferenceConfig:
+    """The detector's settings. `device` stays "auto" when it is: the Detector resolves it, and
+    ONNX weights fall back to the CPU provider only when the device was not asked for explicitly."""
     v = {**DEFAULTS, **values}
     return InferenceConfig(
         score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
         merge_radius=merge_radius(v["merge_radius"]),
         pad_to_train_aspect=v["pad_to_train_aspect"], max_humans=v["max_humans"],
         return_vertices=return_vertices, return_track_features=True,
-        device=device_name(v["device"], cuda_available), dtype=v["dtype"], compile=v["compile"],
+        device=v["device"], dtype=v["dtype"], compile=v["compile"],
     )  # fmt: skip
 
 

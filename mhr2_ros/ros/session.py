@@ -65,8 +65,6 @@ class DetectorSession:
     # ------------------------------------------------------------------ lifecycle
     def load(self) -> None:
         """Load the weights on the configured device (ConfigError/CheckpointError on failure)."""
-        import torch
-
         from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
         from mhr2_ros.config import load_model_config
         from mhr2_ros.inference.detector import Detector
@@ -75,7 +73,7 @@ class DetectorSession:
             self._prepare_tracker_locked()  # a bad tracker_config fails before the weights load
         v = self.values
         opts = params.output_options(v)
-        cfg = params.inference_config(v, torch.cuda.is_available(), opts.needs_vertices)
+        cfg = params.inference_config(v, opts.needs_vertices)
         model_cfg = load_model_config(v["preset"]) if v["preset"] else None
         detector = Detector.from_checkpoint(v["weights"] or DEFAULT_WEIGHTS, config=cfg, model_config=model_cfg)
         self.attach(detector)
