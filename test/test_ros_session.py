@@ -243,6 +243,22 @@ def test_a_depth_image_within_the_sync_tolerance_sets_the_depths(session, scene,
     assert [h.depth for h in late.result.humans] == [h.depth for h in plain.result.humans]
 
 
+def test_an_unusable_depth_stream_is_named_once_and_detection_goes_on(session, scene, caplog):
+    """A depth image of another aspect ratio, or a colour image on the depth topic: warned once per
+    problem, every frame still detected with the network's depths."""
+    image, _ = scene
+    session.update({"use_depth": True})
+    wrong = [_depth_msg(np.full((120, 120), 3.0, np.float32), 2_000_000_000),
+             _image_msg(image)]  # rgb8 on the depth topic
+    with caplog.at_level(logging.WARNING, logger="mhr2_ros.io.ros_image"):
+        for depth in wrong + wrong:
+            run = session.process(_image_msg(image), compressed=False, depth=depth)
+            assert run.people == 2 and {h.depth_source for h in run.result.humans} == {"network"}
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and "not registered to the 160x120 colour image" in warnings[0]
+    assert "unsupported depth encoding 'rgb8'" in warnings[1] and warnings[1].endswith("network's depths")
+
+
 def test_compressed_images_are_decoded_as_rgb_and_detected(session, scene):
     """A JPEG CompressedImage (image_transport's compressed plugin: BGR inside) gives the people
     its pixels give as a raw rgb8 Image: same count, same boxes and scores."""

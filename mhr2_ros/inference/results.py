@@ -20,7 +20,7 @@ class Human:
     score: float  # detection confidence in [0, 1]
     pelvis_2d: np.ndarray  # (2,) pelvis pixel (u, v) in the original image
     depth: float  # pelvis z in meters
-    nearness: float  # network nearness, log-inverse depth normalised by focal
+    nearness: float  # network nearness, log-inverse depth normalised by focal (depth fusion leaves it)
     position: np.ndarray  # (3,) pelvis position, camera frame, meters
     orientation: np.ndarray  # (3, 3) pelvis rotation, camera frame (body axes -> camera)
     shape: np.ndarray  # (6,) Anny phenotypes in [0, 1]: gender, age, muscle, weight, height, proportions

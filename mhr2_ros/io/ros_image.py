@@ -106,17 +106,31 @@ def nearest_in_time(messages, stamp_ns: int):
     return best
 
 
-def depth_in_sync(depth_msg, image_stamp_ns: int, tolerance_s: float, name: str = "depth") -> Optional[np.ndarray]:
-    """`depth_msg` in meters when its header stamp is within `tolerance_s` seconds of the
-    image's, else None (the network's depths are used): a depth image of another moment would
-    place moving people where they were, not where the colour image shows them."""
+def depth_in_sync(depth_msg, image_stamp_ns: int, tolerance_s: float, image_hw,
+                  name: str = "depth") -> Optional[np.ndarray]:
+    """`depth_msg` in meters when its header stamp is within `tolerance_s` seconds of the image's
+    and it can serve the (H, W) image, else None (the network's depths are used): a depth image of
+    another moment would place moving people where they were, not where the colour image shows
+    them. A depth stream that cannot be used (an encoding or size that does not fit) is named in
+    a warning, once per problem, and detection goes on without it."""
+    from mhr2_ros.inference.depth_fusion import check_depth_image  # numpy only
+
     if depth_msg is None:
         return None
     gap = abs(stamp_to_ns(depth_msg.header.stamp) - image_stamp_ns) / 1e9
     if gap > tolerance_s:
         log.debug("%s image %.3f s from the colour image (tolerance %.3f s): not used", name, gap, tolerance_s)
         return None
-    return depth_msg_to_meters(depth_msg, name)
+    try:
+        return check_depth_image(depth_msg_to_meters(depth_msg, name), image_hw)
+    except InputError as exc:
+        if str(exc) not in _DEPTH_PROBLEMS:
+            _DEPTH_PROBLEMS.add(str(exc))
+            log.warning("%s; people keep the network's depths", exc)
+        return None
+
+
+_DEPTH_PROBLEMS: set = set()  # depth problems already warned about (a stream repeats them every frame)
 
 
 def compressed_msg_to_rgb(msg, name: str = "image") -> np.ndarray:

@@ -170,7 +170,7 @@ class DetectorSession:
         K = intrinsics_from_camera_info(camera_info, h, w, v["intrinsics_matrix"]) if v["use_camera_info"] else None
         if reset and tracker is not None:
             tracker.reset()
-        depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
+        depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"], (h, w)) if v["use_depth"] else None
         # depth only when there is one: a detector stand-in (attach) may not take it
         result = detector(image, K=K) if depth is None else detector(image, K=K, depth=depth)
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S) if tracker is not None else None
