@@ -32,22 +32,7 @@ def add_parser(sub) -> None:
         "markers and the mesh topology, stamped with the images' headers.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("input", type=Path, help="input rosbag2: a bag folder, or a .mcap / .db3 file")
-    p.add_argument("output", type=Path, help="output rosbag2 folder (must not exist)")
-    p.add_argument("--image-topic", required=True, help="topic of sensor_msgs/Image or CompressedImage messages")
-    p.add_argument(
-        "--camera-info-topic", default=None,
-        help="sensor_msgs/CameraInfo topic whose K is used (rescaled to the image); default: --fov / "
-        "--intrinsics, else the predicted field of view",
-    )  # fmt: skip
-    p.add_argument(
-        "--depth-topic", default=None,
-        help="depth sensor_msgs/Image topic registered to the images (16UC1 mm or 32FC1 m, e.g. an RGB-D driver's "
-        "aligned depth): people are scaled to the one nearest in stamp to each image (recorded before it or "
-        "up to the next image), as the node's use_depth (README, Depth cameras)",
-    )  # fmt: skip
-    p.add_argument("--depth-sync-tolerance", type=float, default=0.05, metavar="SECONDS",
-                   help="with --depth-topic: a depth image is used when its stamp is within this of the image's")
+    _add_input_options(p)
     g = p.add_argument_group("output bag")
     g.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="storage format of OUT")
     g.add_argument("--distro", choices=("humble", "jazzy"), default="jazzy", help="message definitions to record")
@@ -70,7 +55,7 @@ def add_parser(sub) -> None:
         "--hri-namespace", default="/humans", metavar="HRI_NAMESPACE",
         help="absolute namespace of the --hri topics (default: %(default)s, as REP-155 says)",
     )  # fmt: skip
-    g.add_argument("--copy-input", action="store_true", help="also copy the input image and camera_info messages")
+    g.add_argument("--copy-input", action="store_true", help="also copy the input image, camera_info and depth messages")
     g.add_argument("--camera-frame", default="", help="frame id for images whose header has none")
     g.add_argument(
         "--intrinsics-matrix", choices=("k", "p"), default="k",
@@ -89,6 +74,26 @@ def add_parser(sub) -> None:
     )  # fmt: skip
     add_detector_options(p)
     p.set_defaults(run=run)
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    """The input bag, the output folder and the input topics."""
+    p.add_argument("input", type=Path, help="input rosbag2: a bag folder, or a .mcap / .db3 file")
+    p.add_argument("output", type=Path, help="output rosbag2 folder (must not exist)")
+    p.add_argument("--image-topic", required=True, help="topic of sensor_msgs/Image or CompressedImage messages")
+    p.add_argument(
+        "--camera-info-topic", default=None,
+        help="sensor_msgs/CameraInfo topic whose K is used (rescaled to the image); default: --fov / "
+        "--intrinsics, else the predicted field of view",
+    )  # fmt: skip
+    p.add_argument(
+        "--depth-topic", default=None,
+        help="depth sensor_msgs/Image topic registered to the images (16UC1 mm or 32FC1 m, e.g. an RGB-D driver's "
+        "aligned depth): people are scaled to the one nearest in stamp to each image (recorded before it or "
+        "up to the next image), as the node's use_depth (README, Depth cameras)",
+    )  # fmt: skip
+    p.add_argument("--depth-sync-tolerance", type=float, default=0.05, metavar="SECONDS",
+                   help="with --depth-topic: a depth image is used when its stamp is within this of the image's")
 
 
 def output_options(args: argparse.Namespace):
