@@ -55,7 +55,8 @@ def add_parser(sub) -> None:
         "--hri-namespace", default="/humans", metavar="HRI_NAMESPACE",
         help="absolute namespace of the --hri topics (default: %(default)s, as REP-155 says)",
     )  # fmt: skip
-    g.add_argument("--copy-input", action="store_true", help="also copy the input image, camera_info and depth messages")
+    g.add_argument("--copy-input", action="store_true",
+                   help="also copy the input image, camera_info and depth messages")
     g.add_argument("--camera-frame", default="", help="frame id for images whose header has none")
     g.add_argument(
         "--intrinsics-matrix", choices=("k", "p"), default="k",
