@@ -150,7 +150,8 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("max_image_age", float, 0.0, "seconds: images older than this when the worker takes them are "
               "dropped (0: never)", min=0.0, max=60.0),
     ParamSpec("use_depth", bool, False, "subscribe to 'depth' (sensor_msgs/Image 16UC1 millimetres or 32FC1 "
-              "meters, registered to the colour image) and scale each person to it", ACTIVATE),
+              "meters, registered to the colour image) and scale each person to it; the subscription follows at "
+              "the next activation, turning it off stops using the depth at once", ACTIVATE),
     ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the depth image nearest in stamp is used when "
               "within this of the colour image's (waiting up to this for one stamped at or after it), else the "
               "network's depth", min=0.0, max=1.0),
