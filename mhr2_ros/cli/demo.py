@@ -91,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
             truth = to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX)
             ignore = ignored_people(frame.truth, truth)
             h, w = frame.image.shape[:2]
-            K = camera_for(args, h, w)
-            result = detector(frame.image, K=K, depth=frame.depth) if args.depth else detector(frame.image, K=K)
+            result = detector(frame.image, K=camera_for(args, h, w), depth=frame.depth if args.depth else None)
             tracker.update(result, frame.time)
             jsonl.write(frame_to_dict(result, frame.index, f"frame_{frame.index:06d}", frame.time, JOINT_NAMES))
             vin.write(frame.image)

@@ -88,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             h, w = frame.image.shape[:2]
             depth = depth_files.for_frame(frame.name) if depth_files is not None else None
-            K = camera_for(args, h, w)
-            result = detector(frame.image, K=K) if depth is None else detector(frame.image, K=K, depth=depth)
+            result = detector(frame.image, K=camera_for(args, h, w), depth=depth)
             if tracker is not None:  # sets human.track_id; stamps from the video, else frame order
                 stamp = frame.timestamp if frame.timestamp is not None else count / (source.fps or 10.0)
                 tracker.update(result, stamp)

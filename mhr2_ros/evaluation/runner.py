@@ -96,8 +96,7 @@ def evaluate(
             truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
             depth = None if depth_sensor is None else depth_sensor(frame.depth)
-            K = truth.K if gt_intrinsics else None
-            result = detector(frame.image, K=K) if depth is None else detector(frame.image, K=K, depth=depth)
+            result = detector(frame.image, K=truth.K if gt_intrinsics else None, depth=depth)
             overall.add(result, truth, ignore)
             det = ev.add(result, truth, ignore)
             if tracker is not None:

@@ -30,6 +30,7 @@ from typing import Optional
 import numpy as np
 
 from mhr2_ros.errors import InputError
+from mhr2_ros.geometry import project
 
 MIN_PIXELS = 20  # counted depth pixels a person needs for a measured scale
 MAX_RATIO = 2.0  # measured / predicted depths beyond this factor either way are not the person
@@ -51,7 +52,7 @@ def check_depth_image(depth: np.ndarray, image_hw) -> np.ndarray:
     if depth.dtype.kind == "u" and depth.dtype.itemsize == 2:  # uint16 of either byte order
         meters = depth.astype(np.float32) / 1000.0
     elif np.issubdtype(depth.dtype, np.floating):
-        meters = depth.astype(np.float32)
+        meters = depth.astype(np.float32, copy=False)  # checked twice on the ROS path: one copy at most
     else:
         raise InputError(f"depth image must be float meters or uint16 millimetres, got dtype {depth.dtype}")
     h, w = image_hw
@@ -86,9 +87,8 @@ def facing_camera(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
     p = points.astype(np.float64)
     tri = p[faces]  # (F, 3, 3)
     face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 x area
-    normals = np.zeros_like(p)
-    for corner in range(3):
-        np.add.at(normals, faces[:, corner], face_normals)
+    corners, weights = faces.reshape(-1), np.repeat(face_normals, 3, axis=0)  # each face to its 3 vertices
+    normals = np.stack([np.bincount(corners, weights[:, k], minlength=len(p)) for k in range(3)], axis=1)
     if np.sum(normals * (p - p.mean(axis=0))) < 0:  # the winding points inwards: turn the normals out
         normals = -normals
     return np.einsum("vi,vi->v", normals, p) < 0.0  # towards the camera: against the viewing ray
@@ -98,9 +98,8 @@ def _front_ratios(points: np.ndarray, K: np.ndarray, depth: np.ndarray, sx: floa
     """Measured / mesh depth at each depth pixel where this mesh is its own nearest surface."""
     z = points[:, 2].astype(np.float64)
     ahead = z > 1e-3
-    p, z = points[ahead].astype(np.float64), z[ahead]
-    u = (K[0, 0] * p[:, 0] + K[0, 1] * p[:, 1]) / z + K[0, 2]  # colour pixels
-    v = K[1, 1] * p[:, 1] / z + K[1, 2]
+    z = z[ahead]
+    u, v = project(points[ahead].astype(np.float64), K).T  # colour pixels
     col, row = np.floor(u * sx).astype(np.int64), np.floor(v * sy).astype(np.int64)
     inside = (col >= 0) & (col < depth.shape[1]) & (row >= 0) & (row < depth.shape[0])
     col, row, z = col[inside], row[inside], z[inside]

@@ -191,7 +191,9 @@ class BagImageReader:
                 camera_info = self._latest(msgtype, data, camera_info)
                 continue
             if topic == self.depth_topic:
-                depths.append(self._latest(msgtype, data, None))
+                decoded = self._latest(msgtype, data, None)
+                if decoded is not None:
+                    depths.append(decoded)
                 continue
             frame = self._frame(msgtype, timestamp, data, camera_info, self._read)
             self._read += 1
@@ -204,7 +206,7 @@ class BagImageReader:
             pending = frame
 
     def _paired(self, frame: BagFrame, depths) -> BagFrame:
-        frame.depth = nearest_in_time([d for d in depths if d is not None], frame.stamp_ns)
+        frame.depth = nearest_in_time(depths, frame.stamp_ns)
         self.count += 1
         return frame
 

@@ -71,14 +71,18 @@ class Decoded(NamedTuple):
     # (B, P, Dd) the normalised image tokens; else None
 
 
-def proposal_indices(logits: torch.Tensor, grid_hw: Tuple[int, int], k: int) -> torch.Tensor:
-    """(B, k) token indices of the k best proposals of each image, 3x3 local maxima first
-    (by logit), then the other tokens; logits (B, P) on the grid (Hp, Wp)."""
+def proposal_ranks(logits: torch.Tensor, grid_hw: Tuple[int, int]) -> torch.Tensor:
+    """(B, P) the values proposals are ranked by: the logit, 3x3 local maxima first (the other
+    tokens lose NON_PEAK_PENALTY); logits (B, P) on the grid (Hp, Wp), detached."""
     b = logits.shape[0]
     grid = logits.detach().reshape(b, 1, *grid_hw)
     peak = (grid == F.max_pool2d(grid, 3, stride=1, padding=1)).reshape(b, -1)
-    rank = logits.detach() - NON_PEAK_PENALTY * (~peak).to(logits.dtype)
-    return rank.topk(k, dim=1).indices
+    return logits.detach() - NON_PEAK_PENALTY * (~peak).to(logits.dtype)
+
+
+def proposal_indices(logits: torch.Tensor, grid_hw: Tuple[int, int], k: int) -> torch.Tensor:
+    """(B, k) token indices of the k best proposals of each image (`proposal_ranks`)."""
+    return proposal_ranks(logits, grid_hw).topk(k, dim=1).indices
 
 
 def select_proposals(logits: torch.Tensor, points: torch.Tensor, grid_hw: Tuple[int, int], k: int) -> torch.Tensor:

@@ -30,7 +30,6 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from mhr2_ros.config import ModelConfig
 from mhr2_ros.errors import CheckpointError, ConfigError
@@ -40,7 +39,7 @@ from mhr2_ros.inference.onnx_network import (
 )  # fmt: skip
 from mhr2_ros.inference.preprocess import aspect_input_hw
 from mhr2_ros.io.atomic import atomic_path
-from mhr2_ros.model.decoder import NON_PEAK_PENALTY
+from mhr2_ros.model.decoder import proposal_ranks
 from mhr2_ros.model.mhr2 import MultiHMR2
 
 log = logging.getLogger(__name__)
@@ -123,7 +122,7 @@ def export_onnx(model: MultiHMR2, path: str | Path, metadata: dict | None = None
         raise ConfigError(f"a model with a learned position table exports for one input size, got check sizes {sizes}: "
                           "export one file per size")
     graph = _Graph(model.to("cpu", torch.float32)).eval()  # the exporter traces on the CPU
-    log.info("exporting %s (tracing and checking: 25 s for the tiny preset on 2 CPU cores)", path)
+    log.info("exporting %s (tracing, then checking against PyTorch at %d sizes)", path, len(sizes))
     program = _trace(graph, cfg, sizes[0], opset)
     props = program.model.metadata_props
     props[METADATA_FORMAT] = ONNX_FORMAT
@@ -211,9 +210,7 @@ def proposal_gap(model: MultiHMR2, images: torch.Tensor) -> float:
     with torch.no_grad():
         _, patches, grid_hw = model.encode(images)
         logits = model.decoder(patches, grid_hw).proposals["logits"]  # (B, P)
-    grid = logits.reshape(logits.shape[0], 1, *grid_hw)
-    peak = (grid == F.max_pool2d(grid, 3, stride=1, padding=1)).reshape(logits.shape[0], -1)
-    rank = logits - NON_PEAK_PENALTY * (~peak).to(logits.dtype)  # as decoder.proposal_indices ranks
+    rank = proposal_ranks(logits, grid_hw)  # as the decoder ranks them
     top = rank.topk(min(model.cfg.num_queries + 1, rank.shape[1]), dim=1).values
     return float((top[:, :-1] - top[:, 1:]).min()) if top.shape[1] > 1 else math.inf
 

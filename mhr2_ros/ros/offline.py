@@ -139,7 +139,7 @@ def _process_frame(
     tolerance = options.depth_sync_tolerance
     h, w = frame.image.shape[:2]
     depth = depth_in_sync(frame.depth, frame.stamp_ns, tolerance, (h, w)) if tolerance is not None else None
-    result = detector(frame.image, K=K) if depth is None else detector(frame.image, K=K, depth=depth)
+    result = detector(frame.image, K=K, depth=depth)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S) if tracker is not None else None
     header = SourceHeader(frame.stamp_ns, frame.frame_id or options.camera_frame)
     out = outputs.build(result, header, tracks, intrinsics_source=source)

@@ -158,7 +158,7 @@ class DetectorSession:
 
     def process(self, msg, compressed: bool, camera_info=None, depth=None) -> FrameRun:
         """Decode, detect (and track), build every output message of one image. `depth`: the
-        newest depth image message (use_depth), used when its stamp is close enough to the image's."""
+        depth image message nearest in time (use_depth), used when its stamp is close enough to the image's."""
         header = self.header_of(msg)
         image = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
         with self._lock:
@@ -171,8 +171,7 @@ class DetectorSession:
         if reset and tracker is not None:
             tracker.reset()
         depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"], (h, w)) if v["use_depth"] else None
-        # depth only when there is one: a detector stand-in (attach) may not take it
-        result = detector(image, K=K) if depth is None else detector(image, K=K, depth=depth)
+        result = detector(image, K=K, depth=depth)
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S) if tracker is not None else None
         out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
         self.last_header = header
