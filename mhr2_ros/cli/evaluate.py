@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional
 
+from mhr2_ros.cli.depth_options import add_depth_options, depth_description, depth_sensor_from_args
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, check_output_file
 from mhr2_ros.evaluation.benchmark_spec import MATCH_IOU, TRAINING_SEED_MIN, SyntheticBenchmark
@@ -83,15 +83,7 @@ def add_parser(sub) -> None:
                    help="synthetic benchmark: seed of the first clip (clip i uses it + i)")
     p.add_argument("--gt-intrinsics", action="store_true",
                    help="give the detector the true camera intrinsics (default: it predicts the FOV)")
-    p.add_argument("--depth", action="store_true",
-                   help="also give the detector each frame's depth image, as from an RGB-D camera registered to "
-                   "the colour one (the rendered depth, or the clips' depth/ PNGs): people are scaled to it "
-                   "(inference/depth_fusion.py; not the paper's RGB-only protocol)")
-    p.add_argument("--depth-noise", type=float, default=0.0, metavar="K",
-                   help="with --depth: per-pixel Gaussian depth noise of std K x z^2 meters (0.002: 2 mm at 1 m, "
-                   "3 cm at 4 m; stereo depth error grows with the squared distance)")
-    p.add_argument("--depth-range", type=float, default=None, metavar="M",
-                   help="with --depth: no depth measurement beyond M meters (a sensor's range)")
+    add_depth_options(p)
     p.add_argument("--no-track", action="store_true", help="skip the tracking metrics")
     p.add_argument("--match-iou", type=float, default=MATCH_IOU, metavar="IOU",
                    help="a detection is a true positive when the boxes around its 2D joints and the person's "
@@ -107,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from mhr2_ros.evaluation.runner import DepthSensor, disk_sequences, evaluate, synthetic_sequences
+    from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences
     from mhr2_ros.tracking import Tracker, load_tracker_config
 
     spec = benchmark_from_args(args)
@@ -135,12 +127,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"data: {source}")
     print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
     if sensor is not None:
-        print(f"depth camera: {depth_description(args)} (people scaled to it; not the paper's RGB-only protocol)")
+        print(f"depth camera: {depth_description(args, sensor)} (people scaled to it; not the paper's RGB-only protocol)")
     print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
     print_report(report, metrics, bounds)
     if args.json:
         payload = {"weights": weights, "runtime": detector.runtime, "data": source, "gt_intrinsics": args.gt_intrinsics,
-                   "depth_camera": depth_description(args) if sensor is not None else None,
+                   "depth_camera": depth_description(args, sensor) if sensor is not None else None,
                    "selection": selection,
                    "metrics": metrics, "intervals": bounds,
                    "per_sequence": report.per_sequence, "by_distance": report.by_distance,
@@ -152,30 +144,6 @@ def run(args: argparse.Namespace) -> int:
             json.dump(payload, f, indent=1, default=str)
         print(f"wrote {args.json}")
     return 0
-
-
-def depth_sensor_from_args(args: argparse.Namespace):
-    """The DepthSensor --depth asks for, or None; InputError names a bad --depth-* value."""
-    from mhr2_ros.errors import InputError
-    from mhr2_ros.evaluation.runner import DepthSensor
-
-    if not args.depth:
-        if args.depth_noise or args.depth_range is not None:
-            raise InputError("--depth-noise and --depth-range describe the depth camera of --depth, which is not set")
-        return None
-    if not (math.isfinite(args.depth_noise) and args.depth_noise >= 0):
-        raise InputError(
-            f"--depth-noise must be a finite number >= 0 (meters per squared meter), got {args.depth_noise}")
-    if args.depth_range is not None and not (math.isfinite(args.depth_range) and args.depth_range > 0):
-        raise InputError(f"--depth-range must be meters > 0, got {args.depth_range}")
-    return DepthSensor(args.depth_noise, args.depth_range)
-
-
-def depth_description(args: argparse.Namespace) -> str:
-    noise = f"noise {args.depth_noise:g} x z^2 m" if args.depth_noise else "exact"
-    reach = f", range {args.depth_range:g} m" if args.depth_range is not None else ""
-    images = "the clips' depth images" if args.data else "rendered depth"
-    return f"{images}, {noise}{reach}"
 
 
 def benchmark_from_args(args: argparse.Namespace) -> SyntheticBenchmark:

@@ -120,26 +120,6 @@ def evaluate(
     return Report(overall.summary(), tracking, per_seq, overall.by_distance(), units, people)
 
 
-class DepthSensor:
-    """A depth camera seen through the rendered depth: per-pixel Gaussian noise of std
-    `noise` x z^2 (meters; stereo depth error grows with the square of the distance: 0.002 is 2 mm
-    at 1 m, 3 cm at 4 m), nothing beyond `max_range` meters. Pixel noise here is independent, a
-    real sensor's is spatially correlated: read its results as a bound, not a product figure."""
-
-    def __init__(self, noise: float = 0.0, max_range: Optional[float] = None, seed: int = 0) -> None:
-        self.noise, self.max_range = float(noise), max_range
-        self.rng = np.random.default_rng(seed)
-
-    def __call__(self, true_depth: np.ndarray) -> np.ndarray:
-        z = np.asarray(true_depth, dtype=np.float32)
-        if self.noise > 0:
-            z = z + (self.noise * z * z * self.rng.standard_normal(z.shape)).astype(np.float32)
-        z = np.where(true_depth > 0, z, 0.0)  # no surface stays no measurement
-        if self.max_range is not None:
-            z = np.where(z <= self.max_range, z, 0.0)
-        return np.maximum(z, 0.0).astype(np.float32)
-
-
 def empty_tracks() -> Dict[str, tuple]:
     """{suffix of TRACK_PROTOCOLS: ([], [])}: per protocol, the (gt, pred) observations per frame."""
     return {suffix: ([], []) for suffix in TRACK_PROTOCOLS}
