@@ -31,7 +31,7 @@ from mhr2_ros.geometry import fov_from_focal
 from mhr2_ros.inference.depth_fusion import check_depth_image, depth_scales
 from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
 from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad, to_tensor
-from mhr2_ros.inference.results import FrameResult
+from mhr2_ros.inference.results import MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
 from mhr2_ros.inference.select import merge_duplicates, select_queries
 from mhr2_ros.io.images import check_rgb8
 from mhr2_ros.model import build_model
@@ -154,7 +154,7 @@ class Detector:
             vertices=self.cfg.return_vertices, track=self.cfg.return_track_features,
         )  # fmt: skip
         for human, from_depth in zip(humans, measured if measured is not None else []):
-            human.depth_source = "depth image" if from_depth else "network"
+            human.depth_source = MEASURED_DEPTH if from_depth else NETWORK_DEPTH
         timer.lap("postprocess")
         return FrameResult(
             humans=humans, K=cam.K, K_source=cam.K_source,

@@ -15,6 +15,11 @@ import numpy as np
 SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 
 
+NETWORK_DEPTH = "network"  # Human.depth_source: the network's monocular depth
+MEASURED_DEPTH = "depth image"  # Human.depth_source: scaled to a registered depth image
+DEPTH_SOURCES = (NETWORK_DEPTH, MEASURED_DEPTH)  # the order of Human.msg's DEPTH_* values
+
+
 @dataclass
 class Human:
     score: float  # detection confidence in [0, 1]
@@ -32,9 +37,10 @@ class Human:
     vertices: Optional[np.ndarray] = None  # (V, 3) mesh vertices, camera frame, meters
     track_feature: Optional[np.ndarray] = None  # (track_dim,) appearance feature
     track_id: Optional[str] = None  # set by the tracker
-    # where depth / position come from: "network" (monocular), or "depth image" (scaled to a depth
-    # camera's measurement, inference/depth_fusion.py; keypoints_2d and box are unchanged by it)
-    depth_source: str = "network"
+    # where depth / position come from: one of DEPTH_SOURCES, NETWORK_DEPTH (monocular) or
+    # MEASURED_DEPTH (scaled to a depth camera's image, inference/depth_fusion.py; keypoints_2d
+    # and box are unchanged by it)
+    depth_source: str = NETWORK_DEPTH
 
 
 @dataclass

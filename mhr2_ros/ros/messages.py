@@ -13,7 +13,7 @@ import numpy as np
 
 from mhr2_ros.body import JOINT_NAMES, SHAPE_NAMES
 from mhr2_ros.geometry import matrix_to_quaternion_xyzw
-from mhr2_ros.inference.results import FrameResult
+from mhr2_ros.inference.results import DEPTH_SOURCES, MEASURED_DEPTH, FrameResult
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.persons import STATES, PersonView
 
@@ -98,7 +98,7 @@ def pose_message(f: MessageFactory, position, rotation) -> object:
 def build_human(f: MessageFactory, person: PersonView, focal: float, options: HumanOptions) -> object:
     h = person.human
     position = person.position  # a track not seen now: where the motion model puts it
-    measured = h is not None and h.depth_source == "depth image"
+    measured = h is not None and h.depth_source == MEASURED_DEPTH
     covariance = pose_covariance(position, focal, options.prior, measured)
     if person.predicted_cov is not None:  # the prediction's spread on top of a detection's: conservative
         covariance[LINEAR, LINEAR] += person.predicted_cov
@@ -119,6 +119,7 @@ def build_human(f: MessageFactory, person: PersonView, focal: float, options: Hu
         id=person.id,
         tracking_state=STATES.index(person.state),
         confidence=float(h.score),
+        depth_source=DEPTH_SOURCES.index(h.depth_source),
         pelvis=pose,
         velocity=twist,
         box=np.asarray(h.box, np.float32),
