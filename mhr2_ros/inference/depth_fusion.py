@@ -5,17 +5,21 @@ MRPE is mostly depth; weights/README, "Where the MRPE comes from"). A robot with
 measures that depth. For each person the vertices facing the camera (their normal points
 towards it: the front of the body, not its back, which near people would otherwise show through
 the pixels no front vertex lands in) are projected into the depth image; where such a vertex is
-the nearest (a z-buffer), the measured depth over the mesh's depth is one estimate of the factor by which the person is
-too near or too far; their median is the person's `scale`, and the body is scaled by it about
-the camera centre. That keeps every pixel (2D joints, box, overlay) where the network put it and
+the nearest (a z-buffer), the measured depth over the mesh's depth is one estimate of the
+factor by which the person is too near or too far; the densest of these ratios (the peak of
+their density, `robust_scale`) is the person's `scale`, and the body is scaled by it about the
+camera centre. That keeps every pixel (2D joints, box, overlay) where the network put it and
 moves the person to the measured depth, with the size the image then implies (a too-far person
 was also predicted too tall: their projection fitted the image).
 
-Robust by construction: pixels of something in front of the person (an occluder, another person)
-or behind (background between the legs) give ratios far from the rest and lose the median as
-long as most of the person is visible; ratios outside [1 / MAX_RATIO, MAX_RATIO] and pixels
+Robust by construction: pixels of something in front of the person (an occluder, another
+person) or behind (background between the legs), flying pixels at the silhouette and the
+background a misregistered depth image puts under the person's edge give ratios spread away
+from the person's own (which agree with each other) and miss the peak; ratios outside [1 / MAX_RATIO, MAX_RATIO] and pixels
 without a measurement (0, NaN, beyond the sensor's range) are not counted; with fewer than
 MIN_PIXELS counted pixels the person keeps the network's depth (scale 1, `measured` False).
+A median served until sensor artefacts were simulated (evaluation/depth_sensor.py): flying
+pixels make most of a distant person's pixels and pulled it far (README, Depth cameras).
 
 The depth image is registered to the colour image (the usual "aligned depth" topic of RGB-D
 drivers: same optical frame and field of view); its resolution may differ (pixels are mapped by
@@ -34,6 +38,11 @@ from mhr2_ros.geometry import project
 
 MIN_PIXELS = 20  # counted depth pixels a person needs for a measured scale
 MAX_RATIO = 2.0  # measured / predicted depths beyond this factor either way are not the person
+# Width (std, in log ratio: 0.02 is 2%) of the kernel that finds the densest ratio: about the
+# spread of one person's ratios (pose error, sensor noise); chosen on the tuning set (README)
+MODE_BANDWIDTH = 0.02
+BINS_PER_BANDWIDTH = 6  # histogram bins per bandwidth (the density's resolution: 0.33%)
+KERNEL_BANDWIDTHS = 4  # the Gaussian kernel is cut this many bandwidths out
 
 
 @dataclass
@@ -77,8 +86,29 @@ def depth_scales(vertices: np.ndarray, K: np.ndarray, depth: np.ndarray, image_h
         ratios = _front_ratios(points, K, depth, sx, sy)
         counted[i] = ratios.size
         if ratios.size >= MIN_PIXELS:
-            scale[i], measured[i] = float(np.median(ratios)), True
+            scale[i], measured[i] = robust_scale(ratios), True
     return DepthScales(scale, measured, counted)
+
+
+def robust_scale(ratios: np.ndarray) -> float:
+    """(N,) measured / mesh depth ratios of one person -> the person's scale: the densest ratio.
+
+    The pixels on the person agree on one ratio, within the sensor's noise and the mesh's pose
+    error; the others spread over a range: flying pixels at the silhouette (anywhere between
+    the person and the background), a misregistered depth image's background or occluder
+    pixels. A median is pulled towards them once they are many (a thin or distant person is
+    mostly silhouette); the peak of the ratios' density is not. Density: a histogram of
+    log ratios smoothed by a Gaussian of MODE_BANDWIDTH; scale: the median of the ratios within
+    two bandwidths of its peak."""
+    x = np.log(ratios.astype(np.float64))
+    step = MODE_BANDWIDTH / BINS_PER_BANDWIDTH
+    reach = np.log(MAX_RATIO) + KERNEL_BANDWIDTHS * MODE_BANDWIDTH  # ratios lie within 1/MAX_RATIO..MAX_RATIO
+    edges = np.arange(-reach, reach + step, step)
+    counts, _ = np.histogram(x, bins=edges)
+    offsets = np.arange(-KERNEL_BANDWIDTHS * BINS_PER_BANDWIDTH, KERNEL_BANDWIDTHS * BINS_PER_BANDWIDTH + 1)
+    density = np.convolve(counts, np.exp(-0.5 * (offsets / BINS_PER_BANDWIDTH) ** 2), mode="same")
+    peak = edges[int(np.argmax(density))] + step / 2  # the centre of the densest bin
+    return float(np.exp(np.median(x[np.abs(x - peak) < 2 * MODE_BANDWIDTH])))
 
 
 def facing_camera(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -116,4 +146,5 @@ def _front_ratios(points: np.ndarray, K: np.ndarray, depth: np.ndarray, sx: floa
     return ratios[keep]
 
 
-__all__ = ["DepthScales", "depth_scales", "facing_camera", "check_depth_image", "MIN_PIXELS", "MAX_RATIO"]
+__all__ = ["DepthScales", "depth_scales", "robust_scale", "facing_camera", "check_depth_image", "MIN_PIXELS",
+           "MAX_RATIO", "MODE_BANDWIDTH"]
