@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Depth fusion through each artefact of a depth camera: a diagnosis, not a timing.
+
+    python benchmarks/depth_sensors.py                        # shipped weights, the benchmark, true camera
+    python benchmarks/depth_sensors.py --image-seed 500 --clip-seed 600 --clips 10   # the tuning set
+    python benchmarks/depth_sensors.py --predicted-camera --weights RUN/model.safetensors
+
+`mhr2 eval --depth` measures one depth camera per run. This script renders the synthetic
+frames once and runs the detector over them with no depth (RGB), the exact rendered depth,
+each artefact of evaluation/depth_sensor.py alone at the stereo preset's value, and the
+whole stereo preset (with its 6 m range and with 10 m), and prints one table: MRPE (95%
+bootstrap interval), MRPE of people nearer and farther than NEAR_M, and the median
+predicted / true depth. Detection is the same in every row (fusion moves people along
+their rays only), so the rows compare the same people. No tracker runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import replace
+
+import torch
+
+from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
+from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
+from mhr2_ros.evaluation.benchmark import DISTANCE_BINS_M, SyntheticBenchmark, distance_labels
+from mhr2_ros.evaluation.depth_sensor import STEREO, DepthSensor, DepthSensorConfig
+from mhr2_ros.evaluation.runner import Sequence, evaluate, synthetic_sequences
+from mhr2_ros.inference.detector import Detector
+
+NEAR_M = DISTANCE_BINS_M[1]  # the table splits the MRPE at this true distance, meters (5: a bin edge)
+NO_DEPTH = None  # the RGB row: the detector gets no depth image
+
+
+def sensors() -> dict:
+    """Row name -> DepthSensorConfig (NO_DEPTH for RGB): each artefact alone at STEREO's value."""
+    one = DepthSensorConfig()
+    return {
+        "RGB (no depth)": NO_DEPTH,
+        "exact": one,
+        f"noise {STEREO.noise:g} z^2 m": replace(one, noise=STEREO.noise),
+        f"noise correlated over {STEREO.correlation:g} px": replace(one, noise=STEREO.noise,
+                                                                    correlation=STEREO.correlation),
+        f"flying pixels {STEREO.edge_width} px": replace(one, edge_width=STEREO.edge_width),
+        f"misregistered {STEREO.shift}": replace(one, shift=STEREO.shift),
+        f"dropout {100 * STEREO.dropout:g}%": replace(one, dropout=STEREO.dropout),
+        f"range {STEREO.max_range:g} m": replace(one, max_range=STEREO.max_range),
+        "stereo preset, 10 m range": replace(STEREO, max_range=10.0),
+        "stereo preset": STEREO,
+    }  # fmt: skip
+
+
+def split_mrpe(by_distance: dict) -> tuple:
+    """(MRPE nearer than NEAR_M, MRPE from NEAR_M on) from `Evaluator.by_distance`'s bins, each
+    bin weighted by the people it found."""
+    near_labels = set(distance_labels()[: DISTANCE_BINS_M.index(NEAR_M) + 1])
+    sums = {True: [0.0, 0.0], False: [0.0, 0.0]}  # near? -> [sum of MRPE x found, found]
+    for label, row in by_distance.items():
+        if row["mrpe"] is None:
+            continue
+        found = row["gt_people"] * row["recall"]
+        side = sums[label in near_labels]
+        side[0] += row["mrpe"] * found
+        side[1] += found
+    return tuple(total / found if found else None for total, found in (sums[True], sums[False]))
+
+
+def measure(detector, frames, gt_intrinsics: bool, config) -> dict:
+    sensor = None if config is NO_DEPTH else DepthSensor(config)
+    report = evaluate(detector, frames, gt_intrinsics, None, depth_sensor=sensor)
+    near, far = split_mrpe(report.by_distance)
+    ratios = [r["depth_ratio"] for r in report.by_distance.values() if r["depth_ratio"] is not None]
+    return {"mrpe": report.overall["mrpe"], "interval": report.intervals().get("mrpe"), "near": near, "far": far,
+            "f1": report.overall["f1"], "ratio_range": (min(ratios), max(ratios)) if ratios else None}  # fmt: skip
+
+
+def fmt(value, pattern: str = "{:.3f}") -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def print_table(rows: dict) -> None:
+    print(f"| depth camera | MRPE (95% interval) | MRPE < {NEAR_M:g} m | MRPE >= {NEAR_M:g} m "
+          "| depth ratio, per-distance medians | F1 |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        interval = "" if r["interval"] is None else f" ({r['interval'][0]:.3f}-{r['interval'][1]:.3f})"
+        spread = "n/a" if r["ratio_range"] is None else f"{r['ratio_range'][0]:.2f}-{r['ratio_range'][1]:.2f}"
+        print(f"| {name} | {fmt(r['mrpe'])} m{interval} | {fmt(r['near'])} | {fmt(r['far'])} | {spread} "
+              f"| {fmt(r['f1'])} |")  # fmt: skip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    spec = SyntheticBenchmark()
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: the shipped one)")
+    parser.add_argument("--images", type=int, default=spec.images, help="independent images (default: %(default)s)")
+    parser.add_argument("--image-seed", type=int, default=spec.image_seed,
+                        help="seed of the image set (default: %(default)s, the benchmark's; 500: the tuning set)")
+    parser.add_argument("--clips", type=int, default=spec.clips, help="clips (default: %(default)s)")
+    parser.add_argument("--clip-seed", type=int, default=spec.clip_seed,
+                        help="seed of the first clip (default: %(default)s; 600: the tuning set)")
+    parser.add_argument("--predicted-camera", action="store_true",
+                        help="the detector predicts the FOV (default: it gets the true intrinsics, so the rows "
+                        "differ by depth alone)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    args = parser.parse_args(argv)  # fmt: skip
+    if args.images < 0 or args.clips < 0 or args.images + args.clips == 0:
+        parser.error(f"--images and --clips must be >= 0 and not both 0, got {args.images} and {args.clips}")
+    try:
+        spec = SyntheticBenchmark(images=args.images, image_seed=args.image_seed, clips=args.clips,
+                                  clip_seed=args.clip_seed)  # fmt: skip
+    except ValueError as e:  # a seed among the training seeds
+        parser.error(str(e))
+    torch.set_num_threads(args.threads)
+    detector = Detector.from_checkpoint(args.weights, device="cpu")
+    frames = [Sequence(s.name, list(s.frames), s.length, tracked=False) for s in synthetic_sequences(spec, detector.body)]
+    with torch.inference_mode():
+        rows = {name: measure(detector, frames, not args.predicted_camera, config) for name, config in sensors().items()}
+    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
+    print(f"machine: {describe('cpu')}")
+    print(f"config: {args.weights}; {spec.images} images (seed {spec.image_seed}), {spec.clips} clips of "
+          f"{spec.clip_frames} frames (seeds from {spec.clip_seed}); "
+          f"{'predicted' if args.predicted_camera else 'true'} camera; sensor seed 0 in every row\n")  # fmt: skip
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
