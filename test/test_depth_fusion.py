@@ -93,6 +93,22 @@ def test_flying_pixels_at_the_silhouette_do_not_push_the_person_away(person, mon
     assert depth_scales((person * 0.8)[None], K, depth, HW).scale[0] > 1.05 / 0.8
 
 
+def test_a_fattened_near_surface_over_the_person_misses_the_peak(person):
+    """A surface 1.5 m nearer than the person hugging their right side in every row, seen by a
+    stereo sensor that fattens near surfaces by 3 px (evaluation/depth_sensor.py): its depth
+    covers the 3 rightmost pixels of the person's every row."""
+    truth = splat(person, background=8.0)
+    body = truth < 8.0
+    for row in np.flatnonzero(body.any(axis=1)):
+        right = np.flatnonzero(body[row])[-1]
+        truth[row, right + 1: right + 5] = TRUE_Z - 1.5
+    depth = DepthSensor(DepthSensorConfig(fattening=3), seed=0)(truth)
+    covered = body & (depth == TRUE_Z - 1.5)
+    assert covered.sum() > 0.15 * body.sum()  # the premise: a sixth of the person takes its depth
+    found = depth_scales((person * 0.8)[None], K, depth, HW)
+    assert found.scale[0] == pytest.approx(1 / 0.8, rel=0.01)
+
+
 def test_ratios_beyond_the_limit_are_not_the_person(person):
     depth = splat(person)
     far = depth_scales((person / (MAX_RATIO * 1.05))[None], K, depth, HW)  # the mesh 2.1x too near

@@ -57,6 +57,18 @@ def test_flying_pixels_lie_between_the_surfaces_near_edges_only():
     np.testing.assert_array_equal(DepthSensor(DepthSensorConfig(edge_width=2))(ramp), ramp)
 
 
+def test_fattening_grows_the_near_surface_into_the_far_one_only():
+    truth = step_scene()
+    seen = DepthSensor(DepthSensorConfig(fattening=3), seed=0)(truth)
+    np.testing.assert_array_equal(seen[37:83, 77:123], 2.0)  # the box, 3 px larger on every side
+    assert (seen[36, 80:120] == 6.0).all() and (seen[40:80, 76] == 6.0).all()  # 4 px away: the wall
+    np.testing.assert_array_equal(seen[:10], 0.0)  # no surface stays no measurement
+    changed = seen != truth
+    assert changed.sum() == 46 * 46 - 40 * 40  # only the ring around the box moved
+    ramp = np.tile(np.linspace(2.0, 3.0, 200, dtype=np.float32), (50, 1))
+    np.testing.assert_array_equal(DepthSensor(DepthSensorConfig(fattening=3))(ramp), ramp)
+
+
 def test_misregistration_dropout_and_presets():
     image = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
     np.testing.assert_array_equal(shift_image(image, 1, 1), [[0, 0, 0, 0], [0, 1, 2, 3], [0, 5, 6, 7]])
@@ -70,6 +82,7 @@ def test_misregistration_dropout_and_presets():
     assert STEREO.describe() == ("noise 0.0025 x z^2 m, correlated over 2 px, flying pixels 2 px at edges, "
                                  "misregistered by (2, 1) px, 2% dropout, range 6 m")  # fmt: skip
     assert DepthSensorConfig().describe() == "exact"
+    assert preset("exact", fattening=2).describe() == "exact, near surfaces fattened by 2 px"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -80,6 +93,7 @@ def test_misregistration_dropout_and_presets():
     (["--depth", "--depth-dropout", "1"], "--depth-dropout must be a fraction in [0, 1), got 1.0"),
     (["--depth", "--depth-correlation", "nan"], "--depth-correlation must be a finite number >= 0 (pixels), got nan"),
     (["--depth", "--depth-edges", "-2"], "--depth-edges must be a finite number >= 0 (pixels), got -2"),
+    (["--depth", "--depth-fattening", "-1"], "--depth-fattening must be a finite number >= 0 (pixels), got -1"),
 ])  # fmt: skip
 def test_eval_depth_options_name_the_bad_value(argv, message, capsys):
     assert main(["eval", "--random-init", "--images", "1", "--clips", "0", *argv]) == 2

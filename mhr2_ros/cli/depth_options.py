@@ -10,7 +10,8 @@ from mhr2_ros.errors import InputError
 
 # option dest -> the DepthSensorConfig field it replaces
 SENSOR_FIELDS = {"depth_noise": "noise", "depth_range": "max_range", "depth_correlation": "correlation",
-                 "depth_edges": "edge_width", "depth_shift": "shift", "depth_dropout": "dropout"}  # fmt: skip
+                 "depth_edges": "edge_width", "depth_fattening": "fattening",
+                 "depth_shift": "shift", "depth_dropout": "dropout"}  # fmt: skip
 
 
 def add_depth_options(p: argparse.ArgumentParser) -> None:
@@ -32,6 +33,9 @@ def add_depth_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth-edges", type=int, default=None, metavar="PX",
                    help="with --depth: flying pixels (a depth between the near and the far side) this many pixels "
                    "either side of a depth discontinuity (0: none)")
+    p.add_argument("--depth-fattening", type=int, default=None, metavar="PX",
+                   help="with --depth: a surface this many pixels from a nearer one takes the nearer one's depth, "
+                   "as a stereo matcher's windows grow near objects (0: none; not in the stereo preset)")
     p.add_argument("--depth-shift", type=_pixel_pair, default=None, metavar="DX,DY",
                    help="with --depth: misregistration: the depth image lies DX pixels right and DY down of "
                    "the colour image (e.g. 2,1)")
@@ -73,6 +77,7 @@ def _check(args: argparse.Namespace) -> None:
     finite_at_least("depth_noise", 0.0, "meters per squared meter")
     finite_at_least("depth_correlation", 0.0, "pixels")
     finite_at_least("depth_edges", 0, "pixels")
+    finite_at_least("depth_fattening", 0, "pixels")
     if args.depth_dropout is not None and not 0.0 <= args.depth_dropout < 1.0:
         raise InputError(f"--depth-dropout must be a fraction in [0, 1), got {args.depth_dropout}")
     if args.depth_range is not None and not (math.isfinite(args.depth_range) and args.depth_range > 0):

@@ -10,6 +10,9 @@ person's scale (pixel sizes are colour-image pixels; the depth is registered to 
 - correlation: the noise of neighbouring pixels is alike (stereo matches windows of pixels):
   the white noise field is smoothed by a Gaussian of this std in pixels, then rescaled to
   unit variance, so the error no longer averages out over a person's pixels;
+- fattening: a surface within `fattening` pixels of a nearer one takes the nearer one's
+  depth (a stereo matcher's window straddling the edge is matched on the near surface's
+  texture): near objects grow into what lies behind them;
 - flying pixels: within `edge_width` pixels of a depth discontinuity (neighbouring depths
   differing by more than EDGE_JUMP of the nearer one) the depth lies anywhere between the
   near and the far surface; next to the sky (no surface) there is no measurement;
@@ -18,9 +21,11 @@ person's scale (pixel sizes are colour-image pixels; the depth is registered to 
 - dropout: this fraction of the pixels, at random, has no measurement;
 - range: nothing beyond `max_range` meters.
 
-Applied in that order to the true depth's geometry: shift, edges, noise, dropout, range.
+Applied in that order to the true depth's geometry: shift, fattening, edges, noise, dropout,
+range.
 `STEREO` holds values typical of a consumer active-stereo camera at VGA (an assumption
-stated, not a datasheet's: read results with it as an order of magnitude).
+stated, not a datasheet's: read results with it as an order of magnitude); it has no
+fattening (its flying pixels already spread the edge), which `fattening` adds on its own.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class DepthSensorConfig:
     max_range: Optional[float] = None  # no measurement beyond this depth, meters (None: unlimited)
     correlation: float = 0.0  # std of the Gaussian smoothing the noise field, pixels (0: independent pixels)
     edge_width: int = 0  # flying pixels this many pixels either side of a depth discontinuity (0: none)
+    fattening: int = 0  # a surface this many pixels from a nearer one takes its depth (0: none)
     shift: Tuple[int, int] = (0, 0)  # (dx, dy) misregistration: depth drawn this many pixels right / down
     dropout: float = 0.0  # fraction of pixels without a measurement, at random
 
@@ -47,6 +53,8 @@ class DepthSensorConfig:
         parts = [f"noise {self.noise:g} x z^2 m" if self.noise else "exact"]
         if self.noise and self.correlation:
             parts.append(f"correlated over {self.correlation:g} px")
+        if self.fattening:
+            parts.append(f"near surfaces fattened by {self.fattening} px")
         if self.edge_width:
             parts.append(f"flying pixels {self.edge_width} px at edges")
         if any(self.shift):
@@ -73,6 +81,8 @@ class DepthSensor:
 
     def __call__(self, true_depth: np.ndarray) -> np.ndarray:
         z = shift_image(np.asarray(true_depth, dtype=np.float32), *self.cfg.shift)
+        if self.cfg.fattening > 0:
+            z = fatten(z, self.cfg.fattening)
         if self.cfg.edge_width > 0:
             z = self._flying_pixels(z)
         valid = z > 0  # no surface stays no measurement
@@ -107,6 +117,16 @@ class DepthSensor:
         return np.where(beside_sky, 0.0, out).astype(np.float32)
 
 
+def fatten(z: np.ndarray, width: int) -> np.ndarray:
+    """Each surface pixel within `width` pixels of a surface nearer by more than EDGE_JUMP takes
+    the nearest such depth; smooth surfaces (a ramp) and no surface (0) are left as they are."""
+    size = 2 * width + 1
+    kernel = np.ones((size, size), np.uint8)
+    near = cv2.erode(np.where(z > 0, z, np.inf).astype(np.float32), kernel, borderType=cv2.BORDER_REPLICATE)
+    behind = (z > 0) & np.isfinite(near) & (z > near * (1.0 + EDGE_JUMP))
+    return np.where(behind, near, z).astype(np.float32)
+
+
 def shift_image(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """The image moved dx pixels right and dy down; uncovered pixels 0 (no measurement)."""
     if dx == 0 and dy == 0:
@@ -123,4 +143,4 @@ def preset(name: str, **overrides) -> DepthSensorConfig:
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
-__all__ = ["DepthSensor", "DepthSensorConfig", "PRESETS", "STEREO", "EDGE_JUMP", "preset", "shift_image"]
+__all__ = ["DepthSensor", "DepthSensorConfig", "PRESETS", "STEREO", "EDGE_JUMP", "fatten", "preset", "shift_image"]
