@@ -34,10 +34,9 @@ import shlex
 import sys
 
 import numpy as np
-import torch
 
-from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
-from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
+from benchmark_set import add_set_options, set_from_args  # benchmarks/ (the script's folder is on the path)
+from machine import describe
 from mhr2_ros.evaluation.benchmark import SyntheticBenchmark, distance_bin, distance_labels
 from mhr2_ros.evaluation.benchmark import fill_vertices, ignored_people, match_frame
 from mhr2_ros.evaluation.errors import LOCATE_FRACTION
@@ -174,25 +173,10 @@ def print_tables(predicted: list, true_camera: list) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    spec = SyntheticBenchmark()
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: the shipped one)")
-    parser.add_argument("--images", type=int, default=spec.images, help="independent images (default: %(default)s)")
-    parser.add_argument("--image-seed", type=int, default=spec.image_seed,
-                        help="seed of the image set (default: %(default)s, the benchmark's; 500: the tuning set)")
-    parser.add_argument("--clips", type=int, default=spec.clips, help="clips (default: %(default)s)")
-    parser.add_argument("--clip-seed", type=int, default=spec.clip_seed,
-                        help="seed of the first clip (default: %(default)s; 600: the tuning set)")  # fmt: skip
+    add_set_options(parser)
     parser.add_argument("--flip", action="store_true", help="also run the mirrored images (predicted camera)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.images < 0 or args.clips < 0 or args.images + args.clips == 0:
-        parser.error(f"--images and --clips must be >= 0 and not both 0, got {args.images} and {args.clips}")
-    try:
-        spec = SyntheticBenchmark(images=args.images, image_seed=args.image_seed, clips=args.clips,
-                                  clip_seed=args.clip_seed)  # fmt: skip
-    except ValueError as e:  # a seed among the training seeds
-        parser.error(str(e))
-    torch.set_num_threads(args.threads)
+    spec = set_from_args(parser, args)
     detector = Detector.from_checkpoint(args.weights, device="cpu")
     predicted = collect(detector, spec, gt_intrinsics=False, flip=args.flip)
     true_camera = collect(detector, spec, gt_intrinsics=True, flip=False)

@@ -24,9 +24,9 @@ from dataclasses import replace
 
 import torch
 
-from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
-from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
-from mhr2_ros.evaluation.benchmark import DISTANCE_BINS_M, SyntheticBenchmark, distance_labels
+from benchmark_set import add_set_options, set_from_args  # benchmarks/ (the script's folder is on the path)
+from machine import describe
+from mhr2_ros.evaluation.benchmark import DISTANCE_BINS_M, distance_labels
 from mhr2_ros.evaluation.depth_sensor import STEREO, DepthSensor, DepthSensorConfig
 from mhr2_ros.evaluation.runner import Sequence, evaluate, synthetic_sequences
 from mhr2_ros.inference.detector import Detector
@@ -98,27 +98,12 @@ def print_table(rows: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    spec = SyntheticBenchmark()
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: the shipped one)")
-    parser.add_argument("--images", type=int, default=spec.images, help="independent images (default: %(default)s)")
-    parser.add_argument("--image-seed", type=int, default=spec.image_seed,
-                        help="seed of the image set (default: %(default)s, the benchmark's; 500: the tuning set)")
-    parser.add_argument("--clips", type=int, default=spec.clips, help="clips (default: %(default)s)")
-    parser.add_argument("--clip-seed", type=int, default=spec.clip_seed,
-                        help="seed of the first clip (default: %(default)s; 600: the tuning set)")
+    add_set_options(parser)
     parser.add_argument("--predicted-camera", action="store_true",
                         help="the detector predicts the FOV (default: it gets the true intrinsics, so the rows "
                         "differ by depth alone)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
-    args = parser.parse_args(argv)  # fmt: skip
-    if args.images < 0 or args.clips < 0 or args.images + args.clips == 0:
-        parser.error(f"--images and --clips must be >= 0 and not both 0, got {args.images} and {args.clips}")
-    try:
-        spec = SyntheticBenchmark(images=args.images, image_seed=args.image_seed, clips=args.clips,
-                                  clip_seed=args.clip_seed)  # fmt: skip
-    except ValueError as e:  # a seed among the training seeds
-        parser.error(str(e))
-    torch.set_num_threads(args.threads)
+    args = parser.parse_args(argv)
+    spec = set_from_args(parser, args)
     detector = Detector.from_checkpoint(args.weights, device="cpu")
     frames = [Sequence(s.name, list(s.frames), s.length, tracked=False) for s in synthetic_sequences(spec, detector.body)]
     with torch.inference_mode():
