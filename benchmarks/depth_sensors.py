@@ -10,8 +10,8 @@ frames once and runs the detector over them with no depth (RGB), the exact rende
 each artefact of evaluation/depth_sensor.py alone at the stereo preset's value (fattening,
 which the preset lacks, at FATTENING_PX), and the whole stereo preset (with its 6 m range,
 with 10 m, and with fattening at 10 m), and prints one table: MRPE (95%
-bootstrap interval), MRPE of people nearer and farther than NEAR_M, and the median
-predicted / true depth. Detection is the same in every row (fusion moves people along
+bootstrap interval), MRPE of people nearer and farther than NEAR_M, the range of the
+per-distance medians of predicted / true depth, and the F1. Detection is the same in every row (fusion moves people along
 their rays only), so the rows compare the same people. No tracker runs.
 """
 
@@ -81,8 +81,8 @@ def measure(detector, frames, gt_intrinsics: bool, config) -> dict:
             "f1": report.overall["f1"], "ratio_range": (min(ratios), max(ratios)) if ratios else None}  # fmt: skip
 
 
-def fmt(value, pattern: str = "{:.3f}") -> str:
-    return "n/a" if value is None else pattern.format(value)
+def fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def print_table(rows: dict) -> None:

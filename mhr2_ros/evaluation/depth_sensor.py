@@ -105,9 +105,8 @@ class DepthSensor:
     def _flying_pixels(self, z: np.ndarray) -> np.ndarray:
         """Within edge_width pixels of a discontinuity: a depth between the near and the far
         side (uniform); beside the sky (0): nothing."""
-        size = 2 * self.cfg.edge_width + 1
-        kernel = np.ones((size, size), np.uint8)
-        near = cv2.erode(np.where(z > 0, z, np.inf).astype(np.float32), kernel, borderType=cv2.BORDER_REPLICATE)
+        kernel = _window(self.cfg.edge_width)
+        near = _nearest_surface(z, kernel)
         far = cv2.dilate(z, kernel, borderType=cv2.BORDER_REPLICATE)
         beside_sky = cv2.erode((z > 0).astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) == 0
         near = np.where(np.isfinite(near), near, z)  # a window of sky only: no edge
@@ -120,11 +119,19 @@ class DepthSensor:
 def fatten(z: np.ndarray, width: int) -> np.ndarray:
     """Each surface pixel within `width` pixels of a surface nearer by more than EDGE_JUMP takes
     the nearest such depth; smooth surfaces (a ramp) and no surface (0) are left as they are."""
-    size = 2 * width + 1
-    kernel = np.ones((size, size), np.uint8)
-    near = cv2.erode(np.where(z > 0, z, np.inf).astype(np.float32), kernel, borderType=cv2.BORDER_REPLICATE)
+    near = _nearest_surface(z, _window(width))
     behind = (z > 0) & np.isfinite(near) & (z > near * (1.0 + EDGE_JUMP))
     return np.where(behind, near, z).astype(np.float32)
+
+
+def _window(width: int) -> np.ndarray:
+    """The (2 width + 1)^2 square of pixels within `width` of the centre."""
+    return np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+
+
+def _nearest_surface(z: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """(H, W) the nearest surface depth within the window around each pixel (inf: sky only)."""
+    return cv2.erode(np.where(z > 0, z, np.inf).astype(np.float32), window, borderType=cv2.BORDER_REPLICATE)
 
 
 def shift_image(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
