@@ -33,6 +33,8 @@ PARAMETER_ARGUMENTS = (
     "camera_frame",
     "max_image_age",
     "use_depth",
+    "floor_frame",
+    "floor_tf_timeout",
     "depth_sync_tolerance",
     "weights",
     "preset",
@@ -60,6 +62,7 @@ PARAMETER_ARGUMENTS = (
     "depth_sigma_ratio",
     "orientation_sigma",
     "measured_depth_sigma_ratio",
+    "floor_depth_sigma_ratio",
     "diagnostics_period",
 )
 

@@ -190,3 +190,14 @@ def matrix_to_quaternion_xyzw(R: np.ndarray) -> np.ndarray:
     q[sel, 2] = (m[sel, 1, 0] - m[sel, 0, 1]) / (2 * r)
     q = np.where(q[:, 3:] < 0, -q, q).reshape(R.shape[:-2] + (4,))  # w >= 0
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def quaternion_xyzw_to_matrix(q) -> np.ndarray:
+    """(4,) quaternion (x, y, z, w), normalised here -> (3, 3) rotation matrix (the inverse of
+    `matrix_to_quaternion_xyzw`; ROS messages carry (x, y, z, w))."""
+    x, y, z, w = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])  # fmt: skip

@@ -10,6 +10,7 @@ from mhr2_ros.geometry import (
     fov_from_focal,
     intrinsics_from_fov,
     matrix_to_quaternion_xyzw,
+    quaternion_xyzw_to_matrix,
     matrix_to_rotation_6d,
     nearness_from_depth,
     project,
@@ -73,6 +74,7 @@ def test_quaternion_of_known_rotations():
     Rz90 = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
     s = math.sqrt(0.5)
     np.testing.assert_allclose(matrix_to_quaternion_xyzw(Rz90), [0, 0, s, s], atol=1e-12)
+    np.testing.assert_allclose(quaternion_xyzw_to_matrix([0.0, 0.0, 2.0, 2.0]), Rz90, atol=1e-12)  # normalised
 
 
 def test_quaternion_near_half_turns_keeps_its_signs(rng):
@@ -80,13 +82,7 @@ def test_quaternion_near_half_turns_keeps_its_signs(rng):
     for axis in ([0.0, 1, 1], [1.0, 1, 1], [1.0, 2, 3]):
         a = np.array(axis) / np.linalg.norm(axis)
         R = 2 * np.outer(a, a) - np.eye(3) + 1e-7 * rng.normal(size=(3, 3))  # 180 degrees about a
-        x, y, z, w = matrix_to_quaternion_xyzw(R)
-        back = np.array([
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ])  # fmt: skip
-        np.testing.assert_allclose(back, R, atol=1e-6)
+        np.testing.assert_allclose(quaternion_xyzw_to_matrix(matrix_to_quaternion_xyzw(R)), R, atol=1e-6)
 
 
 def test_projection_of_known_points_with_skew():

@@ -15,7 +15,7 @@ import pytest
 
 from mhr2_ros.body import JOINT_NAMES, SHAPE_NAMES
 from mhr2_ros.cli.demo_scene import render_demo_scene
-from mhr2_ros.inference.results import DEPTH_SOURCES, MEASURED_DEPTH, NETWORK_DEPTH
+from mhr2_ros.inference.results import DEPTH_SOURCES, FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH
 from mhr2_ros.ros import diagnostics, markers, messages, people, persons, tf
 from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
 from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
@@ -38,8 +38,8 @@ def test_msg_files_parse_and_their_constants_match_the_code(distro):
     human_consts = dict((n, v) for n, _, v in store.fielddefs["mhr2_ros/msg/Human"][0])
     assert [human_consts[f"STATE_{s.upper()}"] for s in persons.STATES] == list(range(len(persons.STATES)))
     assert human_consts["UNKNOWN_VARIANCE"] == messages.UNKNOWN_VARIANCE
-    assert [human_consts["DEPTH_NETWORK"], human_consts["DEPTH_IMAGE"]] == [
-        DEPTH_SOURCES.index(NETWORK_DEPTH), DEPTH_SOURCES.index(MEASURED_DEPTH)]
+    assert [human_consts["DEPTH_NETWORK"], human_consts["DEPTH_IMAGE"], human_consts["DEPTH_FLOOR"]] == [
+        DEPTH_SOURCES.index(NETWORK_DEPTH), DEPTH_SOURCES.index(MEASURED_DEPTH), DEPTH_SOURCES.index(FLOOR_DEPTH)]
     array_consts = {v for _, _, v in store.fielddefs["mhr2_ros/msg/HumanArray"][0]}
     assert array_consts == set(messages.INTRINSICS_SOURCES)
     marker = store.types["visualization_msgs/msg/Marker"]
@@ -127,15 +127,18 @@ def test_pose_covariance_is_a_prior_along_the_ray():
     assert np.allclose(np.diag(cov)[3:], 0.09)
 
 
-def test_a_person_scaled_to_a_depth_image_gets_the_measured_sigma_along_the_ray(scene):
+@pytest.mark.parametrize("source,ratio,constant", [(MEASURED_DEPTH, 0.02, "DEPTH_IMAGE"),
+                                                   (FLOOR_DEPTH, 0.07, "DEPTH_FLOOR")])
+def test_a_person_scaled_to_a_depth_image_or_the_floor_gets_its_sigma_along_the_ray(scene, source, ratio, constant):
     frame, _ = scene
     frame = copy.deepcopy(frame)
-    frame.humans[0].depth_source = "depth image"
-    prior = messages.CovariancePrior(depth_sigma_ratio=0.1, measured_depth_sigma_ratio=0.02)
+    frame.humans[0].depth_source = source
+    prior = messages.CovariancePrior(depth_sigma_ratio=0.1, measured_depth_sigma_ratio=0.02, floor_depth_sigma_ratio=0.07)
     msg = messages.build_human_array(RosbagsFactory(make_typestore("jazzy")), frame, HEADER,
                                      persons.person_views(frame), messages.HumanOptions(prior=prior))  # fmt: skip
     store = make_typestore("jazzy").types[messages.HUMAN]
-    for human, m, ratio, source in zip(frame.humans, msg.humans, (0.02, 0.1), (store.DEPTH_IMAGE, store.DEPTH_NETWORK)):
+    for human, m, ratio, source in zip(frame.humans, msg.humans, (ratio, 0.1),
+                                       (getattr(store, constant), store.DEPTH_NETWORK)):  # fmt: skip
         assert m.depth_source == source
         ray = human.position / np.linalg.norm(human.position)
         along = ray @ np.reshape(m.pelvis.covariance, (6, 6))[:3, :3] @ ray

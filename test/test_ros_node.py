@@ -127,3 +127,37 @@ def test_ros4hri_bodies_come_and_go(node):
         assert _spin_until(executor, lambda: list(tracked[-1].ids) == [], 10.0)  # deactivate: nobody seen
     finally:
         helper.destroy_node()
+
+
+def test_floor_frame_puts_people_on_the_floor_of_the_tf_tree(node):
+    """A static transform base_footprint -> cam_optical_frame (a level camera 1.2 m up): with
+    floor_frame set before activation, the person is stood on that floor (DEPTH_FLOOR) or, when
+    the floor is too far from the random network's depth, keeps it (DEPTH_NETWORK)."""
+    from geometry_msgs.msg import TransformStamped
+    from tf2_ros import StaticTransformBroadcaster
+
+    helper = rclpy.create_node("mhr2_test_floor")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(helper)
+    got = []
+    helper.create_subscription(HumanArray, "humans", got.append, 10)
+    pub = helper.create_publisher(Image, "image", qos_profile_sensor_data)
+    mount = TransformStamped()  # base_footprint (x forward, z up) -> optical frame (x right, y down, z forward)
+    mount.header.frame_id, mount.child_frame_id = "cam_optical_frame", "base_footprint"
+    mount.transform.translation.y = 1.2  # the floor's origin 1.2 m below the camera
+    mount.transform.rotation.x, mount.transform.rotation.y = 0.5, -0.5
+    mount.transform.rotation.z, mount.transform.rotation.w = 0.5, 0.5
+    StaticTransformBroadcaster(helper).sendTransform(mount)
+    try:
+        node.set_parameters([Parameter("floor_frame", value="base_footprint"), Parameter("publish_meshes", value=True)])
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        assert _spin_until(executor, lambda: pub.publish(_image()) or bool(got))
+        (human,) = got[0].humans
+        assert human.depth_source in (human.DEPTH_FLOOR, human.DEPTH_NETWORK)
+        if human.depth_source == human.DEPTH_FLOOR:  # the lowest vertex on the floor, 1.2 m below
+            assert np.reshape(human.vertices, (-1, 3))[:, 1].max() == pytest.approx(1.2, rel=1e-3)
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    finally:
+        helper.destroy_node()

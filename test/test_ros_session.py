@@ -2,6 +2,7 @@
 
 import copy
 import logging
+import math
 import threading
 import time
 from types import SimpleNamespace
@@ -11,14 +12,17 @@ import numpy as np
 import pytest
 
 from mhr2_ros.cli.demo_scene import render_demo_scene
+from mhr2_ros.geometry import matrix_to_quaternion_xyzw
 from mhr2_ros.io.ros_image import stamp_to_ns
 from mhr2_ros.ros.depth_buffer import DepthBuffer
 from mhr2_ros.ros.factory import GeneratedFactory, RosbagsFactory
 from mhr2_ros.ros.markers import DELETEALL
 from mhr2_ros.ros.messages import SourceHeader
 from mhr2_ros.ros.session import DetectorSession
+from mhr2_ros.ros.tf import floor_from_transform
 from mhr2_ros.ros.typestore import make_typestore
 from mhr2_ros.ros.worker import FrameWorker, LatestSlot
+from mhr2_ros.training.synthetic.camera import level_to_camera
 from ros_fakes import fake_generated_classes
 
 STORE = make_typestore("jazzy")
@@ -241,6 +245,35 @@ def test_a_depth_image_within_the_sync_tolerance_sets_the_depths(session, scene,
     session.update({"depth_sync_tolerance": 0.03})  # 40 ms apart: too far
     late = session.process(_image_msg(image), compressed=False, depth=depth)
     assert [h.depth for h in late.result.humans] == [h.depth for h in plain.result.humans]
+
+
+def test_a_floor_from_tf_stands_people_on_it_while_floor_frame_is_set(session, scene):
+    """floor_frame: the plane tf.floor_from_transform makes of a looked-up transform (a camera
+    pitched 10 degrees down, its floor set 1.2x below the first person's lowest point) puts that
+    person 1.2x farther, DEPTH_FLOOR in the message; floor_frame '' ignores the floor."""
+    image, _ = scene
+    session.update({"publish_meshes": True})  # the detector returns the vertices
+    plain = session.process(_image_msg(image), compressed=False)
+    R = level_to_camera(math.radians(10.0), 0.0) @ np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+    n = R @ [0.0, 0.0, -1.0]  # gravity in the optical frame
+    height = 1.2 * float(np.max(plain.result.humans[0].vertices.astype(np.float64) @ n))
+    f = RosbagsFactory(STORE)
+    qx, qy, qz, qw = matrix_to_quaternion_xyzw(R)
+    t = -R @ [0.0, 0.0, height]  # the camera `height` above base_footprint's origin
+    transform = f.new("geometry_msgs/msg/TransformStamped", header=f.header(2_000_000_000, "cam_optical_frame"),
+                      child_frame_id="base_footprint", transform=f.new(
+                          "geometry_msgs/msg/Transform",
+                          translation=f.new("geometry_msgs/msg/Vector3", x=t[0], y=t[1], z=t[2]),
+                          rotation=f.new("geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw)))  # fmt: skip
+    floor = floor_from_transform(transform)
+    np.testing.assert_allclose(floor, [*n, height], atol=1e-9)
+    ignored = session.process(_image_msg(image), compressed=False, floor=floor)  # floor_frame '' by default
+    assert [h.depth for h in ignored.result.humans] == [h.depth for h in plain.result.humans]
+    session.update({"floor_frame": "base_footprint"})
+    run = session.process(_image_msg(image), compressed=False, floor=floor)
+    first = run.result.humans[0]
+    assert first.depth_source == "floor" and first.depth == pytest.approx(1.2 * plain.result.humans[0].depth, rel=1e-5)
+    assert run.outputs.humans.humans[0].depth_source == STORE.types["mhr2_ros/msg/Human"].DEPTH_FLOOR
 
 
 def test_an_unusable_depth_stream_is_named_once_and_detection_goes_on(session, scene, caplog):

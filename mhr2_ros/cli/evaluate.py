@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Optional
 
 from mhr2_ros.cli.depth_options import add_depth_options, depth_description, depth_sensor_from_args
+from mhr2_ros.cli.floor_options import add_true_floor_options, true_floor_from_args
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, check_output_file
 from mhr2_ros.evaluation.benchmark_spec import MATCH_IOU, TRAINING_SEED_MIN, SyntheticBenchmark
@@ -84,6 +85,7 @@ def add_parser(sub) -> None:
     p.add_argument("--gt-intrinsics", action="store_true",
                    help="give the detector the true camera intrinsics (default: it predicts the FOV)")
     add_depth_options(p)
+    add_true_floor_options(p)
     p.add_argument("--no-track", action="store_true", help="skip the tracking metrics")
     p.add_argument("--match-iou", type=float, default=MATCH_IOU, metavar="IOU",
                    help="a detection is a true positive when the boxes around its 2D joints and the person's "
@@ -104,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = benchmark_from_args(args)
     sensor = depth_sensor_from_args(args)
+    floor = true_floor_from_args(args)
     check_output_file("--json", args.json)  # before the evaluation, not after it
     detector = build_detector(args)
     if args.data:
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     with torch.inference_mode(), tqdm(total=sum(s.length for s in sequences), unit="frame", desc="eval",
                                       disable=args.no_progress or getattr(args, "quiet", False)) as bar:  # fmt: skip
         report = evaluate(detector, sequences, args.gt_intrinsics, factory, progress=bar.update,
-                          match_iou=args.match_iou, depth_sensor=sensor)  # fmt: skip
+                          match_iou=args.match_iou, depth_sensor=sensor, floor=floor)  # fmt: skip
     seconds = time.perf_counter() - start
     metrics, bounds = {**report.overall, **report.tracking}, report.intervals()  # bounds: a bootstrap, once
     weights = "random init" if args.random_init else str(args.weights)
@@ -128,11 +131,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"camera: {'true intrinsics' if args.gt_intrinsics else 'predicted FOV'}; {seconds:.0f} s")
     if sensor is not None:
         print(f"depth camera: {depth_description(args, sensor)} (people scaled to it; not the paper's RGB-only protocol)")
+    if floor is not None:
+        print(f"floor: {floor.describe()} (people stood on it; not the paper's RGB-only protocol)")
     print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
     print_report(report, metrics, bounds)
     if args.json:
         payload = {"weights": weights, "runtime": detector.runtime, "data": source, "gt_intrinsics": args.gt_intrinsics,
                    "depth_camera": depth_description(args, sensor) if sensor is not None else None,
+                   "floor": floor.describe() if floor is not None else None,
                    "selection": selection,
                    "metrics": metrics, "intervals": bounds,
                    "per_sequence": report.per_sequence, "by_distance": report.by_distance,

@@ -76,12 +76,15 @@ def evaluate(
     detector, sequences: List[Sequence], gt_intrinsics: bool = False, tracker_factory: Optional[Callable] = None,
     progress: Optional[Callable[[int], None]] = None, match_iou: float = M.MATCH_IOU,
     depth_sensor: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+    floor: Optional[Callable[[np.ndarray], np.ndarray]] = None,
 ) -> Report:
     """Detector over every frame: the predicted camera unless `gt_intrinsics` (then the
     FOV error is zero by construction). `tracker_factory()` -> a fresh tracker per clip.
     `match_iou`: the keypoint-box IoU of a detection true positive (the protocol's 0.1).
     `depth_sensor(true depth image) -> measured depth image`: the detector also gets a depth
-    camera's image (inference/depth_fusion.py); None: RGB only, as the paper."""
+    camera's image (inference/depth_fusion.py); None: RGB only, as the paper.
+    `floor(true floor plane) -> the floor plane the robot knows`: the detector also gets the floor
+    (inference/floor_contact.py); None: not, as the paper."""
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
     overall, per_seq = Evaluator(match_iou), {}
@@ -96,7 +99,8 @@ def evaluate(
             truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
             depth = None if depth_sensor is None else depth_sensor(frame.depth)
-            result = detector(frame.image, K=truth.K if gt_intrinsics else None, depth=depth)
+            plane = None if floor is None else floor(frame.truth.floor_plane)
+            result = detector(frame.image, K=truth.K if gt_intrinsics else None, depth=depth, floor=plane)
             overall.add(result, truth, ignore)
             det = ev.add(result, truth, ignore)
             if tracker is not None:

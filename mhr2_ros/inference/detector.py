@@ -29,9 +29,10 @@ from mhr2_ros.devices import resolve_device
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.geometry import fov_from_focal
 from mhr2_ros.inference.depth_fusion import check_depth_image, depth_scales
+from mhr2_ros.inference.floor_contact import check_floor_plane, floor_scales
 from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
 from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad, to_tensor
-from mhr2_ros.inference.results import MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
+from mhr2_ros.inference.results import FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
 from mhr2_ros.inference.select import merge_duplicates, select_queries
 from mhr2_ros.io.images import check_rgb8
 from mhr2_ros.model import build_model
@@ -122,14 +123,17 @@ class Detector:
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def __call__(self, image: np.ndarray, K: Optional[np.ndarray] = None,
-                 depth: Optional[np.ndarray] = None) -> FrameResult:
+                 depth: Optional[np.ndarray] = None, floor: Optional[np.ndarray] = None) -> FrameResult:
         """`depth`: an optional depth image registered to `image` (float meters, or uint16
-        millimetres; 0 / NaN: no measurement) that sets each person's distance (depth_fusion.py)."""
+        millimetres; 0 / NaN: no measurement) that sets each person's distance (depth_fusion.py).
+        `floor`: an optional floor plane (n, d) in the camera frame (floor_contact.py) that sets the
+        distance of each person the depth image did not measure."""
         timer = _StageTimer(self.device)
         image = check_rgb8(image)
         h, w = image.shape[:2]
         K = _check_intrinsics(K)
         depth = None if depth is None else check_depth_image(depth, (h, w))
+        floor = None if floor is None else check_floor_plane(floor)
         ratios = self.model_cfg.train_aspect_ratios if self.cfg.pad_to_train_aspect else None
         geom = compute_geometry(h, w, self.model_cfg.image_size, self.model_cfg.patch_size, ratios)
         x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)
@@ -144,17 +148,22 @@ class Detector:
         keep_t = torch.as_tensor(keep, device=self.device, dtype=torch.long)
         body = self.body(out["rot6d"][keep_t], out["shape"][keep_t])
         timer.lap("body")
-        measured = None
+        sources = np.full(len(keep), NETWORK_DEPTH, dtype=object)
         if depth is not None:
             body, measured = _fuse_depth(cam, keep, body, depth, (h, w), self.faces)
+            sources[measured] = MEASURED_DEPTH
             timer.lap("depth")
+        if floor is not None:
+            body, on_floor = _stand_on_floor(cam, keep, body, floor, sources == NETWORK_DEPTH)
+            sources[on_floor] = FLOOR_DEPTH
+            timer.lap("floor")
 
         humans = assemble_humans(
             cam, keep, out, body, (h, w),
             vertices=self.cfg.return_vertices, track=self.cfg.return_track_features,
         )  # fmt: skip
-        for human, from_depth in zip(humans, measured if measured is not None else []):
-            human.depth_source = MEASURED_DEPTH if from_depth else NETWORK_DEPTH
+        for human, source in zip(humans, sources):
+            human.depth_source = source
         timer.lap("postprocess")
         return FrameResult(
             humans=humans, K=cam.K, K_source=cam.K_source,
@@ -213,17 +222,30 @@ class Detector:
 
 
 def _fuse_depth(cam, keep: np.ndarray, body: BodyOutput, depth: np.ndarray, image_hw, faces: np.ndarray):
-    """Each kept person scaled about the camera centre to the depth image (depth_fusion.py):
-    their position and depth in `cam` (in place) and the body's vertices, joints and height.
-    Returns (scaled body, (M,) bool: scale measured)."""
+    """Each kept person scaled to the depth image (depth_fusion.py); returns (scaled body,
+    (M,) bool: scale measured)."""
     verts = body.vertices.float().cpu().numpy() + cam.positions[keep][:, None]  # (M, V, 3) camera frame
     found = depth_scales(verts, cam.K.astype(np.float64), depth, image_hw, faces)
-    cam.positions[keep] *= found.scale[:, None]
-    cam.depth[keep] *= found.scale
-    s = torch.as_tensor(found.scale, dtype=body.vertices.dtype, device=body.vertices.device)
-    scaled = BodyOutput(vertices=body.vertices * s[:, None, None], joints=body.joints * s[:, None, None],
-                        orientation=body.orientation, height=body.height * s)  # fmt: skip
-    return scaled, found.measured
+    return _scale_people(cam, keep, body, found.scale), found.measured
+
+
+def _stand_on_floor(cam, keep: np.ndarray, body: BodyOutput, floor: np.ndarray, free: np.ndarray):
+    """The kept people of `free` (M,) bool scaled so their lowest point is on the floor
+    (floor_contact.py); returns (scaled body, (M,) bool: on the floor)."""
+    verts = body.vertices.float().cpu().numpy() + cam.positions[keep][:, None]  # (M, V, 3) camera frame
+    found = floor_scales(verts, floor)
+    on_floor = found.measured & free
+    return _scale_people(cam, keep, body, np.where(on_floor, found.scale, 1.0)), on_floor
+
+
+def _scale_people(cam, keep: np.ndarray, body: BodyOutput, scale: np.ndarray) -> BodyOutput:
+    """Each kept person scaled by `scale` (M,) about the camera centre: their position and depth
+    in `cam` (in place) and the body's vertices, joints and height; pixels do not move."""
+    cam.positions[keep] *= scale[:, None]
+    cam.depth[keep] *= scale
+    s = torch.as_tensor(scale, dtype=body.vertices.dtype, device=body.vertices.device)
+    return BodyOutput(vertices=body.vertices * s[:, None, None], joints=body.joints * s[:, None, None],
+                      orientation=body.orientation, height=body.height * s)  # fmt: skip
 
 
 def _onnx_network(path, device: torch.device, cfg: InferenceConfig):

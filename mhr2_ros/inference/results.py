@@ -17,7 +17,8 @@ SHAPE_NAMES = ("gender", "age", "muscle", "weight", "height", "proportions")
 
 NETWORK_DEPTH = "network"  # Human.depth_source: the network's monocular depth
 MEASURED_DEPTH = "depth image"  # Human.depth_source: scaled to a registered depth image
-DEPTH_SOURCES = (NETWORK_DEPTH, MEASURED_DEPTH)  # the order of Human.msg's DEPTH_* values
+FLOOR_DEPTH = "floor"  # Human.depth_source: scaled so the body's lowest point is on a known floor
+DEPTH_SOURCES = (NETWORK_DEPTH, MEASURED_DEPTH, FLOOR_DEPTH)  # the order of Human.msg's DEPTH_* values
 
 
 @dataclass
@@ -37,9 +38,10 @@ class Human:
     vertices: Optional[np.ndarray] = None  # (V, 3) mesh vertices, camera frame, meters
     track_feature: Optional[np.ndarray] = None  # (track_dim,) appearance feature
     track_id: Optional[str] = None  # set by the tracker
-    # where depth / position come from: one of DEPTH_SOURCES, NETWORK_DEPTH (monocular) or
-    # MEASURED_DEPTH (scaled to a depth camera's image, inference/depth_fusion.py; keypoints_2d
-    # and box are unchanged by it)
+    # where depth / position come from: one of DEPTH_SOURCES, NETWORK_DEPTH (monocular),
+    # MEASURED_DEPTH (scaled to a depth camera's image, inference/depth_fusion.py) or FLOOR_DEPTH
+    # (scaled until the lowest point is on a known floor, inference/floor_contact.py); keypoints_2d
+    # and box are unchanged by either
     depth_source: str = NETWORK_DEPTH
 
 

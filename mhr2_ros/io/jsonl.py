@@ -114,7 +114,8 @@ def frame_to_dict(
     | score            | float                 | detection confidence in [0, 1]                                    |
     | pelvis_2d        | [u, v]                | px, pelvis in the image                                           |
     | depth            | float                 | m, pelvis z                                                       |
-    | depth_source     | str                   | "network", or "depth image" (scaled to a registered depth image)  |
+    | depth_source     | str                   | "network", "depth image" (scaled to a registered depth image) or  |
+    |                  |                       | "floor" (scaled until the body's lowest point is on the floor)    |
     | position         | [x, y, z]             | m, pelvis in the camera frame                                     |
     | orientation      | 3x3 float             | pelvis rotation, body axes -> camera frame (row-major)            |
     | quaternion_xyzw  | [x, y, z, w]          | same rotation as a unit quaternion, w >= 0                        |

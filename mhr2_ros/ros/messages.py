@@ -13,7 +13,7 @@ import numpy as np
 
 from mhr2_ros.body import JOINT_NAMES, SHAPE_NAMES
 from mhr2_ros.geometry import matrix_to_quaternion_xyzw
-from mhr2_ros.inference.results import DEPTH_SOURCES, MEASURED_DEPTH, FrameResult
+from mhr2_ros.inference.results import DEPTH_SOURCES, FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.persons import STATES, PersonView
 
@@ -52,6 +52,14 @@ class CovariancePrior:
     # image"): the benchmark's MRPE with exact depth and the true K is 4-5% of the distance, lateral
     # error included (README, Depth cameras)
     measured_depth_sigma_ratio: float = 0.05
+    # the same for a person stood on a known floor (Human.depth_source "floor"): the 68th percentile
+    # of the tuning set's depth errors with the true floor and K (README, The floor)
+    floor_depth_sigma_ratio: float = 0.07
+
+    def along_ray(self, depth_source: str) -> float:
+        """sigma along the viewing ray / distance of a person whose depth comes from `depth_source`."""
+        return {MEASURED_DEPTH: self.measured_depth_sigma_ratio,
+                FLOOR_DEPTH: self.floor_depth_sigma_ratio}.get(depth_source, self.depth_sigma_ratio)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,13 +68,14 @@ class HumanOptions:
     prior: CovariancePrior = field(default_factory=CovariancePrior)
 
 
-def pose_covariance(position: np.ndarray, focal: float, prior: CovariancePrior, measured: bool = False) -> np.ndarray:
-    """6x6 pose covariance, elongated along the camera ray through `position`; `measured`: the
-    depth comes from a depth image (measured_depth_sigma_ratio along the ray)."""
+def pose_covariance(position: np.ndarray, focal: float, prior: CovariancePrior,
+                    depth_source: str = NETWORK_DEPTH) -> np.ndarray:
+    """6x6 pose covariance, elongated along the camera ray through `position`, by how far the
+    person's `depth_source` (results.DEPTH_SOURCES) is trusted along it (`CovariancePrior.along_ray`)."""
     p = np.asarray(position, dtype=np.float64)
     distance = float(np.linalg.norm(p))
     ray = p / distance if distance > 0 else np.array([0.0, 0.0, 1.0])
-    along = ((prior.measured_depth_sigma_ratio if measured else prior.depth_sigma_ratio) * distance) ** 2
+    along = (prior.along_ray(depth_source) * distance) ** 2
     across = (prior.pixel_sigma / max(focal, 1e-6) * distance) ** 2
     outer = np.outer(ray, ray)
     cov = np.zeros((POSE_DOF, POSE_DOF))
@@ -98,8 +107,7 @@ def pose_message(f: MessageFactory, position, rotation) -> object:
 def build_human(f: MessageFactory, person: PersonView, focal: float, options: HumanOptions) -> object:
     h = person.human
     position = person.position  # a track not seen now: where the motion model puts it
-    measured = h is not None and h.depth_source == MEASURED_DEPTH
-    covariance = pose_covariance(position, focal, options.prior, measured)
+    covariance = pose_covariance(position, focal, options.prior, h.depth_source)
     if person.predicted_cov is not None:  # the prediction's spread on top of a detection's: conservative
         covariance[LINEAR, LINEAR] += person.predicted_cov
     pose = f.new(

@@ -31,12 +31,14 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from tf2_ros import TransformBroadcaster
+from rclpy.time import Time
+from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
 from visualization_msgs.msg import MarkerArray
 
 from mhr2_ros.errors import Mhr2Error
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
+from mhr2_ros.ros.tf import floor_from_transform
 from mhr2_ros.ros.depth_buffer import DepthBuffer
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
 from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace, wait_acked
@@ -69,6 +71,8 @@ class DetectorNode(LifecycleNode):
         self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
         self._subs: List[Any] = []
         self._tf: Optional[TransformBroadcaster] = None
+        self._tf_buffer: Optional[Buffer] = None  # floor_frame lookups, while active with a floor_frame
+        self._tf_listener: Optional[TransformListener] = None
         self._worker: Optional[FrameWorker] = None
         self._diag_timer = None
         self._errors_reported = 0
@@ -151,6 +155,9 @@ class DetectorNode(LifecycleNode):
         ]
         if v["use_depth"]:
             self._subs.append(self.create_subscription(Image, "depth", self._on_depth, qos))
+        if v["floor_frame"]:
+            self._tf_buffer = Buffer()
+            self._tf_listener = TransformListener(self._tf_buffer, self)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
@@ -180,6 +187,9 @@ class DetectorNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
+        if self._tf_listener is not None:
+            self._tf_listener.unregister()
+            self._tf_listener = self._tf_buffer = None
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
@@ -226,13 +236,30 @@ class DetectorNode(LifecycleNode):
             camera_info = self._camera_info
         v = self.session.values
         depth = self._depths.nearest(header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
-        run = self.session.process(msg, compressed, camera_info, depth)
+        run = self.session.process(msg, compressed, camera_info, depth, self._floor(header))
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.frame_done(
             latency=(now_ns - header.stamp_ns) / 1e9, processing=time.monotonic() - received,
             inference=run.result.timings.get("total", 0.0), people=run.people, tracked=run.tracked,
         )  # fmt: skip
+
+    def _floor(self, header):
+        """The floor plane in the image's frame at its stamp (floor_frame), or None (warned): the
+        people then keep the network's depth."""
+        frame, buffer = self.session.values["floor_frame"], self._tf_buffer
+        if not frame or buffer is None:  # set after activation: the listener starts at the next one
+            return None
+        try:
+            transform = buffer.lookup_transform(
+                header.frame_id, frame, Time(nanoseconds=header.stamp_ns),
+                timeout=Duration(seconds=self.session.values["floor_tf_timeout"]),
+            )  # fmt: skip
+            return floor_from_transform(transform)
+        except (TransformException, Mhr2Error) as exc:
+            self.get_logger().warning(f"floor_frame {frame!r}: {exc}; people keep the network's depth",
+                                      throttle_duration_sec=5.0)  # fmt: skip
+            return None
 
     def _publish(self, run) -> None:
         out = run.outputs

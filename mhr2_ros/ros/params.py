@@ -152,6 +152,13 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("use_depth", bool, False, "subscribe to 'depth' (sensor_msgs/Image 16UC1 millimetres or 32FC1 "
               "meters, registered to the colour image) and scale each person to it; the subscription follows at "
               "the next activation, turning it off stops using the depth at once", ACTIVATE),
+    ParamSpec("floor_frame", str, "", "TF frame whose z = 0 plane is the floor people stand on, z up (REP-105 "
+              "base_footprint; '' : none): each person is scaled about the camera until their lowest point is on it, "
+              "from the transform to the image's frame at its stamp; a person a depth image measured keeps that "
+              "depth. The TF listener starts at the next activation, '' stops using the floor at once", ACTIVATE,
+              check=_frame_problem),
+    ParamSpec("floor_tf_timeout", float, 0.05, "seconds the worker waits for the floor_frame transform at the "
+              "image's stamp; without it the people keep the network's depth (warned)", min=0.0, max=1.0),
     ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the depth image nearest in stamp is used when "
               "within this of the colour image's (waiting up to this for one stamped at or after it), else the "
               "network's depth", min=0.0, max=1.0),
@@ -208,6 +215,8 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("measured_depth_sigma_ratio", float, _PRIOR.measured_depth_sigma_ratio, "sigma along the viewing "
               "ray / distance, in the pose covariance of a person scaled to a depth image (use_depth)",
               min=0.0, max=10.0),
+    ParamSpec("floor_depth_sigma_ratio", float, _PRIOR.floor_depth_sigma_ratio, "sigma along the viewing ray / "
+              "distance, in the pose covariance of a person stood on the floor (floor_frame)", min=0.0, max=10.0),
     # ---- node
     ParamSpec("diagnostics_period", float, 1.0, "seconds between /diagnostics messages", ACTIVATE,
               min=0.1, max=60.0),
@@ -291,7 +300,7 @@ def inference_config(values: Mapping[str, Any], return_vertices: bool) -> Infere
 def output_options(values: Mapping[str, Any]) -> OutputOptions:
     v = {**DEFAULTS, **values}
     prior = CovariancePrior(v["pixel_sigma"], v["depth_sigma_ratio"], v["orientation_sigma"],
-                            v["measured_depth_sigma_ratio"])
+                            v["measured_depth_sigma_ratio"], v["floor_depth_sigma_ratio"])
     return OutputOptions(
         publish_tf=v["publish_tf"], publish_markers=v["publish_markers"], publish_meshes=v["publish_meshes"],
         publish_people=v["publish_people"], publish_hri=v["publish_hri"], hri_namespace=v["hri_namespace"],

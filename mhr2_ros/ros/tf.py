@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from typing import List, Sequence
 
-from mhr2_ros.geometry import matrix_to_quaternion_xyzw
+import numpy as np
+
+from mhr2_ros.geometry import matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix
+from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
 from mhr2_ros.ros.persons import PersonView
@@ -38,6 +41,15 @@ def frame_id_problem(name: str) -> str:
     if not is_valid_frame_id(name):
         return "may only hold letters, digits, '_' and inner '/', and must not start with a digit"
     return ""
+
+
+def floor_from_transform(transform) -> np.ndarray:
+    """The floor plane (n, d) in the image's optical frame from a geometry_msgs/TransformStamped
+    tf2 looked up with the optical frame as target and the floor frame (z = 0 the floor, z up) as
+    source (inference/floor_contact.py); InputError when the camera is not above that floor."""
+    t, q = transform.transform.translation, transform.transform.rotation
+    rotation = quaternion_xyzw_to_matrix([q.x, q.y, q.z, q.w])
+    return floor_plane_in_camera(rotation, [t.x, t.y, t.z])
 
 
 def body_frame(person_id: str) -> str:

@@ -1,0 +1,92 @@
+"""The floor people stand on (inference/floor_contact.py), as command-line options.
+
+`mhr2 detect` and `mhr2 bag` take a fixed camera mount (--camera-height, --camera-pitch,
+--camera-roll); `mhr2 eval` and `mhr2 demo` take the synthetic scenes' true floor (--floor),
+optionally as a robot whose mount calibration is off (--floor-height-error, --floor-pitch-error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable, Optional
+
+import numpy as np
+
+from mhr2_ros.errors import InputError
+
+
+def add_mount_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("floor (default: none; the network's depth)")
+    g.add_argument("--camera-height", type=float, default=None, metavar="M",
+                   help="the camera's optical centre is M meters above the floor people stand on: each person is "
+                   "scaled about the camera until their lowest point is on it (README, The floor)")
+    g.add_argument("--camera-pitch", type=float, default=None, metavar="DEG",
+                   help="with --camera-height: the camera looks DEG degrees below the horizon (negative: above; "
+                   "default 0)")
+    g.add_argument("--camera-roll", type=float, default=None, metavar="DEG",
+                   help="with --camera-height: the camera is turned DEG degrees about its optical axis (default 0)")
+
+
+def floor_from_mount(args: argparse.Namespace) -> Optional[np.ndarray]:
+    """The (4,) floor plane of --camera-height/--camera-pitch/--camera-roll, or None; InputError
+    names a bad value or a pitch / roll without a height."""
+    from mhr2_ros.inference.floor_contact import floor_plane_from_mount
+
+    if args.camera_height is None:
+        given = [f"--camera-{n}" for n in ("pitch", "roll") if getattr(args, f"camera_{n}") is not None]
+        if given:
+            raise InputError(f"{', '.join(given)}: the camera's tilt needs its --camera-height above the floor")
+        return None
+    return floor_plane_from_mount(args.camera_height, args.camera_pitch or 0.0, args.camera_roll or 0.0)
+
+
+def add_true_floor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--floor", action="store_true",
+                   help="also give the detector each frame's floor plane, as a robot knows it from its camera's "
+                   "mount (TF): people are scaled until their lowest point is on it "
+                   "(inference/floor_contact.py; not the paper's RGB-only protocol)")
+    p.add_argument("--floor-height-error", type=float, default=None, metavar="M",
+                   help="with --floor: the robot believes its camera M meters higher than it is (a mount error)")
+    p.add_argument("--floor-pitch-error", type=float, default=None, metavar="DEG",
+                   help="with --floor: the robot believes its camera pitched DEG degrees further down than it is "
+                   "(a calibration error, or the robot's own sway)")
+
+
+def true_floor_from_args(args: argparse.Namespace) -> Optional[Callable[[np.ndarray], np.ndarray]]:
+    """floor(true plane) -> the plane the detector gets, for --floor (None without it);
+    InputError names a bad --floor-* value."""
+    errors = {"floor_height_error": args.floor_height_error, "floor_pitch_error": args.floor_pitch_error}
+    if not args.floor:
+        given = ["--" + k.replace("_", "-") for k, v in errors.items() if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)}: these describe the floor of --floor, which is not set")
+        return None
+    for key, value in errors.items():
+        if value is not None and not math.isfinite(value):
+            raise InputError(f"--{key.replace('_', '-')} must be a finite number, got {value}")
+    pitch = math.radians(args.floor_pitch_error or 0.0)
+    if abs(pitch) >= math.pi / 4:
+        raise InputError(f"--floor-pitch-error must be within 45 degrees, got {args.floor_pitch_error}")
+    return MountError(args.floor_height_error or 0.0, pitch)
+
+
+class MountError:
+    """A believed floor plane off by a constant camera height and pitch error."""
+
+    def __init__(self, height_m: float, pitch_rad: float) -> None:
+        self.height_m, self.pitch_rad = height_m, pitch_rad
+
+    def __call__(self, plane: np.ndarray) -> np.ndarray:
+        c, s = math.cos(self.pitch_rad), math.sin(self.pitch_rad)
+        # Pitching the camera further down by e turns gravity, seen from the camera, about its x
+        # axis towards the optical axis (+z): (y, z) -> (c y - s z, s y + c z).
+        n = np.asarray(plane[:3], dtype=np.float64)
+        turned = np.array([n[0], c * n[1] - s * n[2], s * n[1] + c * n[2]])
+        return np.array([*turned, float(plane[3]) + self.height_m])
+
+    def describe(self) -> str:
+        if self.height_m == 0 and self.pitch_rad == 0:
+            return "the true floor"
+        return (f"the floor believed {self.height_m:+g} m in camera height and {math.degrees(self.pitch_rad):+g} deg "
+                "in pitch off the truth")
