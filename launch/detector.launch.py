@@ -34,6 +34,7 @@ PARAMETER_ARGUMENTS = (
     "max_image_age",
     "use_depth",
     "floor_frame",
+    "floor_angle_sigma",
     "floor_tf_timeout",
     "depth_sync_tolerance",
     "weights",

@@ -143,6 +143,9 @@ class ModelConfig:
         return d
 
 
+MAX_FLOOR_ANGLE_SIGMA = 0.2  # radians (11 deg): a floor known worse than this is no use
+
+
 @dataclass
 class InferenceConfig:
     score_threshold: float = 0.4  # keep queries whose score is above this (paper: 0.4)
@@ -157,6 +160,10 @@ class InferenceConfig:
     device: str = "auto"  # torch device: "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1", ...
     dtype: str = "float32"  # compute dtype of the network: float32, bfloat16 or float16
     compile: bool = False  # torch.compile the network (GPU; slow first frame)
+    # radians: how far the ray to a person's lowest point may be off (the mesh's foot and the camera
+    # mount's pitch) when a floor is given (inference/floor_contact.py); 0.015 (0.86 deg) was chosen
+    # on the tuning set among 0.01, 0.015 and 0.02; 0: the floor alone decides
+    floor_angle_sigma: float = 0.015
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0:
@@ -167,6 +174,9 @@ class InferenceConfig:
             raise ConfigError(f"merge_radius must be >= 0 meters, got {self.merge_radius}")
         if self.max_humans < 1:
             raise ConfigError(f"max_humans must be >= 1, got {self.max_humans}")
+        if not 0.0 <= self.floor_angle_sigma <= MAX_FLOOR_ANGLE_SIGMA:
+            raise ConfigError(f"floor_angle_sigma must be in [0, {MAX_FLOOR_ANGLE_SIGMA}] radians, got "
+                              f"{self.floor_angle_sigma}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
 

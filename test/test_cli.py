@@ -130,6 +130,14 @@ def test_video_gives_one_line_per_frame_and_an_overlay_video(weights, media, tmp
         (lambda m, w: ["demo", "--weights", m / "no.safetensors", "--people", "21"], "--people 21"),
         (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--images", "0", "--clips", "0"], "nothing to eval"),
         (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--data", m / "nothere"], "no such file or folder"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--camera-pitch", "10"],
+         "--camera-pitch: these describe the floor of --camera-height, which is not set"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--camera-height", "1",
+                       "--floor-angle-sigma", "0.5"], "--floor-angle-sigma must be in [0, 0.2] radians, got 0.5"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--camera-height", "-1"],
+         "camera height above the floor must be > 0 meters, got -1.0"),
+        (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--floor-pitch-error", "1"],
+         "--floor-pitch-error: these describe the floor of --floor, which is not set"),
     ],
 )
 def test_bad_inputs_exit_2_with_a_clear_message(weights, media, make_args, message, capsys, tmp_path):
@@ -200,6 +208,24 @@ def test_demo_with_depth_scales_people_to_the_rendered_depth(weights, tmp_path, 
     assert "depth: people scaled to the clip's rendered depth images" in capsys.readouterr().out
     sources = [h["depth_source"] for r in _lines(out / "frames.jsonl") for h in r["humans"]]
     assert sources and "depth image" in sources  # a person far off the image may keep the network's
+
+
+def test_demo_on_the_floor_stands_people_on_it(tmp_path, capsys):
+    """The shipped weights on two frames of the demo clip with its floor: people stood on it."""
+    out = tmp_path / "demo"
+    assert _run("demo", "-o", out, "--frames", "2", "--floor") == 0
+    assert "floor: people stood on the clip's floor" in capsys.readouterr().out
+    sources = [h["depth_source"] for r in _lines(out / "frames.jsonl") for h in r["humans"]]
+    assert sources and set(sources) == {"floor"}, sources
+
+
+def test_detect_with_a_camera_mount_runs_the_floor(weights, media, tmp_path):
+    out = tmp_path / "out"
+    assert _run("detect", media / "a.png", "--weights", weights, "-o", out, "--threshold", "0", "--max-humans", "2",
+                "--camera-height", "1.5", "--camera-pitch", "20", "--camera-roll", "-2") == 0  # fmt: skip
+    (rec,) = _lines(out / "frames.jsonl")
+    assert "floor" in rec["timings"] and len(rec["humans"]) == 2
+    assert {h["depth_source"] for h in rec["humans"]} <= {"floor", "network"}  # a random network's bodies
 
 
 def test_detect_track_writes_track_ids(weights, media, tmp_path):

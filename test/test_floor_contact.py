@@ -13,14 +13,18 @@ import pytest
 import torch
 
 from mhr2_ros.config import InferenceConfig
+
+ANGLE_SIGMA = InferenceConfig().floor_angle_sigma  # radians, the default
 from mhr2_ros.errors import InputError
+from mhr2_ros.evaluation.benchmark import fill_vertices
 from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark
-from mhr2_ros.evaluation.runner import evaluate, synthetic_sequences
+from mhr2_ros.evaluation.runner import Sequence, evaluate, synthetic_sequences
 from mhr2_ros.inference.detector import Detector
 from mhr2_ros.inference.floor_contact import (
-    MAX_RATIO, MIN_ANGLE_DEG, check_floor_plane, floor_plane_from_mount, floor_plane_in_camera, floor_scales,
+    MAX_RATIO, MIN_ANGLE_DEG, NETWORK_SIGMA, check_floor_plane, floor_plane_from_mount, floor_plane_in_camera, floor_scales,
 )
 from mhr2_ros.training.synthetic.camera import level_to_camera
+from mhr2_ros.training.synthetic.truth import to_frame_result
 
 HW = (120, 160)
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
@@ -66,18 +70,34 @@ def test_a_tf_transform_gives_the_same_plane_as_the_mount():
 def test_a_body_too_near_or_too_far_is_put_back_on_the_floor(standing, height, pitch, roll, x, z):
     person = on_floor(standing, height, pitch, roll, x, z)
     plane = check_floor_plane(floor_plane_from_mount(height, pitch, roll))
-    found = floor_scales(np.stack([person * 0.8, person * 1.25, person]), plane)
+    found = floor_scales(np.stack([person * 0.8, person * 1.25, person]), plane, angle_sigma=0.0)  # the floor alone
     np.testing.assert_allclose(found.scale, [1 / 0.8, 1 / 1.25, 1.0], rtol=1e-9)
-    assert found.measured.all()
+    assert found.measured.all() and np.all(found.weight == 1.0)
     sole = person[np.argmax(person @ plane[:3])]
     assert found.angle[2] == pytest.approx(math.asin(height / np.linalg.norm(sole)), rel=1e-9)  # the sole is on the floor
+
+
+def test_the_floor_and_the_network_are_weighed_by_their_variances(standing):
+    """A level camera 1.2 m up, a person 4 m ahead placed 0.8x as far: the scale is (1 / 0.8) ** w,
+    w = NETWORK_SIGMA^2 / (NETWORK_SIGMA^2 + (ANGLE_SIGMA / tan a)^2), a the sole's angle below the
+    horizon (the same before and after scaling about the camera); farther, the floor weighs less."""
+    weights = []
+    for z in (4.0, 12.0):
+        person = on_floor(standing, 1.2, 0.0, 0.0, 0.0, z)
+        sole = person[np.argmax(person[:, 1])]
+        tan_a = sole[1] / math.hypot(sole[0], sole[2])
+        w = NETWORK_SIGMA**2 / (NETWORK_SIGMA**2 + (ANGLE_SIGMA / tan_a) ** 2)
+        found = floor_scales(person[None] * 0.8, floor_plane_from_mount(1.2), ANGLE_SIGMA)
+        assert found.weight[0] == pytest.approx(w, rel=1e-9) and found.scale[0] == pytest.approx(1.25**w, rel=1e-9)
+        weights.append(w)
+    assert 0.8 < weights[0] < 0.9 and 0.3 < weights[1] < 0.5  # 17 and 5.7 degrees below the horizon
 
 
 def test_a_ray_near_the_horizon_keeps_the_network_depth(standing):
     """A camera at ankle height sees the soles of a person 8 m away 0.2 degrees below the
     horizon: a pixel's error there is a third of the distance; the network's depth stays."""
     person = on_floor(standing, 0.03, 0.0, 0.0, 0.0, 8.0)
-    found = floor_scales(person[None] * 1.1, floor_plane_from_mount(0.03))
+    found = floor_scales(person[None] * 1.1, floor_plane_from_mount(0.03), ANGLE_SIGMA)
     assert not found.measured[0] and found.scale[0] == 1.0
     assert 0 < found.angle[0] < math.radians(MIN_ANGLE_DEG)
 
@@ -85,10 +105,10 @@ def test_a_ray_near_the_horizon_keeps_the_network_depth(standing):
 def test_a_floor_too_far_from_the_network_depth_is_not_the_persons(standing):
     """A person on a 1.2 m stage seen from 1.6 m: the floor would push them 4 times farther."""
     person = on_floor(standing - [0.0, 1.2, 0.0], 1.6, 10.0, 0.0, 0.0, 5.0)
-    found = floor_scales(person[None], floor_plane_from_mount(1.6, 10.0))
+    found = floor_scales(person[None], floor_plane_from_mount(1.6, 10.0), ANGLE_SIGMA)
     assert found.scale[0] == 1.0 and not found.measured[0]
-    barely = on_floor(standing, 1.6, 10.0, 0.0, 0.0, 5.0) / (0.99 * MAX_RATIO)
-    assert floor_scales(barely[None], floor_plane_from_mount(1.6, 10.0)).measured[0]
+    barely = on_floor(standing, 1.6, 10.0, 0.0, 0.0, 5.0) / (0.99 * MAX_RATIO)  # the floor: 0.99 x MAX_RATIO
+    assert floor_scales(barely[None], floor_plane_from_mount(1.6, 10.0), 0.0).measured[0]
 
 
 def test_a_person_lying_down_touches_the_floor_with_their_lowest_point(standing):
@@ -96,7 +116,7 @@ def test_a_person_lying_down_touches_the_floor_with_their_lowest_point(standing)
     turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # about the level z axis
     lying = standing @ turn.T
     person = on_floor(lying - [0.0, lying[:, 1].max(), 0.0], 1.4, 15.0, 0.0, 0.5, 3.5)
-    found = floor_scales(person[None] * 0.7, floor_plane_from_mount(1.4, 15.0))
+    found = floor_scales(person[None] * 0.7, floor_plane_from_mount(1.4, 15.0), angle_sigma=0.0)
     assert found.scale[0] == pytest.approx(1 / 0.7, rel=1e-9)
 
 
@@ -127,8 +147,8 @@ def test_detector_puts_people_on_the_floor(tiny_detector, rng):
     plane = floor_plane_from_mount(1.0, 30.0)  # steep: every lowest point well below the horizon
     plane[3] = 1.2 * np.max(plain.humans[0].vertices.astype(np.float64) @ plane[:3])  # the first one 1.2x too near
     placed = det(image, K=K, floor=plane)
-    assert placed.humans[0].depth_source == "floor"
-    assert placed.humans[0].depth == pytest.approx(1.2 * plain.humans[0].depth, rel=1e-5)
+    expected = floor_scales(np.stack([h.vertices for h in plain.humans]).astype(np.float64), plane, ANGLE_SIGMA)
+    assert placed.humans[0].depth_source == "floor" and 1.0 < expected.scale[0] < 1.2
     assert "floor" in placed.timings and len(placed) == len(plain) == 3
     for a, b in zip(plain.humans, placed.humans):
         assert a.depth_source == "network"
@@ -136,19 +156,57 @@ def test_detector_puts_people_on_the_floor(tiny_detector, rng):
             assert b.depth == a.depth
             continue
         assert b.depth_source == "floor"
-        s = b.depth / a.depth
+        s = expected.scale[placed.humans.index(b)]
         np.testing.assert_allclose(b.position, s * a.position, rtol=1e-4)
+        np.testing.assert_allclose(b.vertices, s * a.vertices, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(b.keypoints_2d, a.keypoints_2d, atol=1e-2)
-        assert np.max(b.vertices.astype(np.float64) @ plane[:3]) == pytest.approx(plane[3], rel=1e-4)
     both = det(image, K=K, depth=np.full(HW, 5.0, np.float32), floor=plane)
     assert {h.depth_source for h in both.humans} == {"depth image"}
 
 
-def test_eval_on_the_floor_places_people_better(body_model):
-    """Shipped weights, benchmark-protocol images of a tuning seed, the true K and the true floor."""
-    det = Detector.from_checkpoint(device="cpu")
+@pytest.fixture(scope="module")
+def tuning_images(body_model):
+    """12 benchmark-protocol images of the tuning seed, rendered once: Sequences of frames in memory."""
     spec = SyntheticBenchmark(images=12, clips=0, image_seed=500)
-    rgb = evaluate(det, synthetic_sequences(spec, det.body), gt_intrinsics=True).overall
-    floor = evaluate(det, synthetic_sequences(spec, det.body), gt_intrinsics=True, floor=lambda plane: plane).overall
-    assert floor["f1"] == rgb["f1"] and floor["pa_mpjpe"] == pytest.approx(rgb["pa_mpjpe"], rel=1e-3)
-    assert floor["mrpe"] < 0.6 * rgb["mrpe"], (floor["mrpe"], rgb["mrpe"])
+    return [Sequence(s.name, list(s.frames), s.length, s.tracked) for s in synthetic_sequences(spec, body_model)]
+
+
+def test_every_synthetic_person_stands_on_the_generators_floor(body_model, tuning_images):
+    """The true bodies of benchmark-protocol images (walking, standing, gesturing, seated on stools
+    and on the ground), placed 0.75x or 1.3x as far: the floor puts each one back exactly. Holds
+    the generator's floor plane and the lowest-point rule to each other."""
+    people = 0
+    for seq in tuning_images:
+        for frame in seq.frames:
+            truth = fill_vertices(to_frame_result(frame.truth), body_model)
+            if not truth.humans:  # an empty scene
+                continue
+            verts = np.stack([h.vertices for h in truth.humans]).astype(np.float64)
+            factors = np.where(np.arange(len(verts)) % 2 == 0, 0.75, 1.3)
+            found = floor_scales(verts * factors[:, None, None], check_floor_plane(frame.truth.floor_plane), 0.0)
+            np.testing.assert_allclose(found.scale, 1 / factors, rtol=1e-5)
+            people += len(verts)
+    assert people >= 20
+
+
+def test_eval_on_the_floor_places_most_people_better(tuning_images):
+    """Shipped weights, benchmark-protocol images of a tuning seed, the true K and the true floor:
+    detection and pose unchanged, the median person's position error down (0.60 to 0.49 m on
+    these 21 people, a small sample; the whole tuning set: README, The floor)."""
+    det = Detector.from_checkpoint(device="cpu")
+    rgb = evaluate(det, tuning_images, gt_intrinsics=True)
+    floor = evaluate(det, tuning_images, gt_intrinsics=True, floor=lambda plane: plane)
+    assert floor.overall["f1"] == rgb.overall["f1"]
+    assert floor.overall["pa_mpjpe"] == pytest.approx(rgb.overall["pa_mpjpe"], rel=1e-3)
+    before, after = (np.median([p.mrpe for p in r.people]) for r in (rgb, floor))
+    assert after < 0.9 * before, (after, before)
+
+
+def test_a_mount_error_is_the_plane_of_the_believed_mount():
+    """`mhr2 eval --floor-pitch-error 1 --floor-height-error 0.05`: the plane of a camera believed
+    1 degree further down and 5 cm higher than the one that took the image."""
+    from mhr2_ros.cli.floor_options import MountError
+
+    believed = MountError(0.05, math.radians(1.0))(floor_plane_from_mount(1.4, 12.0))
+    np.testing.assert_allclose(believed, floor_plane_from_mount(1.45, 13.0), atol=1e-12)
+    assert MountError(0.0, 0.0).describe() == "the true floor"

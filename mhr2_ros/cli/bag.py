@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from mhr2_ros.cli.formatting import HelpFormatter
+from mhr2_ros.cli.floor_options import add_mount_options, floor_from_mount
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
 from mhr2_ros.config import override
 from mhr2_ros.errors import InputError
@@ -74,6 +75,7 @@ def add_parser(sub) -> None:
         help="tracker settings (YAML/JSON with fields of config/tracker.yaml); unset: config/tracker.yaml",
     )  # fmt: skip
     add_detector_options(p)
+    add_mount_options(p)
     p.set_defaults(run=run)
 
 
@@ -143,6 +145,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     if not (math.isfinite(args.depth_sync_tolerance) and args.depth_sync_tolerance >= 0):
         raise InputError(f"--depth-sync-tolerance {args.depth_sync_tolerance}: expected seconds >= 0")
+    floor = floor_from_mount(args)
     if args.output.exists():  # before the model loads: fail fast
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
     tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             namespace=args.namespace, camera=lambda h, w: camera_for(args, h, w),
             intrinsics_matrix=args.intrinsics_matrix, camera_frame=args.camera_frame,
             copy_input=args.copy_input, max_frames=args.max_frames, progress=not getattr(args, "quiet", False),
-            depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None,
+            depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None, floor=floor,
         )  # fmt: skip
         with BagWriter(args.output, typestore, args.storage) as writer:
             summary = process_bag(reader, writer, detector, builder, options, tracker)

@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--depth", action="store_true",
                    help="also give the detector each frame's rendered depth image, as an RGB-D camera would: people "
                    "are scaled to it (README, Depth cameras)")
+    p.add_argument("--floor", action="store_true",
+                   help="also give the detector the clip's floor plane, as a robot knows it from its camera's mount: "
+                   "people are scaled until their lowest point is on it (README, The floor)")
     add_detector_options(p)
     p.set_defaults(run=run)
 
@@ -91,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             truth = to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX)
             ignore = ignored_people(frame.truth, truth)
             h, w = frame.image.shape[:2]
-            result = detector(frame.image, K=camera_for(args, h, w), depth=frame.depth if args.depth else None)
+            result = detector(frame.image, K=camera_for(args, h, w), depth=frame.depth if args.depth else None,
+                              floor=frame.truth.floor_plane if args.floor else None)  # fmt: skip
             tracker.update(result, frame.time)
             jsonl.write(frame_to_dict(result, frame.index, f"frame_{frame.index:06d}", frame.time, JOINT_NAMES))
             vin.write(frame.image)
@@ -105,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(len(clip), tp, fp, fn, pelvis_err, fov_err, mot, out)
     if args.depth:
         print("depth: people scaled to the clip's rendered depth images (an exact RGB-D camera; README, Depth cameras)")
+    if args.floor:
+        print("floor: people stood on the clip's floor (a known camera mount; README, The floor)")
     if detector.metadata.get("trained") is False:
         print("note: these weights are untrained (" + detector.metadata.get("description", "placeholder")
               + "); see weights/README.md")

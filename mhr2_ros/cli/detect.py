@@ -15,6 +15,7 @@ from pathlib import Path
 from collections import Counter
 from typing import List, Set, Tuple
 
+from mhr2_ros.cli.floor_options import add_mount_options, floor_from_mount
 from mhr2_ros.cli.formatting import HelpFormatter
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
 from mhr2_ros.errors import InputError
@@ -52,6 +53,7 @@ def add_parser(sub) -> None:
         "into the JSON and the overlays (tracker settings: config/tracker.yaml)",
     )  # fmt: skip
     add_detector_options(p)
+    add_mount_options(p)
     p.set_defaults(run=run)
 
 
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.tracking.build import make_tracker
 
     check_camera_options(args)
+    floor = floor_from_mount(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     source = open_source(args.input)  # bad INPUT fails before the model loads
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
             h, w = frame.image.shape[:2]
             depth = depth_files.for_frame(frame.name) if depth_files is not None else None
-            result = detector(frame.image, K=camera_for(args, h, w), depth=depth)
+            result = detector(frame.image, K=camera_for(args, h, w), depth=depth, floor=floor)
             if tracker is not None:  # sets human.track_id; stamps from the video, else frame order
                 stamp = frame.timestamp if frame.timestamp is not None else count / (source.fps or 10.0)
                 tracker.update(result, stamp)

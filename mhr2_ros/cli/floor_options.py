@@ -26,6 +26,14 @@ def add_mount_options(p: argparse.ArgumentParser) -> None:
                    "default 0)")
     g.add_argument("--camera-roll", type=float, default=None, metavar="DEG",
                    help="with --camera-height: the camera is turned DEG degrees about its optical axis (default 0)")
+    _add_angle_sigma(g, "--camera-height")
+
+
+def _add_angle_sigma(group, needs: str) -> None:
+    group.add_argument("--floor-angle-sigma", type=float, default=None, metavar="RAD",
+                       help=f"with {needs}: how far the ray to a person's lowest point may be off, radians (the "
+                       "mesh's foot, the mount's pitch): the floor's depth is weighed with the network's by it "
+                       "(default 0.015; 0: the floor alone)")
 
 
 def floor_from_mount(args: argparse.Namespace) -> Optional[np.ndarray]:
@@ -35,10 +43,20 @@ def floor_from_mount(args: argparse.Namespace) -> Optional[np.ndarray]:
 
     if args.camera_height is None:
         given = [f"--camera-{n}" for n in ("pitch", "roll") if getattr(args, f"camera_{n}") is not None]
+        given += ["--floor-angle-sigma"] if args.floor_angle_sigma is not None else []
         if given:
-            raise InputError(f"{', '.join(given)}: the camera's tilt needs its --camera-height above the floor")
+            raise InputError(f"{', '.join(given)}: these describe the floor of --camera-height, which is not set")
         return None
+    check_angle_sigma(args)
     return floor_plane_from_mount(args.camera_height, args.camera_pitch or 0.0, args.camera_roll or 0.0)
+
+
+def check_angle_sigma(args: argparse.Namespace) -> None:
+    from mhr2_ros.config import MAX_FLOOR_ANGLE_SIGMA
+
+    value = args.floor_angle_sigma
+    if value is not None and not 0.0 <= value <= MAX_FLOOR_ANGLE_SIGMA:  # NaN fails too
+        raise InputError(f"--floor-angle-sigma must be in [0, {MAX_FLOOR_ANGLE_SIGMA}] radians, got {value}")
 
 
 def add_true_floor_options(p: argparse.ArgumentParser) -> None:
@@ -51,12 +69,14 @@ def add_true_floor_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--floor-pitch-error", type=float, default=None, metavar="DEG",
                    help="with --floor: the robot believes its camera pitched DEG degrees further down than it is "
                    "(a calibration error, or the robot's own sway)")
+    _add_angle_sigma(p, "--floor")
 
 
 def true_floor_from_args(args: argparse.Namespace) -> Optional[Callable[[np.ndarray], np.ndarray]]:
     """floor(true plane) -> the plane the detector gets, for --floor (None without it);
     InputError names a bad --floor-* value."""
-    errors = {"floor_height_error": args.floor_height_error, "floor_pitch_error": args.floor_pitch_error}
+    errors = {"floor_height_error": args.floor_height_error, "floor_pitch_error": args.floor_pitch_error,
+              "floor_angle_sigma": args.floor_angle_sigma}
     if not args.floor:
         given = ["--" + k.replace("_", "-") for k, v in errors.items() if v is not None]
         if given:
@@ -65,6 +85,7 @@ def true_floor_from_args(args: argparse.Namespace) -> Optional[Callable[[np.ndar
     for key, value in errors.items():
         if value is not None and not math.isfinite(value):
             raise InputError(f"--{key.replace('_', '-')} must be a finite number, got {value}")
+    check_angle_sigma(args)
     pitch = math.radians(args.floor_pitch_error or 0.0)
     if abs(pitch) >= math.pi / 4:
         raise InputError(f"--floor-pitch-error must be within 45 degrees, got {args.floor_pitch_error}")

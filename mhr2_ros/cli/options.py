@@ -99,6 +99,7 @@ def inference_config(args: argparse.Namespace) -> InferenceConfig:
         merge_radius=args.merge,
         max_humans=args.max_humans,
         pad_to_train_aspect=False if args.no_pad else None,
+        floor_angle_sigma=getattr(args, "floor_angle_sigma", None),  # the commands with a floor
     )
 
 

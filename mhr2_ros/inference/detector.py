@@ -154,7 +154,7 @@ class Detector:
             sources[measured] = MEASURED_DEPTH
             timer.lap("depth")
         if floor is not None:
-            body, on_floor = _stand_on_floor(cam, keep, body, floor, sources == NETWORK_DEPTH)
+            body, on_floor = _stand_on_floor(cam, keep, body, floor, sources == NETWORK_DEPTH, self.cfg.floor_angle_sigma)
             sources[on_floor] = FLOOR_DEPTH
             timer.lap("floor")
 
@@ -229,11 +229,12 @@ def _fuse_depth(cam, keep: np.ndarray, body: BodyOutput, depth: np.ndarray, imag
     return _scale_people(cam, keep, body, found.scale), found.measured
 
 
-def _stand_on_floor(cam, keep: np.ndarray, body: BodyOutput, floor: np.ndarray, free: np.ndarray):
-    """The kept people of `free` (M,) bool scaled so their lowest point is on the floor
-    (floor_contact.py); returns (scaled body, (M,) bool: on the floor)."""
+def _stand_on_floor(cam, keep: np.ndarray, body: BodyOutput, floor: np.ndarray, free: np.ndarray,
+                    angle_sigma: float):  # fmt: skip
+    """The kept people of `free` (M,) bool scaled towards the floor (floor_contact.py); returns
+    (scaled body, (M,) bool: on the floor)."""
     verts = body.vertices.float().cpu().numpy() + cam.positions[keep][:, None]  # (M, V, 3) camera frame
-    found = floor_scales(verts, floor)
+    found = floor_scales(verts, floor, angle_sigma)
     on_floor = found.measured & free
     return _scale_people(cam, keep, body, np.where(on_floor, found.scale, 1.0)), on_floor
 

@@ -12,11 +12,17 @@ one s puts its lowest point on the floor:
 That is the classic ground-plane range of a mobile robot's people detector, with the sole
 found on the predicted mesh rather than at a box's bottom edge (a person cut off by the image
 border or sitting on the ground still has a lowest point). Its error grows as the lowest point's
-ray flattens towards the horizon: a ray `a` radians below it, off by `e` radians in the image,
-moves the person by a factor of about e / a. So a person whose lowest point is less than
-MIN_ANGLE_DEG below the horizon (far away, or a camera at foot height) keeps the network's depth,
-and so does one the floor would move by more than MAX_RATIO either way (standing on a stair, a
-chair or another floor; being carried): the monocular depth is rarely that wrong (README).
+ray flattens towards the horizon: a ray `a` radians below it, off by `e` radians (the mesh's foot
+a pixel off, the mount's pitch a little wrong), moves the person by a factor of about
+e / tan(a). So the two depths are combined by their variances, in log depth: the floor's
+relative sigma angle_sigma / tan(a) (InferenceConfig.floor_angle_sigma, 0.015 rad), the network's
+NETWORK_SIGMA; the person is scaled by s ** w, w = NETWORK_SIGMA^2 / (NETWORK_SIGMA^2 +
+(angle_sigma / tan a)^2): the floor decides for a steep ray (w 0.96 at 30 degrees with 0.015 rad),
+the network's depth for one near the horizon (w 0.5 at 7 degrees), and
+a pitch error costs less than with the floor alone (README, The floor). A person whose lowest
+point is less than MIN_ANGLE_DEG below the horizon keeps the network's depth outright, and so does
+one the floor would move by more than MAX_RATIO either way (standing on a stair, a chair or
+another floor; being carried): the monocular depth is rarely that wrong.
 """
 
 from __future__ import annotations
@@ -30,13 +36,17 @@ from mhr2_ros.errors import InputError
 
 MIN_ANGLE_DEG = 2.0  # least angle of a person's lowest point below the horizon for a floor range
 MAX_RATIO = 1.5  # a floor range farther than this factor from the network's is not the person's floor
+# Relative sigma of the network's depth: the 68th percentile of |log(predicted / true depth)| of the
+# shipped model on the tuning set with the true K (0.122)
+NETWORK_SIGMA = 0.12
 
 
 @dataclass
 class FloorScales:
     scale: np.ndarray  # (M,) factor applied to each person's distance from the camera (1: unchanged)
-    measured: np.ndarray  # (M,) bool: the scale comes from the floor
+    measured: np.ndarray  # (M,) bool: the floor took part in the scale
     angle: np.ndarray  # (M,) radians of each person's lowest point below the horizon (before scaling)
+    weight: np.ndarray  # (M,) the floor's weight in the scale (0: the network's depth, 1: the floor's)
 
 
 def check_floor_plane(plane) -> np.ndarray:
@@ -82,10 +92,11 @@ def floor_plane_in_camera(rotation, translation) -> np.ndarray:
     return check_floor_plane([*down, float(down @ t)])  # the floor frame's origin lies on the floor
 
 
-def floor_scales(vertices: np.ndarray, plane: np.ndarray) -> FloorScales:
-    """vertices (M, V, 3) camera frame, meters; plane from `check_floor_plane` -> FloorScales."""
+def floor_scales(vertices: np.ndarray, plane: np.ndarray, angle_sigma: float) -> FloorScales:
+    """vertices (M, V, 3) camera frame, meters; plane from `check_floor_plane`; angle_sigma: the
+    lowest point's angular error, radians (0: the floor alone) -> FloorScales."""
     m = vertices.shape[0]
-    scale, measured, angle = np.ones(m), np.zeros(m, dtype=bool), np.zeros(m)
+    scale, measured, angle, weight = np.ones(m), np.zeros(m, dtype=bool), np.zeros(m), np.zeros(m)
     n, d = plane[:3], float(plane[3])
     for i in range(m):
         v = vertices[i].astype(np.float64)
@@ -96,9 +107,11 @@ def floor_scales(vertices: np.ndarray, plane: np.ndarray) -> FloorScales:
             continue
         s = d / below[low]
         if 1.0 / MAX_RATIO <= s <= MAX_RATIO:
-            scale[i], measured[i] = s, True
-    return FloorScales(scale, measured, angle)
+            floor_sigma = angle_sigma / math.tan(angle[i])  # relative sigma of the floor's depth
+            weight[i] = NETWORK_SIGMA**2 / (NETWORK_SIGMA**2 + floor_sigma**2)
+            scale[i], measured[i] = s ** weight[i], True
+    return FloorScales(scale, measured, angle, weight)
 
 
-__all__ = ["FloorScales", "check_floor_plane", "floor_plane_from_mount", "floor_plane_in_camera", "floor_scales", "MIN_ANGLE_DEG",
-           "MAX_RATIO"]
+__all__ = ["FloorScales", "check_floor_plane", "floor_plane_from_mount", "floor_plane_in_camera", "floor_scales",
+           "MIN_ANGLE_DEG", "MAX_RATIO", "NETWORK_SIGMA"]

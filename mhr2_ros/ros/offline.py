@@ -47,6 +47,7 @@ class BagOptions:
     # seconds: a frame's depth image (the reader's depth_topic) is used when its stamp is within this
     # of the image's, as the node's depth_sync_tolerance (None: depth images are not used)
     depth_sync_tolerance: Optional[float] = None
+    floor: Optional[np.ndarray] = None  # (4,) floor plane (n, d) in the camera frame (a fixed mount), or None
     max_frames: Optional[int] = None
     progress: bool = True
 
@@ -139,7 +140,7 @@ def _process_frame(
     tolerance = options.depth_sync_tolerance
     h, w = frame.image.shape[:2]
     depth = depth_in_sync(frame.depth, frame.stamp_ns, tolerance, (h, w)) if tolerance is not None else None
-    result = detector(frame.image, K=K, depth=depth)
+    result = detector(frame.image, K=K, depth=depth, floor=options.floor)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S) if tracker is not None else None
     header = SourceHeader(frame.stamp_ns, frame.frame_id or options.camera_frame)
     out = outputs.build(result, header, tracks, intrinsics_source=source)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from mhr2_ros.config import PRESETS, InferenceConfig
+from mhr2_ros.config import MAX_FLOOR_ANGLE_SIGMA, PRESETS, InferenceConfig
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.hri import namespace_problem
 from mhr2_ros.ros.outputs import OutputOptions
@@ -157,6 +157,9 @@ SPECS: Tuple[ParamSpec, ...] = (
               "from the transform to the image's frame at its stamp; a person a depth image measured keeps that "
               "depth. The TF listener starts at the next activation, '' stops using the floor at once", ACTIVATE,
               check=_frame_problem),
+    ParamSpec("floor_angle_sigma", float, _INFER.floor_angle_sigma, "radians: how far the ray to a person's "
+              "lowest point may be off (the mesh's foot and the mount's pitch calibration): the floor's depth is "
+              "weighed with the network's by it (0: the floor alone)", min=0.0, max=MAX_FLOOR_ANGLE_SIGMA),
     ParamSpec("floor_tf_timeout", float, 0.05, "seconds the worker waits for the floor_frame transform at the "
               "image's stamp; without it the people keep the network's depth (warned)", min=0.0, max=1.0),
     ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the depth image nearest in stamp is used when "
@@ -293,7 +296,7 @@ def inference_config(values: Mapping[str, Any], return_vertices: bool) -> Infere
         merge_radius=merge_radius(v["merge_radius"]),
         pad_to_train_aspect=v["pad_to_train_aspect"], max_humans=v["max_humans"],
         return_vertices=return_vertices, return_track_features=True,
-        device=v["device"], dtype=v["dtype"], compile=v["compile"],
+        device=v["device"], dtype=v["dtype"], compile=v["compile"], floor_angle_sigma=v["floor_angle_sigma"],
     )  # fmt: skip
 
 
