@@ -72,9 +72,11 @@ def split_mrpe(by_distance: dict) -> tuple:
     return tuple(total / found if found else None for total, found in (sums[True], sums[False]))
 
 
-def measure(detector, frames, gt_intrinsics: bool, config) -> dict:
+def measure(detector, frames, gt_intrinsics: bool, config, floor=None) -> dict:
+    """One row: the detector over `frames` with the depth camera `config` (NO_DEPTH: none) and
+    `floor` (runner.evaluate's; None: no floor)."""
     sensor = None if config is NO_DEPTH else DepthSensor(config)
-    report = evaluate(detector, frames, gt_intrinsics, None, depth_sensor=sensor)
+    report = evaluate(detector, frames, gt_intrinsics, None, depth_sensor=sensor, floor=floor)
     near, far = split_mrpe(report.by_distance)
     ratios = [r["depth_ratio"] for r in report.by_distance.values() if r["depth_ratio"] is not None]
     return {"mrpe": report.overall["mrpe"], "interval": report.intervals().get("mrpe"), "near": near, "far": far,
@@ -85,8 +87,8 @@ def fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def print_table(rows: dict) -> None:
-    print(f"| depth camera | MRPE (95% interval) | MRPE < {NEAR_M:g} m | MRPE >= {NEAR_M:g} m "
+def print_table(rows: dict, first_column: str = "depth camera") -> None:
+    print(f"| {first_column} | MRPE (95% interval) | MRPE < {NEAR_M:g} m | MRPE >= {NEAR_M:g} m "
           "| depth ratio, per-distance medians | F1 |")  # fmt: skip
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
