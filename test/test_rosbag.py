@@ -352,6 +352,13 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     assert code == 2 and "--hri-namespace 'humans/' must be an absolute ROS namespace" in capsys.readouterr().err
     code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--namespace", "bad ns"])
     assert code == 2 and "--namespace 'bad ns'" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    base = ["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC]
+    code = main([*base, "--floor-frame", "base_footprint", "--camera-height", "1.2"])
+    assert code == 2 and "--floor-frame and --camera-height both give the floor" in capsys.readouterr().err
+    code = main([*base, "--floor-frame", "/base_footprint"])
+    assert code == 2 and "--floor-frame '/base_footprint' starts with '/'" in capsys.readouterr().err
+    with pytest.raises(InputError, match=r"no /tf or /tf_static topic to find the floor frame in.*\['/cam/image_raw'\]"):
+        BagImageReader(src, TOPIC, typestore=STORE, tf_tree=object())
     (tmp_path / "a_file").write_text("")
     code = main(["-q", "bag", str(src), str(tmp_path / "a_file" / "out"), "--image-topic", TOPIC])
     assert code == 2 and "a_file" in capsys.readouterr().err  # an unusable output path: one line, no traceback

@@ -75,7 +75,11 @@ def add_parser(sub) -> None:
         help="tracker settings (YAML/JSON with fields of config/tracker.yaml); unset: config/tracker.yaml",
     )  # fmt: skip
     add_detector_options(p)
-    add_mount_options(p)
+    floor = add_mount_options(p)
+    floor.add_argument("--floor-frame", default="", metavar="FRAME",
+                       help="TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint), looked up in the "
+                       "bag's /tf and /tf_static at each image (the latest of each transform recorded before it), as "
+                       "the node's floor_frame; instead of --camera-height")
     p.set_defaults(run=run)
 
 
@@ -127,6 +131,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     from mhr2_ros.ros.factory import RosbagsFactory
     from mhr2_ros.ros.hri import namespace_problem
     from mhr2_ros.ros.tf import frame_id_problem
+    from mhr2_ros.ros.tf_tree import TfTree
     from mhr2_ros.ros.offline import BagOptions, process_bag
     from mhr2_ros.ros.outputs import OutputBuilder
     from mhr2_ros.ros.typestore import make_typestore
@@ -146,12 +151,17 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     if not (math.isfinite(args.depth_sync_tolerance) and args.depth_sync_tolerance >= 0):
         raise InputError(f"--depth-sync-tolerance {args.depth_sync_tolerance}: expected seconds >= 0")
     floor = floor_from_mount(args)
+    if args.floor_frame:
+        if floor is not None:
+            raise InputError("--floor-frame and --camera-height both give the floor: choose one")
+        if frame_id_problem(args.floor_frame):
+            raise InputError(f"--floor-frame {args.floor_frame!r} {frame_id_problem(args.floor_frame)}")
     if args.output.exists():  # before the model loads: fail fast
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
     tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
     typestore = make_typestore(args.distro)
-    with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore,
-                        depth_topic=args.depth_topic) as reader:  # bad IN first
+    with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore, depth_topic=args.depth_topic,
+                        tf_tree=TfTree() if args.floor_frame else None) as reader:  # bad IN first
         outputs = output_options(args)
         detector = build_detector(args)
         detector.cfg = override(detector.cfg, return_vertices=outputs.needs_vertices)
@@ -161,6 +171,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             intrinsics_matrix=args.intrinsics_matrix, camera_frame=args.camera_frame,
             copy_input=args.copy_input, max_frames=args.max_frames, progress=not getattr(args, "quiet", False),
             depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None, floor=floor,
+            floor_frame=args.floor_frame,
         )  # fmt: skip
         with BagWriter(args.output, typestore, args.storage) as writer:
             summary = process_bag(reader, writer, detector, builder, options, tracker)

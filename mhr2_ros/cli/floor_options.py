@@ -16,7 +16,8 @@ import numpy as np
 from mhr2_ros.errors import InputError
 
 
-def add_mount_options(p: argparse.ArgumentParser) -> None:
+def add_mount_options(p: argparse.ArgumentParser):
+    """--camera-height/-pitch/-roll and --floor-angle-sigma; returns their argument group."""
     g = p.add_argument_group("floor (default: none; the network's depth)")
     g.add_argument("--camera-height", type=float, default=None, metavar="M",
                    help="the camera's optical centre is M meters above the floor people stand on: each person is "
@@ -27,6 +28,7 @@ def add_mount_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--camera-roll", type=float, default=None, metavar="DEG",
                    help="with --camera-height: the camera is turned DEG degrees about its optical axis (default 0)")
     _add_angle_sigma(g, "--camera-height")
+    return g
 
 
 def _add_angle_sigma(group, needs: str) -> None:

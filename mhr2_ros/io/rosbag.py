@@ -31,6 +31,7 @@ IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # metadata version read by Humble and Jazzy's rosbag2
 DEPTH_CANDIDATES = 8  # recent depth images a frame's depth is chosen among
+TF_TOPICS = ("/tf", "/tf_static")  # read with a tf_tree (ros/tf_tree.py)
 
 
 @dataclass
@@ -102,9 +103,12 @@ class BagImageReader:
     def __init__(
         self, path, image_topic: str, camera_info_topic: Optional[str] = None, typestore=None,
         on_message: Optional[Callable[[str, str, int, bytes], None]] = None, depth_topic: Optional[str] = None,
+        tf_tree=None,
     ) -> None:  # fmt: skip
         """`on_message(topic, msgtype, timestamp, rawdata)` sees every message read
-        (images, camera infos and depth images), e.g. to copy them into the output bag."""
+        (images, camera infos, depth images and TF), e.g. to copy them into the output bag.
+        `tf_tree`: also read /tf and /tf_static into it (`.add(transforms)`, ros/tf_tree.py), so
+        that at each image it holds the transforms recorded before."""
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)
@@ -115,13 +119,20 @@ class BagImageReader:
         self.depth_topic = depth_topic
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
         self.on_message = on_message
+        self.tf_tree = tf_tree
         self.count = 0  # images yielded so far
         self._read = 0  # images read (one more than yielded while an image waits for its depth)
         topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
+        topics += TF_TOPICS if tf_tree is not None else ()
         self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
         wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"),
                   (depth_topic, (IMAGE,), "depth Image"))  # fmt: skip
+        present = sorted({c.topic for c in self._reader.connections}) if self._reader is not None else None
+        if tf_tree is not None and present is not None and not set(TF_TOPICS) & set(present):
+            self.close()
+            raise InputError(f"{self.path}: no {' or '.join(TF_TOPICS)} topic to find the floor frame in; "
+                             f"topics in the bag: {present}")
         for topic, kinds, label in wanted:
             problem = self._topic_problem(topic, kinds) if topic and self._reader is not None else ""
             if problem:
@@ -189,6 +200,10 @@ class BagImageReader:
                 self.on_message(topic, msgtype, timestamp, data)
             if topic == self.camera_info_topic:
                 camera_info = self._latest(msgtype, data, camera_info)
+                continue
+            if self.tf_tree is not None and topic in TF_TOPICS:
+                tf = self._latest(msgtype, data, None)
+                self.tf_tree.add(tf.transforms if tf is not None else ())
                 continue
             if topic == self.depth_topic:
                 decoded = self._latest(msgtype, data, None)

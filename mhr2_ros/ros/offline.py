@@ -15,6 +15,8 @@ from typing import Callable, List, Optional, Set, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from mhr2_ros.errors import InputError
+from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.io.ros_image import depth_in_sync
 from mhr2_ros.io.rosbag import BagFrame, BagImageReader, BagWriter
 from mhr2_ros.ros.camera import intrinsics_from_camera_info
@@ -48,6 +50,9 @@ class BagOptions:
     # of the image's, as the node's depth_sync_tolerance (None: depth images are not used)
     depth_sync_tolerance: Optional[float] = None
     floor: Optional[np.ndarray] = None  # (4,) floor plane (n, d) in the camera frame (a fixed mount), or None
+    # TF frame whose z = 0 plane is the floor, looked up in the reader's tf_tree at each image
+    # (the bag's /tf and /tf_static, as the node's floor_frame); '' : none
+    floor_frame: str = ""
     max_frames: Optional[int] = None
     progress: bool = True
 
@@ -110,6 +115,7 @@ def process_bag(
     if options.copy_input:
         reader.on_message = _copier(writer)
     summary = BagSummary()
+    floors = _FloorSource(options, reader.tf_tree)
     frames = tqdm(reader, total=reader.length, unit="frame", disable=not options.progress)
     for frame in frames:
         if options.max_frames is not None and summary.frames >= options.max_frames:
@@ -122,7 +128,7 @@ def process_bag(
             body = detector.body
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
-        persons = _process_frame(frame, writer, detector, outputs, topics, options, tracker)
+        persons = _process_frame(frame, floors(frame), writer, detector, outputs, topics, options, tracker)
         people = sum(p.state in VISIBLE_STATES for p in persons)
         summary.frames += 1
         summary.people += people
@@ -132,15 +138,37 @@ def process_bag(
     return summary
 
 
+class _FloorSource:
+    """frame -> its floor plane: the fixed mount's, or the floor frame's in the bag's TF at that
+    image (None while there is no path, warned once per pair of frames)."""
+
+    def __init__(self, options: BagOptions, tree) -> None:
+        self.options, self.tree, self.warned = options, tree, set()
+
+    def __call__(self, frame: BagFrame) -> Optional[np.ndarray]:
+        if not self.options.floor_frame:
+            return self.options.floor
+        camera = frame.frame_id or self.options.camera_frame
+        try:
+            return floor_plane_in_camera(*self.tree.lookup(camera, self.options.floor_frame))
+        except InputError as exc:
+            if camera not in self.warned:
+                self.warned.add(camera)
+                log.warning("image %d: %s; its people keep the network's depth", frame.index, exc)
+            return None
+
+
 def _process_frame(
-    frame: BagFrame, writer, detector, outputs: OutputBuilder, topics: _Topics, options, tracker,
+    frame: BagFrame, floor: Optional[np.ndarray], writer, detector, outputs: OutputBuilder, topics: _Topics,
+    options, tracker,
 ) -> List[PersonView]:  # fmt: skip
-    """Detect (and track) one image, record its messages; the persons of its HumanArray."""
+    """Detect (and track) one image (`floor`: its floor plane or None), record its messages; the
+    persons of its HumanArray."""
     K, source = _intrinsics(frame, options)
     tolerance = options.depth_sync_tolerance
     h, w = frame.image.shape[:2]
     depth = depth_in_sync(frame.depth, frame.stamp_ns, tolerance, (h, w)) if tolerance is not None else None
-    result = detector(frame.image, K=K, depth=depth, floor=options.floor)
+    result = detector(frame.image, K=K, depth=depth, floor=floor)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S) if tracker is not None else None
     header = SourceHeader(frame.stamp_ns, frame.frame_id or options.camera_frame)
     out = outputs.build(result, header, tracks, intrinsics_source=source)

@@ -13,11 +13,12 @@ from typing import List, Sequence
 
 import numpy as np
 
-from mhr2_ros.geometry import matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix
+from mhr2_ros.geometry import matrix_to_quaternion_xyzw
 from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
 from mhr2_ros.ros.persons import PersonView
+from mhr2_ros.ros.tf_tree import rotation_translation
 
 BODY_PREFIX = "body_"
 TF_TOPIC = "/tf"
@@ -47,9 +48,7 @@ def floor_from_transform(transform) -> np.ndarray:
     """The floor plane (n, d) in the image's optical frame from a geometry_msgs/TransformStamped
     tf2 looked up with the optical frame as target and the floor frame (z = 0 the floor, z up) as
     source (inference/floor_contact.py); InputError when the camera is not above that floor."""
-    t, q = transform.transform.translation, transform.transform.rotation
-    rotation = quaternion_xyzw_to_matrix([q.x, q.y, q.z, q.w])
-    return floor_plane_in_camera(rotation, [t.x, t.y, t.z])
+    return floor_plane_in_camera(*rotation_translation(transform))
 
 
 def body_frame(person_id: str) -> str:

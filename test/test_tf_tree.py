@@ -1,0 +1,118 @@
+"""ros/tf_tree.py: a bag's TF tree, chained by hand, and `mhr2 bag --floor-frame` on a bag with /tf_static."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mhr2_ros.errors import InputError
+from mhr2_ros.geometry import matrix_to_quaternion_xyzw
+from mhr2_ros.inference.floor_contact import floor_plane_from_mount, floor_plane_in_camera
+from mhr2_ros.ros.factory import RosbagsFactory
+from mhr2_ros.ros.tf_tree import TfTree
+from mhr2_ros.ros.typestore import make_typestore
+from mhr2_ros.training.synthetic.camera import level_to_camera
+
+STORE = make_typestore("humble")
+F = RosbagsFactory(STORE)
+# REP-103 body axes (x forward, y left, z up) -> the level optical axes (x right, y down, z forward)
+BODY_TO_LEVEL = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+
+
+def transform(parent: str, child: str, R, t, stamp_ns: int = 0):
+    """geometry_msgs/TransformStamped: p_parent = R @ p_child + t."""
+    qx, qy, qz, qw = matrix_to_quaternion_xyzw(np.asarray(R, np.float64))
+    return F.new("geometry_msgs/msg/TransformStamped", header=F.header(stamp_ns, parent), child_frame_id=child,
+                 transform=F.new("geometry_msgs/msg/Transform",
+                                 translation=F.new("geometry_msgs/msg/Vector3", x=t[0], y=t[1], z=t[2]),
+                                 rotation=F.new("geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw)))  # fmt: skip
+
+
+def pitch_about_y(deg: float) -> np.ndarray:
+    """A REP-103 link pitched down by `deg` (a positive rotation about its y axis, left)."""
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def mount_chain(height: float, pitch_deg: float, optical: str = "camera_optical_frame"):
+    """base_footprint -> base_link (0.1 m up) -> camera_link (pitched, at `height`) -> optical frame."""
+    return [transform("base_footprint", "base_link", np.eye(3), [0.0, 0.0, 0.1]),
+            transform("base_link", "camera_link", pitch_about_y(pitch_deg), [0.2, 0.05, height - 0.1]),
+            transform("camera_link", optical, BODY_TO_LEVEL.T, [0.0, 0.0, 0.0])]  # fmt: skip
+
+
+def test_a_mount_chain_gives_the_mounts_floor_plane():
+    tree = TfTree()
+    tree.add(mount_chain(1.3, 12.0))
+    plane = floor_plane_in_camera(*tree.lookup("camera_optical_frame", "base_footprint"))
+    np.testing.assert_allclose(plane, floor_plane_from_mount(1.3, 12.0), atol=1e-9)
+    R, t = tree.lookup("base_footprint", "camera_optical_frame")  # the other way: the inverse
+    R_back, t_back = tree.lookup("camera_optical_frame", "base_footprint")
+    np.testing.assert_allclose(R @ R_back, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(t, [0.2, 0.05, 1.3], atol=1e-12)  # the optical centre above the footprint
+    np.testing.assert_allclose(R_back @ t + t_back, 0.0, atol=1e-12)
+
+
+def test_siblings_meet_at_their_common_parent_and_the_latest_transform_counts():
+    tree = TfTree()
+    tree.add([transform("base_link", "a", np.eye(3), [1.0, 0.0, 0.0]),
+              transform("base_link", "b", level_to_camera(0.3, 0.0), [0.0, 2.0, 0.0])])  # fmt: skip
+    R, t = tree.lookup("b", "a")
+    p_a = np.array([0.5, -0.2, 0.3])
+    np.testing.assert_allclose(R @ p_a + t, level_to_camera(0.3, 0.0).T @ (p_a + [1.0, -2.0, 0.0]), atol=1e-12)
+    tree.add([transform("base_link", "a", np.eye(3), [3.0, 0.0, 0.0])])  # a moved
+    assert tree.lookup("base_link", "a")[1][0] == pytest.approx(3.0)
+
+
+def test_frames_without_a_path_are_named():
+    tree = TfTree()
+    tree.add(mount_chain(1.3, 0.0))
+    with pytest.raises(InputError, match="no TF path from 'map' to 'camera_optical_frame'.*'base_footprint'"):
+        tree.lookup("camera_optical_frame", "map")
+
+
+def test_bag_floor_frame_moves_people_towards_the_floor_of_the_bags_tf(tmp_path, body_model, tiny_detector, caplog):
+    """A bag with the mount chain on /tf_static (a level camera, its floor 1.2x below the first
+    person's lowest point) and one image: `--floor-frame base_footprint` moves that person towards
+    1.2x farther (DEPTH_FLOOR); a floor frame the bag lacks is warned about and changes nothing."""
+    import copy
+
+    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+    from mhr2_ros.cli.demo_scene import render_demo_scene
+    from mhr2_ros.config import override
+    from mhr2_ros.inference.floor_contact import floor_scales
+    from mhr2_ros.io.rosbag import BagImageReader, BagWriter
+    from mhr2_ros.ros.offline import BagOptions, process_bag
+    from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
+    from test_rosbag import FRAME, T0, TOPIC, image_msg
+
+    image, _ = render_demo_scene(body_model, width=160, height=120)
+    det = copy.copy(tiny_detector)
+    det.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2)
+    plain = det(image)
+    lowest = float(np.max(plain.humans[0].vertices[:, 1]))  # meters below a level camera
+    tf_msg = F.new("tf2_msgs/msg/TFMessage", transforms=mount_chain(1.2 * lowest, 0.0, optical=FRAME))
+    src = tmp_path / "in"
+    with Writer(src, version=8, storage_plugin=StoragePlugin.MCAP) as w:
+        tf_conn = w.add_connection("/tf_static", "tf2_msgs/msg/TFMessage", typestore=STORE)
+        conn = w.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=STORE)
+        w.write(tf_conn, T0 - 1_000_000, STORE.serialize_cdr(tf_msg, "tf2_msgs/msg/TFMessage"))
+        w.write(conn, T0 + 5_000_000, STORE.serialize_cdr(image_msg(image, T0), "sensor_msgs/msg/Image"))
+    depths = {}
+    for floor_frame in ("base_footprint", "map"):
+        out = tmp_path / floor_frame
+        reader = BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree())
+        with BagWriter(out, STORE) as writer:
+            process_bag(reader, writer, det, OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False)),
+                        BagOptions(floor_frame=floor_frame, progress=False))  # fmt: skip
+        with Reader(out) as r:
+            (msg,) = [STORE.deserialize_cdr(d, c.msgtype) for c, _, d in r.messages() if c.topic == "/humans"]
+        depths[floor_frame] = [(h.depth_source, h.pelvis.pose.position.z) for h in msg.humans]
+    expected = floor_scales(plain.humans[0].vertices[None].astype(np.float64), np.array([0.0, 1.0, 0.0, 1.2 * lowest]),
+                            det.cfg.floor_angle_sigma).scale[0]  # fmt: skip
+    source, z = depths["base_footprint"][0]
+    assert source == STORE.types["mhr2_ros/msg/Human"].DEPTH_FLOOR and 1.0 < expected < 1.2
+    assert z == pytest.approx(expected * plain.humans[0].depth, rel=1e-4)
+    assert [s for s, _ in depths["map"]] == [0, 0] and depths["map"][0][1] == pytest.approx(plain.humans[0].depth)
+    assert "no TF path from 'map' to 'cam_optical_frame'" in caplog.text
