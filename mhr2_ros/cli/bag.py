@@ -129,33 +129,12 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     --tracker-config say."""
     from mhr2_ros.io.rosbag import BagImageReader, BagWriter
     from mhr2_ros.ros.factory import RosbagsFactory
-    from mhr2_ros.ros.hri import namespace_problem
-    from mhr2_ros.ros.tf import frame_id_problem
     from mhr2_ros.ros.tf_tree import TfTree
     from mhr2_ros.ros.offline import BagOptions, process_bag
     from mhr2_ros.ros.outputs import OutputBuilder
     from mhr2_ros.ros.typestore import make_typestore
 
-    if args.mesh_marker_resolution < 0:
-        raise InputError(f"--mesh-marker-resolution {args.mesh_marker_resolution}: expected >= 0 meters")
-    check_camera_options(args)
-    ns_problem = namespace_problem("/" + args.namespace.strip("/")) if args.namespace.strip("/") else ""
-    if ns_problem:
-        raise InputError(f"--namespace {args.namespace!r}: {ns_problem}")
-    if args.camera_frame and frame_id_problem(args.camera_frame):
-        raise InputError(f"--camera-frame {args.camera_frame!r} {frame_id_problem(args.camera_frame)}")
-    if namespace_problem(args.hri_namespace):
-        raise InputError(f"--hri-namespace {args.hri_namespace!r} {namespace_problem(args.hri_namespace)}")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
-    if not (math.isfinite(args.depth_sync_tolerance) and args.depth_sync_tolerance >= 0):
-        raise InputError(f"--depth-sync-tolerance {args.depth_sync_tolerance}: expected seconds >= 0")
-    floor = floor_from_mount(args)
-    if args.floor_frame:
-        if floor is not None:
-            raise InputError("--floor-frame and --camera-height both give the floor: choose one")
-        if frame_id_problem(args.floor_frame):
-            raise InputError(f"--floor-frame {args.floor_frame!r} {frame_id_problem(args.floor_frame)}")
+    floor = _check_options(args)
     if args.output.exists():  # before the model loads: fail fast
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
     tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
@@ -182,3 +161,32 @@ def run(args: argparse.Namespace, tracker=None) -> int:
         log.error("%d image(s) could not be decoded:\n%s", len(summary.failures), lines)
         return 1
     return 0
+
+
+def _check_options(args: argparse.Namespace):
+    """Every option checked before the bag opens or the model loads (InputError naming the bad
+    one); returns the fixed mount's floor plane, or None."""
+    from mhr2_ros.ros.hri import namespace_problem
+    from mhr2_ros.ros.tf import frame_id_problem
+
+    if args.mesh_marker_resolution < 0:
+        raise InputError(f"--mesh-marker-resolution {args.mesh_marker_resolution}: expected >= 0 meters")
+    check_camera_options(args)
+    ns_problem = namespace_problem("/" + args.namespace.strip("/")) if args.namespace.strip("/") else ""
+    if ns_problem:
+        raise InputError(f"--namespace {args.namespace!r}: {ns_problem}")
+    if args.camera_frame and frame_id_problem(args.camera_frame):
+        raise InputError(f"--camera-frame {args.camera_frame!r} {frame_id_problem(args.camera_frame)}")
+    if namespace_problem(args.hri_namespace):
+        raise InputError(f"--hri-namespace {args.hri_namespace!r} {namespace_problem(args.hri_namespace)}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
+    if not (math.isfinite(args.depth_sync_tolerance) and args.depth_sync_tolerance >= 0):
+        raise InputError(f"--depth-sync-tolerance {args.depth_sync_tolerance}: expected seconds >= 0")
+    floor = floor_from_mount(args)
+    if args.floor_frame:
+        if floor is not None:
+            raise InputError("--floor-frame and --camera-height both give the floor: choose one")
+        if frame_id_problem(args.floor_frame):
+            raise InputError(f"--floor-frame {args.floor_frame!r} {frame_id_problem(args.floor_frame)}")
+    return floor
