@@ -98,23 +98,35 @@ def print_table(rows: dict, first_column: str = "depth camera") -> None:
               f"| {fmt(r['f1'])} |")  # fmt: skip
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def setup(description: str, argv, rows_differ_by: str):
+    """Parse the set options and --predicted-camera, load the weights and render the frames once:
+    (args, spec, detector, frames)."""
+    parser = argparse.ArgumentParser(description=description)
     add_set_options(parser)
     parser.add_argument("--predicted-camera", action="store_true",
-                        help="the detector predicts the FOV (default: it gets the true intrinsics, so the rows "
-                        "differ by depth alone)")
+                        help=f"the detector predicts the FOV (default: it gets the true intrinsics, so the rows "
+                        f"differ by {rows_differ_by} alone)")  # fmt: skip
     args = parser.parse_args(argv)
     spec = set_from_args(parser, args)
     detector = Detector.from_checkpoint(args.weights, device="cpu")
     frames = [Sequence(s.name, list(s.frames), s.length, tracked=False) for s in synthetic_sequences(spec, detector.body)]
-    with torch.inference_mode():
-        rows = {name: measure(detector, frames, not args.predicted_camera, config) for name, config in sensors().items()}
+    return args, spec, detector, frames
+
+
+def print_header(args, spec, note: str) -> None:
+    """The command, the machine and the set the table was measured on."""
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
     print(f"machine: {describe('cpu')}")
     print(f"config: {args.weights}; {spec.images} images (seed {spec.image_seed}), {spec.clips} clips of "
           f"{spec.clip_frames} frames (seeds from {spec.clip_seed}); "
-          f"{'predicted' if args.predicted_camera else 'true'} camera; sensor seed 0 in every row\n")  # fmt: skip
+          f"{'predicted' if args.predicted_camera else 'true'} camera; {note}\n")  # fmt: skip
+
+
+def main(argv=None) -> int:
+    args, spec, detector, frames = setup(__doc__.split("\n\n")[0], argv, "depth")
+    with torch.inference_mode():
+        rows = {name: measure(detector, frames, not args.predicted_camera, config) for name, config in sensors().items()}
+    print_header(args, spec, "sensor seed 0 in every row")
     print_table(rows)
     return 0
 

@@ -18,21 +18,15 @@ people along their rays only). No tracker runs.
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
 import sys
 from dataclasses import replace
 
 import torch
 
-from benchmark_set import add_set_options, set_from_args  # benchmarks/ (the script's folder is on the path)
-from depth_sensors import NEAR_M, NO_DEPTH, measure, print_table
-from machine import describe
+from depth_sensors import NEAR_M, NO_DEPTH, measure, print_header, print_table, setup  # benchmarks/, on the path
 from mhr2_ros.cli.floor_options import MountError
 from mhr2_ros.evaluation.depth_sensor import STEREO
-from mhr2_ros.evaluation.runner import Sequence, synthetic_sequences
-from mhr2_ros.inference.detector import Detector
 
 PITCH_ERRORS_DEG = (-2.0, -1.0, -0.5, 0.5, 1.0, 2.0)  # believed pitch - true pitch
 HEIGHT_ERRORS_M = (-0.1, -0.05, 0.05, 0.1)  # believed camera height - true height
@@ -56,26 +50,14 @@ def rows(default_sigma: float) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_set_options(parser)
-    parser.add_argument("--predicted-camera", action="store_true",
-                        help="the detector predicts the FOV (default: it gets the true intrinsics, as a robot's "
-                        "calibrated camera)")
-    args = parser.parse_args(argv)
-    spec = set_from_args(parser, args)
-    detector = Detector.from_checkpoint(args.weights, device="cpu")
-    frames = [Sequence(s.name, list(s.frames), s.length, tracked=False) for s in synthetic_sequences(spec, detector.body)]
+    args, spec, detector, frames = setup(__doc__.split("\n\n")[0], argv, "the floor")
     default = detector.cfg
     table = {}
     with torch.inference_mode():
         for name, (mount, sigma, sensor) in rows(default.floor_angle_sigma).items():
             detector.cfg = replace(default, floor_angle_sigma=sigma)
             table[name] = measure(detector, frames, not args.predicted_camera, sensor, floor=mount)
-    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
-    print(f"machine: {describe('cpu')}")
-    print(f"config: {args.weights}; {spec.images} images (seed {spec.image_seed}), {spec.clips} clips of "
-          f"{spec.clip_frames} frames (seeds from {spec.clip_seed}); "
-          f"{'predicted' if args.predicted_camera else 'true'} camera; MRPE split at {NEAR_M:g} m\n")  # fmt: skip
+    print_header(args, spec, f"MRPE split at {NEAR_M:g} m")
     print_table(table, first_column="floor")
     return 0
 
