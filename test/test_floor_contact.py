@@ -21,7 +21,8 @@ from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark
 from mhr2_ros.evaluation.runner import Sequence, evaluate, synthetic_sequences
 from mhr2_ros.inference.detector import Detector
 from mhr2_ros.inference.floor_contact import (
-    MAX_RATIO, MIN_ANGLE_DEG, NETWORK_SIGMA, check_floor_plane, floor_plane_from_mount, floor_plane_in_camera, floor_scales,
+    MAX_RATIO, MIN_ANGLE_DEG, NETWORK_SIGMA, check_floor_plane, floor_plane_from_mount, floor_plane_in_camera,
+    floor_scales,
 )
 from mhr2_ros.training.synthetic.camera import level_to_camera
 from mhr2_ros.training.synthetic.truth import to_frame_result
@@ -74,7 +75,7 @@ def test_a_body_too_near_or_too_far_is_put_back_on_the_floor(standing, height, p
     np.testing.assert_allclose(found.scale, [1 / 0.8, 1 / 1.25, 1.0], rtol=1e-9)
     assert found.measured.all() and np.all(found.weight == 1.0)
     sole = person[np.argmax(person @ plane[:3])]
-    assert found.angle[2] == pytest.approx(math.asin(height / np.linalg.norm(sole)), rel=1e-9)  # the sole is on the floor
+    assert found.angle[2] == pytest.approx(math.asin(height / np.linalg.norm(sole)), rel=1e-9)  # the sole: on the floor
 
 
 def test_the_floor_and_the_network_are_weighed_by_their_variances(standing):
@@ -120,8 +121,10 @@ def test_a_person_lying_down_touches_the_floor_with_their_lowest_point(standing)
     assert found.scale[0] == pytest.approx(1 / 0.7, rel=1e-9)
 
 
-@pytest.mark.parametrize("plane,words", [((0.0, 1.0, 0.0), "4 finite numbers"), ((0.0, 0.0, 0.0, 1.0), "non-zero"),
-                                         ((0.0, 1.0, 0.0, float("nan")), "finite"), ((0.0, 1.0, 0.0, -1.5), "d must be")])
+@pytest.mark.parametrize("plane,words", [
+    ((0.0, 1.0, 0.0), "4 finite numbers"), ((0.0, 0.0, 0.0, 1.0), "non-zero"),
+    ((0.0, 1.0, 0.0, float("nan")), "finite"), ((0.0, 1.0, 0.0, -1.5), "d must be"),
+])  # fmt: skip
 def test_bad_floor_planes_are_named(plane, words):
     with pytest.raises(InputError, match=words):
         check_floor_plane(plane)

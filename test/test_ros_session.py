@@ -251,7 +251,8 @@ def test_a_depth_image_within_the_sync_tolerance_sets_the_depths(session, scene,
 def test_a_floor_from_tf_stands_people_on_it_while_floor_frame_is_set(session, scene):
     """floor_frame: the plane tf.floor_from_transform makes of a looked-up transform (a camera
     pitched 10 degrees down, its floor set 1.2x below the first person's lowest point) moves that
-    person towards 1.2x farther, DEPTH_FLOOR in the message; floor_frame '' ignores the floor."""
+    person towards 1.2x farther, DEPTH_FLOOR in the message, exactly 1.2x with floor_angle_sigma 0;
+    floor_frame '' ignores the floor."""
     image, _ = scene
     session.update({"publish_meshes": True})  # the detector returns the vertices
     plain = session.process(_image_msg(image), compressed=False)
@@ -272,11 +273,15 @@ def test_a_floor_from_tf_stands_people_on_it_while_floor_frame_is_set(session, s
     assert [h.depth for h in ignored.result.humans] == [h.depth for h in plain.result.humans]
     session.update({"floor_frame": "base_footprint"})
     run = session.process(_image_msg(image), compressed=False, floor=floor)
-    first, scale = run.result.humans[0], floor_scales(plain.result.humans[0].vertices[None].astype(np.float64), floor, 0.015)
+    scale = floor_scales(plain.result.humans[0].vertices[None].astype(np.float64), floor, 0.015)
+    first = run.result.humans[0]
     assert first.depth_source == "floor" and first.depth == pytest.approx(scale.scale[0] * plain.result.humans[0].depth,
                                                                           rel=1e-5)  # fmt: skip
     assert 1.0 < scale.scale[0] < 1.2 and scale.weight[0] > 0.5  # weighed with the network's depth
     assert run.outputs.humans.humans[0].depth_source == STORE.types["mhr2_ros/msg/Human"].DEPTH_FLOOR
+    session.update({"floor_angle_sigma": 0.0})  # the floor alone: exactly 1.2x
+    alone = session.process(_image_msg(image), compressed=False, floor=floor).result.humans[0]
+    assert alone.depth == pytest.approx(1.2 * plain.result.humans[0].depth, rel=1e-5)
 
 
 def test_an_unusable_depth_stream_is_named_once_and_detection_goes_on(session, scene, caplog):

@@ -154,7 +154,8 @@ class Detector:
             sources[measured] = MEASURED_DEPTH
             timer.lap("depth")
         if floor is not None:
-            body, on_floor = _stand_on_floor(cam, keep, body, floor, sources == NETWORK_DEPTH, self.cfg.floor_angle_sigma)
+            unmeasured = sources == NETWORK_DEPTH  # a depth image's measurement stands
+            body, on_floor = _stand_on_floor(cam, keep, body, floor, unmeasured, self.cfg.floor_angle_sigma)
             sources[on_floor] = FLOOR_DEPTH
             timer.lap("floor")
 

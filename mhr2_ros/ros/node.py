@@ -30,20 +30,20 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
 from visualization_msgs.msg import MarkerArray
 
 from mhr2_ros.errors import Mhr2Error
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
-from mhr2_ros.ros.tf import floor_from_transform
 from mhr2_ros.ros.depth_buffer import DepthBuffer
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
 from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace, wait_acked
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
+from mhr2_ros.ros.tf import floor_from_transform
 from mhr2_ros.ros.worker import FrameWorker
 
 NODE_NAME = "detector_node"
