@@ -31,8 +31,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mhr2 demo --output demo_output
 
+# Two pytest-xdist workers: the suite waits on subprocesses, exports and I/O as much as on torch,
+# so two processes on two cores take about 60% of the time of one. The Anny body model is built
+# (or read from ~/.cache/anny) once first, so the workers do not both build it.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -c "from mhr2_ros.body import BodyModel; BodyModel('makehuman')"
+	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/latency.py --preset tiny --people 5
