@@ -18,8 +18,8 @@ e / tan(a). So the two depths are combined by their variances, in log depth: the
 relative sigma angle_sigma / tan(a) (InferenceConfig.floor_angle_sigma, 0.015 rad), the network's
 NETWORK_SIGMA; the person is scaled by s ** w, w = NETWORK_SIGMA^2 / (NETWORK_SIGMA^2 +
 (angle_sigma / tan a)^2): the floor decides for a steep ray (w 0.96 at 30 degrees with 0.015 rad),
-the network's depth for one near the horizon (w 0.5 at 7 degrees), and
-a pitch error costs less than with the floor alone (README, The floor). A person whose lowest
+the network's depth for one near the horizon (w 0.5 at 7 degrees), and a pitch error costs less
+than with the floor alone (README, The floor). A person whose lowest
 point is less than MIN_ANGLE_DEG below the horizon keeps the network's depth outright, and so does
 one the floor would move by more than MAX_RATIO either way (standing on a stair, a chair or
 another floor; being carried): the monocular depth is rarely that wrong.

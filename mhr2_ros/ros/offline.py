@@ -140,7 +140,7 @@ def process_bag(
 
 class _FloorSource:
     """frame -> its floor plane: the fixed mount's, or the floor frame's in the bag's TF at that
-    image (None while there is no path, warned once per pair of frames)."""
+    image (None while there is no path, warned once per camera frame)."""
 
     def __init__(self, options: BagOptions, tree) -> None:
         self.options, self.tree, self.warned = options, tree, set()

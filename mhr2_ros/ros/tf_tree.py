@@ -16,7 +16,6 @@ from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import quaternion_xyzw_to_matrix
 
 
-
 def rotation_translation(transform) -> Tuple[np.ndarray, np.ndarray]:
     """(R (3, 3), t (3,)) of a geometry_msgs/TransformStamped: p_parent = R @ p_child + t."""
     t, q = transform.transform.translation, transform.transform.rotation
