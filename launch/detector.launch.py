@@ -61,9 +61,12 @@ PARAMETER_ARGUMENTS = (
     "marker_lifetime",
     "pixel_sigma",
     "depth_sigma_ratio",
-    "orientation_sigma",
+    "heading_sigma",
+    "tilt_sigma",
     "measured_depth_sigma_ratio",
     "floor_depth_sigma_ratio",
+    "predicted_fov_pixel_sigma",
+    "predicted_fov_depth_factor",
     "diagnostics_period",
 )
 

@@ -201,3 +201,10 @@ def quaternion_xyzw_to_matrix(q) -> np.ndarray:
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
     ])  # fmt: skip
+
+
+def rotation_angle(R) -> float:
+    """Radians of the rotation (3, 3) R, in [0, pi]: the geodesic distance between two rotations
+    A and B is rotation_angle(A.T @ B)."""
+    m = np.asarray(R, dtype=np.float64)
+    return float(np.arccos(np.clip((np.trace(m) - 1.0) / 2.0, -1.0, 1.0)))

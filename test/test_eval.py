@@ -45,8 +45,10 @@ def test_ground_truth_scores_perfectly(truths):
     n = sum(len(t) for t in truths)
     assert s["f1"] == s["f1_box"] == s["f1_joints"] == 1.0 and s["gt_people"] == n and s["detections"] == n
     assert s["match_iou"] == 0.1
-    for key in ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "ta_pve", "pair_pa_mpjpe", "mrpe", "fov_error"):
+    for key in ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "ta_pve", "pair_pa_mpjpe", "mrpe", "fov_error",
+                "orientation_error", "calibrated_depth_sigma_ratio", "calibrated_pixel_sigma"):
         assert s[key] == pytest.approx(0.0, abs=1e-3), key
+    assert s["covariance_along_coverage"] == s["covariance_across_coverage"] == 1.0
 
 
 def test_fov_error_and_its_sign(truths):
@@ -72,6 +74,27 @@ def test_a_common_shift_counts_only_in_absolute_metrics(truths):
     assert s["abs_pve"] == pytest.approx(100.0, abs=0.1)
     for key in ("mpjpe", "pa_mpjpe", "pve", "ta_pve", "pair_pa_mpjpe"):
         assert s[key] == pytest.approx(0.0, abs=1e-2), key
+
+
+def test_orientation_error_and_the_covariance_check_by_hand(truths):
+    """Every person 20% farther along their ray (2D joints kept) and turned 30 deg about their up
+    axis: orientation error 30 deg, the network-depth prior (0.12 of the distance) misses all of
+    them along the ray and 0.2 would have held 68%; nobody moved across the ray."""
+    ev = Evaluator()
+    turn = np.array([[np.cos(np.pi / 6), -np.sin(np.pi / 6), 0.0], [np.sin(np.pi / 6), np.cos(np.pi / 6), 0.0],
+                     [0.0, 0.0, 1.0]])  # fmt: skip
+    for t in truths:
+        pred = copy.deepcopy(t)
+        for h in pred.humans:
+            h.position, h.orientation = h.position * 1.2, h.orientation @ turn
+        ev.add(pred, t)
+    s = ev.summary()
+    assert s["orientation_error"] == pytest.approx(30.0, abs=1e-3)
+    assert s["calibrated_depth_sigma_ratio"] == pytest.approx(0.2, abs=1e-5)
+    assert s["covariance_along_coverage"] == 0.0 and s["covariance_across_coverage"] == 1.0
+    assert s["calibrated_heading_sigma"] == pytest.approx(np.radians(30.0), abs=1e-5)  # a turn about the up axis
+    assert s["calibrated_tilt_sigma"] == pytest.approx(0.0, abs=1e-5)
+    assert s["calibrated_floor_depth_sigma_ratio"] is None  # no one stood on a floor
 
 
 def test_nobody_found_leaves_the_pair_metrics_undefined(truths):
@@ -229,6 +252,8 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert "| PA-MPJPE |" in text and "| IDF1, tracked clips, 2D boxes IoU >= 0.5 (the paper's protocol) |" in text
     assert "| detection F1 (2D-joint boxes overlap, IoU >= 0.1) |" in text and "| MOTA, 3D |" in text
     assert "| distance | people | recall | MRPE |" in text
+    assert "| sigma | parameter | now | calibrated (68%) |" in text and "people inside the prior's 68% region" in text
+    assert "| pelvis orientation error" in text
     assert "selection: score_threshold 0.4, nms_distance 0, merge_radius 0" in text
     data = json.loads(out.read_text())
     assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0

@@ -7,7 +7,7 @@ import pytest
 
 from mhr2_ros.evaluation.metrics import (
     BOX_IOU, MATCH_IOU, Detection, abs_pve, box_iou, fov_bias_deg, fov_error_deg, keypoint_box_iou, match_people,
-    mpjpe, mrpe, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
+    mpjpe, mrpe, orientation_error_deg, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
 )  # fmt: skip
 
 SQUARE = np.array([[0.0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]])
@@ -210,3 +210,11 @@ def test_an_extra_prediction_never_takes_a_person_from_one_that_passes():
     both = match_people(np.concatenate([swapped, half]), gt, vis, boxes, threshold=0.5)
     assert (alone.tp, alone.fp, alone.fn) == (1, 0, 0)
     assert (both[2].tp, both[2].fp, both[2].fn) == (1, 1, 0) and both[0].tolist() == [0]
+
+
+def test_orientation_error_by_hand():
+    quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # 90 deg about z
+    assert orientation_error_deg(np.eye(3), np.eye(3)) == pytest.approx(0.0)
+    assert orientation_error_deg(quarter, np.eye(3)) == pytest.approx(90.0)
+    assert orientation_error_deg(quarter @ quarter, np.eye(3)) == pytest.approx(180.0)  # facing away
+    assert orientation_error_deg(quarter, quarter @ quarter) == pytest.approx(90.0)  # relative, either order

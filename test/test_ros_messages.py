@@ -113,9 +113,9 @@ def test_every_human_field_carries_its_detection_value(scene):
 
 
 def test_pose_covariance_is_a_prior_along_the_ray():
-    prior = messages.CovariancePrior(pixel_sigma=4.0, depth_sigma_ratio=0.1, orientation_sigma=0.3)
+    prior = messages.CovariancePrior(pixel_sigma=4.0, depth_sigma_ratio=0.1, heading_sigma=0.3, tilt_sigma=0.3)
     position = np.array([1.0, 0.5, 4.0])
-    cov = messages.pose_covariance(position, focal=500.0, prior=prior)
+    cov = messages.pose_covariance(position, np.eye(3), focal=500.0, prior=prior)
     assert np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0)
     ray = position / np.linalg.norm(position)
     along = ray @ cov[:3, :3] @ ray
@@ -144,6 +144,25 @@ def test_a_person_scaled_to_a_depth_image_or_the_floor_gets_its_sigma_along_the_
         along = ray @ np.reshape(m.pelvis.covariance, (6, 6))[:3, :3] @ ray
         assert along == pytest.approx((ratio * np.linalg.norm(human.position)) ** 2, rel=1e-3)
     assert len(frame.humans) >= 2 and frame.humans[1].depth_source == "network"
+
+
+def test_a_frame_with_the_network_s_k_publishes_the_wider_predicted_fov_prior(scene):
+    frame, _ = scene
+    frame = copy.deepcopy(frame)
+    frame.K_source = "predicted"
+    prior = messages.CovariancePrior(pixel_sigma=3.0, depth_sigma_ratio=0.1, predicted_fov_pixel_sigma=12.0,
+                                     predicted_fov_depth_factor=1.4)
+    msg = messages.build_human_array(RosbagsFactory(make_typestore("jazzy")), frame, HEADER,
+                                     persons.person_views(frame), messages.HumanOptions(prior=prior))  # fmt: skip
+    assert msg.intrinsics_source == make_typestore("jazzy").types[messages.HUMAN_ARRAY].INTRINSICS_PREDICTED
+    for human, m in zip(frame.humans, msg.humans):
+        ray = human.position / np.linalg.norm(human.position)
+        along = ray @ np.reshape(m.pelvis.covariance, (6, 6))[:3, :3] @ ray
+        assert along == pytest.approx((0.14 * np.linalg.norm(human.position)) ** 2, rel=1e-3)
+        side = np.cross(ray, [1.0, 0.0, 0.0])
+        side /= np.linalg.norm(side)
+        across = side @ np.reshape(m.pelvis.covariance, (6, 6))[:3, :3] @ side
+        assert across == pytest.approx((12.0 / frame.K[1, 1] * np.linalg.norm(human.position)) ** 2, rel=1e-3)
 
 
 def test_untracked_velocity_is_unknown(scene):
@@ -296,7 +315,7 @@ def test_an_occluded_track_is_published_where_its_motion_model_puts_it(scene):
     p = hidden.pelvis.pose.position
     assert [p.x, p.y, p.z] == pytest.approx(moved.tolist())
     cov = hidden.pelvis.covariance.reshape(6, 6)
-    prior = messages.pose_covariance(moved, float(frame.K[1, 1]), messages.CovariancePrior())
+    prior = messages.pose_covariance(moved, frame.humans[1].orientation, float(frame.K[1, 1]), messages.CovariancePrior())
     assert np.allclose(cov[:3, :3], prior[:3, :3] + np.eye(3) * 0.04)
     first = hidden.keypoints[0]  # the skeleton moved with the pelvis
     expected = frame.humans[1].joints_3d[0] + (moved - last)

@@ -44,6 +44,8 @@ ROWS = (
     ("abs_pve", "Abs-PVE", "mm", "{:.1f}", None, None),
     ("ta_pve", "TA-PVE", "mm", "{:.1f}", None, None),
     ("pair_pa_mpjpe", "Pair-PA-MPJPE", "mm", "{:.1f}", None, None),
+    ("orientation_error", "pelvis orientation error (mostly heading; MPJPE holds it, PA-MPJPE not)", "deg", "{:.1f}",
+     None, None),
     ("mrpe", "MRPE", "m", "{:.3f}", 0.5, "max"),
     ("fov_error", "vertical FOV error", "deg", "{:.2f}", 8.0, "max"),
     ("fov_bias", "vertical FOV bias, predicted - true (< 0: too narrow, people placed too far)", "deg", "{:+.2f}",
@@ -193,6 +195,8 @@ def print_report(report: Report, metrics: Dict[str, Optional[float]], bounds: Di
     print(format_error_table(metrics))
     print("\nBy distance from the camera (true pelvis depth; MRPE and depth ratio over the people found):")
     print(format_distance_table(report.by_distance))
+    print("\nPose covariance prior (Human.pose; mhr2_ros/inference/covariance.py) against these errors:")
+    print(format_covariance_table(metrics))
 
 
 def format_table(metrics: Dict[str, Optional[float]], bounds: Optional[Dict] = None) -> str:
@@ -240,4 +244,34 @@ def format_distance_table(by_distance: Dict[str, Dict[str, Optional[float]]]) ->
         mrpe = "n/a" if row["mrpe"] is None else f"{row['mrpe']:.3f} m"
         ratio = "n/a" if row["depth_ratio"] is None else f"{row['depth_ratio']:.2f}"
         lines.append(f"| {label} | {row['gt_people']} | {row['recall']:.3f} | {mrpe} | {ratio} |")
+    return "\n".join(lines)
+
+
+# (what the sigma is of, CovariancePrior field): rows of the covariance table
+COVARIANCE_ROWS = (
+    ("along the ray, network depth", "depth_sigma_ratio"),
+    ("along the ray, depth image", "measured_depth_sigma_ratio"),
+    ("along the ray, floor", "floor_depth_sigma_ratio"),
+    ("along the ray, K predicted (factor)", "predicted_fov_depth_factor"),
+    ("across the ray, px", "pixel_sigma"),
+    ("across the ray, K predicted, px", "predicted_fov_pixel_sigma"),
+    ("heading (about the body's up axis), rad", "heading_sigma"),
+    ("tilt, rad per horizontal axis", "tilt_sigma"),
+)
+
+
+def format_covariance_table(metrics: Dict[str, Optional[float]]) -> str:
+    """Markdown table: each prior field these frames measured, its value, the value that would cover
+    68% of them (config/detector.yaml takes it), and the coverage of the prior's region."""
+    from mhr2_ros.inference.covariance import CovariancePrior
+
+    prior = CovariancePrior()
+    lines = ["| sigma | parameter | now | calibrated (68%) |", "|---|---|---|---|"]
+    for label, name in COVARIANCE_ROWS:
+        calibrated = metrics.get(f"calibrated_{name}")
+        if calibrated is not None:
+            lines.append(f"| {label} | `{name}` | {getattr(prior, name):g} | {calibrated:.3g} |")
+    coverage = [(kind, metrics.get(f"covariance_{kind}_coverage")) for kind in ("along", "across", "heading", "tilt")]
+    lines.append("people inside the prior's 68% region (0.68 when calibrated): "
+                 + ", ".join(f"{kind} {value:.2f}" for kind, value in coverage if value is not None))
     return "\n".join(lines)

@@ -40,7 +40,8 @@ from mhr2_ros.body import JOINT_NAMES, PELVIS
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.errors import ErrorTypes, classify_errors
 from mhr2_ros.evaluation.uncertainty import frame_sums
-from mhr2_ros.inference.results import FrameResult
+from mhr2_ros.inference.covariance import PriorCheck, residual
+from mhr2_ros.inference.results import PREDICTED_K, FrameResult
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, track_observations
 # the benchmark's definition, in a module without torch (`mhr2 eval --help` shows its sizes)
 from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark  # noqa: F401
@@ -153,6 +154,7 @@ class Evaluator:
         # distance bin -> counted people, found people, and per found person MRPE (m) and
         # predicted / true pelvis depth
         self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": []})
+        self.prior_check = PriorCheck()  # the published pose covariance against these errors (covariance.py)
 
     def add(self, result: FrameResult, truth: FrameResult, ignore=None) -> M.Detection:
         """One frame; `ignore` (len(truth),) bool marks the people not counted (`ignored_people`).
@@ -172,8 +174,11 @@ class Evaluator:
         self.values["fov_bias"].append(M.fov_bias_deg(result.fov_y, truth.fov_y))
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
         first = len(self.values["pa_mpjpe"])  # this frame's pairs start here
+        focal, k_predicted = float(result.K[1, 1]), result.K_source == PREDICTED_K
         for p, g in pairs:
             self._person(p, g)
+            self.prior_check.add(residual(p.position, g.position, p.orientation, g.orientation, focal, p.depth_source),
+                                 k_predicted)  # fmt: skip
         self.frame_sums.append(frame_sums(det.tp, det.fp, det.fn, self.values["pa_mpjpe"][first:],
                                           self.values["mrpe"][first:], fov_error))  # fmt: skip
         ids = [str(g.track_id) if g.track_id is not None else str(c) for (_, g), c in zip(pairs, cols)]
@@ -191,6 +196,7 @@ class Evaluator:
         self.values["mpjpe"].append(M.mpjpe(p.joints_3d, g.joints_3d, PELVIS))
         self.values["pa_mpjpe"].append(M.pa_mpjpe(p.joints_3d, g.joints_3d))
         self.values["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
+        self.values["orientation_error"].append(M.orientation_error_deg(p.orientation, g.orientation))
         if p.vertices is not None and g.vertices is not None:
             self.values["pve"].append(M.pve(p.vertices, g.vertices, p.position, g.position))
             self.values["abs_pve"].append(M.abs_pve(p.vertices, g.vertices))
@@ -232,7 +238,8 @@ class Evaluator:
         fixed = self.errors.fixed_bodies(det)
         out.update({f"errors_{name}": value for name, value in dataclasses.asdict(self.errors).items()})
         out["f1_bodies_fixed"] = fixed.f1
-        for key in (*self.MESH_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error", "fov_bias"):
+        for key in (*self.MESH_KEYS, "orientation_error", "ta_pve", "pair_pa_mpjpe", "fov_error", "fov_bias"):
             vals = self.values.get(key, [])
             out[key] = float(np.mean(vals)) if vals else None
+        out.update(self.prior_check.summary())
         return out

@@ -18,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 # the "iou" criterion's default acceptance (the paper's protocol) and the stricter box test, which
 # the "joints" criterion also applies (see match_people); defined with the benchmark, re-exported
 from mhr2_ros.evaluation.benchmark_spec import BOX_IOU, MATCH_IOU  # noqa: F401
+from mhr2_ros.geometry import rotation_angle
 
 MM = 1000.0
 
@@ -81,6 +82,12 @@ def ta_pve(pred_verts: list, gt_verts: list) -> Optional[float]:
 def mrpe(pred_root: np.ndarray, gt_root: np.ndarray) -> float:
     """Mean root position error, meters: distance between pelvis positions (3,)."""
     return float(np.linalg.norm(pred_root - gt_root))
+
+
+def orientation_error_deg(pred_rotation: np.ndarray, gt_rotation: np.ndarray) -> float:
+    """Pelvis orientation error, degrees in [0, 180]: the angle of the rotation between the predicted
+    and the true body axes (3, 3) (the geodesic distance). PA-MPJPE aligns it away; MPJPE holds it."""
+    return float(np.degrees(rotation_angle(np.asarray(pred_rotation, np.float64).T @ np.asarray(gt_rotation, np.float64))))
 
 
 def fov_error_deg(pred_fov: float, gt_fov: float) -> float:

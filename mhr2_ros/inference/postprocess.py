@@ -17,7 +17,7 @@ import torch
 from mhr2_ros.body import BodyOutput
 from mhr2_ros.geometry import depth_from_nearness, focal_from_fov, project, scale_intrinsics, unproject
 from mhr2_ros.inference.preprocess import InputGeometry
-from mhr2_ros.inference.results import Human
+from mhr2_ros.inference.results import GIVEN_K, PREDICTED_K, Human
 
 
 @dataclass
@@ -40,14 +40,14 @@ def intrinsics_for(
     (sx, sy), (dx, dy) = geom.scale, geom.offset
     if K_given is not None:
         K = np.asarray(K_given, dtype=np.float64)
-        return K, scale_intrinsics(K, sx, sy, dx, dy).astype(np.float64), "given"
+        return K, scale_intrinsics(K, sx, sy, dx, dy).astype(np.float64), GIVEN_K
     in_h, in_w = geom.input_hw
     f = focal_from_fov(fov_pred, in_h)  # square pixels in the network input
     K_in = np.array([[f, 0.0, in_w / 2.0], [0.0, f, in_h / 2.0], [0.0, 0.0, 1.0]])
     K = np.array(
         [[f / sx, 0.0, (in_w / 2.0 - dx) / sx], [0.0, f / sy, (in_h / 2.0 - dy) / sy], [0.0, 0.0, 1.0]]
     )
-    return K, K_in, "predicted"
+    return K, K_in, PREDICTED_K
 
 
 def queries_to_camera(

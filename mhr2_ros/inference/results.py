@@ -19,6 +19,7 @@ NETWORK_DEPTH = "network"  # Human.depth_source: the network's monocular depth
 MEASURED_DEPTH = "depth image"  # Human.depth_source: scaled to a registered depth image
 FLOOR_DEPTH = "floor"  # Human.depth_source: scaled so the body's lowest point is on a known floor
 DEPTH_SOURCES = (NETWORK_DEPTH, MEASURED_DEPTH, FLOOR_DEPTH)  # the order of Human.msg's DEPTH_* values
+GIVEN_K, PREDICTED_K = "given", "predicted"  # FrameResult.K_source: the caller's K, the network's field of view
 
 
 @dataclass

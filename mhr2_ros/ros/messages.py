@@ -13,7 +13,8 @@ import numpy as np
 
 from mhr2_ros.body import JOINT_NAMES, SHAPE_NAMES
 from mhr2_ros.geometry import matrix_to_quaternion_xyzw
-from mhr2_ros.inference.results import DEPTH_SOURCES, FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
+from mhr2_ros.inference.covariance import LINEAR, POSE_DOF, CovariancePrior, pose_covariance
+from mhr2_ros.inference.results import DEPTH_SOURCES, GIVEN_K, PREDICTED_K, FrameResult
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.persons import STATES, PersonView
 
@@ -22,10 +23,7 @@ HUMAN_ARRAY = "mhr2_ros/msg/HumanArray"
 MESH_TOPOLOGY = "mhr2_ros/msg/MeshTopology"
 
 UNKNOWN_VARIANCE = 1.0e6  # Human.UNKNOWN_VARIANCE: variance of what is not estimated
-INTRINSICS_SOURCES = ("camera_info", "given", "predicted")  # HumanArray.INTRINSICS_*
-POSE_DOF = 6  # covariance rows: x, y, z, rotation about x, y, z
-LINEAR = slice(0, 3)
-ANGULAR = slice(3, 6)
+INTRINSICS_SOURCES = ("camera_info", GIVEN_K, PREDICTED_K)  # HumanArray.INTRINSICS_*
 
 
 @dataclass(frozen=True)
@@ -37,51 +35,9 @@ class SourceHeader:
 
 
 @dataclass(frozen=True)
-class CovariancePrior:
-    """Pose uncertainty model: the network gives no covariance, so this is a prior.
-
-    A monocular estimate is good across the viewing ray and poor along it: the
-    lateral sigma is a pixel error seen at the person's distance, the sigma along
-    the ray a fraction of that distance.
-    """
-
-    pixel_sigma: float = 4.0  # pixels: error of the 2D pelvis location
-    depth_sigma_ratio: float = 0.1  # sigma along the ray / distance
-    orientation_sigma: float = 0.35  # radians, each rotation axis
-    # sigma along the ray / distance of a person scaled to a depth image (Human.depth_source "depth
-    # image"): the benchmark's MRPE with exact depth and the true K is 4-5% of the distance, lateral
-    # error included (README, Depth cameras)
-    measured_depth_sigma_ratio: float = 0.05
-    # the same for a person stood on a known floor (Human.depth_source "floor"): the 68th percentile
-    # of the tuning set's depth errors with the true floor and K (README, The floor)
-    floor_depth_sigma_ratio: float = 0.07
-
-    def along_ray(self, depth_source: str) -> float:
-        """sigma along the viewing ray / distance of a person whose depth comes from `depth_source`."""
-        return {MEASURED_DEPTH: self.measured_depth_sigma_ratio,
-                FLOOR_DEPTH: self.floor_depth_sigma_ratio}.get(depth_source, self.depth_sigma_ratio)  # fmt: skip
-
-
-@dataclass(frozen=True)
 class HumanOptions:
     with_vertices: bool = False  # fill Human.vertices (publish_meshes)
     prior: CovariancePrior = field(default_factory=CovariancePrior)
-
-
-def pose_covariance(position: np.ndarray, focal: float, prior: CovariancePrior,
-                    depth_source: str = NETWORK_DEPTH) -> np.ndarray:
-    """6x6 pose covariance, elongated along the camera ray through `position`, by how far the
-    person's `depth_source` (results.DEPTH_SOURCES) is trusted along it (`CovariancePrior.along_ray`)."""
-    p = np.asarray(position, dtype=np.float64)
-    distance = float(np.linalg.norm(p))
-    ray = p / distance if distance > 0 else np.array([0.0, 0.0, 1.0])
-    along = (prior.along_ray(depth_source) * distance) ** 2
-    across = (prior.pixel_sigma / max(focal, 1e-6) * distance) ** 2
-    outer = np.outer(ray, ray)
-    cov = np.zeros((POSE_DOF, POSE_DOF))
-    cov[LINEAR, LINEAR] = across * (np.eye(3) - outer) + along * outer
-    cov[ANGULAR, ANGULAR] = np.eye(3) * prior.orientation_sigma**2
-    return cov
 
 
 def twist_covariance(person: PersonView) -> np.ndarray:
@@ -104,10 +60,12 @@ def pose_message(f: MessageFactory, position, rotation) -> object:
     return f.new("geometry_msgs/msg/Pose", position=_point(f, position), orientation=quaternion)
 
 
-def build_human(f: MessageFactory, person: PersonView, focal: float, options: HumanOptions) -> object:
+def build_human(f: MessageFactory, person: PersonView, focal: float, options: HumanOptions,
+                k_predicted: bool = False) -> object:
+    """Human of one person; `k_predicted`: the frame's K is the network's (a wider covariance prior)."""
     h = person.human
     position = person.position  # a track not seen now: where the motion model puts it
-    covariance = pose_covariance(position, focal, options.prior, h.depth_source)
+    covariance = pose_covariance(position, h.orientation, focal, options.prior, h.depth_source, k_predicted)
     if person.predicted_cov is not None:  # the prediction's spread on top of a detection's: conservative
         covariance[LINEAR, LINEAR] += person.predicted_cov
     pose = f.new(
@@ -155,7 +113,7 @@ def build_human_array(
     K = np.asarray(frame.K, dtype=np.float64)
     focal = float(K[1, 1])
     height, width = (int(v) for v in frame.image_size)
-    humans: List[object] = [build_human(f, p, focal, options) for p in persons]
+    humans: List[object] = [build_human(f, p, focal, options, source == PREDICTED_K) for p in persons]
     return f.new(
         HUMAN_ARRAY,
         header=f.header(header.stamp_ns, header.frame_id),

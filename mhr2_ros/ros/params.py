@@ -13,16 +13,17 @@ device). Inference fields keep InferenceConfig's names (config.py).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from mhr2_ros.config import MAX_FLOOR_ANGLE_SIGMA, PRESETS, InferenceConfig
+from mhr2_ros.inference.covariance import CovariancePrior
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.hri import namespace_problem
 from mhr2_ros.ros.outputs import OutputOptions
-from mhr2_ros.ros.messages import CovariancePrior
 from mhr2_ros.ros.tf import frame_id_problem
 
 NOW, ACTIVATE, CONFIGURE = "now", "activate", "configure"
@@ -209,17 +210,23 @@ SPECS: Tuple[ParamSpec, ...] = (
               "of the mesh marker (0: the full 27k-triangle mesh)", min=0.0, max=0.5),
     ParamSpec("marker_lifetime", float, _OUT.marker_lifetime, "seconds a marker lives without an update "
               "(0: until deleted)", min=0.0, max=3600.0),
-    ParamSpec("pixel_sigma", float, _PRIOR.pixel_sigma, "pixels: 2D pelvis error of the pose covariance "
-              "prior", min=0.0, max=1000.0),
+    ParamSpec("pixel_sigma", float, _PRIOR.pixel_sigma, "pixels per axis: pelvis error across the ray "
+              "in the pose covariance prior", min=0.0, max=1000.0),
     ParamSpec("depth_sigma_ratio", float, _PRIOR.depth_sigma_ratio, "sigma along the viewing ray / distance, "
               "in the pose covariance prior", min=0.0, max=10.0),
-    ParamSpec("orientation_sigma", float, _PRIOR.orientation_sigma, "radians per axis, in the pose "
-              "covariance prior", min=0.0, max=4.0),
+    ParamSpec("heading_sigma", float, _PRIOR.heading_sigma, "radians about the person's up axis (which way "
+              "they face), in the pose covariance prior", min=0.0, max=4.0),
+    ParamSpec("tilt_sigma", float, _PRIOR.tilt_sigma, "radians about each of the person's horizontal axes, in "
+              "the pose covariance prior", min=0.0, max=4.0),
     ParamSpec("measured_depth_sigma_ratio", float, _PRIOR.measured_depth_sigma_ratio, "sigma along the viewing "
               "ray / distance, in the pose covariance of a person scaled to a depth image (use_depth)",
               min=0.0, max=10.0),
     ParamSpec("floor_depth_sigma_ratio", float, _PRIOR.floor_depth_sigma_ratio, "sigma along the viewing ray / "
               "distance, in the pose covariance of a person stood on the floor (floor_frame)", min=0.0, max=10.0),
+    ParamSpec("predicted_fov_pixel_sigma", float, _PRIOR.predicted_fov_pixel_sigma, "pixels: pixel_sigma when K is "
+              "the network's (no usable camera_info)", min=0.0, max=1000.0),
+    ParamSpec("predicted_fov_depth_factor", float, _PRIOR.predicted_fov_depth_factor, "the sigma along the ray is "
+              "multiplied by this when K is the network's (no usable camera_info)", min=1.0, max=10.0),
     # ---- node
     ParamSpec("diagnostics_period", float, 1.0, "seconds between /diagnostics messages", ACTIVATE,
               min=0.1, max=60.0),
@@ -302,8 +309,7 @@ def inference_config(values: Mapping[str, Any], return_vertices: bool) -> Infere
 
 def output_options(values: Mapping[str, Any]) -> OutputOptions:
     v = {**DEFAULTS, **values}
-    prior = CovariancePrior(v["pixel_sigma"], v["depth_sigma_ratio"], v["orientation_sigma"],
-                            v["measured_depth_sigma_ratio"], v["floor_depth_sigma_ratio"])
+    prior = CovariancePrior(**{f.name: v[f.name] for f in dataclasses.fields(CovariancePrior)})
     return OutputOptions(
         publish_tf=v["publish_tf"], publish_markers=v["publish_markers"], publish_meshes=v["publish_meshes"],
         publish_people=v["publish_people"], publish_hri=v["publish_hri"], hri_namespace=v["hri_namespace"],
