@@ -42,7 +42,8 @@ def start(args, stderr_lines: list) -> subprocess.Popen:
         for chunk in iter(lambda: proc.stderr.read(64), ""):
             stderr_lines.append(chunk)
 
-    threading.Thread(target=read, daemon=True).start()
+    proc.reader = threading.Thread(target=read, daemon=True)  # joined once the process ended: all its output
+    proc.reader.start()
     return proc
 
 
@@ -64,7 +65,7 @@ def test_sigterm_saves_the_step_in_progress_and_resume_goes_on(tmp_path):
     wait_for_steps(proc, stderr, 2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
-    time.sleep(0.2)  # the reader thread drains the pipe
+    proc.reader.join(10.0)  # the reader thread drains the pipe to its end
     message = "".join(stderr)
     run = tmp_path / "run"
     assert "stopped by SIGTERM after step" in message and f"--resume {run}" in message

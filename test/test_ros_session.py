@@ -50,18 +50,19 @@ def test_closing_the_slot_wakes_a_waiting_taker():
 
 
 def test_worker_processes_only_the_newest_frame():
-    release = threading.Event()
+    release, busy = threading.Event(), threading.Event()
     seen = []
 
     def process(item):
         seen.append(item)
         if item == 0:
+            busy.set()
             release.wait(2.0)  # busy on frame 0 while frames 1..9 arrive
 
     worker = FrameWorker(process)
     worker.start()
     worker.submit(0)
-    time.sleep(0.1)
+    assert busy.wait(5.0)  # inside frame 0 (an event, not a sleep: a loaded machine may start late)
     dropped = sum(worker.submit(i) for i in range(1, 10))
     release.set()
     deadline = time.monotonic() + 2.0
@@ -72,11 +73,11 @@ def test_worker_processes_only_the_newest_frame():
 
 
 def test_a_busy_worker_can_be_waited_for_until_its_frame_ends():
-    release = threading.Event()
-    worker = FrameWorker(lambda item: release.wait(5.0))
+    release, busy = threading.Event(), threading.Event()
+    worker = FrameWorker(lambda item: (busy.set(), release.wait(5.0)))
     worker.start()
     worker.submit(1)
-    time.sleep(0.1)
+    assert busy.wait(5.0)
     assert worker.stop(0.05) is False and worker.running  # still inside its frame
     threading.Timer(0.2, release.set).start()
     assert worker.stop(timeout=None) and not worker.running
@@ -87,11 +88,18 @@ def test_worker_reports_an_exception_and_goes_on():
     worker = FrameWorker(lambda item: seen.append(1 / item), on_error=errors.append)
     worker.start()
     worker.submit(0)
-    time.sleep(0.2)
+    _wait_for(lambda: errors)  # frame 0 failed before frame 2 comes (else 2 would replace it)
     worker.submit(2)
-    time.sleep(0.2)
+    _wait_for(lambda: seen)
     assert worker.stop(2.0)
     assert isinstance(errors[0], ZeroDivisionError) and seen == [0.5] and worker.processed == 1
+
+
+def _wait_for(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert condition()
 
 
 def _stamped(stamp_ns):

@@ -7,8 +7,8 @@ person's depth came from (results.DEPTH_SOURCES) and by whether the camera's K w
 predicted (a predicted field of view moves every ray and scales every depth).
 
 The orientation is split the same way: a person's heading (the turn about their own up axis)
-is what a monocular network gets wrong (the shipped model: 68% of the errors within 1.47 rad), their
-tilt (about the two horizontal body axes) far less (0.17 rad per axis); one sigma for all three
+is what a monocular network gets wrong (the shipped model: 68% of the errors within 1.2 rad), their
+tilt (about the two horizontal body axes) far less (0.12 rad per axis); one sigma for all three
 axes would be wrong both ways.
 
 A covariance is only useful to a tracker or a costmap if it is calibrated: about 68% of the
@@ -48,8 +48,8 @@ class CovariancePrior:
 
     pixel_sigma: float = 2.7  # pixels per image axis: error of the pelvis across the ray, the camera's K
     depth_sigma_ratio: float = 0.12  # sigma along the ray / distance: the network's depth, the camera's K
-    heading_sigma: float = 1.47  # radians about the person's up axis (which way they face)
-    tilt_sigma: float = 0.17  # radians about each of the person's horizontal axes (lean, bend)
+    heading_sigma: float = 1.2  # radians about the person's up axis (which way they face)
+    tilt_sigma: float = 0.12  # radians about each of the person's horizontal axes (lean, bend)
     # sigma along the ray / distance of a person scaled to a depth image (Human.depth_source "depth
     # image"): the benchmark's MRPE with exact depth and the true K is 4-5% of the distance
     measured_depth_sigma_ratio: float = 0.05
