@@ -64,6 +64,54 @@ def test_siblings_meet_at_their_common_parent_and_the_latest_transform_counts():
     assert tree.lookup("base_link", "a")[1][0] == pytest.approx(3.0)
 
 
+MS = 1_000_000  # ns
+
+
+def head_at(pitch_deg: float, stamp_ns: int):
+    """base_link -> camera_link of a pan-tilt head pitched by `pitch_deg` at `stamp_ns` (on /tf)."""
+    return transform("base_link", "camera_link", pitch_about_y(pitch_deg), [0.2, 0.05, 1.1], stamp_ns)
+
+
+def test_a_moving_head_is_interpolated_at_the_stamp_and_the_static_mount_holds_at_any():
+    chain = mount_chain(1.2, 0.0)
+    tree = TfTree()
+    tree.add([chain[0], chain[2]], static=True)  # footprint -> base_link, camera_link -> optical
+    tree.add([head_at(20.0, 200 * MS)])  # bag order need not be stamp order
+    tree.add([head_at(0.0, 100 * MS)])
+
+    def pitch(stamp):
+        return floor_plane_in_camera(*tree.lookup("camera_optical_frame", "base_footprint", stamp))
+
+    np.testing.assert_allclose(pitch(150 * MS), floor_plane_from_mount(1.2, 10.0), atol=1e-9)  # half-way
+    np.testing.assert_allclose(pitch(125 * MS), floor_plane_from_mount(1.2, 5.0), atol=1e-9)  # one turn, linear
+    np.testing.assert_allclose(pitch(50 * MS), floor_plane_from_mount(1.2, 0.0), atol=1e-9)  # before: the oldest
+    np.testing.assert_allclose(pitch(900 * MS), floor_plane_from_mount(1.2, 20.0), atol=1e-9)  # after: the newest
+    np.testing.assert_allclose(pitch(None), floor_plane_from_mount(1.2, 20.0), atol=1e-9)
+    edge = tree.edges["camera_link"]
+    tree.add([head_at(30.0, 200 * MS + 10_000 * MS)])  # ten seconds on: older transforms leave the history
+    assert edge.stamps == [200 * MS, 10_200 * MS] and len(edge.quaternions) == len(edge.translations) == 2
+    assert tree.edges["base_link"].stamps == [0]  # static: one transform, whatever the stamps
+
+
+def test_slerp_takes_the_short_way_for_either_sign_of_a_quaternion():
+    from mhr2_ros.ros.tf_tree import slerp
+
+    q0 = matrix_to_quaternion_xyzw(pitch_about_y(0.0))
+    q1 = -matrix_to_quaternion_xyzw(pitch_about_y(60.0))  # the same rotation, the other sign
+    half = slerp(q0, q1, 0.5)
+    from mhr2_ros.geometry import quaternion_xyzw_to_matrix
+
+    np.testing.assert_allclose(quaternion_xyzw_to_matrix(half), pitch_about_y(30.0), atol=1e-12)
+    np.testing.assert_allclose(slerp(q0, q0, 0.3), q0, atol=1e-12)
+
+
+def test_a_new_parent_starts_a_new_history():
+    tree = TfTree()
+    tree.add([transform("odom", "base_link", np.eye(3), [1.0, 0.0, 0.0], 100 * MS)])
+    tree.add([transform("map", "base_link", np.eye(3), [5.0, 0.0, 0.0], 200 * MS)])  # re-parented
+    assert tree.edges["base_link"].parent == "map" and tree.lookup("map", "base_link", 100 * MS)[1][0] == 5.0
+
+
 def test_frames_without_a_path_are_named():
     tree = TfTree()
     tree.add(mount_chain(1.3, 0.0))
@@ -116,3 +164,57 @@ def test_bag_floor_frame_moves_people_towards_the_floor_of_the_bags_tf(tmp_path,
     assert z == pytest.approx(expected * plain.humans[0].depth, rel=1e-4)
     assert [s for s, _ in depths["map"]] == [0, 0] and depths["map"][0][1] == pytest.approx(plain.humans[0].depth)
     assert "no TF path from 'map' to 'cam_optical_frame'" in caplog.text
+
+
+def test_bag_floor_frame_interpolates_a_moving_head_with_transforms_recorded_after_the_image(
+        tmp_path, body_model, tiny_detector):
+    """The head pitches from -4 to +4 degrees on /tf, stamped 50 ms either side of the image, the
+    second transform recorded after the image: the image waits for it (the next image is read
+    first), and the floor is the level one between them, as in the static test above."""
+    import copy
+
+    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+
+    from mhr2_ros.cli.demo_scene import render_demo_scene
+    from mhr2_ros.config import override
+    from mhr2_ros.inference.floor_contact import floor_scales
+    from mhr2_ros.io.rosbag import BagImageReader, BagWriter
+    from mhr2_ros.ros.offline import BagOptions, process_bag
+    from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
+    from test_rosbag import FRAME, T0, TOPIC, image_msg
+
+    image, _ = render_demo_scene(body_model, width=160, height=120)
+    det = copy.copy(tiny_detector)
+    det.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2)
+    plain = det(image)
+    height = 1.2 * float(np.max(plain.humans[0].vertices[:, 1]))  # a level camera's floor 1.2x below
+    chain = mount_chain(height, 0.0, optical=FRAME)
+    tf_type = "tf2_msgs/msg/TFMessage"
+
+    def head(pitch_deg, stamp_ns):
+        return transform("base_link", "camera_link", pitch_about_y(pitch_deg), [0.2, 0.05, height - 0.1], stamp_ns)
+
+    src = tmp_path / "in"
+    with Writer(src, version=8, storage_plugin=StoragePlugin.MCAP) as w:
+        static = w.add_connection("/tf_static", tf_type, typestore=STORE)
+        moving = w.add_connection("/tf", tf_type, typestore=STORE)
+        conn = w.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=STORE)
+        w.write(static, T0 - 100 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[chain[0], chain[2]]), tf_type))
+        w.write(moving, T0 - 49 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[head(-4.0, T0 - 50 * MS)]), tf_type))
+        w.write(conn, T0 + 5 * MS, STORE.serialize_cdr(image_msg(image, T0), "sensor_msgs/msg/Image"))
+        w.write(moving, T0 + 51 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[head(4.0, T0 + 50 * MS)]), tf_type))
+        w.write(conn, T0 + 105 * MS, STORE.serialize_cdr(image_msg(image, T0 + 100 * MS), "sensor_msgs/msg/Image"))
+    out = tmp_path / "out"
+    reader = BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree())
+    with BagWriter(out, STORE) as writer:
+        process_bag(reader, writer, det, OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False)),
+                    BagOptions(floor_frame="base_footprint", progress=False))  # fmt: skip
+    with Reader(out) as r:
+        first, second = [STORE.deserialize_cdr(d, c.msgtype) for c, _, d in r.messages() if c.topic == "/humans"]
+    level = floor_scales(plain.humans[0].vertices[None].astype(np.float64), np.array([0.0, 1.0, 0.0, height]),
+                         det.cfg.floor_angle_sigma).scale[0]  # fmt: skip
+    assert first.humans[0].pelvis.pose.position.z == pytest.approx(level * plain.humans[0].depth, rel=1e-4)
+    pitched = floor_scales(plain.humans[0].vertices[None].astype(np.float64), floor_plane_from_mount(height, 4.0),
+                           det.cfg.floor_angle_sigma).scale[0]  # fmt: skip
+    assert second.humans[0].pelvis.pose.position.z == pytest.approx(pitched * plain.humans[0].depth, rel=1e-4)
+    assert abs(pitched - level) > 1e-3  # the two floors differ: the test tells them apart

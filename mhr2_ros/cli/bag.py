@@ -78,8 +78,8 @@ def add_parser(sub) -> None:
     floor = add_mount_options(p)
     floor.add_argument("--floor-frame", default="", metavar="FRAME",
                        help="TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint), looked up in the "
-                       "bag's /tf and /tf_static at each image (the latest of each transform recorded before it), as "
-                       "the node's floor_frame; instead of --camera-height")
+                       "bag's /tf and /tf_static at each image's stamp (a moving joint interpolated between the "
+                       "transforms around it), as the node's floor_frame; instead of --camera-height")
     p.set_defaults(run=run)
 
 

@@ -31,7 +31,8 @@ IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # metadata version read by Humble and Jazzy's rosbag2
 DEPTH_CANDIDATES = 8  # recent depth images a frame's depth is chosen among
-TF_TOPICS = ("/tf", "/tf_static")  # read with a tf_tree (ros/tf_tree.py)
+TF_STATIC = "/tf_static"
+TF_TOPICS = ("/tf", TF_STATIC)  # read with a tf_tree (ros/tf_tree.py)
 
 
 @dataclass
@@ -175,9 +176,10 @@ class BagImageReader:
         return sorted(c.topic for c in self._reader.connections if c.msgtype in msgtypes)
 
     def __iter__(self) -> Iterator[BagFrame]:
-        """Frames in bag order. With a depth topic each image is held until the next one arrives, so
-        that a depth image recorded just after it (drivers publish the aligned depth after the colour
-        image, with its stamp) can be paired: the frame gets the nearest in stamp of the recent ones."""
+        """Frames in bag order. With a depth topic or a tf_tree each image is held until the next one
+        arrives, so that what is recorded just after it can serve it: an aligned depth image (drivers
+        publish it after the colour image, with its stamp; the frame gets the nearest in stamp of the
+        recent ones), the transforms that bracket its stamp (the tf_tree interpolates between them)."""
         camera_info, pending = None, None
         depths: Deque = deque(maxlen=DEPTH_CANDIDATES)
         while True:
@@ -203,7 +205,7 @@ class BagImageReader:
                 continue
             if self.tf_tree is not None and topic in TF_TOPICS:
                 tf = self._latest(msgtype, data, None)
-                self.tf_tree.add(tf.transforms if tf is not None else ())
+                self.tf_tree.add(tf.transforms if tf is not None else (), static=topic == TF_STATIC)
                 continue
             if topic == self.depth_topic:
                 decoded = self._latest(msgtype, data, None)
@@ -212,7 +214,7 @@ class BagImageReader:
                 continue
             frame = self._frame(msgtype, timestamp, data, camera_info, self._read)
             self._read += 1
-            if self.depth_topic is None:
+            if self.depth_topic is None and self.tf_tree is None:
                 self.count += 1
                 yield frame
                 continue
@@ -221,7 +223,7 @@ class BagImageReader:
             pending = frame
 
     def _paired(self, frame: BagFrame, depths) -> BagFrame:
-        frame.depth = nearest_in_time(depths, frame.stamp_ns)
+        frame.depth = nearest_in_time(depths, frame.stamp_ns) if self.depth_topic else None
         self.count += 1
         return frame
 

@@ -50,8 +50,8 @@ class BagOptions:
     # of the image's, as the node's depth_sync_tolerance (None: depth images are not used)
     depth_sync_tolerance: Optional[float] = None
     floor: Optional[np.ndarray] = None  # (4,) floor plane (n, d) in the camera frame (a fixed mount), or None
-    # TF frame whose z = 0 plane is the floor, looked up in the reader's tf_tree at each image
-    # (the bag's /tf and /tf_static, as the node's floor_frame); '' : none
+    # TF frame whose z = 0 plane is the floor, looked up in the reader's tf_tree at each image's
+    # stamp (the bag's /tf and /tf_static, as the node's floor_frame); '' : none
     floor_frame: str = ""
     max_frames: Optional[int] = None
     progress: bool = True
@@ -150,7 +150,7 @@ class _FloorSource:
             return self.options.floor
         camera = frame.frame_id or self.options.camera_frame
         try:
-            return floor_plane_in_camera(*self.tree.lookup(camera, self.options.floor_frame))
+            return floor_plane_in_camera(*self.tree.lookup(camera, self.options.floor_frame, frame.stamp_ns))
         except InputError as exc:
             if camera not in self.warned:
                 self.warned.add(camera)
