@@ -177,6 +177,14 @@ def test_frame_to_dict_writes_every_human_field_by_value():
     assert b["orientation"] == [[0.866025, -0.5, 0.0], [0.5, 0.866025, 0.0], [0.0, 0.0, 1.0]]
     assert b["quaternion_xyzw"] == [0.0, 0.0, 0.258819, 0.965926]  # sin 15, cos 15 about +z
     assert record["timestamp"] is None and "joint_names" not in record
+    # the default prior at 2.438 m, network depth, K given (focal 100 px): 13% along the ray, 4 px across
+    distance = float(np.linalg.norm([0.123456, -0.654321, 2.3456789]))
+    assert b["sigma"] == {"along_ray": round(0.13 * distance, 4), "across_ray": round(4.0 / 100.0 * distance, 4),
+                          "heading": 1.5, "tilt": 0.17}  # fmt: skip
+    predicted = _frame([second])
+    predicted.K_source = "predicted"  # the network's K: the wider prior (x1.4 along, 7.8 px across)
+    sigma = frame_to_dict(predicted, 0, "x.png", None)["humans"][0]["sigma"]
+    assert sigma["along_ray"] == round(0.13 * 1.4 * distance, 4) and sigma["across_ray"] == round(0.078 * distance, 4)
 
 
 def test_export_glb_keeps_every_vertex_in_order(tmp_path):

@@ -23,7 +23,8 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from mhr2_ros.geometry import matrix_to_quaternion_xyzw
-from mhr2_ros.inference.results import SHAPE_NAMES, FrameResult, Human
+from mhr2_ros.inference.covariance import CovariancePrior, position_sigmas
+from mhr2_ros.inference.results import PREDICTED_K, SHAPE_NAMES, FrameResult, Human
 from mhr2_ros.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,9 @@ def _nan_to_none(value):
     return value if math.isfinite(value) else None
 
 
-def human_to_dict(human: Human, index: int) -> Dict[str, Any]:
-    """JSON-safe dict of one person (fields: `frame_to_dict`)."""
+def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_predicted: bool = False,
+                  prior: CovariancePrior = CovariancePrior()) -> Dict[str, Any]:
+    """JSON-safe dict of one person (fields: `frame_to_dict`); `sigma` needs the frame's `focal`."""
     shape = np.asarray(human.shape, dtype=np.float64).reshape(-1)
     if len(shape) != len(SHAPE_NAMES):
         raise ValueError(
@@ -80,7 +82,16 @@ def human_to_dict(human: Human, index: int) -> Dict[str, Any]:
         "box": _list(human.box, PX),
         "joints_3d": _list(human.joints_3d, M),
         "keypoints_2d": _list(human.keypoints_2d, PX),
+        "sigma": None if focal is None else _sigma(human, focal, k_predicted, prior),
     }
+
+
+def _sigma(human: Human, focal: float, k_predicted: bool, prior: CovariancePrior) -> Dict[str, Optional[float]]:
+    """The pose covariance prior's sigmas (inference/covariance.py, as the node publishes them)."""
+    along, across = position_sigmas(float(np.linalg.norm(human.position)), focal, prior, human.depth_source,
+                                    k_predicted)  # fmt: skip
+    return {"along_ray": _num(along, M), "across_ray": _num(across, M), "heading": _num(prior.heading_sigma, ROT),
+            "tilt": _num(prior.tilt_sigma, ROT)}  # fmt: skip
 
 
 def frame_to_dict(
@@ -124,6 +135,9 @@ def frame_to_dict(
     | box              | [x_min, y_min, x_max, y_max] | px, projected mesh, clipped to the image                   |
     | joints_3d        | Jx3 float             | m, joints in the camera frame                                     |
     | keypoints_2d     | Jx2 float             | px, joints projected with K                                       |
+    | sigma            | {along_ray, across_ray, heading, tilt} | 1-sigma of the pose covariance prior (as the  |
+    |                  |                       | node publishes it; m along the viewing ray and across it per axis,|
+    |                  |                       | rad about the body's up axis and about each horizontal axis)      |
     """
     height, width = (int(v) for v in frame.image_size[:2])
     record: Dict[str, Any] = {
@@ -142,7 +156,8 @@ def frame_to_dict(
             count = len(np.asarray(human.joints_3d).reshape(-1, 3))
             if count != len(joint_names):
                 raise ValueError(f"human {i}: {count} joints but {len(joint_names)} joint names")
-    record["humans"] = [human_to_dict(h, i) for i, h in enumerate(frame.humans)]
+    focal, k_predicted = float(frame.K[1, 1]), frame.K_source == PREDICTED_K
+    record["humans"] = [human_to_dict(h, i, focal, k_predicted) for i, h in enumerate(frame.humans)]
     return record
 
 
