@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
-
 from scipy.spatial.transform import Rotation
 
 from mhr2_ros.inference.results import FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH
@@ -123,7 +122,7 @@ def residual(position, true_position, rotation, true_rotation, focal: float, dep
 
 
 class PriorCheck:
-    """Accumulates `PersonResidual`s of one camera condition (K given or predicted) and reports the
+    """Accumulates `PersonResidual`s, each with whether its frame's K was predicted, and reports the
     prior's coverage and the calibrated prior (module docstring)."""
 
     def __init__(self, prior: Optional[CovariancePrior] = None) -> None:
