@@ -14,7 +14,7 @@ from test_io import _count_frames
 FRAME_KEYS = {"frame", "name", "timestamp", "image_size", "K", "K_source", "fov_y_deg", "timings", "joint_names",
               "humans"}  # fmt: skip
 HUMAN_KEYS = {"id", "index", "score", "pelvis_2d", "depth", "position", "orientation", "quaternion_xyzw", "shape",
-              "height", "box", "joints_3d", "keypoints_2d", "depth_source"}  # fmt: skip
+              "height", "box", "joints_3d", "keypoints_2d", "depth_source", "sigma"}  # fmt: skip
 STAGES = {"preprocess", "encoder", "decoder", "heads", "body", "postprocess", "total"}
 
 
@@ -53,6 +53,9 @@ def test_detect_json_follows_the_readme_schema_and_meshes_load(weights, media, t
     for h in humans:
         assert set(h) == HUMAN_KEYS and h["id"] is None
         assert h["depth"] == pytest.approx(h["position"][2], abs=1e-4)
+        distance = float(np.linalg.norm(h["position"]))  # the prior at the given K (fy 90 px), network depth
+        assert h["sigma"]["along_ray"] == pytest.approx(0.13 * distance, abs=1e-4)
+        assert h["sigma"]["across_ray"] == pytest.approx(4.0 / fy * distance, abs=1e-4)
         assert np.allclose(h["joints_3d"][0], h["position"], atol=2e-4)  # row 0 is the pelvis
         j = np.array(h["joints_3d"])
         uv = np.stack([fx * j[:, 0] / j[:, 2] + cx, fy * j[:, 1] / j[:, 2] + cy], 1)  # by hand, with the given K
