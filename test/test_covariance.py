@@ -93,3 +93,15 @@ def test_prior_check_coverage_and_calibrated_values_by_hand():
 def test_an_empty_check_reports_nothing():
     s = PriorCheck().summary()
     assert all(value is None for value in s.values()) and "covariance_along_coverage" in s
+
+
+def test_the_eval_table_says_when_nobody_was_found_to_check_the_prior_on():
+    from mhr2_ros.cli.evaluate import format_covariance_table
+
+    empty = format_covariance_table(PriorCheck().summary())
+    assert empty.endswith("(0.68 when calibrated): none found") and "`pixel_sigma`" not in empty
+    check = PriorCheck(CovariancePrior(pixel_sigma=2.0))
+    check.add(PersonResidual(0.05, 1.0, 0.2, 0.05, NETWORK_DEPTH), k_predicted=False)
+    table = format_covariance_table(check.summary())
+    assert "| across the ray, px | `pixel_sigma` | 4 |" in table  # "now": the default the node publishes
+    assert table.endswith("along 1.00, across 1.00, heading 1.00, tilt 1.00")

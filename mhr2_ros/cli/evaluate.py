@@ -274,6 +274,6 @@ def format_covariance_table(metrics: Dict[str, Optional[float]]) -> str:
         if calibrated is not None:
             lines.append(f"| {label} | `{name}` | {getattr(prior, name):g} | {calibrated:.3g} |")
     coverage = [(kind, metrics.get(f"covariance_{kind}_coverage")) for kind in ("along", "across", "heading", "tilt")]
-    lines.append("people inside the prior's 68% region (0.68 when calibrated): "
-                 + ", ".join(f"{kind} {value:.2f}" for kind, value in coverage if value is not None))
+    shown = ", ".join(f"{kind} {value:.2f}" for kind, value in coverage if value is not None)
+    lines.append("people inside the prior's 68% region (0.68 when calibrated): " + (shown or "none found"))
     return "\n".join(lines)

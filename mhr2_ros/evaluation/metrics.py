@@ -87,7 +87,8 @@ def mrpe(pred_root: np.ndarray, gt_root: np.ndarray) -> float:
 def orientation_error_deg(pred_rotation: np.ndarray, gt_rotation: np.ndarray) -> float:
     """Pelvis orientation error, degrees in [0, 180]: the angle of the rotation between the predicted
     and the true body axes (3, 3) (the geodesic distance). PA-MPJPE aligns it away; MPJPE holds it."""
-    return float(np.degrees(rotation_angle(np.asarray(pred_rotation, np.float64).T @ np.asarray(gt_rotation, np.float64))))
+    relative = np.asarray(pred_rotation, np.float64).T @ np.asarray(gt_rotation, np.float64)
+    return float(np.degrees(rotation_angle(relative)))
 
 
 def fov_error_deg(pred_fov: float, gt_fov: float) -> float:

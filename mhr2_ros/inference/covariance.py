@@ -46,7 +46,9 @@ class CovariancePrior:
     for the shipped model: each about the 68th percentile of its error (README, Evaluation)."""
 
     pixel_sigma: float = 4.0  # pixels per image axis: error of the pelvis across the ray, the camera's K
-    depth_sigma_ratio: float = 0.13  # sigma along the ray / distance: the network's depth, the camera's K
+    # sigma along the ray / distance: the network's depth, the camera's K (published; the floor fusion's
+    # own weight, floor_contact.NETWORK_SIGMA 0.12, was tuned with floor_angle_sigma and stays apart)
+    depth_sigma_ratio: float = 0.13
     heading_sigma: float = 1.5  # radians about the person's up axis (which way they face)
     tilt_sigma: float = 0.17  # radians about each of the person's horizontal axes (lean, bend)
     # sigma along the ray / distance of a person scaled to a depth image (Human.depth_source "depth

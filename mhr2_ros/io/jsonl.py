@@ -30,6 +30,7 @@ from mhr2_ros.io.atomic import atomic_write
 log = logging.getLogger(__name__)
 
 M, PX, ROT, UNIT, K_DIGITS, DEG, SEC = 4, 2, 6, 4, 3, 3, 6  # decimals per kind of value
+PRIOR = CovariancePrior()  # the node's default pose covariance prior, for each human's `sigma`
 
 
 def _num(value, digits: int) -> Optional[float]:
@@ -57,8 +58,7 @@ def _nan_to_none(value):
     return value if math.isfinite(value) else None
 
 
-def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_predicted: bool = False,
-                  prior: CovariancePrior = CovariancePrior()) -> Dict[str, Any]:
+def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_predicted: bool = False) -> Dict[str, Any]:
     """JSON-safe dict of one person (fields: `frame_to_dict`); `sigma` needs the frame's `focal`."""
     shape = np.asarray(human.shape, dtype=np.float64).reshape(-1)
     if len(shape) != len(SHAPE_NAMES):
@@ -82,16 +82,16 @@ def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_pre
         "box": _list(human.box, PX),
         "joints_3d": _list(human.joints_3d, M),
         "keypoints_2d": _list(human.keypoints_2d, PX),
-        "sigma": None if focal is None else _sigma(human, focal, k_predicted, prior),
+        "sigma": None if focal is None else _sigma(human, focal, k_predicted),
     }
 
 
-def _sigma(human: Human, focal: float, k_predicted: bool, prior: CovariancePrior) -> Dict[str, Optional[float]]:
-    """The pose covariance prior's sigmas (inference/covariance.py, as the node publishes them)."""
-    along, across = position_sigmas(float(np.linalg.norm(human.position)), focal, prior, human.depth_source,
+def _sigma(human: Human, focal: float, k_predicted: bool) -> Dict[str, Optional[float]]:
+    """The default pose covariance prior's sigmas (inference/covariance.py, as the node publishes them)."""
+    along, across = position_sigmas(float(np.linalg.norm(human.position)), focal, PRIOR, human.depth_source,
                                     k_predicted)  # fmt: skip
-    return {"along_ray": _num(along, M), "across_ray": _num(across, M), "heading": _num(prior.heading_sigma, ROT),
-            "tilt": _num(prior.tilt_sigma, ROT)}  # fmt: skip
+    return {"along_ray": _num(along, M), "across_ray": _num(across, M), "heading": _num(PRIOR.heading_sigma, ROT),
+            "tilt": _num(PRIOR.tilt_sigma, ROT)}  # fmt: skip
 
 
 def frame_to_dict(

@@ -108,8 +108,9 @@ class BagImageReader:
     ) -> None:  # fmt: skip
         """`on_message(topic, msgtype, timestamp, rawdata)` sees every message read
         (images, camera infos, depth images and TF), e.g. to copy them into the output bag.
-        `tf_tree`: also read /tf and /tf_static into it (`.add(transforms)`, ros/tf_tree.py), so
-        that at each image it holds the transforms recorded before."""
+        `tf_tree`: also read /tf and /tf_static into it (`.add(transforms, static)`, ros/tf_tree.py);
+        each image is then yielded once the next one is read, so the tree holds the transforms
+        around its stamp."""
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)

@@ -23,16 +23,17 @@ from mhr2_ros.geometry import quaternion_xyzw_to_matrix
 HISTORY_NS = 10_000_000_000  # a dynamic edge keeps the transforms of its last 10 s (tf2's cache time)
 
 
-def rotation_translation(transform) -> Tuple[np.ndarray, np.ndarray]:
-    """(R (3, 3), t (3,)) of a geometry_msgs/TransformStamped: p_parent = R @ p_child + t."""
-    t, q = transform.transform.translation, transform.transform.rotation
-    return quaternion_xyzw_to_matrix([q.x, q.y, q.z, q.w]), np.array([t.x, t.y, t.z], dtype=np.float64)
-
-
-def _quaternion_translation(transform) -> Tuple[np.ndarray, np.ndarray]:
+def quaternion_translation(transform) -> Tuple[np.ndarray, np.ndarray]:
+    """(unit quaternion (4,) x, y, z, w, t (3,)) of a geometry_msgs/TransformStamped."""
     t, q = transform.transform.translation, transform.transform.rotation
     xyzw = np.array([q.x, q.y, q.z, q.w], dtype=np.float64)
     return xyzw / np.linalg.norm(xyzw), np.array([t.x, t.y, t.z], dtype=np.float64)
+
+
+def rotation_translation(transform) -> Tuple[np.ndarray, np.ndarray]:
+    """(R (3, 3), t (3,)) of a geometry_msgs/TransformStamped: p_parent = R @ p_child + t."""
+    q, t = quaternion_translation(transform)
+    return quaternion_xyzw_to_matrix(q), t
 
 
 def slerp(q0: np.ndarray, q1: np.ndarray, a: float) -> np.ndarray:
@@ -49,9 +50,11 @@ def slerp(q0: np.ndarray, q1: np.ndarray, a: float) -> np.ndarray:
 
 @dataclass
 class _Edge:
-    """One child frame's transforms to its parent, oldest first (a static edge holds one)."""
+    """One child frame's transforms to its parent, oldest first (a static edge holds one, which
+    `at` returns whatever the stamp)."""
 
     parent: str
+    static: bool = False  # from /tf_static
     stamps: List[int] = field(default_factory=list)  # ns
     quaternions: List[np.ndarray] = field(default_factory=list)  # (4,) x, y, z, w
     translations: List[np.ndarray] = field(default_factory=list)  # (3,) m
@@ -82,20 +85,16 @@ class TfTree:
 
     def __init__(self) -> None:
         self.edges: Dict[str, _Edge] = {}
-        self.static: set = set()  # children whose edge came on /tf_static
 
     def add(self, transforms: Iterable, static: bool = False) -> None:
         """geometry_msgs/TransformStamped messages (a TFMessage's `transforms`); `static`: from
         /tf_static (each replaces its edge and holds at every time)."""
         for tf in transforms:
             parent, child = tf.header.frame_id.lstrip("/"), tf.child_frame_id.lstrip("/")
-            q, t = _quaternion_translation(tf)
+            q, t = quaternion_translation(tf)
             edge = self.edges.get(child)
-            if static or edge is None or edge.parent != parent or child in self.static:
-                edge = self.edges[child] = _Edge(parent)  # a new parent (or static) starts a new history
-                self.static.discard(child)
-            if static:
-                self.static.add(child)
+            if static or edge is None or edge.parent != parent or edge.static:
+                edge = self.edges[child] = _Edge(parent, static)  # a new parent (or static) starts a new history
             stamp = tf.header.stamp.sec * 1_000_000_000 + tf.header.stamp.nanosec
             edge.insert(stamp, q, t)
 
@@ -110,7 +109,7 @@ class TfTree:
         """(R, t) taking points of chain[0] into chain[-1], along the parents, at `stamp`."""
         R, t = np.eye(3), np.zeros(3)
         for child in chain[:-1]:
-            r, tr = self.edges[child].at(None if child in self.static else stamp)
+            r, tr = self.edges[child].at(stamp)
             R, t = r @ R, r @ t + tr
         return R, t
 
