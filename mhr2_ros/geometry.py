@@ -208,3 +208,26 @@ def rotation_angle(R) -> float:
     A and B is rotation_angle(A.T @ B)."""
     m = np.asarray(R, dtype=np.float64)
     return float(np.arccos(np.clip((np.trace(m) - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def homogeneous(R, t) -> np.ndarray:
+    """(4, 4) rigid transform of a rotation (3, 3) and a translation (3,): p' = R p + t."""
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = np.asarray(R, dtype=np.float64), np.asarray(t, dtype=np.float64)
+    return T
+
+
+def rigid_transform(T, tolerance: float = 1e-3) -> tuple:
+    """(R (3, 3), t (3,)) of a (4, 4) homogeneous rigid transform; ValueError naming what is wrong
+    (shape, non-finite values, a last row other than [0, 0, 0, 1], R not a rotation)."""
+    m = np.asarray(T, dtype=np.float64)
+    if m.shape != (4, 4):
+        raise ValueError(f"a rigid transform is a (4, 4) matrix, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("a rigid transform must hold finite numbers")
+    if np.abs(m[3] - [0.0, 0.0, 0.0, 1.0]).max() > tolerance:
+        raise ValueError(f"a rigid transform's last row must be [0, 0, 0, 1], got {m[3].tolist()}")
+    R = m[:3, :3]
+    if np.abs(R.T @ R - np.eye(3)).max() > tolerance or np.linalg.det(R) < 0:
+        raise ValueError(f"the (3, 3) block of a rigid transform must be a rotation, got {R.round(4).tolist()}")
+    return R.copy(), m[:3, 3].copy()

@@ -68,9 +68,9 @@ class ClockedTracker(tr.Tracker):
     def _bank_full(self) -> bool:
         return len(self.bank) == self.people * self.config.bank_frames
 
-    def update(self, frame, stamp):
+    def update(self, frame, stamp, camera_pose=None):
         full = self._bank_full()
-        tracks = super().update(frame, stamp)
+        tracks = super().update(frame, stamp, camera_pose)
         self.full_updates += full
         self.clock.now += self.full_updates / 1000 if full else 1.0
         return tracks

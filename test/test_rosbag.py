@@ -304,7 +304,7 @@ class _FakeTracker:
     def __init__(self):
         self.stamps = []
 
-    def update(self, frame, stamp):
+    def update(self, frame, stamp, camera_pose=None):
         self.stamps.append(stamp)
         state = "new" if len(self.stamps) == 1 else "tracked"
         return [_Track(f"person{i}", state, h) for i, h in enumerate(frame.humans)]

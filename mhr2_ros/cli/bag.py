@@ -74,6 +74,13 @@ def add_parser(sub) -> None:
         "--tracker-config", type=Path, default=None, metavar="YAML",
         help="tracker settings (YAML/JSON with fields of config/tracker.yaml); unset: config/tracker.yaml",
     )  # fmt: skip
+    t.add_argument(
+        "--fixed-frame", default="", metavar="FRAME",
+        help="TF frame fixed in the world (e.g. odom), looked up in the bag's /tf and /tf_static at each image's "
+        "stamp, as the node's fixed_frame: the tracker follows people in it, so velocities are over the ground "
+        "on a moving robot and walkers face where they go (tracker.yaml velocity_heading_speed); the camera's "
+        "own frame: a static camera. Unset: velocities relative to the camera, headings the network's",
+    )  # fmt: skip
     add_detector_options(p)
     floor = add_mount_options(p)
     floor.add_argument("--floor-frame", default="", metavar="FRAME",
@@ -125,7 +132,7 @@ def _tracker(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, tracker=None) -> int:
-    """`tracker`: an object with .update(frame_result, stamp_seconds) -> tracks; None: as --track and
+    """`tracker`: an object with .update(frame_result, stamp_seconds, camera_pose=) -> tracks; None: as --track and
     --tracker-config say."""
     from mhr2_ros.io.rosbag import BagImageReader, BagWriter
     from mhr2_ros.ros.factory import RosbagsFactory
@@ -140,7 +147,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
     typestore = make_typestore(args.distro)
     with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore, depth_topic=args.depth_topic,
-                        tf_tree=TfTree() if args.floor_frame else None) as reader:  # bad IN first
+                        tf_tree=TfTree() if args.floor_frame or args.fixed_frame else None) as reader:  # bad IN first
         outputs = output_options(args)
         detector = build_detector(args)
         detector.cfg = override(detector.cfg, return_vertices=outputs.needs_vertices)
@@ -150,7 +157,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             intrinsics_matrix=args.intrinsics_matrix, camera_frame=args.camera_frame,
             copy_input=args.copy_input, max_frames=args.max_frames, progress=not getattr(args, "quiet", False),
             depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None, floor=floor,
-            floor_frame=args.floor_frame,
+            floor_frame=args.floor_frame, fixed_frame=args.fixed_frame,
         )  # fmt: skip
         with BagWriter(args.output, typestore, args.storage) as writer:
             summary = process_bag(reader, writer, detector, builder, options, tracker)
@@ -183,6 +190,10 @@ def _check_options(args: argparse.Namespace):
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     if not (math.isfinite(args.depth_sync_tolerance) and args.depth_sync_tolerance >= 0):
         raise InputError(f"--depth-sync-tolerance {args.depth_sync_tolerance}: expected seconds >= 0")
+    if args.fixed_frame and frame_id_problem(args.fixed_frame):
+        raise InputError(f"--fixed-frame {args.fixed_frame!r} {frame_id_problem(args.fixed_frame)}")
+    if args.fixed_frame and not args.track:
+        raise InputError(f"--fixed-frame {args.fixed_frame} is for the tracker; it has no use with --no-track")
     floor = floor_from_mount(args)
     if args.floor_frame:
         if floor is not None:

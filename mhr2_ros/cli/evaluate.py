@@ -56,6 +56,13 @@ ROWS = (
     ("mota", "MOTA, 3D", "", "{:.3f}", None, None),
     ("hota", "HOTA, 3D", "", "{:.3f}", None, None),
     ("num_switches", "ID switches, 3D", "", "{:.0f}", None, None),
+    ("track_orientation_error", "orientation error of the tracked people, the tracker's (walkers face their "
+     "velocity)", "deg", "{:.1f}", None, None),
+    ("track_orientation_error_network", "... the network's, same people", "deg", "{:.1f}", None, None),
+    ("velocity_heading_share", "share of tracked people facing their velocity", "", "{:.2f}", None, None),
+    ("velocity_heading_orientation_error", "orientation error of those, the tracker's", "deg", "{:.1f}", None,
+     None),
+    ("velocity_heading_orientation_error_network", "... the network's, same people", "deg", "{:.1f}", None, None),
 )
 
 
@@ -258,6 +265,7 @@ COVARIANCE_ROWS = (
     ("across the ray, px", "pixel_sigma"),
     ("across the ray, K predicted, px", "predicted_fov_pixel_sigma"),
     ("heading (about the body's up axis), rad", "heading_sigma"),
+    ("heading of a walking track (its velocity's), rad", "velocity_heading_sigma"),
     ("tilt, rad per horizontal axis", "tilt_sigma"),
 )
 
@@ -273,7 +281,8 @@ def format_covariance_table(metrics: Dict[str, Optional[float]]) -> str:
         calibrated = metrics.get(f"calibrated_{name}")
         if calibrated is not None:
             lines.append(f"| {label} | `{name}` | {getattr(prior, name):g} | {calibrated:.3g} |")
-    coverage = [(kind, metrics.get(f"covariance_{kind}_coverage")) for kind in ("along", "across", "heading", "tilt")]
+    kinds = ("along", "across", "heading", "tilt", "velocity_heading")
+    coverage = [(kind, metrics.get(f"covariance_{kind}_coverage")) for kind in kinds]
     shown = ", ".join(f"{kind} {value:.2f}" for kind, value in coverage if value is not None)
     lines.append("people inside the prior's 68% region (0.68 when calibrated): " + (shown or "none found"))
     return "\n".join(lines)

@@ -155,6 +155,7 @@ class Evaluator:
         # predicted / true pelvis depth
         self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": []})
         self.prior_check = PriorCheck()  # the published pose covariance against these errors (covariance.py)
+        self.last_pairs: List[Tuple[int, int]] = []  # the last frame's true positives (detection, person)
 
     def add(self, result: FrameResult, truth: FrameResult, ignore=None) -> M.Detection:
         """One frame; `ignore` (len(truth),) bool marks the people not counted (`ignored_people`).
@@ -166,6 +167,7 @@ class Evaluator:
             c = self.counts[name]
             self.counts[name] = M.Detection(c.tp + det.tp, c.fp + det.fp, c.fn + det.fn)
         rows, cols, det = matched[""]
+        self.last_pairs = list(zip(rows.tolist(), cols.tolist()))  # (detection, person) of this frame's TPs
         self.errors = self.errors + frame_errors(result, truth, rows, cols, det, ignore)
         self.frames += 1
         self.ignored += 0 if ignore is None else int(np.sum(ignore))

@@ -11,12 +11,16 @@ import numpy as np
 
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
+from mhr2_ros.evaluation.track_heading import TrackHeadings
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_IOU, TRACK_MATCH_M, track_boxes, track_observations
 from mhr2_ros.evaluation.uncertainty import PersonError, Unit, intervals, merge_units, unit_key
 
 # The tracking protocols, name suffix of their metrics -> (observations, mot metric, threshold):
 # 3D pelvises within 0.5 m (the robot's), and the paper's 2D boxes at IoU 0.5 ("_2d").
 TRACK_PROTOCOLS = {"": (track_observations, "euclidean", TRACK_MATCH_M), "_2d": (track_boxes, "iou", TRACK_MATCH_IOU)}
+# A clip's camera does not move (one camera_rotation per clip, docs/dataset_format.md): the tracker
+# is told so, which lets walkers face their velocity (tracking/heading.py) as on a robot with poses.
+STATIC_CAMERA = np.eye(4)
 
 
 @dataclass
@@ -34,7 +38,8 @@ class Report:
     """What `evaluate` returns: the metrics of all frames and per sequence."""
 
     overall: Dict[str, Optional[float]]  # detection + mesh + FOV metrics over every frame
-    tracking: Dict[str, Optional[float]]  # MOT metrics over the tracked sequences, per TRACK_PROTOCOLS (or empty)
+    # MOT metrics over the tracked sequences, per TRACK_PROTOCOLS, and TrackHeadings' (or empty)
+    tracking: Dict[str, Optional[float]]
     per_sequence: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
     by_distance: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)  # Evaluator.by_distance, all frames
     units: List[Unit] = field(default_factory=list)  # resampling units (uncertainty.py): images, whole clips
@@ -87,7 +92,7 @@ def evaluate(
     (inference/floor_contact.py); None: not, as the paper."""
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
-    overall, per_seq = Evaluator(match_iou), {}
+    overall, per_seq, headings = Evaluator(match_iou), {}, TrackHeadings()
     tracks = empty_tracks()  # all clips
     frame_names, clips = [], {}  # (sequence, frame) per frame of `overall`; clip name -> its tracking counts
     for seq in sequences:
@@ -104,8 +109,9 @@ def evaluate(
             overall.add(result, truth, ignore)
             det = ev.add(result, truth, ignore)
             if tracker is not None:
-                tracker.update(result, frame.time)
+                live = tracker.update(result, frame.time, camera_pose=STATIC_CAMERA)
                 add_tracks(seq_tracks, truth, ignore, result, det)
+                headings.add(live, result, truth, ev.last_pairs)
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()
@@ -117,7 +123,7 @@ def evaluate(
             for suffix, (seq_gt, seq_pred) in seq_tracks.items():
                 tracks[suffix][0].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt])
                 tracks[suffix][1].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred])
-    tracking = tracking_metrics(tracks) if tracks[""][0] else {}
+    tracking = {**tracking_metrics(tracks), **headings.summary()} if tracks[""][0] else {}
     units = merge_units([(*name, sums) for name, sums in zip(frame_names, overall.frame_sums)], clips)
     people = [PersonError(*unit_key(seq, frame, clips), f"{frame}/{gt_id}", pa_mpjpe, mrpe)
               for (seq, frame), found in zip(frame_names, overall.frame_people) for gt_id, pa_mpjpe, mrpe in found]

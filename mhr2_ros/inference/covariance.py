@@ -50,6 +50,8 @@ class CovariancePrior:
     # own weight, floor_contact.NETWORK_SIGMA 0.12, was tuned with floor_angle_sigma and stays apart)
     depth_sigma_ratio: float = 0.13
     heading_sigma: float = 1.5  # radians about the person's up axis (which way they face)
+    # the same for a walking track whose heading is its velocity's (tracking/heading.py)
+    velocity_heading_sigma: float = 0.5
     tilt_sigma: float = 0.17  # radians about each of the person's horizontal axes (lean, bend)
     # sigma along the ray / distance of a person scaled to a depth image (Human.depth_source "depth
     # image"): the benchmark's MRPE with exact depth and the true K is 4-5% of the distance
@@ -81,9 +83,11 @@ def position_sigmas(distance: float, focal: float, prior: CovariancePrior, depth
 
 
 def pose_covariance(position: np.ndarray, rotation: np.ndarray, focal: float, prior: CovariancePrior,
-                    depth_source: str = NETWORK_DEPTH, k_predicted: bool = False) -> np.ndarray:
+                    depth_source: str = NETWORK_DEPTH, k_predicted: bool = False,
+                    heading_from_velocity: bool = False) -> np.ndarray:
     """6x6 pose covariance of a pelvis at `position` (3,) meters turned by `rotation` (3, 3) (body
-    axes -> camera): elongated along the camera ray, and about the body's up axis."""
+    axes -> camera): elongated along the camera ray, and about the body's up axis (by
+    velocity_heading_sigma instead of heading_sigma when the heading is a walking track's)."""
     p = np.asarray(position, dtype=np.float64)
     distance = float(np.linalg.norm(p))
     ray = p / distance if distance > 0 else np.array([0.0, 0.0, 1.0])
@@ -93,7 +97,8 @@ def pose_covariance(position: np.ndarray, rotation: np.ndarray, focal: float, pr
     cov[LINEAR, LINEAR] = across**2 * (np.eye(3) - outer) + along**2 * outer
     up = np.asarray(rotation, dtype=np.float64)[:, UP_AXIS]
     up_outer = np.outer(up, up)
-    cov[ANGULAR, ANGULAR] = prior.tilt_sigma**2 * (np.eye(3) - up_outer) + prior.heading_sigma**2 * up_outer
+    heading = prior.velocity_heading_sigma if heading_from_velocity else prior.heading_sigma
+    cov[ANGULAR, ANGULAR] = prior.tilt_sigma**2 * (np.eye(3) - up_outer) + heading**2 * up_outer
     return cov
 
 
@@ -115,12 +120,18 @@ def residual(position, true_position, rotation, true_rotation, focal: float, dep
     ray, error = t / distance, p - t
     along = float(error @ ray)
     across = float(np.linalg.norm(error - along * ray))
+    heading, tilt = heading_tilt(rotation, true_rotation)
+    return PersonResidual(abs(along) / distance, across / distance * focal, heading, tilt, depth_source)
+
+
+def heading_tilt(rotation, true_rotation) -> tuple:
+    """(heading, tilt) radians of a predicted orientation (3, 3) against the truth's: |the error's turn
+    about the predicted body's up axis| and the norm of the rest (about the horizontal axes)."""
     R = np.asarray(rotation, dtype=np.float64)
     turn = Rotation.from_matrix(R @ np.asarray(true_rotation, dtype=np.float64).T).as_rotvec()  # camera axes
     up = R[:, UP_AXIS]
     heading = float(turn @ up)
-    tilt = float(np.linalg.norm(turn - heading * up))
-    return PersonResidual(abs(along) / distance, across / distance * focal, abs(heading), tilt, depth_source)
+    return abs(heading), float(np.linalg.norm(turn - heading * up))
 
 
 class PriorCheck:
@@ -173,5 +184,6 @@ class PriorCheck:
         return out
 
 
-__all__ = ["CovariancePrior", "PersonResidual", "PriorCheck", "pose_covariance", "position_sigmas", "residual",
+__all__ = ["CovariancePrior", "PersonResidual", "PriorCheck", "heading_tilt", "pose_covariance", "position_sigmas",
+           "residual",
            "COVERAGE", "POSE_DOF", "LINEAR", "ANGULAR"]

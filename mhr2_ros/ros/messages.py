@@ -23,6 +23,7 @@ HUMAN_ARRAY = "mhr2_ros/msg/HumanArray"
 MESH_TOPOLOGY = "mhr2_ros/msg/MeshTopology"
 
 UNKNOWN_VARIANCE = 1.0e6  # Human.UNKNOWN_VARIANCE: variance of what is not estimated
+HEADING_NETWORK, HEADING_VELOCITY = 0, 1  # Human.HEADING_*: where the heading comes from
 INTRINSICS_SOURCES = ("camera_info", GIVEN_K, PREDICTED_K)  # HumanArray.INTRINSICS_*
 
 
@@ -64,13 +65,14 @@ def build_human(f: MessageFactory, person: PersonView, focal: float, options: Hu
                 k_predicted: bool = False) -> object:
     """Human of one person; `k_predicted`: the frame's K is the network's (a wider covariance prior)."""
     h = person.human
-    position = person.position  # a track not seen now: where the motion model puts it
-    covariance = pose_covariance(position, h.orientation, focal, options.prior, h.depth_source, k_predicted)
+    position, rotation = person.position, person.rotation  # a track not seen now: where the motion model puts it
+    covariance = pose_covariance(position, rotation, focal, options.prior, h.depth_source, k_predicted,
+                                 person.heading_from_velocity)
     if person.predicted_cov is not None:  # the prediction's spread on top of a detection's: conservative
         covariance[LINEAR, LINEAR] += person.predicted_cov
     pose = f.new(
         "geometry_msgs/msg/PoseWithCovariance",
-        pose=pose_message(f, position, h.orientation), covariance=covariance.reshape(-1),
+        pose=pose_message(f, position, rotation), covariance=covariance.reshape(-1),
     )
     vx, vy, vz = (0.0, 0.0, 0.0) if person.velocity is None else person.velocity.tolist()
     twist = f.new(
@@ -86,6 +88,7 @@ def build_human(f: MessageFactory, person: PersonView, focal: float, options: Hu
         tracking_state=STATES.index(person.state),
         confidence=float(h.score),
         depth_source=DEPTH_SOURCES.index(h.depth_source),
+        heading_source=HEADING_VELOCITY if person.heading_from_velocity else HEADING_NETWORK,
         pelvis=pose,
         velocity=twist,
         box=np.asarray(h.box, np.float32),

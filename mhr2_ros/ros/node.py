@@ -43,7 +43,7 @@ from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
 from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace, wait_acked
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
-from mhr2_ros.ros.tf import floor_from_transform
+from mhr2_ros.ros.tf import camera_pose_from_transform, floor_from_transform
 from mhr2_ros.ros.worker import FrameWorker
 
 NODE_NAME = "detector_node"
@@ -71,7 +71,7 @@ class DetectorNode(LifecycleNode):
         self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
         self._subs: List[Any] = []
         self._tf: Optional[TransformBroadcaster] = None
-        self._tf_buffer: Optional[Buffer] = None  # floor_frame lookups, while active with a floor_frame
+        self._tf_buffer: Optional[Buffer] = None  # floor_frame / fixed_frame lookups, while active with one
         self._tf_listener: Optional[TransformListener] = None
         self._worker: Optional[FrameWorker] = None
         self._diag_timer = None
@@ -155,7 +155,7 @@ class DetectorNode(LifecycleNode):
         ]
         if v["use_depth"]:
             self._subs.append(self.create_subscription(Image, "depth", self._on_depth, qos))
-        if v["floor_frame"]:
+        if v["floor_frame"] or v["fixed_frame"]:
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
 
@@ -236,7 +236,7 @@ class DetectorNode(LifecycleNode):
             camera_info = self._camera_info
         v = self.session.values
         depth = self._depths.nearest(header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
-        run = self.session.process(msg, compressed, camera_info, depth, self._floor(header))
+        run = self.session.process(msg, compressed, camera_info, depth, self._floor(header), self._camera_pose(header))
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.frame_done(
@@ -247,17 +247,36 @@ class DetectorNode(LifecycleNode):
     def _floor(self, header):
         """The floor plane in the image's frame at its stamp (floor_frame), or None (warned): the
         people then keep the network's depth."""
-        frame, buffer = self.session.values["floor_frame"], self._tf_buffer
-        if not frame or buffer is None:  # set after activation: the listener starts at the next one
+        frame = self.session.values["floor_frame"]
+        transform = self._lookup("floor_frame", header.frame_id, frame, header, "people keep the network's depth")
+        try:
+            return None if transform is None else floor_from_transform(transform)
+        except Mhr2Error as exc:
+            self.get_logger().warning(f"floor_frame {frame!r}: {exc}; people keep the network's depth",
+                                      throttle_duration_sec=5.0)  # fmt: skip
+            return None
+
+    def _camera_pose(self, header):
+        """(4, 4) the camera's pose in fixed_frame at the image's stamp (identity when it is the image's
+        own frame), or None (no fixed_frame; or warned: the tracker keeps the last pose)."""
+        frame = self.session.values["fixed_frame"]
+        if frame and frame == header.frame_id:
+            return camera_pose_from_transform(None)  # a static camera: its own frame is fixed
+        transform = self._lookup("fixed_frame", frame, header.frame_id, header, "the camera is assumed unmoved")
+        return None if transform is None else camera_pose_from_transform(transform)
+
+    def _lookup(self, param: str, target: str, source: str, header, consequence: str):
+        """tf2's transform (points of `source` into `target`) at the image's stamp, or None: no frame
+        set, no listener yet (set after activation: it starts at the next one), or failed (warned)."""
+        if not target or not source or self._tf_buffer is None:
             return None
         try:
-            transform = buffer.lookup_transform(
-                header.frame_id, frame, Time(nanoseconds=header.stamp_ns),
+            return self._tf_buffer.lookup_transform(
+                target, source, Time(nanoseconds=header.stamp_ns),
                 timeout=Duration(seconds=self.session.values["floor_tf_timeout"]),
             )  # fmt: skip
-            return floor_from_transform(transform)
-        except (TransformException, Mhr2Error) as exc:
-            self.get_logger().warning(f"floor_frame {frame!r}: {exc}; people keep the network's depth",
+        except TransformException as exc:
+            self.get_logger().warning(f"{param} {self.session.values[param]!r}: {exc}; {consequence}",
                                       throttle_duration_sec=5.0)  # fmt: skip
             return None
 

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mhr2_ros.errors import InputError
+from mhr2_ros.geometry import homogeneous
 from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.io.ros_image import depth_in_sync
 from mhr2_ros.io.rosbag import BagFrame, BagImageReader, BagWriter
@@ -53,6 +54,9 @@ class BagOptions:
     # TF frame whose z = 0 plane is the floor, looked up in the reader's tf_tree at each image's
     # stamp (the bag's /tf and /tf_static, as the node's floor_frame); '' : none
     floor_frame: str = ""
+    # TF frame fixed in the world (odom, map) looked up like floor_frame: the tracker then knows the
+    # camera's motion (velocities over the ground, walkers facing where they go); '' : none
+    fixed_frame: str = ""
     max_frames: Optional[int] = None
     progress: bool = True
 
@@ -109,13 +113,14 @@ def process_bag(
     reader: BagImageReader, writer: BagWriter, detector, outputs: OutputBuilder,
     options: BagOptions = BagOptions(), tracker=None,
 ) -> BagSummary:  # fmt: skip
-    """Run `detector` (and `tracker`: .update(frame, stamp_seconds) -> tracks) on every
+    """Run `detector` (and `tracker`: .update(frame, stamp_seconds, camera_pose=) -> tracks) on every
     image; the caller closes `writer` (also when this raises, keeping the partial bag)."""
     topics = _Topics(writer, outputs, options.namespace)
     if options.copy_input:
         reader.on_message = _copier(writer)
     summary = BagSummary()
-    floors = _FloorSource(options, reader.tf_tree)
+    floors = _FloorSource(options, _TfLookup(reader.tf_tree, "its people keep the network's depth"))
+    poses = _PoseSource(options, _TfLookup(reader.tf_tree, "the tracker assumes the camera where it last was"))
     frames = tqdm(reader, total=reader.length, unit="frame", disable=not options.progress)
     for frame in frames:
         if options.max_frames is not None and summary.frames >= options.max_frames:
@@ -128,7 +133,8 @@ def process_bag(
             body = detector.body
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
-        persons = _process_frame(frame, floors(frame), writer, detector, outputs, topics, options, tracker)
+        pose = poses(frame) if tracker is not None else None
+        persons = _process_frame(frame, floors(frame), pose, writer, detector, outputs, topics, options, tracker)
         people = sum(p.state in VISIBLE_STATES for p in persons)
         summary.frames += 1
         summary.people += people
@@ -138,38 +144,61 @@ def process_bag(
     return summary
 
 
-class _FloorSource:
-    """frame -> its floor plane: the fixed mount's, or the floor frame's in the bag's TF at that
-    image (None while there is no path, warned once per camera frame)."""
+class _TfLookup:
+    """(frame, target, source) -> (R, t) from the bag's TF at the image's stamp, or None while there is
+    no path (warned once per pair, with `consequence`)."""
 
-    def __init__(self, options: BagOptions, tree) -> None:
-        self.options, self.tree, self.warned = options, tree, set()
+    def __init__(self, tree, consequence: str) -> None:
+        self.tree, self.consequence, self.warned = tree, consequence, set()
+
+    def __call__(self, frame: BagFrame, target: str, source: str) -> Optional[tuple]:
+        try:
+            return self.tree.lookup(target, source, frame.stamp_ns)
+        except InputError as exc:
+            if (target, source) not in self.warned:
+                self.warned.add((target, source))
+                log.warning("image %d: %s; %s", frame.index, exc, self.consequence)
+            return None
+
+
+class _FloorSource:
+    """frame -> its floor plane: the fixed mount's, or the floor frame's in the bag's TF at that image."""
+
+    def __init__(self, options: BagOptions, lookup: _TfLookup) -> None:
+        self.options, self.lookup = options, lookup
 
     def __call__(self, frame: BagFrame) -> Optional[np.ndarray]:
         if not self.options.floor_frame:
             return self.options.floor
-        camera = frame.frame_id or self.options.camera_frame
-        try:
-            return floor_plane_in_camera(*self.tree.lookup(camera, self.options.floor_frame, frame.stamp_ns))
-        except InputError as exc:
-            if camera not in self.warned:
-                self.warned.add(camera)
-                log.warning("image %d: %s; its people keep the network's depth", frame.index, exc)
+        found = self.lookup(frame, frame.frame_id or self.options.camera_frame, self.options.floor_frame)
+        return None if found is None else floor_plane_in_camera(*found)
+
+
+class _PoseSource:
+    """frame -> the camera's pose in the fixed frame (4, 4) at that image, or None (no fixed frame)."""
+
+    def __init__(self, options: BagOptions, lookup: _TfLookup) -> None:
+        self.options, self.lookup = options, lookup
+
+    def __call__(self, frame: BagFrame) -> Optional[np.ndarray]:
+        if not self.options.fixed_frame:
             return None
+        found = self.lookup(frame, self.options.fixed_frame, frame.frame_id or self.options.camera_frame)
+        return None if found is None else homogeneous(*found)
 
 
 def _process_frame(
-    frame: BagFrame, floor: Optional[np.ndarray], writer, detector, outputs: OutputBuilder, topics: _Topics,
-    options, tracker,
+    frame: BagFrame, floor: Optional[np.ndarray], pose: Optional[np.ndarray], writer, detector,
+    outputs: OutputBuilder, topics: _Topics, options, tracker,
 ) -> List[PersonView]:  # fmt: skip
-    """Detect (and track) one image (`floor`: its floor plane or None), record its messages; the
-    persons of its HumanArray."""
+    """Detect (and track) one image (`floor`: its floor plane or None; `pose`: the camera's in the fixed
+    frame or None), record its messages; the persons of its HumanArray."""
     K, source = _intrinsics(frame, options)
     tolerance = options.depth_sync_tolerance
     h, w = frame.image.shape[:2]
     depth = depth_in_sync(frame.depth, frame.stamp_ns, tolerance, (h, w)) if tolerance is not None else None
     result = detector(frame.image, K=K, depth=depth, floor=floor)
-    tracks = tracker.update(result, frame.stamp_ns / NS_PER_S) if tracker is not None else None
+    tracks = tracker.update(result, frame.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
     header = SourceHeader(frame.stamp_ns, frame.frame_id or options.camera_frame)
     out = outputs.build(result, header, tracks, intrinsics_source=source)
     t = frame.timestamp_ns

@@ -161,8 +161,9 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("floor_angle_sigma", float, _INFER.floor_angle_sigma, "radians: how far the ray to a person's "
               "lowest point may be off (the mesh's foot and the mount's pitch calibration): the floor's depth is "
               "weighed with the network's by it (0: the floor alone)", min=0.0, max=MAX_FLOOR_ANGLE_SIGMA),
-    ParamSpec("floor_tf_timeout", float, 0.05, "seconds the worker waits for the floor_frame transform at the "
-              "image's stamp; without it the people keep the network's depth (warned)", min=0.0, max=1.0),
+    ParamSpec("floor_tf_timeout", float, 0.05, "seconds the worker waits for the floor_frame (and fixed_frame) "
+              "transform at the image's stamp; without it the people keep the network's depth (warned)",
+              min=0.0, max=1.0),
     ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the depth image nearest in stamp is used when "
               "within this of the colour image's (waiting up to this for one stamped at or after it), else the "
               "network's depth", min=0.0, max=1.0),
@@ -194,6 +195,12 @@ SPECS: Tuple[ParamSpec, ...] = (
               "velocities are estimated; off: per-image ids (p0, p1, ...); turning it on starts fresh tracks"),
     ParamSpec("tracker_config", str, "", "tracker settings file ('' : the shipped config/tracker.yaml), read "
               "at configure", CONFIGURE, check=_tracker_config_problem),
+    ParamSpec("fixed_frame", str, "", "TF frame fixed in the world (REP-105 odom or map; '' : none): the tracker "
+              "follows people in it, from the camera's pose at each image's stamp, so velocities are over the "
+              "ground on a moving robot and a walking person faces where they go (tracker.yaml "
+              "velocity_heading_speed); the image's own frame: a static camera (no lookup); '': velocities "
+              "relative to the camera, headings the network's. The TF listener starts at the next activation",
+              ACTIVATE, check=_frame_problem),
     # ---- outputs
     ParamSpec("publish_tf", bool, _OUT.publish_tf, "broadcast a body_<id> TF frame per visible person"),
     ParamSpec("publish_markers", bool, _OUT.publish_markers, "publish RViz markers on 'markers'"),
@@ -216,6 +223,9 @@ SPECS: Tuple[ParamSpec, ...] = (
               "in the pose covariance prior", min=0.0, max=10.0),
     ParamSpec("heading_sigma", float, _PRIOR.heading_sigma, "radians about the person's up axis (which way "
               "they face), in the pose covariance prior", min=0.0, max=4.0),
+    ParamSpec("velocity_heading_sigma", float, _PRIOR.velocity_heading_sigma, "radians: heading_sigma of a "
+              "walking track whose heading is its velocity's (Human.heading_source HEADING_VELOCITY)",
+              min=0.0, max=4.0),
     ParamSpec("tilt_sigma", float, _PRIOR.tilt_sigma, "radians about each of the person's horizontal axes, in "
               "the pose covariance prior", min=0.0, max=4.0),
     ParamSpec("measured_depth_sigma_ratio", float, _PRIOR.measured_depth_sigma_ratio, "sigma along the viewing "

@@ -1,7 +1,7 @@
 """What the builders publish per person: a detection or a track, seen the same way.
 
-With a tracker, each track (duck-typed: .id, .state, .human, .velocity,
-.velocity_cov, .age, .time_since_seen, optionally .position and .position_cov) becomes a
+With a tracker, each track (duck-typed: .id, .state, .human, .velocity, .velocity_cov, .age,
+.time_since_seen, optionally .position, .position_cov, .orientation, .heading_from_velocity) becomes a
 PersonView; a track not seen in this image is placed where its motion model predicts it.
 Without one, each detection does, with id human.track_id or f"p{index}" and state
 "untracked". Ids are made TF-safe here once, so the HumanArray id, the TF frame
@@ -51,6 +51,8 @@ class PersonView:
     time_since_seen: float = 0.0  # seconds since the track's last detection
     predicted: Optional[np.ndarray] = None  # (3,) m: the motion model's pelvis now, for a track not seen now
     predicted_cov: Optional[np.ndarray] = None  # (3, 3) m^2: its covariance
+    orientation: Optional[np.ndarray] = None  # (3, 3) the track's orientation (None: the detection's)
+    heading_from_velocity: bool = False  # that orientation faces the track's velocity (tracking/heading.py)
 
     @property
     def visible(self) -> bool:
@@ -61,6 +63,11 @@ class PersonView:
         """(3,) m, pelvis now: the detection's when seen in this image, else the prediction
         (the last detection when the tracker gave none)."""
         return self.predicted if self.predicted is not None else np.asarray(self.human.position, np.float64)
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """(3, 3) body -> camera: the track's orientation when it has one, else the detection's."""
+        return self.orientation if self.orientation is not None else np.asarray(self.human.orientation, np.float64)
 
 
 def person_views(frame: FrameResult, tracks: Optional[Iterable] = None) -> List[PersonView]:
@@ -82,6 +89,8 @@ def person_views(frame: FrameResult, tracks: Optional[Iterable] = None) -> List[
             age=float(track.age), time_since_seen=float(track.time_since_seen),
             predicted=_vector(getattr(track, "position", None), (3,)) if unseen else None,
             predicted_cov=_vector(getattr(track, "position_cov", None), (3, 3)) if unseen else None,
+            orientation=_vector(getattr(track, "orientation", None), (3, 3)),
+            heading_from_velocity=bool(getattr(track, "heading_from_velocity", False)),
         ))  # fmt: skip
     return views
 

@@ -110,6 +110,8 @@ class DetectorSession:
     def update(self, values: Mapping[str, Any]) -> None:
         """Apply parameter changes that take effect at once (thresholds, outputs)."""
         with self._lock:
+            if values.get("fixed_frame", self.values["fixed_frame"]) != self.values["fixed_frame"]:
+                self._tracker_stale = True  # the tracks' frame changes: start fresh ones
             self.values.update(values)
             self._apply_locked()
 
@@ -156,10 +158,11 @@ class DetectorSession:
         max_age = self.values["max_image_age"]
         return max_age > 0 and (now_ns - header.stamp_ns) > max_age * NS_PER_S
 
-    def process(self, msg, compressed: bool, camera_info=None, depth=None, floor=None) -> FrameRun:
+    def process(self, msg, compressed: bool, camera_info=None, depth=None, floor=None, camera_pose=None) -> FrameRun:
         """Decode, detect (and track), build every output message of one image. `depth`: the
         depth image message nearest in time (use_depth), used when its stamp is close enough to the image's.
-        `floor`: the floor plane (n, d) in the image's frame at its stamp (floor_frame; tf.floor_from_transform)."""
+        `floor`: the floor plane (n, d) in the image's frame at its stamp (floor_frame; tf.floor_from_transform).
+        `camera_pose`: (4, 4) the camera in fixed_frame at its stamp (tf.camera_pose_from_transform)."""
         header = self.header_of(msg)
         image = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
         with self._lock:
@@ -173,7 +176,8 @@ class DetectorSession:
             tracker.reset()
         depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"], (h, w)) if v["use_depth"] else None
         result = detector(image, K=K, depth=depth, floor=floor if v["floor_frame"] else None)
-        tracks = tracker.update(result, header.stamp_ns / NS_PER_S) if tracker is not None else None
+        pose = camera_pose if v["fixed_frame"] else None
+        tracks = tracker.update(result, header.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
         out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
         self.last_header = header
         persons = person_views(result, tracks)

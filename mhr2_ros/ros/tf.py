@@ -2,7 +2,7 @@
 
 REP-155 names a person's body frame `body_<id>`; REP-103 gives its axes (x forward
 out of the chest, y to the body's left, z up), which is what Human.orientation
-maps to the camera frame. The translation is the pelvis position. Frames are
+maps to the camera frame (a walking track's faces its velocity: tracking/heading.py). The translation is the pelvis position. Frames are
 stamped with the image time so TF lookups interpolate against the right instant.
 """
 
@@ -13,7 +13,7 @@ from typing import List, Sequence
 
 import numpy as np
 
-from mhr2_ros.geometry import matrix_to_quaternion_xyzw
+from mhr2_ros.geometry import homogeneous, matrix_to_quaternion_xyzw
 from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
@@ -51,6 +51,13 @@ def floor_from_transform(transform) -> np.ndarray:
     return floor_plane_in_camera(*rotation_translation(transform))
 
 
+def camera_pose_from_transform(transform) -> np.ndarray:
+    """(4, 4) the camera's pose in a fixed frame (fixed <- camera optical, Tracker.update's camera_pose)
+    from a geometry_msgs/TransformStamped tf2 looked up with the fixed frame as target and the image's
+    frame as source; None: the identity (the image's own frame is the fixed one: a static camera)."""
+    return np.eye(4) if transform is None else homogeneous(*rotation_translation(transform))
+
+
 def body_frame(person_id: str) -> str:
     """REP-155 body frame name of a (TF-safe) person id."""
     name = f"{BODY_PREFIX}{person_id}"
@@ -71,7 +78,7 @@ def build_transforms(f: MessageFactory, header: SourceHeader, persons: Sequence[
             continue
         h = person.human
         x, y, z = (float(v) for v in h.position)
-        qx, qy, qz, qw = matrix_to_quaternion_xyzw(h.orientation).tolist()
+        qx, qy, qz, qw = matrix_to_quaternion_xyzw(person.rotation).tolist()
         transform = f.new(
             "geometry_msgs/msg/Transform",
             translation=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z),

@@ -66,12 +66,17 @@ class TrackerConfig:
     kf_lateral_std: float = 0.05  # measurement std of the pelvis position along x and y, meters
     kf_depth_std_rel: float = 0.05  # measurement std along z as a fraction of the depth
     kf_init_velocity_std: float = 1.5  # prior std of a new track's velocity, m/s
+    # a track moving faster than this (m/s over the ground, across the body's up axis) faces where it
+    # walks: its published heading is its velocity's (tracking/heading.py). Needs camera poses (a
+    # fixed frame) or a static camera; null: always the network's heading
+    velocity_heading_speed: Optional[float] = 0.6
+    velocity_heading_min_hits: int = 5  # ... and has at least this many detections (a settled velocity)
     device: str = "cpu"  # torch device of the feature bank: "cpu", "cuda", "cuda:N" or "auto"
     distance_block_pairs: int = 64  # (detection, bank row) pairs per CPU thread per block of the L1 kernel
 
     def __post_init__(self) -> None:
         positive_ints = ("bank_frames", "knn_k", "motion_history", "max_missed_frames",
-                         "new_track_hits", "distance_block_pairs")
+                         "new_track_hits", "distance_block_pairs", "velocity_heading_min_hits")
         for name in positive_ints:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"tracker {name} must be >= 1, got {getattr(self, name)}")
@@ -85,11 +90,11 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"tracker {name} must be finite and >= 0, got {value}")
-        for name in ("bank_seconds", "max_missed_seconds"):
+        for name in ("bank_seconds", "max_missed_seconds", "velocity_heading_speed"):
             value = getattr(self, name)
             seconds = isinstance(value, (int, float)) and not isinstance(value, bool)
             if value is not None and not (seconds and math.isfinite(value) and value > 0):
-                raise ConfigError(f"tracker {name} must be null (count frames) or seconds > 0, got {value!r}")
+                raise ConfigError(f"tracker {name} must be null (off) or a number > 0, got {value!r}")
         if self.weight_feature + self.weight_pelvis <= 0:
             raise ConfigError("tracker weight_feature + weight_pelvis must be > 0")
         if not 0.0 <= self.new_track_threshold <= 1.0:

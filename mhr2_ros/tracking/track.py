@@ -32,7 +32,7 @@ class Track:
     state: TrackState
     position: np.ndarray  # (3,) filtered (or predicted) pelvis position, camera frame, m
     position_cov: np.ndarray  # (3, 3) m^2
-    velocity: np.ndarray  # (3,) pelvis velocity, camera frame, m/s (relative to the camera)
+    velocity: np.ndarray  # (3,) pelvis velocity, camera axes, m/s (over the ground when ground_velocity)
     velocity_cov: np.ndarray  # (3, 3) (m/s)^2
     human: Optional[Human]  # last associated detection (this frame's when state is new/tracked)
     age: float  # seconds since the first detection
@@ -42,6 +42,11 @@ class Track:
     first_stamp: float  # seconds
     last_seen_stamp: float  # seconds
     score: Optional[float] = None  # normalised association score of the last match (None: started a track)
+    # (3, 3) body -> camera: the last detection's orientation, turned about its up axis to face the
+    # velocity when heading_from_velocity (tracking/heading.py); None without a detection
+    orientation: Optional[np.ndarray] = None
+    heading_from_velocity: bool = False  # the heading is the velocity's, not the network's
+    ground_velocity: bool = False  # velocity is over the ground (camera poses given), else relative to the camera
 
     @property
     def is_visible(self) -> bool:

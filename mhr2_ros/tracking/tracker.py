@@ -15,6 +15,15 @@ In seconds (`max_missed_seconds`, `bank_seconds`; not in the paper): at the end 
 stamped t a track last seen at s is dropped when t - s > max_missed_seconds, and pushing
 that frame's features evicts the rows stamped before t - bank_seconds; with equal values
 every live track again has features in the bank while the next frame is associated.
+
+Camera motion (not in the paper): `update(..., camera_pose=T)` with T (4, 4) the camera's pose in
+a fixed frame (odom: fixed <- camera optical) runs the Kalman filters in that frame, so a
+track's velocity is over the ground (expressed in the camera's axes of this image) and an
+occluded person stands still while the robot moves. Without poses the filters run in the camera
+frame (velocities relative to the camera: right for a static camera). Poses that start later
+re-express the tracks at the first pose; a frame without one after that reuses the last pose.
+Facing where one walks (heading.py) needs a velocity over the ground: it is used only with poses
+(a static camera passes the identity).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from mhr2_ros.geometry import rigid_transform
 from mhr2_ros.inference.results import FrameResult, Human
 from mhr2_ros.tracking.association import (
     associate,
@@ -38,6 +48,7 @@ from mhr2_ros.tracking.association import (
 from mhr2_ros.tracking.config import TrackerConfig
 from mhr2_ros.tracking.detections import Detections, stack_detections
 from mhr2_ros.tracking.feature_bank import FeatureBank
+from mhr2_ros.tracking.heading import velocity_heading
 from mhr2_ros.tracking.kalman import ConstantVelocityKF
 from mhr2_ros.tracking.motion import MotionHistory
 from mhr2_ros.tracking.track import Track, TrackState, format_track_id
@@ -85,22 +96,27 @@ class Tracker:
         self._num_slots = 0
         self.frame_index = -1  # index of the last processed frame
         self._stamp: Optional[float] = None
+        self._pose: Optional[tuple] = None  # (R (3, 3), t (3,)) fixed <- camera of the last posed frame
+        self._pose_missing = False  # the last frame came without a pose after posed ones (warned once)
         self.tracks: List[Track] = []  # what the last update returned
 
     # ------------------------------------------------------------------------ update
-    def update(self, frame: FrameResult, stamp: float) -> List[Track]:
+    def update(self, frame: FrameResult, stamp: float, camera_pose: Optional[np.ndarray] = None) -> List[Track]:
         """Associate this frame's humans with the tracks; returns every live track.
 
         stamp: the image time in seconds. Frames may be irregular or dropped; a stamp
         earlier than the previous one resets the tracker (bag loop, clock jump).
+        camera_pose: (4, 4) the camera's pose in a fixed frame at `stamp` (module docstring).
         """
         t0 = time.perf_counter()
         stamp = float(stamp)
         det = stack_detections(frame)
         self._check_input(det, stamp)  # before any state changes: a bad frame leaves no trace
+        pose = None if camera_pose is None else rigid_transform(camera_pose)
         if self._stamp is not None and stamp < self._stamp:
             log.warning("stamp %.6f is before the previous %.6f: tracker reset", stamp, self._stamp)
             self.reset()
+        self._set_pose(pose)
         dt = 0.0 if self._stamp is None else stamp - self._stamp
         self.frame_index += 1
         live = list(self._records.values())
@@ -131,6 +147,18 @@ class Tracker:
         width = det.features.shape[1] if det.features.shape[0] else None
         if width is not None and self.bank.dim is not None and width != self.bank.dim:
             raise ValueError(f"track feature width {width} differs from the earlier frames' {self.bank.dim}")
+
+    def _set_pose(self, pose: Optional[tuple]) -> None:
+        """Take this frame's camera pose (module docstring: poses starting late, poses missing)."""
+        if pose is None:
+            if self._pose is not None and not self._pose_missing:
+                log.warning("a frame without a camera pose after posed ones: the camera is assumed where it was")
+            self._pose_missing = self._pose is not None
+            return
+        if self._pose is None and self._records:  # the tracks so far are relative to the camera
+            log.info("camera poses start: %d tracks re-expressed in the fixed frame", len(self._records))
+            self._kf.transform(*pose)
+        self._pose, self._pose_missing = pose, False
 
     def _associate(self, det: Detections, live: List[_Record], slots: np.ndarray, stamp: float):
         """Paper's similarity + gated Hungarian -> (matches (k, 2), new detections, scores (k,))."""
@@ -182,10 +210,14 @@ class Tracker:
         cfg = self.config
         r = np.stack([np.full(len(det), cfg.kf_lateral_std**2), np.full(len(det), cfg.kf_lateral_std**2),
                       (cfg.kf_depth_std_rel * det.depth) ** 2], axis=1)
-        r = np.maximum(r, 1e-6)  # (M, 3) m^2; the floor keeps the gain finite
+        r = np.maximum(r, 1e-6)  # (M, 3) m^2 along the camera axes; the floor keeps the gain finite
+        z, r = det.positions, np.einsum("ij,mj,kj->mik", np.eye(3), r, np.eye(3))  # (M, 3), (M, 3, 3)
+        if self._pose is not None:  # into the fixed frame
+            rot, t = self._pose
+            z, r = z @ rot.T + t, rot @ r @ rot.T
         di, ds = matches[:, 0], slots[matches[:, 1]]
-        self._kf.update(ds, det.positions[di], r[di])
-        self._kf.init(new_slots, det.positions[new_dets], r[new_dets], cfg.kf_init_velocity_std**2)
+        self._kf.update(ds, z[di], r[di])
+        self._kf.init(new_slots, z[new_dets], r[new_dets], cfg.kf_init_velocity_std**2)
         all_dets = np.concatenate([di, new_dets]).astype(np.int64)
         all_slots = np.concatenate([ds, new_slots]).astype(np.int64)
         self._motion.add(all_slots, stamp, det.pixels[all_dets], det.nearness[all_dets], det.rotations[all_dets])
@@ -215,11 +247,33 @@ class Tracker:
                 state = TrackState.NEW if rec.hits < cfg.new_track_hits else TrackState.TRACKED
             else:
                 state = TrackState.OCCLUDED if since <= cfg.occluded_max_seconds else TrackState.LOST
-            pos, pos_cov = self._kf.position(rec.slot)
-            vel, vel_cov = self._kf.velocity(rec.slot)
+            (pos, pos_cov), (vel, vel_cov) = self._in_camera(rec.slot)
+            orientation, turned = self._heading(rec, vel)
             out.append(Track(
                 id=format_track_id(cfg.id_prefix, rec.number), state=state, position=pos, position_cov=pos_cov,
                 velocity=vel, velocity_cov=vel_cov, human=rec.human, age=stamp - rec.first_stamp,
                 time_since_seen=since, frames_since_seen=self.frame_index - rec.last_seen_frame,
-                hits=rec.hits, first_stamp=rec.first_stamp, last_seen_stamp=rec.last_seen_stamp, score=rec.score))
+                hits=rec.hits, first_stamp=rec.first_stamp, last_seen_stamp=rec.last_seen_stamp, score=rec.score,
+                orientation=orientation, heading_from_velocity=turned, ground_velocity=self._pose is not None))
         return out
+
+    def _in_camera(self, slot: int):
+        """((position, cov), (velocity, cov)) of a slot in this frame's camera axes."""
+        pos, pos_cov = self._kf.position(slot)
+        vel, vel_cov = self._kf.velocity(slot)
+        if self._pose is None:
+            return (pos, pos_cov), (vel, vel_cov)
+        rot, t = self._pose  # camera <- fixed: p = R^T (p_w - t), v = R^T v_w
+        return (rot.T @ (pos - t), rot.T @ pos_cov @ rot), (rot.T @ vel, rot.T @ vel_cov @ rot)
+
+    def _heading(self, rec: _Record, velocity: np.ndarray):
+        """(orientation (3, 3), turned to the velocity?) of a track: the last detection's, facing
+        where it walks when it moves over the ground fast enough (heading.py)."""
+        cfg = self.config
+        if rec.human is None:
+            return None, False
+        rotation = np.asarray(rec.human.orientation, dtype=np.float64)
+        if cfg.velocity_heading_speed is None or self._pose is None or rec.hits < cfg.velocity_heading_min_hits:
+            return rotation, False
+        turned, used = velocity_heading(rotation[None], velocity[None], cfg.velocity_heading_speed)
+        return turned[0], bool(used[0])
