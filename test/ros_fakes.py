@@ -109,6 +109,8 @@ class FakeTrack:
     time_since_seen: float = 0.0
     position: object = None  # (3,) the motion model's pelvis (None: not given)
     position_cov: object = None  # (3, 3)
+    orientation: object = None  # (3, 3) the track's (None: the detection's)
+    heading_from_velocity: bool = False
 
 
 def fake_tracks(frame, states=("tracked", "new", "occluded")):

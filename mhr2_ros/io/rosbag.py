@@ -133,7 +133,7 @@ class BagImageReader:
         present = sorted({c.topic for c in self._reader.connections}) if self._reader is not None else None
         if tf_tree is not None and present is not None and not set(TF_TOPICS) & set(present):
             self.close()
-            raise InputError(f"{self.path}: no {' or '.join(TF_TOPICS)} topic to find the floor frame in; "
+            raise InputError(f"{self.path}: no {' or '.join(TF_TOPICS)} topic to find the floor or fixed frame in; "
                              f"topics in the bag: {present}")
         for topic, kinds, label in wanted:
             problem = self._topic_problem(topic, kinds) if topic and self._reader is not None else ""

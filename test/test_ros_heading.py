@@ -1,0 +1,150 @@
+"""A walking track's heading and the camera's motion in the published messages, and
+`mhr2 bag --fixed-frame` handing the bag's TF poses to the tracker."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from mhr2_ros.cli.demo_scene import render_demo_scene
+from mhr2_ros.geometry import homogeneous, quaternion_xyzw_to_matrix
+from mhr2_ros.inference.covariance import ANGULAR, CovariancePrior
+from mhr2_ros.ros import messages, persons, tf
+from mhr2_ros.ros.factory import RosbagsFactory
+from mhr2_ros.ros.typestore import DISTROS, make_typestore
+from ros_fakes import fake_tracks, round_trip
+from test_tf_tree import BODY_TO_LEVEL, F, STORE, transform
+
+HEADER = messages.SourceHeader(stamp_ns=1_700_000_000_123_456_789, frame_id="camera_color_optical_frame")
+MS = 1_000_000  # ns
+
+
+@pytest.fixture(scope="module")
+def scene(body_model):
+    _, frame = render_demo_scene(body_model, width=160, height=120)
+    return frame
+
+
+def _turn_about_up(R, angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.asarray(R, np.float64) @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("distro", DISTROS)
+def test_a_walking_track_publishes_its_velocity_heading_with_its_sigma(scene, distro):
+    store = make_typestore(distro)
+    consts = dict((n, v) for n, _, v in store.fielddefs[messages.HUMAN][0])
+    assert (consts["HEADING_NETWORK"], consts["HEADING_VELOCITY"]) == (messages.HEADING_NETWORK,
+                                                                       messages.HEADING_VELOCITY)
+    tracks = fake_tracks(scene, states=("tracked", "tracked"))
+    walking = _turn_about_up(tracks[0].human.orientation, 1.0)
+    tracks[0].orientation, tracks[0].heading_from_velocity = walking, True
+    prior = CovariancePrior(heading_sigma=1.5, velocity_heading_sigma=0.4, tilt_sigma=0.2)
+    f = RosbagsFactory(store)
+    views = persons.person_views(scene, tracks)
+    msg = messages.build_human_array(f, scene, HEADER, views, messages.HumanOptions(prior=prior))
+    round_trip(store, msg)
+    for m, view, heading in zip(msg.humans, views, (0.4, 1.5)):
+        q = m.pelvis.pose.orientation
+        np.testing.assert_allclose(quaternion_xyzw_to_matrix([q.x, q.y, q.z, q.w]), view.rotation, atol=1e-6)
+        up = view.rotation[:, 2]
+        angular = np.reshape(m.pelvis.covariance, (6, 6))[ANGULAR, ANGULAR]
+        assert up @ angular @ up == pytest.approx(heading**2)
+        side = view.rotation[:, 0]
+        assert side @ angular @ side == pytest.approx(0.2**2)
+    assert [m.heading_source for m in msg.humans] == [consts["HEADING_VELOCITY"], consts["HEADING_NETWORK"]]
+    np.testing.assert_allclose(views[0].rotation, walking)
+    assert not np.allclose(walking, scene.humans[0].orientation, atol=1e-3)  # the detection keeps its own
+    transforms = tf.build_transforms(f, HEADER, views)
+    r = transforms[0].transform.rotation
+    np.testing.assert_allclose(quaternion_xyzw_to_matrix([r.x, r.y, r.z, r.w]), walking, atol=1e-6)
+
+
+def test_camera_pose_from_a_tf2_transform():
+    R = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # optical axes -> REP-103 odom axes
+    msg = transform("odom", "cam_optical_frame", R, [1.0, 2.0, 0.8])
+    T = tf.camera_pose_from_transform(msg)
+    np.testing.assert_allclose(T @ [0.0, 0.0, 3.0, 1.0], [4.0, 2.0, 0.8, 1.0], atol=1e-12)  # 3 m ahead
+    np.testing.assert_array_equal(tf.camera_pose_from_transform(None), np.eye(4))
+
+
+class _PoseRecorder:
+    """A tracker that records the camera poses it is given."""
+
+    def __init__(self):
+        self.poses = []
+
+    def update(self, frame, stamp, camera_pose=None):
+        self.poses.append(camera_pose)
+        return []
+
+
+def test_bag_fixed_frame_gives_the_tracker_the_camera_pose_at_each_image(tmp_path, body_model, tiny_detector,
+                                                                         caplog):
+    """The robot drives along odom's x at 1 m/s, /tf stamped 50 ms either side of each image: the
+    tracker gets the pose interpolated at the image's stamp; a frame with no path gives None."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from mhr2_ros.io.rosbag import BagImageReader, BagWriter
+    from mhr2_ros.ros.offline import BagOptions, process_bag
+    from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
+    from mhr2_ros.ros.tf_tree import TfTree
+    from test_rosbag import FRAME, T0, TOPIC, image_msg
+
+    image, _ = render_demo_scene(body_model, width=96, height=72)
+    tf_type = "tf2_msgs/msg/TFMessage"
+    optical = transform("base_link", FRAME, BODY_TO_LEVEL.T, [0.2, 0.0, 1.1])
+
+    def odom(stamp_ns):
+        return transform("odom", "base_link", np.eye(3), [(stamp_ns - T0) / 1e9, 0.0, 0.0], stamp_ns)
+
+    src = tmp_path / "in"
+    with Writer(src, version=8, storage_plugin=StoragePlugin.MCAP) as w:
+        static = w.add_connection("/tf_static", tf_type, typestore=STORE)
+        moving = w.add_connection("/tf", tf_type, typestore=STORE)
+        conn = w.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=STORE)
+        w.write(static, T0 - 100 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[optical]), tf_type))
+        for k in range(3):
+            stamp = T0 + 100 * MS * k
+            w.write(moving, stamp - 49 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[odom(stamp - 50 * MS)]),
+                                                                 tf_type))  # fmt: skip
+            w.write(conn, stamp + 5 * MS, STORE.serialize_cdr(image_msg(image, stamp), "sensor_msgs/msg/Image"))
+            w.write(moving, stamp + 51 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[odom(stamp + 50 * MS)]),
+                                                                 tf_type))  # fmt: skip
+    det = copy.copy(tiny_detector)
+    builder = OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False))
+    for fixed, expected in (("odom", 3), ("map", 0), (FRAME, 3)):
+        recorder = _PoseRecorder()
+        with BagWriter(tmp_path / f"out_{fixed}", STORE) as writer:
+            process_bag(BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree()), writer, det, builder,
+                        BagOptions(fixed_frame=fixed, progress=False), recorder)  # fmt: skip
+        assert sum(p is not None for p in recorder.poses) == expected, fixed
+        for k, pose in enumerate(recorder.poses if fixed == "odom" else ()):
+            mount = homogeneous(BODY_TO_LEVEL.T, [0.2, 0.0, 1.1])
+            np.testing.assert_allclose(pose, homogeneous(np.eye(3), [0.1 * k, 0.0, 0.0]) @ mount, atol=1e-9)
+        if fixed == FRAME:  # the image's own frame: a static camera
+            assert all(np.array_equal(p, np.eye(4)) for p in recorder.poses)
+    assert "no TF path from 'cam_optical_frame' to 'map'" in caplog.text
+    assert "the tracker assumes the camera where it last was" in caplog.text
+
+
+def test_the_session_hands_the_pose_to_the_tracker_only_with_fixed_frame(tiny_detector, body_model):
+    """fixed_frame '' : the tracker gets no pose (even if the node had one); set: the pose; changing
+    it starts fresh tracks (the tracks' frame changes)."""
+    from mhr2_ros.ros.session import DetectorSession
+    from test_ros_session import _image_msg
+
+    image, _ = render_demo_scene(body_model, width=96, height=72)
+    session = DetectorSession(RosbagsFactory(STORE), {"score_threshold": 0.0, "max_humans": 1, "marker_mesh": False})
+    session.attach(copy.copy(tiny_detector))
+    recorder, resets = _PoseRecorder(), []
+    recorder.reset = lambda: resets.append(True)
+    session.tracker = session._tracker = recorder
+    pose = homogeneous(np.eye(3), [1.0, 0.0, 0.0])
+    session.process(_image_msg(image), compressed=False, camera_pose=pose)
+    session.update({"fixed_frame": "odom"})
+    session.process(_image_msg(image, 2_100_000_000), compressed=False, camera_pose=pose)
+    session.update({"fixed_frame": "odom"})  # unchanged: no reset
+    session.process(_image_msg(image, 2_200_000_000), compressed=False, camera_pose=pose)
+    assert recorder.poses[0] is None and recorder.poses[1] is pose and recorder.poses[2] is pose
+    assert len(resets) == 2  # attach's fresh start, then the change of frame
