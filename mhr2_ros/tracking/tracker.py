@@ -211,7 +211,7 @@ class Tracker:
         r = np.stack([np.full(len(det), cfg.kf_lateral_std**2), np.full(len(det), cfg.kf_lateral_std**2),
                       (cfg.kf_depth_std_rel * det.depth) ** 2], axis=1)
         r = np.maximum(r, 1e-6)  # (M, 3) m^2 along the camera axes; the floor keeps the gain finite
-        z, r = det.positions, np.einsum("ij,mj,kj->mik", np.eye(3), r, np.eye(3))  # (M, 3), (M, 3, 3)
+        z, r = det.positions, r[:, :, None] * np.eye(3)  # (M, 3) m, (M, 3, 3) diagonal covariances
         if self._pose is not None:  # into the fixed frame
             rot, t = self._pose
             z, r = z @ rot.T + t, rot @ r @ rot.T
