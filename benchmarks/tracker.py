@@ -4,6 +4,7 @@
     python benchmarks/tracker.py                      # latency table, 1 5 10 20 50 people
     python benchmarks/tracker.py --people 10 --threads 1
     python benchmarks/tracker.py --quality            # IDF1 / MOTA / HOTA on simulated streams
+    python benchmarks/tracker.py --camera-motion      # ... from a camera turning its head, with/without poses
 
 Streams come from mhr2_ros.tracking.simulate (people walking, 4096-d features). Timing
 starts once the feature bank is full (after `bank_frames` frames), so each frame
@@ -93,7 +94,29 @@ def quality(cfg: TrackerConfig, frames: int) -> None:
     mot.print_table(results)
 
 
-def run_stream(cfg: TrackerConfig, orientation_noise: float, frames: int, seed: int) -> dict:
+# (row name, head-turn amplitude deg, period s, whether the tracker gets the poses) of --camera-motion
+CAMERA_MOTIONS = (("static camera", 0.0, 4.0, False), ("pan 30deg/4s, no poses", 30.0, 4.0, False),
+                  ("pan 30deg/4s, poses", 30.0, 4.0, True), ("pan 45deg/3s, no poses", 45.0, 3.0, False),
+                  ("pan 45deg/3s, poses", 45.0, 3.0, True))  # fmt: skip
+
+
+def camera_motion(cfg: TrackerConfig, frames: int) -> None:
+    """IDF1 / MOTA / HOTA of the --quality crowds seen by a camera turning its head left and right
+    (yaw = amplitude sin(2 pi t / period)), with and without its poses given to the tracker."""
+    from mhr2_ros.evaluation import mot
+
+    results = {}
+    for name, amplitude, period, given in CAMERA_MOTIONS:
+        poses = sim.panning_camera(np.arange(frames) / 30.0, amplitude, period)
+        scores = [run_stream(cfg, 3.0, frames, seed, poses, given) for seed in range(3)]
+        results[name] = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+    print(f"\nthe --quality crowds (orient.noise=3deg) from a camera turning its head, {frames} frames, "
+          "mean of 3 seeds; match radius 0.5 m in each frame's camera")
+    mot.print_table(results)
+
+
+def run_stream(cfg: TrackerConfig, orientation_noise: float, frames: int, seed: int, camera_poses=None,
+               give_poses: bool = False) -> dict:
     from mhr2_ros.evaluation import mot
 
     walkers = sim.crowd(8, frames, seed=seed)
@@ -103,8 +126,9 @@ def run_stream(cfg: TrackerConfig, orientation_noise: float, frames: int, seed: 
         w.hidden = [(start, start + int(rng.integers(10, 41)))]
     scfg = sim.SimConfig(miss_rate=0.05, false_positive_rate=0.3, orientation_noise_deg=orientation_noise)
     tracker, gt, pred = Tracker(cfg), [], []
-    for f in sim.generate(walkers, np.arange(frames) / 30.0, scfg, seed=seed):
-        tracks = tracker.update(f.frame, f.stamp)
+    stream = sim.generate(walkers, np.arange(frames) / 30.0, scfg, seed=seed, camera_poses=camera_poses)
+    for k, f in enumerate(stream):
+        tracks = tracker.update(f.frame, f.stamp, camera_pose=camera_poses[k] if give_poses else None)
         gt.append([(i, p) for i, p, _ in f.gt])
         pred.append([(t.id, t.human.position) for t in tracks if t.is_visible])
     return mot.evaluate(gt, pred, threshold=0.5)
@@ -117,6 +141,8 @@ def main() -> None:
     p.add_argument("--config", default=None, help="tracker YAML (default: config/tracker.yaml)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--quality", action="store_true", help="also print MOT metrics on simulated streams")
+    p.add_argument("--camera-motion", action="store_true",
+                   help="also print MOT metrics from a camera turning its head, with and without its poses")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,6 +154,8 @@ def main() -> None:
     print_latency([time_tracker(n, cfg, args.frames) for n in args.people])
     if args.quality:
         quality(cfg, QUALITY_FRAMES)
+    if args.camera_motion:
+        camera_motion(cfg, QUALITY_FRAMES)
 
 
 if __name__ == "__main__":

@@ -216,7 +216,7 @@ def test_motion_history_extrapolates_constant_motion_and_turn_rate():
     for k in range(12):  # only the last 8 are kept
         t = k / 30
         mh.add(np.array([0]), t, np.array([[100 + 60 * t, 200 - 30 * t]]), np.array([0.2 - 0.1 * t]),
-               (r0 @ rotation_exp(w * t))[None])
+               (r0 @ rotation_exp(w * t))[None], np.array([[0.0, 0.0, 5.0]]), np.eye(3), (np.eye(3), np.zeros(3)))
     pix, near, rot = mh.predict(np.array([0]), 1.0, lam=0.0)
     np.testing.assert_allclose(pix, [[160.0, 170.0]], atol=1e-6)
     np.testing.assert_allclose(near, [0.1], atol=1e-9)

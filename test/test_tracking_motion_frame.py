@@ -253,3 +253,50 @@ def test_track_headings_by_hand():
     assert out["calibrated_velocity_heading_sigma"] == pytest.approx(np.radians(10.0))
     assert out["covariance_velocity_heading_coverage"] == 0.0  # 10 deg > 0.15 rad
     assert TrackHeadings().summary()["velocity_heading_share"] is None
+
+
+# ------------------------------------------------------------ motion history from a moving camera
+def test_the_motion_history_is_seen_from_the_current_camera():
+    """A person standing at p (fixed frame) seen while the camera turns: re-expressed, the history
+    predicts where the current camera sees them (pixel, nearness, orientation), not the old pixels."""
+    from mhr2_ros.geometry import nearness_from_depth, project
+    from mhr2_ros.tracking.motion import CameraView, MotionHistory
+
+    K, p, body = sim.SimConfig().K, np.array([0.5, 0.4, 5.0]), sim.facing_rotation(np.array([1.0, 0.0, 0.0]))
+    mh = MotionHistory(length=8)
+    mh.ensure(1)
+    for k in range(8):
+        R, c = _rot_y(0.05 * k), np.array([0.1 * k, 0.0, 0.0])
+        cam = R.T @ (p - c)
+        mh.add(np.array([0]), k / FPS, project(cam, K)[None], np.array([nearness_from_depth(cam[2], 500.0, 768.0)]),
+               (R.T @ body)[None], cam[None], K, (R, c))  # fmt: skip
+    R, c = _rot_y(0.6), np.array([1.2, 0.0, 0.0])  # the camera now, 12 frames of turning later
+    cam = R.T @ (p - c)
+    pix, near, rot = mh.predict(np.array([0]), 20 / FPS, 0.01, CameraView(R, c))
+    np.testing.assert_allclose(pix[0], project(cam, K), atol=1e-6)
+    assert near[0] == pytest.approx(nearness_from_depth(cam[2], 500.0, 768.0), abs=1e-9)
+    np.testing.assert_allclose(rot[0], R.T @ body, atol=1e-6)
+    stale, _, _ = mh.predict(np.array([0]), 20 / FPS, 0.01)  # the paper's: extrapolates the old pixels
+    assert np.linalg.norm(stale[0] - project(cam, K)) > 50.0
+
+
+def test_a_fixed_camera_with_a_changing_k_predicts_the_papers_pixels():
+    """A predicted field of view changes K every frame: the re-expressed history of a fixed camera
+    must still be the detected pixels (each entry projected with its own K), as without poses."""
+    from mhr2_ros.geometry import unproject
+    from mhr2_ros.tracking.motion import CameraView, MotionHistory
+
+    rng = np.random.default_rng(5)
+    mh = MotionHistory(length=8)
+    mh.ensure(1)
+    for k in range(8):
+        f = 500.0 * (1 + 0.1 * rng.standard_normal())
+        K = np.array([[f, 0.0, 320.0], [0.0, f, 240.0], [0.0, 0.0, 1.0]])
+        pixel = np.array([100.0 + 5 * k, 200.0 - 2 * k])
+        position = unproject(pixel, np.float64(4.0 + 0.1 * k), K)
+        mh.add(np.array([0]), k / FPS, pixel[None], np.array([0.3]), np.eye(3)[None], position[None], K,
+               (np.eye(3), np.zeros(3)))  # fmt: skip
+    paper = mh.predict(np.array([0]), 9 / FPS, 0.01)
+    seen = mh.predict(np.array([0]), 9 / FPS, 0.01, CameraView(np.eye(3), np.zeros(3)))
+    for a, b in zip(paper, seen):
+        np.testing.assert_allclose(a, b, atol=1e-9)

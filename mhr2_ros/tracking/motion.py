@@ -10,9 +10,19 @@ Paper silent on the regression itself; choices made here:
 - orientations are regressed as rotation vectors in the tangent space of the track's
   latest orientation (body-frame offsets R_ref^T R), then mapped back with exp.
 Everything is vectorised over tracks: histories are (T, H, ...) arrays with a mask.
+
+A moving camera (not in the paper): every observation also keeps its pelvis and orientation in
+the tracker's fixed frame (tracker.py: the camera's pose given with each frame). Given the
+current camera's pose (`CameraView`), `predict` first re-expresses the history as the current
+camera would have seen it (pelvis projected with the K of its own frame, so a K that changes
+from frame to frame, as a predicted field of view does, moves nothing; nearness shifted by the
+log ratio of the depths; orientation turned), then regresses as above: a robot turning its head
+does not move a standing person's predicted pixel. A fixed camera gives the paper's history.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,15 +87,37 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _newest(times: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(T,) index of the latest time among the masked entries of each row of times (T, H)."""
+    return np.argmax(np.where(mask, times, -np.inf), axis=1)
+
+
+MIN_DEPTH = 0.1  # meters: a re-expressed pelvis nearer than this (behind the camera now) is clamped
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """The current camera's pose in the fixed frame: p_fixed = R p_camera + t."""
+
+    R: np.ndarray  # (3, 3)
+    t: np.ndarray  # (3,) meters
+
+
 class MotionHistory:
-    """The last `length` (stamp, pixel, nearness, orientation) observations of each track slot."""
+    """The last `length` (stamp, pixel, nearness, orientation) observations of each track slot,
+    with the pelvis and orientation in the fixed frame and the depth they were seen at."""
 
     def __init__(self, length: int = 8, capacity: int = 16):
         self.length = int(length)
         self.times = np.zeros((capacity, self.length))  # (S, H) seconds
         self.pixels = np.zeros((capacity, self.length, 2))  # (S, H, 2) pixels
         self.nearness = np.zeros((capacity, self.length))  # (S, H)
-        self.rot = np.tile(np.eye(3), (capacity, self.length, 1, 1))  # (S, H, 3, 3)
+        self.rot = np.tile(np.eye(3), (capacity, self.length, 1, 1))  # (S, H, 3, 3) camera of its frame
+        self.points = np.zeros((capacity, self.length, 3))  # (S, H, 3) pelvis, fixed frame, meters
+        self.rot_fixed = np.tile(np.eye(3), (capacity, self.length, 1, 1))  # (S, H, 3, 3) body -> fixed
+        self.depth = np.ones((capacity, self.length))  # (S, H) pelvis z in the camera of its frame, m
+        self.posed = np.zeros((capacity, self.length), dtype=bool)  # (S, H) its camera pose was its own
+        self.intrinsics = np.ones((capacity, self.length, 4))  # (S, H, 4) fx, fy, cx, cy of its frame's K
         self.count = np.zeros(capacity, dtype=np.int64)  # observations ever added per slot
 
     def ensure(self, n: int) -> None:
@@ -93,34 +125,65 @@ class MotionHistory:
         if n <= len(self.count):
             return
         n = max(n, 2 * len(self.count))
-        for name in ("times", "pixels", "nearness", "rot", "count"):
+        for name in ("times", "pixels", "nearness", "rot", "points", "rot_fixed", "depth", "posed", "intrinsics", "count"):
             setattr(self, name, _grow(getattr(self, name), n))
 
     def reset(self, slots: np.ndarray) -> None:
         self.count[slots] = 0
 
-    def add(self, slots: np.ndarray, stamp: float, pixels: np.ndarray, nearness: np.ndarray,
-            rot: np.ndarray) -> None:
-        """Append one observation to each of `slots` (k,): pixels (k, 2), nearness (k,), rot (k, 3, 3)."""
+    def add(self, slots: np.ndarray, stamp: float, pixels: np.ndarray, nearness: np.ndarray, rot: np.ndarray,
+            positions: np.ndarray, K: np.ndarray, pose: tuple, posed: bool = True) -> None:
+        """Append one observation to each of `slots` (k,): pixels (k, 2), nearness (k,), rot (k, 3, 3),
+        pelvis positions (k, 3) in the camera of intrinsics K (3, 3), whose pose in the fixed frame is
+        `pose` (R, t); `posed` False: a stand-in pose (the frame came without one), left out of
+        re-expressed predictions."""
         if len(slots) == 0:
             return
+        R, t = pose
         pos = self.count[slots] % self.length
         self.times[slots, pos] = stamp
         self.pixels[slots, pos] = pixels
         self.nearness[slots, pos] = nearness
         self.rot[slots, pos] = rot
+        self.points[slots, pos] = positions @ R.T + t
+        self.rot_fixed[slots, pos] = R @ rot
+        self.depth[slots, pos] = np.maximum(positions[:, 2], MIN_DEPTH)
+        self.posed[slots, pos] = posed
+        K = np.asarray(K, dtype=np.float64)
+        self.intrinsics[slots, pos] = [K[0, 0], K[1, 1], K[0, 2], K[1, 2]]
         self.count[slots] += 1
 
-    def predict(self, slots: np.ndarray, stamp: float, lam: float):
-        """Ridge predictions at `stamp` for `slots` (T,): pixels (T, 2), nearness (T,), rot (T, 3, 3)."""
+    def transform(self, R: np.ndarray, t: np.ndarray) -> None:
+        """Re-express the fixed-frame history in another frame: p' = R p + t."""
+        self.points = self.points @ R.T + t
+        self.rot_fixed = R @ self.rot_fixed
+
+    def _seen_from(self, slots: np.ndarray, view: CameraView):
+        """The history of `slots` as `view`'s camera sees it: pixels (T, H, 2), nearness (T, H), rot."""
+        cam = (self.points[slots] - view.t) @ view.R  # R^T (p - t): (T, H, 3)
+        z = np.maximum(cam[..., 2], MIN_DEPTH)
+        fx, fy, cx, cy = np.moveaxis(self.intrinsics[slots], -1, 0)  # each (T, H): the entry's own K
+        pixels = np.stack([fx * cam[..., 0] / z + cx, fy * cam[..., 1] / z + cy], axis=-1)
+        seen_at = np.maximum(self.depth[slots], MIN_DEPTH)  # entries never written (grown slots) hold 0
+        nearness = self.nearness[slots] + np.log(seen_at / z)  # nearness = -log z + const
+        return pixels, nearness, np.einsum("ji,thjk->thik", view.R, self.rot_fixed[slots])
+
+    def predict(self, slots: np.ndarray, stamp: float, lam: float, view: CameraView = None):
+        """Ridge predictions at `stamp` for `slots` (T,): pixels (T, 2), nearness (T,), rot (T, 3, 3);
+        with `view`, of the history as that camera sees it (module docstring)."""
         h = self.length
         mask = np.arange(h)[None, :] < np.minimum(self.count[slots], h)[:, None]  # (T, H)
         latest = (self.count[slots] - 1) % h
-        r_ref = self.rot[slots, latest]  # (T, 3, 3) newest orientation: tangent point
-        rel = np.einsum("tji,thjk->thik", r_ref, self.rot[slots])  # R_ref^T R_h: (T, H, 3, 3)
-        values = np.concatenate(
-            [self.pixels[slots], self.nearness[slots][..., None], rotation_log(rel)], axis=-1
-        )  # (T, H, 6): u, v, nearness, rotation vector
+        if view is None:
+            pixels, nearness, rot_all = self.pixels[slots], self.nearness[slots], self.rot[slots]
+        else:
+            pixels, nearness, rot_all = self._seen_from(slots, view)
+            posed = mask & self.posed[slots]  # stand-in poses put the person where they were not
+            mask = np.where(posed.any(axis=1, keepdims=True), posed, mask)
+            latest = np.where(posed.any(axis=1), _newest(self.times[slots], posed), latest)
+        r_ref = rot_all[np.arange(len(slots)), latest]  # (T, 3, 3) newest orientation: tangent point
+        rel = np.einsum("tji,thjk->thik", r_ref, rot_all)  # R_ref^T R_h: (T, H, 3, 3)
+        values = np.concatenate([pixels, nearness[..., None], rotation_log(rel)], axis=-1)  # (T, H, 6)
         pred = ridge_predict(self.times[slots], values, mask, stamp, lam)
         rot = r_ref @ rotation_exp(pred[:, 3:6])
         return pred[:, 0:2], pred[:, 2], rot

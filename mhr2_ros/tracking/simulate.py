@@ -99,24 +99,52 @@ def make_human(position: np.ndarray, rotation: np.ndarray, feature: np.ndarray, 
     )
 
 
+def panning_camera(stamps: Sequence[float], amplitude_deg: float, period_s: float) -> List[np.ndarray]:
+    """(4, 4) poses (fixed <- camera) of a camera turning its head left and right about its vertical
+    axis, yaw = amplitude sin(2 pi t / period), from the fixed frame = the camera at yaw 0."""
+    poses = []
+    for t in stamps:
+        yaw = np.radians(amplitude_deg) * np.sin(2.0 * np.pi * float(t) / period_s)
+        c, s = np.cos(yaw), np.sin(yaw)
+        pose = np.eye(4)
+        pose[:3, :3] = [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]  # about y (the camera's y points down)
+        poses.append(pose)
+    return poses
+
+
+def _in_view(position: np.ndarray, cfg: SimConfig, min_depth: float = 0.5) -> bool:
+    """The pelvis is in front of the camera and inside the image."""
+    if position[2] < min_depth:
+        return False
+    u, v = project(position, cfg.K)
+    return 0.0 <= u < cfg.width and 0.0 <= v < cfg.height
+
+
 def generate(walkers: Sequence[Walker], stamps: Sequence[float], cfg: Optional[SimConfig] = None,
-             seed: int = 0) -> List[SimFrame]:
-    """One SimFrame per stamp: detections of the visible walkers (minus misses) + false positives."""
+             seed: int = 0, camera_poses: Optional[Sequence[np.ndarray]] = None) -> List[SimFrame]:
+    """One SimFrame per stamp: detections of the visible walkers (minus misses) + false positives.
+    `camera_poses`: per stamp the camera's (4, 4) pose in the walkers' frame (fixed <- camera); the
+    detections and `gt` are then in each frame's camera, of the walkers in its view. None: the camera
+    is the walkers' frame (every visible walker is detected, in view or not)."""
     cfg = cfg or SimConfig()
     rng = np.random.default_rng(seed)
     identity_features = {w.identity: rng.standard_normal(cfg.feature_dim) for w in walkers}
     out = []
     for f, stamp in enumerate(stamps):
+        pose = np.eye(4) if camera_poses is None else np.asarray(camera_poses[f], dtype=np.float64)
+        R, c = pose[:3, :3], pose[:3, 3]
         humans, ids, gt = [], [], []
         for w in walkers:
             if not w.visible(f):
                 continue
-            pos = w.position(stamp)
+            pos = R.T @ (w.position(stamp) - c)
+            if camera_poses is not None and not _in_view(pos, cfg):  # turned away from
+                continue
             gt.append((w.identity, pos, project(pos, cfg.K)))
             if rng.random() < cfg.miss_rate:
                 continue
             feat = identity_features[w.identity] + cfg.feature_noise * rng.standard_normal(cfg.feature_dim)
-            humans.append(make_human(pos, facing_rotation(w.velocity), feat, cfg, rng))
+            humans.append(make_human(pos, R.T @ facing_rotation(w.velocity), feat, cfg, rng))
             ids.append(w.identity)
         for _ in range(rng.poisson(cfg.false_positive_rate)):
             pos = unproject(np.array([rng.uniform(0, cfg.width), rng.uniform(0, cfg.height)]),

@@ -50,7 +50,7 @@ from mhr2_ros.tracking.detections import Detections, stack_detections
 from mhr2_ros.tracking.feature_bank import FeatureBank
 from mhr2_ros.tracking.heading import velocity_heading
 from mhr2_ros.tracking.kalman import ConstantVelocityKF
-from mhr2_ros.tracking.motion import MotionHistory
+from mhr2_ros.tracking.motion import CameraView, MotionHistory
 from mhr2_ros.tracking.track import Track, TrackState, format_track_id
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Tracker:
         started = [self._start_track(frame.humans[i], stamp) for i in new_dets]
         new_slots = np.array([rec.slot for rec in started], dtype=np.int64)
         numbers[new_dets] = [rec.number for rec in started]
-        self._filter(det, matches, slots, new_dets, new_slots, stamp)
+        self._filter(det, matches, slots, new_dets, new_slots, stamp, frame.K)
         self.bank.push(self.frame_index, det.features, numbers[det.has_feature], stamp)
         for human, number in zip(frame.humans, numbers):
             human.track_id = format_track_id(self.config.id_prefix, int(number))
@@ -158,10 +158,12 @@ class Tracker:
         if self._pose is None and self._records:  # the tracks so far are relative to the camera
             log.info("camera poses start: %d tracks re-expressed in the fixed frame", len(self._records))
             self._kf.transform(*pose)
+            self._motion.transform(*pose)
         self._pose, self._pose_missing = pose, False
 
     def _associate(self, det: Detections, live: List[_Record], slots: np.ndarray, stamp: float):
-        """Paper's similarity + gated Hungarian -> (matches (k, 2), new detections, scores (k,))."""
+        """Paper's similarity + gated Hungarian -> (matches (k, 2), new detections, scores (k,)); with
+        camera poses the motion history is seen from this frame's camera (motion.py)."""
         cfg = self.config
         m, t = len(det), len(live)
         if m == 0 or t == 0:
@@ -172,7 +174,9 @@ class Tracker:
             feature[det.has_feature] = self.bank.id_scores(
                 det.features, ids, cfg.knn_k, cfg.feature_temperature, cfg.feature_distance_norm,
                 cfg.distance_block_pairs)
-        pix, near, rot = self._motion.predict(slots, stamp, cfg.ridge_lambda)  # (T, 2), (T,), (T, 3, 3)
+        # without this frame's pose the paper's pixel extrapolation follows the camera's motion best
+        view = None if self._pose is None or self._pose_missing else CameraView(*self._pose)
+        pix, near, rot = self._motion.predict(slots, stamp, cfg.ridge_lambda, view)  # (T, 2), (T,), (T, 3, 3)
         pelvis = pelvis_similarity(
             pixel_offsets(det.pixels, pix, det.depth, det.focal, cfg.pixel_unit),
             det.nearness[:, None] - near[None, :],
@@ -205,7 +209,7 @@ class Tracker:
         return slot
 
     def _filter(self, det: Detections, matches: np.ndarray, slots: np.ndarray, new_dets: np.ndarray,
-                new_slots: np.ndarray, stamp: float) -> None:
+                new_slots: np.ndarray, stamp: float, K: np.ndarray) -> None:
         """Feed the associated detections to the motion history and the Kalman filters."""
         cfg = self.config
         r = np.stack([np.full(len(det), cfg.kf_lateral_std**2), np.full(len(det), cfg.kf_lateral_std**2),
@@ -220,7 +224,9 @@ class Tracker:
         self._kf.init(new_slots, z[new_dets], r[new_dets], cfg.kf_init_velocity_std**2)
         all_dets = np.concatenate([di, new_dets]).astype(np.int64)
         all_slots = np.concatenate([ds, new_slots]).astype(np.int64)
-        self._motion.add(all_slots, stamp, det.pixels[all_dets], det.nearness[all_dets], det.rotations[all_dets])
+        pose = self._pose if self._pose is not None else (np.eye(3), np.zeros(3))  # no poses: fixed = camera
+        self._motion.add(all_slots, stamp, det.pixels[all_dets], det.nearness[all_dets], det.rotations[all_dets],
+                         det.positions[all_dets], K, pose, posed=not self._pose_missing)
 
     def _drop_expired(self, stamp: float) -> None:
         """End the tracks without association in the last max_missed_frames frames (this one
