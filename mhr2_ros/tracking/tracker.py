@@ -19,9 +19,12 @@ every live track again has features in the bank while the next frame is associat
 Camera motion (not in the paper): `update(..., camera_pose=T)` with T (4, 4) the camera's pose in
 a fixed frame (odom: fixed <- camera optical) runs the Kalman filters in that frame, so a
 track's velocity is over the ground (expressed in the camera's axes of this image) and an
-occluded person stands still while the robot moves. Without poses the filters run in the camera
-frame (velocities relative to the camera: right for a static camera). Poses that start later
-re-express the tracks at the first pose; a frame without one after that reuses the last pose.
+occluded person stands still while the robot moves; the association sees each track's motion
+history from the current camera (motion.py), so a turning head does not break the tracks.
+Without poses the filters run in the camera frame (velocities relative to the camera: right
+for a static camera) and the association is the paper's. Poses that start later re-express the
+tracks at the first pose; a frame without one after that reuses the last pose for the filters
+and the paper's pixel extrapolation for the association.
 Facing where one walks (heading.py) needs a velocity over the ground: it is used only with poses
 (a static camera passes the identity).
 """
