@@ -256,6 +256,8 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert "| pelvis orientation error" in text
     assert "selection: score_threshold 0.4, nms_distance 0, merge_radius 0" in text
     data = json.loads(out.read_text())
+    assert {"track_orientation_error", "velocity_heading_share", "calibrated_velocity_heading_sigma"} <= set(
+        data["metrics"])  # the tracker's headings on the clip (None where nobody was tracked)
     assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0
     assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
     assert {"idf1", "idf1_2d", "mota_2d"} <= set(data["per_sequence"]["clip seed 1"])
@@ -367,3 +369,25 @@ def test_training_eval_hook_reports_the_headline_metrics(tmp_path, tiny_config, 
     assert {"f1", "fov_error", "fov_bias", "idf1_2d", "idf1"} <= set(metrics) <= set(EVAL_KEYS)
     assert "pa_mpjpe" not in metrics and "mrpe" not in metrics  # no pairs: absent, never a perfect 0
     assert abs(metrics["fov_bias"]) == pytest.approx(metrics["fov_error"])  # one camera: the same size
+
+
+def test_generated_clips_tell_the_tracker_their_camera_is_fixed_converted_ones_do_not(tmp_path, body_model):
+    """A clip `mhr2 synth` wrote (clip.json holds its config) has one fixed camera: the tracker gets
+    its pose (walkers may face their velocity); a converted dataset's camera may move: no pose."""
+    from mhr2_ros.evaluation.runner import disk_sequences, synthetic_sequences
+    from mhr2_ros.training.synthetic.dataset import write_clip
+
+    clip = SyntheticClip(dataclasses.replace(SMALL.synth_config(independent=False), frames=2, vertices=False), 5,
+                         body_model)  # fmt: skip
+    write_clip(tmp_path / "generated", clip)
+    assert [s.static_camera for s in disk_sequences([tmp_path / "generated"])] == [True]
+    assert all(s.static_camera for s in synthetic_sequences(SMALL, body_model) if s.tracked)
+    info = json.loads((tmp_path / "generated" / "clip.json").read_text())
+    del info["config"], info["seed"]
+    (tmp_path / "converted").mkdir()
+    for item in (tmp_path / "generated").iterdir():
+        target = tmp_path / "converted" / item.name
+        target.symlink_to(item, target_is_directory=item.is_dir())
+    (tmp_path / "converted" / "clip.json").unlink()
+    (tmp_path / "converted" / "clip.json").write_text(json.dumps(info))
+    assert [s.static_camera for s in disk_sequences([tmp_path / "converted"])] == [False]

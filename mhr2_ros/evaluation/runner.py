@@ -18,8 +18,9 @@ from mhr2_ros.evaluation.uncertainty import PersonError, Unit, intervals, merge_
 # The tracking protocols, name suffix of their metrics -> (observations, mot metric, threshold):
 # 3D pelvises within 0.5 m (the robot's), and the paper's 2D boxes at IoU 0.5 ("_2d").
 TRACK_PROTOCOLS = {"": (track_observations, "euclidean", TRACK_MATCH_M), "_2d": (track_boxes, "iou", TRACK_MATCH_IOU)}
-# A clip's camera does not move (one camera_rotation per clip, docs/dataset_format.md): the tracker
-# is told so, which lets walkers face their velocity (tracking/heading.py) as on a robot with poses.
+# A generated clip's camera does not move: the tracker is told so (the pose of a fixed camera), which
+# lets walkers face their velocity (tracking/heading.py) as on a robot with poses. A converted
+# dataset's camera may move, and the format has no camera poses: its tracker gets none.
 STATIC_CAMERA = np.eye(4)
 
 
@@ -31,6 +32,7 @@ class Sequence:
     frames: Iterable  # SynthFrame-like: .image (H, W, 3) uint8, .truth (FrameTruth), .time (s)
     length: int  # number of frames
     tracked: bool  # a temporal clip: run the tracker and compute the MOT metrics
+    static_camera: bool = False  # the camera does not move (generated clips): the tracker is told so
 
 
 @dataclass
@@ -61,7 +63,7 @@ def synthetic_sequences(spec: SyntheticBenchmark, body) -> List[Sequence]:
     for i in range(spec.clips if spec.clip_frames > 0 else 0):
         seed = spec.clip_seed + i
         clip = SyntheticClip(spec.synth_config(independent=False), seed, body)
-        seqs.append(Sequence(f"clip seed {seed}", clip, len(clip), tracked=True))
+        seqs.append(Sequence(f"clip seed {seed}", clip, len(clip), tracked=True, static_camera=True))
     return seqs
 
 
@@ -73,7 +75,9 @@ def disk_sequences(paths) -> List[Sequence]:
     seqs = []
     for path in clip_folders(paths):
         reader = load_clip(path)
-        seqs.append(Sequence(str(path), reader, len(reader), tracked=not reader.info.get("independent", False)))
+        generated = "config" in reader.info  # `mhr2 synth`'s clips: one fixed camera each
+        seqs.append(Sequence(str(path), reader, len(reader), tracked=not reader.info.get("independent", False),
+                             static_camera=generated))
     return seqs
 
 
@@ -109,7 +113,7 @@ def evaluate(
             overall.add(result, truth, ignore)
             det = ev.add(result, truth, ignore)
             if tracker is not None:
-                live = tracker.update(result, frame.time, camera_pose=STATIC_CAMERA)
+                live = tracker.update(result, frame.time, camera_pose=STATIC_CAMERA if seq.static_camera else None)
                 add_tracks(seq_tracks, truth, ignore, result, det)
                 headings.add(live, result, truth, ev.last_pairs)
             if progress:
