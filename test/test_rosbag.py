@@ -361,7 +361,8 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     assert code == 2 and "--fixed-frame 'odom/' may only hold" in capsys.readouterr().err
     code = main([*base, "--fixed-frame", "odom", "--no-track"])
     assert code == 2 and "--fixed-frame odom is for the tracker" in capsys.readouterr().err
-    with pytest.raises(InputError, match=r"no /tf or /tf_static topic to find the floor or fixed frame in.*\['/cam/image_raw'\]"):
+    with pytest.raises(InputError, match=r"no /tf or /tf_static topic to find the floor or fixed frame in.*"
+                                         r"\['/cam/image_raw'\]"):
         BagImageReader(src, TOPIC, typestore=STORE, tf_tree=object())
     (tmp_path / "a_file").write_text("")
     code = main(["-q", "bag", str(src), str(tmp_path / "a_file" / "out"), "--image-topic", TOPIC])

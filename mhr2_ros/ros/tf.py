@@ -2,8 +2,9 @@
 
 REP-155 names a person's body frame `body_<id>`; REP-103 gives its axes (x forward
 out of the chest, y to the body's left, z up), which is what Human.orientation
-maps to the camera frame (a walking track's faces its velocity: tracking/heading.py). The translation is the pelvis position. Frames are
-stamped with the image time so TF lookups interpolate against the right instant.
+maps to the camera frame (a walking track's faces its velocity: tracking/heading.py). The
+translation is the pelvis position. Frames are stamped with the image time so TF lookups
+interpolate against the right instant.
 """
 
 from __future__ import annotations

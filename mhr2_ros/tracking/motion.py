@@ -125,7 +125,8 @@ class MotionHistory:
         if n <= len(self.count):
             return
         n = max(n, 2 * len(self.count))
-        for name in ("times", "pixels", "nearness", "rot", "points", "rot_fixed", "depth", "posed", "intrinsics", "count"):
+        names = ("times", "pixels", "nearness", "rot", "points", "rot_fixed", "depth", "posed", "intrinsics", "count")
+        for name in names:
             setattr(self, name, _grow(getattr(self, name), n))
 
     def reset(self, slots: np.ndarray) -> None:
