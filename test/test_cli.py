@@ -235,6 +235,35 @@ def test_detect_track_writes_track_ids(weights, media, tmp_path):
     recs = _lines(out / "frames.jsonl")
     ids = [h["id"] for r in recs for h in r["humans"]]
     assert ids and all(isinstance(i, str) and i[0].isalpha() for i in ids)
+    tracks = [h["track"] for r in recs for h in r["humans"]]
+    assert {t["state"] for t in tracks} <= {"new", "tracked"} and all(len(t["velocity"]) == 3 for t in tracks)
+    assert not any(t["ground_velocity"] for t in tracks) and {t["heading_source"] for t in tracks} == {"network"}
+    h = recs[-1]["humans"][0]
+    np.testing.assert_allclose(h["track"]["orientation"], h["orientation"], atol=1e-6)  # the network's heading
+    fixed = tmp_path / "fixed"
+    assert _run("detect", media / "clip.mp4", "--weights", weights, "-o", fixed, "--track", "--static-camera",
+                "--threshold", "0", "--max-humans", "2", "--no-overlay") == 0  # fmt: skip
+    assert all(h["track"]["ground_velocity"] for r in _lines(fixed / "frames.jsonl") for h in r["humans"])
+    assert _run("detect", media / "clip.mp4", "--weights", weights, "-o", fixed, "--static-camera") == 2
+
+
+def test_a_walker_facing_its_velocity_in_the_json():
+    """frames.jsonl of a tracked walker seen by a static camera: the track's heading is the
+    velocity's, its sigma the velocity heading's; the detection keeps the network's orientation."""
+    from mhr2_ros.io.jsonl import PRIOR, frame_to_dict
+    from mhr2_ros.tracking import Tracker
+    from mhr2_ros.tracking import simulate as sim
+
+    walker = sim.Walker(0, np.array([-1.0, 0.4, 4.0]), np.array([1.0, 0.0, 0.3]))
+    tracker = Tracker()
+    for f in sim.generate([walker], np.arange(10) / 30.0, seed=1):
+        tracks = tracker.update(f.frame, f.stamp, camera_pose=np.eye(4))
+    (h,) = frame_to_dict(f.frame, 9, "f9", f.stamp, tracks=tracks)["humans"]
+    assert h["track"]["heading_source"] == "velocity" and h["track"]["ground_velocity"]
+    assert h["sigma"]["heading"] == pytest.approx(PRIOR.velocity_heading_sigma)
+    np.testing.assert_allclose(h["track"]["velocity"], tracks[0].velocity, atol=1e-4)
+    np.testing.assert_allclose(h["track"]["orientation"], tracks[0].orientation, atol=1e-6)
+    np.testing.assert_allclose(h["orientation"], f.frame.humans[0].orientation, atol=1e-6)
 
 
 def test_default_demo_clip_is_what_the_readme_describes(body_model):

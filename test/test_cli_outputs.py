@@ -14,7 +14,7 @@ from test_io import _count_frames
 FRAME_KEYS = {"frame", "name", "timestamp", "image_size", "K", "K_source", "fov_y_deg", "timings", "joint_names",
               "humans"}  # fmt: skip
 HUMAN_KEYS = {"id", "index", "score", "pelvis_2d", "depth", "position", "orientation", "quaternion_xyzw", "shape",
-              "height", "box", "joints_3d", "keypoints_2d", "depth_source", "sigma"}  # fmt: skip
+              "height", "box", "joints_3d", "keypoints_2d", "depth_source", "sigma", "track"}  # fmt: skip
 STAGES = {"preprocess", "encoder", "decoder", "heads", "body", "postprocess", "total"}
 
 
@@ -51,7 +51,7 @@ def test_detect_json_follows_the_readme_schema_and_meshes_load(weights, media, t
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     fx, fy, cx, cy = 110.0, 90.0, 60.0, 50.0
     for h in humans:
-        assert set(h) == HUMAN_KEYS and h["id"] is None
+        assert set(h) == HUMAN_KEYS and h["id"] is None and h["track"] is None
         assert h["depth"] == pytest.approx(h["position"][2], abs=1e-4)
         distance = float(np.linalg.norm(h["position"]))  # the prior at the given K (fy 90 px), network depth
         assert h["sigma"]["along_ray"] == pytest.approx(0.13 * distance, abs=1e-4)

@@ -50,7 +50,13 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--track", action="store_true",
         help="track people across frames (video, camera, folder in name order): writes track ids "
-        "into the JSON and the overlays (tracker settings: config/tracker.yaml)",
+        "into the JSON and the overlays, and each person's track (velocity, ...) into the JSON (tracker "
+        "settings: config/tracker.yaml)",
+    )  # fmt: skip
+    p.add_argument(
+        "--static-camera", action="store_true",
+        help="with --track: the camera does not move (a tripod, a wall mount), so velocities are over the "
+        "ground and a walking person faces where they go (tracker.yaml velocity_heading_speed)",
     )  # fmt: skip
     add_detector_options(p)
     add_mount_options(p)
@@ -59,6 +65,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # torch, OpenCV: loaded here, not at parser build time (test_cli_startup)
+    import numpy as np
     from tqdm import tqdm
 
     from mhr2_ros.body import JOINT_NAMES
@@ -72,12 +79,15 @@ def run(args: argparse.Namespace) -> int:
     floor = floor_from_mount(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
+    if args.static_camera and not args.track:
+        raise InputError("--static-camera tells the tracker the camera is fixed; it needs --track")
     source = open_source(args.input)  # bad INPUT fails before the model loads
     depth_files = DepthFiles(args.depth, source.kind) if args.depth is not None else None
     out_dir: Path = args.output
     out_dir.mkdir(parents=True, exist_ok=True)  # an unusable OUTPUT too
     detector = build_detector(args)
     tracker = make_tracker() if args.track else None
+    fixed = np.eye(4)  # --static-camera: the camera's pose in a fixed frame, every frame
     failures: List[Tuple[str, str]] = []
     count = people = 0
     with source, JsonlWriter(out_dir / "frames.jsonl") as jsonl, _OverlaySink(args, source, out_dir) as sink:
@@ -92,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
             h, w = frame.image.shape[:2]
             depth = depth_files.for_frame(frame.name) if depth_files is not None else None
             result = detector(frame.image, K=camera_for(args, h, w), depth=depth, floor=floor)
+            tracks = None
             if tracker is not None:  # sets human.track_id; stamps from the video, else frame order
                 stamp = frame.timestamp if frame.timestamp is not None else count / (source.fps or 10.0)
-                tracker.update(result, stamp)
-            jsonl.write(frame_to_dict(result, frame.index, frame.name, frame.timestamp, JOINT_NAMES))
+                tracks = tracker.update(result, stamp, camera_pose=fixed if args.static_camera else None)
+            jsonl.write(frame_to_dict(result, frame.index, frame.name, frame.timestamp, JOINT_NAMES, tracks))
             sink.add(frame, result, detector.faces)
             if args.save_meshes and any(hm.vertices is not None for hm in result.humans):
                 export_glb(out_dir / "meshes" / f"{output_stem(frame.name, sink.shared)}.glb", result, detector.faces)

@@ -58,8 +58,10 @@ def _nan_to_none(value):
     return value if math.isfinite(value) else None
 
 
-def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_predicted: bool = False) -> Dict[str, Any]:
-    """JSON-safe dict of one person (fields: `frame_to_dict`); `sigma` needs the frame's `focal`."""
+def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_predicted: bool = False,
+                  track=None) -> Dict[str, Any]:
+    """JSON-safe dict of one person (fields: `frame_to_dict`); `sigma` needs the frame's `focal`;
+    `track`: the tracker's Track of this detection (None: not tracked)."""
     shape = np.asarray(human.shape, dtype=np.float64).reshape(-1)
     if len(shape) != len(SHAPE_NAMES):
         raise ValueError(
@@ -82,15 +84,33 @@ def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_pre
         "box": _list(human.box, PX),
         "joints_3d": _list(human.joints_3d, M),
         "keypoints_2d": _list(human.keypoints_2d, PX),
-        "sigma": None if focal is None else _sigma(human, focal, k_predicted),
+        "sigma": None if focal is None else _sigma(human, focal, k_predicted, _from_velocity(track)),
+        "track": None if track is None else _track(track),
     }
 
 
-def _sigma(human: Human, focal: float, k_predicted: bool) -> Dict[str, Optional[float]]:
+def _from_velocity(track) -> bool:
+    return bool(getattr(track, "heading_from_velocity", False))
+
+
+def _track(track) -> Dict[str, Any]:
+    """What the tracker adds to its detection (tracking/track.py)."""
+    orientation = getattr(track, "orientation", None)
+    return {
+        "state": str(getattr(track.state, "value", track.state)),
+        "velocity": _list(track.velocity, M),
+        "ground_velocity": bool(getattr(track, "ground_velocity", False)),
+        "heading_source": "velocity" if _from_velocity(track) else "network",
+        "orientation": _list(orientation, ROT),
+    }
+
+
+def _sigma(human: Human, focal: float, k_predicted: bool, from_velocity: bool) -> Dict[str, Optional[float]]:
     """The default pose covariance prior's sigmas (inference/covariance.py, as the node publishes them)."""
     along, across = position_sigmas(float(np.linalg.norm(human.position)), focal, PRIOR, human.depth_source,
                                     k_predicted)  # fmt: skip
-    return {"along_ray": _num(along, M), "across_ray": _num(across, M), "heading": _num(PRIOR.heading_sigma, ROT),
+    heading = PRIOR.velocity_heading_sigma if from_velocity else PRIOR.heading_sigma
+    return {"along_ray": _num(along, M), "across_ray": _num(across, M), "heading": _num(heading, ROT),
             "tilt": _num(PRIOR.tilt_sigma, ROT)}  # fmt: skip
 
 
@@ -100,8 +120,10 @@ def frame_to_dict(
     name: str,
     timestamp: Optional[float],
     joint_names: Optional[Sequence[str]] = None,
+    tracks: Optional[Sequence] = None,
 ) -> Dict[str, Any]:
     """JSON-safe dict of one frame's results, as written on one line of a .jsonl file.
+    `tracks`: the tracker's output for this frame (each human's `track` field; None: not tracked).
 
     Frame fields
     | field            | type                  | unit / meaning                                                    |
@@ -138,6 +160,11 @@ def frame_to_dict(
     | sigma            | {along_ray, across_ray, heading, tilt} | 1-sigma of the pose covariance prior (as the  |
     |                  |                       | node publishes it; m along the viewing ray and across it per axis,|
     |                  |                       | rad about the body's up axis and about each horizontal axis)      |
+    | track            | object or null        | the tracker's, null without tracking: state ("new", "tracked"),   |
+    |                  |                       | velocity [vx, vy, vz] m/s camera frame, ground_velocity (true:    |
+    |                  |                       | over the ground, the camera is known static; false: relative to   |
+    |                  |                       | the camera), heading_source ("network"; "velocity": a walker      |
+    |                  |                       | facing where they go), orientation 3x3 (the track's)              |
     """
     height, width = (int(v) for v in frame.image_size[:2])
     record: Dict[str, Any] = {
@@ -157,7 +184,8 @@ def frame_to_dict(
             if count != len(joint_names):
                 raise ValueError(f"human {i}: {count} joints but {len(joint_names)} joint names")
     focal, k_predicted = float(frame.K[1, 1]), frame.K_source == PREDICTED_K
-    record["humans"] = [human_to_dict(h, i, focal, k_predicted) for i, h in enumerate(frame.humans)]
+    track_of = {id(t.human): t for t in tracks or () if t.human is not None and t.is_visible}
+    record["humans"] = [human_to_dict(h, i, focal, k_predicted, track_of.get(id(h))) for i, h in enumerate(frame.humans)]
     return record
 
 
@@ -185,8 +213,8 @@ class JsonlWriter:
         self.lines += 1
 
     def write_frame(self, frame: FrameResult, index: int, name: str, timestamp: Optional[float],
-                    joint_names: Optional[Sequence[str]] = None) -> None:
-        self.write(frame_to_dict(frame, index, name, timestamp, joint_names))
+                    joint_names: Optional[Sequence[str]] = None, tracks: Optional[Sequence] = None) -> None:
+        self.write(frame_to_dict(frame, index, name, timestamp, joint_names, tracks))
 
     def close(self) -> None:
         """Flush, fsync and rename to the final path (idempotent)."""
