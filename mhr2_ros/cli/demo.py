@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
     from mhr2_ros.evaluation.benchmark import ignored_people, match_frame
     from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
-    from mhr2_ros.evaluation.runner import add_tracks, empty_tracks, tracking_metrics
+    from mhr2_ros.evaluation.runner import STATIC_CAMERA, add_tracks, empty_tracks, tracking_metrics
     from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
     from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
     from mhr2_ros.io.overlay import draw_overlay
@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
             h, w = frame.image.shape[:2]
             result = detector(frame.image, K=camera_for(args, h, w), depth=frame.depth if args.depth else None,
                               floor=frame.truth.floor_plane if args.floor else None)  # fmt: skip
-            tracker.update(result, frame.time)
-            jsonl.write(frame_to_dict(result, frame.index, f"frame_{frame.index:06d}", frame.time, JOINT_NAMES))
+            live = tracker.update(result, frame.time, camera_pose=STATIC_CAMERA)  # the clip's camera is fixed
+            jsonl.write(frame_to_dict(result, frame.index, f"frame_{frame.index:06d}", frame.time, JOINT_NAMES, live))
             vin.write(frame.image)
             vout.write(draw_overlay(frame.image, result, detector.faces, SKELETON_EDGES))
             rows, cols, det = match_frame(result, truth, ignore=ignore)

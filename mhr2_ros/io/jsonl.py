@@ -185,7 +185,8 @@ def frame_to_dict(
                 raise ValueError(f"human {i}: {count} joints but {len(joint_names)} joint names")
     focal, k_predicted = float(frame.K[1, 1]), frame.K_source == PREDICTED_K
     track_of = {id(t.human): t for t in tracks or () if t.human is not None and t.is_visible}
-    record["humans"] = [human_to_dict(h, i, focal, k_predicted, track_of.get(id(h))) for i, h in enumerate(frame.humans)]
+    record["humans"] = [human_to_dict(h, i, focal, k_predicted, track_of.get(id(h)))
+                        for i, h in enumerate(frame.humans)]  # fmt: skip
     return record
 
 
