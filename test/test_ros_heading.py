@@ -60,12 +60,16 @@ def test_a_walking_track_publishes_its_velocity_heading_with_its_sigma(scene, di
     np.testing.assert_allclose(quaternion_xyzw_to_matrix([r.x, r.y, r.z, r.w]), walking, atol=1e-6)
 
 
-def test_camera_pose_from_a_tf2_transform():
+def test_camera_pose_from_a_tf2_transform_and_a_static_camera():
     R = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # optical axes -> REP-103 odom axes
     msg = transform("odom", "cam_optical_frame", R, [1.0, 2.0, 0.8])
     T = tf.camera_pose_from_transform(msg)
     np.testing.assert_allclose(T @ [0.0, 0.0, 3.0, 1.0], [4.0, 2.0, 0.8, 1.0], atol=1e-12)  # 3 m ahead
-    np.testing.assert_array_equal(tf.camera_pose_from_transform(None), np.eye(4))
+    from mhr2_ros.tracking import STATIC_CAMERA  # what a camera whose own frame is the fixed one passes
+
+    np.testing.assert_array_equal(STATIC_CAMERA, np.eye(4))
+    with pytest.raises(ValueError, match="read-only"):
+        STATIC_CAMERA[0, 3] = 1.0
 
 
 class _PoseRecorder:

@@ -67,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.body import JOINT_NAMES, SKELETON_EDGES
     from mhr2_ros.evaluation.benchmark import ignored_people, match_frame
     from mhr2_ros.evaluation.metrics import fov_error_deg, mrpe
-    from mhr2_ros.evaluation.runner import STATIC_CAMERA, add_tracks, empty_tracks, tracking_metrics
+    from mhr2_ros.evaluation.runner import add_tracks, empty_tracks, tracking_metrics
     from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
     from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
     from mhr2_ros.io.overlay import draw_overlay
     from mhr2_ros.io.video_writer import VideoWriter
-    from mhr2_ros.tracking import Tracker, load_tracker_config
+    from mhr2_ros.tracking import STATIC_CAMERA, Tracker, load_tracker_config
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
     if not 1 <= args.people <= MAX_PEOPLE:

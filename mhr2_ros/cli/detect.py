@@ -65,7 +65,6 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # torch, OpenCV: loaded here, not at parser build time (test_cli_startup)
-    import numpy as np
     from tqdm import tqdm
 
     from mhr2_ros.body import JOINT_NAMES
@@ -73,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.io.jsonl import JsonlWriter, frame_to_dict
     from mhr2_ros.io.mesh_export import export_glb
     from mhr2_ros.io.sources import open_source
+    from mhr2_ros.tracking import STATIC_CAMERA
     from mhr2_ros.tracking.build import make_tracker
 
     check_camera_options(args)
@@ -87,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)  # an unusable OUTPUT too
     detector = build_detector(args)
     tracker = make_tracker() if args.track else None
-    fixed = np.eye(4)  # --static-camera: the camera's pose in a fixed frame, every frame
     failures: List[Tuple[str, str]] = []
     count = people = 0
     with source, JsonlWriter(out_dir / "frames.jsonl") as jsonl, _OverlaySink(args, source, out_dir) as sink:
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             tracks = None
             if tracker is not None:  # sets human.track_id; stamps from the video, else frame order
                 stamp = frame.timestamp if frame.timestamp is not None else count / (source.fps or 10.0)
-                tracks = tracker.update(result, stamp, camera_pose=fixed if args.static_camera else None)
+                tracks = tracker.update(result, stamp, camera_pose=STATIC_CAMERA if args.static_camera else None)
             jsonl.write(frame_to_dict(result, frame.index, frame.name, frame.timestamp, JOINT_NAMES, tracks))
             sink.add(frame, result, detector.faces)
             if args.save_meshes and any(hm.vertices is not None for hm in result.humans):

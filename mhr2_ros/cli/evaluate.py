@@ -75,7 +75,8 @@ def add_parser(sub) -> None:
         "counts), MPJPE, PA-MPJPE, PVE, Abs-PVE, TA-PVE, Pair-PA-MPJPE (mm), MRPE (m), vertical-FOV "
         "error (deg) and IDF1/MOTA/HOTA (on person boxes, as the paper, and in 3D), then "
         "recall, MRPE and predicted/true depth by distance from the camera, the pelvis orientation "
-        "error (deg; on clips also the tracker's, whose walkers face their velocity), and how well the published pose covariance prior covers the errors (with the "
+        "error (deg; on clips also the tracker's, whose walkers face their velocity), and how well the "
+        "published pose covariance prior covers the errors (with the "
         "prior that would cover 68%, for config/detector.yaml). "
         "Without --data: the fixed synthetic benchmark (seeds below 1000; training uses >= 1000).",
         formatter_class=HelpFormatter,

@@ -12,16 +12,13 @@ import numpy as np
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
 from mhr2_ros.evaluation.track_heading import TrackHeadings
+from mhr2_ros.tracking.tracker import STATIC_CAMERA
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_IOU, TRACK_MATCH_M, track_boxes, track_observations
 from mhr2_ros.evaluation.uncertainty import PersonError, Unit, intervals, merge_units, unit_key
 
 # The tracking protocols, name suffix of their metrics -> (observations, mot metric, threshold):
 # 3D pelvises within 0.5 m (the robot's), and the paper's 2D boxes at IoU 0.5 ("_2d").
 TRACK_PROTOCOLS = {"": (track_observations, "euclidean", TRACK_MATCH_M), "_2d": (track_boxes, "iou", TRACK_MATCH_IOU)}
-# A generated clip's camera does not move: the tracker is told so (the pose of a fixed camera), which
-# lets walkers face their velocity (tracking/heading.py) as on a robot with poses. A converted
-# dataset's camera may move, and the format has no camera poses: its tracker gets none.
-STATIC_CAMERA = np.eye(4)
 
 
 @dataclass
@@ -32,7 +29,10 @@ class Sequence:
     frames: Iterable  # SynthFrame-like: .image (H, W, 3) uint8, .truth (FrameTruth), .time (s)
     length: int  # number of frames
     tracked: bool  # a temporal clip: run the tracker and compute the MOT metrics
-    static_camera: bool = False  # the camera does not move (generated clips): the tracker is told so
+    # the camera does not move (generated clips): the tracker is told so (STATIC_CAMERA), which lets
+    # walkers face their velocity (tracking/heading.py) as on a robot with poses; a converted
+    # dataset's camera may move, and the format has no camera poses: its tracker gets none
+    static_camera: bool = False
 
 
 @dataclass

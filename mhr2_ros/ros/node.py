@@ -45,6 +45,7 @@ from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.tf import camera_pose_from_transform, floor_from_transform
 from mhr2_ros.ros.worker import FrameWorker
+from mhr2_ros.tracking import STATIC_CAMERA
 
 NODE_NAME = "detector_node"
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
@@ -236,7 +237,8 @@ class DetectorNode(LifecycleNode):
             camera_info = self._camera_info
         v = self.session.values
         depth = self._depths.nearest(header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
-        run = self.session.process(msg, compressed, camera_info, depth, self._floor(header), self._camera_pose(header))
+        run = self.session.process(msg, compressed, camera_info, depth, self._floor(header),
+                                   self._camera_pose(header))
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.frame_done(
@@ -261,7 +263,7 @@ class DetectorNode(LifecycleNode):
         own frame), or None (no fixed_frame; or warned: the tracker keeps the last pose)."""
         frame = self.session.values["fixed_frame"]
         if frame and frame == header.frame_id:
-            return camera_pose_from_transform(None)  # a static camera: its own frame is fixed
+            return STATIC_CAMERA  # a static camera: its own frame is fixed
         transform = self._lookup("fixed_frame", frame, header.frame_id, header, "the camera is assumed unmoved")
         return None if transform is None else camera_pose_from_transform(transform)
 

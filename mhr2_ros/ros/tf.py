@@ -55,8 +55,8 @@ def floor_from_transform(transform) -> np.ndarray:
 def camera_pose_from_transform(transform) -> np.ndarray:
     """(4, 4) the camera's pose in a fixed frame (fixed <- camera optical, Tracker.update's camera_pose)
     from a geometry_msgs/TransformStamped tf2 looked up with the fixed frame as target and the image's
-    frame as source; None: the identity (the image's own frame is the fixed one: a static camera)."""
-    return np.eye(4) if transform is None else homogeneous(*rotation_translation(transform))
+    frame as source."""
+    return homogeneous(*rotation_translation(transform))
 
 
 def body_frame(person_id: str) -> str:

@@ -6,6 +6,6 @@ does no other work.
 
 from mhr2_ros.tracking.config import TrackerConfig, load_tracker_config
 from mhr2_ros.tracking.track import Track, TrackState
-from mhr2_ros.tracking.tracker import Tracker
+from mhr2_ros.tracking.tracker import STATIC_CAMERA, Tracker
 
-__all__ = ["Tracker", "TrackerConfig", "load_tracker_config", "Track", "TrackState"]
+__all__ = ["STATIC_CAMERA", "Tracker", "TrackerConfig", "load_tracker_config", "Track", "TrackState"]

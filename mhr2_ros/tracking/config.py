@@ -90,11 +90,12 @@ class TrackerConfig:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ConfigError(f"tracker {name} must be finite and >= 0, got {value}")
-        for name in ("bank_seconds", "max_missed_seconds", "velocity_heading_speed"):
+        for name, null, unit in (("bank_seconds", "count frames", "seconds"), ("max_missed_seconds", "count frames",
+                                 "seconds"), ("velocity_heading_speed", "off", "m/s")):  # fmt: skip
             value = getattr(self, name)
-            seconds = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if value is not None and not (seconds and math.isfinite(value) and value > 0):
-                raise ConfigError(f"tracker {name} must be null (off) or a number > 0, got {value!r}")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and not (number and math.isfinite(value) and value > 0):
+                raise ConfigError(f"tracker {name} must be null ({null}) or {unit} > 0, got {value!r}")
         if self.weight_feature + self.weight_pelvis <= 0:
             raise ConfigError("tracker weight_feature + weight_pelvis must be > 0")
         if not 0.0 <= self.new_track_threshold <= 1.0:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-FORWARD, LEFT, UP = 0, 1, 2  # columns of a body rotation (REP-103 body axes -> camera)
+from mhr2_ros.inference.covariance import UP_AXIS as UP
+
+FORWARD, LEFT = 0, 1  # columns of a body rotation (REP-103 body axes -> camera), as UP
 
 
 def velocity_heading(rotations: np.ndarray, velocities: np.ndarray, min_speed: float):

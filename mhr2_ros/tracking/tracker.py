@@ -26,7 +26,7 @@ for a static camera) and the association is the paper's. Poses that start later 
 tracks at the first pose; a frame without one after that reuses the last pose for the filters
 and the paper's pixel extrapolation for the association.
 Facing where one walks (heading.py) needs a velocity over the ground: it is used only with poses
-(a static camera passes the identity).
+(a static camera passes STATIC_CAMERA).
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ from mhr2_ros.tracking.motion import CameraView, MotionHistory
 from mhr2_ros.tracking.track import Track, TrackState, format_track_id
 
 log = logging.getLogger(__name__)
+
+# `update`'s camera_pose for a camera that does not move (a tripod, a generated clip): its own
+# optical frame is the fixed frame. Read-only: callers share it.
+STATIC_CAMERA = np.eye(4)
+STATIC_CAMERA.setflags(write=False)
 
 
 @dataclass
