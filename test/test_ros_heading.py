@@ -85,8 +85,9 @@ class _PoseRecorder:
 
 def test_bag_fixed_frame_gives_the_tracker_the_camera_pose_at_each_image(tmp_path, body_model, tiny_detector,
                                                                          caplog):
-    """The robot drives along odom's x at 1 m/s, /tf stamped 50 ms either side of each image: the
-    tracker gets the pose interpolated at the image's stamp; a frame with no path gives None."""
+    """The robot drives along odom's x at 1 m/s, /tf stamped 50 ms either side of each image but the
+    first (odometry starts after it): the tracker gets the pose interpolated at the image's stamp,
+    None for the first (as tf2, no extrapolation) and for a frame with no path; the misses are counted."""
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     from mhr2_ros.io.rosbag import BagImageReader, BagWriter
@@ -110,26 +111,33 @@ def test_bag_fixed_frame_gives_the_tracker_the_camera_pose_at_each_image(tmp_pat
         w.write(static, T0 - 100 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[optical]), tf_type))
         for k in range(3):
             stamp = T0 + 100 * MS * k
-            w.write(moving, stamp - 49 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[odom(stamp - 50 * MS)]),
-                                                                 tf_type))  # fmt: skip
+            if k:
+                w.write(moving, stamp - 49 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[odom(stamp - 50 * MS)]),
+                                                                     tf_type))  # fmt: skip
             w.write(conn, stamp + 5 * MS, STORE.serialize_cdr(image_msg(image, stamp), "sensor_msgs/msg/Image"))
             w.write(moving, stamp + 51 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[odom(stamp + 50 * MS)]),
                                                                  tf_type))  # fmt: skip
     det = copy.copy(tiny_detector)
     builder = OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False))
-    for fixed, expected in (("odom", 3), ("map", 0), (FRAME, 3)):
+    for fixed, expected in (("odom", 2), ("map", 0), (FRAME, 3)):
         recorder = _PoseRecorder()
         with BagWriter(tmp_path / f"out_{fixed}", STORE) as writer:
-            process_bag(BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree()), writer, det, builder,
-                        BagOptions(fixed_frame=fixed, progress=False), recorder)  # fmt: skip
+            summary = process_bag(BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree()), writer, det, builder,
+                                  BagOptions(fixed_frame=fixed, progress=False), recorder)  # fmt: skip
         assert sum(p is not None for p in recorder.poses) == expected, fixed
-        for k, pose in enumerate(recorder.poses if fixed == "odom" else ()):
+        assert summary.tf_misses == {"fixed_frame": 3 - expected}
+        if fixed == "odom":
+            assert recorder.poses[0] is None  # stamped before odometry started
             mount = homogeneous(BODY_TO_LEVEL.T, [0.2, 0.0, 1.1])
-            np.testing.assert_allclose(pose, homogeneous(np.eye(3), [0.1 * k, 0.0, 0.0]) @ mount, atol=1e-9)
+            for k in (1, 2):
+                np.testing.assert_allclose(recorder.poses[k], homogeneous(np.eye(3), [0.1 * k, 0.0, 0.0]) @ mount,
+                                           atol=1e-9)  # fmt: skip
         if fixed == FRAME:  # the image's own frame: a static camera
             assert all(np.array_equal(p, np.eye(4)) for p in recorder.poses)
     assert "no TF path from 'cam_optical_frame' to 'map'" in caplog.text
     assert "the tracker assumes the camera where it last was" in caplog.text
+    assert "no transform 'odom' -> 'base_link' at 1700000000.000 s: the bag's /tf has it from 1700000000.050" \
+        in caplog.text
 
 
 def test_the_session_hands_the_pose_to_the_tracker_only_with_fixed_frame(tiny_detector, body_model):

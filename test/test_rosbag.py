@@ -361,6 +361,13 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     assert code == 2 and "--fixed-frame 'odom/' may only hold" in capsys.readouterr().err
     code = main([*base, "--fixed-frame", "odom", "--no-track"])
     assert code == 2 and "--fixed-frame odom is for the tracker" in capsys.readouterr().err
+    code = main([*base, "--tf-timeout", "0.1"])
+    assert code == 2 and "--tf-timeout 0.1 is for --floor-frame or --fixed-frame" in capsys.readouterr().err
+    for bad in ("-0.1", "nan", "inf"):
+        code = main([*base, "--fixed-frame", "odom", "--tf-timeout", bad])
+        assert code == 2 and f"--tf-timeout {float(bad)}: expected seconds >= 0" in capsys.readouterr().err
+    with pytest.raises(InputError, match="tf_wait -1: expected seconds >= 0"):
+        BagImageReader(src, TOPIC, typestore=STORE, tf_wait=-1)
     with pytest.raises(InputError, match=r"no /tf or /tf_static topic to find the floor or fixed frame in.*"
                                          r"\['/cam/image_raw'\]"):
         BagImageReader(src, TOPIC, typestore=STORE, tf_tree=object())

@@ -5,13 +5,16 @@ import math
 import numpy as np
 import pytest
 
+from mhr2_ros.cli import main
 from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import matrix_to_quaternion_xyzw
 from mhr2_ros.inference.floor_contact import floor_plane_from_mount, floor_plane_in_camera
 from mhr2_ros.ros.factory import RosbagsFactory
-from mhr2_ros.ros.tf_tree import TfTree
+from mhr2_ros.ros.tf_tree import TfExtrapolation, TfTree
 from mhr2_ros.ros.typestore import make_typestore
 from mhr2_ros.training.synthetic.camera import level_to_camera
+
+from test_rosbag import weights  # noqa: F401 - a fixture: random tiny weights on disk
 
 STORE = make_typestore("humble")
 F = RosbagsFactory(STORE)
@@ -84,9 +87,14 @@ def test_a_moving_head_is_interpolated_at_the_stamp_and_the_static_mount_holds_a
 
     np.testing.assert_allclose(pitch(150 * MS), floor_plane_from_mount(1.2, 10.0), atol=1e-9)  # half-way
     np.testing.assert_allclose(pitch(125 * MS), floor_plane_from_mount(1.2, 5.0), atol=1e-9)  # one turn, linear
-    np.testing.assert_allclose(pitch(50 * MS), floor_plane_from_mount(1.2, 0.0), atol=1e-9)  # before: the oldest
-    np.testing.assert_allclose(pitch(900 * MS), floor_plane_from_mount(1.2, 20.0), atol=1e-9)  # after: the newest
-    np.testing.assert_allclose(pitch(None), floor_plane_from_mount(1.2, 20.0), atol=1e-9)
+    np.testing.assert_allclose(pitch(100 * MS), floor_plane_from_mount(1.2, 0.0), atol=1e-9)  # the ends hold
+    np.testing.assert_allclose(pitch(200 * MS), floor_plane_from_mount(1.2, 20.0), atol=1e-9)
+    np.testing.assert_allclose(pitch(None), floor_plane_from_mount(1.2, 20.0), atol=1e-9)  # None: the newest
+    for stamp, when in ((100 * MS - 1, "before"), (200 * MS + 1, "after")):  # as tf2: no extrapolation
+        with pytest.raises(TfExtrapolation, match=rf"'base_link' -> 'camera_link' at 0\.\d+ s: the bag's /tf has it "
+                                                  rf"from 0\.100 to 0\.200 s, and this image is {when}"):
+            pitch(stamp)
+    assert isinstance(TfExtrapolation(""), InputError)  # callers that expect a missing transform catch it
     edge = tree.edges["camera_link"]
     tree.add([head_at(30.0, 200 * MS + 10_000 * MS)])  # ten seconds on: older transforms leave the history
     assert edge.stamps == [200 * MS, 10_200 * MS] and len(edge.quaternions) == len(edge.translations) == 2
@@ -109,7 +117,9 @@ def test_a_new_parent_starts_a_new_history():
     tree = TfTree()
     tree.add([transform("odom", "base_link", np.eye(3), [1.0, 0.0, 0.0], 100 * MS)])
     tree.add([transform("map", "base_link", np.eye(3), [5.0, 0.0, 0.0], 200 * MS)])  # re-parented
-    assert tree.edges["base_link"].parent == "map" and tree.lookup("map", "base_link", 100 * MS)[1][0] == 5.0
+    assert tree.edges["base_link"].parent == "map" and tree.lookup("map", "base_link", 200 * MS)[1][0] == 5.0
+    with pytest.raises(TfExtrapolation, match="from 0.200 to 0.200 s"):  # odom's transform at 100 ms is gone
+        tree.lookup("map", "base_link", 100 * MS)
 
 
 def test_frames_without_a_path_are_named():
@@ -167,10 +177,12 @@ def test_bag_floor_frame_moves_people_towards_the_floor_of_the_bags_tf(tmp_path,
 
 
 def test_bag_floor_frame_interpolates_a_moving_head_with_transforms_recorded_after_the_image(
-        tmp_path, body_model, tiny_detector):
-    """The head pitches from -4 to +4 degrees on /tf, stamped 50 ms either side of the image, the
-    second transform recorded after the image: the image waits for it (the next image is read
-    first), and the floor is the level one between them, as in the static test above."""
+        tmp_path, body_model, tiny_detector, weights, caplog):
+    """The head pitches -4, +4 and +2 degrees on /tf, stamped at -50, 50 and 150 ms, each recorded
+    after the images stamped before it (the last after the next image too, within
+    floor_tf_timeout): images at 0, 100 and 110 ms wait for them, and their floors are the level one,
+    3 and 2.8 degrees between them; an image at 200 ms, after the last transform, keeps the
+    network's depth (as tf2: no extrapolation)."""
     import copy
 
     from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -204,17 +216,34 @@ def test_bag_floor_frame_interpolates_a_moving_head_with_transforms_recorded_aft
         w.write(conn, T0 + 5 * MS, STORE.serialize_cdr(image_msg(image, T0), "sensor_msgs/msg/Image"))
         w.write(moving, T0 + 51 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[head(4.0, T0 + 50 * MS)]), tf_type))
         w.write(conn, T0 + 105 * MS, STORE.serialize_cdr(image_msg(image, T0 + 100 * MS), "sensor_msgs/msg/Image"))
+        w.write(conn, T0 + 115 * MS, STORE.serialize_cdr(image_msg(image, T0 + 110 * MS), "sensor_msgs/msg/Image"))
+        w.write(moving, T0 + 140 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[head(2.0, T0 + 150 * MS)]),
+                                                           tf_type))  # after the next image, within the wait
+        w.write(conn, T0 + 205 * MS, STORE.serialize_cdr(image_msg(image, T0 + 200 * MS), "sensor_msgs/msg/Image"))
     out = tmp_path / "out"
     reader = BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree())
     with BagWriter(out, STORE) as writer:
-        process_bag(reader, writer, det, OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False)),
-                    BagOptions(floor_frame="base_footprint", progress=False))  # fmt: skip
+        summary = process_bag(reader, writer, det, OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False)),
+                              BagOptions(floor_frame="base_footprint", progress=False))  # fmt: skip
+    assert summary.tf_misses == {"floor_frame": 1}
     with Reader(out) as r:
-        first, second = [STORE.deserialize_cdr(d, c.msgtype) for c, _, d in r.messages() if c.topic == "/humans"]
+        first, second, third, last = [STORE.deserialize_cdr(d, c.msgtype) for c, _, d in r.messages()
+                                      if c.topic == "/humans"]
     level = floor_scales(plain.humans[0].vertices[None].astype(np.float64), np.array([0.0, 1.0, 0.0, height]),
                          det.cfg.floor_angle_sigma).scale[0]  # fmt: skip
     assert first.humans[0].pelvis.pose.position.z == pytest.approx(level * plain.humans[0].depth, rel=1e-4)
-    pitched = floor_scales(plain.humans[0].vertices[None].astype(np.float64), floor_plane_from_mount(height, 4.0),
+    pitched = floor_scales(plain.humans[0].vertices[None].astype(np.float64), floor_plane_from_mount(height, 3.0),
                            det.cfg.floor_angle_sigma).scale[0]  # fmt: skip
     assert second.humans[0].pelvis.pose.position.z == pytest.approx(pitched * plain.humans[0].depth, rel=1e-4)
-    assert abs(pitched - level) > 1e-3  # the two floors differ: the test tells them apart
+    assert abs(pitched - level) > 1e-3 and abs(pitched - 1.0) > 1e-3  # the test tells the floors and none apart
+    assert third.humans[0].pelvis.pose.position.z == pytest.approx(
+        floor_scales(plain.humans[0].vertices[None].astype(np.float64), floor_plane_from_mount(height, 2.8),
+                     det.cfg.floor_angle_sigma).scale[0] * plain.humans[0].depth, rel=1e-4)  # fmt: skip
+    assert last.humans[0].depth_source == STORE.types["mhr2_ros/msg/Human"].DEPTH_NETWORK
+    assert last.humans[0].pelvis.pose.position.z == pytest.approx(plain.humans[0].depth, rel=1e-4)
+    assert "at 1700000000.200 s: the bag's /tf has it from 1699999999.950 to 1700000000.150 s, and this image is " \
+           "after that" in caplog.text
+    # without the wait (the CLI's --tf-timeout 0) the image at 100 ms is yielded before the transform after it
+    code = main(["bag", str(src), str(tmp_path / "no_wait"), "--image-topic", TOPIC, "--weights", str(weights),
+                 "--floor-frame", "base_footprint", "--tf-timeout", "0"])  # fmt: skip
+    assert code == 0 and "--floor-frame base_footprint: no transform at 2 of 4 image(s)" in caplog.text

@@ -20,6 +20,7 @@ from mhr2_ros.cli.floor_options import add_mount_options, floor_from_mount
 from mhr2_ros.cli.options import add_detector_options, build_detector, camera_for, check_camera_options
 from mhr2_ros.config import override
 from mhr2_ros.errors import InputError
+from mhr2_ros.ros.tf_tree import TF_WAIT_S
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,10 @@ def add_parser(sub) -> None:
                        help="TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint), looked up in the "
                        "bag's /tf and /tf_static at each image's stamp (a moving joint interpolated between the "
                        "transforms around it), as the node's floor_frame; instead of --camera-height")
+    floor.add_argument("--tf-timeout", type=float, default=None, metavar="SECONDS",
+                       help=f"with --floor-frame or --fixed-frame: transforms recorded up to this long after an image "
+                       f"serve it, as the node's floor_tf_timeout (default {TF_WAIT_S}); an image whose stamp they do "
+                       "not reach gets no transform, as with tf2 (no extrapolation)")
     p.set_defaults(run=run)
 
 
@@ -146,8 +151,10 @@ def run(args: argparse.Namespace, tracker=None) -> int:
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
     tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
     typestore = make_typestore(args.distro)
+    tf_wait = TF_WAIT_S if args.tf_timeout is None else args.tf_timeout
     with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore, depth_topic=args.depth_topic,
-                        tf_tree=TfTree() if args.floor_frame or args.fixed_frame else None) as reader:  # bad IN first
+                        tf_tree=TfTree() if args.floor_frame or args.fixed_frame else None,
+                        tf_wait=tf_wait) as reader:  # bad IN first
         outputs = output_options(args)
         detector = build_detector(args)
         detector.cfg = override(detector.cfg, return_vertices=outputs.needs_vertices)
@@ -163,6 +170,10 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             summary = process_bag(reader, writer, detector, builder, options, tracker)
     tracked = f", {len(summary.track_ids)} distinct track id(s)" if tracker is not None else ", untracked"
     log.info("%d image(s), %d detection(s)%s; results in %s", summary.frames, summary.people, tracked, args.output)
+    for option, misses in summary.tf_misses.items():
+        if misses:
+            log.warning("--%s %s: no transform at %d of %d image(s) (warnings above say why)",
+                        option.replace("_", "-"), getattr(args, option), misses, summary.frames)
     if summary.failures:
         lines = "\n".join(f"  image {index}: {why}" for index, why in summary.failures)
         log.error("%d image(s) could not be decoded:\n%s", len(summary.failures), lines)
@@ -194,6 +205,11 @@ def _check_options(args: argparse.Namespace):
         raise InputError(f"--fixed-frame {args.fixed_frame!r} {frame_id_problem(args.fixed_frame)}")
     if args.fixed_frame and not args.track:
         raise InputError(f"--fixed-frame {args.fixed_frame} is for the tracker; it has no use with --no-track")
+    if args.tf_timeout is not None:
+        if not (math.isfinite(args.tf_timeout) and args.tf_timeout >= 0):
+            raise InputError(f"--tf-timeout {args.tf_timeout}: expected seconds >= 0")
+        if not (args.floor_frame or args.fixed_frame):
+            raise InputError(f"--tf-timeout {args.tf_timeout} is for --floor-frame or --fixed-frame; give one of them")
     floor = floor_from_mount(args)
     if args.floor_frame:
         if floor is not None:

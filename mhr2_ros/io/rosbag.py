@@ -21,6 +21,7 @@ import numpy as np
 from mhr2_ros.errors import InputError
 from mhr2_ros.io.mcap_scan import McapScanner
 from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_to_ns
+from mhr2_ros.ros.tf_tree import TF_WAIT_S
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ BAG_VERSION = 8  # metadata version read by Humble and Jazzy's rosbag2
 DEPTH_CANDIDATES = 8  # recent depth images a frame's depth is chosen among
 TF_STATIC = "/tf_static"
 TF_TOPICS = ("/tf", TF_STATIC)  # read with a tf_tree (ros/tf_tree.py)
+NS_PER_S = 1_000_000_000
 
 
 @dataclass
@@ -104,13 +106,14 @@ class BagImageReader:
     def __init__(
         self, path, image_topic: str, camera_info_topic: Optional[str] = None, typestore=None,
         on_message: Optional[Callable[[str, str, int, bytes], None]] = None, depth_topic: Optional[str] = None,
-        tf_tree=None,
+        tf_tree=None, tf_wait: float = TF_WAIT_S,
     ) -> None:  # fmt: skip
         """`on_message(topic, msgtype, timestamp, rawdata)` sees every message read
         (images, camera infos, depth images and TF), e.g. to copy them into the output bag.
         `tf_tree`: also read /tf and /tf_static into it (`.add(transforms, static)`, ros/tf_tree.py);
-        each image is then yielded once the next one is read, so the tree holds the transforms
-        around its stamp."""
+        each image is then yielded once the next one is read and the bag is `tf_wait` seconds of
+        recording past it, so the tree holds the transforms the node would have had when it looked
+        them up at the image's stamp, waiting floor_tf_timeout."""
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)
@@ -122,8 +125,11 @@ class BagImageReader:
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
         self.on_message = on_message
         self.tf_tree = tf_tree
+        if not (tf_wait >= 0 and np.isfinite(tf_wait)):
+            raise InputError(f"tf_wait {tf_wait}: expected seconds >= 0")
+        self.tf_wait_ns = int(round(tf_wait * NS_PER_S))
         self.count = 0  # images yielded so far
-        self._read = 0  # images read (one more than yielded while an image waits for its depth)
+        self._read = 0  # images read (more than yielded while images wait for their depth or transforms)
         topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
         topics += TF_TOPICS if tf_tree is not None else ()
         self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
@@ -180,25 +186,26 @@ class BagImageReader:
         """Frames in bag order. With a depth topic or a tf_tree each image is held until the next one
         arrives, so that what is recorded just after it can serve it: an aligned depth image (drivers
         publish it after the colour image, with its stamp; the frame gets the nearest in stamp of the
-        recent ones), the transforms that bracket its stamp (the tf_tree interpolates between them)."""
+        recent ones), the transforms that bracket its stamp (the tf_tree interpolates between them);
+        with a tf_tree also until `tf_wait` of recording has passed after it."""
         camera_info, pending = None, None
         depths: Deque = deque(maxlen=DEPTH_CANDIDATES)
+        held: Deque[BagFrame] = deque()  # frames with their depth, waiting for the transforms after them
         while True:
             try:
                 item = next(self._messages, None)
             except Exception as exc:  # noqa: BLE001 - McapDamaged, ReaderError, apsw...: a damaged bag
-                if pending is not None:
-                    yield self._paired(pending, depths)  # read before the damage: processed as usual
+                yield from self._flush(pending, depths, held)  # read before the damage: processed as usual
                 self._check_scanned_topic(damaged=exc)
                 raise InputError(
                     f"{self.path}: corrupt or truncated bag after {self.count} image(s) of {self.image_topic}: {exc}"
                 ) from exc
             if item is None:
-                if pending is not None:
-                    yield self._paired(pending, depths)
+                yield from self._flush(pending, depths, held)
                 self._check_scanned_topic()
                 return
             topic, msgtype, timestamp, data = item
+            yield from self._release(held, before=timestamp)  # what is recorded from now on came too late for them
             if self.on_message is not None:
                 self.on_message(topic, msgtype, timestamp, data)
             if topic == self.camera_info_topic:
@@ -220,12 +227,26 @@ class BagImageReader:
                 yield frame
                 continue
             if pending is not None:
-                yield self._paired(pending, depths)
+                held.append(self._paired(pending, depths))
+                yield from self._release(held, before=timestamp)
             pending = frame
+
+    def _release(self, held: Deque[BagFrame], before: int) -> Iterator[BagFrame]:
+        """The held frames whose wait for transforms ended before the bag time `before` (ns), oldest first."""
+        while held and (self.tf_tree is None or held[0].timestamp_ns + self.tf_wait_ns < before):
+            self.count += 1
+            yield held.popleft()
+
+    def _flush(self, pending: Optional[BagFrame], depths, held: Deque[BagFrame]) -> Iterator[BagFrame]:
+        """Every frame still waiting, at the end of what can be read."""
+        if pending is not None:
+            held.append(self._paired(pending, depths))
+        while held:
+            self.count += 1
+            yield held.popleft()
 
     def _paired(self, frame: BagFrame, depths) -> BagFrame:
         frame.depth = nearest_in_time(depths, frame.stamp_ns) if self.depth_topic else None
-        self.count += 1
         return frame
 
     def _latest(self, msgtype: str, data, previous):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -67,6 +67,9 @@ class BagSummary:
     people: int = 0  # detections over all frames
     failures: List[Tuple[int, str]] = field(default_factory=list)  # (image index, why)
     track_ids: Set[str] = field(default_factory=set)  # distinct Human ids published (with a tracker)
+    # "floor_frame" / "fixed_frame" -> images whose transform the bag's TF did not give (no path, or
+    # outside the history of a moving edge): those people kept the network's depth / the tracker its last pose
+    tf_misses: Dict[str, int] = field(default_factory=dict)
 
 
 class _Topics:
@@ -141,22 +144,26 @@ def process_bag(
         if tracker is not None:
             summary.track_ids.update(p.id for p in persons)
         frames.set_postfix(people=people)
+    summary.tf_misses = {name: source.lookup.misses for name, source in (("floor_frame", floors), ("fixed_frame", poses))
+                         if getattr(options, name)}
     return summary
 
 
 class _TfLookup:
-    """(frame, target, source) -> (R, t) from the bag's TF at the image's stamp, or None while there is
-    no path (warned once per pair, with `consequence`)."""
+    """(frame, target, source) -> (R, t) from the bag's TF at the image's stamp, or None where there is
+    none (no path, or a stamp outside a moving edge's history: warned once per pair and kind of
+    failure, with `consequence`; `misses` counts the images)."""
 
     def __init__(self, tree, consequence: str) -> None:
-        self.tree, self.consequence, self.warned = tree, consequence, set()
+        self.tree, self.consequence, self.warned, self.misses = tree, consequence, set(), 0
 
     def __call__(self, frame: BagFrame, target: str, source: str) -> Optional[tuple]:
         try:
             return self.tree.lookup(target, source, frame.stamp_ns)
         except InputError as exc:
-            if (target, source) not in self.warned:
-                self.warned.add((target, source))
+            self.misses += 1
+            if (target, source, type(exc)) not in self.warned:
+                self.warned.add((target, source, type(exc)))
                 log.warning("image %d: %s; %s", frame.index, exc, self.consequence)
             return None
 

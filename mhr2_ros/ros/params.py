@@ -25,6 +25,7 @@ from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.hri import namespace_problem
 from mhr2_ros.ros.outputs import OutputOptions
 from mhr2_ros.ros.tf import frame_id_problem
+from mhr2_ros.ros.tf_tree import TF_WAIT_S
 
 NOW, ACTIVATE, CONFIGURE = "now", "activate", "configure"
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -161,7 +162,7 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("floor_angle_sigma", float, _INFER.floor_angle_sigma, "radians: how far the ray to a person's "
               "lowest point may be off (the mesh's foot and the mount's pitch calibration): the floor's depth is "
               "weighed with the network's by it (0: the floor alone)", min=0.0, max=MAX_FLOOR_ANGLE_SIGMA),
-    ParamSpec("floor_tf_timeout", float, 0.05, "seconds the worker waits for the floor_frame (and fixed_frame) "
+    ParamSpec("floor_tf_timeout", float, TF_WAIT_S, "seconds the worker waits for the floor_frame (and fixed_frame) "
               "transform at the image's stamp; without it the people keep the network's depth (warned)",
               min=0.0, max=1.0),
     ParamSpec("depth_sync_tolerance", float, 0.05, "seconds: the depth image nearest in stamp is used when "

@@ -4,9 +4,10 @@ As tf2's buffer: a static edge (/tf_static: a camera's mount, what robot_state_p
 there) holds at every time; a dynamic edge (/tf: a pan-tilt head, a mast) keeps its recent
 transforms (HISTORY_NS, tf2's default cache), and a lookup at a stamp interpolates each edge
 between the two transforms around it (translation linearly, rotation along the shortest arc).
-Unlike tf2 it does not refuse a stamp outside an edge's history: it takes the nearest end
-(the reader holds each image until the next one is read, so the transforms around it are in).
-The node uses tf2 itself (node.py).
+As tf2, it refuses a stamp outside a dynamic edge's history (`TfExtrapolation`): a robot whose
+odometry starts after the camera, or stops, has no pose there, not the nearest one. The reader
+(io/rosbag.py) holds each image until the transforms recorded up to `floor_tf_timeout` after it
+are in, as the node waits for them. The node uses tf2 itself (node.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import numpy as np
 from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import quaternion_xyzw_to_matrix
 
+NS_PER_S = 1e9
 HISTORY_NS = 10_000_000_000  # a dynamic edge keeps the transforms of its last 10 s (tf2's cache time)
+TF_WAIT_S = 0.05  # s of recording after an image whose transforms serve it: the node's floor_tf_timeout default
+
+
+class TfExtrapolation(InputError):
+    """A lookup at a stamp outside the history of a dynamic edge on its path (tf2's ExtrapolationException)."""
 
 
 def quaternion_translation(transform) -> Tuple[np.ndarray, np.ndarray]:
@@ -68,8 +75,13 @@ class _Edge:
         if drop:
             del self.stamps[:drop], self.quaternions[:drop], self.translations[:drop]
 
+    def covers(self, stamp: Optional[int]) -> bool:
+        """Whether `at(stamp)` interpolates: a static edge at any stamp, a dynamic one within its history."""
+        return self.static or stamp is None or self.stamps[0] <= stamp <= self.stamps[-1]
+
     def at(self, stamp: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
-        """(R, t) at `stamp` (None: the newest), interpolated; the nearest end outside the history."""
+        """(R, t) at `stamp` (None: the newest), interpolated; a stamp outside the history (see
+        `covers`) gets the nearest end."""
         k = len(self.stamps) if stamp is None else bisect.bisect_left(self.stamps, stamp)
         if k >= len(self.stamps) or k == 0:
             i = min(k, len(self.stamps) - 1)
@@ -106,16 +118,25 @@ class TfTree:
         return chain
 
     def _from(self, chain: List[str], stamp: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
-        """(R, t) taking points of chain[0] into chain[-1], along the parents, at `stamp`."""
+        """(R, t) taking points of chain[0] into chain[-1], along the parents, at `stamp`;
+        TfExtrapolation when an edge's history does not reach it."""
         R, t = np.eye(3), np.zeros(3)
         for child in chain[:-1]:
-            r, tr = self.edges[child].at(stamp)
+            edge = self.edges[child]
+            if not edge.covers(stamp):
+                first, last = edge.stamps[0] / NS_PER_S, edge.stamps[-1] / NS_PER_S
+                when = "before" if stamp < edge.stamps[0] else "after"
+                raise TfExtrapolation(
+                    f"no transform {edge.parent!r} -> {child!r} at {stamp / NS_PER_S:.3f} s: the bag's /tf has it "
+                    f"from {first:.3f} to {last:.3f} s, and this image is {when} that (tf2 does not extrapolate)")
+            r, tr = edge.at(stamp)
             R, t = r @ R, r @ t + tr
         return R, t
 
     def lookup(self, target: str, source: str, stamp_ns: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
         """(R, t) with p_target = R @ p_source + t at `stamp_ns` (None: the newest transforms);
-        InputError when the two frames are not joined."""
+        InputError when the two frames are not joined, TfExtrapolation (an InputError) when a moving
+        edge between them has no transforms on both sides of the stamp."""
         up_source, up_target = self._to_root(source), self._to_root(target)
         common = next((f for f in up_source if f in up_target), None)
         if common is None:
