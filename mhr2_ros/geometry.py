@@ -231,3 +231,12 @@ def rigid_transform(T, tolerance: float = 1e-3) -> tuple:
     if np.abs(R.T @ R - np.eye(3)).max() > tolerance or np.linalg.det(R) < 0:
         raise ValueError(f"the (3, 3) block of a rigid transform must be a rotation, got {R.round(4).tolist()}")
     return R.copy(), m[:3, 3].copy()
+
+
+def turned_body(points: np.ndarray, pelvis: np.ndarray, network: np.ndarray, track: np.ndarray) -> np.ndarray:
+    """(N, 3) m, camera frame: a detection's body points (joints, vertices) turned about its `pelvis` (3,)
+    from its orientation `network` into the track's `track` ((3, 3) body -> camera each): the body a
+    velocity heading (tracking/heading.py) publishes (ros/persons.py), whole, not only its pelvis frame."""
+    pelvis = np.asarray(pelvis, np.float64)
+    turn = np.asarray(track, np.float64) @ np.asarray(network, np.float64).T
+    return pelvis + (np.asarray(points, np.float64) - pelvis) @ turn.T

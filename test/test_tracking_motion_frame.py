@@ -227,8 +227,9 @@ def test_track_headings_by_hand():
     from mhr2_ros.evaluation.track_heading import TrackHeadings
     from mhr2_ros.tracking.track import TrackState
 
-    def person(rotation):
-        return SimpleNamespace(orientation=rotation)
+    def person(rotation):  # a pelvis at the origin and one joint 1 m along the body's x axis
+        joints = np.stack([np.zeros(3), rotation @ [1.0, 0.0, 0.0]])
+        return SimpleNamespace(orientation=rotation, position=np.zeros(3), joints_3d=joints)
 
     truth = SimpleNamespace(humans=[person(np.eye(3)), person(np.eye(3))])
     detections = [person(_rot_about_z(np.radians(90.0))), person(_rot_about_z(np.radians(30.0))),
@@ -250,6 +251,9 @@ def test_track_headings_by_hand():
     assert out["velocity_heading_share"] == pytest.approx(0.5)
     assert out["velocity_heading_orientation_error"] == pytest.approx(10.0)
     assert out["velocity_heading_orientation_error_network"] == pytest.approx(90.0)
+    # the published body turned 80 deg with its pelvis frame: its joint 2 sin(5 deg) m off, the network's sqrt(2)
+    assert out["velocity_heading_mpjpe"] == pytest.approx(1000.0 * np.sin(np.radians(5.0)))
+    assert out["velocity_heading_mpjpe_network"] == pytest.approx(1000.0 * np.sqrt(2.0) / 2.0)
     assert out["calibrated_velocity_heading_sigma"] == pytest.approx(np.radians(10.0))
     assert out["covariance_velocity_heading_coverage"] == 0.0  # 10 deg > 0.15 rad
     assert TrackHeadings().summary()["velocity_heading_share"] is None

@@ -65,6 +65,22 @@ def add_parser(sub) -> None:
         help="camera_info matrix: k for raw images, p for rectified ones",
     )  # fmt: skip
     g.add_argument("--max-frames", type=int, default=None, help="stop after this many images")
+    _add_tracking_options(p)
+    add_detector_options(p)
+    floor = add_mount_options(p)
+    floor.add_argument("--floor-frame", default="", metavar="FRAME",
+                       help="TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint), looked up in the "
+                       "bag's /tf and /tf_static at each image's stamp (a moving joint interpolated between the "
+                       "transforms around it), as the node's floor_frame; instead of --camera-height")
+    floor.add_argument("--tf-timeout", type=float, default=None, metavar="SECONDS",
+                       help=f"with --floor-frame or --fixed-frame: transforms recorded up to this long after an image "
+                       f"serve it, as the node's floor_tf_timeout (default {TF_WAIT_S}); an image whose stamp they do "
+                       "not reach gets no transform, as with tf2 (no extrapolation)")
+    p.set_defaults(run=run)
+
+
+def _add_tracking_options(p: argparse.ArgumentParser) -> None:
+    """--track, --tracker-config and --fixed-frame."""
     t = p.add_argument_group("tracking")
     t.add_argument(
         "--track", action=argparse.BooleanOptionalAction, default=True,
@@ -82,17 +98,6 @@ def add_parser(sub) -> None:
         "on a moving robot and walkers face where they go (tracker.yaml velocity_heading_speed); the camera's "
         "own frame: a static camera. Unset: velocities relative to the camera, headings the network's",
     )  # fmt: skip
-    add_detector_options(p)
-    floor = add_mount_options(p)
-    floor.add_argument("--floor-frame", default="", metavar="FRAME",
-                       help="TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint), looked up in the "
-                       "bag's /tf and /tf_static at each image's stamp (a moving joint interpolated between the "
-                       "transforms around it), as the node's floor_frame; instead of --camera-height")
-    floor.add_argument("--tf-timeout", type=float, default=None, metavar="SECONDS",
-                       help=f"with --floor-frame or --fixed-frame: transforms recorded up to this long after an image "
-                       f"serve it, as the node's floor_tf_timeout (default {TF_WAIT_S}); an image whose stamp they do "
-                       "not reach gets no transform, as with tf2 (no extrapolation)")
-    p.set_defaults(run=run)
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:

@@ -63,6 +63,8 @@ ROWS = (
     ("velocity_heading_orientation_error", "orientation error of those, the tracker's", "deg", "{:.1f}", None,
      None),
     ("velocity_heading_orientation_error_network", "... the network's, same people", "deg", "{:.1f}", None, None),
+    ("velocity_heading_mpjpe", "MPJPE of those, the published body (turned whole)", "mm", "{:.1f}", None, None),
+    ("velocity_heading_mpjpe_network", "... the network's, same people", "mm", "{:.1f}", None, None),
 )
 
 
