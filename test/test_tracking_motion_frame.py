@@ -138,6 +138,21 @@ def test_a_standing_person_stays_put_when_the_camera_moves_with_its_poses():
     empty = sim.FrameResult(humans=[], K=sim.SimConfig().K, K_source="given", fov_y=1.0, image_size=(480, 640))
     occluded = posed.update(empty, 2.5, camera_pose=homogeneous(R, c))[0]
     np.testing.assert_allclose(occluded.position, R.T @ (np.array([0.5, 0.4, 5.0]) - c), atol=0.2)
+    # ... and faces where they faced in the world, seen from the turned camera
+    facing = R.T @ sim.facing_rotation(np.array([0.0, 0.0, -1.0]))
+    last = occluded.human  # the detection, in the camera axes of its own image (the last frame's)
+    assert occluded.state.value == "occluded" and not occluded.heading_from_velocity
+    np.testing.assert_allclose(occluded.orientation, R.T @ poses[-1][:3, :3] @ last.orientation, atol=1e-6)
+    assert _angle_deg(occluded.orientation[:, 0], facing[:, 0]) < 3.0  # the detection's noise only
+    assert _angle_deg(last.orientation[:, 0], facing[:, 0]) > 8.0  # the camera turned 9 deg since
+    from mhr2_ros.ros.persons import person_views
+
+    (view,) = person_views(empty, [occluded])
+    joints = view.body_points(last.joints_3d)  # the body turns with it about the predicted pelvis
+    turn = occluded.orientation @ np.asarray(last.orientation, np.float64).T
+    np.testing.assert_allclose(joints - occluded.position, (last.joints_3d - last.position) @ turn.T, atol=1e-6)
+    unposed_occluded = unposed.update(empty, 2.5)[0]  # without poses: the last detection's, as before
+    np.testing.assert_array_equal(unposed_occluded.orientation, unposed_occluded.human.orientation)
 
 
 def test_poses_that_start_late_carry_the_tracks_over(caplog):

@@ -72,14 +72,14 @@ class PersonView:
 
     def body_points(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) m, camera frame: points of the detection's body (joints_3d, vertices) where this person
-        is published: moved with the pelvis to `position` and turned about it into `rotation` (a walker
-        facing their velocity turns whole; on the tuning clips that lowers the pelvis-relative joint error
+        is published: moved with the pelvis to `position` and turned about it into `rotation` (a track
+        not seen now, by the camera's turn since; a walker facing their velocity turns whole; on the tuning clips that lowers the pelvis-relative joint error
         of those bodies from 235 to 197 mm, `mhr2 eval`'s velocity_heading_mpjpe, while the network's own
         turn fits the image better, which is why the 2D fields stay the detection's)."""
         h = self.human
         points = np.asarray(points, np.float64)
-        if self.heading_from_velocity:  # else the track's orientation is the detection's: nothing to turn
-            points = turned_body(points, h.position, h.orientation, self.rotation)
+        if self.orientation is not None and not np.array_equal(self.orientation, h.orientation):
+            points = turned_body(points, h.position, h.orientation, self.orientation)  # else nothing to turn
         return points + (self.position - np.asarray(h.position, np.float64))  # non-zero for a track not seen now
 
 

@@ -42,8 +42,9 @@ class Track:
     first_stamp: float  # seconds
     last_seen_stamp: float  # seconds
     score: Optional[float] = None  # normalised association score of the last match (None: started a track)
-    # (3, 3) body -> camera: the last detection's orientation, turned about its up axis to face the
-    # velocity when heading_from_velocity (tracking/heading.py); None without a detection
+    # (3, 3) body -> this image's camera: the last detection's orientation (for a track not seen now,
+    # turned by the camera's rotation since, when camera poses are given), turned about its up axis to
+    # face the velocity when heading_from_velocity (tracking/heading.py); None without a detection
     orientation: Optional[np.ndarray] = None
     heading_from_velocity: bool = False  # the heading is the velocity's, not the network's
     ground_velocity: bool = False  # velocity is over the ground (camera poses given), else relative to the camera

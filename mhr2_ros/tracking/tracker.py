@@ -76,6 +76,7 @@ class _Record:
     hits: int
     human: Optional[Human]
     score: Optional[float] = None
+    seen_camera: Optional[np.ndarray] = None  # (3, 3) fixed <- camera rotation of human's image (None: no poses)
 
 
 class Tracker:
@@ -167,6 +168,8 @@ class Tracker:
             log.info("camera poses start: %d tracks re-expressed in the fixed frame", len(self._records))
             self._kf.transform(*pose)
             self._motion.transform(*pose)
+            for rec in self._records.values():  # their detections' camera: taken to be this one
+                rec.seen_camera = pose[0]
         self._pose, self._pose_missing = pose, False
 
     def _associate(self, det: Detections, live: List[_Record], slots: np.ndarray, stamp: float):
@@ -198,13 +201,15 @@ class Tracker:
         rec.last_seen_stamp, rec.last_seen_frame = stamp, self.frame_index
         rec.hits += 1
         rec.human, rec.score = human, score
+        rec.seen_camera = None if self._pose is None else self._pose[0]
 
     def _start_track(self, human: Human, stamp: float) -> _Record:
         """A new track record with the next ID, in a free slot."""
         slot = self._free_slots.pop() if self._free_slots else self._new_slot()
         number = self._next_number
         self._next_number += 1
-        rec = _Record(number, slot, stamp, stamp, self.frame_index, 1, human)
+        rec = _Record(number, slot, stamp, stamp, self.frame_index, 1, human,
+                      seen_camera=None if self._pose is None else self._pose[0])
         self._records[number] = rec
         self._motion.reset(np.array([slot]))
         return rec
@@ -262,7 +267,7 @@ class Tracker:
             else:
                 state = TrackState.OCCLUDED if since <= cfg.occluded_max_seconds else TrackState.LOST
             (pos, pos_cov), (vel, vel_cov) = self._in_camera(rec.slot)
-            orientation, turned = self._heading(rec, vel)
+            orientation, turned = self._heading(rec, vel, seen)
             out.append(Track(
                 id=format_track_id(cfg.id_prefix, rec.number), state=state, position=pos, position_cov=pos_cov,
                 velocity=vel, velocity_cov=vel_cov, human=rec.human, age=stamp - rec.first_stamp,
@@ -280,13 +285,16 @@ class Tracker:
         rot, t = self._pose  # camera <- fixed: p = R^T (p_w - t), v = R^T v_w
         return (rot.T @ (pos - t), rot.T @ pos_cov @ rot), (rot.T @ vel, rot.T @ vel_cov @ rot)
 
-    def _heading(self, rec: _Record, velocity: np.ndarray):
-        """(orientation (3, 3), turned to the velocity?) of a track: the last detection's, facing
-        where it walks when it moves over the ground fast enough (heading.py)."""
+    def _heading(self, rec: _Record, velocity: np.ndarray, seen: bool):
+        """(orientation (3, 3), turned to the velocity?) of a track in this image's camera axes: the last
+        detection's (for a track not seen now, turned by the camera's rotation since, when poses say it),
+        facing where it walks when it moves over the ground fast enough (heading.py)."""
         cfg = self.config
         if rec.human is None:
             return None, False
         rotation = np.asarray(rec.human.orientation, dtype=np.float64)
+        if not seen and rec.seen_camera is not None and self._pose is not None:  # camera <- fixed <- then
+            rotation = self._pose[0].T @ rec.seen_camera @ rotation
         if cfg.velocity_heading_speed is None or self._pose is None or rec.hits < cfg.velocity_heading_min_hits:
             return rotation, False
         turned, used = velocity_heading(rotation[None], velocity[None], cfg.velocity_heading_speed)
