@@ -226,6 +226,21 @@ def test_camera_info_and_camera_frame_are_used(session, scene):
     assert run.outputs.humans.intrinsics_source == "predicted"
 
 
+def test_a_distorted_raw_image_is_warned_about_once(session, scene, caplog):
+    image, _ = scene
+    f = RosbagsFactory(STORE)
+    K = np.array([[150.0, 0, 80], [0, 150.0, 60], [0, 0, 1]])
+    info = f.new("sensor_msgs/msg/CameraInfo", width=160, height=120, k=K.reshape(-1), p=np.eye(3, 4).reshape(-1),
+                 d=np.array([-0.2, 0.0, 0.0, 0.0, 0.0]), distortion_model="plumb_bob")  # fmt: skip
+    for _ in range(3):
+        session.process(_image_msg(image), compressed=False, camera_info=info)
+    assert caplog.text.count("160x120 images are distorted") == 1
+    session.update({"intrinsics_matrix": "p"})  # rectified images: nothing to say
+    info.d = np.array([-0.3, 0.0, 0.0, 0.0, 0.0])
+    session.process(_image_msg(image), compressed=False, camera_info=info)
+    assert caplog.text.count("images are distorted") == 1
+
+
 def _depth_msg(meters, stamp_ns, encoding="16UC1"):
     f = RosbagsFactory(STORE)
     h, w = meters.shape

@@ -43,12 +43,13 @@ def image_msg(rgb, stamp_ns, encoding="rgb8", frame_id=FRAME):
     return STORE.types[IMAGE](_header(stamp_ns, frame_id), h, w, encoding, 0, data.strides[0], data.reshape(-1))
 
 
-def camera_info_msg(K, width, height, stamp_ns, P=None):
-    """K as given; P = [K|0] (an unrectified camera) unless given."""
+def camera_info_msg(K, width, height, stamp_ns, P=None, D=(), model="plumb_bob"):
+    """K as given; P = [K|0] (an unrectified camera) unless given; D the lens distortion of `model`."""
     f = RosbagsFactory(STORE)
     P = np.hstack([K, np.zeros((3, 1))]) if P is None else np.asarray(P, np.float64)
     return f.new("sensor_msgs/msg/CameraInfo", header=_header(stamp_ns), width=width, height=height,
-                 k=np.asarray(K, np.float64).reshape(-1), p=P.reshape(-1))  # fmt: skip
+                 k=np.asarray(K, np.float64).reshape(-1), p=P.reshape(-1), d=np.asarray(D, np.float64),
+                 distortion_model=model)  # fmt: skip
 
 
 def write_bag(path, storage, images, compressed=False, info=None, frame_id=FRAME):
@@ -117,6 +118,41 @@ def test_camera_info_intrinsics_are_rescaled_per_axis_and_p_is_read_when_asked()
     assert intrinsics_from_camera_info(None, 480, 640) is None
 
 
+def test_lens_distortion_is_measured_at_the_border_and_warned_once_per_calibration(caplog):
+    """A 640x480 camera, f 500 px, centred: its corner is 400 px (0.8 in normalised units) from the
+    centre. Barrel distortion k1 = -0.01 puts there the ray r with r (1 - 0.01 r^2) = 0.8; a fisheye
+    (equidistant) lens, even with D = 0, the ray at angle 0.8 rad, which a pinhole images at 500 tan 0.8."""
+    from mhr2_ros.ros.camera import DistortionWarning, distortion_shift
+
+    K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+
+    def info(D, model="plumb_bob", K=K):
+        msg = camera_info_msg(K, 640, 480, 0, D=D, model=model)
+        return STORE.deserialize_cdr(STORE.serialize_cdr(msg, msg.__msgtype__), msg.__msgtype__)  # as received
+
+    r = 0.8
+    for _ in range(50):  # fixed point of r = 0.8 / (1 - 0.01 r^2)
+        r = 0.8 / (1.0 - 0.01 * r * r)
+    assert distortion_shift(info([-0.01, 0, 0, 0, 0]), 480, 640) == pytest.approx(500.0 * (r - 0.8), rel=1e-4)
+    assert distortion_shift(info([-0.01, 0, 0, 0, 0]), 240, 320) == pytest.approx(250.0 * (r - 0.8), rel=1e-4)
+    fisheye = 500.0 * np.tan(0.8) - 400.0
+    assert distortion_shift(info([0, 0, 0, 0], "equidistant"), 480, 640) == pytest.approx(fisheye, rel=1e-4)
+    assert distortion_shift(info([]), 480, 640) == 0.0 and distortion_shift(info([0] * 5), 480, 640) == 0.0
+    assert distortion_shift(info([-0.01] + [0] * 4, K=np.zeros((3, 3))), 480, 640) == 0.0  # uncalibrated
+    assert distortion_shift(info([0.1], "double_sphere"), 480, 640) is None
+    warn = DistortionWarning()
+    barrel = info([-0.01, 0, 0, 0, 0])
+    with caplog.at_level("WARNING", logger="mhr2_ros.ros.camera"):
+        assert warn.check(barrel, "k", 480, 640) == pytest.approx(500.0 * (r - 0.8), rel=1e-4)
+        assert warn.check(barrel, "k", 480, 640) is None  # once per calibration
+        assert warn.check(barrel, "p", 480, 640) is None  # rectified images: a pinhole
+        assert warn.check(info([-0.001, 0, 0, 0, 0]), "k", 480, 640) < 1.0  # 0.26 px: not worth a word
+        warn.check(info([0.1], "double_sphere"), "k", 480, 640)
+    assert caplog.text.count("WARNING") == 2
+    assert "640x480 images are distorted (plumb_bob, D=[-0.01, 0, 0, 0, 0]): up to 3 px at the border" in caplog.text
+    assert "intrinsics_matrix p" in caplog.text and "'double_sphere' is not one OpenCV undoes" in caplog.text
+
+
 # ------------------------------------------------------------------------------ mhr2 bag
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_command_writes_one_human_array_per_image(tmp_path, weights, scene_images, storage, capsys):
@@ -179,10 +215,11 @@ def test_bad_tracking_options_fail_before_the_model_loads(tmp_path, scene_images
 
 INFO_K = np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]])  # for our 160x120 images
 INFO_P = np.array([[84.0, 0, 77, 0], [0, 86.0, 58, 0], [0, 0, 1, 0]])  # rectified: another focal length
+INFO_D = (-0.1, 0.0, 0.0, 0.0, 0.0)  # barrel distortion: 15 px at the corners of the raw 160x120 image
 
 
 def _info(stamp):
-    return camera_info_msg(INFO_K, 160, 120, stamp, INFO_P)
+    return camera_info_msg(INFO_K, 160, 120, stamp, INFO_P, D=INFO_D)
 
 
 def _k(msg):
@@ -190,9 +227,10 @@ def _k(msg):
 
 
 @pytest.mark.parametrize("matrix, expected", [("k", INFO_K), ("p", INFO_P[:, :3])])
-def test_bag_command_reads_the_camera_info_matrix_it_is_told(tmp_path, weights, scene_images, matrix, expected):
+def test_bag_command_reads_the_camera_info_matrix_it_is_told(tmp_path, weights, scene_images, matrix, expected,
+                                                              caplog):
     """--intrinsics-matrix k (raw images) or p (rectified ones) picks which camera_info matrix
-    the HumanArray's K comes from."""
+    the HumanArray's K comes from; raw images from the distorted lens are warned about once."""
     src = write_bag(tmp_path / "in", "mcap", scene_images[:2], info=_info)
     code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--camera-info-topic",
                  INFO_TOPIC, "--intrinsics-matrix", matrix, "--weights", str(weights), "--threshold", "0",
@@ -202,6 +240,7 @@ def test_bag_command_reads_the_camera_info_matrix_it_is_told(tmp_path, weights, 
     assert len(topics["/humans"]) == 2
     for _, msg in topics["/humans"]:
         assert msg.intrinsics_source == "camera_info" and np.allclose(_k(msg), expected)
+    assert caplog.text.count("images are distorted (plumb_bob") == (matrix == "k")
 
 
 def test_bag_command_given_intrinsics_beat_camera_info_and_camera_frame_names_frameless_images(

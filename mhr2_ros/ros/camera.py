@@ -1,20 +1,31 @@
 """Intrinsics from sensor_msgs/CameraInfo, rescaled to the image they are used with.
 
-Duck-typed (fields k, p, width, height), so rclpy and rosbags messages both work.
-A camera_info of another resolution than the image (binning, a resized stream) is
+Duck-typed (fields k, p, d, distortion_model, width, height), so rclpy and rosbags messages
+both work. A camera_info of another resolution than the image (binning, a resized stream) is
 rescaled, never ignored; an uncalibrated one (all-zero K) gives None, so the
 network's predicted field of view is used instead.
+
+The detector assumes a pinhole camera. A raw image from a lens with distortion (camera_info D)
+places people near its border along the wrong rays; `DistortionWarning` says so once per
+calibration, with the size of the effect, and what to do: feed the rectified image
+(image_proc's image_rect) with intrinsics_matrix p.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import numpy as np
 
 from mhr2_ros.geometry import scale_intrinsics
 
+log = logging.getLogger(__name__)
+
 MATRICES = ("k", "p")  # K: raw (distorted) image; P: rectified image
+DISTORTION_WARN_PX = 1.0  # a raw image whose border the lens moves by more than this is warned about
+BORDER_SAMPLES = 17  # points per image side where the distortion's shift is measured
+PINHOLE_MODELS = ("plumb_bob", "rational_polynomial")  # cv2.undistortPoints; "equidistant": cv2.fisheye
 
 
 def intrinsics_from_camera_info(info, height: int, width: int, matrix: str = "k") -> Optional[np.ndarray]:
@@ -31,3 +42,61 @@ def intrinsics_from_camera_info(info, height: int, width: int, matrix: str = "k"
     if info_w > 0 and info_h > 0 and (info_w, info_h) != (width, height):
         K = scale_intrinsics(K, width / info_w, height / info_h)
     return np.asarray(K, dtype=np.float64)
+
+
+def distortion_shift(info, height: int, width: int) -> Optional[float]:
+    """The largest shift, pixels, that the lens distortion of `info` (D, distortion_model) puts on
+    the border of a (height, width) image against a pinhole camera with its K: 0.0 without distortion
+    (plumb_bob or rational_polynomial with D all zero or empty) or without a calibrated K, inf when
+    undistorting the border fails, None for a model OpenCV cannot undo. An equidistant (fisheye)
+    lens is no pinhole even with D all zero."""
+    import cv2
+
+    D = np.asarray(getattr(info, "d", None) if getattr(info, "d", None) is not None else (), np.float64).reshape(-1)
+    K = intrinsics_from_camera_info(info, height, width, "k")
+    model = str(getattr(info, "distortion_model", ""))
+    if K is None or (model != "equidistant" and not np.any(D)):
+        return 0.0
+    u = np.linspace(0.0, width - 1.0, BORDER_SAMPLES)
+    v = np.linspace(0.0, height - 1.0, BORDER_SAMPLES)
+    border = np.concatenate([np.stack([u, np.zeros_like(u)], 1), np.stack([u, np.full_like(u, height - 1.0)], 1),
+                             np.stack([np.zeros_like(v), v], 1), np.stack([np.full_like(v, width - 1.0), v], 1)])
+    pts = border.reshape(-1, 1, 2)
+    if model in PINHOLE_MODELS:
+        undistorted = cv2.undistortPoints(pts, K, D, P=K)
+    elif model == "equidistant":
+        undistorted = cv2.fisheye.undistortPoints(pts, K, np.resize(D, 4) if D.size else np.zeros(4), P=K)
+    else:
+        return None
+    shift = np.linalg.norm(undistorted.reshape(-1, 2) - border, axis=1)
+    return float(np.max(shift)) if np.all(np.isfinite(shift)) else float("inf")
+
+
+class DistortionWarning:
+    """`check(info, matrix, height, width)` per image: warns once per calibration (model, D, image
+    size) when the raw images' (matrix k) lens distortion moves their border by more than
+    DISTORTION_WARN_PX, or its model is unknown; returns the shift measured then (None otherwise)."""
+
+    def __init__(self) -> None:
+        self._seen: set = set()
+
+    def check(self, info, matrix: str, height: int, width: int) -> Optional[float]:
+        if info is None or matrix != "k":  # p: the image is rectified, its camera a pinhole
+            return None
+        d = getattr(info, "d", None)
+        key = (str(getattr(info, "distortion_model", "")), tuple(np.asarray(d if d is not None else (), float).ravel()),
+               height, width)
+        if key in self._seen:
+            return None
+        self._seen.add(key)
+        shift = distortion_shift(info, height, width)
+        if shift is None:
+            log.warning("camera_info distortion model %r is not one OpenCV undoes (%s, equidistant): if the images "
+                        "are distorted, feed the rectified ones (image_rect) with intrinsics_matrix p", key[0],
+                        ", ".join(PINHOLE_MODELS))
+        elif shift > DISTORTION_WARN_PX:
+            log.warning("camera_info says the %dx%d images are distorted (%s, D=%s): up to %.0f px at the border, "
+                        "but the detector assumes a pinhole camera, so people near the border are placed along rays "
+                        "that far off; feed the rectified images (image_proc's image_rect) with intrinsics_matrix p",
+                        width, height, key[0], "[" + ", ".join(f"{x:g}" for x in key[1]) + "]", shift)
+        return shift

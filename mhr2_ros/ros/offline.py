@@ -20,7 +20,7 @@ from mhr2_ros.geometry import homogeneous
 from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.io.ros_image import depth_in_sync
 from mhr2_ros.io.rosbag import BagFrame, BagImageReader, BagWriter
-from mhr2_ros.ros.camera import intrinsics_from_camera_info
+from mhr2_ros.ros.camera import DistortionWarning, intrinsics_from_camera_info
 from mhr2_ros.ros.messages import HUMAN_ARRAY, MESH_TOPOLOGY, SourceHeader
 from mhr2_ros.ros.outputs import OutputBuilder
 from mhr2_ros.ros.people import PEOPLE
@@ -124,6 +124,7 @@ def process_bag(
     summary = BagSummary()
     floors = _FloorSource(options, _TfLookup(reader.tf_tree, "its people keep the network's depth"))
     poses = _PoseSource(options, _TfLookup(reader.tf_tree, "the tracker assumes the camera where it last was"))
+    distortion = DistortionWarning()
     frames = tqdm(reader, total=reader.length, unit="frame", disable=not options.progress)
     for frame in frames:
         if options.max_frames is not None and summary.frames >= options.max_frames:
@@ -136,6 +137,7 @@ def process_bag(
             body = detector.body
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
+        distortion.check(frame.camera_info, options.intrinsics_matrix, *frame.image.shape[:2])
         pose = poses(frame) if tracker is not None else None
         persons = _process_frame(frame, floors(frame), pose, writer, detector, outputs, topics, options, tracker)
         people = sum(p.state in VISIBLE_STATES for p in persons)
