@@ -30,6 +30,7 @@ PARAMETER_ARGUMENTS = (
     "image_reliability",
     "use_camera_info",
     "intrinsics_matrix",
+    "rectify",
     "camera_frame",
     "max_image_age",
     "use_depth",

@@ -226,17 +226,35 @@ def test_camera_info_and_camera_frame_are_used(session, scene):
     assert run.outputs.humans.intrinsics_source == "predicted"
 
 
-def test_a_distorted_raw_image_is_warned_about_once(session, scene, caplog):
+def test_a_distorted_raw_image_is_rectified_and_its_2d_outputs_are_the_raw_images(session, scene, caplog):
+    """The detector sees the pinhole image of K; boxes, pixels and 2D keypoints come back in the raw
+    image's pixels (the lens's projection of the 3D outputs); rectify false: the raw image, warned once."""
+    from mhr2_ros.geometry import project
+
     image, _ = scene
     f = RosbagsFactory(STORE)
     K = np.array([[150.0, 0, 80], [0, 150.0, 60], [0, 0, 1]])
     info = f.new("sensor_msgs/msg/CameraInfo", width=160, height=120, k=K.reshape(-1), p=np.eye(3, 4).reshape(-1),
                  d=np.array([-0.2, 0.0, 0.0, 0.0, 0.0]), distortion_model="plumb_bob")  # fmt: skip
-    for _ in range(3):
-        session.process(_image_msg(image), compressed=False, camera_info=info)
+    session.update({"score_threshold": 0.0, "max_humans": 3})
+    with caplog.at_level("INFO", logger="mhr2_ros.ros.camera"):
+        run = session.process(_image_msg(image), compressed=False, camera_info=info)
+    rect = session.lens.rectifier(info, "k", 120, 160)
+    direct = session.detector(rect.image(image), K=K)
+    assert len(run.result.humans) == len(direct.humans) > 0
+    for h, d in zip(run.result.humans, direct.humans):
+        np.testing.assert_allclose(h.position, d.position, atol=1e-5)  # the pinhole image's detection
+        np.testing.assert_allclose(h.pelvis_2d, rect.project(h.position)[0], atol=1e-3)  # in raw pixels
+        np.testing.assert_allclose(h.keypoints_2d, rect.project(h.joints_3d), atol=1e-3)
+        assert np.abs(h.keypoints_2d - d.keypoints_2d).max() > 0.5  # the lens moved them
+    assert "rectifying the 160x120 raw images" in caplog.text and "WARNING" not in caplog.text
+    session.update({"rectify": False})
+    for _ in range(2):
+        run = session.process(_image_msg(image), compressed=False, camera_info=info)
+    for h in run.result.humans:  # the raw image as a pinhole one
+        np.testing.assert_allclose(h.keypoints_2d, project(h.joints_3d.astype(np.float64), K), atol=1e-3)
     assert caplog.text.count("160x120 images are distorted") == 1
-    session.update({"intrinsics_matrix": "p"})  # rectified images: nothing to say
-    info.d = np.array([-0.3, 0.0, 0.0, 0.0, 0.0])
+    session.update({"intrinsics_matrix": "p"})  # rectified images: nothing to do or say
     session.process(_image_msg(image), compressed=False, camera_info=info)
     assert caplog.text.count("images are distorted") == 1
 

@@ -118,11 +118,12 @@ def test_camera_info_intrinsics_are_rescaled_per_axis_and_p_is_read_when_asked()
     assert intrinsics_from_camera_info(None, 480, 640) is None
 
 
-def test_lens_distortion_is_measured_at_the_border_and_warned_once_per_calibration(caplog):
+def test_lens_distortion_is_measured_at_the_border_and_undone_or_warned_once_per_calibration(caplog):
     """A 640x480 camera, f 500 px, centred: its corner is 400 px (0.8 in normalised units) from the
     centre. Barrel distortion k1 = -0.01 puts there the ray r with r (1 - 0.01 r^2) = 0.8; a fisheye
     (equidistant) lens, even with D = 0, the ray at angle 0.8 rad, which a pinhole images at 500 tan 0.8."""
-    from mhr2_ros.ros.camera import DistortionWarning, distortion_shift
+    from mhr2_ros.inference.rectify import Rectifier
+    from mhr2_ros.ros.camera import LensDistortion, distortion_shift
 
     K = np.array([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
 
@@ -140,17 +141,22 @@ def test_lens_distortion_is_measured_at_the_border_and_warned_once_per_calibrati
     assert distortion_shift(info([]), 480, 640) == 0.0 and distortion_shift(info([0] * 5), 480, 640) == 0.0
     assert distortion_shift(info([-0.01] + [0] * 4, K=np.zeros((3, 3))), 480, 640) == 0.0  # uncalibrated
     assert distortion_shift(info([0.1], "double_sphere"), 480, 640) is None
-    warn = DistortionWarning()
+    lens = LensDistortion()
     barrel = info([-0.01, 0, 0, 0, 0])
-    with caplog.at_level("WARNING", logger="mhr2_ros.ros.camera"):
-        assert warn.check(barrel, "k", 480, 640) == pytest.approx(500.0 * (r - 0.8), rel=1e-4)
-        assert warn.check(barrel, "k", 480, 640) is None  # once per calibration
-        assert warn.check(barrel, "p", 480, 640) is None  # rectified images: a pinhole
-        assert warn.check(info([-0.001, 0, 0, 0, 0]), "k", 480, 640) < 1.0  # 0.26 px: not worth a word
-        warn.check(info([0.1], "double_sphere"), "k", 480, 640)
+    with caplog.at_level("INFO", logger="mhr2_ros.ros.camera"):
+        rect = lens.rectifier(barrel, "k", 480, 640)
+        assert isinstance(rect, Rectifier) and lens.shift == pytest.approx(500.0 * (r - 0.8), rel=1e-4)
+        assert lens.rectifier(barrel, "k", 480, 640) is rect  # built once per calibration
+        assert lens.rectifier(barrel, "p", 480, 640) is None  # rectified images: a pinhole
+        assert lens.rectifier(info([-0.001, 0, 0, 0, 0]), "k", 480, 640) is None  # 0.26 px: nothing to undo
+        for _ in range(2):
+            assert lens.rectifier(barrel, "k", 480, 640, rectify=False) is None  # warned, once
+            assert lens.rectifier(info([0.1], "double_sphere"), "k", 480, 640) is None
+    assert caplog.text.count("rectifying the 640x480 raw images (plumb_bob, D=[-0.01, 0, 0, 0, 0]: up to 3 px") == 1
     assert caplog.text.count("WARNING") == 2
-    assert "640x480 images are distorted (plumb_bob, D=[-0.01, 0, 0, 0, 0]): up to 3 px at the border" in caplog.text
-    assert "intrinsics_matrix p" in caplog.text and "'double_sphere' is not one OpenCV undoes" in caplog.text
+    assert "640x480 images are distorted (plumb_bob, D=[-0.01, 0, 0, 0, 0]): up to 3 px at the border, but they " \
+           "are not rectified" in caplog.text
+    assert "'double_sphere' is not one OpenCV undoes" in caplog.text
 
 
 # ------------------------------------------------------------------------------ mhr2 bag
@@ -230,17 +236,25 @@ def _k(msg):
 def test_bag_command_reads_the_camera_info_matrix_it_is_told(tmp_path, weights, scene_images, matrix, expected,
                                                               caplog):
     """--intrinsics-matrix k (raw images) or p (rectified ones) picks which camera_info matrix
-    the HumanArray's K comes from; raw images from the distorted lens are warned about once."""
+    the HumanArray's K comes from; raw images from the distorted lens are rectified first (once
+    said), and with --no-rectify warned about once."""
     src = write_bag(tmp_path / "in", "mcap", scene_images[:2], info=_info)
-    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--camera-info-topic",
-                 INFO_TOPIC, "--intrinsics-matrix", matrix, "--weights", str(weights), "--threshold", "0",
-                 "--max-humans", "1", "--no-track", "--no-markers"])  # fmt: skip
+    args = ["bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--camera-info-topic", INFO_TOPIC,
+            "--intrinsics-matrix", matrix, "--weights", str(weights), "--threshold", "0", "--max-humans", "1",
+            "--no-track", "--no-markers"]  # fmt: skip
+    with caplog.at_level("INFO", logger="mhr2_ros.ros.camera"):
+        code = main(args)
     assert code == 0
     topics, _ = read_topics(tmp_path / "out")
     assert len(topics["/humans"]) == 2
     for _, msg in topics["/humans"]:
         assert msg.intrinsics_source == "camera_info" and np.allclose(_k(msg), expected)
-    assert caplog.text.count("images are distorted (plumb_bob") == (matrix == "k")
+    assert caplog.text.count("rectifying the 160x120 raw images (plumb_bob") == (matrix == "k")
+    assert "images are distorted" not in caplog.text
+    if matrix == "k":
+        args[2] = str(tmp_path / "out_raw")
+        assert main([*args, "--no-rectify"]) == 0
+        assert caplog.text.count("160x120 images are distorted (plumb_bob, D=[-0.1, 0, 0, 0, 0]): up to 15 px") == 1
 
 
 def test_bag_command_given_intrinsics_beat_camera_info_and_camera_frame_names_frameless_images(

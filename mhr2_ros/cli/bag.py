@@ -64,6 +64,12 @@ def add_parser(sub) -> None:
         "--intrinsics-matrix", choices=("k", "p"), default="k",
         help="camera_info matrix: k for raw images, p for rectified ones",
     )  # fmt: skip
+    g.add_argument(
+        "--rectify", action=argparse.BooleanOptionalAction, default=True,
+        help="raw images whose camera_info K is used and whose lens distortion (camera_info d) moves their border "
+        "by more than 1 px are resampled into the pinhole image of that K before the detector, as the node's "
+        "rectify (2D outputs in the raw image's pixels); --no-rectify: only a warning",
+    )  # fmt: skip
     g.add_argument("--max-frames", type=int, default=None, help="stop after this many images")
     _add_tracking_options(p)
     add_detector_options(p)
@@ -166,7 +172,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
         builder = OutputBuilder(RosbagsFactory(typestore), detector.faces, outputs)
         options = BagOptions(
             namespace=args.namespace, camera=lambda h, w: camera_for(args, h, w),
-            intrinsics_matrix=args.intrinsics_matrix, camera_frame=args.camera_frame,
+            intrinsics_matrix=args.intrinsics_matrix, rectify=args.rectify, camera_frame=args.camera_frame,
             copy_input=args.copy_input, max_frames=args.max_frames, progress=not getattr(args, "quiet", False),
             depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None, floor=floor,
             floor_frame=args.floor_frame, fixed_frame=args.fixed_frame,

@@ -6,9 +6,9 @@ rescaled, never ignored; an uncalibrated one (all-zero K) gives None, so the
 network's predicted field of view is used instead.
 
 The detector assumes a pinhole camera. A raw image from a lens with distortion (camera_info D)
-places people near its border along the wrong rays; `DistortionWarning` says so once per
-calibration, with the size of the effect, and what to do: feed the rectified image
-(image_proc's image_rect) with intrinsics_matrix p.
+places people near its border along the wrong rays; `LensDistortion` hands out the
+inference/rectify.Rectifier that undoes it (the node's rectify parameter), or says so once per
+calibration, with the size of the effect and what to do.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from mhr2_ros.geometry import scale_intrinsics
 log = logging.getLogger(__name__)
 
 MATRICES = ("k", "p")  # K: raw (distorted) image; P: rectified image
-DISTORTION_WARN_PX = 1.0  # a raw image whose border the lens moves by more than this is warned about
+DISTORTION_MIN_PX = 1.0  # a raw image whose border the lens moves by more than this is rectified (or warned about)
 BORDER_SAMPLES = 17  # points per image side where the distortion's shift is measured
 PINHOLE_MODELS = ("plumb_bob", "rational_polynomial")  # cv2.undistortPoints; "equidistant": cv2.fisheye
 
@@ -72,31 +72,63 @@ def distortion_shift(info, height: int, width: int) -> Optional[float]:
     return float(np.max(shift)) if np.all(np.isfinite(shift)) else float("inf")
 
 
-class DistortionWarning:
-    """`check(info, matrix, height, width)` per image: warns once per calibration (model, D, image
-    size) when the raw images' (matrix k) lens distortion moves their border by more than
-    DISTORTION_WARN_PX, or its model is unknown; returns the shift measured then (None otherwise)."""
+class LensDistortion:
+    """Per image, what to do about the lens: `rectifier(info, matrix, height, width, rectify)` is the
+    inference/rectify.Rectifier (cached per calibration) for raw images (matrix k) whose camera_info
+    distortion moves their border by more than DISTORTION_MIN_PX, or None: nothing to undo, or
+    `rectify` off or the model unknown, which is warned about once per calibration with the shift and
+    the fix. `shift`: the border shift, pixels, of the last calibration seen (None: unknown)."""
 
     def __init__(self) -> None:
-        self._seen: set = set()
+        self._key: Optional[tuple] = None
+        self._rectifier = None
+        self.shift: Optional[float] = 0.0
+        self._warned: set = set()
 
-    def check(self, info, matrix: str, height: int, width: int) -> Optional[float]:
+    def rectifier(self, info, matrix: str, height: int, width: int, rectify: bool = True):
         if info is None or matrix != "k":  # p: the image is rectified, its camera a pinhole
             return None
         d = getattr(info, "d", None)
-        key = (str(getattr(info, "distortion_model", "")), tuple(np.asarray(d if d is not None else (), float).ravel()),
-               height, width)
-        if key in self._seen:
+        model, D = str(getattr(info, "distortion_model", "")), tuple(np.asarray(d if d is not None else (), float).ravel())
+        K = intrinsics_from_camera_info(info, height, width, "k")
+        key = (model, D, None if K is None else tuple(K.ravel()), height, width, bool(rectify))
+        if key != self._key:
+            self._key, self._rectifier = key, self._build(key)
+        return self._rectifier
+
+    def _build(self, key: tuple):
+        from mhr2_ros.inference.rectify import Rectifier
+
+        model, D, K, height, width, rectify = key
+        self.shift = distortion_shift(_Info(model, D, K, height, width), height, width)
+        if self.shift is not None and self.shift <= DISTORTION_MIN_PX:
             return None
-        self._seen.add(key)
-        shift = distortion_shift(info, height, width)
-        if shift is None:
-            log.warning("camera_info distortion model %r is not one OpenCV undoes (%s, equidistant): if the images "
-                        "are distorted, feed the rectified ones (image_rect) with intrinsics_matrix p", key[0],
-                        ", ".join(PINHOLE_MODELS))
-        elif shift > DISTORTION_WARN_PX:
-            log.warning("camera_info says the %dx%d images are distorted (%s, D=%s): up to %.0f px at the border, "
-                        "but the detector assumes a pinhole camera, so people near the border are placed along rays "
-                        "that far off; feed the rectified images (image_proc's image_rect) with intrinsics_matrix p",
-                        width, height, key[0], "[" + ", ".join(f"{x:g}" for x in key[1]) + "]", shift)
-        return shift
+        if self.shift is not None and rectify:
+            log.info("rectifying the %dx%d raw images (%s, D=%s: up to %.0f px at the border) into the pinhole "
+                     "images of their K", width, height, model, _listed(D), self.shift)
+            return Rectifier(np.reshape(K, (3, 3)), D, model, (height, width))
+        if key[:5] not in self._warned:
+            self._warned.add(key[:5])
+            if self.shift is None:
+                log.warning("camera_info distortion model %r is not one OpenCV undoes (%s, equidistant): if the "
+                            "images are distorted, feed the rectified ones (image_rect) with intrinsics_matrix p",
+                            model, ", ".join(PINHOLE_MODELS))
+            else:
+                log.warning("camera_info says the %dx%d images are distorted (%s, D=%s): up to %.0f px at the "
+                            "border, but they are not rectified (rectify false, or its K not used) and the detector "
+                            "assumes a pinhole camera, so people near the border are placed along rays that far "
+                            "off; rectify them, or feed the rectified images (image_proc's image_rect) with "
+                            "intrinsics_matrix p", width, height, model, _listed(D), self.shift)
+        return None
+
+
+class _Info:
+    """The camera_info fields distortion_shift reads."""
+
+    def __init__(self, model: str, d: tuple, k: Optional[tuple], height: int, width: int) -> None:
+        self.distortion_model, self.d, self.height, self.width = model, d, height, width
+        self.k = k if k is not None else np.zeros(9)
+
+
+def _listed(values) -> str:
+    return "[" + ", ".join(f"{x:g}" for x in values) + "]"

@@ -20,7 +20,7 @@ from mhr2_ros.geometry import homogeneous
 from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.io.ros_image import depth_in_sync
 from mhr2_ros.io.rosbag import BagFrame, BagImageReader, BagWriter
-from mhr2_ros.ros.camera import DistortionWarning, intrinsics_from_camera_info
+from mhr2_ros.ros.camera import LensDistortion, intrinsics_from_camera_info
 from mhr2_ros.ros.messages import HUMAN_ARRAY, MESH_TOPOLOGY, SourceHeader
 from mhr2_ros.ros.outputs import OutputBuilder
 from mhr2_ros.ros.people import PEOPLE
@@ -45,6 +45,9 @@ class BagOptions:
     namespace: str = ""  # output topics: /<namespace>/humans, ...
     camera: Optional[CameraFn] = None  # user intrinsics (--fov / --intrinsics); beat camera_info
     intrinsics_matrix: str = "k"  # camera_info matrix: k (raw images) or p (rectified)
+    # raw images whose camera_info K is used and whose lens distortion is worth it are rectified before the
+    # detector (the node's rectify; inference/rectify.py); False: warned about
+    rectify: bool = True
     camera_frame: str = ""  # frame id for images whose header has none
     copy_input: bool = False  # also record the input image (and camera_info, depth) messages
     # seconds: a frame's depth image (the reader's depth_topic) is used when its stamp is within this
@@ -124,7 +127,7 @@ def process_bag(
     summary = BagSummary()
     floors = _FloorSource(options, _TfLookup(reader.tf_tree, "its people keep the network's depth"))
     poses = _PoseSource(options, _TfLookup(reader.tf_tree, "the tracker assumes the camera where it last was"))
-    distortion = DistortionWarning()
+    lens = LensDistortion()
     frames = tqdm(reader, total=reader.length, unit="frame", disable=not options.progress)
     for frame in frames:
         if options.max_frames is not None and summary.frames >= options.max_frames:
@@ -137,9 +140,9 @@ def process_bag(
             body = detector.body
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
-        distortion.check(frame.camera_info, options.intrinsics_matrix, *frame.image.shape[:2])
         pose = poses(frame) if tracker is not None else None
-        persons = _process_frame(frame, floors(frame), pose, writer, detector, outputs, topics, options, tracker)
+        persons = _process_frame(frame, floors(frame), pose, writer, detector, outputs, topics, options, tracker,
+                                 lens)
         people = sum(p.state in VISIBLE_STATES for p in persons)
         summary.frames += 1
         summary.people += people
@@ -198,16 +201,23 @@ class _PoseSource:
 
 def _process_frame(
     frame: BagFrame, floor: Optional[np.ndarray], pose: Optional[np.ndarray], writer, detector,
-    outputs: OutputBuilder, topics: _Topics, options, tracker,
+    outputs: OutputBuilder, topics: _Topics, options, tracker, lens: LensDistortion,
 ) -> List[PersonView]:  # fmt: skip
     """Detect (and track) one image (`floor`: its floor plane or None; `pose`: the camera's in the fixed
-    frame or None), record its messages; the persons of its HumanArray."""
+    frame or None; `lens`: rectifies it as the node does), record its messages; the persons of its HumanArray."""
     K, source = _intrinsics(frame, options)
     tolerance = options.depth_sync_tolerance
     h, w = frame.image.shape[:2]
     depth = depth_in_sync(frame.depth, frame.stamp_ns, tolerance, (h, w)) if tolerance is not None else None
-    result = detector(frame.image, K=K, depth=depth, floor=floor)
+    rectifier = lens.rectifier(frame.camera_info, options.intrinsics_matrix, h, w,
+                               options.rectify and source == "camera_info")
+    image = frame.image
+    if rectifier is not None:  # the pinhole image of the camera_info K
+        image, depth = rectifier.image(image), rectifier.depth(depth)
+    result = detector(image, K=K, depth=depth, floor=floor)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
+    if rectifier is not None:
+        rectifier.to_raw(result)  # after the tracker, which works in the pinhole image's pixels
     header = SourceHeader(frame.stamp_ns, frame.frame_id or options.camera_frame)
     out = outputs.build(result, header, tracks, intrinsics_source=source)
     t = frame.timestamp_ns

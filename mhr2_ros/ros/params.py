@@ -145,8 +145,11 @@ SPECS: Tuple[ParamSpec, ...] = (
               "(sensor-data QoS, depth 1)", ACTIVATE, choices=("best_effort", "reliable")),
     ParamSpec("use_camera_info", bool, True, "use the K of the 'camera_info' topic when one has arrived; "
               "else the network predicts the vertical field of view"),
-    ParamSpec("intrinsics_matrix", str, "k", "which camera_info matrix to use: k (raw images; a distorted lens "
-              "is warned about) or p (rectified images)", choices=("k", "p")),
+    ParamSpec("intrinsics_matrix", str, "k", "which camera_info matrix to use: k (raw images) or p (rectified "
+              "images)", choices=("k", "p")),
+    ParamSpec("rectify", bool, True, "raw images (intrinsics_matrix k) whose camera_info K is used and whose lens "
+              "distortion moves their border by more than 1 px are resampled into the pinhole image of that K "
+              "before the detector (2D outputs in the raw image's pixels); false: only a warning"),
     ParamSpec("camera_frame", str, "", "optical frame id used when an image header has none ('' keeps the "
               "header's)", check=_frame_problem),
     ParamSpec("max_image_age", float, 0.0, "seconds: images older than this when the worker takes them are "

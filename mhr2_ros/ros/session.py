@@ -27,7 +27,7 @@ from mhr2_ros.config import override
 from mhr2_ros.inference.results import FrameResult
 from mhr2_ros.io.ros_image import compressed_msg_to_rgb, depth_in_sync, image_msg_to_rgb, stamp_to_ns
 from mhr2_ros.ros import params
-from mhr2_ros.ros.camera import DistortionWarning, intrinsics_from_camera_info
+from mhr2_ros.ros.camera import LensDistortion, intrinsics_from_camera_info
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
 from mhr2_ros.ros.outputs import FrameOutputs, OutputBuilder, available_options
@@ -60,7 +60,7 @@ class DetectorSession:
         self._tracker_stale = False  # reset the tracker before its next update (worker thread)
         self.last_header: Optional[SourceHeader] = None  # of the last processed image
         self._warned_missing: set = set()  # message packages already reported missing
-        self._distortion = DistortionWarning()  # a raw image's lens distortion, warned once per calibration
+        self.lens = LensDistortion()  # a raw image's lens distortion: undone (rectify) or warned about
         self._lock = threading.Lock()  # parameter updates (executor) vs frames (worker)
 
     # ------------------------------------------------------------------ lifecycle
@@ -173,13 +173,17 @@ class DetectorSession:
             raise RuntimeError("the detector is not loaded (node not configured)")
         h, w = image.shape[:2]
         K = intrinsics_from_camera_info(camera_info, h, w, v["intrinsics_matrix"]) if v["use_camera_info"] else None
-        self._distortion.check(camera_info, v["intrinsics_matrix"], h, w)
+        lens = self.lens.rectifier(camera_info, v["intrinsics_matrix"], h, w, v["rectify"] and K is not None)
         if reset and tracker is not None:
             tracker.reset()
         depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"], (h, w)) if v["use_depth"] else None
+        if lens is not None:  # the pinhole image of K (inference/rectify.py)
+            image, depth = lens.image(image), lens.depth(depth)
         result = detector(image, K=K, depth=depth, floor=floor if v["floor_frame"] else None)
         pose = camera_pose if v["fixed_frame"] else None
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
+        if lens is not None:
+            lens.to_raw(result)  # after the tracker, which works in the pinhole image's pixels
         out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
         self.last_header = header
         persons = person_views(result, tracks)
