@@ -104,6 +104,13 @@ def test_a_frames_2d_outputs_go_to_the_raw_image(tiny_detector, body_model):
     assert frame.K is not None and np.array_equal(frame.K, K)
 
 
-def test_unknown_models_are_refused():
-    with pytest.raises(ValueError, match="distortion model 'double_sphere' is not one of"):
+def test_lenses_opencv_cannot_undo_are_refused_and_short_fisheye_coefficients_padded():
+    from mhr2_ros.inference.rectify import lens_coefficients
+
+    with pytest.raises(ValueError, match="distortion model 'double_sphere' with 1 coefficients is not one OpenCV"):
         Rectifier(K, [0.1], "double_sphere", HW)
+    with pytest.raises(ValueError, match="'plumb_bob' with 3 coefficients"):
+        Rectifier(K, [0.1, 0.0, 0.0], "plumb_bob", HW)
+    np.testing.assert_array_equal(lens_coefficients([0.1, 0.2], "equidistant"), [0.1, 0.2, 0.0, 0.0])  # not repeated
+    np.testing.assert_array_equal(lens_coefficients([], "plumb_bob"), np.zeros(5))
+    assert lens_coefficients([0.1] * 5, "equidistant") is None

@@ -29,20 +29,57 @@ from mhr2_ros.inference.results import FrameResult
 
 RADIAL_TANGENTIAL = ("plumb_bob", "rational_polynomial")  # cv2.initUndistortRectifyMap / projectPoints
 FISHEYE = "equidistant"  # cv2.fisheye
-MODELS = RADIAL_TANGENTIAL + (FISHEYE,)
 BOX_EDGE_SAMPLES = 16  # points per side of a box without vertices, taken into the raw image
+BORDER_SAMPLES = 17  # points per image side where border_shift measures the lens
+OPENCV_LENGTHS = (4, 5, 8, 12, 14)  # coefficient counts cv2 takes for the radial-tangential model
+FISHEYE_LENGTH = 4  # k1..k4
+
+
+def lens_coefficients(D, model: str) -> Optional[np.ndarray]:
+    """D (camera_info d) as OpenCV takes it for `model`, or None when OpenCV cannot undo it (another
+    model, or a coefficient count it does not know). Empty means no distortion (a fisheye lens still
+    maps angles, not tangents)."""
+    D = np.asarray(D if D is not None else (), np.float64).reshape(-1)
+    if model == FISHEYE:
+        return np.pad(D, (0, FISHEYE_LENGTH - D.size)) if D.size <= FISHEYE_LENGTH else None
+    if model in RADIAL_TANGENTIAL:
+        if D.size == 0:
+            return np.zeros(5)
+        return D if D.size in OPENCV_LENGTHS else None
+    return None
+
+
+def border_shift(K: np.ndarray, D, model: str, size_hw: Tuple[int, int]) -> Optional[float]:
+    """The largest shift, pixels, between where the lens (K, D, model) images points of the border
+    of a (height, width) image and where a pinhole camera with K would: None when OpenCV cannot undo
+    the lens (lens_coefficients), inf when undistorting the border fails."""
+    coefficients = lens_coefficients(D, model)
+    if coefficients is None:
+        return None
+    K = np.asarray(K, np.float64).reshape(3, 3)
+    h, w = size_hw
+    u, v = np.linspace(0.0, w - 1.0, BORDER_SAMPLES), np.linspace(0.0, h - 1.0, BORDER_SAMPLES)
+    border = np.concatenate([np.stack([u, np.zeros_like(u)], 1), np.stack([u, np.full_like(u, h - 1.0)], 1),
+                             np.stack([np.zeros_like(v), v], 1), np.stack([np.full_like(v, w - 1.0), v], 1)])
+    pts = border.reshape(-1, 1, 2)
+    if model == FISHEYE:
+        pinhole = cv2.fisheye.undistortPoints(pts, K, coefficients, P=K)
+    else:
+        pinhole = cv2.undistortPoints(pts, K, coefficients, P=K)
+    shift = np.linalg.norm(pinhole.reshape(-1, 2) - border, axis=1)
+    return float(np.max(shift)) if np.all(np.isfinite(shift)) else float("inf")
 
 
 class Rectifier:
     """Lens-distorted (raw) images <-> the pinhole images of the same K (3, 3) and size."""
 
     def __init__(self, K: np.ndarray, D, model: str, size_hw: Tuple[int, int]) -> None:
-        if model not in MODELS:
-            raise ValueError(f"distortion model {model!r} is not one of {MODELS}")
+        coefficients = lens_coefficients(D, model)
+        if coefficients is None:
+            raise ValueError(f"distortion model {model!r} with {np.size(D)} coefficients is not one OpenCV undoes: "
+                             f"{RADIAL_TANGENTIAL} with {OPENCV_LENGTHS}, or {FISHEYE!r} with up to {FISHEYE_LENGTH}")
         self.K = np.asarray(K, np.float64).reshape(3, 3)
-        D = np.asarray(D, np.float64).reshape(-1)
-        self.D = np.resize(D, 4) if model == FISHEYE and D.size else (np.zeros(4) if model == FISHEYE else D)
-        self.model = model
+        self.D, self.model = coefficients, model
         self.size_hw = (int(size_hw[0]), int(size_hw[1]))
         self._maps = {self.size_hw: self._build_maps(self.K, self.size_hw)}  # (h, w) -> remap tables
 

@@ -14,7 +14,7 @@ calibration, with the size of the effect and what to do.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 MATRICES = ("k", "p")  # K: raw (distorted) image; P: rectified image
 DISTORTION_MIN_PX = 1.0  # a raw image whose border the lens moves by more than this is rectified (or warned about)
-BORDER_SAMPLES = 17  # points per image side where the distortion's shift is measured
-PINHOLE_MODELS = ("plumb_bob", "rational_polynomial")  # cv2.undistortPoints; "equidistant": cv2.fisheye
 
 
 def intrinsics_from_camera_info(info, height: int, width: int, matrix: str = "k") -> Optional[np.ndarray]:
@@ -45,31 +43,23 @@ def intrinsics_from_camera_info(info, height: int, width: int, matrix: str = "k"
 
 
 def distortion_shift(info, height: int, width: int) -> Optional[float]:
-    """The largest shift, pixels, that the lens distortion of `info` (D, distortion_model) puts on
-    the border of a (height, width) image against a pinhole camera with its K: 0.0 without distortion
-    (plumb_bob or rational_polynomial with D all zero or empty) or without a calibrated K, inf when
-    undistorting the border fails, None for a model OpenCV cannot undo. An equidistant (fisheye)
-    lens is no pinhole even with D all zero."""
-    import cv2
+    """The largest shift, pixels, that the lens of `info` (D, distortion_model) puts on the border of a
+    (height, width) image against a pinhole camera with its K (inference/rectify.border_shift): 0.0
+    without a calibrated K or without distortion (D all zero or empty; an equidistant, fisheye, lens
+    is no pinhole even then), None for a lens OpenCV cannot undo."""
+    from mhr2_ros.inference.rectify import FISHEYE, border_shift
 
-    D = np.asarray(getattr(info, "d", None) if getattr(info, "d", None) is not None else (), np.float64).reshape(-1)
     K = intrinsics_from_camera_info(info, height, width, "k")
-    model = str(getattr(info, "distortion_model", ""))
-    if K is None or (model != "equidistant" and not np.any(D)):
+    model, D = _lens(info)
+    if K is None or (model != FISHEYE and not np.any(D)):
         return 0.0
-    u = np.linspace(0.0, width - 1.0, BORDER_SAMPLES)
-    v = np.linspace(0.0, height - 1.0, BORDER_SAMPLES)
-    border = np.concatenate([np.stack([u, np.zeros_like(u)], 1), np.stack([u, np.full_like(u, height - 1.0)], 1),
-                             np.stack([np.zeros_like(v), v], 1), np.stack([np.full_like(v, width - 1.0), v], 1)])
-    pts = border.reshape(-1, 1, 2)
-    if model in PINHOLE_MODELS:
-        undistorted = cv2.undistortPoints(pts, K, D, P=K)
-    elif model == "equidistant":
-        undistorted = cv2.fisheye.undistortPoints(pts, K, np.resize(D, 4) if D.size else np.zeros(4), P=K)
-    else:
-        return None
-    shift = np.linalg.norm(undistorted.reshape(-1, 2) - border, axis=1)
-    return float(np.max(shift)) if np.all(np.isfinite(shift)) else float("inf")
+    return border_shift(K, D, model, (height, width))
+
+
+def _lens(info) -> Tuple[str, Tuple[float, ...]]:
+    """(distortion_model, D) of a camera_info."""
+    d = getattr(info, "d", None)
+    return str(getattr(info, "distortion_model", "")), tuple(np.asarray(d if d is not None else (), float).ravel())
 
 
 class LensDistortion:
@@ -88,19 +78,18 @@ class LensDistortion:
     def rectifier(self, info, matrix: str, height: int, width: int, rectify: bool = True):
         if info is None or matrix != "k":  # p: the image is rectified, its camera a pinhole
             return None
-        d = getattr(info, "d", None)
-        model, D = str(getattr(info, "distortion_model", "")), tuple(np.asarray(d if d is not None else (), float).ravel())
+        model, D = _lens(info)
         K = intrinsics_from_camera_info(info, height, width, "k")
         key = (model, D, None if K is None else tuple(K.ravel()), height, width, bool(rectify))
         if key != self._key:
-            self._key, self._rectifier = key, self._build(key)
+            self._key, self._rectifier = key, self._build(key, info)
         return self._rectifier
 
-    def _build(self, key: tuple):
+    def _build(self, key: tuple, info):
         from mhr2_ros.inference.rectify import Rectifier
 
         model, D, K, height, width, rectify = key
-        self.shift = distortion_shift(_Info(model, D, K, height, width), height, width)
+        self.shift = distortion_shift(info, height, width)
         if self.shift is not None and self.shift <= DISTORTION_MIN_PX:
             return None
         if self.shift is not None and rectify:
@@ -110,9 +99,9 @@ class LensDistortion:
         if key[:5] not in self._warned:
             self._warned.add(key[:5])
             if self.shift is None:
-                log.warning("camera_info distortion model %r is not one OpenCV undoes (%s, equidistant): if the "
-                            "images are distorted, feed the rectified ones (image_rect) with intrinsics_matrix p",
-                            model, ", ".join(PINHOLE_MODELS))
+                log.warning("camera_info distortion model %r with %d coefficients is not one OpenCV undoes "
+                            "(plumb_bob, rational_polynomial, equidistant): if the images are distorted, feed the "
+                            "rectified ones (image_proc's image_rect) with intrinsics_matrix p", model, len(D))
             else:
                 log.warning("camera_info says the %dx%d images are distorted (%s, D=%s): up to %.0f px at the "
                             "border, but they are not rectified (rectify false, or its K not used) and the detector "
@@ -120,14 +109,6 @@ class LensDistortion:
                             "off; rectify them, or feed the rectified images (image_proc's image_rect) with "
                             "intrinsics_matrix p", width, height, model, _listed(D), self.shift)
         return None
-
-
-class _Info:
-    """The camera_info fields distortion_shift reads."""
-
-    def __init__(self, model: str, d: tuple, k: Optional[tuple], height: int, width: int) -> None:
-        self.distortion_model, self.d, self.height, self.width = model, d, height, width
-        self.k = k if k is not None else np.zeros(9)
 
 
 def _listed(values) -> str:
