@@ -149,8 +149,8 @@ def process_bag(
         if tracker is not None:
             summary.track_ids.update(p.id for p in persons)
         frames.set_postfix(people=people)
-    summary.tf_misses = {name: source.lookup.misses for name, source in (("floor_frame", floors), ("fixed_frame", poses))
-                         if getattr(options, name)}
+    sources = (("floor_frame", floors), ("fixed_frame", poses))
+    summary.tf_misses = {name: source.lookup.misses for name, source in sources if getattr(options, name)}
     return summary
 
 
