@@ -228,6 +228,35 @@ def test_detect_with_a_camera_mount_runs_the_floor(weights, media, tmp_path):
     assert {h["depth_source"] for h in rec["humans"]} <= {"floor", "network"}  # a random network's bodies
 
 
+def test_detect_distortion_runs_the_pinhole_image_of_the_intrinsics(weights, media, tmp_path, capsys):
+    """--distortion: the detector gets the rectified frame, so the run equals one on that image without
+    a lens; refusals name what is missing or wrong."""
+    from mhr2_ros.cli.detect import DISTORTION_MODELS
+    from mhr2_ros.inference.rectify import FISHEYE, RADIAL_TANGENTIAL, Rectifier
+
+    assert DISTORTION_MODELS == RADIAL_TANGENTIAL + (FISHEYE,)
+    K, D = "120,120,64,48", [-0.3, 0.1, 0.0, 0.0, 0.0]
+    image = cv2.cvtColor(cv2.imread(str(media / "a.png")), cv2.COLOR_BGR2RGB)
+    rectified = Rectifier(np.array([[120.0, 0, 64], [0, 120.0, 48], [0, 0, 1]]), D, "plumb_bob", (96, 128)).image(image)
+    cv2.imwrite(str(tmp_path / "rect.png"), cv2.cvtColor(rectified, cv2.COLOR_RGB2BGR))
+    common = ["--weights", weights, "--threshold", "0", "--max-humans", "2", "--intrinsics", K, "--no-overlay"]
+    assert _run("detect", media / "a.png", "-o", tmp_path / "lens", *common, "--distortion=-0.3,0.1,0,0,0") == 0
+    assert _run("detect", tmp_path / "rect.png", "-o", tmp_path / "pinhole", *common) == 0
+    assert _run("detect", media / "a.png", "-o", tmp_path / "raw", *common) == 0
+    (lens,), (pinhole,), (raw,) = (_lines(tmp_path / name / "frames.jsonl") for name in ("lens", "pinhole", "raw"))
+    assert lens["humans"] == pinhole["humans"] and lens["K"] == pinhole["K"]
+    assert lens["humans"] != raw["humans"]  # the lens moved what the network saw
+    capsys.readouterr()
+    for extra, message in ((["--distortion", "0.1,0,0,0,0"], "--distortion needs the camera's --intrinsics"),
+                           (["--intrinsics", K, "--distortion", "a,b"], "expected comma-separated numbers"),
+                           (["--intrinsics", K, "--distortion", "0.1,0.2,0.3"], "3 coefficients do not fit the "
+                            "plumb_bob model"),
+                           (["--intrinsics", K, "--distortion", "0.1,0,0,0,0", "--distortion-model", "equidistant"],
+                            "5 coefficients do not fit the equidistant model")):
+        assert _run("detect", media / "a.png", "-o", tmp_path / "bad", "--weights", weights, *extra) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_detect_track_writes_track_ids(weights, media, tmp_path):
     out = tmp_path / "out"
     assert _run("detect", media / "clip.mp4", "--weights", weights, "-o", out, "--track",

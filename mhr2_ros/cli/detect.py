@@ -58,9 +58,50 @@ def add_parser(sub) -> None:
         help="with --track: the camera does not move (a tripod, a wall mount), so velocities are over the "
         "ground and a walking person faces where they go (tracker.yaml velocity_heading_speed)",
     )  # fmt: skip
-    add_detector_options(p)
+    cam = add_detector_options(p)
+    cam.add_argument(
+        "--distortion", default=None, metavar="K1,K2,P1,P2[,K3,...]",
+        help="with --intrinsics: the lens's distortion coefficients (OpenCV's order, a camera_info's d): each "
+        "frame is rectified into the pinhole image of --intrinsics before the detector, and every output "
+        "(overlays, frames.jsonl's pixels and K) is that image's; a negative first value needs the = form: "
+        "--distortion=-0.3,0.1,0,0,0",
+    )  # fmt: skip
+    cam.add_argument("--distortion-model", choices=DISTORTION_MODELS, default=DISTORTION_MODELS[0],
+                     help="the lens model of --distortion (a camera_info's distortion_model)")
     add_mount_options(p)
     p.set_defaults(run=run)
+
+
+DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant")  # inference/rectify.py's
+
+
+def lens_for(args: argparse.Namespace):
+    """image (H, W, 3) -> its pinhole image, for --distortion (a Rectifier per image size), or None;
+    InputError naming what is wrong with the options."""
+    if args.distortion is None:
+        return None
+    from mhr2_ros.cli.options import parse_intrinsics
+    from mhr2_ros.inference.rectify import Rectifier, lens_coefficients
+
+    if not args.intrinsics:
+        raise InputError("--distortion needs the camera's --intrinsics (the K it was calibrated with)")
+    try:
+        D = [float(v) for v in args.distortion.split(",")]
+    except ValueError:
+        raise InputError(f"--distortion {args.distortion!r}: expected comma-separated numbers") from None
+    if lens_coefficients(D, args.distortion_model) is None:
+        raise InputError(f"--distortion {args.distortion!r}: {len(D)} coefficients do not fit the "
+                         f"{args.distortion_model} model (plumb_bob, rational_polynomial: 4, 5, 8, 12 or 14; "
+                         "equidistant: up to 4)")
+    K, rectifiers = parse_intrinsics(args.intrinsics), {}
+
+    def rectified(image):
+        size = image.shape[:2]
+        if size not in rectifiers:
+            rectifiers[size] = Rectifier(K, D, args.distortion_model, size)
+        return rectifiers[size]
+
+    return rectified
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.tracking.build import make_tracker
 
     check_camera_options(args)
+    lens = lens_for(args)
     floor = floor_from_mount(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
@@ -100,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
                 continue
             h, w = frame.image.shape[:2]
             depth = depth_files.for_frame(frame.name) if depth_files is not None else None
+            if lens is not None:  # the pinhole image of --intrinsics: every output is its
+                rectifier = lens(frame.image)
+                frame.image, depth = rectifier.image(frame.image), rectifier.depth(depth)
             result = detector(frame.image, K=camera_for(args, h, w), depth=depth, floor=floor)
             tracks = None
             if tracker is not None:  # sets human.track_id; stamps from the video, else frame order

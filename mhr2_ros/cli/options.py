@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> None:
-    """Model and detection options; `camera`: also --fov / --intrinsics."""
+def add_detector_options(p: argparse.ArgumentParser, camera: bool = True):
+    """Model and detection options; `camera`: also --fov / --intrinsics, whose group is returned
+    (for a command's own camera options), else None."""
     g = p.add_argument_group("model")
     g.add_argument(
         "--weights", type=Path, default=DEFAULT_WEIGHTS,
@@ -64,7 +65,7 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
         help="do not pad images to the nearest training aspect ratio before resizing",
     )  # fmt: skip
     if not camera:
-        return
+        return None
     g = p.add_argument_group("camera (default: the network predicts the vertical FOV)")
     cam = g.add_mutually_exclusive_group()
     cam.add_argument("--fov", type=float, default=None, metavar="DEG", help="known vertical field of view in degrees")
@@ -72,6 +73,7 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True) -> Non
         "--intrinsics", default=None, metavar="FX,FY,CX,CY",
         help="known pinhole intrinsics in pixels of the input image",
     )  # fmt: skip
+    return g
 
 
 def detector_options_given(args: argparse.Namespace) -> List[str]:
