@@ -252,7 +252,8 @@ def test_detect_distortion_runs_the_pinhole_image_of_the_intrinsics(weights, med
                            (["--intrinsics", K, "--distortion", "0.1,0.2,0.3"], "3 coefficients do not fit the "
                             "plumb_bob model"),
                            (["--intrinsics", K, "--distortion", "0.1,0,0,0,0", "--distortion-model", "equidistant"],
-                            "5 coefficients do not fit the equidistant model")):
+                            "5 coefficients do not fit the equidistant model"),
+                           (["--distortion-model", "equidistant"], "--distortion-model equidistant has no use")):
         assert _run("detect", media / "a.png", "-o", tmp_path / "bad", "--weights", weights, *extra) == 2
         assert message in capsys.readouterr().err
 

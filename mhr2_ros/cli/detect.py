@@ -66,8 +66,9 @@ def add_parser(sub) -> None:
         "(overlays, frames.jsonl's pixels and K) is that image's; a negative first value needs the = form: "
         "--distortion=-0.3,0.1,0,0,0",
     )  # fmt: skip
-    cam.add_argument("--distortion-model", choices=DISTORTION_MODELS, default=DISTORTION_MODELS[0],
-                     help="the lens model of --distortion (a camera_info's distortion_model)")
+    cam.add_argument("--distortion-model", choices=DISTORTION_MODELS, default=None,
+                     help=f"the lens model of --distortion (a camera_info's distortion_model; default "
+                     f"{DISTORTION_MODELS[0]})")
     add_mount_options(p)
     p.set_defaults(run=run)
 
@@ -79,6 +80,8 @@ def lens_for(args: argparse.Namespace):
     """image (H, W, 3) -> its pinhole image, for --distortion (a Rectifier per image size), or None;
     InputError naming what is wrong with the options."""
     if args.distortion is None:
+        if args.distortion_model is not None:
+            raise InputError(f"--distortion-model {args.distortion_model} has no use without --distortion")
         return None
     from mhr2_ros.cli.options import parse_intrinsics
     from mhr2_ros.inference.rectify import Rectifier, lens_coefficients
@@ -89,16 +92,16 @@ def lens_for(args: argparse.Namespace):
         D = [float(v) for v in args.distortion.split(",")]
     except ValueError:
         raise InputError(f"--distortion {args.distortion!r}: expected comma-separated numbers") from None
-    if lens_coefficients(D, args.distortion_model) is None:
-        raise InputError(f"--distortion {args.distortion!r}: {len(D)} coefficients do not fit the "
-                         f"{args.distortion_model} model (plumb_bob, rational_polynomial: 4, 5, 8, 12 or 14; "
-                         "equidistant: up to 4)")
+    model = args.distortion_model or DISTORTION_MODELS[0]
+    if lens_coefficients(D, model) is None:
+        raise InputError(f"--distortion {args.distortion!r}: {len(D)} coefficients do not fit the {model} model "
+                         "(plumb_bob, rational_polynomial: 4, 5, 8, 12 or 14; equidistant: up to 4)")
     K, rectifiers = parse_intrinsics(args.intrinsics), {}
 
     def rectified(image):
         size = image.shape[:2]
         if size not in rectifiers:
-            rectifiers[size] = Rectifier(K, D, args.distortion_model, size)
+            rectifiers[size] = Rectifier(K, D, model, size)
         return rectifiers[size]
 
     return rectified
