@@ -35,3 +35,8 @@ def set_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(str(e))
     torch.set_num_threads(args.threads)
     return spec
+
+
+def fmt(value, spec: str) -> str:
+    """A table cell: `value` formatted by `spec`, or n/a when it was not measured (None)."""
+    return "n/a" if value is None else format(value, spec)

@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 import torch
 
-from benchmark_set import add_set_options, set_from_args  # benchmarks/ (the script's folder is on the path)
+from benchmark_set import add_set_options, fmt, set_from_args  # benchmarks/ (the script's folder is on the path)
 from machine import describe
 from mhr2_ros.evaluation.benchmark import Evaluator, ignored_people
 from mhr2_ros.evaluation.runner import synthetic_sequences
+from mhr2_ros.geometry import project
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
 from mhr2_ros.inference.detector import Detector
 from mhr2_ros.inference.rectify import Rectifier
@@ -46,7 +47,8 @@ def raw_image(pinhole: np.ndarray, lens: Rectifier) -> np.ndarray:
 
 
 def raw_truth(frame_truth, lens: Rectifier):
-    """(frame truth, truth FrameResult) with the 2D truth projected through the lens; 3D unchanged."""
+    """(frame truth, truth FrameResult) with the 2D truth projected through the lens (the box: the 2D joints',
+    which is what the protocol's detection match compares); 3D unchanged."""
     truth = to_frame_result(frame_truth, id_prefix=GT_ID_PREFIX)
     h, w = truth.image_size
     for person in truth.humans:
@@ -54,17 +56,16 @@ def raw_truth(frame_truth, lens: Rectifier):
         person.keypoints_2d = lens.project(person.joints_3d).astype(np.float32)
         lo, hi = person.keypoints_2d.min(0), person.keypoints_2d.max(0)
         person.box = np.clip([*lo, *hi], 0, [w, h, w, h]).astype(np.float32)
-    ft = copy.copy(frame_truth)
-    ft.pelvis_2d = lens.project(frame_truth.position).astype(np.float32) if len(frame_truth.position) else ft.pelvis_2d
+    ft = copy.copy(frame_truth)  # what ignored_people reads: the pelvis pixels, through the lens too
+    ft.pelvis_2d = lens.project(frame_truth.position).astype(np.float32)
     return ft, truth
 
 
 def outer(truth, K: np.ndarray) -> np.ndarray:
     """(len(truth.humans),) bool: the pelvis in the outer part of the image (pinhole pixels)."""
     h, w = truth.image_size
-    half_diagonal = 0.5 * np.hypot(w, h)
-    pix = np.array([K[:2, :2] @ (p.position[:2] / p.position[2]) + K[:2, 2] for p in truth.humans]).reshape(-1, 2)
-    return np.linalg.norm(pix - [w / 2, h / 2], axis=1) > OUTER * half_diagonal
+    pix = project(np.array([p.position for p in truth.humans], np.float64).reshape(-1, 3), K)
+    return np.linalg.norm(pix - [w / 2, h / 2], axis=1) > OUTER * 0.5 * np.hypot(w, h)
 
 
 def measure(detector: Detector, frames, k1: float, k2: float) -> dict:
@@ -88,10 +89,6 @@ def measure(detector: Detector, frames, k1: float, k2: float) -> dict:
                     if far[c]:
                         errors[row].append(float(np.linalg.norm(result.humans[r].position - reference.humans[c].position)))
     return {r: (evals[r].summary(), float(np.mean(errors[r])) if errors[r] else None) for r in ROWS}
-
-
-def fmt(value, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
 
 
 def main(argv=None) -> int:

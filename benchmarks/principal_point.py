@@ -25,7 +25,7 @@ import sys
 import numpy as np
 import torch
 
-from benchmark_set import add_set_options, set_from_args  # benchmarks/ (the script's folder is on the path)
+from benchmark_set import add_set_options, fmt, set_from_args  # benchmarks/ (the script's folder is on the path)
 from machine import describe
 from mhr2_ros.evaluation.benchmark import Evaluator, ignored_people
 from mhr2_ros.evaluation.runner import synthetic_sequences
@@ -69,10 +69,6 @@ def measure(detector: Detector, frames, cut: float) -> dict:
                     result = detector(image, K=np.asarray(truth.K, np.float64) if camera == "true K" else None)
                     evaluators[(name, camera)].add(result, truth, ignore)
     return {key: ev.summary() for key, ev in evaluators.items()}
-
-
-def fmt(value, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
 
 
 def main(argv=None) -> int:

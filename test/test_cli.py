@@ -249,10 +249,10 @@ def test_detect_distortion_runs_the_pinhole_image_of_the_intrinsics(weights, med
     capsys.readouterr()
     for extra, message in ((["--distortion", "0.1,0,0,0,0"], "--distortion needs the camera's --intrinsics"),
                            (["--intrinsics", K, "--distortion", "a,b"], "expected comma-separated numbers"),
-                           (["--intrinsics", K, "--distortion", "0.1,0.2,0.3"], "3 coefficients do not fit the "
-                            "plumb_bob model"),
+                           (["--intrinsics", K, "--distortion", "0.1,0.2,0.3"], "--distortion '0.1,0.2,0.3': "
+                            "distortion model 'plumb_bob' with 3 coefficients is not one OpenCV undoes"),
                            (["--intrinsics", K, "--distortion", "0.1,0,0,0,0", "--distortion-model", "equidistant"],
-                            "5 coefficients do not fit the equidistant model"),
+                            "distortion model 'equidistant' with 5 coefficients is not one OpenCV undoes"),
                            (["--distortion-model", "equidistant"], "--distortion-model equidistant has no use")):
         assert _run("detect", media / "a.png", "-o", tmp_path / "bad", "--weights", weights, *extra) == 2
         assert message in capsys.readouterr().err

@@ -109,7 +109,8 @@ def test_lenses_opencv_cannot_undo_are_refused_and_short_fisheye_coefficients_pa
 
     with pytest.raises(ValueError, match="distortion model 'double_sphere' with 1 coefficients is not one OpenCV"):
         Rectifier(K, [0.1], "double_sphere", HW)
-    with pytest.raises(ValueError, match="'plumb_bob' with 3 coefficients"):
+    with pytest.raises(ValueError, match="'plumb_bob' with 3 coefficients is not one OpenCV undoes: plumb_bob and "
+                                         "rational_polynomial take 4, 5, 8, 12, 14, equidistant up to 4"):
         Rectifier(K, [0.1, 0.0, 0.0], "plumb_bob", HW)
     np.testing.assert_array_equal(lens_coefficients([0.1, 0.2], "equidistant"), [0.1, 0.2, 0.0, 0.0])  # not repeated
     np.testing.assert_array_equal(lens_coefficients([], "plumb_bob"), np.zeros(5))

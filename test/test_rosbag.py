@@ -156,7 +156,7 @@ def test_lens_distortion_is_measured_at_the_border_and_undone_or_warned_once_per
     assert caplog.text.count("WARNING") == 2
     assert "640x480 images are distorted (plumb_bob, D=[-0.01, 0, 0, 0, 0]): up to 3 px at the border, but they " \
            "are not rectified" in caplog.text
-    assert "'double_sphere' with 1 coefficients is not one OpenCV undoes" in caplog.text
+    assert "camera_info: distortion model 'double_sphere' with 1 coefficients is not one OpenCV undoes" in caplog.text
     assert distortion_shift(info([0.1, 0.0, 0.0]), 480, 640) is None  # plumb_bob takes 4, 5, 8, 12 or 14
 
 

@@ -84,7 +84,7 @@ def lens_for(args: argparse.Namespace):
             raise InputError(f"--distortion-model {args.distortion_model} has no use without --distortion")
         return None
     from mhr2_ros.cli.options import parse_intrinsics
-    from mhr2_ros.inference.rectify import Rectifier, lens_coefficients
+    from mhr2_ros.inference.rectify import Rectifier, lens_problem
 
     if not args.intrinsics:
         raise InputError("--distortion needs the camera's --intrinsics (the K it was calibrated with)")
@@ -93,9 +93,9 @@ def lens_for(args: argparse.Namespace):
     except ValueError:
         raise InputError(f"--distortion {args.distortion!r}: expected comma-separated numbers") from None
     model = args.distortion_model or DISTORTION_MODELS[0]
-    if lens_coefficients(D, model) is None:
-        raise InputError(f"--distortion {args.distortion!r}: {len(D)} coefficients do not fit the {model} model "
-                         "(plumb_bob, rational_polynomial: 4, 5, 8, 12 or 14; equidistant: up to 4)")
+    problem = lens_problem(D, model)
+    if problem:
+        raise InputError(f"--distortion {args.distortion!r}: {problem}")
     K, rectifiers = parse_intrinsics(args.intrinsics), {}
 
     def rectified(image):

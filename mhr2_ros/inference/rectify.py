@@ -49,6 +49,15 @@ def lens_coefficients(D, model: str) -> Optional[np.ndarray]:
     return None
 
 
+def lens_problem(D, model: str) -> str:
+    """'' when OpenCV undoes the lens (lens_coefficients), else what is wrong, for the callers' messages."""
+    if lens_coefficients(D, model) is not None:
+        return ""
+    return (f"distortion model {model!r} with {np.size(D)} coefficients is not one OpenCV undoes: "
+            f"{' and '.join(RADIAL_TANGENTIAL)} take {', '.join(map(str, OPENCV_LENGTHS))}, "
+            f"{FISHEYE} up to {FISHEYE_LENGTH}")
+
+
 def border_shift(K: np.ndarray, D, model: str, size_hw: Tuple[int, int]) -> Optional[float]:
     """The largest shift, pixels, between where the lens (K, D, model) images points of the border
     of a (height, width) image and where a pinhole camera with K would: None when OpenCV cannot undo
@@ -58,9 +67,7 @@ def border_shift(K: np.ndarray, D, model: str, size_hw: Tuple[int, int]) -> Opti
         return None
     K = np.asarray(K, np.float64).reshape(3, 3)
     h, w = size_hw
-    u, v = np.linspace(0.0, w - 1.0, BORDER_SAMPLES), np.linspace(0.0, h - 1.0, BORDER_SAMPLES)
-    border = np.concatenate([np.stack([u, np.zeros_like(u)], 1), np.stack([u, np.full_like(u, h - 1.0)], 1),
-                             np.stack([np.zeros_like(v), v], 1), np.stack([np.full_like(v, w - 1.0), v], 1)])
+    border = _box_outline(np.array([0.0, 0.0, w - 1.0, h - 1.0]), BORDER_SAMPLES)  # the outer pixel centres
     pts = border.reshape(-1, 1, 2)
     if model == FISHEYE:
         pinhole = cv2.fisheye.undistortPoints(pts, K, coefficients, P=K)
@@ -76,8 +83,7 @@ class Rectifier:
     def __init__(self, K: np.ndarray, D, model: str, size_hw: Tuple[int, int]) -> None:
         coefficients = lens_coefficients(D, model)
         if coefficients is None:
-            raise ValueError(f"distortion model {model!r} with {np.size(D)} coefficients is not one OpenCV undoes: "
-                             f"{RADIAL_TANGENTIAL} with {OPENCV_LENGTHS}, or {FISHEYE!r} with up to {FISHEYE_LENGTH}")
+            raise ValueError(lens_problem(D, model))
         self.K = np.asarray(K, np.float64).reshape(3, 3)
         self.D, self.model = coefficients, model
         self.size_hw = (int(size_hw[0]), int(size_hw[1]))
@@ -141,15 +147,15 @@ class Rectifier:
             if human.vertices is not None:  # the projected mesh's box, as the detector draws it
                 outline = self.project(human.vertices)
             else:  # the box's outline taken across: a side the pinhole image cut lands where its border falls
-                outline = self.to_raw_pixels(_box_outline(np.asarray(human.box, np.float64)))
+                outline = self.to_raw_pixels(_box_outline(np.asarray(human.box, np.float64), BOX_EDGE_SAMPLES))
             human.box = _clipped_box(outline, h, w)
         return frame
 
 
-def _box_outline(box: np.ndarray) -> np.ndarray:
-    """(4 * BOX_EDGE_SAMPLES, 2) points along the sides of a box (x0, y0, x1, y1)."""
+def _box_outline(box: np.ndarray, samples: int) -> np.ndarray:
+    """(4 * samples, 2) points along the sides of a box (x0, y0, x1, y1), corners included."""
     x0, y0, x1, y1 = box
-    s = np.linspace(0.0, 1.0, BOX_EDGE_SAMPLES)
+    s = np.linspace(0.0, 1.0, samples)
     xs, ys = x0 + s * (x1 - x0), y0 + s * (y1 - y0)
     return np.concatenate([np.stack([xs, np.full_like(xs, y0)], 1), np.stack([xs, np.full_like(xs, y1)], 1),
                            np.stack([np.full_like(ys, x0), ys], 1), np.stack([np.full_like(ys, x1), ys], 1)])

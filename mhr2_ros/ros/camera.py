@@ -86,7 +86,7 @@ class LensDistortion:
         return self._rectifier
 
     def _build(self, key: tuple, info):
-        from mhr2_ros.inference.rectify import Rectifier
+        from mhr2_ros.inference.rectify import Rectifier, lens_problem
 
         model, D, K, height, width, rectify = key
         self.shift = distortion_shift(info, height, width)
@@ -99,9 +99,8 @@ class LensDistortion:
         if key[:5] not in self._warned:
             self._warned.add(key[:5])
             if self.shift is None:
-                log.warning("camera_info distortion model %r with %d coefficients is not one OpenCV undoes "
-                            "(plumb_bob, rational_polynomial, equidistant): if the images are distorted, feed the "
-                            "rectified ones (image_proc's image_rect) with intrinsics_matrix p", model, len(D))
+                log.warning("camera_info: %s; if the images are distorted, feed the rectified ones (image_proc's "
+                            "image_rect) with intrinsics_matrix p", lens_problem(D, model))
             else:
                 log.warning("camera_info says the %dx%d images are distorted (%s, D=%s): up to %.0f px at the "
                             "border, but they are not rectified (rectify false, or its K not used) and the detector "
