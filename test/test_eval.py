@@ -245,8 +245,10 @@ def tiny_yaml(tmp_path, tiny_config):
 
 def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, capsys):
     out = tmp_path / "eval.json"
+    tracker_yaml = tmp_path / "tracker.yaml"
+    tracker_yaml.write_text("pixel_unit: meters_at_depth\n")
     rc = main(["eval", "--random-init", "--config", str(tiny_yaml), "--images", "2", "--clips", "1",
-               "--clip-frames", "3", "--json", str(out), "--no-progress"])
+               "--clip-frames", "3", "--json", str(out), "--no-progress", "--tracker-config", str(tracker_yaml)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "| PA-MPJPE |" in text and "| IDF1, tracked clips, 2D boxes IoU >= 0.5 (the paper's protocol) |" in text
@@ -260,7 +262,9 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
         data["metrics"])  # the tracker's headings on the clip (None where nobody was tracked)
     assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0
     assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
-    assert {"idf1", "idf1_2d", "mota_2d"} <= set(data["per_sequence"]["clip seed 1"])
+    assert {"idf1", "idf1_2d", "mota_2d", "idf1_2d_true_ids"} <= set(data["per_sequence"]["clip seed 1"])
+    assert data["tracker"]["pixel_unit"] == "meters_at_depth" and data["tracker"]["t_pixel"] == 1.0  # file + defaults
+    assert "| IDF1, 2D boxes, had every found person kept their true identity" in text
     assert {"f1", "f1_box", "f1_joints", "idf1", "idf1_2d"} <= set(data["metrics"]) and data["metrics"]["match_iou"] == 0.1
     assert sum(row["gt_people"] for row in data["by_distance"].values()) == data["metrics"]["gt_people"]
     assert data["selection"] == {"score_threshold": 0.4, "nms_distance": 0.0, "merge_radius": 0.0}
@@ -282,6 +286,17 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert main(["compare", str(out), str(out)]) == 0
     text = capsys.readouterr().out
     assert "| detection F1 | " in text and "| PA-MPJPE, same people (mm) |" in text
+
+
+def test_tracker_settings_are_refused_without_tracking_and_named_when_bad(tmp_path, capsys):
+    bad = tmp_path / "tracker.yaml"
+    bad.write_text("pixel_unit: inches\n")
+    assert main(["eval", "--no-track", "--tracker-config", str(bad), "--images", "1", "--clips", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"--tracker-config {bad} has no use with --no-track" in err
+    assert main(["eval", "--tracker-config", str(bad), "--images", "1", "--clips", "0"]) != 0
+    err = capsys.readouterr().err
+    assert "pixel_unit" in err and "inches" in err
 
 
 def test_a_stricter_threshold_looks_worse_by_whom_it_finds_and_the_same_on_the_same_people(tmp_path, capsys):

@@ -13,6 +13,7 @@ import pytest
 from mhr2_ros.cli import main
 from mhr2_ros.evaluation.benchmark import ignored_people
 from mhr2_ros.evaluation.runner import Sequence, disk_sequences, evaluate, synthetic_sequences
+from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
 from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
 from mhr2_ros.training.synthetic.dataset import write_clip
 from mhr2_ros.training.synthetic.generator import SyntheticClip
@@ -127,3 +128,58 @@ def test_clip_records_keep_people_and_identities_apart(tmp_path):
     for key in ("idtp", "idfp", "idfn", "idtp_2d", "idfp_2d", "idfn_2d"):
         assert data["metrics"][key] == sum(c[key] for c in clips), key
     assert all(c["idtp_2d"] > 0 for c in clips)  # tracked people in both (3D: within 0.5 m, in one here)
+
+
+class _TruthDetector:
+    """Returns each frame's ground truth as its detections (exact boxes and pelvises), plus, with
+    `false_positive`, one detection on nobody: far outside the image and 50 m away."""
+
+    def __init__(self, frames, body, false_positive=False):
+        self.body, self.false_positive = body, false_positive
+        self.frames = {f.image.tobytes(): f for f in frames}
+
+    def __call__(self, image, K=None, depth=None, floor=None):
+        result = to_frame_result(self.frames[image.tobytes()].truth)
+        humans = [dataclasses.replace(h, track_id=None) for h in result.humans]
+        if self.false_positive:
+            far = humans[0]
+            humans.append(dataclasses.replace(far, keypoints_2d=far.keypoints_2d - 1000.0, box=far.box - 1000.0,
+                                              pelvis_2d=far.pelvis_2d - 1000.0, position=far.position + 50.0))
+        return dataclasses.replace(result, humans=humans)
+
+
+class _FreshIds:
+    """The worst association: a new id for every detection of every frame."""
+
+    def __init__(self):
+        self.count = 0
+
+    def update(self, result, stamp, camera_pose=None):
+        for h in result.humans:
+            self.count += 1
+            h.track_id = f"t{self.count}"
+        return []
+
+
+@pytest.mark.parametrize("false_positive", [False, True])
+def test_true_identities_score_what_a_perfect_association_would(body_model, false_positive):
+    """Detections exactly on the people, tracked with a new id per frame: the tracker's IDF1 is
+    G / N (each of the G people keeps one id for one of the N counted person-frames), the IDF1
+    with true identities 1. A detection on nobody in each of the F frames keeps an id of its own
+    per frame: 2N / (2N + F) with true identities."""
+    spec = dataclasses.replace(SMALL, images=0, clips=1, clip_frames=3)
+    (seq,) = synthetic_sequences(spec, body_model)
+    frames = list(seq.frames)
+    truths = [to_frame_result(f.truth, id_prefix=GT_ID_PREFIX) for f in frames]
+    counted = [[h.track_id for h, ignored in zip(t.humans, ignored_people(f.truth, t)) if not ignored]
+               for f, t in zip(frames, truths)]
+    n, g = sum(len(c) for c in counted), len(set().union(*counted))
+    assert n > g > 1 and all(counted)
+    detector = _TruthDetector(frames, body_model, false_positive)
+    report = evaluate(detector, [Sequence(seq.name, frames, len(frames), tracked=True)], tracker_factory=_FreshIds)
+    t = report.tracking
+    expected_true = 2 * n / (2 * n + len(frames)) if false_positive else 1.0
+    for suffix in ("", "_2d"):
+        assert t[f"idf1{suffix}_true_ids"] == pytest.approx(expected_true)
+        assert t[f"idf1{suffix}"] == pytest.approx(2 * g / (2 * n + (len(frames) if false_positive else 0)))
+        assert report.per_sequence[seq.name][f"idf1{suffix}_true_ids"] == pytest.approx(expected_true)

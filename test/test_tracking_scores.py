@@ -1,6 +1,7 @@
 """The tracker's score from the paper's constants, computed by hand on noise-free detections:
-(1 F + 8 P) / 9 against the 0.69 gate, P = exp(-|dp| / 1 m - |dn| / 3 - |dθ| / 20 rad), and the
-feature term F as the KNN softmax over the bank (K = 35, temperature 15, percent of the median)."""
+(1 F + 8 P) / 9 against the 0.69 gate, P = exp(-|dp| / 1 - |dn| / 3 - |dθ| / 20 rad) with dp in
+focal lengths (the default) or meters at the detection's depth, and the feature term F as the KNN
+softmax over the bank (K = 35, temperature 15, percent of the median)."""
 
 import math
 
@@ -26,24 +27,27 @@ def _frame(people):
     return sim.FrameResult(humans=humans, K=EXACT.K, K_source="given", fov_y=1.0, image_size=(480, 640))
 
 
-def _two_frames(dx=0.0, z=5.0, rot=np.eye(3)):
+def _two_frames(dx=0.0, z=5.0, rot=np.eye(3), config=None):
     """Track at (0, 0, 5) (on the optical axis), then one detection at (dx, 0, z) turned by rot,
     with the same feature (the bank holds one ID: KNN term 1)."""
     feat = np.random.default_rng(1).standard_normal(64)
-    tracker = Tracker()
+    tracker = Tracker(config)
     tracker.update(_frame([((0.0, 0.0, 5.0), feat)]), 0.0)
     f1 = _frame([((dx, 0.0, z), feat, rot)])
     return tracker.update(f1, 0.1), f1
 
 
-def test_tracker_score_uses_the_paper_constants_and_gate():
-    """Normalised score (1 F + 8 P) / 9 against 0.69, P = exp(-|dp| / 1 m - |dn| / 3 - |dθ| / 20 rad).
-    Kills: weights swapped, pelvis-only / feature-only scores, the gate not applied (0.0), t_p / t_n / t_θ
-    not passed from the config."""
-    tracks, f1 = _two_frames(dx=0.4)  # (1 + 8 e^-0.4) / 9 = 0.707: kept
+@pytest.mark.parametrize("unit, meters_per_unit", [("focal", 5.0), ("meters_at_depth", 1.0)])
+def test_tracker_score_uses_the_paper_constants_and_gate(unit, meters_per_unit):
+    """Normalised score (1 F + 8 P) / 9 against 0.69, P = exp(-|dp| / 1 - |dn| / 3 - |dθ| / 20 rad); at
+    5 m a pelvis dx meters aside is dx / 5 focal lengths away, dx meters at its depth. Kills: weights
+    swapped, pelvis-only / feature-only scores, the gate not applied (0.0), t_p / t_n / t_θ or the
+    pixel unit not passed from the config, a default unit other than "focal"."""
+    config = TrackerConfig(pixel_unit=unit) if unit != "focal" else None  # the default
+    tracks, f1 = _two_frames(dx=0.4 * meters_per_unit, config=config)  # (1 + 8 e^-0.4) / 9 = 0.707: kept
     assert [t.id for t in tracks] == ["h1"] and f1.humans[0].track_id == "h1"
     assert tracks[0].score == pytest.approx((1 + 8 * math.exp(-0.4)) / 9, rel=1e-4)
-    tracks, f1 = _two_frames(dx=0.5)  # (1 + 8 e^-0.5) / 9 = 0.650 < 0.69: a new track
+    tracks, f1 = _two_frames(dx=0.5 * meters_per_unit, config=config)  # (1 + 8 e^-0.5) / 9 = 0.650: a new track
     assert f1.humans[0].track_id == "h2" and sorted(t.id for t in tracks) == ["h1", "h2"]
     tracks, _ = _two_frames(z=6.0)  # same pixel, nearness log(5 / 6)
     assert tracks[0].score == pytest.approx((1 + 8 * math.exp(-math.log(6 / 5) / 3)) / 9, rel=1e-4)

@@ -56,6 +56,9 @@ ROWS = (
     ("mota", "MOTA, 3D", "", "{:.3f}", None, None),
     ("hota", "HOTA, 3D", "", "{:.3f}", None, None),
     ("num_switches", "ID switches, 3D", "", "{:.0f}", None, None),
+    ("idf1_2d_true_ids", "IDF1, 2D boxes, had every found person kept their true identity (the most a "
+     "better association could reach with these detections)", "", "{:.3f}", None, None),
+    ("idf1_true_ids", "... 3D", "", "{:.3f}", None, None),
     ("track_orientation_error", "orientation error of the tracked people, the tracker's (walkers face their "
      "velocity)", "deg", "{:.1f}", None, None),
     ("track_orientation_error_network", "... the network's, same people", "deg", "{:.1f}", None, None),
@@ -101,6 +104,8 @@ def add_parser(sub) -> None:
     add_depth_options(p)
     add_true_floor_options(p)
     p.add_argument("--no-track", action="store_true", help="skip the tracking metrics")
+    p.add_argument("--tracker-config", type=Path, default=None, metavar="YAML",
+                   help="tracker settings (YAML/JSON with fields of config/tracker.yaml); unset: config/tracker.yaml")
     p.add_argument("--match-iou", type=float, default=MATCH_IOU, metavar="IOU",
                    help="a detection is a true positive when the boxes around its 2D joints and the person's "
                    "overlap at least this much (the paper's protocol, AGORA's evaluation: 0.1); the stricter "
@@ -115,10 +120,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from mhr2_ros.errors import InputError
     from mhr2_ros.evaluation.runner import disk_sequences, evaluate, synthetic_sequences
     from mhr2_ros.tracking import Tracker, load_tracker_config
 
     spec = benchmark_from_args(args)
+    if args.no_track and args.tracker_config is not None:
+        raise InputError(f"--tracker-config {args.tracker_config} has no use with --no-track; drop one of them")
+    tracker_config = None if args.no_track else load_tracker_config(args.tracker_config)
     sensor = depth_sensor_from_args(args)
     floor = true_floor_from_args(args)
     check_output_file("--json", args.json)  # before the evaluation, not after it
@@ -127,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
         sequences, source = disk_sequences(args.data), "datasets: " + ", ".join(map(str, args.data))
     else:
         sequences, source = synthetic_sequences(spec, detector.body), f"synthetic benchmark {spec}"
-    tracker_config = load_tracker_config()
-    factory = None if args.no_track else (lambda: Tracker(tracker_config))
+    factory = None if tracker_config is None else (lambda: Tracker(tracker_config))
     start = time.perf_counter()
     with torch.inference_mode(), tqdm(total=sum(s.length for s in sequences), unit="frame", desc="eval",
                                       disable=args.no_progress or getattr(args, "quiet", False)) as bar:  # fmt: skip
@@ -154,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
                    "depth_camera": depth_description(args, sensor) if sensor is not None else None,
                    "floor": floor.describe() if floor is not None else None,
                    "selection": selection,
+                   "tracker": None if tracker_config is None else dataclasses.asdict(tracker_config),
                    "metrics": metrics, "intervals": bounds,
                    "per_sequence": report.per_sequence, "by_distance": report.by_distance,
                    "units": [u.to_json() for u in report.units],  # what `mhr2 compare` resamples

@@ -3,6 +3,7 @@ metrics of `evaluation.benchmark`. Used by `mhr2 eval` and the training eval hoo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional
@@ -19,6 +20,8 @@ from mhr2_ros.evaluation.uncertainty import PersonError, Unit, intervals, merge_
 # The tracking protocols, name suffix of their metrics -> (observations, mot metric, threshold):
 # 3D pelvises within 0.5 m (the robot's), and the paper's 2D boxes at IoU 0.5 ("_2d").
 TRACK_PROTOCOLS = {"": (track_observations, "euclidean", TRACK_MATCH_M), "_2d": (track_boxes, "iou", TRACK_MATCH_IOU)}
+# Suffix of the IDF1s scored with every found person given their true identity (`with_true_ids`).
+TRUE_IDS = "_true_ids"
 
 
 @dataclass
@@ -97,12 +100,12 @@ def evaluate(
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
     overall, per_seq, headings = Evaluator(match_iou), {}, TrackHeadings()
-    tracks = empty_tracks()  # all clips
+    tracks, true_ids = empty_tracks(), empty_tracks()  # all clips: the tracker's ids, the true ones
     frame_names, clips = [], {}  # (sequence, frame) per frame of `overall`; clip name -> its tracking counts
     for seq in sequences:
         ev = Evaluator(match_iou)
         tracker = tracker_factory() if (seq.tracked and tracker_factory) else None
-        seq_tracks = empty_tracks()
+        seq_tracks, seq_true_ids = empty_tracks(), empty_tracks()
         for index, frame in enumerate(seq.frames):
             frame_names.append((seq.name, str(index)))
             truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
@@ -115,6 +118,7 @@ def evaluate(
             if tracker is not None:
                 live = tracker.update(result, frame.time, camera_pose=STATIC_CAMERA if seq.static_camera else None)
                 add_tracks(seq_tracks, truth, ignore, result, det)
+                add_tracks(seq_true_ids, truth, ignore, with_true_ids(result, truth, ev.last_pairs, index), det)
                 headings.add(live, result, truth, ev.last_pairs)
             if progress:
                 progress(1)
@@ -123,11 +127,11 @@ def evaluate(
             clips[seq.name] = tracking_metrics(seq_tracks) if tracker is not None else {}
             per_seq[seq.name].update(clips[seq.name])
         if tracker is not None:
-            # Offset the frames of each clip so one MOT evaluation spans all clips with distinct ids.
-            for suffix, (seq_gt, seq_pred) in seq_tracks.items():
-                tracks[suffix][0].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_gt])
-                tracks[suffix][1].extend([[(f"{seq.name}/{i}", p) for i, p in fr] for fr in seq_pred])
-    tracking = {**tracking_metrics(tracks), **headings.summary()} if tracks[""][0] else {}
+            per_seq[seq.name].update(true_id_metrics(seq_true_ids))
+            pool_tracks(tracks, seq_tracks, seq.name)
+            pool_tracks(true_ids, seq_true_ids, seq.name)
+    tracking = ({**tracking_metrics(tracks), **true_id_metrics(true_ids), **headings.summary()}
+                if tracks[""][0] else {})
     units = merge_units([(*name, sums) for name, sums in zip(frame_names, overall.frame_sums)], clips)
     people = [PersonError(*unit_key(seq, frame, clips), f"{frame}/{gt_id}", pa_mpjpe, mrpe)
               for (seq, frame), found in zip(frame_names, overall.frame_people) for gt_id, pa_mpjpe, mrpe in found]
@@ -145,6 +149,31 @@ def add_tracks(tracks: Dict[str, tuple], truth, ignore, result, det) -> None:
         gt_obs, pred_obs = counted_tracks(truth, ignore, result, det, observe)
         tracks[suffix][0].append(gt_obs)
         tracks[suffix][1].append(pred_obs)
+
+
+def with_true_ids(result, truth, pairs, frame: int):
+    """`result` relabelled as a perfect association would: each true positive (`pairs`: (detection,
+    person) of the protocol's match) takes its person's id, every other detection an id of its own
+    that no other frame uses. Scored like the tracker's output, it tells the share of the IDF1 gap
+    that association could close from the share that the detections and bodies hold."""
+    ids = {int(r): truth.humans[c].track_id for r, c in pairs}
+    humans = [dataclasses.replace(h, track_id=ids.get(k, f"unmatched/{frame}/{k}"))
+              for k, h in enumerate(result.humans)]
+    return dataclasses.replace(result, humans=humans)
+
+
+def pool_tracks(tracks: Dict[str, tuple], seq_tracks: Dict[str, tuple], name: str) -> None:
+    """Append one clip's observations to `tracks`, its ids prefixed with `name`, so one MOT
+    evaluation spans all clips with distinct ids."""
+    for suffix, (seq_gt, seq_pred) in seq_tracks.items():
+        tracks[suffix][0].extend([[(f"{name}/{i}", p) for i, p in fr] for fr in seq_gt])
+        tracks[suffix][1].extend([[(f"{name}/{i}", p) for i, p in fr] for fr in seq_pred])
+
+
+def true_id_metrics(tracks: Dict[str, tuple]) -> Dict[str, Optional[float]]:
+    """The IDF1 of every tracking protocol on `with_true_ids` observations, keys suffixed TRUE_IDS."""
+    metrics = tracking_metrics(tracks)
+    return {f"idf1{suffix}{TRUE_IDS}": metrics[f"idf1{suffix}"] for suffix in TRACK_PROTOCOLS}
 
 
 def tracking_metrics(tracks: Dict[str, tuple]) -> Dict[str, Optional[float]]:

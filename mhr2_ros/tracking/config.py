@@ -38,9 +38,11 @@ class TrackerConfig:
     t_pixel: float = 1.0  # t_p, in units of pixel_unit (paper: 1)
     t_nearness: float = 3.0  # t_n, nearness units (natural log of inverse depth) (paper: 3)
     t_orientation: float = 20.0  # t_θ, in units of angle_unit (paper: 20)
-    # unit of |p - p̂| (paper silent): "meters_at_depth" = pixels * depth / focal, i.e. the
-    # lateral metric offset at the detection's depth; "focal" = pixels / focal; "pixels"
-    pixel_unit: str = "meters_at_depth"
+    # unit of |p - p̂| (paper silent): "focal" = pixels / focal, the angle between the two rays
+    # (radians), in which a detector's pelvis error is about the same near and far; "meters_at_depth" =
+    # pixels * depth / focal, the lateral offset at the detection's depth, which grows that error
+    # with the distance (association.py: why "focal" is the default); "pixels"
+    pixel_unit: str = "focal"
     # unit of the geodesic angle between orientations (paper silent). "rad": t_θ = 20 makes the
     # term a mild factor (>= 0.85, a 180° flip); "deg" is strict: with the 0.69 gate an 8°
     # error alone starts a new track, which fragments tracks at realistic orientation noise
