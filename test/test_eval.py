@@ -264,7 +264,7 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
     assert {"idf1", "idf1_2d", "mota_2d", "idf1_2d_true_ids"} <= set(data["per_sequence"]["clip seed 1"])
     assert data["tracker"]["pixel_unit"] == "meters_at_depth" and data["tracker"]["t_pixel"] == 1.0  # file + defaults
-    assert "| IDF1, 2D boxes, had every found person kept their true identity" in text
+    assert "| IDF1, 2D boxes, every found person given their true identity" in text
     assert {"f1", "f1_box", "f1_joints", "idf1", "idf1_2d"} <= set(data["metrics"]) and data["metrics"]["match_iou"] == 0.1
     assert sum(row["gt_people"] for row in data["by_distance"].values()) == data["metrics"]["gt_people"]
     assert data["selection"] == {"score_threshold": 0.4, "nms_distance": 0.0, "merge_radius": 0.0}

@@ -56,8 +56,9 @@ ROWS = (
     ("mota", "MOTA, 3D", "", "{:.3f}", None, None),
     ("hota", "HOTA, 3D", "", "{:.3f}", None, None),
     ("num_switches", "ID switches, 3D", "", "{:.0f}", None, None),
-    ("idf1_2d_true_ids", "IDF1, 2D boxes, had every found person kept their true identity (the most a "
-     "better association could reach with these detections)", "", "{:.3f}", None, None),
+    ("idf1_2d_true_ids", "IDF1, 2D boxes, every found person given their true identity (a perfect "
+     "association of these detections; the tracker's gap to it is what association can gain)", "", "{:.3f}",
+     None, None),
     ("idf1_true_ids", "... 3D", "", "{:.3f}", None, None),
     ("track_orientation_error", "orientation error of the tracked people, the tracker's (walkers face their "
      "velocity)", "deg", "{:.1f}", None, None),

@@ -7,24 +7,25 @@ matching, and a new track for a detection with no association of similarity >= 0
 
 Units the paper leaves open (see TrackerConfig):
 - |p - p̂| is the Euclidean pixel distance converted to `pixel_unit`; the default "focal"
-  divides it by the focal length: the angle between the detection's ray and the predicted
-  one, in radians, invariant to image resolution and focal length. With t_p = 1 and the 0.69
-  gate a track can take a detection up to about 20° from its prediction, and the Hungarian
-  step chooses among the candidates. "meters_at_depth" multiplies the angle by the depth:
-  the lateral offset in meters ("one meter sideways costs a factor e"), whose gate closes at
-  about 0.35 m. A detector errs in pixels, about as much near as far, so in meters a far
-  person's jitter alone crosses that gate and starts a new track: with the shipped model's
-  detections (`mhr2 eval`, 2026-12-03) "meters_at_depth" made 50 tracks of the 29 people of
-  the tuning clips (31 ID switches on person boxes; "focal": 2), and "focal" raised IDF1 on
-  person boxes from 0.591 to 0.676 (tuning clips, 95% paired interval +0.033 to +0.147), 0.597
-  to 0.674 (confirmation clips, seeds 800-809) and 0.422 to 0.528 (benchmark), each within
-  0.01 of the IDF1 with true identities (`runner.with_true_ids`). On generated streams, whose
-  pelvises jitter little, the two tie (`benchmarks/tracker.py --quality`: 0.953 both; with
-  poses from a turning camera `--camera-motion` 0.85 / 0.85 against 0.86 / 0.88 for "focal"),
-  except with useless appearance features: `mhr2 track-eval --simulate --feature-noise 1`
-  loses 0.94 to 0.90 on the occlusion scenario, where a false positive near an occluded
-  person's prediction now continues that track. Raw pixels with t_p = 1 would zero the term
-  for any real motion (tuning clips: IDF1 0.09).
+  divides it by the focal length: about the angle between the detection's ray and the
+  predicted one, in radians, invariant to image resolution and focal length. With t_p = 1 and
+  the 0.69 gate a track can take a detection up to 15-25° from its prediction (by how well the
+  features agree), and the Hungarian step chooses among the candidates. "meters_at_depth"
+  multiplies the angle by the depth: the lateral offset in meters ("one meter sideways costs a
+  factor e"), whose gate closes at 0.25-0.43 m. A detector errs in pixels, about as much near
+  as far, so in meters a far person's jitter alone crosses that gate and starts a new track:
+  with the shipped model's detections (`mhr2 eval`, 2026-12-03) "meters_at_depth" made 50
+  tracks of the 29 people of the tuning clips (31 ID switches on person boxes; "focal": 2),
+  and "focal" raised IDF1 on person boxes from 0.591 to 0.676 (tuning clips, 95% paired
+  interval +0.033 to +0.147), 0.597 to 0.674 (confirmation clips, seeds 800-809) and 0.422 to
+  0.528 (benchmark), each within 0.01 of the IDF1 with true identities
+  (`runner.with_true_ids`). On generated streams, whose pelvises jitter little, the two tie
+  (`benchmarks/tracker.py --quality`: 0.953 both; with poses from a turning camera `--camera-
+  motion` 0.85 / 0.85 against 0.86 / 0.88 for "focal"), except with useless appearance
+  features: `mhr2 track-eval --simulate --feature-noise 1` loses 0.94 to 0.90 on the occlusion
+  scenario, where a false positive near an occluded person's prediction now continues that
+  track. Raw pixels with t_p = 1 would zero the term for any real motion (tuning clips: IDF1
+  0.09).
 - |n - n̂| is in nearness units (natural log of inverse depth, as the network predicts).
 - |θ - θ̂| is the geodesic angle between the two orientations, in radians by default:
   with t_θ = 20 the term is a mild factor in [0.855, 1] that only disfavours flips. In
