@@ -20,12 +20,12 @@ Units the paper leaves open (see TrackerConfig):
   interval +0.033 to +0.147), 0.597 to 0.674 (confirmation clips, seeds 800-809) and 0.422 to
   0.528 (benchmark), each within 0.01 of the IDF1 with true identities
   (`runner.with_true_ids`). On generated streams, whose pelvises jitter little, the two tie
-  (`benchmarks/tracker.py --quality`: 0.953 both; with poses from a turning camera `--camera-
-  motion` 0.85 / 0.85 against 0.86 / 0.88 for "focal"), except with useless appearance
-  features: `mhr2 track-eval --simulate --feature-noise 1` loses 0.94 to 0.90 on the occlusion
-  scenario, where a false positive near an occluded person's prediction now continues that
-  track. Raw pixels with t_p = 1 would zero the term for any real motion (tuning clips: IDF1
-  0.09).
+  (`benchmarks/tracker.py --quality`: 0.953 both; with poses from a turning camera
+  `--camera-motion` 0.85 / 0.85 against 0.86 / 0.88 for "focal"), except with useless
+  appearance features: `mhr2 track-eval --simulate --feature-noise 1` loses 0.94 to 0.90 on
+  the occlusion scenario, where a false positive near an occluded person's prediction now
+  continues that track. Raw pixels with t_p = 1 would zero the term for any real motion
+  (tuning clips: IDF1 0.09).
 - |n - n̂| is in nearness units (natural log of inverse depth, as the network predicts).
 - |θ - θ̂| is the geodesic angle between the two orientations, in radians by default:
   with t_θ = 20 the term is a mild factor in [0.855, 1] that only disfavours flips. In
