@@ -1,7 +1,8 @@
 """`mhr2 eval`'s runner (evaluation/runner.py) and the protocol's ignore rule on real
 synthetic frames: which scenes a seed renders, whom every evaluated frame ignores (a pelvis
 beyond any side of the image, too few visible pixels), the true camera on request, folders of
-independent images, and the records of clips (one per person and frame, identities per clip)."""
+independent images, the records of clips (one per person and frame, identities per clip), and the
+IDF1 with true identities."""
 
 import copy
 import dataclasses
