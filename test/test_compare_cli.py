@@ -90,3 +90,24 @@ def test_same_people_rows_and_a_run_without_person_records(tmp_path, capsys):
     (tmp_path / "broken.json").write_text(json.dumps(broken))
     assert main(["compare", str(base), str(tmp_path / "broken.json")]) == 2
     assert "bad \"people\" record: person record without mrpe" in capsys.readouterr().err
+
+
+def test_the_settings_that_differ_are_named(tmp_path, capsys):
+    """Two runs of one model with different tracker units and thresholds: the comparison names both
+    changes, not the settings they share, and a file without settings (an older eval) compares none."""
+    base, new = _eval_json(tmp_path / "base.json"), _eval_json(tmp_path / "new.json")
+    for path, unit, threshold in ((base, "meters_at_depth", 0.4), (new, "focal", 0.3)):
+        data = json.loads(path.read_text())
+        data.update(gt_intrinsics=False, floor=None, selection={"score_threshold": threshold, "merge_radius": 0.5},
+                    tracker={"pixel_unit": unit, "t_pixel": 1.0})
+        path.write_text(json.dumps(data))
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(base), str(new), "--json", str(out)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("settings that differ: "))
+    assert line == ("settings that differ: selection score_threshold: 0.4 -> 0.3; "
+                    "tracker pixel_unit: meters_at_depth -> focal")
+    assert json.loads(out.read_text())["settings_differ"] == line.split(": ", 1)[1].split("; ")
+    assert main(["compare", str(base), str(base)]) == 0
+    assert "settings that differ: none\n" in capsys.readouterr().out
+    assert main(["compare", str(base), str(_eval_json(tmp_path / "old.json"))]) == 0
+    assert "settings that differ: not recorded\n" in capsys.readouterr().out

@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"base: {args.base} (weights {base.get('weights')})")
     print(f"new:  {args.new} (weights {new.get('weights')})")
     print(f"data: {base.get('data')}")
+    differences = setting_differences(base, new)
+    recorded = any(k in base and k in new for k in RUN_SETTINGS + SETTING_GROUPS)
+    print("settings that differ: " + ("; ".join(differences) or ("none" if recorded else "not recorded")))
     print(format_comparison(result))
     print(f"95% paired bootstrap over {len(base_units)} units (images; clips whole); "
           "'better' / 'worse' only when the interval excludes 0")  # fmt: skip
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     caution = thin_note(base_units)
     if caution:
         print(caution)
-    payload = {"base": str(args.base), "new": str(args.new), "comparison": result}
+    payload = {"base": str(args.base), "new": str(args.new), "settings_differ": differences, "comparison": result}
     if args.split:
         payload["by_stratum"] = {}
         for stratum in dict.fromkeys(u.stratum for u in base_units):
@@ -113,6 +116,24 @@ def run(args: argparse.Namespace) -> int:
             json.dump(payload, f, indent=1)
         print(f"wrote {args.json}")
     return 0
+
+
+# What `mhr2 eval --json` records of how it ran, beside the weights and the data (each printed above).
+RUN_SETTINGS = ("gt_intrinsics", "depth_camera", "floor")
+SETTING_GROUPS = ("selection", "tracker")  # dicts of fields
+
+
+def setting_differences(base: Dict, new: Dict) -> List[str]:
+    """'name: base -> new' for each run setting the two eval JSONs record differently (camera, depth
+    camera, floor, every selection and tracker field), so a verdict is read as the change it measures;
+    a setting that one file does not record (an older `mhr2 eval`) is not compared."""
+    out = [f"{key}: {base[key]} -> {new[key]}" for key in RUN_SETTINGS
+           if key in base and key in new and base[key] != new[key]]
+    for group in SETTING_GROUPS:
+        a, b = base.get(group), new.get(group)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{group} {k}: {a.get(k)} -> {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return out
 
 
 def same_people_note(people: Optional[Tuple[List, List]], result: Dict[str, Dict], without: Path) -> str:
