@@ -158,7 +158,8 @@ def test_diagnostic_values_are_the_measured_numbers():
         stats.image_received()
         if i % 2 == 0:  # frames published at t = 0.0, 0.2, ..., 1.0 s
             latency = next(latencies)
-            stats.frame_done(latency=latency, processing=latency - 0.01, inference=0.03, people=i, tracked=i // 2)
+            stats.frame_done(latency=latency, processing=latency - 0.01, inference=0.03, people=i, tracked=i // 2,
+                             started=int(i in (0, 4, 8)))  # the first frame's start is before the window's span
     stats.image_dropped()
     stats.image_dropped()
     stats.image_dropped(stale=True)
@@ -178,12 +179,14 @@ def test_diagnostic_values_are_the_measured_numbers():
         "inference time (median)": "0.03 s",
         "people": "10",  # the last frame's (i = 10)
         "tracked": "5",
+        "tracks started (per minute; far above the people arriving: ids break)": "120 /min",  # 2 in 1 s
         "images dropped (newer arrived)": "2",
         "images dropped (too old)": "1",
         "failed frames": "0",
     }
     empty = dict(diagnostics.key_values(diagnostics.DetectorStats(clock=lambda: 0.0).snapshot()))
     assert empty["input rate"] == "0 Hz" and empty["latency (stamp to publish, median)"] == "n/a"
+    assert empty["tracks started (per minute; far above the people arriving: ids break)"] == "n/a"
 
 
 # ------------------------------------------------------------------------------ HumanArray

@@ -179,6 +179,7 @@ def test_session_tracks_by_default_across_dropped_frames(clip):
     by_person = _ids_by_person([r.outputs.humans for r in runs], [clip[i] for i in (0, 1, 3, 5)])
     assert {p: len(set(v)) for p, v in by_person.items()} == {0: 1, 1: 1}
     assert runs[-1].tracked == 2 and runs[-1].people == 2
+    assert [r.started for r in runs] == [2, 0, 0, 0]  # the diagnostics' tracks started: two ids, once
     assert [t.child_frame_id for t in runs[-1].outputs.transforms] == [f"body_{i}" for i in _visible_ids(runs[-1])]
 
 
@@ -189,6 +190,7 @@ def test_stamps_going_back_start_fresh_tracks(clip):
     looped = _feed(session, clip, [0, 1])  # a looping bag: stamps jump back
     new = set(_visible_ids(looped[0]))
     assert len(new) == 2 and not new & old  # fresh tracks, ids never reused
+    assert [r.started for r in looped] == [2, 0]
     assert {h.id for h in looped[0].outputs.humans.humans} == new  # the old tracks are gone
     deleted = {m.id for m in looped[0].outputs.markers.markers if m.action == DELETE}
     assert {marker_id(i) for i in old} <= deleted
@@ -204,6 +206,7 @@ def test_track_parameter_switches_at_once_and_tracker_config_is_read(clip, tmp_p
     session.update({"track": False})
     off = _feed(session, clip, [1])[0]
     assert session.tracker is None and [h.id for h in off.outputs.humans.humans] == ["p0", "p1"] and off.tracked == 0
+    assert off.started == 0  # no tracker, no tracks
     session.update({"track": True})
     on = _feed(session, clip, [2])[0]
     assert sorted(_visible_ids(on)) == ["person3", "person4"]  # fresh tracks, the same tracker's counter

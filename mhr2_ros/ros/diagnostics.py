@@ -32,6 +32,9 @@ class StatsSnapshot:
     inference: Optional[float]  # s, median detector call
     people: int  # people in the last published frame
     tracked: int  # of which with a track state new/tracked
+    # tracks started per minute over the window (None before two frames); far more than people arrive
+    # means tracks break and restart, each time under a new id
+    tracks_started: Optional[float]
     dropped: int  # images replaced by a newer one before the worker took them
     stale: int  # images dropped as older than max_image_age
     errors: int  # frames that raised
@@ -58,6 +61,7 @@ class DetectorStats:
         self._latency: Deque[float] = deque(maxlen=window)
         self._processing: Deque[float] = deque(maxlen=window)
         self._inference: Deque[float] = deque(maxlen=window)
+        self._started: Deque[int] = deque(maxlen=window)  # per published frame: the tracks it started
         self._people = self._tracked = self._dropped = self._stale = self._errors = 0
         self._last_error = ""
 
@@ -72,9 +76,12 @@ class DetectorStats:
             else:
                 self._dropped += 1
 
-    def frame_done(self, latency: float, processing: float, inference: float, people: int, tracked: int) -> None:
+    def frame_done(self, latency: float, processing: float, inference: float, people: int, tracked: int,
+                   started: int = 0) -> None:
+        """One published frame; `started`: the tracks it started (new ids)."""
         with self._lock:
             self._outputs.append(self._clock())
+            self._started.append(started)
             self._latency.append(latency)
             self._processing.append(processing)
             self._inference.append(inference)
@@ -92,10 +99,17 @@ class DetectorStats:
                 input_rate=_rate(self._inputs), output_rate=_rate(self._outputs),
                 latency=_median(self._latency), latency_max=max(self._latency, default=None),
                 processing=_median(self._processing), inference=_median(self._inference),
-                people=self._people, tracked=self._tracked, dropped=self._dropped, stale=self._stale,
+                people=self._people, tracked=self._tracked, tracks_started=self._started_per_minute(),
+                dropped=self._dropped, stale=self._stale,
                 errors=self._errors, last_error=self._last_error,
                 since_input=(now - self._inputs[-1]) if self._inputs else None,
             )  # fmt: skip
+
+    def _started_per_minute(self) -> Optional[float]:
+        """Tracks started by the frames after the window's first, over the time since it (lock held)."""
+        if len(self._outputs) < 2 or self._outputs[-1] <= self._outputs[0]:
+            return None
+        return 60.0 * (sum(self._started) - self._started[0]) / (self._outputs[-1] - self._outputs[0])
 
 
 def assess(s: StatsSnapshot, period: float, errors_before: int = 0) -> Tuple[int, str]:
@@ -124,6 +138,7 @@ def key_values(s: StatsSnapshot) -> List[Tuple[str, str]]:
         ("inference time (median)", _fmt(s.inference, "s")),
         ("people", str(s.people)),
         ("tracked", str(s.tracked)),
+        ("tracks started (per minute; far above the people arriving: ids break)", _fmt(s.tracks_started, "/min")),
         ("images dropped (newer arrived)", str(s.dropped)),
         ("images dropped (too old)", str(s.stale)),
         ("failed frames", str(s.errors)),

@@ -244,6 +244,7 @@ class DetectorNode(LifecycleNode):
         self.stats.frame_done(
             latency=(now_ns - header.stamp_ns) / 1e9, processing=time.monotonic() - received,
             inference=run.result.timings.get("total", 0.0), people=run.people, tracked=run.tracked,
+            started=run.started,
         )  # fmt: skip
 
     def _floor(self, header):

@@ -46,6 +46,7 @@ class FrameRun:
     header: SourceHeader
     people: int  # persons in the HumanArray
     tracked: int  # of which with a live track (new / tracked)
+    started: int = 0  # tracks this image started (new ids)
 
 
 class DetectorSession:
@@ -188,7 +189,8 @@ class DetectorSession:
         self.last_header = header
         persons = person_views(result, tracks)
         tracked = sum(p.state in (NEW, TRACKED) for p in persons)
-        return FrameRun(result, out, header, len(persons), tracked)
+        started = sum(t.hits == 1 and t.frames_since_seen == 0 for t in tracks) if tracks is not None else 0
+        return FrameRun(result, out, header, len(persons), tracked, started)
 
     def mesh_topology(self, stamp_ns: int) -> object:
         with self._lock:
