@@ -258,8 +258,9 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert "| pelvis orientation error" in text
     assert "selection: score_threshold 0.4, nms_distance 0, merge_radius 0" in text
     data = json.loads(out.read_text())
-    assert {"track_orientation_error", "velocity_heading_share", "calibrated_velocity_heading_sigma"} <= set(
-        data["metrics"])  # the tracker's headings on the clip (None where nobody was tracked)
+    assert {"track_orientation_error", "velocity_heading_share", "calibrated_velocity_heading_sigma",
+            "track_velocity_error", "track_true_speed"} <= set(
+        data["metrics"])  # the tracker's headings and velocities on the clip (None where nobody was tracked)
     assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0
     assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
     assert {"idf1", "idf1_2d", "mota_2d", "idf1_2d_true_ids"} <= set(data["per_sequence"]["clip seed 1"])

@@ -67,6 +67,11 @@ ROWS = (
     ("velocity_heading_orientation_error", "orientation error of those, the tracker's", "deg", "{:.1f}", None,
      None),
     ("velocity_heading_orientation_error_network", "... the network's, same people", "deg", "{:.1f}", None, None),
+    ("track_velocity_error", "velocity error of the tracked people (what navigation predicts with)", "m/s",
+     "{:.3f}", None, None),
+    ("track_velocity_error_median", "... median", "m/s", "{:.3f}", None, None),
+    ("track_true_speed", "... their true speed (the error of reporting everyone standing still)", "m/s", "{:.3f}",
+     None, None),
     ("velocity_heading_mpjpe", "MPJPE of those, the published body (turned whole)", "mm", "{:.1f}", None, None),
     ("velocity_heading_mpjpe_network", "... the network's, same people", "mm", "{:.1f}", None, None),
 )

@@ -13,6 +13,7 @@ import numpy as np
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
 from mhr2_ros.evaluation.track_heading import TrackHeadings
+from mhr2_ros.evaluation.track_velocity import TrackVelocities
 from mhr2_ros.tracking.tracker import STATIC_CAMERA
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, TRACK_MATCH_IOU, TRACK_MATCH_M, track_boxes, track_observations
 from mhr2_ros.evaluation.uncertainty import PersonError, Unit, intervals, merge_units, unit_key
@@ -99,13 +100,14 @@ def evaluate(
     (inference/floor_contact.py); None: not, as the paper."""
     from mhr2_ros.training.synthetic.truth import to_frame_result
 
-    overall, per_seq, headings = Evaluator(match_iou), {}, TrackHeadings()
+    overall, per_seq, headings, velocities = Evaluator(match_iou), {}, TrackHeadings(), TrackVelocities()
     tracks, true_ids = empty_tracks(), empty_tracks()  # all clips: the tracker's ids, the true ones
     frame_names, clips = [], {}  # (sequence, frame) per frame of `overall`; clip name -> its tracking counts
     for seq in sequences:
         ev = Evaluator(match_iou)
         tracker = tracker_factory() if (seq.tracked and tracker_factory) else None
         seq_tracks, seq_true_ids = empty_tracks(), empty_tracks()
+        velocities.new_clip()
         for index, frame in enumerate(seq.frames):
             frame_names.append((seq.name, str(index)))
             truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
@@ -120,6 +122,7 @@ def evaluate(
                 add_tracks(seq_tracks, truth, ignore, result, det)
                 add_tracks(seq_true_ids, truth, ignore, with_true_ids(result, truth, ev.last_pairs, index), det)
                 headings.add(live, result, truth, ev.last_pairs)
+                velocities.add(live, result, truth, ev.last_pairs, frame.time)
             if progress:
                 progress(1)
         per_seq[seq.name] = ev.summary()
@@ -130,8 +133,8 @@ def evaluate(
             per_seq[seq.name].update(true_id_metrics(seq_true_ids))
             pool_tracks(tracks, seq_tracks, seq.name)
             pool_tracks(true_ids, seq_true_ids, seq.name)
-    tracking = ({**tracking_metrics(tracks), **true_id_metrics(true_ids), **headings.summary()}
-                if tracks[""][0] else {})
+    tracking = ({**tracking_metrics(tracks), **true_id_metrics(true_ids), **headings.summary(),
+                 **velocities.summary()} if tracks[""][0] else {})
     units = merge_units([(*name, sums) for name, sums in zip(frame_names, overall.frame_sums)], clips)
     people = [PersonError(*unit_key(seq, frame, clips), f"{frame}/{gt_id}", pa_mpjpe, mrpe)
               for (seq, frame), found in zip(frame_names, overall.frame_people) for gt_id, pa_mpjpe, mrpe in found]
