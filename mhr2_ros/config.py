@@ -182,7 +182,8 @@ class InferenceConfig:
 
 
 def from_dict(cls, data: Optional[dict], source: str = "config") -> Any:
-    """Build dataclass `cls` from a mapping; unknown keys are an error naming them."""
+    """Build dataclass `cls` from a mapping; unknown keys and refused values are errors naming
+    `source` (the file) and the field."""
     data = dict(data or {})
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -192,7 +193,7 @@ def from_dict(cls, data: Optional[dict], source: str = "config") -> Any:
         )
     try:
         return cls(**data)
-    except TypeError as exc:
+    except (TypeError, ConfigError) as exc:  # a wrong type, or a value the dataclass's checks refuse
         raise ConfigError(f"{source}: {exc}") from exc
 
 

@@ -295,9 +295,9 @@ def test_tracker_settings_are_refused_without_tracking_and_named_when_bad(tmp_pa
     assert main(["eval", "--no-track", "--tracker-config", str(bad), "--images", "1", "--clips", "0"]) == 2
     err = capsys.readouterr().err
     assert f"--tracker-config {bad} has no use with --no-track" in err
-    assert main(["eval", "--tracker-config", str(bad), "--images", "1", "--clips", "0"]) != 0
+    assert main(["eval", "--tracker-config", str(bad), "--images", "1", "--clips", "0"]) == 2
     err = capsys.readouterr().err
-    assert "pixel_unit" in err and "inches" in err
+    assert f"{bad}: tracker pixel_unit must be one of" in err and "inches" in err  # the file named too
 
 
 def test_a_stricter_threshold_looks_worse_by_whom_it_finds_and_the_same_on_the_same_people(tmp_path, capsys):
