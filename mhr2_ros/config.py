@@ -154,6 +154,10 @@ class InferenceConfig:
     # None = the checkpoint's own setting (its JSON's "inference": {"merge_radius": ...}), else off
     merge_radius: Optional[float] = None
     pad_to_train_aspect: bool = True  # pad the image to the nearest training aspect ratio
+    # with pad_to_train_aspect, also the rows above and below an image wider than that ratio (3:2
+    # and 2:1 for 4:3 and 16:9 training); None = the checkpoint's setting (its JSON's "inference":
+    # {"pad_rows": ...}), else true, the paper's padding
+    pad_rows: Optional[bool] = None
     max_humans: int = 100  # keep at most this many humans per frame, best scores first
     return_vertices: bool = True  # attach mesh vertices to each Human
     return_track_features: bool = True  # attach the track feature to each Human

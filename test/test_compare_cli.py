@@ -93,19 +93,20 @@ def test_same_people_rows_and_a_run_without_person_records(tmp_path, capsys):
 
 
 def test_the_settings_that_differ_are_named(tmp_path, capsys):
-    """Two runs of one model with different tracker units and thresholds: the comparison names both
-    changes, not the settings they share, and a file without settings (an older eval) compares none."""
+    """Two runs of one model with different tracker units, thresholds and padding: the comparison names
+    the changes, not the settings they share, and a file without settings (an older eval) compares none."""
     base, new = _eval_json(tmp_path / "base.json"), _eval_json(tmp_path / "new.json")
-    for path, unit, threshold in ((base, "meters_at_depth", 0.4), (new, "focal", 0.3)):
+    for path, unit, threshold, padding in ((base, "meters_at_depth", 0.4, "nearest training aspect"),
+                                           (new, "focal", 0.3, "nearest training aspect, sides only")):
         data = json.loads(path.read_text())
         data.update(gt_intrinsics=False, floor=None, selection={"score_threshold": threshold, "merge_radius": 0.5},
-                    tracker={"pixel_unit": unit, "t_pixel": 1.0})
+                    tracker={"pixel_unit": unit, "t_pixel": 1.0}, padding=padding)
         path.write_text(json.dumps(data))
     out = tmp_path / "cmp.json"
     assert main(["compare", str(base), str(new), "--json", str(out)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("settings that differ: "))
-    assert line == ("settings that differ: selection score_threshold: 0.4 -> 0.3; "
-                    "tracker pixel_unit: meters_at_depth -> focal")
+    assert line == ("settings that differ: padding: nearest training aspect -> nearest training aspect, sides only; "
+                    "selection score_threshold: 0.4 -> 0.3; tracker pixel_unit: meters_at_depth -> focal")
     assert json.loads(out.read_text())["settings_differ"] == line.split(": ", 1)[1].split("; ")
     assert main(["compare", str(base), str(base)]) == 0
     assert "settings that differ: none\n" in capsys.readouterr().out

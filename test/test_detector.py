@@ -127,6 +127,26 @@ def test_merge_radius_comes_from_the_checkpoint_unless_set(tiny_detector, rng):
         Detector(d.model, d.model_cfg, d.cfg, {"inference": {"merge_radius": "wide"}})
 
 
+def test_pad_rows_comes_from_the_checkpoint_unless_set(tiny_detector, rng):
+    """The checkpoint JSON's "inference": {"pad_rows": false} runs a 2:1 image (wider than every
+    training aspect) as it is, exactly as no padding does; the config's value wins; a value that is
+    not a boolean is refused."""
+    from mhr2_ros.config import ConfigError
+
+    d = tiny_detector
+    image = rng.integers(0, 255, (128, 256, 3), dtype=np.uint8)
+    sides = Detector(d.model, d.model_cfg, d.cfg, {"inference": {"pad_rows": False}})
+    unpadded = Detector(d.model, d.model_cfg, dataclasses.replace(d.cfg, pad_to_train_aspect=False))
+    assert d.pad_rows and not sides.pad_rows  # no setting: the paper's padding
+    assert (d.padding, sides.padding, unpadded.padding) == (
+        "nearest training aspect", "nearest training aspect, sides only", "none")
+    assert sides(image).fov_y == unpadded(image).fov_y != d(image).fov_y
+    sides.cfg = dataclasses.replace(sides.cfg, pad_rows=True)  # the config wins
+    assert sides.pad_rows and sides(image).fov_y == d(image).fov_y
+    with pytest.raises(ConfigError, match="pad_rows"):
+        Detector(d.model, d.model_cfg, d.cfg, {"inference": {"pad_rows": "no"}})
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports of torch.jit
 def test_compile_wraps_the_stages_inference_runs(tiny_detector):
     """torch.compile of the module would cover only forward(), which __call__ never uses."""

@@ -269,6 +269,7 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert {"f1", "f1_box", "f1_joints", "idf1", "idf1_2d"} <= set(data["metrics"]) and data["metrics"]["match_iou"] == 0.1
     assert sum(row["gt_people"] for row in data["by_distance"].values()) == data["metrics"]["gt_people"]
     assert data["selection"] == {"score_threshold": 0.4, "nms_distance": 0.0, "merge_radius": 0.0}
+    assert data["padding"] == "nearest training aspect" and "padding: nearest training aspect" in text  # no setting
     assert re.fullmatch(rf"PyTorch {re.escape(torch.__version__)} on (cpu|cuda(:\d+)?), float32", data["runtime"])
     assert f"runtime: {data['runtime']}" in text
     # resampling units: the 2 images one each, the clip whole; their sums give the reported metrics

@@ -31,6 +31,24 @@ def test_padding_only_never_crops_and_is_centred():
     np.testing.assert_allclose(centre, [500, 50], atol=1.0)
 
 
+@pytest.mark.parametrize("wh, with_rows, without_rows", [
+    ((1000, 100), (1000, 562), (1000, 100)),  # wider than 16:9: only the rows above and below go
+    ((432, 288), (432, 324), (432, 288)),  # 3:2 is nearest 4:3 and wider than it
+    ((384, 384), (512, 384), (512, 384)),  # narrower than its nearest (4:3 here): sides padded either way
+    ((288, 512), (682, 512), (682, 512)),
+])
+def test_padding_without_rows_keeps_wide_images_and_pads_narrow_ones_at_the_sides(wh, with_rows, without_rows):
+    """Kills: `rows` ignored (wide images still letterboxed), or applied to the sides too."""
+    ratios = (1.333, 1.7778)  # the shipped model's
+    assert padded_canvas(*wh, ratios) == with_rows
+    assert padded_canvas(*wh, ratios, rows=False) == without_rows
+    w, h = wh
+    g = compute_geometry(h, w, 256, 16, ratios, pad_rows=False)
+    assert g.to_original(np.array([g.input_hw[1] / 2, g.input_hw[0] / 2])) == pytest.approx([w / 2, h / 2], abs=1.0)
+    if without_rows == wh:  # unpadded but for the patch multiple: the input is the image's own shape
+        assert g.input_hw == compute_geometry(h, w, 256, 16, None).input_hw
+
+
 def test_nearest_aspect_in_log_space():
     assert nearest_aspect(640, 480, RATIOS) == 1.333
     assert nearest_aspect(480, 640, RATIOS) == 0.75

@@ -69,5 +69,7 @@ def test_the_recorded_evaluation_used_the_weights_own_selection(shipped):
     table = json.loads(DEFAULT_WEIGHTS.with_name(DEFAULT_WEIGHTS.stem + "_eval.json").read_text())
     assert table["selection"]["merge_radius"] == info["inference"]["merge_radius"] > 0
     assert info["evaluation"]["paper_selection"]["selection"]["merge_radius"] == 0
+    # the benchmark's 4:3 images are padded alike with or without the rows these weights leave out
+    assert info["inference"]["pad_rows"] is False and "size=(384, 288)" in table["data"]
     for key in METRICS:
         assert key in info["evaluation"]["paper_selection"]["metrics"], key

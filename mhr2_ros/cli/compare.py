@@ -119,13 +119,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 # What `mhr2 eval --json` records of how it ran, beside the weights and the data (each printed above).
-RUN_SETTINGS = ("gt_intrinsics", "depth_camera", "floor")
+RUN_SETTINGS = ("gt_intrinsics", "depth_camera", "floor", "padding")
 SETTING_GROUPS = ("selection", "tracker")  # dicts of fields
 
 
 def setting_differences(base: Dict, new: Dict) -> List[str]:
     """'name: base -> new' for each run setting the two eval JSONs record differently (camera, depth
-    camera, floor, every selection and tracker field), so a verdict is read as the change it measures;
+    camera, floor, padding, every selection and tracker field), so a verdict is read as the change it measures;
     a setting that one file does not record (an older `mhr2 eval`) is not compared."""
     out = [f"{key}: {base[key]} -> {new[key]}" for key in RUN_SETTINGS
            if key in base and key in new and base[key] != new[key]]

@@ -162,12 +162,14 @@ def run(args: argparse.Namespace) -> int:
     if floor is not None:
         print(f"floor: {floor.describe()} (people stood on it; not the paper's RGB-only protocol)")
     print("selection: " + ", ".join(f"{k} {v:g}" for k, v in selection.items()))
+    print(f"padding: {detector.padding}")
     print_report(report, metrics, bounds)
     if args.json:
         payload = {"weights": weights, "runtime": detector.runtime, "data": source, "gt_intrinsics": args.gt_intrinsics,
                    "depth_camera": depth_description(args, sensor) if sensor is not None else None,
                    "floor": floor.describe() if floor is not None else None,
                    "selection": selection,
+                   "padding": detector.padding,
                    "tracker": None if tracker_config is None else dataclasses.asdict(tracker_config),
                    "metrics": metrics, "intervals": bounds,
                    "per_sequence": report.per_sequence, "by_distance": report.by_distance,

@@ -62,7 +62,8 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True):
     g.add_argument("--max-humans", type=int, default=None, help="keep at most this many people per frame (default 100)")
     g.add_argument(
         "--no-pad", action="store_true",
-        help="do not pad images to the nearest training aspect ratio before resizing",
+        help="do not pad images to the nearest training aspect ratio before resizing (the shipped weights "
+        "pad only at the sides, and leave an image wider than that ratio as it is)",
     )  # fmt: skip
     if not camera:
         return None

@@ -61,6 +61,7 @@ class Detector:
         self.cfg = cfg or InferenceConfig()
         self.metadata = metadata or {}  # from the checkpoint JSON: provenance, "trained", ...
         self.checkpoint_merge_radius = _checkpoint_merge_radius(self.metadata)
+        self.checkpoint_pad_rows = _checkpoint_pad_rows(self.metadata)
         self.model_cfg = model_cfg
         self.device = resolve_device(self.cfg.device)
         if (model is None) == (onnx is None):
@@ -135,7 +136,7 @@ class Detector:
         depth = None if depth is None else check_depth_image(depth, (h, w))
         floor = None if floor is None else check_floor_plane(floor)
         ratios = self.model_cfg.train_aspect_ratios if self.cfg.pad_to_train_aspect else None
-        geom = compute_geometry(h, w, self.model_cfg.image_size, self.model_cfg.patch_size, ratios)
+        geom = compute_geometry(h, w, self.model_cfg.image_size, self.model_cfg.patch_size, ratios, self.pad_rows)
         x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)
         timer.lap("preprocess")
 
@@ -207,6 +208,19 @@ class Detector:
         """Duplicate-merging radius in use, meters: the config's, else the checkpoint's (0: off)."""
         return self.checkpoint_merge_radius if self.cfg.merge_radius is None else self.cfg.merge_radius
 
+    @property
+    def pad_rows(self) -> bool:
+        """Whether the aspect padding adds rows above and below wide images: the config's, else the
+        checkpoint's (true when absent: the paper's padding)."""
+        return self.checkpoint_pad_rows if self.cfg.pad_rows is None else self.cfg.pad_rows
+
+    @property
+    def padding(self) -> str:
+        """The aspect padding in use, in words (what `mhr2 eval` records)."""
+        if not self.cfg.pad_to_train_aspect:
+            return "none"
+        return "nearest training aspect" + ("" if self.pad_rows else ", sides only")
+
     def select(self, cam) -> np.ndarray:
         """Indices of the queries to keep, best first (optional duplicate merging, which
         rewrites `cam.scores`; threshold; optional 3D NMS)."""
@@ -267,6 +281,14 @@ def _checkpoint_merge_radius(metadata: dict) -> float:
         raise ConfigError(f'checkpoint JSON: "inference": {{"merge_radius": ...}} must be a number of meters >= 0, '
                           f"got {value!r}")  # fmt: skip
     return float(value)
+
+
+def _checkpoint_pad_rows(metadata: dict) -> bool:
+    """The checkpoint JSON's "inference": {"pad_rows": true / false}, true when absent."""
+    value = (metadata.get("inference") or {}).get("pad_rows", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f'checkpoint JSON: "inference": {{"pad_rows": ...}} must be true or false, got {value!r}')
+    return value
 
 
 def _check_intrinsics(K) -> Optional[np.ndarray]:

@@ -1,7 +1,8 @@
 """Image preprocessing (paper, "Image Encoder" and "Inference on images").
 
 The image is optionally padded (centred, so the principal point stays centred)
-to the nearest aspect ratio seen in training, then resized with one scale so that
+to the nearest aspect ratio seen in training (a weights' setting can leave out the rows that
+padding would add above and below a wide image: `rows`), then resized with one scale so that
 its largest side is `image_size`; the smallest side is padded up to a multiple of
 the patch size. The
 mapping between original and network-input pixels is kept so that every output
@@ -42,13 +43,14 @@ def nearest_aspect(width: int, height: int, ratios: Sequence[float]) -> float:
     return min(ratios, key=lambda a: abs(math.log(a / r)))
 
 
-def padded_canvas(width: int, height: int, ratios: Sequence[float]) -> Tuple[int, int]:
+def padded_canvas(width: int, height: int, ratios: Sequence[float], rows: bool = True) -> Tuple[int, int]:
     """(width, height) of the smallest canvas with the nearest training aspect ratio
-    that contains the image (padding only, never cropping)."""
+    that contains the image (padding only, never cropping). `rows` False: an image wider
+    than that ratio, which needs rows above and below, keeps its own shape."""
     target = nearest_aspect(width, height, ratios)
     if target > width / height:
         return max(width, round(height * target)), height
-    return width, max(height, round(width / target))
+    return width, (max(height, round(width / target)) if rows else height)
 
 
 def _ceil_to_patch(x: float, patch: int) -> int:
@@ -64,15 +66,16 @@ def _centred_size(size: float, room: int) -> int:
 
 
 def compute_geometry(
-    height: int, width: int, image_size: int, patch: int, ratios: Sequence[float] | None
+    height: int, width: int, image_size: int, patch: int, ratios: Sequence[float] | None, pad_rows: bool = True
 ) -> InputGeometry:
-    """Input size and pixel mapping; `ratios=None` disables the aspect padding.
+    """Input size and pixel mapping; `ratios=None` disables the aspect padding, `pad_rows` False
+    its rows above and below a wide image (padded_canvas).
 
     One scale for both axes, so square pixels stay square: the canvas's largest side
     becomes `image_size`, the image is resized to whole pixels and placed centred on an
     input whose sides are the canvas's rounded up to the patch size (the remainder is
     padding too). The mapping is that of the integer size and offset actually used."""
-    canvas_w, canvas_h = (width, height) if not ratios else padded_canvas(width, height, ratios)
+    canvas_w, canvas_h = (width, height) if not ratios else padded_canvas(width, height, ratios, pad_rows)
     scale = image_size / max(canvas_w, canvas_h)
     in_w = _ceil_to_patch(canvas_w * scale, patch)
     in_h = _ceil_to_patch(canvas_h * scale, patch)

@@ -193,7 +193,8 @@ SPECS: Tuple[ParamSpec, ...] = (
               "-1: the weights' own setting, 0.5 for the shipped model)", min=WEIGHTS_SETTING, max=5.0),
     ParamSpec("max_humans", int, _INFER.max_humans, "keep at most this many people per image", min=1, max=1000),
     ParamSpec("pad_to_train_aspect", bool, _INFER.pad_to_train_aspect, "pad images to the nearest training "
-              "aspect ratio before resizing"),
+              "aspect ratio before resizing (at the sides only for weights that say so, as the shipped ones do: "
+              "an image wider than that ratio is left as it is)"),
     # ---- tracking
     ParamSpec("track", bool, True, "track people across images: ids persist per person (h1, h2, ...) and "
               "velocities are estimated; off: per-image ids (p0, p1, ...); turning it on starts fresh tracks"),

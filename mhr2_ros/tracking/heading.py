@@ -10,6 +10,12 @@ chest) points along that velocity; the tilt stays the network's. Measured on the
 (true K, tracks with >= 5 hits, >= 0.6 m/s): median heading error 51 deg (network) -> 16 deg.
 
 Backward or sideways steps break the assumption; the threshold keeps slow shuffles out.
+No guard keeps the network's heading where it points away from the velocity (a backward
+step): the shipped network faces the wrong way too often for it to tell one. On the tuning
+clips (2026-12-03, predicted K, 284 person-frames that took the velocity heading, all forward
+walkers) its heading was off by more than 135 deg in 15% of them and by more than 90 deg in
+30%; a 135 deg guard would have put back those wrong headings to catch steps the synthetic
+clips never hold.
 Only meaningful for a velocity over the ground: a camera that moves needs its poses given to
 the tracker (tracker.py), or every person it drives past seems to walk at it.
 """
