@@ -60,10 +60,16 @@ def add_detector_options(p: argparse.ArgumentParser, camera: bool = True):
         "(the shipped model: 0.5; a checkpoint that names none: 0, off); 0 turns it off",
     )  # fmt: skip
     g.add_argument("--max-humans", type=int, default=None, help="keep at most this many people per frame (default 100)")
-    g.add_argument(
+    pad = g.add_mutually_exclusive_group()
+    pad.add_argument(
         "--no-pad", action="store_true",
         help="do not pad images to the nearest training aspect ratio before resizing (the shipped weights "
         "pad only at the sides, and leave an image wider than that ratio as it is)",
+    )  # fmt: skip
+    pad.add_argument(
+        "--pad-rows", action="store_true",
+        help="pad an image wider than its nearest training aspect ratio with rows above and below, as the "
+        "paper does, also for weights whose JSON leaves them out (the shipped ones)",
     )  # fmt: skip
     if not camera:
         return None
@@ -102,6 +108,7 @@ def inference_config(args: argparse.Namespace) -> InferenceConfig:
         merge_radius=args.merge,
         max_humans=args.max_humans,
         pad_to_train_aspect=False if args.no_pad else None,
+        pad_rows=True if args.pad_rows else None,
         floor_angle_sigma=getattr(args, "floor_angle_sigma", None),  # the commands with a floor
     )
 
