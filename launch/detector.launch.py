@@ -49,6 +49,7 @@ PARAMETER_ARGUMENTS = (
     "merge_radius",
     "max_humans",
     "pad_to_train_aspect",
+    "pad_rows",
     "track",
     "tracker_config",
     "fixed_frame",

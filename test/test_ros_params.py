@@ -209,6 +209,8 @@ def test_values_become_configs():
     assert cfg.score_threshold == 0.2 and cfg.device == "auto" and not cfg.return_vertices
     assert cfg.merge_radius is None  # the default -1: the weights' own setting
     assert params.inference_config({"merge_radius": 0.5}, False).merge_radius == 0.5
+    assert cfg.pad_rows is None  # the default "weights": the weights' own setting
+    assert [params.inference_config({"pad_rows": v}, False).pad_rows for v in ("true", "false")] == [True, False]
     assert device_name("auto", True) == "cuda" and device_name("cuda:1", False) == "cuda:1"
     opts = params.output_options({"publish_people": True, "depth_sigma_ratio": 0.2, "marker_mesh": False})
     assert opts.publish_people and opts.prior.depth_sigma_ratio == 0.2 and not opts.needs_vertices

@@ -170,6 +170,10 @@ def test_parameter_updates_reach_the_detector_and_outputs(session, scene):
     assert session.detector.merge_radius == 0.3
     session.update({"merge_radius": -1.0})  # back to the weights' own setting (none here: off)
     assert session.detector.cfg.merge_radius is None and session.detector.merge_radius == 0.0
+    session.update({"pad_rows": "false"})
+    assert session.detector.pad_rows is False and session.detector.padding.endswith("sides only")
+    session.update({"pad_rows": "weights"})  # back to the weights' own setting (none here: the paper's)
+    assert session.detector.cfg.pad_rows is None and session.detector.pad_rows is True
 
 
 def test_missing_message_packages_switch_their_outputs_off_not_the_node(tiny_detector, scene, caplog):

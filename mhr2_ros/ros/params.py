@@ -134,6 +134,7 @@ def _frame_problem(value: str) -> str:
 _PRIOR = CovariancePrior()
 _INFER = InferenceConfig()
 WEIGHTS_SETTING = -1.0  # merge_radius: use the weights' own setting (InferenceConfig.merge_radius None)
+WEIGHTS = "weights"  # pad_rows: the weights' own setting (InferenceConfig.pad_rows None)
 _OUT = OutputOptions()
 
 SPECS: Tuple[ParamSpec, ...] = (
@@ -195,6 +196,9 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("pad_to_train_aspect", bool, _INFER.pad_to_train_aspect, "pad images to the nearest training "
               "aspect ratio before resizing (at the sides only for weights that say so, as the shipped ones do: "
               "an image wider than that ratio is left as it is)"),
+    ParamSpec("pad_rows", str, WEIGHTS, "with pad_to_train_aspect, the rows above and below an image wider "
+              "than its nearest training aspect ratio: weights (their own setting; the shipped ones leave them "
+              "out), true (the paper's padding) or false", choices=(WEIGHTS, "true", "false")),
     # ---- tracking
     ParamSpec("track", bool, True, "track people across images: ids persist per person (h1, h2, ...) and "
               "velocities are estimated; off: per-image ids (p0, p1, ...); turning it on starts fresh tracks"),
@@ -309,13 +313,18 @@ def merge_radius(value: float) -> Optional[float]:
     return None if value < 0 else value
 
 
+def pad_rows(value: str) -> Optional[bool]:
+    """The pad_rows parameter as InferenceConfig.pad_rows: "weights" = the weights' (None)."""
+    return None if value == WEIGHTS else value == "true"
+
+
 def inference_config(values: Mapping[str, Any], return_vertices: bool) -> InferenceConfig:
     """The detector's settings. `device` stays "auto" when it is: the Detector resolves it, and
     ONNX weights fall back to the CPU provider only when the device was not asked for explicitly."""
     v = {**DEFAULTS, **values}
     return InferenceConfig(
         score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
-        merge_radius=merge_radius(v["merge_radius"]),
+        merge_radius=merge_radius(v["merge_radius"]), pad_rows=pad_rows(v["pad_rows"]),
         pad_to_train_aspect=v["pad_to_train_aspect"], max_humans=v["max_humans"],
         return_vertices=return_vertices, return_track_features=True,
         device=v["device"], dtype=v["dtype"], compile=v["compile"], floor_angle_sigma=v["floor_angle_sigma"],

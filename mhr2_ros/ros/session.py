@@ -145,12 +145,13 @@ class DetectorSession:
             self._tracker_stale = True  # tracks from before tracking was switched off are stale
         self.tracker = tracker
         if self.detector is not None:
-            # merge_radius by replace, not override: its None (the weights' setting) is a value to set
+            # merge_radius, pad_rows by replace, not override: their None (the weights' setting) is a value
             self.detector.cfg = dataclasses.replace(override(
                 self.detector.cfg, score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
                 max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
                 return_vertices=opts.needs_vertices, floor_angle_sigma=v["floor_angle_sigma"],
-            ), merge_radius=params.merge_radius(v["merge_radius"]))  # fmt: skip
+            ), merge_radius=params.merge_radius(v["merge_radius"]),
+                pad_rows=params.pad_rows(v["pad_rows"]))  # fmt: skip
 
     # ------------------------------------------------------------------ frames
     def header_of(self, msg) -> SourceHeader:
