@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""A camera rolled about its optical axis: what it costs. A diagnosis, not a timing.
+
+    python benchmarks/camera_roll.py --image-seed 560 --rolls 0,10,20,30
+
+The benchmark's independent images (its people, distances, size and vertical FOV range) rendered
+with the camera rolled by each of --rolls degrees (the training scenes roll it by at most
+`CameraConfig.roll_deg`, +-4 degrees), run with the predicted FOV and with the true K.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+from benchmark_set import add_set_options, fmt, set_from_args  # benchmarks/ (the script's folder is on the path)
+from machine import describe
+from mhr2_ros.evaluation.benchmark import Evaluator, ignored_people
+from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
+from mhr2_ros.inference.detector import Detector
+from mhr2_ros.training.synthetic.config import CameraConfig
+from mhr2_ros.training.synthetic.generator import SyntheticClip
+from mhr2_ros.training.synthetic.truth import to_frame_result
+
+CAMERAS = ("predicted FOV", "true K")
+
+
+def parse_rolls(text: str) -> List[float]:
+    """'0,10,20' -> [0.0, 10.0, 20.0]; ValueError naming the bad entry."""
+    rolls = []
+    for item in text.split(","):
+        try:
+            rolls.append(float(item))
+        except ValueError:
+            raise ValueError(f"--rolls: {item!r} is not a number of degrees") from None
+        if not -89.0 <= rolls[-1] <= 89.0:
+            raise ValueError(f"--rolls: {item!r} must be within +-89 degrees")
+    return rolls
+
+
+def measure(detector: Detector, clip: SyntheticClip) -> Dict[str, Dict]:
+    """Camera -> Evaluator.summary() over the clip's frames."""
+    evals = {c: Evaluator() for c in CAMERAS}
+    with torch.inference_mode():
+        for frame in clip:
+            truth = to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX)
+            ignore = ignored_people(frame.truth, truth)
+            evals[CAMERAS[0]].add(detector(frame.image), truth, ignore)
+            evals[CAMERAS[1]].add(detector(frame.image, K=np.asarray(frame.truth.K, np.float64)), truth, ignore)
+    return {c: ev.summary() for c, ev in evals.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_set_options(parser)
+    parser.add_argument("--rolls", default="0,10,20,30", help="camera rolls, degrees (default: %(default)s)")
+    args = parser.parse_args(argv)
+    args.clips = 0
+    try:
+        rolls = parse_rolls(args.rolls)
+    except ValueError as e:
+        parser.error(str(e))
+    spec = set_from_args(parser, args)
+    detector = Detector.from_checkpoint(args.weights, device="cpu")
+    trained = CameraConfig().roll_deg
+    print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
+    print(f"machine: {describe('cpu')}")
+    print(f"config: {args.weights}; {spec.images} images (seed {spec.image_seed}) at each roll, "
+          f"{spec.size[0]}x{spec.size[1]}; training scenes roll {trained[0]:g} to {trained[1]:g} deg\n")
+    print("| roll (deg) | camera | F1 | PA-MPJPE (mm) | MRPE (m) | FOV error (deg) |")
+    print("|---|---|---|---|---|---|")
+    for roll in rolls:
+        cfg = spec.synth_config(independent=True)
+        cfg = dataclasses.replace(cfg, camera=dataclasses.replace(cfg.camera, roll_deg=(roll, roll)))
+        for camera, s in measure(detector, SyntheticClip(cfg, spec.image_seed, detector.body)).items():
+            print(f"| {roll:g} | {camera} | {fmt(s['f1'], '.3f')} | {fmt(s['pa_mpjpe'], '.1f')} | "
+                  f"{fmt(s['mrpe'], '.3f')} | {fmt(s['fov_error'], '.2f')} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
