@@ -24,7 +24,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 import torch
 
-from benchmark_set import add_set_options, fmt, set_from_args  # benchmarks/ (the script's folder is on the path)
+from benchmark_set import add_set_options, fmt, image_set_and_detector, parse_list  # the script folder is on the path
 from machine import describe
 from mhr2_ros.evaluation.benchmark import Evaluator, ignored_people
 from mhr2_ros.evaluation.runner import synthetic_sequences
@@ -38,18 +38,15 @@ SETTINGS = (("nearest aspect (paper)", True, True), ("sides only", True, False),
 DEFAULT_SIZES = "288x512,384x384,360x288,384x288,432x288,576x288,672x288"
 
 
-def parse_sizes(text: str) -> List[Tuple[int, int]]:
-    """'WxH,WxH' -> [(W, H), ...]; ValueError naming the bad entry."""
-    sizes = []
-    for item in text.split(","):
-        try:
-            w, h = (int(v) for v in item.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"--sizes: {item!r} is not WIDTHxHEIGHT (e.g. 432x288)") from None
-        if w < 32 or h < 32:
-            raise ValueError(f"--sizes: {item!r} is too small (at least 32x32)")
-        sizes.append((w, h))
-    return sizes
+def parse_size(item: str) -> Tuple[int, int]:
+    """'WxH' -> (W, H); ValueError saying what is wrong."""
+    try:
+        w, h = (int(v) for v in item.lower().split("x"))
+    except ValueError:
+        raise ValueError("is not WIDTHxHEIGHT (e.g. 432x288)") from None
+    if w < 32 or h < 32:
+        raise ValueError("is too small (at least 32x32)")
+    return w, h
 
 
 def input_of(detector: Detector, pad: bool, rows: bool, hw: Tuple[int, int]):
@@ -101,13 +98,8 @@ def main(argv=None) -> int:
                         help="image sizes WxH, comma-separated (default: %(default)s)")
     parser.add_argument("--gt-intrinsics", action="store_true", help="give the detector the true K")
     args = parser.parse_args(argv)
-    args.clips = 0
-    try:
-        sizes = parse_sizes(args.sizes)
-    except ValueError as e:
-        parser.error(str(e))
-    spec = set_from_args(parser, args)
-    detector = Detector.from_checkpoint(args.weights, device="cpu")
+    sizes = parse_list(parser, "--sizes", args.sizes, parse_size)
+    spec, detector = image_set_and_detector(parser, args)
     ratios = detector.model_cfg.train_aspect_ratios
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
     print(f"machine: {describe('cpu')}")

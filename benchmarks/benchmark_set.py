@@ -37,6 +37,26 @@ def set_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return spec
 
 
+def image_set_and_detector(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """(the set of independent images the options name, without clips; the --weights detector on the CPU)."""
+    from mhr2_ros.inference.detector import Detector
+
+    args.clips = 0
+    return set_from_args(parser, args), Detector.from_checkpoint(args.weights, device="cpu")
+
+
+def parse_list(parser: argparse.ArgumentParser, flag: str, text: str, convert) -> list:
+    """The comma-separated values of option `flag`, each through `convert`, whose ValueError becomes
+    parser.error naming the item."""
+    values = []
+    for item in text.split(","):
+        try:
+            values.append(convert(item.strip()))
+        except ValueError as e:
+            parser.error(f"{flag}: {item!r} {e}")
+    return values
+
+
 def fmt(value, spec: str) -> str:
     """A table cell: `value` formatted by `spec`, or n/a when it was not measured (None)."""
     return "n/a" if value is None else format(value, spec)

@@ -3,9 +3,10 @@
 
     python benchmarks/camera_roll.py --image-seed 560 --rolls 0,10,20,30
 
-The benchmark's independent images (its people, distances, size and vertical FOV range) rendered
-with the camera rolled by each of --rolls degrees (the training scenes roll it by at most
-`CameraConfig.roll_deg`, +-4 degrees), run with the predicted FOV and with the true K.
+The benchmark's independent images (its people, distances, size and vertical FOV range; one seed)
+rendered with the camera rolled by each of --rolls degrees (the training scenes roll it by at
+most `CameraConfig.roll_deg`, +-4 degrees), run with the predicted FOV and with the true K. People
+are placed in each rolled view, so the scenes of one seed differ a little from roll to roll.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import argparse
 import dataclasses
 import shlex
 import sys
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 import torch
 
-from benchmark_set import add_set_options, fmt, set_from_args  # benchmarks/ (the script's folder is on the path)
+from benchmark_set import add_set_options, fmt, image_set_and_detector, parse_list  # the script folder is on the path
 from machine import describe
 from mhr2_ros.evaluation.benchmark import Evaluator, ignored_people
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
@@ -31,17 +32,15 @@ from mhr2_ros.training.synthetic.truth import to_frame_result
 CAMERAS = ("predicted FOV", "true K")
 
 
-def parse_rolls(text: str) -> List[float]:
-    """'0,10,20' -> [0.0, 10.0, 20.0]; ValueError naming the bad entry."""
-    rolls = []
-    for item in text.split(","):
-        try:
-            rolls.append(float(item))
-        except ValueError:
-            raise ValueError(f"--rolls: {item!r} is not a number of degrees") from None
-        if not -89.0 <= rolls[-1] <= 89.0:
-            raise ValueError(f"--rolls: {item!r} must be within +-89 degrees")
-    return rolls
+def parse_roll(item: str) -> float:
+    """'10' -> 10.0 degrees; ValueError saying what is wrong."""
+    try:
+        roll = float(item)
+    except ValueError:
+        raise ValueError("is not a number of degrees") from None
+    if not -89.0 <= roll <= 89.0:
+        raise ValueError("must be within +-89 degrees")
+    return roll
 
 
 def measure(detector: Detector, clip: SyntheticClip) -> Dict[str, Dict]:
@@ -61,13 +60,8 @@ def main(argv=None) -> int:
     add_set_options(parser)
     parser.add_argument("--rolls", default="0,10,20,30", help="camera rolls, degrees (default: %(default)s)")
     args = parser.parse_args(argv)
-    args.clips = 0
-    try:
-        rolls = parse_rolls(args.rolls)
-    except ValueError as e:
-        parser.error(str(e))
-    spec = set_from_args(parser, args)
-    detector = Detector.from_checkpoint(args.weights, device="cpu")
+    rolls = parse_list(parser, "--rolls", args.rolls, parse_roll)
+    spec, detector = image_set_and_detector(parser, args)
     trained = CameraConfig().roll_deg
     print("command: python " + " ".join(shlex.quote(a) for a in sys.argv))
     print(f"machine: {describe('cpu')}")
