@@ -8,14 +8,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import aspect_padding as ap  # noqa: E402
+from printed_tables import body_rows  # noqa: E402
 
 
 def test_the_table_has_a_row_per_size_and_setting_and_shares_equal_inputs(capsys):
     assert ap.main(["--images", "2", "--image-seed", "500", "--sizes", "384x288,432x288,384x384"]) == 0
     out = capsys.readouterr().out
     assert "machine:" in out and "training aspects" in out
-    rows = [[c.strip() for c in line.split("|")[1:4]] for line in out.splitlines()
-            if line.startswith("| ") and "padding" not in line]  # fmt: skip
+    rows = body_rows(out, "padding", 3)
     labels = [label for label, _, _ in ap.SETTINGS]
     assert [r[1] for r in rows] == labels * 3
     first = labels[0]

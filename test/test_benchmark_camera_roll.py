@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import camera_roll as cr  # noqa: E402
+from printed_tables import body_rows  # noqa: E402
 
 
 def test_the_rendered_camera_is_rolled_by_the_asked_angle(body_model):
@@ -29,8 +30,7 @@ def test_the_table_has_a_row_per_roll_and_camera(capsys):
     assert cr.main(["--images", "2", "--image-seed", "560", "--rolls", "0,15"]) == 0
     out = capsys.readouterr().out
     assert "machine:" in out and "training scenes roll -4 to 4 deg" in out
-    rows = [[c.strip() for c in line.split("|")[1:3]] for line in out.splitlines()
-            if line.startswith("| ") and "camera" not in line]  # fmt: skip
+    rows = body_rows(out, "camera", 2)
     assert rows == [[r, c] for r in ("0", "15") for c in cr.CAMERAS]
     with pytest.raises(SystemExit):
         cr.main(["--rolls", "0,95"])
