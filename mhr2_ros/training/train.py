@@ -266,9 +266,9 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
 
 def inherited_settings(cfg: TrainConfig) -> dict:
     """A fine-tune's model JSON keeps its `init` weights' inference settings (their duplicate
-    merging, chosen for that network): evaluated or run with the defaults, the fine-tune then
-    selects detections as the model it started from, and a comparison of the two measures the
-    training, not a change of selection (`--merge` still overrides it at inference)."""
+    merging and aspect padding, chosen for that network): evaluated or run with the defaults, the
+    fine-tune then selects detections as the model it started from, and a comparison of the two
+    measures the training, not a change of selection (`--merge`, `--pad-rows` still override them)."""
     if not cfg.init:
         return {}
     settings = read_checkpoint_config(Path(cfg.init))[1].get("inference")
