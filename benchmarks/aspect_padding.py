@@ -30,7 +30,7 @@ from mhr2_ros.evaluation.benchmark import Evaluator, ignored_people
 from mhr2_ros.evaluation.runner import synthetic_sequences
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
 from mhr2_ros.inference.detector import Detector
-from mhr2_ros.inference.preprocess import compute_geometry, nearest_aspect, padded_canvas
+from mhr2_ros.inference.preprocess import nearest_aspect, padded_canvas
 from mhr2_ros.training.synthetic.truth import to_frame_result
 
 # (row label, InferenceConfig.pad_to_train_aspect, InferenceConfig.pad_rows)
@@ -49,23 +49,17 @@ def parse_size(item: str) -> Tuple[int, int]:
     return w, h
 
 
-def input_of(detector: Detector, pad: bool, rows: bool, hw: Tuple[int, int]):
-    """The network input geometry a setting gives an image of (height, width)."""
-    cfg = detector.model_cfg
-    return compute_geometry(*hw, cfg.image_size, cfg.patch_size, cfg.train_aspect_ratios if pad else None, rows)
-
-
 def measure(detector: Detector, frames, gt_intrinsics: bool) -> Dict[str, Dict]:
     """Setting label -> Evaluator.summary(), or "same as LABEL" for a setting whose input repeats one."""
     hw = frames[0].image.shape[:2]
     out, seen = {}, {}
     for label, pad, rows in SETTINGS:
-        geom = input_of(detector, pad, rows, hw)
+        detector.cfg = dataclasses.replace(detector.cfg, pad_to_train_aspect=pad, pad_rows=rows)
+        geom = detector.input_geometry(*hw)
         if geom in seen:
             out[label] = f"same as {seen[geom]}"
             continue
         seen[geom] = label
-        detector.cfg = dataclasses.replace(detector.cfg, pad_to_train_aspect=pad, pad_rows=rows)
         ev = Evaluator()
         with torch.inference_mode():
             for frame in frames:

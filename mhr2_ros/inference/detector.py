@@ -31,7 +31,7 @@ from mhr2_ros.geometry import fov_from_focal
 from mhr2_ros.inference.depth_fusion import check_depth_image, depth_scales
 from mhr2_ros.inference.floor_contact import check_floor_plane, floor_scales
 from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
-from mhr2_ros.inference.preprocess import compute_geometry, resize_and_pad, to_tensor
+from mhr2_ros.inference.preprocess import InputGeometry, compute_geometry, resize_and_pad, to_tensor
 from mhr2_ros.inference.results import FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
 from mhr2_ros.inference.select import merge_duplicates, select_queries
 from mhr2_ros.io.images import check_rgb8
@@ -135,8 +135,7 @@ class Detector:
         K = _check_intrinsics(K)
         depth = None if depth is None else check_depth_image(depth, (h, w))
         floor = None if floor is None else check_floor_plane(floor)
-        ratios = self.model_cfg.train_aspect_ratios if self.cfg.pad_to_train_aspect else None
-        geom = compute_geometry(h, w, self.model_cfg.image_size, self.model_cfg.patch_size, ratios, self.pad_rows)
+        geom = self.input_geometry(h, w)
         x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)
         timer.lap("preprocess")
 
@@ -213,6 +212,12 @@ class Detector:
         """Whether the aspect padding adds rows above and below wide images: the config's, else the
         checkpoint's (true when absent: the paper's padding)."""
         return self.checkpoint_pad_rows if self.cfg.pad_rows is None else self.cfg.pad_rows
+
+    def input_geometry(self, height: int, width: int) -> InputGeometry:
+        """The network input an image of (height, width) gets under the padding settings in use."""
+        ratios = self.model_cfg.train_aspect_ratios if self.cfg.pad_to_train_aspect else None
+        return compute_geometry(height, width, self.model_cfg.image_size, self.model_cfg.patch_size, ratios,
+                                self.pad_rows)  # fmt: skip
 
     @property
     def padding(self) -> str:
