@@ -12,7 +12,9 @@ With 0 workers the training process renders on --device (as training does); with
 workers, N spawned processes render on their CPU cores, a few batches ahead. Nothing
 trains: the batches/s here is the most a training step could consume. Each row reports
 1 / the median time of next() over --batches batches, after --warmup batches (the first
-starts the workers), and its ratio to 0 workers measured in the same run.
+starts the workers), and its ratio to 0 workers measured in the same run. --best-to FILE
+writes the worker count a training run should use (`training_workers`; gpu_session.sh trains
+with it).
 """
 
 from __future__ import annotations
@@ -28,12 +30,17 @@ from pathlib import Path
 import torch
 
 from mhr2_ros.body import BodyModel
+from mhr2_ros.io.atomic import atomic_write
 from mhr2_ros.training.config import load_train_config
 from mhr2_ros.training.data import make_stream
 from mhr2_ros.training.train import model_config_of
 from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "train_synthetic_tiny.yaml"
+# With 0 workers the training process renders between its steps; with N, beside them. A step then
+# costs render + compute against max(render, compute): with the compute unknown but up to half of
+# the workers' batch time, rendering in the process wins only when it is this many times faster.
+IN_PROCESS_MARGIN = 2.0
 
 
 def train_config(args):
@@ -68,6 +75,13 @@ def measure(cfg, model_cfg, body, device: torch.device, workers: int, warmup: in
     return statistics.median(times)
 
 
+def training_workers(rates: dict) -> int:
+    """The data_workers of the fastest training stream, from batches/s per worker count (0 must
+    be among them): the fastest row with workers, or 0 when it is IN_PROCESS_MARGIN times faster."""
+    best = max((w for w in rates if w > 0), key=rates.get, default=0)
+    return 0 if best == 0 or rates[0] >= IN_PROCESS_MARGIN * rates[best] else best
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config whose data is measured")
@@ -79,6 +93,8 @@ def main() -> None:
     p.add_argument("--device", default=None, help="training device (default: cuda when available, else cpu)")
     p.add_argument("--warmup", type=int, default=2, help="batches before timing (the first starts the workers)")
     p.add_argument("--batches", type=int, default=10, help="timed batches per row")
+    p.add_argument("--best-to", type=Path, default=None,
+                   help="write the worker count a training run should use to this file (training_workers)")
     args = p.parse_args()
     if 0 not in args.workers:
         args.workers = [0, *args.workers]  # the reference of the ratios
@@ -96,11 +112,15 @@ def main() -> None:
           "batches/s = 1 / median next() time")  # fmt: skip
     print(f"\n{'workers':>7} | {'batches/s':>9} | {'images/s':>8} | vs 0 workers")
     print("-" * 8 + "+" + "-" * 11 + "+" + "-" * 10 + "+" + "-" * 13)
-    reference = None
+    rates = {}
     for workers in sorted(set(args.workers)):
-        rate = 1.0 / measure(cfg, model_cfg, body, device, workers, args.warmup, args.batches)
-        reference = reference or rate
-        print(f"{workers:>7} | {rate:9.2f} | {rate * cfg.batch_size:8.1f} | {rate / reference:11.2f}x", flush=True)
+        rates[workers] = rate = 1.0 / measure(cfg, model_cfg, body, device, workers, args.warmup, args.batches)
+        print(f"{workers:>7} | {rate:9.2f} | {rate * cfg.batch_size:8.1f} | {rate / rates[0]:11.2f}x", flush=True)
+    if args.best_to:
+        best = training_workers(rates)
+        with atomic_write(args.best_to, "w") as f:
+            f.write(f"{best}\n")
+        print(f"\ntraining workers: {best} (0 only when {IN_PROCESS_MARGIN:g}x the fastest row with workers)")
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@
 # if the training overruns and its model is written from the saved state): install the kit;
 # the GPU's facts; the tests that only run with CUDA; synthetic rendering on the CPU and the
 # GPU (benchmarks/synth.py); the training data stream with and without worker processes
-# (benchmarks/data_loading.py); network latency on the GPU (benchmarks/latency.py); training
-# for the given minutes (config/train_gpu_finetune.yaml, `--time-limit`), its log in
-# train.log; the model in parts under 16 MiB (the tool's per-file limit).
+# (benchmarks/data_loading.py), which picks the data workers the training uses (WORKERS, or 0
+# when the GPU renders twice as fast in the training process); network latency on the GPU
+# (benchmarks/latency.py); training for the given minutes (config/train_gpu_finetune.yaml,
+# `--time-limit`), its log in train.log; the model in parts under 16 MiB (the tool's per-file limit).
 set -u
 MINUTES=${1:-3}
 DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU
@@ -29,8 +30,10 @@ WORKERS=${WORKERS:-14}  # data workers rendering scenes on the CPU cores (16 on 
 OUT=${OUT:-/tmp/gpu_session_out}
 SITE=/tmp/mhr2_site
 RUN=/tmp/mhr2_gpu_run
+BEST_WORKERS=/tmp/mhr2_gpu_workers  # the loading stage's choice for the training stage
 REPORT=$OUT/report.txt
 mkdir -p "$OUT"
+rm -f "$BEST_WORKERS"  # a rehearsal's choice must not reach this run
 cd "$(dirname "$0")/.."
 
 stage() {  # stage NAME COMMAND...: run, log its output and status, go on either way
@@ -67,13 +70,15 @@ stage cuda-tests timeout 90 python3 -m pytest -q -p no:cacheprovider test/test_d
     test/test_mixed_precision.py "test/test_synthetic.py::test_cuda_renders_like_the_cpu"
 stage render timeout 45 python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
 stage loading timeout 75 python3 benchmarks/data_loading.py --config config/train_gpu_finetune.yaml --device "$DEVICE" \
-    --workers 0 "$WORKERS" --batch-size 16 --warmup 1 --batches 5
+    --workers 0 "$WORKERS" --batch-size 32 --warmup 1 --batches 5 --best-to "$BEST_WORKERS"
 stage latency timeout 100 python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
 train() {  # its own log (train.log); the report gets the last lines
-    local limit_s
+    local limit_s workers=$WORKERS
+    [ -s "$BEST_WORKERS" ] && workers=$(cat "$BEST_WORKERS")  # else the loading stage failed: WORKERS
+    echo "data workers: $workers"
     limit_s=$(python3 -c "print(int(float('$MINUTES') * 60 + 60))")  # the setup and the final save
     TQDM_MININTERVAL=15 timeout "$limit_s" python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
-        --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" --data-workers "$WORKERS" >"$OUT/train.log" 2>&1
+        --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" --data-workers "$workers" >"$OUT/train.log" 2>&1
     local status=$?
     if [ ! -f "$RUN/model.safetensors" ] && [ -f "$RUN/last.json" ]; then
         # Overran its limit: timeout's SIGTERM saved the state at the step it stopped; a resume

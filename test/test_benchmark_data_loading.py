@@ -28,3 +28,24 @@ def test_the_benchmark_prints_batches_per_second_per_worker_count(monkeypatch, c
     assert float(rows[1][3]) == pytest.approx(float(rows[1][1]) / float(rows[0][1]), rel=0.02, abs=0.02)
     for workers, rate, images, _ in rows:
         assert float(images) == pytest.approx(2 * float(rate), abs=0.06)  # batch 2
+
+
+def test_training_workers_prefers_workers_unless_the_process_renders_much_faster():
+    assert data_loading.training_workers({0: 1.0, 7: 2.0, 14: 3.0}) == 14
+    assert data_loading.training_workers({0: 5.0, 14: 3.0}) == 14  # faster, but it renders between the steps
+    assert data_loading.training_workers({0: 6.0, 14: 3.0}) == 0  # IN_PROCESS_MARGIN (2) times faster
+    assert data_loading.training_workers({0: 1.0}) == 0
+
+
+def test_best_to_writes_the_training_workers(monkeypatch, capsys, tmp_path):
+    best = tmp_path / "workers"
+    argv = ["data_loading.py", "--workers", "1", "--size", "64x48", "--people", "1", "1", "--batch-size", "2",
+            "--warmup", "1", "--batches", "2", "--device", "cpu", "--best-to", str(best)]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    data_loading.main()
+    out = capsys.readouterr().out
+    rates = {int(w): float(r) for w, r in re.findall(r"^ +(\d+) \| +([\d.]+) \|", out, re.M)}
+    assert sorted(rates) == [0, 1]
+    chosen = int(best.read_text())
+    assert chosen == data_loading.training_workers(rates)
+    assert f"training workers: {chosen}" in out

@@ -73,3 +73,16 @@ def test_the_recorded_evaluation_used_the_weights_own_selection(shipped):
     assert info["inference"]["pad_rows"] is False and "size=(384, 288)" in table["data"]
     for key in METRICS:
         assert key in info["evaluation"]["paper_selection"]["metrics"], key
+
+
+def test_the_gpu_fine_tune_continues_the_last_stage_loss(shipped):
+    """config/train_gpu_finetune.yaml continues these weights: with another loss it would first
+    undo what their last stage trained for (stage 5's FOV loss, stage 6's pose weight)."""
+    _, _, info = shipped
+    last = load_train_config(REPO / info["train_config"][-1])
+    gpu = load_train_config(REPO / "config" / "train_gpu_finetune.yaml")
+    assert gpu.init == "weights/mhr2_tiny.safetensors" and DEFAULT_WEIGHTS == REPO / gpu.init
+    assert gpu.loss_weights == last.loss_weights and gpu.loss_weights.pose > 1
+    assert gpu.loss == last.loss and gpu.matcher == last.matcher
+    assert gpu.token_supervision == last.token_supervision
+    assert not gpu.trainable  # the whole network: the frozen encoder held the CPU tries back
