@@ -5,26 +5,32 @@
 #
 # Here first:   python benchmarks/gpu_kit.py          (builds .gpukit/, about a minute)
 # There:        device run, carry [".gpukit"], timeout_s 580:
-#                   bash benchmarks/gpu_session.sh 3      (training minutes; default 3)
+#                   bash benchmarks/gpu_session.sh        (training: what the other stages leave of
+#                                                          SESSION_S, default 570 s; or give MINUTES)
 # Back here:    cat $FILES/model.safetensors.part-* > runs/gpu/model.safetensors
 #               cp $FILES/model.json runs/gpu/
 # Judge it:     T="--image-seed 500 --clip-seed 600 --clips 10"   (the tuning set)
 #               mhr2 eval $T --json shipped.json; mhr2 eval --weights runs/gpu/model.safetensors $T --json gpu.json
 #               (the fine-tune's model.json keeps the shipped model's duplicate merging: same selection)
-#               mhr2 compare shipped.json gpu.json --split     (better / worse beyond the noise;
-#               read PA-MPJPE and MRPE on its "same people" rows when the recall moved)
+#               mhr2 compare shipped.json gpu.json --split --rule   (better / worse beyond the noise, and
+#               the tries' rule: exit 0 when better on one of F1, PA-MPJPE, MRPE, IDF1 on person boxes and
+#               worse on none; read PA-MPJPE and MRPE on its "same people" rows when the recall moved;
+#               then the confirmation set, --image-seed 700 --clip-seed 800, with --guard: worse on none)
 #
 # Stages (each logs to report.txt, has its own time limit, and a failure does not stop the
-# next; at most 5.2 min + the training minutes + 1, so 9.2 min with the default 3, and 1.5 more
-# if the training overruns and its model is written from the saved state): install the kit;
+# next; at most 5.2 min before the training, which gets what is left of SESSION_S after
+# TRAIN_RESERVE_S for its setup, its final save, the 1.5 minutes that write the model from the
+# saved state if it overruns, and the split; at least 1 minute): install the kit;
 # the GPU's facts; the tests that only run with CUDA; synthetic rendering on the CPU and the
 # GPU (benchmarks/synth.py); the training data stream with and without worker processes
 # (benchmarks/data_loading.py), which picks the data workers the training uses (WORKERS, or 0
 # when the GPU renders twice as fast in the training process); network latency on the GPU
-# (benchmarks/latency.py); training for the given minutes (config/train_gpu_finetune.yaml,
+# (benchmarks/latency.py); the training (config/train_gpu_finetune.yaml,
 # `--time-limit`), its log in train.log; the model in parts under 16 MiB (the tool's per-file limit).
 set -u
-MINUTES=${1:-3}
+MINUTES=${1:-auto}  # training minutes; auto: what the earlier stages leave of SESSION_S
+SESSION_S=${SESSION_S:-570}  # the whole run's seconds: the device call's timeout_s (580) less 10
+TRAIN_RESERVE_S=165  # after the time limit: 60 s (setup, final save) + 90 s (overrun: write the model) + 15 s
 DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU
 WORKERS=${WORKERS:-14}  # data workers rendering scenes on the CPU cores (16 on the lent H200 machine)
 OUT=${OUT:-/tmp/gpu_session_out}
@@ -73,12 +79,14 @@ stage loading timeout 75 python3 benchmarks/data_loading.py --config config/trai
     --workers 0 "$WORKERS" --batch-size 32 --warmup 1 --batches 5 --best-to "$BEST_WORKERS"
 stage latency timeout 100 python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
 train() {  # its own log (train.log); the report gets the last lines
-    local limit_s workers=$WORKERS
+    local limit_s workers=$WORKERS minutes=$MINUTES
     [ -s "$BEST_WORKERS" ] && workers=$(cat "$BEST_WORKERS")  # else the loading stage failed: WORKERS
-    echo "data workers: $workers"
-    limit_s=$(python3 -c "print(int(float('$MINUTES') * 60 + 60))")  # the setup and the final save
+    [ "$minutes" = auto ] &&
+        minutes=$(python3 -c "print(round(max(1.0, ($SESSION_S - $SECONDS - $TRAIN_RESERVE_S) / 60), 2))")
+    echo "data workers: $workers; training minutes: $minutes (started at $SECONDS s of the run)"
+    limit_s=$(python3 -c "print(int(float('$minutes') * 60 + 60))")  # the setup and the final save
     TQDM_MININTERVAL=15 timeout "$limit_s" python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
-        --time-limit "$MINUTES" --output "$RUN" --device "$DEVICE" --data-workers "$workers" >"$OUT/train.log" 2>&1
+        --time-limit "$minutes" --output "$RUN" --device "$DEVICE" --data-workers "$workers" >"$OUT/train.log" 2>&1
     local status=$?
     if [ ! -f "$RUN/model.safetensors" ] && [ -f "$RUN/last.json" ]; then
         # Overran its limit: timeout's SIGTERM saved the state at the step it stopped; a resume

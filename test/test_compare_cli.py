@@ -112,3 +112,39 @@ def test_the_settings_that_differ_are_named(tmp_path, capsys):
     assert "settings that differ: none\n" in capsys.readouterr().out
     assert main(["compare", str(base), str(_eval_json(tmp_path / "old.json"))]) == 0
     assert "settings that differ: not recorded\n" in capsys.readouterr().out
+
+
+def test_the_rule_decides_and_sets_the_exit_status(tmp_path, capsys):
+    base, new = _eval_json(tmp_path / "base.json"), _eval_json(tmp_path / "new.json", found_extra=20)
+    out = tmp_path / "cmp.json"
+    # the default rule (F1, PA-MPJPE, MRPE, IDF1 on person boxes): F1 better, the rest the same
+    assert main(["compare", str(base), str(new), "--rule", "--json", str(out)]) == 0
+    assert "rule (better on one of f1, pa_mpjpe, mrpe, idf1_2d, worse on none): accepted, better: f1" in (
+        capsys.readouterr().out)
+    assert json.loads(out.read_text())["rule"] == {"metrics": ["f1", "pa_mpjpe", "mrpe", "idf1_2d"],
+                                                   "needs_better": True, "accepted": True, "better": ["f1"],
+                                                   "worse": [], "no_verdict": []}  # fmt: skip
+    assert main(["compare", str(new), str(base), "--rule"]) == 3  # F1 worse
+    assert "rejected, worse: f1" in capsys.readouterr().out
+    assert main(["compare", str(base), str(base), "--rule"]) == 3  # a copy: nothing better
+    assert "rejected, nothing better" in capsys.readouterr().out
+    assert main(["compare", str(base), str(new), "--rule", "pa_mpjpe,mrpe"]) == 3  # only the unchanged ones
+    assert main(["compare", str(base), str(new), "--rule", "recall, precision"]) == 0
+    # a run without per-person records has no same-people verdict: neither better nor worse
+    old = _eval_json(tmp_path / "old.json", people=False)
+    assert main(["compare", str(old), str(new), "--rule", "recall,pa_mpjpe_same"]) == 0
+    assert "accepted, better: recall (no verdict: pa_mpjpe_same)" in capsys.readouterr().out
+    # --guard (a confirmation set): none worse is enough
+    assert main(["compare", str(base), str(base), "--guard"]) == 0
+    assert "rule (worse on none of f1, pa_mpjpe, mrpe, idf1_2d): accepted, nothing better" in capsys.readouterr().out
+    assert main(["compare", str(new), str(base), "--guard", "pa_mpjpe,f1"]) == 3
+    assert "rejected, worse: f1" in capsys.readouterr().out
+
+
+def test_an_unknown_rule_metric_is_named(tmp_path, capsys):
+    base = _eval_json(tmp_path / "base.json")
+    assert main(["compare", str(base), str(base), "--rule", "f1,mpjpe"]) == 2
+    err = capsys.readouterr().err
+    assert "--rule 'f1,mpjpe': unknown metric(s) mpjpe; choose among f1, precision" in err
+    assert main(["compare", str(base), str(base), "--guard", "idf"]) == 2
+    assert "--guard 'idf': unknown metric(s) idf" in capsys.readouterr().err

@@ -21,6 +21,9 @@ LABELS = {
     "idf1": ("IDF1, 3D", "{:+.3f}"), "pa_mpjpe_same": ("PA-MPJPE, same people (mm)", "{:+.1f}"),
     "mrpe_same": ("MRPE, same people (m)", "{:+.3f}"),
 }  # fmt: skip
+# --rule without a list: the rule the shipped model's tries were judged by (weights/README.md)
+DEFAULT_RULE = "f1,pa_mpjpe,mrpe,idf1_2d"
+EXIT_REJECTED = 3  # --rule / --guard: the candidate failed it (2 is a bad input, as for every mhr2 command)
 
 
 def add_parser(sub) -> None:
@@ -41,6 +44,15 @@ def add_parser(sub) -> None:
                    help="also compare each stratum alone (each image set; the clips): shows whether a difference "
                    "comes from the independent images or from a few clips")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the comparison to this JSON file")
+    decision = p.add_mutually_exclusive_group()
+    decision.add_argument("--rule", nargs="?", const=DEFAULT_RULE, default=None, metavar="METRICS",
+                          help="decide: accept NEW when at least one of these comma-separated metrics is "
+                          f"'better' and none is 'worse'; exit status 0 accepted, {EXIT_REJECTED} rejected. "
+                          f"Without a list: {DEFAULT_RULE} (the rule of the shipped model's training tries). "
+                          "Metrics: " + ", ".join(LABELS))  # fmt: skip
+    decision.add_argument("--guard", nargs="?", const=DEFAULT_RULE, default=None, metavar="METRICS",
+                          help="decide as --rule, needing none 'worse' only (a confirmation set; a change "
+                          "that must not cost anything)")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -78,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from mhr2_ros.evaluation.uncertainty import compare, thin_note
 
     check_output_file("--json", args.json)
+    needs_better = args.guard is None
+    rule = parse_rule(args.rule if needs_better else args.guard, "--rule" if needs_better else "--guard")
     base, base_units, base_people = load_units(args.base)
     new, new_units, new_people = load_units(args.new)
     if base["metrics"].get("match_iou") != new["metrics"].get("match_iou"):  # load_units checked "metrics"
@@ -111,11 +125,49 @@ def run(args: argparse.Namespace) -> int:
             payload["by_stratum"][stratum] = part
             print(f"\n{stratum} alone ({len(base_part)} units):")
             print(format_comparison(part))
+    if rule:
+        payload["rule"] = decide(result, rule, needs_better)
+        print("\n" + format_decision(payload["rule"]))
     if args.json:
         with atomic_write(args.json, "w") as f:
             json.dump(payload, f, indent=1)
         print(f"wrote {args.json}")
-    return 0
+    return EXIT_REJECTED if rule and not payload["rule"]["accepted"] else 0
+
+
+def parse_rule(text: Optional[str], option: str = "--rule") -> List[str]:
+    """The metric names of --rule / --guard ([] without it); InputError naming an unknown one."""
+    from mhr2_ros.errors import InputError
+
+    if text is None:
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LABELS]
+    if unknown or not names:
+        raise InputError(f"{option} {text!r}: unknown metric(s) {', '.join(unknown) or '(none given)'}; "
+                         f"choose among {', '.join(LABELS)}")  # fmt: skip
+    return names
+
+
+def decide(result: Dict[str, Dict], metrics: List[str], needs_better: bool = True) -> Dict:
+    """The rule's decision: accepted when none of `metrics` is 'worse' and (`needs_better`) one is 'better'.
+    A metric without a verdict (n/a: IDF1 on data without clips; the same-people rows of a run
+    without per-person records) counts as neither."""
+    verdicts = {m: result.get(m, {}).get("verdict", "n/a") for m in metrics}
+    better = [m for m, v in verdicts.items() if v == "better"]
+    worse = [m for m, v in verdicts.items() if v == "worse"]
+    accepted = not worse and (bool(better) or not needs_better)
+    return {"metrics": metrics, "needs_better": needs_better, "accepted": accepted, "better": better, "worse": worse,
+            "no_verdict": [m for m, v in verdicts.items() if v == "n/a"]}  # fmt: skip
+
+
+def format_decision(decision: Dict) -> str:
+    names = ", ".join(decision["metrics"])
+    rule = f"better on one of {names}, worse on none" if decision["needs_better"] else f"worse on none of {names}"
+    why = (f"worse: {', '.join(decision['worse'])}" if decision["worse"] else
+           f"better: {', '.join(decision['better'])}" if decision["better"] else "nothing better")  # fmt: skip
+    missing = f" (no verdict: {', '.join(decision['no_verdict'])})" if decision["no_verdict"] else ""
+    return f"rule ({rule}): {'accepted' if decision['accepted'] else 'rejected'}, {why}{missing}"
 
 
 # What `mhr2 eval --json` records of how it ran, beside the weights and the data (each printed above).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 from mhr2_ros.errors import InputError
 
