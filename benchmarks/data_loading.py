@@ -76,10 +76,10 @@ def measure(cfg, model_cfg, body, device: torch.device, workers: int, warmup: in
 
 
 def training_workers(rates: dict) -> int:
-    """The data_workers of the fastest training stream, from batches/s per worker count (0 must
-    be among them): the fastest row with workers, or 0 when it is IN_PROCESS_MARGIN times faster."""
+    """The data_workers of the fastest training stream, from batches/s per worker count (the rows
+    that ran): the fastest row with workers, or 0 when it is IN_PROCESS_MARGIN times faster."""
     best = max((w for w in rates if w > 0), key=rates.get, default=0)
-    return 0 if best == 0 or rates[0] >= IN_PROCESS_MARGIN * rates[best] else best
+    return 0 if best == 0 or rates.get(0, 0.0) >= IN_PROCESS_MARGIN * rates[best] else best
 
 
 def main() -> None:
@@ -114,8 +114,15 @@ def main() -> None:
     print("-" * 8 + "+" + "-" * 11 + "+" + "-" * 10 + "+" + "-" * 13)
     rates = {}
     for workers in sorted(set(args.workers)):
-        rates[workers] = rate = 1.0 / measure(cfg, model_cfg, body, device, workers, args.warmup, args.batches)
-        print(f"{workers:>7} | {rate:9.2f} | {rate * cfg.batch_size:8.1f} | {rate / rates[0]:11.2f}x", flush=True)
+        try:  # a row that cannot run (no shared memory for workers, a CUDA renderer that fails) is named
+            rates[workers] = rate = 1.0 / measure(cfg, model_cfg, body, device, workers, args.warmup, args.batches)
+        except Exception as e:  # any failure: the other rows still tell the training what runs
+            print(f"{workers:>7} | failed: {type(e).__name__}: {e}", flush=True)
+            continue
+        ratio = f"{rate / rates[0]:11.2f}x" if 0 in rates else f"{'n/a':>12}"
+        print(f"{workers:>7} | {rate:9.2f} | {rate * cfg.batch_size:8.1f} | {ratio}", flush=True)
+    if not rates:
+        sys.exit("every row failed: nothing to choose from")
     if args.best_to:
         best = training_workers(rates)
         with atomic_write(args.best_to, "w") as f:

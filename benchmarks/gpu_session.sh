@@ -17,16 +17,18 @@
 #               worse on none; read PA-MPJPE and MRPE on its "same people" rows when the recall moved;
 #               then the confirmation set, --image-seed 700 --clip-seed 800, with --guard: worse on none)
 #
-# Stages (each logs to report.txt, has its own time limit, and a failure does not stop the
-# next; at most 5.2 min before the training, which gets what is left of SESSION_S after
+# Stages (each logs to report.txt, has its own time limit, and a failure does not stop the next;
+# at most 5.2 min before the training, which gets what is left of SESSION_S after
 # TRAIN_RESERVE_S for its setup, its final save, the 1.5 minutes that write the model from the
-# saved state if it overruns, and the split; at least 1 minute): install the kit;
-# the GPU's facts; the tests that only run with CUDA; synthetic rendering on the CPU and the
-# GPU (benchmarks/synth.py); the training data stream with and without worker processes
+# saved state if it overruns, and the split; at least 1 minute): install the kit; the GPU's
+# facts; the tests that only run with CUDA; synthetic rendering on the CPU and the GPU
+# (benchmarks/synth.py); the training data stream with and without worker processes
 # (benchmarks/data_loading.py), which picks the data workers the training uses (WORKERS, or 0
-# when the GPU renders twice as fast in the training process); network latency on the GPU
-# (benchmarks/latency.py); the training (config/train_gpu_finetune.yaml,
-# `--time-limit`), its log in train.log; the model in parts under 16 MiB (the tool's per-file limit).
+# when the GPU renders twice as fast in the training process or the workers fail; a training
+# that fails before its first saved state runs again without workers in the time left); network
+# latency on the GPU (benchmarks/latency.py); the training (config/train_gpu_finetune.yaml,
+# `--time-limit`), its log in train.log; the model in parts under 16 MiB (the tool's per-file
+# limit).
 set -u
 MINUTES=${1:-auto}  # training minutes; auto: what the earlier stages leave of SESSION_S
 SESSION_S=${SESSION_S:-570}  # the whole run's seconds: the device call's timeout_s (580) less 10
@@ -39,7 +41,7 @@ RUN=/tmp/mhr2_gpu_run
 BEST_WORKERS=/tmp/mhr2_gpu_workers  # the loading stage's choice for the training stage
 REPORT=$OUT/report.txt
 mkdir -p "$OUT"
-rm -f "$BEST_WORKERS"  # a rehearsal's choice must not reach this run
+rm -rf "$BEST_WORKERS" "$RUN" "$OUT/train.log"  # a rehearsal's choice, run and log must not reach this run
 cd "$(dirname "$0")/.."
 
 stage() {  # stage NAME COMMAND...: run, log its output and status, go on either way
@@ -78,16 +80,29 @@ stage render timeout 45 python3 benchmarks/synth.py --people 1 5 --sizes 384x288
 stage loading timeout 75 python3 benchmarks/data_loading.py --config config/train_gpu_finetune.yaml --device "$DEVICE" \
     --workers 0 "$WORKERS" --batch-size 32 --warmup 1 --batches 5 --best-to "$BEST_WORKERS"
 stage latency timeout 100 python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
-train() {  # its own log (train.log); the report gets the last lines
-    local limit_s workers=$WORKERS minutes=$MINUTES
-    [ -s "$BEST_WORKERS" ] && workers=$(cat "$BEST_WORKERS")  # else the loading stage failed: WORKERS
-    [ "$minutes" = auto ] &&
-        minutes=$(python3 -c "print(round(max(1.0, ($SESSION_S - $SECONDS - $TRAIN_RESERVE_S) / 60), 2))")
-    echo "data workers: $workers; training minutes: $minutes (started at $SECONDS s of the run)"
+left_s() { echo $((SESSION_S - SECONDS - TRAIN_RESERVE_S)); }  # seconds the training may still plan for
+train_with() {  # train_with WORKERS: one training run (appends to train.log); its exit status
+    local minutes=$MINUTES limit_s
+    [ "$minutes" = auto ] && minutes=$(python3 -c "print(round(max(1.0, $(left_s) / 60), 2))")
+    echo "data workers: $1; training minutes: $minutes (started at $SECONDS s of the run)"
     limit_s=$(python3 -c "print(int(float('$minutes') * 60 + 60))")  # the setup and the final save
     TQDM_MININTERVAL=15 timeout "$limit_s" python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
-        --time-limit "$minutes" --output "$RUN" --device "$DEVICE" --data-workers "$workers" >"$OUT/train.log" 2>&1
-    local status=$?
+        --time-limit "$minutes" --output "$RUN" --device "$DEVICE" --data-workers "$1" >>"$OUT/train.log" 2>&1
+}
+train() {  # its own log (train.log); the report gets the last lines
+    local workers=$WORKERS status
+    [ -s "$BEST_WORKERS" ] && workers=$(cat "$BEST_WORKERS")  # else the loading stage failed: WORKERS
+    train_with "$workers"
+    status=$?
+    if [ ! -f "$RUN/model.safetensors" ] && [ ! -f "$RUN/last.json" ] && [ "$workers" != 0 ] &&
+        [ "$MINUTES" = auto ] && [ "$(left_s)" -ge 60 ]; then
+        # Failed before any saved state (workers that could not start or died): the time left
+        # goes to a run that renders in the training process.
+        echo "training with $workers data workers failed (exit $status): again with none"
+        rm -rf "$RUN"
+        train_with 0
+        status=$?
+    fi
     if [ ! -f "$RUN/model.safetensors" ] && [ -f "$RUN/last.json" ]; then
         # Overran its limit: timeout's SIGTERM saved the state at the step it stopped; a resume
         # to that same step trains nothing and writes the model, so the session still returns one.

@@ -35,6 +35,28 @@ def test_training_workers_prefers_workers_unless_the_process_renders_much_faster
     assert data_loading.training_workers({0: 5.0, 14: 3.0}) == 14  # faster, but it renders between the steps
     assert data_loading.training_workers({0: 6.0, 14: 3.0}) == 0  # IN_PROCESS_MARGIN (2) times faster
     assert data_loading.training_workers({0: 1.0}) == 0
+    assert data_loading.training_workers({14: 3.0}) == 14  # the in-process row failed
+
+
+def test_a_row_that_fails_is_named_and_the_others_choose(monkeypatch, capsys, tmp_path):
+    """Workers that cannot start (no shared memory on a sandboxed machine) must not cost the GPU
+    session its training: the row says why, and the choice is made among the rows that ran."""
+    measure = data_loading.measure
+
+    def workers_fail(cfg, model_cfg, body, device, workers, warmup, batches):
+        if workers:
+            raise OSError("[Errno 28] No space left on device: '/dev/shm'")
+        return measure(cfg, model_cfg, body, device, workers, warmup, batches)
+
+    monkeypatch.setattr(data_loading, "measure", workers_fail)
+    best = tmp_path / "workers"
+    monkeypatch.setattr(sys, "argv", ["data_loading.py", "--workers", "0", "2", "--size", "64x48", "--people", "1",
+                                      "1", "--batch-size", "2", "--warmup", "1", "--batches", "2", "--device", "cpu",
+                                      "--best-to", str(best)])  # fmt: skip
+    data_loading.main()
+    out = capsys.readouterr().out
+    assert "      2 | failed: OSError: [Errno 28] No space left on device: '/dev/shm'" in out
+    assert int(best.read_text()) == 0 and "training workers: 0" in out
 
 
 def test_best_to_writes_the_training_workers(monkeypatch, capsys, tmp_path):
