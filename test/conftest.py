@@ -30,6 +30,15 @@ def tiny_detector(tiny_config, body_model):
 
 
 @pytest.fixture(scope="session")
+def shipped_detector(body_model):
+    """The shipped weights: for tests whose premise is a person found where a person stands (a random
+    network's people lie anywhere, and where depends on the torch version's initialisers)."""
+    from mhr2_ros.inference.detector import Detector
+
+    return Detector.from_checkpoint()
+
+
+@pytest.fixture(scope="session")
 def make_clip(tmp_path_factory, body_model):
     """Factory: write a small synthetic clip as `mhr2 synth` does; returns its folder (named `name`)."""
     from mhr2_ros.training.synthetic.config import SynthConfig

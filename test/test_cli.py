@@ -201,13 +201,14 @@ def test_demo_runs_on_the_embedded_clip(weights, tmp_path, capsys):
         cap.release()
 
 
-def test_demo_with_depth_scales_people_to_the_rendered_depth(weights, tmp_path, capsys):
+def test_demo_with_depth_scales_people_to_the_rendered_depth(tmp_path, capsys):
+    """The shipped weights (the default): the people it finds stand where the rendered depth sees
+    them (a random network's people lie anywhere, where depending on the torch version)."""
     out = tmp_path / "demo"
-    assert _run("demo", "--weights", weights, "-o", out, "--frames", "2", "--people", "2", "--depth",
-                "--threshold", "0", "--max-humans", "2") == 0  # fmt: skip
+    assert _run("demo", "-o", out, "--frames", "2", "--people", "2", "--depth") == 0
     assert "depth: people scaled to the clip's rendered depth images" in capsys.readouterr().out
     sources = [h["depth_source"] for r in _lines(out / "frames.jsonl") for h in r["humans"]]
-    assert sources and "depth image" in sources  # a person far off the image may keep the network's
+    assert len(sources) >= 2 and set(sources) == {"depth image"}
 
 
 def test_demo_on_the_floor_stands_people_on_it(tmp_path, capsys):

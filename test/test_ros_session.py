@@ -139,12 +139,16 @@ def _image_msg(rgb, stamp_ns=2_000_000_000, frame_id="cam_optical_frame"):
                  step=3 * w, data=rgb.reshape(-1))  # fmt: skip
 
 
-@pytest.fixture
-def session(tiny_detector):
+def _session(detector) -> DetectorSession:
     values = {"score_threshold": 0.0, "max_humans": 2, "marker_mesh": False, "track": False}
     s = DetectorSession(RosbagsFactory(STORE), values)
-    s.attach(copy.copy(tiny_detector))
+    s.attach(copy.copy(detector))
     return s
+
+
+@pytest.fixture
+def session(tiny_detector):
+    return _session(tiny_detector)
 
 
 def test_session_builds_every_output_of_an_image(session, scene):
@@ -293,11 +297,12 @@ def test_a_depth_image_within_the_sync_tolerance_sets_the_depths(session, scene,
     assert [h.depth for h in late.result.humans] == [h.depth for h in plain.result.humans]
 
 
-def test_a_floor_from_tf_stands_people_on_it_while_floor_frame_is_set(session, scene):
+def test_a_floor_from_tf_stands_people_on_it_while_floor_frame_is_set(shipped_detector, scene):
     """floor_frame: the plane tf.floor_from_transform makes of a looked-up transform (a camera
     pitched 10 degrees down, its floor set 1.2x below the first person's lowest point) moves that
     person towards 1.2x farther, DEPTH_FLOOR in the message, exactly 1.2x with floor_angle_sigma 0;
     floor_frame '' ignores the floor."""
+    session = _session(shipped_detector)  # people stood on the scene's floor, below the camera
     image, _ = scene
     session.update({"publish_meshes": True})  # the detector returns the vertices
     plain = session.process(_image_msg(image), compressed=False)

@@ -129,7 +129,8 @@ def test_frames_without_a_path_are_named():
         tree.lookup("camera_optical_frame", "map")
 
 
-def test_bag_floor_frame_moves_people_towards_the_floor_of_the_bags_tf(tmp_path, body_model, tiny_detector, caplog):
+def test_bag_floor_frame_moves_people_towards_the_floor_of_the_bags_tf(tmp_path, body_model, shipped_detector,
+                                                                      caplog):
     """A bag with the mount chain on /tf_static (a level camera, its floor 1.2x below the first
     person's lowest point) and one image: `--floor-frame base_footprint` moves that person towards
     1.2x farther (DEPTH_FLOOR); a floor frame the bag lacks is warned about and changes nothing."""
@@ -146,8 +147,8 @@ def test_bag_floor_frame_moves_people_towards_the_floor_of_the_bags_tf(tmp_path,
     from test_rosbag import FRAME, T0, TOPIC, image_msg
 
     image, _ = render_demo_scene(body_model, width=160, height=120)
-    det = copy.copy(tiny_detector)
-    det.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2)
+    det = copy.copy(shipped_detector)  # people stood on the scene's floor: their lowest points below the camera
+    det.cfg = override(shipped_detector.cfg, score_threshold=0.0, max_humans=2)
     plain = det(image)
     lowest = float(np.max(plain.humans[0].vertices[:, 1]))  # meters below a level camera
     tf_msg = F.new("tf2_msgs/msg/TFMessage", transforms=mount_chain(1.2 * lowest, 0.0, optical=FRAME))
@@ -177,7 +178,7 @@ def test_bag_floor_frame_moves_people_towards_the_floor_of_the_bags_tf(tmp_path,
 
 
 def test_bag_floor_frame_interpolates_a_moving_head_with_transforms_recorded_after_the_image(
-        tmp_path, body_model, tiny_detector, weights, caplog):
+        tmp_path, body_model, shipped_detector, weights, caplog):
     """The head pitches -4, +4 and +2 degrees on /tf, stamped at -50, 50 and 150 ms, each recorded
     after the images stamped before it (the last after the next image too, within
     floor_tf_timeout): images at 0, 100 and 110 ms wait for them, and their floors are the level one,
@@ -196,8 +197,8 @@ def test_bag_floor_frame_interpolates_a_moving_head_with_transforms_recorded_aft
     from test_rosbag import FRAME, T0, TOPIC, image_msg
 
     image, _ = render_demo_scene(body_model, width=160, height=120)
-    det = copy.copy(tiny_detector)
-    det.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2)
+    det = copy.copy(shipped_detector)  # people stood on the scene's floor: their lowest points below the camera
+    det.cfg = override(shipped_detector.cfg, score_threshold=0.0, max_humans=2)
     plain = det(image)
     height = 1.2 * float(np.max(plain.humans[0].vertices[:, 1]))  # a level camera's floor 1.2x below
     chain = mount_chain(height, 0.0, optical=FRAME)
