@@ -34,6 +34,7 @@ PARAMETER_ARGUMENTS = (
     "camera_frame",
     "max_image_age",
     "use_depth",
+    "depth_transport",
     "floor_frame",
     "floor_angle_sigma",
     "floor_tf_timeout",
@@ -78,7 +79,8 @@ PARAMETER_ARGUMENTS = (
 LAUNCH_ARGUMENTS = {
     "image": ("/camera/image_raw", "image topic (its /compressed sibling with image_transport:=compressed)"),
     "camera_info": ("/camera/camera_info", "sensor_msgs/CameraInfo topic of the image"),
-    "depth": ("/camera/aligned_depth_to_color/image_raw", "depth image registered to the colour image (use_depth)"),
+    "depth": ("/camera/aligned_depth_to_color/image_raw", "depth image registered to the colour image (use_depth; "
+              "its /compressedDepth sibling with depth_transport:=compressedDepth)"),
     "namespace": ("", "namespace of the node and its topics"),
     "params_file": ("", "parameters file (default: share/mhr2_ros/config/detector.yaml)"),
     "use_sim_time": ("false", "use /clock (bag playback, simulation)"),
@@ -115,7 +117,8 @@ def _detector(context):
         parameters=[arg["params_file"] or str(_share() / "config" / "detector.yaml"), _overrides(context),
                     {"use_sim_time": sim_time}],
         remappings=[("image", image), ("image/compressed", f"{image}/compressed"),
-                    ("camera_info", arg["camera_info"]), ("depth", arg["depth"])],
+                    ("camera_info", arg["camera_info"]), ("depth", arg["depth"]),
+                    ("depth/compressedDepth", f"{arg['depth']}/compressedDepth")],
         arguments=["--ros-args", "--log-level", arg["log_level"]],
         output="screen",
     )  # fmt: skip

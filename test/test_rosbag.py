@@ -29,6 +29,7 @@ TOPIC, INFO_TOPIC, FRAME = "/cam/image_raw", "/cam/camera_info", "cam_optical_fr
 STORE = make_typestore("humble")
 T0 = 1_700_000_000_000_000_000
 IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 
 
 def _header(stamp_ns, frame_id=FRAME):
@@ -55,7 +56,7 @@ def camera_info_msg(K, width, height, stamp_ns, P=None, D=(), model="plumb_bob")
 def write_bag(path, storage, images, compressed=False, info=None, frame_id=FRAME):
     """images: list of (stamp_ns, rgb). Bag time = stamp + 5 ms (the receipt)."""
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-    msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
+    msgtype = COMPRESSED_IMAGE if compressed else IMAGE
     with Writer(path, version=8, storage_plugin=plugin) as w:
         conn = w.add_connection(TOPIC + ("/compressed" if compressed else ""), msgtype, typestore=STORE)
         info_conn = w.add_connection(INFO_TOPIC, "sensor_msgs/msg/CameraInfo", typestore=STORE) if info else None
@@ -304,19 +305,25 @@ def test_compressed_images_camera_info_and_people(tmp_path, scene_images, detect
 DEPTH_TOPIC = "/cam/aligned_depth/image_raw"
 
 
-def write_rgbd_bag(path, images, depth_stamps, wall_m=3.0):
+def write_rgbd_bag(path, images, depth_stamps, wall_m=3.0, depth_topic=DEPTH_TOPIC, encode=None):
     """Images with a depth image each (16UC1 mm, a wall `wall_m` ahead) stamped depth_stamps[i]
     (another stamp than the image's: out of sync), recorded 4 ms before the image for the first
-    and 3 ms after it for the others (as drivers publish the aligned depth after the colour)."""
+    and 3 ms after it for the others (as drivers publish the aligned depth after the colour).
+    `encode` (mm array, header) -> (message, type): another depth message (compressedDepth)."""
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as w:
         conn = w.add_connection(TOPIC, IMAGE, typestore=STORE)
-        depth_conn = w.add_connection(DEPTH_TOPIC, IMAGE, typestore=STORE)
+        depth_type = IMAGE if encode is None else COMPRESSED_IMAGE
+        depth_conn = w.add_connection(depth_topic, depth_type, typestore=STORE)
         for (stamp, rgb), depth_stamp in zip(images, depth_stamps):
             h, w_ = rgb.shape[:2]
             mm = np.full((h, w_), round(wall_m * 1000), "<u2")
-            depth = STORE.types[IMAGE](_header(depth_stamp), h, w_, "16UC1", 0, 2 * w_, mm.view(np.uint8).reshape(-1))
+            if encode is None:
+                depth = STORE.types[IMAGE](_header(depth_stamp), h, w_, "16UC1", 0, 2 * w_,
+                                           mm.view(np.uint8).reshape(-1))  # fmt: skip
+            else:
+                depth = encode(mm, _header(depth_stamp))
             after = stamp != images[0][0]
-            w.write(depth_conn, stamp + (8_000_000 if after else 1_000_000), STORE.serialize_cdr(depth, IMAGE))
+            w.write(depth_conn, stamp + (8_000_000 if after else 1_000_000), STORE.serialize_cdr(depth, depth_type))
             w.write(conn, stamp + 5_000_000, STORE.serialize_cdr(image_msg(rgb, stamp), IMAGE))
     return path
 
@@ -336,9 +343,33 @@ def test_depth_images_in_sync_set_the_depths(tmp_path, scene_images, detector):
     for frame in (0, 1):
         assert all(3.0 < z < 3.4 for z in depth(rgbd[frame])) and depth(rgbd[frame]) != depth(rgb[frame])
     assert depth(rgbd[2]) == depth(rgb[2])  # its depth image is of another moment
-    listed = f"no topic '/nope'; depth Image topics in the bag: {sorted([DEPTH_TOPIC, TOPIC])}"
+    listed = f"no topic '/nope'; depth image topics in the bag: {sorted([DEPTH_TOPIC, TOPIC])}"
     with pytest.raises(InputError, match=re.escape(listed)):
         BagImageReader(src, TOPIC, None, STORE, depth_topic="/nope")
+
+
+def test_a_compressed_depth_topic_sets_the_same_depths(tmp_path, scene_images, detector):
+    """A bag recorded with image_transport's compressedDepth (a CompressedImage topic, 16-bit PNG
+    of millimetres after its 12-byte header), as depth cameras are: the same depths as the raw one."""
+    import struct
+
+    def compressed_depth(mm, header):
+        ok, png = cv2.imencode(".png", mm)
+        data = np.frombuffer(struct.pack("<iff", 0, 0.0, 0.0) + png.tobytes(), np.uint8)
+        return STORE.types[COMPRESSED_IMAGE](header, "16UC1; compressedDepth png", data)
+
+    stamps = [stamp for stamp, _ in scene_images]
+    packed = DEPTH_TOPIC + "/compressedDepth"
+    src = write_rgbd_bag(tmp_path / "in", scene_images, stamps, depth_topic=packed, encode=compressed_depth)
+    raw = write_rgbd_bag(tmp_path / "raw", scene_images, stamps)
+    with_depth = BagOptions(progress=False, depth_sync_tolerance=0.05)
+    _run(BagImageReader(src, TOPIC, None, STORE, depth_topic=packed), tmp_path / "out", detector,
+         bag_options=with_depth)  # fmt: skip
+    _run(BagImageReader(raw, TOPIC, None, STORE, depth_topic=DEPTH_TOPIC), tmp_path / "out_raw", detector,
+         bag_options=with_depth)  # fmt: skip
+    got = [[h.pelvis.pose.position.z for h in m.humans] for _, m in read_topics(tmp_path / "out")[0]["/humans"]]
+    want = [[h.pelvis.pose.position.z for h in m.humans] for _, m in read_topics(tmp_path / "out_raw")[0]["/humans"]]
+    assert got == want and all(3.0 < z < 3.4 for frame in got for z in frame)
 
 
 @dataclasses.dataclass

@@ -119,8 +119,9 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth-topic", default=None,
         help="depth sensor_msgs/Image topic registered to the images (16UC1 mm or 32FC1 m, e.g. an RGB-D driver's "
-        "aligned depth): people are scaled to the one nearest in stamp to each image (recorded before it or "
-        "up to the next image), as the node's use_depth (README, Depth cameras)",
+        "aligned depth), or its image_transport compressedDepth topic (CompressedImage, PNG): people are scaled "
+        "to the one nearest in stamp to each image (recorded before it or up to the next image), as the node's "
+        "use_depth (README, Depth cameras)",
     )  # fmt: skip
     p.add_argument("--depth-sync-tolerance", type=float, default=0.05, metavar="SECONDS",
                    help="with --depth-topic: a depth image is used when its stamp is within this of the image's")

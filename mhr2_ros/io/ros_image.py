@@ -87,7 +87,12 @@ DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")  # millimetres (the first two) or
 
 def depth_msg_to_meters(msg, name: str = "depth") -> np.ndarray:
     """sensor_msgs/Image of depth (REP-118: 16UC1 millimetres, 32FC1 meters; 0 or NaN: no
-    measurement) -> (H, W) float32 meters, a copy."""
+    measurement), or the CompressedImage of image_transport's compressedDepth plugin
+    (io/compressed_depth.py) -> (H, W) float32 meters, a copy."""
+    if hasattr(msg, "format"):  # a CompressedImage: only compressedDepth carries a depth image
+        from mhr2_ros.io.compressed_depth import compressed_depth_to_meters
+
+        return compressed_depth_to_meters(msg, name)
     encoding = str(msg.encoding)
     if encoding not in DEPTH_ENCODINGS:
         raise InputError(f"{name}: unsupported depth encoding {encoding!r}; supported: {', '.join(DEPTH_ENCODINGS)}")

@@ -134,8 +134,9 @@ class BagImageReader:
         topics += TF_TOPICS if tf_tree is not None else ()
         self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
+        # a depth topic is an Image, or a CompressedImage of image_transport's compressedDepth plugin
         wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"),
-                  (depth_topic, (IMAGE,), "depth Image"))  # fmt: skip
+                  (depth_topic, IMAGE_TYPES, "depth image"))  # fmt: skip
         present = sorted({c.topic for c in self._reader.connections}) if self._reader is not None else None
         if tf_tree is not None and present is not None and not set(TF_TOPICS) & set(present):
             self.close()

@@ -4,7 +4,8 @@
     ros2 launch mhr2_ros detector.launch.py image:=/camera/image_raw
 
 (`-r image:=X` remaps the raw topic only; with image_transport compressed remap
-`image/compressed` too. The launch file remaps both.)
+`image/compressed` too, and `depth/compressedDepth` with depth_transport compressedDepth.
+The launch file remaps them all.)
 
 Lifecycle: configure loads the weights and creates the publishers; activate
 subscribes and starts the worker thread; deactivate stops them and frees GPU
@@ -155,7 +156,9 @@ class DetectorNode(LifecycleNode):
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
         ]
         if v["use_depth"]:
-            self._subs.append(self.create_subscription(Image, "depth", self._on_depth, qos))
+            packed = v["depth_transport"] == "compressedDepth"
+            depth_type, depth_topic = (CompressedImage, "depth/compressedDepth") if packed else (Image, "depth")
+            self._subs.append(self.create_subscription(depth_type, depth_topic, self._on_depth, qos))
         if v["floor_frame"] or v["fixed_frame"]:
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
@@ -223,7 +226,7 @@ class DetectorNode(LifecycleNode):
         with self._info_lock:
             self._camera_info = msg
 
-    def _on_depth(self, msg: Image) -> None:
+    def _on_depth(self, msg) -> None:  # Image, or CompressedImage (depth_transport compressedDepth)
         self._depths.add(msg)
 
     def _process(self, item) -> None:

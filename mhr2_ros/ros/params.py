@@ -158,6 +158,9 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("use_depth", bool, False, "subscribe to 'depth' (sensor_msgs/Image 16UC1 millimetres or 32FC1 "
               "meters, registered to the colour image) and scale each person to it; the subscription follows at "
               "the next activation, turning it off stops using the depth at once", ACTIVATE),
+    ParamSpec("depth_transport", str, "raw", "depth topic kind (use_depth): raw (sensor_msgs/Image on 'depth') or "
+              "compressedDepth (image_transport's compressedDepth plugin, PNG: sensor_msgs/CompressedImage on "
+              "'depth/compressedDepth')", ACTIVATE, choices=("raw", "compressedDepth")),
     ParamSpec("floor_frame", str, "", "TF frame whose z = 0 plane is the floor people stand on, z up (REP-105 "
               "base_footprint; '' : none): each person is scaled about the camera until their lowest point is on it, "
               "from the transform to the image's frame at its stamp; a person a depth image measured keeps that "

@@ -1,0 +1,65 @@
+"""sensor_msgs/CompressedImage of image_transport's compressedDepth plugin -> depth in meters.
+
+Depth cameras are recorded and streamed this way (`.../image_raw/compressedDepth`): the
+message's `format` is "<encoding>; compressedDepth png" ("<encoding>; compressedDepth" from
+older publishers), and its `data` is a 12-byte configuration header (int32 format, float32
+depthParam[2], little-endian) followed by a 16-bit PNG:
+
+- 16UC1 / mono16: the depth in millimetres itself (0: no measurement);
+- 32FC1: a quantised inverse depth q, depth = depthParam[0] / (q - depthParam[1]) meters
+  (q = 0: no measurement, beyond the publisher's depth_max).
+
+The plugin's RVL compression ("compressedDepth rvl") is refused with a message that says how to
+switch the publisher to PNG. Duck-typed on the fields, like io/ros_image.py: rclpy and rosbags
+messages alike.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import cv2
+import numpy as np
+
+from mhr2_ros.errors import InputError
+
+CONFIG_HEADER = struct.Struct("<iff")  # compressionFormat (int32), depthParam[0], depthParam[1]
+MILLIMETRE_ENCODINGS = ("16UC1", "mono16")
+METRE_ENCODING = "32FC1"  # sent as quantised inverse depth
+
+
+def is_compressed_depth(msg) -> bool:
+    """True for a CompressedImage whose format names the compressedDepth plugin."""
+    return "compressedDepth" in str(getattr(msg, "format", ""))
+
+
+def compressed_depth_to_meters(msg, name: str = "depth") -> np.ndarray:
+    """(H, W) float32 meters of a compressedDepth CompressedImage (0 or NaN: no measurement);
+    InputError naming the message and what would be right for anything else."""
+    fmt = str(msg.format)
+    encoding, _, compression = (part.strip() for part in fmt.partition(";"))
+    if "compressedDepth" not in compression:
+        raise InputError(f"{name}: format {fmt!r} is not image_transport's compressedDepth (expected "
+                         "'16UC1; compressedDepth png' or '32FC1; compressedDepth png')")  # fmt: skip
+    codec = compression.replace("compressedDepth", "").strip() or "png"  # older publishers name none: PNG
+    if codec != "png":
+        raise InputError(f"{name}: {codec!r}-compressed depth (format {fmt!r}) is not supported; set the "
+                         "publisher's compressedDepth format parameter to png")  # fmt: skip
+    if encoding not in MILLIMETRE_ENCODINGS + (METRE_ENCODING,):
+        raise InputError(f"{name}: compressedDepth of encoding {encoding!r} is not a depth image; expected "
+                         f"{', '.join(MILLIMETRE_ENCODINGS + (METRE_ENCODING,))}")  # fmt: skip
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size <= CONFIG_HEADER.size:
+        raise InputError(f"{name}: compressedDepth message of {data.size} bytes holds no image after its "
+                         f"{CONFIG_HEADER.size}-byte header")  # fmt: skip
+    _, quant_a, quant_b = CONFIG_HEADER.unpack(data[: CONFIG_HEADER.size].tobytes())
+    png = cv2.imdecode(data[CONFIG_HEADER.size:], cv2.IMREAD_UNCHANGED)
+    if png is None or png.dtype != np.uint16 or png.ndim != 2:
+        got = "nothing" if png is None else f"a {png.dtype} image of shape {png.shape}"
+        raise InputError(f"{name}: the compressedDepth PNG decodes to {got}, not a 16-bit single-channel image")
+    if encoding in MILLIMETRE_ENCODINGS:
+        return png.astype(np.float32) / np.float32(1000.0)
+    q = png.astype(np.float32)  # inverse depth, quantised: q = A / depth + B
+    with np.errstate(divide="ignore"):
+        depth = np.float32(quant_a) / (q - np.float32(quant_b))
+    return np.where(png > 0, depth, np.float32(np.nan)).astype(np.float32)
