@@ -49,6 +49,18 @@ def test_millimetre_depth_decodes_exactly(rng, encoding):
                                   mm.astype(np.float32) / 1000)  # fmt: skip
 
 
+def test_a_16_bit_png_through_the_plain_compressed_plugin_decodes(rng):
+    """compressed_image_transport sends a 16UC1 image as its PNG alone: "16UC1; png compressed mono16"."""
+    mm = rng.integers(300, 9000, (8, 12)).astype(np.uint16)
+    ok, png = cv2.imencode(".png", mm)
+    msg = received(STORE.types[COMPRESSED](_header(), "16UC1; png compressed mono16", png.reshape(-1)))
+    assert not is_compressed_depth(msg)
+    np.testing.assert_array_equal(ros_image.depth_msg_to_meters(msg), mm.astype(np.float32) / 1000)
+    jpeg = received(STORE.types[COMPRESSED](_header(), "16UC1; jpeg compressed mono8", png.reshape(-1)))
+    with pytest.raises(InputError, match=r"format '16UC1; jpeg compressed mono8' is not a depth image"):
+        ros_image.depth_msg_to_meters(jpeg)  # lossy 8 bits: no depth
+
+
 def test_metre_depth_decodes_within_its_quantisation(rng):
     meters = rng.uniform(0.4, 9.5, (24, 32)).astype(np.float32)
     meters[0, 0], meters[1, 1] = np.nan, 12.0  # no measurement; beyond depth_max: not sent
@@ -69,7 +81,7 @@ def test_what_is_not_a_png_compressed_depth_image_is_named(rng):
         compressed_depth_to_meters(encode_compressed_depth(mm, "16UC1", "compressedDepth rvl"))
     with pytest.raises(InputError, match=r"encoding 'rgb8' is not a depth image"):
         compressed_depth_to_meters(encode_compressed_depth(mm, "rgb8"))
-    with pytest.raises(InputError, match=r"format 'png' is not image_transport's compressedDepth"):
+    with pytest.raises(InputError, match=r"format 'png' is not a depth image \(expected image_transport's"):
         ros_image.depth_msg_to_meters(received(STORE.types[COMPRESSED](_header(), "png", np.zeros(20, np.uint8))))
     header_only = received(STORE.types[COMPRESSED](_header(), "16UC1; compressedDepth png", np.zeros(12, np.uint8)))
     with pytest.raises(InputError, match=r"12 bytes holds no image after its 12-byte header"):
@@ -77,5 +89,5 @@ def test_what_is_not_a_png_compressed_depth_image_is_named(rng):
     ok, colour = cv2.imencode(".png", rng.integers(0, 255, (4, 6, 3), dtype=np.uint8))
     wrong = received(STORE.types[COMPRESSED](_header(), "16UC1; compressedDepth png",
                                              np.frombuffer(bytes(12) + colour.tobytes(), np.uint8)))  # fmt: skip
-    with pytest.raises(InputError, match=r"decodes to a uint8 image of shape \(4, 6, 3\), not a 16-bit"):
+    with pytest.raises(InputError, match=r"depth PNG decodes to a uint8 image of shape \(4, 6, 3\), not a 16-bit"):
         compressed_depth_to_meters(wrong)

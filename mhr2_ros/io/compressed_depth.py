@@ -10,8 +10,9 @@ depthParam[2], little-endian) followed by a 16-bit PNG:
   (q = 0: no measurement, beyond the publisher's depth_max).
 
 The plugin's RVL compression ("compressedDepth rvl") is refused with a message that says how to
-switch the publisher to PNG. Duck-typed on the fields, like io/ros_image.py: rclpy and rosbags
-messages alike.
+switch the publisher to PNG. A 16-bit depth image sent through the plain compressed plugin as PNG
+("16UC1; png compressed ...": the PNG alone, no header) is read too. Duck-typed on the fields,
+like io/ros_image.py: rclpy and rosbags messages alike.
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ def is_compressed_depth(msg) -> bool:
 
 
 def compressed_depth_to_meters(msg, name: str = "depth") -> np.ndarray:
-    """(H, W) float32 meters of a compressedDepth CompressedImage (0 or NaN: no measurement);
-    InputError naming the message and what would be right for anything else."""
+    """(H, W) float32 meters of a compressedDepth CompressedImage, or of a 16-bit PNG one (0 or
+    NaN: no measurement); InputError naming the message and what would be right for anything else."""
     fmt = str(msg.format)
     encoding, _, compression = (part.strip() for part in fmt.partition(";"))
     if "compressedDepth" not in compression:
-        raise InputError(f"{name}: format {fmt!r} is not image_transport's compressedDepth (expected "
-                         "'16UC1; compressedDepth png' or '32FC1; compressedDepth png')")  # fmt: skip
+        if encoding in MILLIMETRE_ENCODINGS and compression.startswith("png"):  # the plain plugin's PNG
+            return _png16(np.frombuffer(bytes(msg.data), dtype=np.uint8), name).astype(np.float32) / np.float32(1000.0)
+        raise InputError(f"{name}: format {fmt!r} is not a depth image (expected image_transport's "
+                         "'16UC1; compressedDepth png' or '32FC1; compressedDepth png', or '16UC1; png "
+                         "compressed')")  # fmt: skip
     codec = compression.replace("compressedDepth", "").strip() or "png"  # older publishers name none: PNG
     if codec != "png":
         raise InputError(f"{name}: {codec!r}-compressed depth (format {fmt!r}) is not supported; set the "
@@ -53,13 +57,19 @@ def compressed_depth_to_meters(msg, name: str = "depth") -> np.ndarray:
         raise InputError(f"{name}: compressedDepth message of {data.size} bytes holds no image after its "
                          f"{CONFIG_HEADER.size}-byte header")  # fmt: skip
     _, quant_a, quant_b = CONFIG_HEADER.unpack(data[: CONFIG_HEADER.size].tobytes())
-    png = cv2.imdecode(data[CONFIG_HEADER.size:], cv2.IMREAD_UNCHANGED)
-    if png is None or png.dtype != np.uint16 or png.ndim != 2:
-        got = "nothing" if png is None else f"a {png.dtype} image of shape {png.shape}"
-        raise InputError(f"{name}: the compressedDepth PNG decodes to {got}, not a 16-bit single-channel image")
+    png = _png16(data[CONFIG_HEADER.size:], name)
     if encoding in MILLIMETRE_ENCODINGS:
         return png.astype(np.float32) / np.float32(1000.0)
     q = png.astype(np.float32)  # inverse depth, quantised: q = A / depth + B
     with np.errstate(divide="ignore"):
         depth = np.float32(quant_a) / (q - np.float32(quant_b))
     return np.where(png > 0, depth, np.float32(np.nan)).astype(np.float32)
+
+
+def _png16(data: np.ndarray, name: str) -> np.ndarray:
+    """(H, W) uint16 of PNG bytes; InputError when they hold anything else."""
+    png = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if png is None or png.dtype != np.uint16 or png.ndim != 2:
+        got = "nothing" if png is None else f"a {png.dtype} image of shape {png.shape}"
+        raise InputError(f"{name}: the depth PNG decodes to {got}, not a 16-bit single-channel image")
+    return png
