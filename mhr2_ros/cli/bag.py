@@ -108,7 +108,7 @@ def _add_tracking_options(p: argparse.ArgumentParser) -> None:
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     """The input bag, the output folder and the input topics."""
-    p.add_argument("input", type=Path, help="input rosbag2: a bag folder, or a .mcap / .db3 file")
+    p.add_argument("input", type=Path, help="input bag: a rosbag2 folder, a .mcap / .db3 file, or a ROS 1 .bag file")
     p.add_argument("output", type=Path, help="output rosbag2 folder (must not exist)")
     p.add_argument("--image-topic", required=True, help="topic of sensor_msgs/Image or CompressedImage messages")
     p.add_argument(
@@ -151,16 +151,18 @@ def _tracker(args: argparse.Namespace):
 def run(args: argparse.Namespace, tracker=None) -> int:
     """`tracker`: an object with .update(frame_result, stamp_seconds, camera_pose=) -> tracks; None: as --track and
     --tracker-config say."""
-    from mhr2_ros.io.rosbag import BagImageReader, BagWriter
+    from mhr2_ros.io.rosbag import BagImageReader, BagWriter, is_ros1_bag
     from mhr2_ros.ros.factory import RosbagsFactory
     from mhr2_ros.ros.tf_tree import TfTree
-    from mhr2_ros.ros.offline import BagOptions, process_bag
+    from mhr2_ros.ros.offline import BagOptions, process_bag, ros1_copy_problem
     from mhr2_ros.ros.outputs import OutputBuilder
     from mhr2_ros.ros.typestore import make_typestore
 
     floor = _check_options(args)
     if args.output.exists():  # before the model loads: fail fast
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
+    if args.copy_input and is_ros1_bag(args.input):
+        raise InputError(ros1_copy_problem(args.input))
     tracker = tracker if tracker is not None else _tracker(args)  # a bad --tracker-config fails fast too
     typestore = make_typestore(args.distro)
     tf_wait = TF_WAIT_S if args.tf_timeout is None else args.tf_timeout

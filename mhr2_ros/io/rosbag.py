@@ -49,17 +49,26 @@ class BagFrame:
     depth: Any = None  # depth sensor_msgs/Image nearest in stamp among those read up to the next image
 
 
+def is_ros1_bag(path: Path) -> bool:
+    """A ROS 1 bag (one `.bag` file): its messages are ROS 1 serialised, of ROS 1 definitions."""
+    return Path(path).is_file() and Path(path).suffix == ".bag"
+
+
 def _raw_messages(path: Path, topics: Tuple[str, ...]):
     """(topic, msgtype, timestamp, rawdata) of `topics` via rosbags, or via the scan
     for an MCAP that rosbags refuses. Returns (iterator, message counts or None, the
     open rosbags Reader or None, the McapScanner or None)."""
+    from rosbags.rosbag1 import Reader as Ros1Reader
     from rosbags.rosbag2 import Reader
 
     db3 = _lone_file(path, ".db3") if path.is_dir() and not (path / "metadata.yaml").exists() else None
     try:
-        reader = Reader(db3 or path)  # a sqlite3 bag without metadata.yaml opens by its .db3 file
+        # a sqlite3 bag without metadata.yaml opens by its .db3 file
+        reader = Ros1Reader(path) if is_ros1_bag(path) else Reader(db3 or path)
         reader.open()
     except Exception as exc:  # noqa: BLE001 - any failure to open: try the scan, else report
+        if is_ros1_bag(path):
+            raise InputError(f"{path}: not a readable ROS 1 bag: {exc}") from exc
         mcap = _lone_file(path, ".mcap")
         if mcap is None:
             raise InputError(f"{path}: not a readable rosbag2 (MCAP or sqlite3): {exc}") from exc
@@ -82,7 +91,8 @@ def _raw_messages(path: Path, topics: Tuple[str, ...]):
 
 
 def _close(reader) -> None:
-    if reader is not None and reader.is_open:
+    # rosbag2's reader says is_open; a ROS 1 one holds its file (bio) while open, and refuses a second close
+    if reader is not None and getattr(reader, "is_open", getattr(reader, "bio", None) is not None):
         reader.close()
 
 
@@ -119,10 +129,14 @@ class BagImageReader:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"input bag not found: {self.path}")
+        self.ros1 = is_ros1_bag(self.path)
         self.image_topic = image_topic
         self.camera_info_topic = camera_info_topic
         self.depth_topic = depth_topic
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
+        # the input's messages: ROS 1 ones (Header.seq, CameraInfo K/D/P) by the ROS 1 definitions
+        self._deserialize = (get_typestore(Stores.ROS1_NOETIC).deserialize_ros1 if self.ros1
+                             else self.typestore.deserialize_cdr)  # fmt: skip
         self.on_message = on_message
         self.tf_tree = tf_tree
         if not (tf_wait >= 0 and np.isfinite(tf_wait)):
@@ -253,7 +267,7 @@ class BagImageReader:
     def _latest(self, msgtype: str, data, previous):
         """A camera_info or depth message, or the previous one when this one does not decode."""
         try:
-            return self.typestore.deserialize_cdr(data, msgtype)
+            return self._deserialize(data, msgtype)
         except Exception as exc:  # noqa: BLE001 - one bad message: keep the previous one
             log.warning("%s: skipping an undecodable %s message: %s", self.path, msgtype, exc)
             return previous
@@ -263,7 +277,7 @@ class BagImageReader:
         if msgtype not in IMAGE_TYPES:
             raise InputError(f"{self.path}: topic {self.image_topic!r} holds {msgtype}, not one of {IMAGE_TYPES}")
         try:
-            msg = self.typestore.deserialize_cdr(data, msgtype)
+            msg = self._deserialize(data, msgtype)
             decode = image_msg_to_rgb if msgtype == IMAGE else compressed_msg_to_rgb
             image = decode(msg, name)
         except Exception as exc:  # noqa: BLE001 - one bad image: reported, next frame

@@ -1,7 +1,7 @@
 """Intrinsics from sensor_msgs/CameraInfo, rescaled to the image they are used with.
 
-Duck-typed (fields k, p, d, distortion_model, width, height), so rclpy and rosbags messages
-both work. A camera_info of another resolution than the image (binning, a resized stream) is
+Duck-typed (fields k, p, d, distortion_model, width, height; a ROS 1 bag's K, P, D), so rclpy
+and rosbags messages both work. A camera_info of another resolution than the image (binning, a resized stream) is
 rescaled, never ignored; an uncalibrated one (all-zero K) gives None, so the
 network's predicted field of view is used instead.
 
@@ -32,7 +32,7 @@ def intrinsics_from_camera_info(info, height: int, width: int, matrix: str = "k"
         return None
     if matrix not in MATRICES:
         raise ValueError(f"matrix must be one of {MATRICES}, got {matrix!r}")
-    values = np.asarray(getattr(info, matrix), dtype=np.float64)
+    values = np.asarray(_field(info, matrix), dtype=np.float64)
     K = values.reshape(3, 4)[:, :3] if matrix == "p" else values.reshape(3, 3)
     if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
         return None
@@ -58,8 +58,14 @@ def distortion_shift(info, height: int, width: int) -> Optional[float]:
 
 def _lens(info) -> Tuple[str, Tuple[float, ...]]:
     """(distortion_model, D) of a camera_info."""
-    d = getattr(info, "d", None)
+    d = _field(info, "d")
     return str(getattr(info, "distortion_model", "")), tuple(np.asarray(d if d is not None else (), float).ravel())
+
+
+def _field(info, name: str):
+    """A camera_info matrix by its ROS 2 name (k, p, d), or its ROS 1 one (K, P, D); None when neither."""
+    value = getattr(info, name, None)
+    return getattr(info, name.upper(), None) if value is None else value
 
 
 class LensDistortion:

@@ -104,6 +104,11 @@ def _intrinsics(frame: BagFrame, options: BagOptions) -> Tuple[Optional[np.ndarr
     return (K, "camera_info") if K is not None else (None, None)
 
 
+def ros1_copy_problem(path) -> str:
+    return (f"--copy-input: {path} is a ROS 1 bag, whose messages cannot be copied unchanged into the rosbag2 "
+            "output; drop --copy-input, or convert the bag first (rosbags-convert --src IN.bag --dst OUT)")
+
+
 def _copier(writer: BagWriter):
     """on_message callback recording input messages unchanged (topics added lazily)."""
 
@@ -123,6 +128,8 @@ def process_bag(
     image; the caller closes `writer` (also when this raises, keeping the partial bag)."""
     topics = _Topics(writer, outputs, options.namespace)
     if options.copy_input:
+        if reader.ros1:
+            raise InputError(ros1_copy_problem(reader.path))
         reader.on_message = _copier(writer)
     summary = BagSummary()
     floors = _FloorSource(options, _TfLookup(reader.tf_tree, "its people keep the network's depth"))
