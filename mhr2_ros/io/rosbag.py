@@ -90,6 +90,18 @@ def _raw_messages(path: Path, topics: Tuple[str, ...]):
     return messages(), counts, reader, None
 
 
+def _ros1_typestore(reader, topics: Tuple[str, ...]):
+    """The Noetic definitions (Header.seq, CameraInfo K/D/P) with those the bag records for `topics`
+    added (a ROS 1 bag holds each connection's full definition: tf2_msgs, drivers' own types)."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS1_NOETIC)
+    for conn in reader.connections:
+        if conn.topic in topics and conn.msgtype not in store.types:
+            store.register(get_types_from_msg(conn.msgdef.data, conn.msgtype))
+    return store
+
+
 def _close(reader) -> None:
     # rosbag2's reader says is_open; a ROS 1 one holds its file (bio) while open, and refuses a second close
     if reader is not None and getattr(reader, "is_open", getattr(reader, "bio", None) is not None):
@@ -134,9 +146,7 @@ class BagImageReader:
         self.camera_info_topic = camera_info_topic
         self.depth_topic = depth_topic
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
-        # the input's messages: ROS 1 ones (Header.seq, CameraInfo K/D/P) by the ROS 1 definitions
-        self._deserialize = (get_typestore(Stores.ROS1_NOETIC).deserialize_ros1 if self.ros1
-                             else self.typestore.deserialize_cdr)  # fmt: skip
+        self._deserialize = self.typestore.deserialize_cdr  # a ROS 1 bag's: below, once it is open
         self.on_message = on_message
         self.tf_tree = tf_tree
         if not (tf_wait >= 0 and np.isfinite(tf_wait)):
@@ -147,6 +157,8 @@ class BagImageReader:
         topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
         topics += TF_TOPICS if tf_tree is not None else ()
         self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
+        if self.ros1:
+            self._deserialize = _ros1_typestore(self._reader, topics).deserialize_ros1
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
         # a depth topic is an Image, or a CompressedImage of image_transport's compressedDepth plugin
         wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"),
