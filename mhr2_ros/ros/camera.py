@@ -1,8 +1,8 @@
 """Intrinsics from sensor_msgs/CameraInfo, rescaled to the image they are used with.
 
 Duck-typed (fields k, p, d, distortion_model, width, height; a ROS 1 bag's K, P, D), so rclpy
-and rosbags messages both work. A camera_info of another resolution than the image (binning, a resized stream) is
-rescaled, never ignored; an uncalibrated one (all-zero K) gives None, so the
+and rosbags messages both work. A camera_info of another resolution than the image (binning, a
+resized stream) is rescaled, never ignored; an uncalibrated one (all-zero K) gives None, so the
 network's predicted field of view is used instead.
 
 The detector assumes a pinhole camera. A raw image from a lens with distortion (camera_info D)
