@@ -23,15 +23,9 @@ import cv2
 import numpy as np
 
 from mhr2_ros.errors import InputError
+from mhr2_ros.io.ros_image import DEPTH_ENCODINGS, MILLIMETRE_ENCODINGS, millimetres_to_meters
 
 CONFIG_HEADER = struct.Struct("<iff")  # compressionFormat (int32), depthParam[0], depthParam[1]
-MILLIMETRE_ENCODINGS = ("16UC1", "mono16")
-METRE_ENCODING = "32FC1"  # sent as quantised inverse depth
-
-
-def is_compressed_depth(msg) -> bool:
-    """True for a CompressedImage whose format names the compressedDepth plugin."""
-    return "compressedDepth" in str(getattr(msg, "format", ""))
 
 
 def compressed_depth_to_meters(msg, name: str = "depth") -> np.ndarray:
@@ -41,7 +35,7 @@ def compressed_depth_to_meters(msg, name: str = "depth") -> np.ndarray:
     encoding, _, compression = (part.strip() for part in fmt.partition(";"))
     if "compressedDepth" not in compression:
         if encoding in MILLIMETRE_ENCODINGS and compression.startswith("png"):  # the plain plugin's PNG
-            return _png16(np.frombuffer(bytes(msg.data), dtype=np.uint8), name).astype(np.float32) / np.float32(1000.0)
+            return millimetres_to_meters(_png16(np.frombuffer(bytes(msg.data), dtype=np.uint8), name))
         raise InputError(f"{name}: format {fmt!r} is not a depth image (expected image_transport's "
                          "'16UC1; compressedDepth png' or '32FC1; compressedDepth png', or '16UC1; png "
                          "compressed')")  # fmt: skip
@@ -49,9 +43,9 @@ def compressed_depth_to_meters(msg, name: str = "depth") -> np.ndarray:
     if codec != "png":
         raise InputError(f"{name}: {codec!r}-compressed depth (format {fmt!r}) is not supported; set the "
                          "publisher's compressedDepth format parameter to png")  # fmt: skip
-    if encoding not in MILLIMETRE_ENCODINGS + (METRE_ENCODING,):
+    if encoding not in DEPTH_ENCODINGS:  # 32FC1 is sent as quantised inverse depth
         raise InputError(f"{name}: compressedDepth of encoding {encoding!r} is not a depth image; expected "
-                         f"{', '.join(MILLIMETRE_ENCODINGS + (METRE_ENCODING,))}")  # fmt: skip
+                         f"{', '.join(DEPTH_ENCODINGS)}")  # fmt: skip
     data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
     if data.size <= CONFIG_HEADER.size:
         raise InputError(f"{name}: compressedDepth message of {data.size} bytes holds no image after its "
@@ -59,7 +53,7 @@ def compressed_depth_to_meters(msg, name: str = "depth") -> np.ndarray:
     _, quant_a, quant_b = CONFIG_HEADER.unpack(data[: CONFIG_HEADER.size].tobytes())
     png = _png16(data[CONFIG_HEADER.size:], name)
     if encoding in MILLIMETRE_ENCODINGS:
-        return png.astype(np.float32) / np.float32(1000.0)
+        return millimetres_to_meters(png)
     q = png.astype(np.float32)  # inverse depth, quantised: q = A / depth + B
     with np.errstate(divide="ignore"):
         depth = np.float32(quant_a) / (q - np.float32(quant_b))

@@ -82,7 +82,13 @@ def image_msg_to_rgb(msg, name: str = "image") -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), _CV2_TO_RGB[encoding])
 
 
-DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")  # millimetres (the first two) or meters (REP-118)
+MILLIMETRE_ENCODINGS = ("16UC1", "mono16")  # REP-118 depth in millimetres
+DEPTH_ENCODINGS = MILLIMETRE_ENCODINGS + ("32FC1",)  # ... or in meters
+
+
+def millimetres_to_meters(mm: np.ndarray) -> np.ndarray:
+    """uint16 millimetres (0: no measurement) -> float32 meters."""
+    return mm.astype(np.float32) / np.float32(1000.0)
 
 
 def depth_msg_to_meters(msg, name: str = "depth") -> np.ndarray:
@@ -90,7 +96,7 @@ def depth_msg_to_meters(msg, name: str = "depth") -> np.ndarray:
     measurement), or the CompressedImage of image_transport's compressedDepth plugin
     (io/compressed_depth.py) -> (H, W) float32 meters, a copy."""
     if hasattr(msg, "format"):  # a CompressedImage: only compressedDepth carries a depth image
-        from mhr2_ros.io.compressed_depth import compressed_depth_to_meters
+        from mhr2_ros.io.compressed_depth import compressed_depth_to_meters  # here: it imports this module
 
         return compressed_depth_to_meters(msg, name)
     encoding = str(msg.encoding)
@@ -98,7 +104,7 @@ def depth_msg_to_meters(msg, name: str = "depth") -> np.ndarray:
         raise InputError(f"{name}: unsupported depth encoding {encoding!r}; supported: {', '.join(DEPTH_ENCODINGS)}")
     if encoding == "32FC1":
         return np.array(_pixels(msg, 1, 4, name)[..., 0], dtype=np.float32)
-    return _pixels(msg, 1, 2, name)[..., 0].astype(np.float32) / np.float32(1000.0)
+    return millimetres_to_meters(_pixels(msg, 1, 2, name)[..., 0])
 
 
 def nearest_in_time(messages, stamp_ns: int):
