@@ -18,7 +18,7 @@ DEPTH_MAX_M, DEPTH_QUANTIZATION = 10.0, 100.0
 
 def encode_compressed_depth(depth: np.ndarray, encoding: str, codec: str = "compressedDepth png"):
     """A CompressedImage as the compressedDepth publisher writes it: a 12-byte header (int32
-    format 0 = inverse depth, float32 quantisation A, B) then a 16-bit PNG; 16UC1 depth in
+    format 0 = inverse depth, float32 quantisation A, B) then a 16-bit PNG (or RVL); 16UC1 depth in
     millimetres as it is (beyond depth_max: 0), 32FC1 meters as q = A / depth + B, truncated to
     uint16 (not below depth_max, or NaN: 0)."""
     quant_a = quant_b = 0.0
@@ -30,9 +30,45 @@ def encode_compressed_depth(depth: np.ndarray, encoding: str, codec: str = "comp
         image = np.nan_to_num(q).astype(np.uint16)
     else:
         image = np.where(depth > DEPTH_MAX_M * 1000, 0, depth).astype(np.uint16)
-    ok, png = cv2.imencode(".png", image)
-    data = np.frombuffer(struct.pack("<iff", 0, quant_a, quant_b) + png.tobytes(), np.uint8)
+    if codec.endswith("rvl"):  # the image's width and height, then its RVL code
+        payload = struct.pack("<II", image.shape[1], image.shape[0]) + rvl_encode(image)
+    else:
+        payload = cv2.imencode(".png", image)[1].tobytes()
+    data = np.frombuffer(struct.pack("<iff", 0, quant_a, quant_b) + payload, np.uint8)
     return received(STORE.types[COMPRESSED](_header(), f"{encoding}; {codec}", data))
+
+
+def rvl_encode(pixels: np.ndarray) -> bytes:
+    """The RVL words (little-endian int32) of a uint16 image: per run the zero count, the non-zero
+    count and each non-zero pixel's zigzagged difference from the previous non-zero pixel; every
+    integer in 3-bit groups, low group first, 0x8 on all nibbles but the last; nibbles fill each
+    word from its top; the last word padded with zero nibbles."""
+    nibbles = []
+
+    def put(value):
+        while True:
+            nibble, value = value & 0x7, value >> 3
+            nibbles.append(nibble | (0x8 if value else 0))
+            if not value:
+                return
+
+    flat, i, previous = [int(p) for p in pixels.reshape(-1)], 0, 0
+    while i < len(flat):
+        start = i
+        while i < len(flat) and flat[i] == 0:
+            i += 1
+        put(i - start)
+        start = i
+        while i < len(flat) and flat[i] != 0:
+            i += 1
+        put(i - start)
+        for current in flat[start:i]:
+            delta = current - previous
+            put(2 * delta if delta >= 0 else -2 * delta - 1)
+            previous = current
+    nibbles += [0] * (-len(nibbles) % 8)
+    words = [int("".join(f"{n:x}" for n in nibbles[k:k + 8]), 16) for k in range(0, len(nibbles), 8)]
+    return struct.pack(f"<{len(words)}I", *words)
 
 
 @pytest.mark.parametrize("encoding", ["16UC1", "mono16"])
@@ -74,9 +110,9 @@ def test_metre_depth_decodes_within_its_quantisation(rng):
 
 def test_what_is_not_a_png_compressed_depth_image_is_named(rng):
     mm = rng.integers(300, 9000, (4, 6)).astype(np.uint16)
-    with pytest.raises(InputError, match=r"'rvl'-compressed depth .* set the publisher's compressedDepth format "
-                                         r"parameter to png"):  # fmt: skip
-        compressed_depth_to_meters(encode_compressed_depth(mm, "16UC1", "compressedDepth rvl"))
+    with pytest.raises(InputError, match=r"'zstd'-compressed depth \(format '16UC1; compressedDepth zstd'\) is not "
+                                         r"supported; expected one of png, rvl"):  # fmt: skip
+        compressed_depth_to_meters(encode_compressed_depth(mm, "16UC1", "compressedDepth zstd"))
     with pytest.raises(InputError, match=r"encoding 'rgb8' is not a depth image"):
         compressed_depth_to_meters(encode_compressed_depth(mm, "rgb8"))
     with pytest.raises(InputError, match=r"format 'png' is not a depth image \(expected image_transport's"):

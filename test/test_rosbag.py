@@ -348,15 +348,22 @@ def test_depth_images_in_sync_set_the_depths(tmp_path, scene_images, detector):
         BagImageReader(src, TOPIC, None, STORE, depth_topic="/nope")
 
 
-def test_a_compressed_depth_topic_sets_the_same_depths(tmp_path, scene_images, detector):
+@pytest.mark.parametrize("codec", ["png", "rvl"])
+def test_a_compressed_depth_topic_sets_the_same_depths(tmp_path, scene_images, detector, codec):
     """A bag recorded with image_transport's compressedDepth (a CompressedImage topic, 16-bit PNG
-    of millimetres after its 12-byte header), as depth cameras are: the same depths as the raw one."""
+    of millimetres after its 12-byte header, or their RVL code), as depth cameras are: the same
+    depths as the raw one."""
     import struct
 
+    from test_compressed_depth import rvl_encode
+
     def compressed_depth(mm, header):
-        ok, png = cv2.imencode(".png", mm)
-        data = np.frombuffer(struct.pack("<iff", 0, 0.0, 0.0) + png.tobytes(), np.uint8)
-        return STORE.types[COMPRESSED_IMAGE](header, "16UC1; compressedDepth png", data)
+        if codec == "rvl":
+            payload = struct.pack("<II", mm.shape[1], mm.shape[0]) + rvl_encode(mm)
+        else:
+            payload = cv2.imencode(".png", mm)[1].tobytes()
+        data = np.frombuffer(struct.pack("<iff", 0, 0.0, 0.0) + payload, np.uint8)
+        return STORE.types[COMPRESSED_IMAGE](header, f"16UC1; compressedDepth {codec}", data)
 
     stamps = [stamp for stamp, _ in scene_images]
     packed = DEPTH_TOPIC + "/compressedDepth"

@@ -159,7 +159,7 @@ SPECS: Tuple[ParamSpec, ...] = (
               "meters, registered to the colour image) and scale each person to it; the subscription follows at "
               "the next activation, turning it off stops using the depth at once", ACTIVATE),
     ParamSpec("depth_transport", str, "raw", "depth topic kind (use_depth): raw (sensor_msgs/Image on 'depth') or "
-              "compressedDepth (image_transport's compressedDepth plugin, PNG: sensor_msgs/CompressedImage on "
+              "compressedDepth (image_transport's compressedDepth plugin, PNG or RVL: sensor_msgs/CompressedImage on "
               "'depth/compressedDepth')", ACTIVATE, choices=("raw", "compressedDepth")),
     ParamSpec("floor_frame", str, "", "TF frame whose z = 0 plane is the floor people stand on, z up (REP-105 "
               "base_footprint; '' : none): each person is scaled about the camera until their lowest point is on it, "
