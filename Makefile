@@ -22,7 +22,7 @@ $(BIN)/python:
 $(STAMP): setup.cfg setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test,sam2,onnx]"
+	$(BIN)/python -m pip install --quiet -e ".[test,sam2,onnx,video]"
 	$(BIN)/python -m pip install --quiet --no-deps sam2==1.1.0
 	touch $(STAMP)
 

@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
         "bag",
         help="detect people in the images of a rosbag2 and write a rosbag2 of the results",
         description="Read the images of --image-topic from the rosbag2 IN (MCAP or sqlite3; sensor_msgs/Image "
-        "or CompressedImage) and write the rosbag2 OUT with what detector_node publishes: HumanArray, /tf, "
+        "or CompressedImage, or a foxglove_msgs/CompressedVideo stream: H.264, H.265, VP9, AV1) and write the rosbag2 OUT with what detector_node publishes: HumanArray, /tf, "
         "markers and the mesh topology, stamped with the images' headers.",
         formatter_class=HelpFormatter,
     )
@@ -110,7 +110,10 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     """The input bag, the output folder and the input topics."""
     p.add_argument("input", type=Path, help="input bag: a rosbag2 folder, a .mcap / .db3 file, or a ROS 1 .bag file")
     p.add_argument("output", type=Path, help="output rosbag2 folder (must not exist)")
-    p.add_argument("--image-topic", required=True, help="topic of sensor_msgs/Image or CompressedImage messages")
+    p.add_argument(
+        "--image-topic", required=True,
+        help="topic of sensor_msgs/Image, CompressedImage or foxglove_msgs/CompressedVideo messages",
+    )  # fmt: skip
     p.add_argument(
         "--camera-info-topic", default=None,
         help="sensor_msgs/CameraInfo topic whose K is used (rescaled to the image); default: --fov / "

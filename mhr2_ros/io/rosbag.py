@@ -18,7 +18,8 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from mhr2_ros.errors import InputError
+from mhr2_ros.errors import ConfigError, InputError
+from mhr2_ros.io.compressed_video import COMPRESSED_VIDEO, BeforeKeyframe, VideoDecoder, require_pyav
 from mhr2_ros.io.mcap_scan import McapScanner
 from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_to_ns
 from mhr2_ros.ros.tf_tree import TF_WAIT_S
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)  # what a depth topic may hold
+CAMERA_TYPES = IMAGE_TYPES + (COMPRESSED_VIDEO,)  # ... and a camera topic
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # metadata version read by Humble and Jazzy's rosbag2
 DEPTH_CANDIDATES = 8  # recent depth images a frame's depth is chosen among
@@ -123,7 +125,7 @@ def _scan(scanner: McapScanner, topics: Tuple[str, ...]):
 
 
 class BagImageReader:
-    """Images of `image_topic` (Image or CompressedImage) in bag order."""
+    """Images of `image_topic` (Image, CompressedImage or foxglove_msgs/CompressedVideo) in bag order."""
 
     def __init__(
         self, path, image_topic: str, camera_info_topic: Optional[str] = None, typestore=None,
@@ -153,6 +155,8 @@ class BagImageReader:
             raise InputError(f"tf_wait {tf_wait}: expected seconds >= 0")
         self.tf_wait_ns = int(round(tf_wait * NS_PER_S))
         self.count = 0  # images yielded so far
+        self._video = VideoDecoder()  # used by a CompressedVideo topic: every message, in order
+        self.before_keyframe = 0  # video messages skipped: no picture before the stream's first keyframe
         self._read = 0  # images read (more than yielded while images wait for their depth or transforms)
         topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
         topics += TF_TOPICS if tf_tree is not None else ()
@@ -161,7 +165,7 @@ class BagImageReader:
             self._deserialize = _ros1_typestore(self._reader, topics).deserialize_ros1
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
         # a depth topic is an Image, or a CompressedImage of image_transport's compressedDepth plugin
-        wanted = ((image_topic, IMAGE_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"),
+        wanted = ((image_topic, CAMERA_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"),
                   (depth_topic, IMAGE_TYPES, "depth image"))  # fmt: skip
         present = sorted({c.topic for c in self._reader.connections}) if self._reader is not None else None
         if tf_tree is not None and present is not None and not set(TF_TOPICS) & set(present):
@@ -174,6 +178,8 @@ class BagImageReader:
                 found = self._topics(kinds)
                 self.close()
                 raise InputError(f"{self.path}: {problem}; {label} topics in the bag: {found}")
+        if self._reader is not None and COMPRESSED_VIDEO in self._types(image_topic):
+            require_pyav(image_topic)  # said before any work, not once per frame
 
     def _check_scanned_topic(self, damaged: Optional[BaseException] = None) -> None:
         """A scanned (unindexed) bag names its topics only as it is read: when no image came
@@ -186,9 +192,12 @@ class BagImageReader:
             raise InputError(f"{self.path}: no topic {self.image_topic!r} in the part that could be read; "
                              f"topics there: {seen}{cut}") from damaged  # fmt: skip
 
+    def _types(self, topic: str) -> List[str]:
+        return sorted({c.msgtype for c in self._reader.connections if c.topic == topic})
+
     def _topic_problem(self, topic: str, kinds: Tuple[str, ...]) -> str:
         """'' when the bag has `topic` with one of the types `kinds`, else what is wrong."""
-        types = sorted({c.msgtype for c in self._reader.connections if c.topic == topic})
+        types = self._types(topic)
         if not types:
             return f"no topic {topic!r}"
         if not set(types) & set(kinds):
@@ -249,6 +258,8 @@ class BagImageReader:
                 continue
             frame = self._frame(msgtype, timestamp, data, camera_info, self._read)
             self._read += 1
+            if frame is None:  # a video message before the stream's first keyframe
+                continue
             if self.depth_topic is None and self.tf_tree is None:
                 self.count += 1
                 yield frame
@@ -284,17 +295,33 @@ class BagImageReader:
             log.warning("%s: skipping an undecodable %s message: %s", self.path, msgtype, exc)
             return previous
 
-    def _frame(self, msgtype: str, timestamp: int, data, camera_info, index: int) -> BagFrame:
+    def _frame(self, msgtype: str, timestamp: int, data, camera_info, index: int) -> Optional[BagFrame]:
+        """The image message decoded, or its error; None for a video message before the first keyframe."""
         name = f"{self.image_topic}[{index}]"
-        if msgtype not in IMAGE_TYPES:
-            raise InputError(f"{self.path}: topic {self.image_topic!r} holds {msgtype}, not one of {IMAGE_TYPES}")
+        if msgtype not in CAMERA_TYPES:
+            raise InputError(f"{self.path}: topic {self.image_topic!r} holds {msgtype}, not one of {CAMERA_TYPES}")
+        msg = None
         try:
             msg = self._deserialize(data, msgtype)
-            decode = image_msg_to_rgb if msgtype == IMAGE else compressed_msg_to_rgb
-            image = decode(msg, name)
+            if msgtype == COMPRESSED_VIDEO:  # no header: its stamp and frame are fields of their own
+                stamp, frame_id = msg.timestamp, msg.frame_id
+                image = self._video.decode(msg, name)
+            else:
+                stamp, frame_id = msg.header.stamp, msg.header.frame_id
+                image = (image_msg_to_rgb if msgtype == IMAGE else compressed_msg_to_rgb)(msg, name)
+        except ConfigError:  # nothing could decode: not one frame's problem
+            raise
+        except BeforeKeyframe as exc:
+            self.before_keyframe += 1
+            if self.before_keyframe == 1:
+                log.warning("%s; skipping the messages until it", exc)
+            return None
         except Exception as exc:  # noqa: BLE001 - one bad image: reported, next frame
+            if msgtype == COMPRESSED_VIDEO and msg is not None:  # a picture missing from a stream keeps its stamp
+                return BagFrame(index, timestamp, stamp_to_ns(msg.timestamp), msg.frame_id, None, camera_info,
+                                str(exc))  # fmt: skip
             return BagFrame(index, timestamp, 0, "", None, camera_info, str(exc))
-        return BagFrame(index, timestamp, stamp_to_ns(msg.header.stamp), msg.header.frame_id, image, camera_info)
+        return BagFrame(index, timestamp, stamp_to_ns(stamp), frame_id, image, camera_info)
 
 
 def _qos(latched: bool):

@@ -4,7 +4,8 @@ Tests and `mhr2 bag` serialize with these, so what they check is the ROS 2 wire
 format (CDR) of the same definitions rosidl compiles from msg/. people_msgs is not
 in rosbags' stores: its two definitions (wg-perception/people, ROS 2 branch) are
 registered verbatim, so a bag written here decodes as real people_msgs/People; the
-same holds for the four hri_msgs types of the ROS4HRI topics (hri.py).
+same holds for the four hri_msgs types of the ROS4HRI topics (hri.py) and for
+foxglove_msgs/CompressedVideo, which `mhr2 bag` reads (io/compressed_video.py).
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ HRI_MSGS: Dict[str, str] = {
 }
 
 
+# foxglove_msgs/CompressedVideo (foxglove/schemas, ROS 2), without its comments: video topics
+# recorded by foxglove_compressed_video_transport or Foxglove's agents, read by `mhr2 bag`.
+FOXGLOVE_MSGS: Dict[str, str] = {
+    "foxglove_msgs/msg/CompressedVideo": (
+        "builtin_interfaces/Time timestamp\nstring frame_id\nuint8[] data\nstring format\n"
+    ),
+}
+
+
 def find_msg_dir() -> Path:
     """msg/ of a source checkout, else where setup.py (pip) or rosidl (colcon) installs it."""
     root = Path(__file__).resolve().parent.parent.parent
@@ -70,10 +80,10 @@ def find_msg_dir() -> Path:
 
 
 def message_definitions(msg_dir: Path | None = None) -> Dict[str, str]:
-    """Full type name -> .msg text, for our messages, people_msgs and hri_msgs."""
+    """Full type name -> .msg text, for our messages, people_msgs, hri_msgs and foxglove_msgs' video."""
     msg_dir = msg_dir or find_msg_dir()
     ours = {f"{PACKAGE}/msg/{name}": (msg_dir / f"{name}.msg").read_text() for name in MESSAGE_NAMES}
-    return {**ours, **PEOPLE_MSGS, **HRI_MSGS}
+    return {**ours, **PEOPLE_MSGS, **HRI_MSGS, **FOXGLOVE_MSGS}
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,91 @@
+"""foxglove_msgs/CompressedVideo -> RGB frames: video topics recorded in rosbag2 (MCAP).
+
+Foxglove's schema (recorded by foxglove_compressed_video_transport and Foxglove's own agents)
+carries one picture per message: `data` holds the packets of exactly one frame (H.264 and H.265
+in Annex B, each keyframe with its parameter sets; VP9 one frame; AV1 low-overhead OBUs), and
+the streams have no B-frames, so each message decodes to its own picture as it arrives. The
+frames depend on the ones before them: one decoder per topic reads every message in order, and
+the messages before the first keyframe (a recording that starts inside a group of pictures) have
+no picture (BeforeKeyframe: the bag reader counts and skips them). Decoding uses FFmpeg through PyAV
+(the `video` extra: `pip install -e ".[video]"`), imported only when a video topic is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional
+
+import numpy as np
+
+from mhr2_ros.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+COMPRESSED_VIDEO = "foxglove_msgs/msg/CompressedVideo"
+# the schema's `format` values -> FFmpeg's decoder (libdav1d: the AV1 decoder PyAV's wheels bundle)
+DECODERS: Dict[str, str] = {"h264": "h264", "h265": "hevc", "vp9": "vp9", "av1": "libdav1d"}
+# dav1d decodes frames in parallel and hands a picture back several messages late unless told not to
+DECODER_OPTIONS: Dict[str, Dict[str, str]] = {"libdav1d": {"max_frame_delay": "1"}}
+
+
+class BeforeKeyframe(InputError):
+    """A message of a stream whose first keyframe has not come yet: no picture, and nothing wrong."""
+
+
+class VideoDecoder:
+    """The pictures of one CompressedVideo topic, message after message (stateful: a frame needs the
+    ones before it). `decode(msg, name)` returns (H, W, 3) uint8 RGB, or raises InputError naming
+    the message when it has no picture."""
+
+    def __init__(self) -> None:
+        self.format: Optional[str] = None  # the stream's, from its first message
+        self._context = None
+        self._pictures = 0  # decoded so far; none yet: a decoding error means "no keyframe yet"
+
+    def decode(self, msg, name: str = "video") -> np.ndarray:
+        fmt = str(msg.format).strip().lower()
+        if self._context is None:
+            self._context = _open_decoder(fmt, name)
+            self.format = fmt
+        elif fmt != self.format:
+            raise InputError(f"{name}: format {fmt!r} in a {self.format!r} stream; a topic holds one stream")
+        av = require_pyav(name)
+        error = None
+        try:
+            frames = self._context.decode(av.Packet(bytes(msg.data)))
+        except av.error.FFmpegError as exc:
+            frames, error = [], exc
+        if not frames and not self._pictures:
+            raise BeforeKeyframe(f"{name}: no picture before the stream's first keyframe (the recording starts "
+                                 f"inside a group of pictures){f': {error}' if error else ''}")  # fmt: skip
+        if error is not None:
+            raise InputError(f"{name}: {self.format} frame does not decode: {error}") from error
+        if not frames:
+            raise InputError(f"{name}: the {self.format} decoder gave no picture for this message (a stream "
+                             "with B-frames or hidden frames, which CompressedVideo does not allow)")  # fmt: skip
+        if len(frames) > 1:  # pictures held back by the decoder: the last is this message's
+            log.warning("%s: %d pictures for one message; keeping the last", name, len(frames))
+        self._pictures += 1
+        return frames[-1].to_ndarray(format="rgb24")
+
+
+def _open_decoder(fmt: str, name: str):
+    """A PyAV decoding context for the schema's `format`, with slice threads only (frame threads
+    hold pictures back: a message would no longer give its own picture)."""
+    if fmt not in DECODERS:
+        raise InputError(f"{name}: video format {fmt!r} is not supported; expected one of {', '.join(DECODERS)} "
+                         "(foxglove_msgs/CompressedVideo)")  # fmt: skip
+    context = require_pyav(name).CodecContext.create(DECODERS[fmt], "r")
+    context.thread_type = "SLICE"
+    context.options = DECODER_OPTIONS.get(DECODERS[fmt], {})
+    return context
+
+
+def require_pyav(name: str = "video"):
+    """The `av` module, or a ConfigError that says how to install it."""
+    try:
+        import av
+    except ImportError as exc:
+        raise ConfigError(f"{name}: reading a video topic needs PyAV: pip install -e '.[video]' (or av==18.1.0; "
+                          "on a ROS machine the python3-av package)") from exc  # fmt: skip
+    return av
