@@ -56,22 +56,24 @@ def decode_rvl(words: bytes | np.ndarray, num_pixels: int, name: str = "depth") 
 
 
 def _nibbles(words: bytes | np.ndarray) -> np.ndarray:
-    """(8 * words,) int64 nibbles in code order: each word's most significant nibble first."""
+    """(8 * words,) uint8 nibbles in code order: each word's most significant nibble first."""
     raw = np.frombuffer(bytes(words), dtype=np.uint8)
-    word = np.frombuffer(raw[: raw.size - raw.size % 4].tobytes(), dtype="<u4").astype(np.int64)
-    shifts = np.arange(NIBBLES_PER_WORD - 1, -1, -1, dtype=np.int64) * 4  # 28, 24, ..., 0
-    return ((word[:, None] >> shifts) & 0xF).reshape(-1)
+    big_endian = raw[: raw.size - raw.size % 4].reshape(-1, 4)[:, ::-1].reshape(-1)  # a word's top byte first
+    return np.stack([big_endian >> 4, big_endian & 0xF], axis=1).reshape(-1)
 
 
 def _vle_values(nibbles: np.ndarray) -> np.ndarray:
     """(N,) int64: the integers the nibbles code; a code left open at the end is dropped."""
-    ends = np.flatnonzero((nibbles & CONTINUE) == 0)
+    ends = np.flatnonzero(nibbles < CONTINUE)
     if ends.size == 0:
         return np.zeros(0, dtype=np.int64)
     nibbles = nibbles[: ends[-1] + 1]
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    place = np.arange(nibbles.size) - np.repeat(starts, ends - starts + 1)  # nibble index within its code
-    return np.add.reduceat((nibbles & (CONTINUE - 1)) << (VALUE_BITS * place), starts)
+    index = np.arange(nibbles.size)
+    is_start = np.zeros(nibbles.size, dtype=bool)
+    is_start[0], is_start[ends[:-1] + 1] = True, True
+    place = index - np.maximum.accumulate(np.where(is_start, index, 0))  # nibble index within its code
+    groups = (nibbles & (CONTINUE - 1)).astype(np.int64) << (VALUE_BITS * place)
+    return np.add.reduceat(groups, np.flatnonzero(is_start))
 
 
 def _runs(values: np.ndarray, num_pixels: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,13 +82,14 @@ def _runs(values: np.ndarray, num_pixels: int, name: str) -> tuple[np.ndarray, n
     The one sequential part: where a run's counts sit depends on the run before it."""
     zeros, nonzeros, firsts = [], [], []
     at = decoded = 0
+    count, listed = values.size, values.tolist()  # Python ints: indexing them is what the loop does
     while decoded < num_pixels:
-        if at + 2 > values.size:
+        if at + 2 > count:
             raise InputError(f"{name}: RVL data ends after {decoded} of {num_pixels} pixels")
-        zero_count, nonzero_count = int(values[at]), int(values[at + 1])
+        zero_count, nonzero_count = listed[at], listed[at + 1]
         if decoded + zero_count + nonzero_count > num_pixels:
             raise InputError(f"{name}: RVL data codes more pixels than its {num_pixels}")
-        if at + 2 + nonzero_count > values.size:
+        if at + 2 + nonzero_count > count:
             raise InputError(f"{name}: RVL data ends inside a run, after {decoded + zero_count} of {num_pixels} "
                              "pixels")  # fmt: skip
         decoded += zero_count + nonzero_count
