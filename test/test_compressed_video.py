@@ -123,3 +123,23 @@ def weights(tmp_path_factory, tiny_config):
     from mhr2_ros.model import build_model
 
     return save_checkpoint(build_model(tiny_config), tiny_config, tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
+def test_the_node_path_takes_the_decoded_pictures_with_the_messages_stamps(frames, tiny_detector):
+    """What detector_node does with image_transport foxglove, without ROS: the subscription decodes
+    every message in order (VideoDecoder) and the session runs on the picture, stamped and framed by
+    the message's own fields (CompressedVideo has no header)."""
+    from test_ros_session import _image_msg, _session
+
+    session = _session(tiny_detector)
+    session.update({"camera_frame": "fallback_frame"})
+    decoder, stamp = VideoDecoder(), 3_000_000_000
+    for i, packet in enumerate(encode(frames[:3], "vp9")):
+        msg = received(video_msg(packet, stamp + i, "vp9", frame_id="" if i == 2 else FRAME))
+        picture = decoder.decode(msg, "image/foxglove")
+        run = session.process(msg, False, image=picture)
+        direct = session.process(_image_msg(picture, stamp + i), compressed=False)  # the same picture, raw
+        assert run.header.stamp_ns == stamp + i and run.outputs.humans.header.frame_id == (
+            "fallback_frame" if i == 2 else FRAME)  # no frame_id: the camera_frame parameter's
+        assert [h.score for h in run.result.humans] == [h.score for h in direct.result.humans]
+        assert (run.outputs.humans.image_height, run.outputs.humans.image_width) == (120, 160)

@@ -188,7 +188,7 @@ def test_set_parameter_checks_explain_what_is_wrong():
     ("hri_namespace", "humans/", "an absolute ROS namespace like /humans"),
     ("preset", "huge", "a preset ['tiny', 'small', 'large']"),
     ("tracker_config", "tracker.txt", "a .yaml/.json file"),
-    ("image_transport", "theora", "one of ['raw', 'compressed']"),
+    ("image_transport", "theora", "one of ['raw', 'compressed', 'foxglove']"),
     ("marker_lifetime", -1.0, "in [0.0, 3600.0]"),
 ])  # fmt: skip
 def test_every_refused_value_is_named_with_what_would_be_right(name, bad, right):

@@ -4,16 +4,19 @@
     ros2 launch mhr2_ros detector.launch.py image:=/camera/image_raw
 
 (`-r image:=X` remaps the raw topic only; with image_transport compressed remap
-`image/compressed` too, and `depth/compressedDepth` with depth_transport compressedDepth.
-The launch file remaps them all.)
+`image/compressed` too (`image/foxglove` with foxglove), and `depth/compressedDepth` with
+depth_transport compressedDepth. The launch file remaps them all.)
 
 Lifecycle: configure loads the weights and creates the publishers; activate
 subscribes and starts the worker thread; deactivate stops them and frees GPU
 memory; cleanup releases everything. The image callback only hands the message
 to a depth-1 slot (worker.py): the executor never blocks and old frames are
-dropped. Parameters are declared from params.SPECS with descriptors and checked
-in the set-parameters callback; messages are built by session.py / outputs.py
-through a GeneratedFactory, the same builders the tests run with rosbags.
+dropped. A video topic (foxglove_msgs/CompressedVideo) is the exception: a
+picture needs the ones before it, so the callback decodes every message (about
+a millisecond for 640x480 H.264 on a CPU core) and hands over the picture.
+Parameters are declared from params.SPECS with descriptors and checked in the
+set-parameters callback; messages are built by session.py / outputs.py through
+a GeneratedFactory, the same builders the tests run with rosbags.
 
 This is the only module that imports rclpy and ROS message packages.
 """
@@ -37,6 +40,7 @@ from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformL
 from visualization_msgs.msg import MarkerArray
 
 from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.io.compressed_video import BeforeKeyframe, VideoDecoder, require_pyav
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
 from mhr2_ros.ros.depth_buffer import DepthBuffer
@@ -51,6 +55,7 @@ from mhr2_ros.tracking import STATIC_CAMERA
 NODE_NAME = "detector_node"
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE)
+VIDEO_QUEUE = 10  # messages a video subscription holds while the callback decodes
 ACK_WAIT = Duration(seconds=0.5)  # the longest a closing ROS4HRI publisher waits for its last message
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)  # fmt: skip
@@ -76,6 +81,7 @@ class DetectorNode(LifecycleNode):
         self._tf_buffer: Optional[Buffer] = None  # floor_frame / fixed_frame lookups, while active with one
         self._tf_listener: Optional[TransformListener] = None
         self._worker: Optional[FrameWorker] = None
+        self._video: Optional[VideoDecoder] = None  # image_transport foxglove: the stream, decoded in order
         self._diag_timer = None
         self._errors_reported = 0
 
@@ -133,6 +139,11 @@ class DetectorNode(LifecycleNode):
         self._tf = TransformBroadcaster(self)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            image_input = self._image_input()
+        except (Mhr2Error, ImportError) as exc:  # foxglove: no foxglove_msgs or no PyAV
+            self.get_logger().error(f"cannot subscribe to the images: {exc}")
+            return TransitionCallbackReturn.FAILURE
         if not self.session.loaded and not self._load("cannot reload the detector"):  # released by deactivate
             return TransitionCallbackReturn.FAILURE
         self.session.reset_tracking()  # tracks end with an activation; ids keep counting
@@ -140,19 +151,33 @@ class DetectorNode(LifecycleNode):
         self._pubs["mesh_topology"].publish(self.session.mesh_topology(self.get_clock().now().nanoseconds))
         self._worker = FrameWorker(self._process, on_error=lambda exc: self.stats.frame_failed(str(exc)))
         self._worker.start()
-        self._subscribe()
+        self._subscribe(image_input)
         period = self.session.values["diagnostics_period"]
         self._diag_timer = self.create_timer(period, self._publish_diagnostics)
         return result
 
-    def _subscribe(self) -> None:
+    def _image_input(self):
+        """(message class, topic, callback) of the image_transport parameter."""
+        transport = self.session.values["image_transport"]
+        topic, type_name = params.IMAGE_TOPICS[transport]
+        self._video = None
+        if transport != "foxglove":
+            compressed = transport == "compressed"
+            return (CompressedImage if compressed else Image), topic, lambda m: self._on_image(m, compressed)
+        require_pyav(topic)
+        self._video = VideoDecoder()  # each activation starts from the stream's next keyframe
+        return import_message_class(type_name), topic, self._on_video
+
+    def _subscribe(self, image_input) -> None:
         v = self.session.values
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=RELIABILITY[v["image_reliability"]],
                          durability=DurabilityPolicy.VOLATILE)  # fmt: skip
-        compressed = v["image_transport"] == "compressed"
-        msg_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        msg_type, topic, callback = image_input
+        # a video stream loses every picture up to the next keyframe with one message: queue a few
+        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=VIDEO_QUEUE, reliability=qos.reliability,
+                               durability=DurabilityPolicy.VOLATILE) if self._video is not None else qos  # fmt: skip
         self._subs = [
-            self.create_subscription(msg_type, topic, lambda m: self._on_image(m, compressed), qos),
+            self.create_subscription(msg_type, topic, callback, image_qos),
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
         ]
         if v["use_depth"]:
@@ -216,11 +241,25 @@ class DetectorNode(LifecycleNode):
             self._tf = None
 
     # ------------------------------------------------------------------ data path
-    def _on_image(self, msg, compressed: bool) -> None:
+    def _on_image(self, msg, compressed: bool, image=None) -> None:
         """Executor thread: O(1), never blocks."""
         self.stats.image_received()
-        if self._worker is not None and self._worker.submit((msg, compressed, time.monotonic())):
+        if self._worker is not None and self._worker.submit((msg, compressed, time.monotonic(), image)):
             self.stats.image_dropped()
+
+    def _on_video(self, msg) -> None:
+        """Executor thread: every message decoded, in order (a picture needs the ones before it)."""
+        try:
+            image = self._video.decode(msg, "image/foxglove")
+        except BeforeKeyframe:  # the stream's first keyframe has not come yet: nothing to see, nothing wrong
+            self.stats.image_received()
+            self.stats.image_dropped()
+            return
+        except Mhr2Error as exc:
+            self.stats.image_received()
+            self.stats.frame_failed(str(exc))
+            return
+        self._on_image(msg, False, image)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         with self._info_lock:
@@ -231,7 +270,7 @@ class DetectorNode(LifecycleNode):
 
     def _process(self, item) -> None:
         """Worker thread: one image, start to publish."""
-        msg, compressed, received = item
+        msg, compressed, received, image = item
         header = self.session.header_of(msg)
         if self.session.is_stale(header, self.get_clock().now().nanoseconds):
             self.stats.image_dropped(stale=True)
@@ -241,7 +280,7 @@ class DetectorNode(LifecycleNode):
         v = self.session.values
         depth = self._depths.nearest(header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
         run = self.session.process(msg, compressed, camera_info, depth, self._floor(header),
-                                   self._camera_pose(header))
+                                   self._camera_pose(header), image)
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.frame_done(

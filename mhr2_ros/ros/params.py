@@ -137,11 +137,20 @@ WEIGHTS_SETTING = -1.0  # merge_radius: use the weights' own setting (InferenceC
 WEIGHTS = "weights"  # pad_rows: the weights' own setting (InferenceConfig.pad_rows None)
 _OUT = OutputOptions()
 
+# image topic kinds -> (the node's topic, its message type)
+IMAGE_TOPICS: Dict[str, Tuple[str, str]] = {
+    "raw": ("image", "sensor_msgs/msg/Image"),
+    "compressed": ("image/compressed", "sensor_msgs/msg/CompressedImage"),
+    "foxglove": ("image/foxglove", "foxglove_msgs/msg/CompressedVideo"),
+}
+TRANSPORTS = tuple(IMAGE_TOPICS)
+
 SPECS: Tuple[ParamSpec, ...] = (
     # ---- input
-    ParamSpec("image_transport", str, "raw", "image topic kind: raw (sensor_msgs/Image on 'image') or "
-              "compressed (sensor_msgs/CompressedImage on 'image/compressed')", ACTIVATE,
-              choices=("raw", "compressed")),
+    ParamSpec("image_transport", str, "raw", "image topic kind: raw (sensor_msgs/Image on 'image'), "
+              "compressed (sensor_msgs/CompressedImage on 'image/compressed') or foxglove (H.264/H.265/VP9/AV1 "
+              "video, foxglove_msgs/CompressedVideo on 'image/foxglove': needs foxglove_msgs and PyAV; every "
+              "message is decoded, so choose reliable)", ACTIVATE, choices=TRANSPORTS),
     ParamSpec("image_reliability", str, "best_effort", "reliability of the image and camera_info subscriptions "
               "(sensor-data QoS, depth 1)", ACTIVATE, choices=("best_effort", "reliable")),
     ParamSpec("use_camera_info", bool, True, "use the K of the 'camera_info' topic when one has arrived; "

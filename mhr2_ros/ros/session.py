@@ -23,6 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
+import numpy as np
+
 from mhr2_ros.config import override
 from mhr2_ros.inference.results import FrameResult
 from mhr2_ros.io.ros_image import compressed_msg_to_rgb, depth_in_sync, image_msg_to_rgb, stamp_to_ns
@@ -155,19 +157,25 @@ class DetectorSession:
 
     # ------------------------------------------------------------------ frames
     def header_of(self, msg) -> SourceHeader:
-        return SourceHeader(stamp_to_ns(msg.header.stamp), msg.header.frame_id or self.values["camera_frame"])
+        header = getattr(msg, "header", None)  # foxglove_msgs/CompressedVideo has none: fields of its own
+        stamp, frame_id = (header.stamp, header.frame_id) if header is not None else (msg.timestamp, msg.frame_id)
+        return SourceHeader(stamp_to_ns(stamp), frame_id or self.values["camera_frame"])
 
     def is_stale(self, header: SourceHeader, now_ns: int) -> bool:
         max_age = self.values["max_image_age"]
         return max_age > 0 and (now_ns - header.stamp_ns) > max_age * NS_PER_S
 
-    def process(self, msg, compressed: bool, camera_info=None, depth=None, floor=None, camera_pose=None) -> FrameRun:
+    def process(self, msg, compressed: bool, camera_info=None, depth=None, floor=None, camera_pose=None,
+                image: Optional[np.ndarray] = None) -> FrameRun:  # fmt: skip
         """Decode, detect (and track), build every output message of one image. `depth`: the
         depth image message nearest in time (use_depth), used when its stamp is close enough to the image's.
         `floor`: the floor plane (n, d) in the image's frame at its stamp (floor_frame; tf.floor_from_transform).
-        `camera_pose`: (4, 4) the camera in fixed_frame at its stamp (tf.camera_pose_from_transform)."""
+        `camera_pose`: (4, 4) the camera in fixed_frame at its stamp (tf.camera_pose_from_transform).
+        `image`: (H, W, 3) uint8 RGB already decoded: a video message's, which the subscription decodes
+        in order as they come (io/compressed_video.py); `msg` then only gives the stamp and frame."""
         header = self.header_of(msg)
-        image = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
+        if image is None:
+            image = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
         with self._lock:
             detector, outputs, v, tracker = self.detector, self.outputs, dict(self.values), self.tracker
             reset, self._tracker_stale = self._tracker_stale, False
