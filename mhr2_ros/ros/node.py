@@ -39,7 +39,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
 from visualization_msgs.msg import MarkerArray
 
-from mhr2_ros.errors import Mhr2Error
+from mhr2_ros.errors import ConfigError, Mhr2Error
 from mhr2_ros.io.compressed_video import BeforeKeyframe, VideoDecoder, require_pyav
 from mhr2_ros.msg import HumanArray, MeshTopology
 from mhr2_ros.ros import diagnostics, params
@@ -141,7 +141,7 @@ class DetectorNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             image_input = self._image_input()
-        except (Mhr2Error, ImportError) as exc:  # foxglove: no foxglove_msgs or no PyAV
+        except Mhr2Error as exc:  # foxglove: no foxglove_msgs or no PyAV
             self.get_logger().error(f"cannot subscribe to the images: {exc}")
             return TransitionCallbackReturn.FAILURE
         if not self.session.loaded and not self._load("cannot reload the detector"):  # released by deactivate
@@ -165,8 +165,13 @@ class DetectorNode(LifecycleNode):
             compressed = transport == "compressed"
             return (CompressedImage if compressed else Image), topic, lambda m: self._on_image(m, compressed)
         require_pyav(topic)
+        try:
+            msg_type = import_message_class(type_name)
+        except ImportError as exc:
+            raise ConfigError(f"image_transport foxglove needs the foxglove_msgs package (ros-$ROS_DISTRO-"
+                              f"foxglove-msgs): {exc}") from exc  # fmt: skip
         self._video = VideoDecoder()  # each activation starts from the stream's next keyframe
-        return import_message_class(type_name), topic, self._on_video
+        return msg_type, topic, self._on_video
 
     def _subscribe(self, image_input) -> None:
         v = self.session.values
