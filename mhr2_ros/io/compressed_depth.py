@@ -12,8 +12,8 @@ depthParam[2], little-endian) followed by a 16-bit PNG:
 The plugin's RVL compression ("compressedDepth rvl", io/rvl.py) holds, in place of the PNG, the
 image's width and height and its RVL code, which decodes to the same 16-bit image. A 16-bit
 depth image sent through the plain compressed plugin as PNG ("16UC1; png compressed ...": the
-PNG alone, no header) is read too. Duck-typed on the fields,
-like io/ros_image.py: rclpy and rosbags messages alike.
+PNG alone, no header) is read too. Duck-typed on the fields, like io/ros_image.py: rclpy and
+rosbags messages alike.
 """
 
 from __future__ import annotations
