@@ -5,13 +5,16 @@
 
 The benchmark's independent images (its people, distances, size and vertical FOV range; one seed)
 rendered with the camera rolled by each of --rolls degrees (the training scenes roll it by at
-most `CameraConfig.roll_deg`, +-4 degrees), run with the predicted FOV and with the true K. People
-are placed in each rolled view, so the scenes of one seed differ a little from roll to roll.
+most `CameraConfig.roll_deg`, +-4 degrees), run with the predicted FOV and with the true K, and
+with the true K and the true floor (a robot that knows its camera mount) as the image is and
+levelled by the floor's gravity first (inference/level.py). People are placed in each rolled
+view, so the scenes of one seed differ a little from roll to roll.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import shlex
 import sys
@@ -22,6 +25,7 @@ import torch
 
 from benchmark_set import add_set_options, fmt, image_set_and_detector, parse_list  # the script folder is on the path
 from machine import describe
+from mhr2_ros.config import override
 from mhr2_ros.evaluation.benchmark import Evaluator, ignored_people
 from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX
 from mhr2_ros.inference.detector import Detector
@@ -29,7 +33,8 @@ from mhr2_ros.training.synthetic.config import CameraConfig
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.synthetic.truth import to_frame_result
 
-CAMERAS = ("predicted FOV", "true K")
+NEVER = -1.0  # InferenceConfig.level_roll_deg: no levelling
+CAMERAS = ("predicted FOV", "true K", "true K + floor, as it is", "true K + floor, levelled")
 
 
 def parse_roll(item: str) -> float:
@@ -46,12 +51,17 @@ def parse_roll(item: str) -> float:
 def measure(detector: Detector, clip: SyntheticClip) -> Dict[str, Dict]:
     """Camera -> Evaluator.summary() over the clip's frames."""
     evals = {c: Evaluator() for c in CAMERAS}
+    as_it_is = copy.copy(detector)
+    as_it_is.cfg = override(detector.cfg, level_roll_deg=NEVER)
     with torch.inference_mode():
         for frame in clip:
             truth = to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX)
             ignore = ignored_people(frame.truth, truth)
+            K, floor = np.asarray(frame.truth.K, np.float64), np.asarray(frame.truth.floor_plane, np.float64)
             evals[CAMERAS[0]].add(detector(frame.image), truth, ignore)
-            evals[CAMERAS[1]].add(detector(frame.image, K=np.asarray(frame.truth.K, np.float64)), truth, ignore)
+            evals[CAMERAS[1]].add(detector(frame.image, K=K), truth, ignore)
+            evals[CAMERAS[2]].add(as_it_is(frame.image, K=K, floor=floor), truth, ignore)
+            evals[CAMERAS[3]].add(detector(frame.image, K=K, floor=floor), truth, ignore)
     return {c: ev.summary() for c, ev in evals.items()}
 
 

@@ -168,6 +168,10 @@ class InferenceConfig:
     # mount's pitch) when a floor is given (inference/floor_contact.py); 0.015 (0.86 deg) was chosen
     # on the tuning set among 0.01, 0.015 and 0.02; 0: the floor alone decides
     floor_angle_sigma: float = 0.015
+    # degrees: with a floor given, a camera rolled about its optical axis by at least this much has its
+    # image levelled by the floor's up direction before the network (inference/level.py); the training
+    # scenes roll up to 4 degrees; a negative value: never
+    level_roll_deg: float = 4.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0:

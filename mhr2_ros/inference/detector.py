@@ -30,6 +30,7 @@ from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.geometry import fov_from_focal
 from mhr2_ros.inference.depth_fusion import check_depth_image, depth_scales
 from mhr2_ros.inference.floor_contact import check_floor_plane, floor_scales
+from mhr2_ros.inference.level import Leveller
 from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
 from mhr2_ros.inference.preprocess import InputGeometry, compute_geometry, resize_and_pad, to_tensor
 from mhr2_ros.inference.results import FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
@@ -135,6 +136,11 @@ class Detector:
         K = _check_intrinsics(K)
         depth = None if depth is None else check_depth_image(depth, (h, w))
         floor = None if floor is None else check_floor_plane(floor)
+        lev = None
+        if floor is not None and self.cfg.level_roll_deg >= 0:  # a rolled camera, seen level (level.py)
+            lev = Leveller.from_floor(floor, K, (h, w), self.cfg.level_roll_deg)
+        if lev is not None:
+            image, depth, floor = lev.image(image), lev.depth(depth), lev.floor(floor)
         geom = self.input_geometry(h, w)
         x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)
         timer.lap("preprocess")
@@ -161,15 +167,19 @@ class Detector:
 
         humans = assemble_humans(
             cam, keep, out, body, (h, w),
-            vertices=self.cfg.return_vertices, track=self.cfg.return_track_features,
+            vertices=self.cfg.return_vertices or lev is not None, track=self.cfg.return_track_features,
         )  # fmt: skip
         for human, source in zip(humans, sources):
             human.depth_source = source
-        timer.lap("postprocess")
-        return FrameResult(
+        frame = FrameResult(
             humans=humans, K=cam.K, K_source=cam.K_source,
-            fov_y=fov_from_focal(float(cam.K[1, 1]), h), image_size=(h, w), timings=timer.done(),
+            fov_y=fov_from_focal(float(cam.K[1, 1]), h), image_size=(h, w),
         )  # fmt: skip
+        if lev is not None:  # back in the real camera; its boxes from the meshes
+            lev.to_camera(frame, keep_vertices=self.cfg.return_vertices)
+        timer.lap("postprocess")
+        frame.timings = timer.done()
+        return frame
 
     def _run_network(self, x: torch.Tensor, geom, K: Optional[np.ndarray], timer) -> Dict[str, torch.Tensor]:
         """The head outputs of one input batch; laps "encoder" and "decoder" (PyTorch) or

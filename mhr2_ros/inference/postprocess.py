@@ -64,7 +64,7 @@ def queries_to_camera(
     return CameraQueries(scores, pelvis_2d, nearness, depth, positions, K.astype(np.float32), source)
 
 
-def _box(points_2d: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
+def clipped_box(points_2d: np.ndarray, hw: Tuple[int, int]) -> np.ndarray:
     """Tight box of projected points, clipped to the image (x_min, y_min, x_max, y_max)."""
     h, w = hw
     lo = points_2d.min(axis=0)
@@ -112,7 +112,7 @@ def assemble_humans(
                 height=float(height[m]),
                 joints_3d=joints_cam.astype(f32),
                 keypoints_2d=project(joints_cam, cam.K).astype(f32),
-                box=_box(project(verts_cam, cam.K), image_hw),
+                box=clipped_box(project(verts_cam, cam.K), image_hw),
                 vertices=verts_cam.astype(f32) if vertices else None,
                 track_feature=feats[m] if feats is not None else None,
             )

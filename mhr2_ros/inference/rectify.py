@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from mhr2_ros.geometry import scale_intrinsics
+from mhr2_ros.inference.postprocess import clipped_box
 from mhr2_ros.inference.results import FrameResult
 
 RADIAL_TANGENTIAL = ("plumb_bob", "rational_polynomial")  # cv2.initUndistortRectifyMap / projectPoints
@@ -148,7 +149,7 @@ class Rectifier:
                 outline = self.project(human.vertices)
             else:  # the box's outline taken across: a side the pinhole image cut lands where its border falls
                 outline = self.to_raw_pixels(_box_outline(np.asarray(human.box, np.float64), BOX_EDGE_SAMPLES))
-            human.box = _clipped_box(outline, h, w)
+            human.box = clipped_box(outline, (h, w))
         return frame
 
 
@@ -159,9 +160,3 @@ def _box_outline(box: np.ndarray, samples: int) -> np.ndarray:
     xs, ys = x0 + s * (x1 - x0), y0 + s * (y1 - y0)
     return np.concatenate([np.stack([xs, np.full_like(xs, y0)], 1), np.stack([xs, np.full_like(xs, y1)], 1),
                            np.stack([np.full_like(ys, x0), ys], 1), np.stack([np.full_like(ys, x1), ys], 1)])
-
-
-def _clipped_box(points: np.ndarray, height: int, width: int) -> np.ndarray:
-    lo, hi = points.min(0), points.max(0)
-    return np.array([np.clip(lo[0], 0, width), np.clip(lo[1], 0, height), np.clip(hi[0], 0, width),
-                     np.clip(hi[1], 0, height)], dtype=np.float32)

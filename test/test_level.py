@@ -1,0 +1,90 @@
+"""A rolled camera seen level (inference/level.py): the roll read from the floor, pixels and points
+turned together, outputs turned back consistent with the real body model, and the detector's use
+of it when a floor is given."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mhr2_ros.cli.demo_scene import CAMERA_HEIGHT, render_demo_scene
+from mhr2_ros.config import override
+from mhr2_ros.geometry import project
+from mhr2_ros.inference.floor_contact import floor_plane_from_mount
+from mhr2_ros.inference.level import Leveller, floor_roll
+from mhr2_ros.inference.postprocess import clipped_box
+
+
+@pytest.mark.parametrize("roll_deg", [-35.0, -5.0, 0.0, 12.0, 60.0])
+def test_the_roll_of_a_mount_is_read_from_its_floor(roll_deg):
+    rolled = floor_plane_from_mount(1.3, pitch_deg=20.0, roll_deg=roll_deg)
+    level = floor_plane_from_mount(1.3, pitch_deg=20.0)
+    assert math.degrees(floor_roll(rolled)) == pytest.approx(roll_deg, abs=1e-9)
+    lev = Leveller(floor_roll(rolled), None, (120, 160))
+    np.testing.assert_allclose(lev.floor(rolled), level, atol=1e-12)  # the level camera's floor, height kept
+    assert floor_roll(floor_plane_from_mount(1.3, pitch_deg=85.0, roll_deg=30.0)) is None  # looking down
+    small = floor_plane_from_mount(1.3, roll_deg=3.0)
+    assert Leveller.from_floor(small, None, (120, 160), min_deg=4.0) is None  # within the training's roll
+    assert Leveller.from_floor(small, None, (120, 160), min_deg=2.0).angle == pytest.approx(math.radians(3.0))
+
+
+def test_pixels_and_points_turn_together(rng):
+    K = np.array([[300.0, 0.0, 170.0], [0.0, 310.0, 115.0], [0.0, 0.0, 1.0]])  # fx != fy, off-centre
+    lev = Leveller(math.radians(25.0), K, (240, 320))
+    points = rng.uniform([-2, -1, 3], [2, 1, 8], (50, 3))
+    uv = project(points, K)
+    mapped = np.concatenate([uv, np.ones((50, 1))], 1) @ lev.H.T
+    np.testing.assert_allclose(mapped[:, :2] / mapped[:, 2:], project(points @ lev.R.T, K), atol=1e-9)
+    image = np.zeros((240, 320, 3), np.uint8)
+    u, v = np.round(uv[0]).astype(int)
+    image[v - 2:v + 3, u - 2:u + 3] = 255  # a bright square where the first point projects
+    ys, xs = np.nonzero(lev.image(image)[..., 0] > 128)
+    np.testing.assert_allclose([xs.mean(), ys.mean()], project(points[:1] @ lev.R.T, K)[0], atol=1.0)
+    depth = np.full((120, 160), 2.5, np.float32)  # half the resolution: K scaled with it
+    turned = lev.depth(depth)
+    assert turned.shape == (120, 160) and set(np.unique(turned)) <= {0.0, 2.5} and turned[60, 80] == 2.5
+
+
+def test_outputs_turned_back_agree_with_the_body_model(body_model):
+    """A level camera's detections turned into a camera rolled by 30 degrees: 3D turned by R^T, 2D
+    still the projections of 3D, boxes the projected meshes', and the root of pose_6d turned so
+    that the body model poses the same mesh."""
+    _, truth = render_demo_scene(body_model, width=160, height=120)
+    lev = Leveller(math.radians(30.0), truth.K, (120, 160))
+    before = copy.deepcopy(truth)
+    lev.to_camera(truth, keep_vertices=True)
+    for old, new in zip(before.humans, truth.humans):
+        np.testing.assert_allclose(new.position, lev.R.T @ old.position, atol=1e-5)
+        np.testing.assert_allclose(new.keypoints_2d, project(new.joints_3d, truth.K), atol=1e-3)
+        np.testing.assert_allclose(new.pelvis_2d, project(new.position, truth.K), atol=1e-3)
+        np.testing.assert_allclose(new.box, clipped_box(project(new.vertices, truth.K), (120, 160)), atol=1e-4)
+        with torch.no_grad():
+            posed = body_model(torch.as_tensor(new.pose_6d[None]), torch.as_tensor(new.shape[None]))
+        np.testing.assert_allclose(posed.vertices[0].numpy() + new.position, new.vertices, atol=2e-4)
+        np.testing.assert_allclose(posed.orientation[0].numpy(), new.orientation, atol=1e-5)
+        assert new.depth == old.depth  # z: unchanged by a turn about z
+    lev.to_camera(before, keep_vertices=False)
+    assert all(h.vertices is None for h in before.humans)
+
+
+def test_the_detector_levels_a_rolled_camera_given_its_floor(tiny_detector, body_model):
+    """With a floor rolled by 20 degrees, the detector's result is the level view's, turned back;
+    below the threshold, or with levelling off, the image goes in as it is."""
+    image, truth = render_demo_scene(body_model, width=160, height=120)
+    floor = np.array([math.sin(math.radians(20.0)), math.cos(math.radians(20.0)), 0.0, CAMERA_HEIGHT])
+    detector = copy.copy(tiny_detector)
+    detector.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2, return_vertices=False)
+    got = detector(image, K=truth.K, floor=floor)
+    lev = Leveller.from_floor(floor, truth.K, (120, 160), detector.cfg.level_roll_deg)
+    plain = copy.copy(detector)
+    plain.cfg = override(detector.cfg, level_roll_deg=-1.0, return_vertices=True)
+    want = lev.to_camera(plain(lev.image(image), K=truth.K, floor=lev.floor(floor)), keep_vertices=False)
+    assert len(got.humans) == len(want.humans) == 2
+    for a, b in zip(got.humans, want.humans):
+        np.testing.assert_allclose(a.position, b.position, atol=1e-5)
+        np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+        assert a.vertices is None and a.depth_source == b.depth_source
+    unlevelled = plain(image, K=truth.K, floor=floor)
+    assert not np.allclose(unlevelled.humans[0].position, got.humans[0].position, atol=1e-3)
