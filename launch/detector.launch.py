@@ -37,6 +37,7 @@ PARAMETER_ARGUMENTS = (
     "depth_transport",
     "floor_frame",
     "floor_angle_sigma",
+    "level_roll_deg",
     "floor_tf_timeout",
     "depth_sync_tolerance",
     "weights",

@@ -185,6 +185,9 @@ class InferenceConfig:
         if not 0.0 <= self.floor_angle_sigma <= MAX_FLOOR_ANGLE_SIGMA:
             raise ConfigError(f"floor_angle_sigma must be in [0, {MAX_FLOOR_ANGLE_SIGMA}] radians, got "
                               f"{self.floor_angle_sigma}")
+        if not self.level_roll_deg < 90.0:  # NaN fails too
+            raise ConfigError(f"level_roll_deg must be below 90 degrees (negative: never level), got "
+                              f"{self.level_roll_deg}")
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ConfigError(f"dtype must be float32, bfloat16 or float16, got {self.dtype!r}")
 

@@ -37,14 +37,17 @@ def test_pixels_and_points_turn_together(rng):
     uv = project(points, K)
     mapped = np.concatenate([uv, np.ones((50, 1))], 1) @ lev.H.T
     np.testing.assert_allclose(mapped[:, :2] / mapped[:, 2:], project(points @ lev.R.T, K), atol=1e-9)
-    image = np.zeros((240, 320, 3), np.uint8)
+    image = np.full((240, 320, 3), 40, np.uint8)
     u, v = np.round(uv[0]).astype(int)
     image[v - 2:v + 3, u - 2:u + 3] = 255  # a bright square where the first point projects
-    ys, xs = np.nonzero(lev.image(image)[..., 0] > 128)
+    level = lev.image(image)
+    ys, xs = np.nonzero(level[..., 0] > 128)
     np.testing.assert_allclose([xs.mean(), ys.mean()], project(points[:1] @ lev.R.T, K)[0], atol=1.0)
+    assert level.shape == image.shape and level[0, 0, 0] == level[-1, -1, 0] == 40  # corners: the border repeated
     depth = np.full((120, 160), 2.5, np.float32)  # half the resolution: K scaled with it
     turned = lev.depth(depth)
-    assert turned.shape == (120, 160) and set(np.unique(turned)) <= {0.0, 2.5} and turned[60, 80] == 2.5
+    assert turned.shape == (120, 160) and set(np.unique(turned)) == {0.0, 2.5}  # 0: no measurement, not repeated
+    assert turned[60, 80] == 2.5 and turned[0, 0] == 0.0
 
 
 def test_outputs_turned_back_agree_with_the_body_model(body_model):

@@ -32,10 +32,15 @@ def add_mount_options(p: argparse.ArgumentParser):
 
 
 def _add_angle_sigma(group, needs: str) -> None:
+    """--floor-angle-sigma and --level-roll, the settings of any floor."""
     group.add_argument("--floor-angle-sigma", type=float, default=None, metavar="RAD",
                        help=f"with {needs}: how far the ray to a person's lowest point may be off, radians (the "
                        "mesh's foot, the mount's pitch): the floor's depth is weighed with the network's by it "
                        "(default 0.015; 0: the floor alone)")
+    group.add_argument("--level-roll", type=float, default=None, metavar="DEG",
+                       help=f"with {needs}: a camera rolled about its optical axis by at least DEG degrees has its "
+                       "image levelled by gravity before the network, the outputs turned back (default 4, the "
+                       "training scenes' roll; negative: never)")
 
 
 def floor_from_mount(args: argparse.Namespace) -> Optional[np.ndarray]:
@@ -45,7 +50,8 @@ def floor_from_mount(args: argparse.Namespace) -> Optional[np.ndarray]:
 
     if args.camera_height is None:
         given = [f"--camera-{n}" for n in ("pitch", "roll") if getattr(args, f"camera_{n}") is not None]
-        given += ["--floor-angle-sigma"] if args.floor_angle_sigma is not None else []
+        given += [f"--{name.replace('_', '-')}" for name in ("floor_angle_sigma", "level_roll")
+                  if getattr(args, name) is not None]  # fmt: skip
         if given:
             raise InputError(f"{', '.join(given)}: these describe the floor of --camera-height, which is not set")
         return None
@@ -78,7 +84,7 @@ def true_floor_from_args(args: argparse.Namespace) -> Optional[Callable[[np.ndar
     """floor(true plane) -> the plane the detector gets, for --floor (None without it);
     InputError names a bad --floor-* value."""
     errors = {"floor_height_error": args.floor_height_error, "floor_pitch_error": args.floor_pitch_error,
-              "floor_angle_sigma": args.floor_angle_sigma}
+              "floor_angle_sigma": args.floor_angle_sigma, "level_roll": args.level_roll}
     if not args.floor:
         given = ["--" + k.replace("_", "-") for k, v in errors.items() if v is not None]
         if given:

@@ -110,6 +110,7 @@ def inference_config(args: argparse.Namespace) -> InferenceConfig:
         pad_to_train_aspect=False if args.no_pad else None,
         pad_rows=True if args.pad_rows else None,
         floor_angle_sigma=getattr(args, "floor_angle_sigma", None),  # the commands with a floor
+        level_roll_deg=getattr(args, "level_roll", None),
     )
 
 

@@ -139,7 +139,7 @@ class Detector:
         lev = None
         if floor is not None and self.cfg.level_roll_deg >= 0:  # a rolled camera, seen level (level.py)
             lev = Leveller.from_floor(floor, K, (h, w), self.cfg.level_roll_deg)
-        if lev is not None:
+        if lev is not None:  # from here on the level view (same size and K), until lev.to_camera
             image, depth, floor = lev.image(image), lev.depth(depth), lev.floor(floor)
         geom = self.input_geometry(h, w)
         x = to_tensor(resize_and_pad(image, geom), self.device, torch.float32)

@@ -178,6 +178,9 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("floor_angle_sigma", float, _INFER.floor_angle_sigma, "radians: how far the ray to a person's "
               "lowest point may be off (the mesh's foot and the mount's pitch calibration): the floor's depth is "
               "weighed with the network's by it (0: the floor alone)", min=0.0, max=MAX_FLOOR_ANGLE_SIGMA),
+    ParamSpec("level_roll_deg", float, _INFER.level_roll_deg, "degrees: with floor_frame, a camera rolled about its "
+              "optical axis by at least this much has its image levelled by gravity before the network and the "
+              "outputs turned back (the training scenes roll up to 4 degrees; negative: never)", min=-1.0, max=89.0),
     ParamSpec("floor_tf_timeout", float, TF_WAIT_S, "seconds the worker waits for the floor_frame (and fixed_frame) "
               "transform at the image's stamp; without it the people keep the network's depth (warned)",
               min=0.0, max=1.0),
@@ -340,6 +343,7 @@ def inference_config(values: Mapping[str, Any], return_vertices: bool) -> Infere
         pad_to_train_aspect=v["pad_to_train_aspect"], max_humans=v["max_humans"],
         return_vertices=return_vertices, return_track_features=True,
         device=v["device"], dtype=v["dtype"], compile=v["compile"], floor_angle_sigma=v["floor_angle_sigma"],
+        level_roll_deg=v["level_roll_deg"],
     )  # fmt: skip
 
 

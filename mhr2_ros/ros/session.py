@@ -152,6 +152,7 @@ class DetectorSession:
                 self.detector.cfg, score_threshold=v["score_threshold"], nms_distance=v["nms_distance"],
                 max_humans=v["max_humans"], pad_to_train_aspect=v["pad_to_train_aspect"],
                 return_vertices=opts.needs_vertices, floor_angle_sigma=v["floor_angle_sigma"],
+                level_roll_deg=v["level_roll_deg"],
             ), merge_radius=params.merge_radius(v["merge_radius"]),
                 pad_rows=params.pad_rows(v["pad_rows"]))  # fmt: skip
 
