@@ -91,3 +91,16 @@ def test_the_detector_levels_a_rolled_camera_given_its_floor(tiny_detector, body
         assert a.vertices is None and a.depth_source == b.depth_source
     unlevelled = plain(image, K=truth.K, floor=floor)
     assert not np.allclose(unlevelled.humans[0].position, got.humans[0].position, atol=1e-3)
+
+
+def test_a_depth_image_is_levelled_with_the_image(tiny_detector, body_model):
+    """RGB-D with a rolled floor: the depth image goes through the levelling with the colour image
+    (at another resolution) and the people it measures keep its depth (a wall 3 m away: z near 3,
+    which a turn about z leaves as it is; the turn itself: test_pixels_and_points_turn_together)."""
+    image, truth = render_demo_scene(body_model, width=160, height=120)
+    floor = np.array([math.sin(math.radians(25.0)), math.cos(math.radians(25.0)), 0.0, CAMERA_HEIGHT])
+    detector = copy.copy(tiny_detector)
+    detector.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2)
+    got = detector(image, K=truth.K, depth=np.full((60, 80), 3.0, np.float32), floor=floor)
+    measured = [h for h in got.humans if h.depth_source == "depth image"]
+    assert measured and all(2.7 < h.position[2] < 3.6 for h in measured)
