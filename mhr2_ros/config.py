@@ -169,8 +169,8 @@ class InferenceConfig:
     # on the tuning set among 0.01, 0.015 and 0.02; 0: the floor alone decides
     floor_angle_sigma: float = 0.015
     # degrees: with a floor given, a camera rolled about its optical axis by at least this much has its
-    # image levelled by the floor's up direction before the network (inference/level.py); the training
-    # scenes roll up to 4 degrees; a negative value: never
+    # image levelled by gravity (the floor's normal) before the network and the outputs turned back
+    # (inference/level.py); the training scenes roll up to 4 degrees; a negative value: never
     level_roll_deg: float = 4.0
 
     def __post_init__(self) -> None:

@@ -129,7 +129,8 @@ class Detector:
         """`depth`: an optional depth image registered to `image` (float meters, or uint16
         millimetres; 0 / NaN: no measurement) that sets each person's distance (depth_fusion.py).
         `floor`: an optional floor plane (n, d) in the camera frame (floor_contact.py) that sets the
-        distance of each person the depth image did not measure."""
+        distance of each person the depth image did not measure, and levels the image of a rolled
+        camera first (level.py, cfg.level_roll_deg)."""
         timer = _StageTimer(self.device)
         image = check_rgb8(image)
         h, w = image.shape[:2]
