@@ -2,6 +2,7 @@
 encoders (PyAV), as foxglove_compressed_video_transport records them (no B-frames, one picture per
 message, parameter sets with each keyframe), in real CDR messages and MCAP bags."""
 
+import logging
 from fractions import Fraction
 
 import numpy as np
@@ -96,9 +97,10 @@ def test_a_video_bag_runs_like_its_images(tmp_path, frames, weights, caplog):
     assert [f.index for f in read] == list(range(missing, len(packets)))  # positions among the topic's messages
     for frame, original in zip(read, frames[GOP:]):
         assert frame.image is not None and psnr(frame.image, original) > 25
-    code = main(["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", VIDEO_TOPIC, "--weights",
+    caplog.set_level(logging.INFO, logger="mhr2_ros.cli.bag")
+    code = main(["bag", str(src), str(tmp_path / "out"), "--image-topic", VIDEO_TOPIC, "--weights",
                  str(weights), "--threshold", "0", "--max-humans", "1", "--no-mesh-markers", "--no-track"])  # fmt: skip
-    assert code == 0
+    assert code == 0 and f"{missing} video message(s) before the stream's first keyframe" in caplog.text
     humans = [m for _, m in read_topics(tmp_path / "out")[0]["/humans"]]
     assert [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in humans] == stamps[missing:]
     assert all(m.header.frame_id == FRAME and (m.image_height, m.image_width) == (120, 160) for m in humans)

@@ -187,6 +187,8 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             summary = process_bag(reader, writer, detector, builder, options, tracker)
     tracked = f", {len(summary.track_ids)} distinct track id(s)" if tracker is not None else ", untracked"
     log.info("%d image(s), %d detection(s)%s; results in %s", summary.frames, summary.people, tracked, args.output)
+    if reader.before_keyframe:  # a video recording that starts inside a group of pictures
+        log.info("%d video message(s) before the stream's first keyframe had no picture", reader.before_keyframe)
     for option, misses in summary.tf_misses.items():
         if misses:
             log.warning("--%s %s: no transform at %d of %d image(s) (warnings above say why)",
