@@ -30,8 +30,9 @@ def add_parser(sub) -> None:
         "bag",
         help="detect people in the images of a rosbag2 and write a rosbag2 of the results",
         description="Read the images of --image-topic from the rosbag2 IN (MCAP or sqlite3; sensor_msgs/Image "
-        "or CompressedImage, or a foxglove_msgs/CompressedVideo stream: H.264, H.265, VP9, AV1) and write the rosbag2 OUT with what detector_node publishes: HumanArray, /tf, "
-        "markers and the mesh topology, stamped with the images' headers.",
+        "or CompressedImage, or a foxglove_msgs/CompressedVideo stream: H.264, H.265, VP9, AV1) and write the "
+        "rosbag2 OUT with what detector_node publishes: HumanArray, /tf, markers and the mesh topology, stamped "
+        "with the images' headers.",
         formatter_class=HelpFormatter,
     )
     _add_input_options(p)
@@ -122,7 +123,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--depth-topic", default=None,
         help="depth sensor_msgs/Image topic registered to the images (16UC1 mm or 32FC1 m, e.g. an RGB-D driver's "
-        "aligned depth), or its image_transport compressedDepth topic (CompressedImage, PNG): people are scaled "
+        "aligned depth), or its image_transport compressedDepth topic (CompressedImage, PNG or RVL): people are scaled "
         "to the one nearest in stamp to each image (recorded before it or up to the next image), as the node's "
         "use_depth (README, Depth cameras)",
     )  # fmt: skip

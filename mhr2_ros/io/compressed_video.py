@@ -39,21 +39,22 @@ class VideoDecoder:
 
     def __init__(self) -> None:
         self.format: Optional[str] = None  # the stream's, from its first message
-        self._context = None
+        self._context = None  # PyAV's decoder, opened by the first message
+        self._av = None  # the av module, imported then
         self._pictures = 0  # decoded so far; none yet: a decoding error means "no keyframe yet"
 
     def decode(self, msg, name: str = "video") -> np.ndarray:
         fmt = str(msg.format).strip().lower()
         if self._context is None:
-            self._context = _open_decoder(fmt, name)
+            self._av = require_pyav(name)
+            self._context = _open_decoder(self._av, fmt, name)
             self.format = fmt
         elif fmt != self.format:
             raise InputError(f"{name}: format {fmt!r} in a {self.format!r} stream; a topic holds one stream")
-        av = require_pyav(name)
         error = None
         try:
-            frames = self._context.decode(av.Packet(bytes(msg.data)))
-        except av.error.FFmpegError as exc:
+            frames = self._context.decode(self._av.Packet(bytes(msg.data)))
+        except self._av.error.FFmpegError as exc:
             frames, error = [], exc
         if not frames and not self._pictures:
             raise BeforeKeyframe(f"{name}: no picture before the stream's first keyframe (the recording starts "
@@ -69,13 +70,13 @@ class VideoDecoder:
         return frames[-1].to_ndarray(format="rgb24")
 
 
-def _open_decoder(fmt: str, name: str):
+def _open_decoder(av, fmt: str, name: str):
     """A PyAV decoding context for the schema's `format`, with slice threads only (frame threads
     hold pictures back: a message would no longer give its own picture)."""
     if fmt not in DECODERS:
         raise InputError(f"{name}: video format {fmt!r} is not supported; expected one of {', '.join(DECODERS)} "
                          "(foxglove_msgs/CompressedVideo)")  # fmt: skip
-    context = require_pyav(name).CodecContext.create(DECODERS[fmt], "r")
+    context = av.CodecContext.create(DECODERS[fmt], "r")
     context.thread_type = "SLICE"
     context.options = DECODER_OPTIONS.get(DECODERS[fmt], {})
     return context

@@ -44,6 +44,14 @@ def stamp_to_ns(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def stamp_and_frame(msg) -> Tuple[int, str]:
+    """(stamp ns, frame_id) of an image message: its header's, or the fields of their own of a
+    foxglove_msgs/CompressedVideo, which has no header."""
+    header = getattr(msg, "header", None)
+    stamp, frame_id = (header.stamp, header.frame_id) if header is not None else (msg.timestamp, msg.frame_id)
+    return stamp_to_ns(stamp), str(frame_id)
+
+
 def _pixels(msg, channels: int, depth: int, name: str) -> np.ndarray:
     """The (H, W, C) array of a raw image, honouring row padding (step) and endianness."""
     height, width, step = int(msg.height), int(msg.width), int(msg.step)

@@ -21,7 +21,7 @@ import numpy as np
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.io.compressed_video import COMPRESSED_VIDEO, BeforeKeyframe, VideoDecoder, require_pyav
 from mhr2_ros.io.mcap_scan import McapScanner
-from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_to_ns
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_and_frame
 from mhr2_ros.ros.tf_tree import TF_WAIT_S
 
 log = logging.getLogger(__name__)
@@ -300,14 +300,12 @@ class BagImageReader:
         name = f"{self.image_topic}[{index}]"
         if msgtype not in CAMERA_TYPES:
             raise InputError(f"{self.path}: topic {self.image_topic!r} holds {msgtype}, not one of {CAMERA_TYPES}")
-        msg = None
         try:
             msg = self._deserialize(data, msgtype)
-            if msgtype == COMPRESSED_VIDEO:  # no header: its stamp and frame are fields of their own
-                stamp, frame_id = msg.timestamp, msg.frame_id
+            stamp_ns, frame_id = stamp_and_frame(msg)
+            if msgtype == COMPRESSED_VIDEO:
                 image = self._video.decode(msg, name)
             else:
-                stamp, frame_id = msg.header.stamp, msg.header.frame_id
                 image = (image_msg_to_rgb if msgtype == IMAGE else compressed_msg_to_rgb)(msg, name)
         except ConfigError:  # nothing could decode: not one frame's problem
             raise
@@ -317,11 +315,8 @@ class BagImageReader:
                 log.warning("%s; skipping the messages until it", exc)
             return None
         except Exception as exc:  # noqa: BLE001 - one bad image: reported, next frame
-            if msgtype == COMPRESSED_VIDEO and msg is not None:  # a picture missing from a stream keeps its stamp
-                return BagFrame(index, timestamp, stamp_to_ns(msg.timestamp), msg.frame_id, None, camera_info,
-                                str(exc))  # fmt: skip
             return BagFrame(index, timestamp, 0, "", None, camera_info, str(exc))
-        return BagFrame(index, timestamp, stamp_to_ns(stamp), frame_id, image, camera_info)
+        return BagFrame(index, timestamp, stamp_ns, frame_id, image, camera_info)
 
 
 def _qos(latched: bool):

@@ -32,7 +32,7 @@ MAX_PIXELS = 1 << 28  # 16k x 16k: a larger size is a corrupt header, not a dept
 def decode_rvl_image(data: bytes | np.ndarray, name: str = "depth") -> np.ndarray:
     """(H, W) uint16 of a compressedDepth RVL payload (uint32 width, height, then the RVL words);
     InputError naming the message when the payload is cut short or inconsistent."""
-    raw = np.frombuffer(bytes(data), dtype=np.uint8)
+    raw = _byte_array(data)
     if raw.size < SIZE_HEADER.size:
         raise InputError(f"{name}: RVL payload of {raw.size} bytes has no {SIZE_HEADER.size}-byte size header")
     width, height = SIZE_HEADER.unpack(raw[: SIZE_HEADER.size].tobytes())
@@ -57,9 +57,16 @@ def decode_rvl(words: bytes | np.ndarray, num_pixels: int, name: str = "depth") 
 
 def _nibbles(words: bytes | np.ndarray) -> np.ndarray:
     """(8 * words,) uint8 nibbles in code order: each word's most significant nibble first."""
-    raw = np.frombuffer(bytes(words), dtype=np.uint8)
+    raw = _byte_array(words)
     big_endian = raw[: raw.size - raw.size % 4].reshape(-1, 4)[:, ::-1].reshape(-1)  # a word's top byte first
     return np.stack([big_endian >> 4, big_endian & 0xF], axis=1).reshape(-1)
+
+
+def _byte_array(data: bytes | np.ndarray) -> np.ndarray:
+    """(N,) uint8 view of bytes or of a uint8 array (a message's data), without a copy."""
+    if isinstance(data, np.ndarray):
+        return data.reshape(-1).view(np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def _vle_values(nibbles: np.ndarray) -> np.ndarray:

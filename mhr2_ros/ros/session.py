@@ -27,7 +27,7 @@ import numpy as np
 
 from mhr2_ros.config import override
 from mhr2_ros.inference.results import FrameResult
-from mhr2_ros.io.ros_image import compressed_msg_to_rgb, depth_in_sync, image_msg_to_rgb, stamp_to_ns
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, depth_in_sync, image_msg_to_rgb, stamp_and_frame
 from mhr2_ros.ros import params
 from mhr2_ros.ros.camera import LensDistortion, intrinsics_from_camera_info
 from mhr2_ros.ros.factory import MessageFactory
@@ -158,9 +158,8 @@ class DetectorSession:
 
     # ------------------------------------------------------------------ frames
     def header_of(self, msg) -> SourceHeader:
-        header = getattr(msg, "header", None)  # foxglove_msgs/CompressedVideo has none: fields of its own
-        stamp, frame_id = (header.stamp, header.frame_id) if header is not None else (msg.timestamp, msg.frame_id)
-        return SourceHeader(stamp_to_ns(stamp), frame_id or self.values["camera_frame"])
+        stamp_ns, frame_id = stamp_and_frame(msg)
+        return SourceHeader(stamp_ns, frame_id or self.values["camera_frame"])
 
     def is_stale(self, header: SourceHeader, now_ns: int) -> bool:
         max_age = self.values["max_image_age"]
