@@ -56,6 +56,7 @@ PARAMETER_ARGUMENTS = (
     "tracker_config",
     "fixed_frame",
     "publish_tf",
+    "publish_body_parts",
     "publish_markers",
     "publish_meshes",
     "publish_people",

@@ -9,6 +9,7 @@ import torch
 
 from mhr2_ros.body import JOINT_NAMES, PELVIS, SHAPE_NAMES
 from mhr2_ros.body.anny_body import ANNY_TO_CAMERA, COCO_NAMES, FOOT_NAMES
+from mhr2_ros.body.joints import PART_NAMES, part_origins
 from mhr2_ros.geometry import IDENTITY_6D, matrix_to_rotation_6d
 
 
@@ -146,3 +147,61 @@ def test_float64_in_float64_out(body_model):
 def test_shape_batch_must_match_rot6d(body_model, shape_rows, cols):
     with pytest.raises(ValueError, match=r"shape must be \(B, 6\)"):
         body_model(_identity(2), torch.full((shape_rows, cols), 0.5))
+
+
+def _about_z(deg):
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0, 0, 1.0]])
+
+
+def test_body_parts_turn_with_their_bones_and_the_ones_above(body_model):
+    """A part's rotation is the body axes turned by its bone's delta and those of the bones above it
+    (local-ref deltas in Anny's rest axes, seen in camera axes): at the rest pose every part has the
+    pelvis orientation; bending the left elbow turns the left elbow and wrist, not the shoulder."""
+    shape = torch.full((2, 6), 0.5)
+    r6 = _identity(2)
+    r6[:, 0] = matrix_to_rotation_6d(_random_rotation(4))  # any root: the parts turn with it
+    bend = _about_x(70)
+    r6[1, body_model.bone_names.index("lowerarm01.L")] = matrix_to_rotation_6d(bend)
+    out = body_model(r6, shape)
+    assert out.part_rotations.shape == (2, len(PART_NAMES), 3, 3)
+    rest, bent = out.part_rotations
+    torch.testing.assert_close(rest, out.orientation[0].expand(len(PART_NAMES), 3, 3), atol=1e-5, rtol=0)
+    root = ANNY_TO_CAMERA @ _random_rotation(4) @ ANNY_TO_CAMERA.T  # the root turn, camera axes
+    elbow_turn = root @ ANNY_TO_CAMERA @ bend @ ANNY_TO_CAMERA.T @ root.T  # the bend, after the root's
+    for name, part in zip(PART_NAMES, bent):
+        expected = elbow_turn @ out.orientation[1] if name in ("l_elbow", "l_wrist") else out.orientation[1]
+        torch.testing.assert_close(part, expected, atol=1e-5, rtol=0, msg=name)
+    # the forearm's joints turn with it: wrist - elbow rotated by the bend (keypoints regressed from the skin)
+    j = {n: out.joints[:, JOINT_NAMES.index(n)] for n in ("left_elbow", "left_wrist")}
+    forearm = j["left_wrist"] - j["left_elbow"]  # (2, 3)
+    assert torch.linalg.norm(elbow_turn @ forearm[0] - forearm[1]) < 0.02
+
+
+@pytest.mark.parametrize("yaw", [0.0, 40.0, -60.0])
+def test_head_part_x_axis_is_where_the_face_looks(body_model, yaw):
+    """REP-155's head frame: x out of the face. The face's direction, from between the ears to the
+    nose, has the head part's x axis within a few degrees (the nose sits a little low)."""
+    r6 = _identity(1)
+    r6[0, body_model.bone_names.index("head")] = matrix_to_rotation_6d(_about_z(yaw))
+    out = body_model(r6, torch.full((1, 6), 0.5))
+    joints = out.joints[0].numpy()
+    ears = (joints[JOINT_NAMES.index("left_ear")] + joints[JOINT_NAMES.index("right_ear")]) / 2
+    face = joints[JOINT_NAMES.index("nose")] - ears
+    x_axis = out.part_rotations[0, PART_NAMES.index("head"), :, 0].numpy()
+    angle = math.degrees(math.acos(float(x_axis @ face) / float(np.linalg.norm(face))))
+    assert angle < 10.0, angle
+    up = out.orientation[0, :, 2].numpy()  # the head turned about the body's up axis: z stays up
+    z_axis = out.part_rotations[0, PART_NAMES.index("head"), :, 2].numpy()
+    assert float(z_axis @ up) > math.cos(math.radians(1.0))
+
+
+def test_part_origins_are_their_joints(body_model):
+    out = body_model(_identity(1), torch.full((1, 6), 0.5))
+    joints = out.joints[0].numpy()
+    origins = part_origins(joints)
+    assert origins.shape == (len(PART_NAMES), 3)
+    np.testing.assert_allclose(origins[PART_NAMES.index("l_knee")], joints[JOINT_NAMES.index("left_knee")])
+    eyes = (joints[JOINT_NAMES.index("left_eye")] + joints[JOINT_NAMES.index("right_eye")]) / 2
+    np.testing.assert_allclose(origins[PART_NAMES.index("head")], eyes)  # REP-155's sellion
+    assert origins[PART_NAMES.index("l_wrist")][0] > 0 > origins[PART_NAMES.index("r_wrist")][0]  # left: image right

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mhr2_ros.body import PELVIS
+from mhr2_ros.body.joints import PART_NAMES
 from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import project, unproject
 from mhr2_ros.inference.detector import Detector
@@ -43,6 +44,9 @@ def test_humans_are_consistent_in_the_camera_frame(topk, hw, rng):
         assert h.vertices.shape == (topk.body.num_vertices, 3) and h.track_feature.shape == (4096,)
         assert 0 <= h.box[0] <= h.box[2] <= hw[1] and 0 <= h.box[1] <= h.box[3] <= hw[0]
         assert np.allclose(h.orientation @ h.orientation.T, np.eye(3), atol=1e-4)
+        assert h.part_rotations.shape == (len(PART_NAMES), 3, 3)  # REP-155 body parts: rotations
+        assert np.allclose(h.part_rotations @ h.part_rotations.transpose(0, 2, 1), np.eye(3), atol=1e-4)
+        assert np.allclose(np.linalg.det(h.part_rotations), 1.0, atol=1e-4)
         assert h.depth > 0 and h.height > 0.3
     scores = [h.score for h in frame.humans]
     assert scores == sorted(scores, reverse=True)

@@ -163,6 +163,7 @@ def test_detector_puts_people_on_the_floor(tiny_detector, rng):
         np.testing.assert_allclose(b.position, s * a.position, rtol=1e-4)
         np.testing.assert_allclose(b.vertices, s * a.vertices, rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(b.keypoints_2d, a.keypoints_2d, atol=1e-2)
+        np.testing.assert_array_equal(b.part_rotations, a.part_rotations)  # scaled, not turned
     both = det(image, K=K, depth=np.full(HW, 5.0, np.float32), floor=plane)
     assert {h.depth_source for h in both.humans} == {"depth image"}
 

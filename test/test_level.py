@@ -67,6 +67,7 @@ def test_outputs_turned_back_agree_with_the_body_model(body_model):
             posed = body_model(torch.as_tensor(new.pose_6d[None]), torch.as_tensor(new.shape[None]))
         np.testing.assert_allclose(posed.vertices[0].numpy() + new.position, new.vertices, atol=2e-4)
         np.testing.assert_allclose(posed.orientation[0].numpy(), new.orientation, atol=1e-5)
+        np.testing.assert_allclose(posed.part_rotations[0].numpy(), new.part_rotations, atol=1e-5)
         assert new.depth == old.depth  # z: unchanged by a turn about z
     lev.to_camera(before, keep_vertices=False)
     assert all(h.vertices is None for h in before.humans)

@@ -207,3 +207,63 @@ def test_the_session_hands_the_pose_to_the_tracker_only_with_fixed_frame(tiny_de
     session.process(_image_msg(image, 2_200_000_000), compressed=False, camera_pose=pose)
     assert recorder.poses[0] is None and recorder.poses[1] is pose and recorder.poses[2] is pose
     assert len(resets) == 2  # attach's fresh start, then the change of frame
+
+
+def _posed_scene(scene, body_model):
+    """The demo scene with its people's arms, legs and heads bent (random turns of the part bones),
+    so every part frame differs from the body frame."""
+    import torch
+
+    from mhr2_ros.body.joints import PART_BONES
+    from mhr2_ros.geometry import matrix_to_rotation_6d
+
+    rng = np.random.default_rng(3)
+    frame = copy.deepcopy(scene)
+    for human in frame.humans:
+        pose = torch.as_tensor(human.pose_6d[None]).clone()
+        for bone in PART_BONES:
+            axis, half = rng.normal(size=3), np.radians(35.0) / 2  # 35 degrees about a random axis
+            R = quaternion_xyzw_to_matrix([*(np.sin(half) * axis / np.linalg.norm(axis)), np.cos(half)])
+            pose[0, body_model.bone_names.index(bone)] = matrix_to_rotation_6d(torch.as_tensor(R, dtype=torch.float32))
+        with torch.no_grad():
+            out = body_model(pose, torch.as_tensor(human.shape[None]))
+        human.pose_6d = pose[0].numpy()
+        human.joints_3d = (out.joints[0].numpy() + human.position).astype(np.float32)
+        human.orientation, human.part_rotations = out.orientation[0].numpy(), out.part_rotations[0].numpy()
+    return frame
+
+
+@pytest.mark.parametrize("distro", DISTROS)
+def test_body_part_frames_hang_under_the_body_frame_and_turn_with_a_walker(scene, body_model, distro):
+    """REP-155 part frames: `<part>_<id>`, children of `body_<id>`, after it in the same message;
+    body then part give the part's joint and its bone's axes in the camera frame; a walker turned to
+    face its velocity carries its parts with it (PersonView.body_points), and off they are gone."""
+    from mhr2_ros.body.joints import PART_NAMES, part_origins
+
+    store = make_typestore(distro)
+    f = RosbagsFactory(store)
+    posed = _posed_scene(scene, body_model)
+    tracks = fake_tracks(posed, states=("tracked", "occluded"))
+    tracks[0].orientation = _turn_about_up(tracks[0].human.orientation, 1.0)
+    tracks[0].heading_from_velocity = True
+    (view, _) = views = persons.person_views(posed, tracks)
+    transforms = tf.build_transforms(f, HEADER, views, parts=True)
+    round_trip(store, tf.tf_message(f, transforms))
+    assert [t.child_frame_id for t in transforms] == ["body_t0", *(f"{p}_t0" for p in PART_NAMES)]
+    assert {t.header.frame_id for t in transforms[1:]} == {"body_t0"}  # REP-155: parented to the body frame
+
+    def pose(t):
+        q, x = t.transform.rotation, t.transform.translation
+        return homogeneous(quaternion_xyzw_to_matrix([q.x, q.y, q.z, q.w]), [x.x, x.y, x.z])
+
+    h = view.human
+    origins = part_origins(view.body_points(h.joints_3d))  # where the walker's parts are published
+    turn = view.rotation @ np.asarray(h.orientation, np.float64).T  # the detection's body into the track's
+    for t, origin, rotation in zip(transforms[1:], origins, h.part_rotations):
+        in_camera = pose(transforms[0]) @ pose(t)
+        np.testing.assert_allclose(in_camera[:3, 3], origin, atol=1e-5)
+        np.testing.assert_allclose(in_camera[:3, :3], turn @ rotation, atol=1e-5)
+    assert not np.allclose(pose(transforms[1 + PART_NAMES.index("l_elbow")])[:3, :3], np.eye(3), atol=0.1)
+    assert [t.child_frame_id for t in tf.build_transforms(f, HEADER, views)] == ["body_t0"]  # parts off
+    h.part_rotations = None  # a detection without them (e.g. ground truth): the body frame alone
+    assert [t.child_frame_id for t in tf.build_transforms(f, HEADER, views, parts=True)] == ["body_t0"]

@@ -215,6 +215,8 @@ def test_values_become_configs():
     opts = params.output_options({"publish_people": True, "depth_sigma_ratio": 0.2, "marker_mesh": False})
     assert opts.publish_people and opts.prior.depth_sigma_ratio == 0.2 and not opts.needs_vertices
     assert params.output_options({"publish_meshes": True, "publish_markers": False}).needs_vertices
+    assert params.output_options({}).publish_body_parts  # REP-155 part frames by default
+    assert not params.output_options({"publish_body_parts": False}).publish_body_parts
 
 
 def test_changed_stage_names_the_latest_stage_needed():

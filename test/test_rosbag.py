@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
+from mhr2_ros.body.joints import PART_NAMES
 from mhr2_ros.checkpoint import save_checkpoint
 from mhr2_ros.cli import main
 from mhr2_ros.cli.demo_scene import render_demo_scene
@@ -166,7 +167,7 @@ def test_lens_distortion_is_measured_at_the_border_and_undone_or_warned_once_per
 def test_bag_command_writes_one_human_array_per_image(tmp_path, weights, scene_images, storage, capsys):
     src = write_bag(tmp_path / "in", storage, scene_images)
     out = tmp_path / "out"
-    fast = ["--no-mesh-markers"] if storage == "sqlite3" else []  # mesh markers: tested once is enough
+    fast = ["--no-mesh-markers", "--no-body-parts"] if storage == "sqlite3" else []  # tested once is enough
     fast.append("--no-track")  # per-image ids (tracking: test_bag_command_tracks_by_default_...)
     code = main(["-q", "bag", str(src), str(out), "--image-topic", TOPIC, "--weights", str(weights), "--threshold",
                  "0", "--max-humans", "1", "--storage", storage, "--distro", "humble", *fast])  # fmt: skip
@@ -182,10 +183,12 @@ def test_bag_command_writes_one_human_array_per_image(tmp_path, weights, scene_i
     assert [m.transforms[0].child_frame_id for _, m in topics["/tf"]] == ["body_p0"] * len(scene_images)
     for topic in ("/tf", "/markers"):  # like /humans: recorded when the image was received
         assert [t for t, _ in topics[topic]] == [stamp + 5_000_000 for stamp, _ in scene_images], topic
+    parts = [f"{part}_p0" for part in PART_NAMES] if storage == "mcap" else []  # the REP-155 part frames
     for (_, tf), (stamp, _) in zip(topics["/tf"], scene_images):  # stamped with the image's header
-        (transform,) = tf.transforms
-        assert transform.header.stamp.sec * 10**9 + transform.header.stamp.nanosec == stamp
-        assert transform.header.frame_id == FRAME
+        assert [t.child_frame_id for t in tf.transforms] == ["body_p0", *parts]
+        for transform in tf.transforms:
+            assert transform.header.stamp.sec * 10**9 + transform.header.stamp.nanosec == stamp
+        assert [t.header.frame_id for t in tf.transforms] == [FRAME] + ["body_p0"] * len(parts)
     (_, topology), = topics["/mesh_topology"]
     assert topology.faces.size % 3 == 0 and topology.faces.max() < topology.num_vertices
     assert qos["/mesh_topology"][0].durability.name == "TRANSIENT_LOCAL"
@@ -205,7 +208,7 @@ def test_bag_command_tracks_by_default_with_the_given_settings(tmp_path, weights
     for (_, humans), (_, tf) in zip(topics["/humans"], topics["/tf"]):
         assert all(re.fullmatch(r"bag\d+", h.id) and h.tracking_state in (1, 2, 3, 4) for h in humans.humans)
         visible = sorted(f"body_{h.id}" for h in humans.humans if h.tracking_state in (1, 2))
-        assert sorted(t.child_frame_id for t in tf.transforms) == visible
+        assert sorted(t.child_frame_id for t in tf.transforms if t.header.frame_id == FRAME) == visible
         ids.update(h.id for h in humans.humans)
     assert f"{len(scene_images)} image(s)" in caplog.text and f"{len(ids)} distinct track id(s)" in caplog.text
 
@@ -276,7 +279,8 @@ def test_bag_command_given_intrinsics_beat_camera_info_and_camera_frame_names_fr
         assert msg.intrinsics_source == "given" and np.allclose(_k(msg), [[90, 0, 81], [0, 95, 59], [0, 0, 1]])
         assert msg.header.frame_id == "fallback_optical_frame"
     for _, tf in topics["/tf"]:
-        assert [t.header.frame_id for t in tf.transforms] == ["fallback_optical_frame"]
+        assert tf.transforms[0].header.frame_id == "fallback_optical_frame"
+        assert {t.header.frame_id for t in tf.transforms[1:]} == {tf.transforms[0].child_frame_id}  # its parts
     for _, markers in topics["/markers"]:
         assert markers.markers and {m.header.frame_id for m in markers.markers} == {"fallback_optical_frame"}
 

@@ -24,7 +24,7 @@ import torch
 
 # Joint names, order and skeleton live in body/joints.py (torch-free: ROS parameter checks read them).
 from mhr2_ros.body.joints import (  # noqa: F401  (JOINT_NAMES, PELVIS re-exported: dataset.py, clip_check.py)
-    BONE_JOINTS, COCO_NAMES, FOOT_NAMES, JOINT_NAMES, PELVIS,
+    BONE_JOINTS, COCO_NAMES, FOOT_NAMES, JOINT_NAMES, PART_BONES, PELVIS,
 )  # fmt: skip
 from mhr2_ros.errors import ConfigError
 from mhr2_ros.geometry import rotation_6d_to_matrix
@@ -48,6 +48,9 @@ class BodyOutput:
     joints: torch.Tensor  # (B, J, 3) joints in JOINT_NAMES order; joints[:, PELVIS] == 0
     orientation: torch.Tensor  # (B, 3, 3) REP-103 body frame -> camera frame
     height: torch.Tensor  # (B,) standing (rest pose) height in meters
+    # (B, P, 3, 3) body axes -> camera per joints.BODY_PARTS bone: the bone's turn from the rest pose
+    # applied to the body axes (every part is `orientation` at the rest pose; the root's would be it)
+    part_rotations: torch.Tensor
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,6 +94,7 @@ class BodyModel(torch.nn.Module):
         self.rig = rig
         self.bone_names = tuple(self.anny.bone_labels)
         self._bone_joint_ids = [self.bone_names.index(bone) for _, bone in BONE_JOINTS]
+        self._part_bone_ids = [self.bone_names.index(bone) for bone in PART_BONES]
         self.register_buffer("anny_to_camera", ANNY_TO_CAMERA.clone(), persistent=False)
         self.register_buffer("body_to_anny", BODY_TO_ANNY.clone(), persistent=False)
         faces = self.anny.get_triangular_faces().to(torch.int64)
@@ -156,13 +160,17 @@ class BodyModel(torch.nn.Module):
         keypoints = self.regressor({"vertices": vertices})  # (B, 23, 3)
         joints = torch.cat([bone_heads, keypoints], dim=1)
         height = _height(out["rest_vertices"][..., ANNY_UP_AXIS])
-        root_rotation = out["bone_poses"][:, 0, :3, :3]  # (B, 3, 3) in the Anny frame
+        root_rotation = out["bone_poses"][:, 0, :3, :3]  # (B, 3, 3) in the Anny frame; its rest is identity
+        ids = self._part_bone_ids
+        # A bone's skinning turn (posed @ rest^T, Anny frame): what it does to the body axes of the rest pose.
+        part_turns = out["bone_poses"][:, ids, :3, :3] @ out["rest_bone_poses"][:, ids, :3, :3].transpose(-1, -2)
         to_cam = self.anny_to_camera
         return BodyOutput(
             vertices=(vertices @ to_cam.T).to(dtype),
             joints=(joints @ to_cam.T).to(dtype),
             orientation=(to_cam @ root_rotation @ self.body_to_anny).to(dtype),
             height=height.to(dtype),
+            part_rotations=(to_cam @ part_turns @ self.body_to_anny).to(dtype),
         )
 
     def _empty(self, like: torch.Tensor) -> BodyOutput:
@@ -172,6 +180,7 @@ class BodyModel(torch.nn.Module):
             joints=z(0, len(JOINT_NAMES), 3),
             orientation=z(0, 3, 3),
             height=z(0),
+            part_rotations=z(0, len(PART_BONES), 3, 3),
         )
 
 

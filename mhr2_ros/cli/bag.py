@@ -41,6 +41,8 @@ def add_parser(sub) -> None:
     g.add_argument("--distro", choices=("humble", "jazzy"), default="jazzy", help="message definitions to record")
     g.add_argument("--namespace", default="", help="output topics are /NAMESPACE/humans, ... like the node's")
     g.add_argument("--no-tf", action="store_true", help="do not record body_<id> transforms on /tf")
+    g.add_argument("--no-body-parts", action="store_true",
+                   help="record body_<id> alone on /tf, without its REP-155 body part frames (head_<id>, ...)")
     g.add_argument("--no-markers", action="store_true", help="do not record RViz markers")
     g.add_argument("--no-mesh-markers", action="store_true", help="markers without the (large) body meshes")
     g.add_argument(
@@ -135,7 +137,8 @@ def output_options(args: argparse.Namespace):
     from mhr2_ros.ros.outputs import OutputOptions
 
     return OutputOptions(
-        publish_tf=not args.no_tf, publish_markers=not args.no_markers, publish_meshes=args.meshes,
+        publish_tf=not args.no_tf, publish_body_parts=not args.no_body_parts, publish_markers=not args.no_markers,
+        publish_meshes=args.meshes,
         publish_people=args.people, publish_hri=args.hri, hri_namespace=args.hri_namespace,
         marker_mesh=not args.no_mesh_markers, marker_mesh_resolution=args.mesh_marker_resolution,
     )  # fmt: skip

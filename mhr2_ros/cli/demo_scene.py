@@ -85,7 +85,7 @@ def render_demo_scene(
             pose_6d=rot6d[i].numpy(), height=float(out.height[i]),
             joints_3d=joints.astype(np.float32), keypoints_2d=project(joints, K).astype(np.float32),
             box=np.array([*uv.min(0), *uv.max(0)], np.float32), vertices=verts.astype(np.float32),
-            track_id=f"gt{i}",
+            part_rotations=out.part_rotations[i].numpy(), track_id=f"gt{i}",
         ))  # fmt: skip
     frame = FrameResult(humans, K, "given", math.radians(fov_deg), (height, width))
     image = _background(width, height, K)

@@ -13,6 +13,7 @@ one graph, timed as "network" (then "heads" is only the torch steps after it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -276,8 +277,8 @@ def _scale_people(cam, keep: np.ndarray, body: BodyOutput, scale: np.ndarray) ->
     cam.positions[keep] *= scale[:, None]
     cam.depth[keep] *= scale
     s = torch.as_tensor(scale, dtype=body.vertices.dtype, device=body.vertices.device)
-    return BodyOutput(vertices=body.vertices * s[:, None, None], joints=body.joints * s[:, None, None],
-                      orientation=body.orientation, height=body.height * s)  # fmt: skip
+    return dataclasses.replace(body, vertices=body.vertices * s[:, None, None], joints=body.joints * s[:, None, None],
+                               height=body.height * s)  # fmt: skip
 
 
 def _onnx_network(path, device: torch.device, cfg: InferenceConfig):

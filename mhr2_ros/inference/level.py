@@ -115,6 +115,8 @@ class Leveller:
         for human in frame.humans:
             human.position = (back @ np.asarray(human.position, np.float64)).astype(np.float32)
             human.orientation = (back @ np.asarray(human.orientation, np.float64)).astype(np.float32)
+            if human.part_rotations is not None:
+                human.part_rotations = (back @ np.asarray(human.part_rotations, np.float64)).astype(np.float32)
             human.joints_3d = (np.asarray(human.joints_3d, np.float64) @ self.R).astype(np.float32)  # rows: R^T x
             human.pelvis_2d = _homography(H_back, human.pelvis_2d).reshape(2).astype(np.float32)
             human.keypoints_2d = _homography(H_back, human.keypoints_2d).astype(np.float32)

@@ -89,6 +89,7 @@ def assemble_humans(
     verts = body.vertices.float().cpu().numpy()  # (M, V, 3)
     joints = body.joints.float().cpu().numpy()  # (M, J, 3)
     orient = body.orientation.float().cpu().numpy()
+    parts = body.part_rotations.float().cpu().numpy()  # (M, P, 3, 3)
     height = body.height.float().cpu().numpy()
     keep_t = torch.as_tensor(keep, dtype=torch.long, device=out["shape"].device)
     shape = out["shape"][keep_t].float().cpu().numpy()
@@ -114,6 +115,7 @@ def assemble_humans(
                 keypoints_2d=project(joints_cam, cam.K).astype(f32),
                 box=clipped_box(project(verts_cam, cam.K), image_hw),
                 vertices=verts_cam.astype(f32) if vertices else None,
+                part_rotations=parts[m],
                 track_feature=feats[m] if feats is not None else None,
             )
         )

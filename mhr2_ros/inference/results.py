@@ -37,6 +37,8 @@ class Human:
     keypoints_2d: np.ndarray  # (J, 2) joints projected with K, pixels
     box: np.ndarray  # (4,) x_min, y_min, x_max, y_max in pixels (projected mesh, clipped to image)
     vertices: Optional[np.ndarray] = None  # (V, 3) mesh vertices, camera frame, meters
+    # (P, 3, 3) body axes -> camera of the REP-155 body parts (body.joints.BODY_PARTS, their bones' turns)
+    part_rotations: Optional[np.ndarray] = None
     track_feature: Optional[np.ndarray] = None  # (track_dim,) appearance feature
     track_id: Optional[str] = None  # set by the tracker
     # where depth / position come from: one of DEPTH_SOURCES, NETWORK_DEPTH (monocular),

@@ -39,6 +39,7 @@ OPTIONAL_OUTPUTS = {"publish_people": (PEOPLE, "people_msgs"), "publish_hri": (I
 @dataclass(frozen=True)
 class OutputOptions:
     publish_tf: bool = True  # body_<id> transforms
+    publish_body_parts: bool = True  # with publish_tf: the REP-155 part frames (head_<id>, ...) under body_<id>
     publish_markers: bool = True  # RViz MarkerArray
     publish_meshes: bool = False  # mesh vertices inside HumanArray
     publish_people: bool = False  # people_msgs/People
@@ -96,7 +97,7 @@ class OutputBuilder:
             self.f, frame, header, persons, HumanOptions(o.publish_meshes, o.prior), intrinsics_source
         )
         tf_ok = o.publish_tf and self._frame_ok(header.frame_id)
-        transforms = build_transforms(self.f, header, persons) if tf_ok else []
+        transforms = build_transforms(self.f, header, persons, o.publish_body_parts) if tf_ok else []
         markers = self._markers.build(header, persons) if o.publish_markers else self._markers_off(header)
         self._markers_shown = o.publish_markers
         people = build_people(self.f, header, persons) if o.publish_people else None

@@ -227,6 +227,9 @@ SPECS: Tuple[ParamSpec, ...] = (
               ACTIVATE, check=_frame_problem),
     # ---- outputs
     ParamSpec("publish_tf", bool, _OUT.publish_tf, "broadcast a body_<id> TF frame per visible person"),
+    ParamSpec("publish_body_parts", bool, _OUT.publish_body_parts, "with publish_tf, also broadcast the "
+              "person's REP-155 body part frames under body_<id>: waist, torso, head, l/r_shoulder, l/r_elbow, "
+              "l/r_wrist, l/r_hip, l/r_knee, l/r_ankle, each <part>_<id>"),
     ParamSpec("publish_markers", bool, _OUT.publish_markers, "publish RViz markers on 'markers'"),
     ParamSpec("publish_meshes", bool, _OUT.publish_meshes, "fill Human.vertices (about 170 kB per person)"),
     ParamSpec("publish_people", bool, _OUT.publish_people, "publish people_msgs/People on 'people' "
@@ -351,9 +354,9 @@ def output_options(values: Mapping[str, Any]) -> OutputOptions:
     v = {**DEFAULTS, **values}
     prior = CovariancePrior(**{f.name: v[f.name] for f in dataclasses.fields(CovariancePrior)})
     return OutputOptions(
-        publish_tf=v["publish_tf"], publish_markers=v["publish_markers"], publish_meshes=v["publish_meshes"],
-        publish_people=v["publish_people"], publish_hri=v["publish_hri"], hri_namespace=v["hri_namespace"],
-        marker_mesh=v["marker_mesh"],
+        publish_tf=v["publish_tf"], publish_body_parts=v["publish_body_parts"], publish_markers=v["publish_markers"],
+        publish_meshes=v["publish_meshes"], publish_people=v["publish_people"], publish_hri=v["publish_hri"],
+        hri_namespace=v["hri_namespace"], marker_mesh=v["marker_mesh"],
         marker_mesh_resolution=v["marker_mesh_resolution"], marker_lifetime=v["marker_lifetime"], prior=prior,
     )  # fmt: skip
 

@@ -1,10 +1,18 @@
-"""TF: one `body_<id>` frame per visible person, child of the image's optical frame.
+"""TF: one `body_<id>` frame per visible person, child of the image's optical frame, and
+optionally its REP-155 body part frames as children of it.
 
 REP-155 names a person's body frame `body_<id>`; REP-103 gives its axes (x forward
 out of the chest, y to the body's left, z up), which is what Human.orientation
 maps to the camera frame (a walking track's faces its velocity: tracking/heading.py). The
 translation is the pelvis position. Frames are stamped with the image time so TF lookups
 interpolate against the right instant.
+
+The part frames `<part>_<id>` (head_h3, l_wrist_h3, ...; body.joints.BODY_PARTS: REP-155's
+kinematic model of the human, which asks for them to be children of `body_<id>`) sit on the
+body's joints and turn with its bones: at Anny's rest pose every one of them has the body
+frame's axes, so `head_<id>`'s x is where the face looks. They are the network's body relative
+to its pelvis, under whichever `body_<id>` is published (a walker turned to face their
+velocity turns whole, as PersonView.body_points turns its joints).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from typing import List, Sequence
 
 import numpy as np
 
+from mhr2_ros.body.joints import PART_NAMES, part_origins
 from mhr2_ros.geometry import homogeneous, matrix_to_quaternion_xyzw
 from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.ros.factory import MessageFactory
@@ -67,9 +76,17 @@ def body_frame(person_id: str) -> str:
     return name
 
 
-def build_transforms(f: MessageFactory, header: SourceHeader, persons: Sequence[PersonView]) -> List[object]:
+def part_frame(part: str, person_id: str) -> str:
+    """REP-155 frame name of a body part (BODY_PARTS' names, e.g. l_wrist) of a (TF-safe) person id."""
+    return f"{part}_{person_id}"
+
+
+def build_transforms(
+    f: MessageFactory, header: SourceHeader, persons: Sequence[PersonView], parts: bool = False
+) -> List[object]:
     """geometry_msgs/TransformStamped per visible person (occluded tracks get none:
-    their last pose is not a measurement of this instant)."""
+    their last pose is not a measurement of this instant), each followed by its body part
+    frames when `parts` is set and the detection has part rotations."""
     problem = frame_id_problem(header.frame_id)
     if problem:
         raise ValueError(f"image frame_id {header.frame_id!r} {problem}")
@@ -77,21 +94,32 @@ def build_transforms(f: MessageFactory, header: SourceHeader, persons: Sequence[
     for person in persons:
         if not person.visible:
             continue
-        h = person.human
-        x, y, z = (float(v) for v in h.position)
-        qx, qy, qz, qw = matrix_to_quaternion_xyzw(person.rotation).tolist()
-        transform = f.new(
-            "geometry_msgs/msg/Transform",
-            translation=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z),
-            rotation=f.new("geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw),
-        )
-        out.append(f.new(
-            "geometry_msgs/msg/TransformStamped",
-            header=f.header(header.stamp_ns, header.frame_id),
-            child_frame_id=body_frame(person.id),
-            transform=transform,
-        ))  # fmt: skip
+        body = body_frame(person.id)
+        out.append(_transform(f, header.stamp_ns, header.frame_id, body, person.human.position, person.rotation))
+        if parts and person.human.part_rotations is not None:
+            out += [_transform(f, header.stamp_ns, body, part_frame(name, person.id), origin, rotation)
+                    for name, origin, rotation in zip(PART_NAMES, *body_parts(person.human))]  # fmt: skip
     return out
+
+
+def body_parts(human) -> tuple:
+    """((P, 3) m, (P, 3, 3)): the BODY_PARTS' origins and axes in the detection's body frame
+    (pelvis at the origin, Human.orientation's axes)."""
+    orientation = np.asarray(human.orientation, np.float64)
+    origins = (part_origins(human.joints_3d) - np.asarray(human.position, np.float64)) @ orientation  # rows: O^T x
+    return origins, orientation.T @ np.asarray(human.part_rotations, np.float64)
+
+
+def _transform(f: MessageFactory, stamp_ns: int, parent: str, child: str, translation, rotation) -> object:
+    x, y, z = (float(v) for v in translation)
+    qx, qy, qz, qw = matrix_to_quaternion_xyzw(rotation).tolist()
+    transform = f.new(
+        "geometry_msgs/msg/Transform",
+        translation=f.new("geometry_msgs/msg/Vector3", x=x, y=y, z=z),
+        rotation=f.new("geometry_msgs/msg/Quaternion", x=qx, y=qy, z=qz, w=qw),
+    )
+    return f.new("geometry_msgs/msg/TransformStamped", header=f.header(stamp_ns, parent), child_frame_id=child,
+                 transform=transform)  # fmt: skip
 
 
 def tf_message(f: MessageFactory, transforms: Sequence[object]) -> object:
