@@ -38,7 +38,7 @@ import numpy as np
 from benchmark_set import add_set_options, set_from_args  # benchmarks/ (the script's folder is on the path)
 from machine import describe
 from mhr2_ros.evaluation.benchmark import SyntheticBenchmark, distance_bin, distance_labels
-from mhr2_ros.evaluation.benchmark import fill_vertices, ignored_people, match_frame
+from mhr2_ros.evaluation.benchmark import fill_bodies, ignored_people, match_frame
 from mhr2_ros.evaluation.errors import LOCATE_FRACTION
 from mhr2_ros.evaluation.benchmark_spec import MATCH_IOU
 from mhr2_ros.evaluation.runner import synthetic_sequences
@@ -93,7 +93,7 @@ def collect(detector: Detector, spec: SyntheticBenchmark, gt_intrinsics: bool, f
     rows = []
     for seq in synthetic_sequences(spec, detector.body):
         for frame in seq.frames:
-            truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
+            truth = fill_bodies(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
             width = frame.image.shape[1]
             result = detector(frame.image, K=truth.K if gt_intrinsics else None)

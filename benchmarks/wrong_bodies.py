@@ -40,7 +40,7 @@ import torch
 
 from machine import describe  # benchmarks/machine.py (the script's folder is on the path)
 from mhr2_ros.checkpoint import DEFAULT_WEIGHTS
-from mhr2_ros.evaluation.benchmark import SyntheticBenchmark, fill_vertices, ignored_people, keypoints, match_frame
+from mhr2_ros.evaluation.benchmark import SyntheticBenchmark, fill_bodies, ignored_people, keypoints, match_frame
 from mhr2_ros.evaluation.errors import LOCATE_FRACTION
 from mhr2_ros.evaluation.metrics import BOX_IOU
 from mhr2_ros.evaluation.runner import synthetic_sequences
@@ -112,7 +112,7 @@ def collect(detector: Detector, spec: SyntheticBenchmark, gt_intrinsics: bool):
     groups = ([], [])
     for seq in synthetic_sequences(spec, detector.body):
         for frame in seq.frames:
-            truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
+            truth = fill_bodies(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
             result = detector(frame.image, K=truth.K if gt_intrinsics else None)
             if len(result) == 0:

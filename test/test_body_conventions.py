@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from mhr2_ros.body import JOINT_NAMES, PELVIS, SHAPE_NAMES
-from mhr2_ros.body.anny_body import ANNY_TO_CAMERA, COCO_NAMES, FOOT_NAMES
-from mhr2_ros.body.joints import PART_NAMES, part_origins
-from mhr2_ros.geometry import IDENTITY_6D, matrix_to_rotation_6d
+from mhr2_ros.body.anny_body import ANNY_TO_CAMERA, BODY_TO_ANNY, COCO_NAMES, FOOT_NAMES
+from mhr2_ros.body.joints import PART_BONES, PART_NAMES, part_origins
+from mhr2_ros.geometry import IDENTITY_6D, matrix_to_rotation_6d, rotation_6d_to_matrix
 
 
 def _identity(n, bones=163):
@@ -205,3 +205,20 @@ def test_part_origins_are_their_joints(body_model):
     eyes = (joints[JOINT_NAMES.index("left_eye")] + joints[JOINT_NAMES.index("right_eye")]) / 2
     np.testing.assert_allclose(origins[PART_NAMES.index("head")], eyes)  # REP-155's sellion
     assert origins[PART_NAMES.index("l_wrist")][0] > 0 > origins[PART_NAMES.index("r_wrist")][0]  # left: image right
+
+
+def test_part_rotations_are_annys_skinning_turns_of_the_part_bones(body_model):
+    """The chain product of the deltas (BodyModel.part_rotations, no skinning) against Anny's own
+    posed and rest bone poses: posed @ rest^T is the turn a bone gives the rest-pose skin."""
+    r6 = matrix_to_rotation_6d(torch.stack([_random_rotation(100 + i) for i in range(2 * 163)])).reshape(2, 163, 6)
+    shape = torch.rand(2, 6, generator=torch.Generator().manual_seed(5))
+    pose = torch.eye(4).repeat(2, 163, 1, 1)
+    pose[..., :3, :3] = rotation_6d_to_matrix(r6)
+    out = body_model.anny(pose_parameters=pose, phenotype_kwargs=shape, pose_parameterization="local-ref")
+    ids = [body_model.bone_names.index(bone) for bone in PART_BONES]
+    turns = out["bone_poses"][:, ids, :3, :3] @ out["rest_bone_poses"][:, ids, :3, :3].transpose(-1, -2)
+    expected = ANNY_TO_CAMERA @ turns @ BODY_TO_ANNY
+    torch.testing.assert_close(body_model.part_rotations(r6), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(body_model(r6, shape).part_rotations, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="rot6d must be"):
+        body_model.part_rotations(r6[:, :10])

@@ -10,8 +10,9 @@ import torch
 import pytest
 import yaml
 
+from mhr2_ros.body.joints import PART_NAMES
 from mhr2_ros.cli import main
-from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, fill_vertices
+from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, fill_bodies
 from mhr2_ros.evaluation.uncertainty import Unit, metrics_from_sums
 from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.synthetic.truth import to_frame_result
@@ -95,6 +96,32 @@ def test_orientation_error_and_the_covariance_check_by_hand(truths):
     assert s["calibrated_heading_sigma"] == pytest.approx(np.radians(30.0), abs=1e-5)  # a turn about the up axis
     assert s["calibrated_tilt_sigma"] == pytest.approx(0.0, abs=1e-5)
     assert s["calibrated_floor_depth_sigma_ratio"] is None  # no one stood on a floor
+
+
+def test_head_and_part_orientation_errors_by_hand(truths, body_model):
+    """Ground truth's part rotations come from its pose (fill_bodies); a prediction whose head part
+    is turned 30 deg and left elbow part 60 deg has head error 30 deg and part error (30 + 60) / 15;
+    without part rotations on either side the two are undefined."""
+    assert all(h.part_rotations is None for h in truths[0].humans)  # to_frame_result: not stored
+    filled = [fill_bodies(copy.deepcopy(t), body_model) for t in truths]
+    ev = Evaluator()
+    for t in truths:
+        ev.add(t, t)
+    assert ev.summary()["head_orientation_error"] is None and ev.summary()["part_orientation_error"] is None
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    turn30 = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    ev = Evaluator()
+    for t in filled:
+        pred = copy.deepcopy(t)
+        for h in pred.humans:
+            h.part_rotations[PART_NAMES.index("head")] = h.part_rotations[PART_NAMES.index("head")] @ turn30
+            elbow = PART_NAMES.index("l_elbow")
+            h.part_rotations[elbow] = h.part_rotations[elbow] @ turn30 @ turn30
+        ev.add(pred, t)
+    summary = ev.summary()
+    assert summary["head_orientation_error"] == pytest.approx(30.0, abs=1e-2)
+    assert summary["part_orientation_error"] == pytest.approx(90.0 / len(PART_NAMES), abs=1e-2)
+    assert summary["orientation_error"] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_nobody_found_leaves_the_pair_metrics_undefined(truths):
@@ -223,9 +250,12 @@ def test_vertices_posed_from_pose_and_shape_match_the_rendered_mesh(truths, body
     stored = [h.vertices.copy() for h in t.humans]
     for h in t.humans:
         h.vertices = None
-    filled = fill_vertices(t, body_model)
+    filled = fill_bodies(t, body_model)
     for h, v in zip(filled.humans, stored):
         assert np.abs(h.vertices - v).max() < 2e-3  # meters
+        with torch.no_grad():
+            posed = body_model(torch.as_tensor(h.pose_6d[None]), torch.as_tensor(h.shape[None]))
+        np.testing.assert_allclose(h.part_rotations, posed.part_rotations[0].numpy(), atol=1e-5)
 
 
 def test_benchmark_seeds_stay_below_the_training_seeds():

@@ -16,7 +16,7 @@ from mhr2_ros.config import InferenceConfig
 
 ANGLE_SIGMA = InferenceConfig().floor_angle_sigma  # radians, the default
 from mhr2_ros.errors import InputError
-from mhr2_ros.evaluation.benchmark import fill_vertices
+from mhr2_ros.evaluation.benchmark import fill_bodies
 from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark
 from mhr2_ros.evaluation.runner import Sequence, evaluate, synthetic_sequences
 from mhr2_ros.inference.detector import Detector
@@ -182,7 +182,7 @@ def test_every_synthetic_person_stands_on_the_generators_floor(body_model, tunin
     people = 0
     for seq in tuning_images:
         for frame in seq.frames:
-            truth = fill_vertices(to_frame_result(frame.truth), body_model)
+            truth = fill_bodies(to_frame_result(frame.truth), body_model)
             if not truth.humans:  # an empty scene
                 continue
             verts = np.stack([h.vertices for h in truth.humans]).astype(np.float64)

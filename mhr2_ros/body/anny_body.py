@@ -94,7 +94,8 @@ class BodyModel(torch.nn.Module):
         self.rig = rig
         self.bone_names = tuple(self.anny.bone_labels)
         self._bone_joint_ids = [self.bone_names.index(bone) for _, bone in BONE_JOINTS]
-        self._part_bone_ids = [self.bone_names.index(bone) for bone in PART_BONES]
+        # each part bone's chain, root first: its turn is the product of their local-ref deltas
+        self._part_chains = [_chain(list(self.anny.bone_parents), self.bone_names.index(b)) for b in PART_BONES]
         self.register_buffer("anny_to_camera", ANNY_TO_CAMERA.clone(), persistent=False)
         self.register_buffer("body_to_anny", BODY_TO_ANNY.clone(), persistent=False)
         faces = self.anny.get_triangular_faces().to(torch.int64)
@@ -145,6 +146,27 @@ class BodyModel(torch.nn.Module):
             rest = self.anny.get_rest_vertices(coeffs)[..., ANNY_UP_AXIS]  # (B, V)
             return _height(rest).to(shape.dtype)
 
+    def part_rotations(self, rot6d: torch.Tensor) -> torch.Tensor:
+        """(B, num_bones, 6) local bone rotations -> (B, P, 3, 3) `forward`'s part_rotations, from the
+        kinematic chain alone (no shape, no skinning: what the evaluation needs of ground truth)."""
+        if rot6d.ndim != 3 or rot6d.shape[1:] != (self.num_bones, 6):
+            raise ValueError(f"rot6d must be (B, {self.num_bones}, 6) for rig {self.rig!r}, got {tuple(rot6d.shape)}")
+        with torch.autocast(rot6d.device.type, enabled=False):
+            return self._part_rotations(rotation_6d_to_matrix(rot6d.float())).to(rot6d.dtype)
+
+    def _part_rotations(self, rotations: torch.Tensor) -> torch.Tensor:
+        """(B, num_bones, 3, 3) local-ref deltas (Anny's rest axes) -> (B, P, 3, 3) body axes -> camera
+        per BODY_PARTS bone: a bone's skinning turn is the product of the deltas from the root down to
+        it (test_body_conventions holds it to Anny's own bone poses)."""
+        turns = []
+        for chain in self._part_chains:
+            turn = rotations[:, chain[0]]
+            for bone in chain[1:]:
+                turn = turn @ rotations[:, bone]
+            turns.append(turn)
+        part_turns = torch.stack(turns, dim=1) if turns else rotations.new_zeros(rotations.shape[0], 0, 3, 3)
+        return self.anny_to_camera @ part_turns @ self.body_to_anny
+
     def _posed(self, rot6d: torch.Tensor, shape: torch.Tensor) -> BodyOutput:
         batch, dtype = rot6d.shape[0], rot6d.dtype
         rotations = rotation_6d_to_matrix(rot6d.float())  # (B, J, 3, 3)
@@ -161,16 +183,13 @@ class BodyModel(torch.nn.Module):
         joints = torch.cat([bone_heads, keypoints], dim=1)
         height = _height(out["rest_vertices"][..., ANNY_UP_AXIS])
         root_rotation = out["bone_poses"][:, 0, :3, :3]  # (B, 3, 3) in the Anny frame; its rest is identity
-        ids = self._part_bone_ids
-        # A bone's skinning turn (posed @ rest^T, Anny frame): what it does to the body axes of the rest pose.
-        part_turns = out["bone_poses"][:, ids, :3, :3] @ out["rest_bone_poses"][:, ids, :3, :3].transpose(-1, -2)
         to_cam = self.anny_to_camera
         return BodyOutput(
             vertices=(vertices @ to_cam.T).to(dtype),
             joints=(joints @ to_cam.T).to(dtype),
             orientation=(to_cam @ root_rotation @ self.body_to_anny).to(dtype),
             height=height.to(dtype),
-            part_rotations=(to_cam @ part_turns @ self.body_to_anny).to(dtype),
+            part_rotations=self._part_rotations(rotations).to(dtype),
         )
 
     def _empty(self, like: torch.Tensor) -> BodyOutput:
@@ -182,6 +201,14 @@ class BodyModel(torch.nn.Module):
             height=z(0),
             part_rotations=z(0, len(PART_BONES), 3, 3),
         )
+
+
+def _chain(parents: list, bone: int) -> list:
+    """Bone indices from the root down to `bone` (parents[i]: the parent of bone i, -1 for the root)."""
+    chain = [bone]
+    while parents[chain[-1]] >= 0:
+        chain.append(parents[chain[-1]])
+    return chain[::-1]
 
 
 def _height(rest_up: torch.Tensor) -> torch.Tensor:

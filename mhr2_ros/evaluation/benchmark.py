@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from mhr2_ros.body import JOINT_NAMES, PELVIS
+from mhr2_ros.body.joints import PART_NAMES
 from mhr2_ros.evaluation import metrics as M
 from mhr2_ros.evaluation.errors import ErrorTypes, classify_errors
 from mhr2_ros.evaluation.uncertainty import frame_sums
@@ -46,6 +47,8 @@ from mhr2_ros.evaluation.track_eval import GT_ID_PREFIX, track_observations
 # the benchmark's definition, in a module without torch (`mhr2 eval --help` shows its sizes)
 from mhr2_ros.evaluation.benchmark_spec import SyntheticBenchmark  # noqa: F401
 from mhr2_ros.training.data import MIN_VISIBLE_PIXELS
+
+HEAD_PART = PART_NAMES.index("head")  # the part whose x axis is where the face looks (ros/tf.py)
 
 DISTANCE_BINS_M = (3.0, 5.0, 7.0, 9.0)  # edges of the by-distance breakdown (true pelvis depth), meters
 
@@ -103,13 +106,20 @@ def ignored_people(frame_truth, truth: FrameResult) -> np.ndarray:
     return np.array([person.track_id not in counted_ids for person in truth.humans], dtype=bool)
 
 
-def fill_vertices(truth: FrameResult, body) -> FrameResult:
-    """Ground truth with mesh vertices: those of the dataset, else posed with `body`
-    from the stored pose and shape (the synthetic format can omit vertices)."""
+def fill_bodies(truth: FrameResult, body) -> FrameResult:
+    """Ground truth with mesh vertices and body part rotations: those of the dataset, else posed
+    with `body` from the stored pose and shape (the synthetic format can omit vertices; part
+    rotations come from the pose alone, without skinning)."""
     missing = [h for h in truth.humans if h.vertices is None]
+    unturned = [h for h in truth.humans if h.part_rotations is None]
+    device = next(iter(body.buffers())).device
+    if unturned:
+        rot6d = torch.as_tensor(np.stack([h.pose_6d for h in unturned]), dtype=torch.float32, device=device)
+        with torch.inference_mode():
+            for h, parts in zip(unturned, body.part_rotations(rot6d).cpu().numpy()):
+                h.part_rotations = parts
     if not missing:
         return truth
-    device = next(iter(body.buffers())).device
     rot6d = torch.as_tensor(np.stack([h.pose_6d for h in missing]), dtype=torch.float32, device=device)
     shape = torch.as_tensor(np.stack([h.shape for h in missing]), dtype=torch.float32, device=device)
     with torch.inference_mode():
@@ -135,6 +145,7 @@ class Evaluator:
     Units: mesh metrics in mm, MRPE in meters, FOV error in degrees."""
 
     MESH_KEYS = ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "mrpe")
+    ORIENTATION_KEYS = ("orientation_error", "head_orientation_error", "part_orientation_error")
     # detection counts: name -> (match_people criterion, threshold); "" is the protocol's
     # (its IoU set by match_iou), the others are the stricter counts of the module docstring
     STRICTER = {"box": ("iou", M.BOX_IOU), "joints": ("joints", None)}
@@ -199,6 +210,10 @@ class Evaluator:
         self.values["pa_mpjpe"].append(M.pa_mpjpe(p.joints_3d, g.joints_3d))
         self.values["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
         self.values["orientation_error"].append(M.orientation_error_deg(p.orientation, g.orientation))
+        if p.part_rotations is not None and g.part_rotations is not None:
+            parts = [M.orientation_error_deg(a, b) for a, b in zip(p.part_rotations, g.part_rotations)]
+            self.values["head_orientation_error"].append(parts[HEAD_PART])
+            self.values["part_orientation_error"].append(float(np.mean(parts)))
         if p.vertices is not None and g.vertices is not None:
             self.values["pve"].append(M.pve(p.vertices, g.vertices, p.position, g.position))
             self.values["abs_pve"].append(M.abs_pve(p.vertices, g.vertices))
@@ -240,7 +255,7 @@ class Evaluator:
         fixed = self.errors.fixed_bodies(det)
         out.update({f"errors_{name}": value for name, value in dataclasses.asdict(self.errors).items()})
         out["f1_bodies_fixed"] = fixed.f1
-        for key in (*self.MESH_KEYS, "orientation_error", "ta_pve", "pair_pa_mpjpe", "fov_error", "fov_bias"):
+        for key in (*self.MESH_KEYS, *self.ORIENTATION_KEYS, "ta_pve", "pair_pa_mpjpe", "fov_error", "fov_bias"):
             vals = self.values.get(key, [])
             out[key] = float(np.mean(vals)) if vals else None
         out.update(self.prior_check.summary())

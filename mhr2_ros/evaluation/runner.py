@@ -11,7 +11,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 import numpy as np
 
 from mhr2_ros.evaluation import metrics as M
-from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_vertices, ignored_people
+from mhr2_ros.evaluation.benchmark import Evaluator, SyntheticBenchmark, counted_tracks, fill_bodies, ignored_people
 from mhr2_ros.evaluation.track_heading import TrackHeadings
 from mhr2_ros.evaluation.track_velocity import TrackVelocities
 from mhr2_ros.tracking.tracker import STATIC_CAMERA
@@ -110,7 +110,7 @@ def evaluate(
         velocities.new_clip()
         for index, frame in enumerate(seq.frames):
             frame_names.append((seq.name, str(index)))
-            truth = fill_vertices(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
+            truth = fill_bodies(to_frame_result(frame.truth, id_prefix=GT_ID_PREFIX), detector.body)
             ignore = ignored_people(frame.truth, truth)
             depth = None if depth_sensor is None else depth_sensor(frame.depth)
             plane = None if floor is None else floor(frame.truth.floor_plane)
