@@ -285,11 +285,11 @@ def test_command_on_the_synthetic_benchmark_writes_json(tmp_path, tiny_yaml, cap
     assert "| detection F1 (2D-joint boxes overlap, IoU >= 0.1) |" in text and "| MOTA, 3D |" in text
     assert "| distance | people | recall | MRPE |" in text
     assert "| sigma | parameter | now | calibrated (68%) |" in text and "people inside the prior's 68% region" in text
-    assert "| pelvis orientation error" in text
+    assert "| pelvis orientation error" in text and "| head orientation error" in text
     assert "selection: score_threshold 0.4, nms_distance 0, merge_radius 0" in text
     data = json.loads(out.read_text())
     assert {"track_orientation_error", "velocity_heading_share", "calibrated_velocity_heading_sigma",
-            "track_velocity_error", "track_true_speed"} <= set(
+            "track_velocity_error", "track_true_speed", "head_orientation_error", "part_orientation_error"} <= set(
         data["metrics"])  # the tracker's headings and velocities on the clip (None where nobody was tracked)
     assert data["metrics"]["frames"] == 5 and data["metrics"]["gt_people"] > 0
     assert set(data["per_sequence"]) == {"images (seed 0)", "clip seed 1"}
