@@ -79,8 +79,8 @@ PARAMETER_ARGUMENTS = (
 
 # Other launch arguments: name -> (default, description).
 LAUNCH_ARGUMENTS = {
-    "image": ("/camera/image_raw", "image topic (its /compressed or /foxglove sibling with image_transport:="
-              "compressed or foxglove)"),
+    "image": ("/camera/image_raw", "image topic (its /compressed, /foxglove or /ffmpeg sibling with "
+              "image_transport:=compressed, foxglove or ffmpeg)"),
     "camera_info": ("/camera/camera_info", "sensor_msgs/CameraInfo topic of the image"),
     "depth": ("/camera/aligned_depth_to_color/image_raw", "depth image registered to the colour image (use_depth; "
               "its /compressedDepth sibling with depth_transport:=compressedDepth)"),
@@ -120,7 +120,8 @@ def _detector(context):
         parameters=[arg["params_file"] or str(_share() / "config" / "detector.yaml"), _overrides(context),
                     {"use_sim_time": sim_time}],
         remappings=[("image", image), ("image/compressed", f"{image}/compressed"),
-                    ("image/foxglove", f"{image}/foxglove"), ("camera_info", arg["camera_info"]),
+                    ("image/foxglove", f"{image}/foxglove"), ("image/ffmpeg", f"{image}/ffmpeg"),
+                    ("camera_info", arg["camera_info"]),
                     ("depth", arg["depth"]), ("depth/compressedDepth", f"{arg['depth']}/compressedDepth")],
         arguments=["--ros-args", "--log-level", arg["log_level"]],
         output="screen",

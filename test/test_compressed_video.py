@@ -1,6 +1,7 @@
-"""foxglove_msgs/CompressedVideo topics: real H.264 / H.265 / VP9 / AV1 streams encoded with FFmpeg's
-encoders (PyAV), as foxglove_compressed_video_transport records them (no B-frames, one picture per
-message, parameter sets with each keyframe), in real CDR messages and MCAP bags."""
+"""Video topics: real H.264 / H.265 / VP9 / AV1 streams encoded with FFmpeg's encoders (PyAV), as
+foxglove_compressed_video_transport records them in foxglove_msgs/CompressedVideo (no B-frames, one
+picture per message, parameter sets with each keyframe) and as ffmpeg_image_transport publishes them
+in FFMPEGPacket (its encoder's settings), in real CDR messages and MCAP bags."""
 
 import logging
 from fractions import Fraction
@@ -11,7 +12,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 
 from mhr2_ros.cli import main
 from mhr2_ros.errors import InputError
-from mhr2_ros.io.compressed_video import COMPRESSED_VIDEO, VideoDecoder
+from mhr2_ros.io.compressed_video import COMPRESSED_VIDEO, FFMPEG_PACKET, VideoDecoder, stream_format
 from mhr2_ros.io.rosbag import BagImageReader
 from test_rosbag import FRAME, STORE, T0, read_topics
 
@@ -145,3 +146,78 @@ def test_the_node_path_takes_the_decoded_pictures_with_the_messages_stamps(frame
             "fallback_frame" if i == 2 else FRAME)  # no frame_id: the camera_frame parameter's
         assert [h.score for h in run.result.humans] == [h.score for h in direct.result.humans]
         assert (run.outputs.humans.image_height, run.outputs.humans.image_width) == (120, 160)
+
+
+# ------------------------------------------------------------------------------ FFMPEGPacket
+FFMPEG_TOPIC = "/cam/image_raw/ffmpeg"
+# FFMPEGPacket.encoding as a publisher writes it -> (FFmpeg encoder making the stream, its options, the format):
+# ffmpeg_image_transport's defaults (x264 "slow": frames held back by its look-ahead, but no B-frames)
+# with the 2.x encoding string and the 1.x encoder names, NVENC's name on an HEVC stream, VP9
+FFMPEG_STREAMS = {
+    "h264;yuv420p;bgr8;bgr8": ("libx264", {"preset": "slow", "profile": "main"}, "h264"),
+    "libx264": ("libx264", {"preset": "slow", "profile": "main"}, "h264"),
+    "hevc_nvenc": ("libx265", {"x265-params": "bframes=0:repeat-headers=1:log-level=none"}, "h265"),
+    "libvpx-vp9": ("libvpx-vp9", {"deadline": "realtime"}, "vp9"),
+}
+
+
+def encode_ffmpeg(frames, encoding, stamps):
+    """FFMPEGPacket messages as ffmpeg_image_transport publishes them: the encoder drained after every
+    frame (and at the end), each packet stamped with the stamp of its own frame (its pts)."""
+    codec, options, _ = FFMPEG_STREAMS[encoding]
+    encoder = av.CodecContext.create(codec, "w")
+    encoder.width, encoder.height = frames[0].shape[1], frames[0].shape[0]
+    encoder.pix_fmt, encoder.time_base, encoder.options = "yuv420p", Fraction(1, 10), options
+    encoder.gop_size, encoder.max_b_frames = GOP, 0  # what the transport's encoder sets
+    packets = []
+    for i, rgb in enumerate(frames):
+        picture = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        picture.pts = i
+        packets += encoder.encode(picture)
+    packets += encoder.encode(None)
+    assert [p.pts for p in packets] == list(range(len(frames)))  # no B-frames: in display order
+    header = STORE.types["std_msgs/msg/Header"]
+    time = STORE.types["builtin_interfaces/msg/Time"]
+    return [STORE.types[FFMPEG_PACKET](
+        header(time(stamps[p.pts] // 10**9, stamps[p.pts] % 10**9), FRAME), encoder.width, encoder.height,
+        encoding, p.pts, 1 if p.is_keyframe else 0, False, np.frombuffer(bytes(p), np.uint8),
+    ) for p in packets]  # fmt: skip
+
+
+@pytest.mark.parametrize("encoding", sorted(FFMPEG_STREAMS))
+def test_ffmpeg_packets_decode_to_their_own_pictures(frames, encoding):
+    stamps = [T0 + i for i in range(len(frames))]
+    decoder = VideoDecoder()
+    for i, msg in enumerate(encode_ffmpeg(frames, encoding, stamps)):
+        msg = STORE.deserialize_cdr(STORE.serialize_cdr(msg, FFMPEG_PACKET), FFMPEG_PACKET)
+        assert stream_format(msg) == FFMPEG_STREAMS[encoding][2]
+        got = decoder.decode(msg, f"ffmpeg[{i}]")
+        quality = [psnr(got, frame) for frame in frames]
+        assert quality[i] > 25 and quality[i] == max(quality), (encoding, i, quality)
+
+
+def test_an_ffmpeg_bag_skips_to_its_first_keyframe_by_the_packet_flags(tmp_path, frames, caplog):
+    """An MCAP of FFMPEGPacket starting inside a group of pictures: the messages before the keyframe
+    (flags without AV_PKT_FLAG_KEY) are skipped and counted; then every picture."""
+    stamps = [T0 + i * 100_000_000 for i in range(len(frames))]
+    messages = encode_ffmpeg(frames, "h264;yuv420p;bgr8;bgr8", stamps)[1:]
+    src = tmp_path / "in"
+    with Writer(src, version=8, storage_plugin=StoragePlugin.MCAP) as w:
+        conn = w.add_connection(FFMPEG_TOPIC, FFMPEG_PACKET, typestore=STORE)
+        for msg in messages:
+            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            w.write(conn, stamp + 5_000_000, STORE.serialize_cdr(msg, FFMPEG_PACKET))
+    with BagImageReader(src, FFMPEG_TOPIC, typestore=STORE) as reader:
+        read = list(reader)
+    assert reader.before_keyframe == GOP - 1 and "no picture before the stream's first keyframe" in caplog.text
+    assert [f.stamp_ns for f in read] == stamps[GOP:] and {f.frame_id for f in read} == {FRAME}
+    for frame, original in zip(read, frames[GOP:]):
+        assert psnr(frame.image, original) > 25
+
+
+def test_an_ffmpeg_encoding_that_is_no_video_codec_is_named(frames):
+    msg = encode_ffmpeg(frames[:1], "libx264", [T0])[0]
+    msg.encoding = "mjpeg;yuvj420p;bgr8;bgr8"
+    with pytest.raises(InputError, match=r"cam\[0\]: FFMPEGPacket encoding 'mjpeg;yuvj420p;bgr8;bgr8' is not a codec "
+                                         r"read here; expected H.264, H.265 \(HEVC\), VP9 or AV1"):  # fmt: skip
+        VideoDecoder().decode(msg, "cam[0]")

@@ -188,7 +188,7 @@ def test_set_parameter_checks_explain_what_is_wrong():
     ("hri_namespace", "humans/", "an absolute ROS namespace like /humans"),
     ("preset", "huge", "a preset ['tiny', 'small', 'large']"),
     ("tracker_config", "tracker.txt", "a .yaml/.json file"),
-    ("image_transport", "theora", "one of ['raw', 'compressed', 'foxglove']"),
+    ("image_transport", "theora", "one of ['raw', 'compressed', 'foxglove', 'ffmpeg']"),
     ("marker_lifetime", -1.0, "in [0.0, 3600.0]"),
 ])  # fmt: skip
 def test_every_refused_value_is_named_with_what_would_be_right(name, bad, right):
@@ -247,3 +247,15 @@ def test_the_launch_files_checks_import_no_venv_only_package():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "", f"imported by mhr2_ros.ros.params: {run.stdout.strip()}"
+
+
+def test_every_image_topic_is_remapped_by_the_launch_file_and_video_names_its_package():
+    """`image:=X` must move every image topic kind (X/compressed, X/foxglove, X/ffmpeg), and a video
+    transport's missing message package is named from VIDEO_PACKAGES."""
+    text = LAUNCH.read_text()
+    for topic, type_name in params.IMAGE_TOPICS.values():
+        assert f'("{topic}", ' in text, topic
+        assert topic == "image" or f'f"{{image}}/{topic.split("/", 1)[1]}"' in text, topic
+    assert set(params.VIDEO_PACKAGES) < set(params.TRANSPORTS)
+    for transport, package in params.VIDEO_PACKAGES.items():
+        assert params.IMAGE_TOPICS[transport][1].startswith(package + "/msg/")

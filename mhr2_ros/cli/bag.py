@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
         "bag",
         help="detect people in the images of a rosbag2 and write a rosbag2 of the results",
         description="Read the images of --image-topic from the rosbag2 IN (MCAP or sqlite3; sensor_msgs/Image "
-        "or CompressedImage, or a foxglove_msgs/CompressedVideo stream: H.264, H.265, VP9, AV1) and write the "
+        "or CompressedImage, or a video stream, foxglove_msgs/CompressedVideo or ffmpeg_image_transport's "
+        "FFMPEGPacket: H.264, H.265, VP9, AV1) and write the "
         "rosbag2 OUT with what detector_node publishes: HumanArray, /tf, markers and the mesh topology, stamped "
         "with the images' headers.",
         formatter_class=HelpFormatter,
@@ -115,7 +116,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", type=Path, help="output rosbag2 folder (must not exist)")
     p.add_argument(
         "--image-topic", required=True,
-        help="topic of sensor_msgs/Image, CompressedImage or foxglove_msgs/CompressedVideo messages",
+        help="topic of sensor_msgs/Image, CompressedImage, foxglove_msgs/CompressedVideo or "
+        "ffmpeg_image_transport_msgs/FFMPEGPacket messages",
     )  # fmt: skip
     p.add_argument(
         "--camera-info-topic", default=None,

@@ -19,7 +19,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from mhr2_ros.errors import ConfigError, InputError
-from mhr2_ros.io.compressed_video import COMPRESSED_VIDEO, BeforeKeyframe, VideoDecoder, require_pyav
+from mhr2_ros.io.compressed_video import VIDEO_TYPES, BeforeKeyframe, VideoDecoder, require_pyav
 from mhr2_ros.io.mcap_scan import McapScanner
 from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_and_frame
 from mhr2_ros.ros.tf_tree import TF_WAIT_S
@@ -30,7 +30,7 @@ IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)  # what a depth topic may hold
-CAMERA_TYPES = IMAGE_TYPES + (COMPRESSED_VIDEO,)  # ... and a camera topic
+CAMERA_TYPES = IMAGE_TYPES + VIDEO_TYPES  # ... and a camera topic
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # metadata version read by Humble and Jazzy's rosbag2
 DEPTH_CANDIDATES = 8  # recent depth images a frame's depth is chosen among
@@ -125,7 +125,7 @@ def _scan(scanner: McapScanner, topics: Tuple[str, ...]):
 
 
 class BagImageReader:
-    """Images of `image_topic` (Image, CompressedImage or foxglove_msgs/CompressedVideo) in bag order."""
+    """Images of `image_topic` (Image, CompressedImage, or video: CompressedVideo, FFMPEGPacket) in bag order."""
 
     def __init__(
         self, path, image_topic: str, camera_info_topic: Optional[str] = None, typestore=None,
@@ -155,7 +155,7 @@ class BagImageReader:
             raise InputError(f"tf_wait {tf_wait}: expected seconds >= 0")
         self.tf_wait_ns = int(round(tf_wait * NS_PER_S))
         self.count = 0  # images yielded so far
-        self._video = VideoDecoder()  # used by a CompressedVideo topic: every message, in order
+        self._video = VideoDecoder()  # used by a video topic: every message, in order
         self.before_keyframe = 0  # video messages skipped: no picture before the stream's first keyframe
         self._read = 0  # images read (more than yielded while images wait for their depth or transforms)
         topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
@@ -178,7 +178,7 @@ class BagImageReader:
                 found = self._topics(kinds)
                 self.close()
                 raise InputError(f"{self.path}: {problem}; {label} topics in the bag: {found}")
-        if self._reader is not None and COMPRESSED_VIDEO in self._types(image_topic):
+        if self._reader is not None and set(VIDEO_TYPES) & set(self._types(image_topic)):
             require_pyav(image_topic)  # said before any work, not once per frame
 
     def _check_scanned_topic(self, damaged: Optional[BaseException] = None) -> None:
@@ -303,7 +303,7 @@ class BagImageReader:
         try:
             msg = self._deserialize(data, msgtype)
             stamp_ns, frame_id = stamp_and_frame(msg)
-            if msgtype == COMPRESSED_VIDEO:
+            if msgtype in VIDEO_TYPES:
                 image = self._video.decode(msg, name)
             else:
                 image = (image_msg_to_rgb if msgtype == IMAGE else compressed_msg_to_rgb)(msg, name)

@@ -4,14 +4,14 @@
     ros2 launch mhr2_ros detector.launch.py image:=/camera/image_raw
 
 (`-r image:=X` remaps the raw topic only; with image_transport compressed remap
-`image/compressed` too (`image/foxglove` with foxglove), and `depth/compressedDepth` with
+`image/compressed` too (`image/foxglove`, `image/ffmpeg` with foxglove, ffmpeg), and `depth/compressedDepth` with
 depth_transport compressedDepth. The launch file remaps them all.)
 
 Lifecycle: configure loads the weights and creates the publishers; activate
 subscribes and starts the worker thread; deactivate stops them and frees GPU
 memory; cleanup releases everything. The image callback only hands the message
 to a depth-1 slot (worker.py): the executor never blocks and old frames are
-dropped. A video topic (foxglove_msgs/CompressedVideo) is the exception: a
+dropped. A video topic (foxglove_msgs/CompressedVideo, FFMPEGPacket) is the exception: a
 picture needs the ones before it, so the callback decodes every message (about
 a millisecond for 640x480 H.264 on a CPU core) and hands over the picture.
 Parameters are declared from params.SPECS with descriptors and checked in the
@@ -81,7 +81,7 @@ class DetectorNode(LifecycleNode):
         self._tf_buffer: Optional[Buffer] = None  # floor_frame / fixed_frame lookups, while active with one
         self._tf_listener: Optional[TransformListener] = None
         self._worker: Optional[FrameWorker] = None
-        self._video: Optional[VideoDecoder] = None  # image_transport foxglove: the stream, decoded in order
+        self._video: Optional[VideoDecoder] = None  # image_transport foxglove / ffmpeg: the stream, in order
         self._diag_timer = None
         self._errors_reported = 0
 
@@ -141,7 +141,7 @@ class DetectorNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             image_input = self._image_input()
-        except Mhr2Error as exc:  # foxglove: no foxglove_msgs or no PyAV
+        except Mhr2Error as exc:  # a video transport: no message package or no PyAV
             self.get_logger().error(f"cannot subscribe to the images: {exc}")
             return TransitionCallbackReturn.FAILURE
         if not self.session.loaded and not self._load("cannot reload the detector"):  # released by deactivate
@@ -161,17 +161,19 @@ class DetectorNode(LifecycleNode):
         transport = self.session.values["image_transport"]
         topic, type_name = params.IMAGE_TOPICS[transport]
         self._video = None
-        if transport != "foxglove":
+        if transport not in params.VIDEO_PACKAGES:
             compressed = transport == "compressed"
             return (CompressedImage if compressed else Image), topic, lambda m: self._on_image(m, compressed)
         require_pyav(topic)
+        package = params.VIDEO_PACKAGES[transport]
         try:
             msg_type = import_message_class(type_name)
         except ImportError as exc:
-            raise ConfigError(f"image_transport foxglove needs the foxglove_msgs package (ros-$ROS_DISTRO-"
-                              f"foxglove-msgs): {exc}") from exc  # fmt: skip
+            apt = package.replace("_", "-")
+            raise ConfigError(f"image_transport {transport} needs the {package} package (ros-$ROS_DISTRO-{apt}): "
+                              f"{exc}") from exc  # fmt: skip
         self._video = VideoDecoder()  # each activation starts from the stream's next keyframe
-        return msg_type, topic, self._on_video
+        return msg_type, topic, lambda m: self._on_video(m, topic)
 
     def _subscribe(self, image_input) -> None:
         v = self.session.values
@@ -252,10 +254,10 @@ class DetectorNode(LifecycleNode):
         if self._worker is not None and self._worker.submit((msg, compressed, time.monotonic(), image)):
             self.stats.image_dropped()
 
-    def _on_video(self, msg) -> None:
+    def _on_video(self, msg, topic: str) -> None:
         """Executor thread: every message decoded, in order (a picture needs the ones before it)."""
         try:
-            image = self._video.decode(msg, "image/foxglove")
+            image = self._video.decode(msg, topic)
         except BeforeKeyframe:  # the stream's first keyframe has not come yet: nothing to see, nothing wrong
             self.stats.image_received()
             self.stats.image_dropped()

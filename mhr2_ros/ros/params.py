@@ -142,15 +142,19 @@ IMAGE_TOPICS: Dict[str, Tuple[str, str]] = {
     "raw": ("image", "sensor_msgs/msg/Image"),
     "compressed": ("image/compressed", "sensor_msgs/msg/CompressedImage"),
     "foxglove": ("image/foxglove", "foxglove_msgs/msg/CompressedVideo"),
+    "ffmpeg": ("image/ffmpeg", "ffmpeg_image_transport_msgs/msg/FFMPEGPacket"),
 }
+# video transports -> the ROS package of their message
+VIDEO_PACKAGES: Dict[str, str] = {"foxglove": "foxglove_msgs", "ffmpeg": "ffmpeg_image_transport_msgs"}
 TRANSPORTS = tuple(IMAGE_TOPICS)
 
 SPECS: Tuple[ParamSpec, ...] = (
     # ---- input
     ParamSpec("image_transport", str, "raw", "image topic kind: raw (sensor_msgs/Image on 'image'), "
-              "compressed (sensor_msgs/CompressedImage on 'image/compressed') or foxglove (H.264/H.265/VP9/AV1 "
-              "video, foxglove_msgs/CompressedVideo on 'image/foxglove': needs foxglove_msgs and PyAV; every "
-              "message is decoded, so choose reliable)", ACTIVATE, choices=TRANSPORTS),
+              "compressed (sensor_msgs/CompressedImage on 'image/compressed'), or H.264/H.265/VP9/AV1 video: "
+              "foxglove (foxglove_msgs/CompressedVideo on 'image/foxglove') or ffmpeg (ffmpeg_image_transport's "
+              "FFMPEGPacket on 'image/ffmpeg'), which need their message package and PyAV; every video message "
+              "is decoded, so choose reliable", ACTIVATE, choices=TRANSPORTS),
     ParamSpec("image_reliability", str, "best_effort", "reliability of the image and camera_info subscriptions "
               "(sensor-data QoS, depth 1)", ACTIVATE, choices=("best_effort", "reliable")),
     ParamSpec("use_camera_info", bool, True, "use the K of the 'camera_info' topic when one has arrived; "

@@ -4,8 +4,9 @@ Tests and `mhr2 bag` serialize with these, so what they check is the ROS 2 wire
 format (CDR) of the same definitions rosidl compiles from msg/. people_msgs is not
 in rosbags' stores: its two definitions (wg-perception/people, ROS 2 branch) are
 registered verbatim, so a bag written here decodes as real people_msgs/People; the
-same holds for the four hri_msgs types of the ROS4HRI topics (hri.py) and for
-foxglove_msgs/CompressedVideo, which `mhr2 bag` reads (io/compressed_video.py).
+same holds for the four hri_msgs types of the ROS4HRI topics (hri.py) and for the video
+messages `mhr2 bag` reads (io/compressed_video.py): foxglove_msgs/CompressedVideo and
+ffmpeg_image_transport_msgs/FFMPEGPacket.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ FOXGLOVE_MSGS: Dict[str, str] = {
     ),
 }
 
+# ffmpeg_image_transport_msgs/FFMPEGPacket (ros-misc-utilities, ROS 2), without its comments: what
+# image_transport's `ffmpeg` plugin (ffmpeg_image_transport) publishes and records.
+FFMPEG_MSGS: Dict[str, str] = {
+    "ffmpeg_image_transport_msgs/msg/FFMPEGPacket": (
+        "std_msgs/Header header\nint32 width\nint32 height\nstring encoding\nuint64 pts\nuint8 flags\n"
+        "bool is_bigendian\nuint8[] data\n"
+    ),
+}
+
 
 def find_msg_dir() -> Path:
     """msg/ of a source checkout, else where setup.py (pip) or rosidl (colcon) installs it."""
@@ -80,10 +90,10 @@ def find_msg_dir() -> Path:
 
 
 def message_definitions(msg_dir: Path | None = None) -> Dict[str, str]:
-    """Full type name -> .msg text, for our messages, people_msgs, hri_msgs and foxglove_msgs' video."""
+    """Full type name -> .msg text, for our messages, people_msgs, hri_msgs and the two video messages."""
     msg_dir = msg_dir or find_msg_dir()
     ours = {f"{PACKAGE}/msg/{name}": (msg_dir / f"{name}.msg").read_text() for name in MESSAGE_NAMES}
-    return {**ours, **PEOPLE_MSGS, **HRI_MSGS, **FOXGLOVE_MSGS}
+    return {**ours, **PEOPLE_MSGS, **HRI_MSGS, **FOXGLOVE_MSGS, **FFMPEG_MSGS}
 
 
 @functools.lru_cache(maxsize=None)
