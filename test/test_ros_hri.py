@@ -16,10 +16,15 @@ HEADER = SourceHeader(stamp_ns=1_700_000_000_500_000_000, frame_id="head_camera_
 
 
 @pytest.fixture(scope="module")
-def frame(body_model):
-    _, frame = render_demo_scene(body_model, width=160, height=120)
+def scene(body_model):
+    image, frame = render_demo_scene(body_model, width=160, height=120)
     assert len(frame.humans) >= 3
-    return frame
+    return image, frame
+
+
+@pytest.fixture(scope="module")
+def frame(scene):
+    return scene[1]
 
 
 def _by_topic(hri_frame):
@@ -27,11 +32,12 @@ def _by_topic(hri_frame):
 
 
 @pytest.mark.parametrize("distro", DISTROS)
-def test_tracked_bodies_get_their_rep155_topics(frame, distro):
+def test_tracked_bodies_get_their_rep155_topics(scene, distro):
+    image, frame = scene
     store = make_typestore(distro)
     tracks = fake_tracks(frame, states=("tracked", "new", "occluded"))
     out = OutputBuilder(RosbagsFactory(store), None, OutputOptions(publish_hri=True, publish_markers=False))
-    hri_frame = out.build(frame, HEADER, tracks).hri
+    hri_frame = out.build(frame, HEADER, tracks, image=image).hri
     msgs = _by_topic(hri_frame)
     assert hri_frame.messages[0].topic == "/humans/bodies/tracked"
     assert list(msgs["/humans/bodies/tracked"].msg.ids) == ["t0", "t1"]  # the occluded t2 is not seen now
@@ -57,6 +63,11 @@ def test_tracked_bodies_get_their_rep155_topics(frame, distro):
     left_ankle = human.keypoints_2d[JOINT_NAMES.index("left_ankle")] / [width, height]
     point = skeleton[SKELETON_2D_POINTS.index("LEFT_ANKLE")]
     assert [point.x, point.y] == pytest.approx(np.clip(left_ankle, 0, 1).tolist(), abs=1e-6)
+    crop = msgs["/humans/bodies/t1/cropped"].msg  # REP-155's other required topic: the pixels in the roi
+    x0, y0, x1, y1 = int(np.floor(human.box[0])), int(np.floor(human.box[1])), int(np.ceil(human.box[2])), int(
+        np.ceil(human.box[3]))  # fmt: skip
+    assert (crop.encoding, crop.height, crop.width, crop.step) == ("rgb8", y1 - y0, x1 - x0, 3 * (x1 - x0))
+    np.testing.assert_array_equal(crop.data.reshape(crop.height, crop.width, 3), image[y0:y1, x0:x1])
     position = msgs["/humans/bodies/t1/position"].msg.point
     assert [position.x, position.y, position.z] == pytest.approx(human.position.tolist(), abs=1e-6)
     assert msgs["/humans/bodies/t1/velocity"].msg.twist.linear.z == pytest.approx(tracks[1].velocity[2])
@@ -72,6 +83,20 @@ def test_untracked_people_have_no_velocity_and_lost_tracks_no_topics(frame):
     built = hri.build_hri(f, HEADER, persons.person_views(frame, lost), frame.image_size)
     assert list(built.messages[0].msg.ids) == ["t1"]
     assert not any("/t0/" in topic for topic in built.live_topics | set(_by_topic(built)))
+
+
+@pytest.mark.parametrize("box, rows, cols", [
+    ([10.2, 5.7, 20.0, 9.1], (5, 10), (10, 20)),  # widened to whole pixels
+    ([-4.0, -3.0, 500.0, 300.0], (0, 12), (0, 16)),  # clipped to the image
+    ([7.5, 3.0, 7.5, 3.0], (3, 4), (7, 8)),  # empty: one pixel
+    ([16.0, 12.0, 16.0, 12.0], (11, 12), (15, 16)),  # at the far corner: its last pixel
+])  # fmt: skip
+def test_cropped_images_are_the_box_in_whole_pixels(box, rows, cols):
+    image = np.arange(12 * 16 * 3, dtype=np.uint32).reshape(12, 16, 3).astype(np.uint8)
+    fields = hri.cropped(image, np.array(box))
+    expected = image[rows[0]:rows[1], cols[0]:cols[1]]
+    assert (fields["height"], fields["width"]) == expected.shape[:2] and fields["step"] == 3 * expected.shape[1]
+    np.testing.assert_array_equal(fields["data"], expected.reshape(-1))
 
 
 def test_skeleton_points_are_normalised_clipped_and_zero_confidence_outside():
@@ -108,9 +133,10 @@ def test_namespaces_that_are_refused_say_why(bad):
         hri.build_hri(RosbagsFactory(make_typestore("jazzy")), HEADER, [], (10, 10), bad)
 
 
-def test_publishers_close_with_their_bodies_and_when_turned_off(frame):
+def test_publishers_close_with_their_bodies_and_when_turned_off(scene):
+    image, frame = scene
     f = RosbagsFactory(make_typestore("jazzy"))
-    first = hri.build_hri(f, HEADER, persons.person_views(frame, fake_tracks(frame)), frame.image_size)
+    first = hri.build_hri(f, HEADER, persons.person_views(frame, fake_tracks(frame)), frame.image_size, image=image)
     opened = {m.topic for m in first.messages}
     assert hri.publishers_to_close(opened, first) == []
     later = fake_tracks(frame, states=("tracked", "lost", "occluded"))

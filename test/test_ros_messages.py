@@ -372,9 +372,12 @@ def test_generated_and_rosbags_factories_give_the_same_wire_bytes(scene):
     options = OutputOptions(publish_people=True, publish_meshes=True, publish_hri=True)
     built = {}
     factories = (("rosbags", RosbagsFactory(store)), ("generated", GeneratedFactory(fake_generated_classes(store))))
+    image = np.random.default_rng(0).integers(0, 256, (*frame.image_size, 3), dtype=np.uint8)  # the crops' pixels
     for name, factory in factories:
         builder = OutputBuilder(factory, faces, options)
-        out = builder.build(frame, HEADER, tracks, intrinsics_source="camera_info")
+        out = builder.build(frame, HEADER, tracks, intrinsics_source="camera_info", image=image)
+        assert any(m.msgtype == "sensor_msgs/msg/Image" for m in out.hri.messages)  # ROS4HRI's cropped
+        assert len(out.transforms) > 2  # the body part frames too
         diag = diagnostics.build_diagnostic_array(factory, 1, "d", "cpu", diagnostics.WARN, "m", [("k", "v")])
         built[name] = [out.humans, tf.tf_message(factory, out.transforms), out.markers, out.people, diag,
                        builder.mesh_topology(3, int(faces.max()) + 1, "makehuman")]  # fmt: skip

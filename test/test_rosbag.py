@@ -420,8 +420,11 @@ def test_a_tracker_plugs_in_and_ros4hri_topics_are_recorded(tmp_path, scene_imag
     tracked = topics["/robot/humans/bodies/tracked"]
     assert [list(m.ids) for _, m in tracked] == [["person0", "person1"]] * len(scene_images)
     body = "/robot/humans/bodies/person0/"
-    for leaf in ("roi", "skeleton2d", "position", "velocity"):
+    for leaf in ("roi", "cropped", "skeleton2d", "position", "velocity"):
         assert len(topics[body + leaf]) == len(scene_images), leaf
+    crop, roi = topics[body + "cropped"][0][1], topics[body + "roi"][0][1]
+    assert crop.encoding == "rgb8" and crop.data.size == crop.height * crop.width * 3 > 0
+    assert crop.width == pytest.approx((roi.xmax - roi.xmin) * 160, abs=2)  # the roi in whole pixels
     assert topics[body + "position"][-1][1].point.z == pytest.approx(last.pelvis.pose.position.z)
     assert topics[body + "velocity"][-1][1].twist.linear.x == pytest.approx(0.2)
     assert len(topics[body + "skeleton2d"][0][1].skeleton) == 18

@@ -55,7 +55,7 @@ def add_parser(sub) -> None:
     g.add_argument(
         "--hri", action="store_true",
         help="also record the ROS4HRI (REP-155) body topics: HRI_NAMESPACE/bodies/tracked and, per body, roi, "
-        "skeleton2d, position, velocity",
+        "cropped, skeleton2d, position, velocity",
     )  # fmt: skip
     g.add_argument(
         "--hri-namespace", default="/humans", metavar="HRI_NAMESPACE",

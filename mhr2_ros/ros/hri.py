@@ -4,11 +4,13 @@ REP-155 gives every detected body an id and a set of topics under `/humans/bodie
 
     /humans/bodies/tracked              hri_msgs/IdsList: ids of the bodies seen now
     /humans/bodies/<id>/roi             hri_msgs/NormalizedRegionOfInterest2D
+    /humans/bodies/<id>/cropped         sensor_msgs/Image (rgb8: the image inside the roi)
     /humans/bodies/<id>/skeleton2d      hri_msgs/Skeleton2D (18 OpenPose-COCO points)
     /humans/bodies/<id>/position        geometry_msgs/PointStamped (pelvis, camera frame)
     /humans/bodies/<id>/velocity        geometry_msgs/TwistStamped (tracker; with `track` only)
 
-plus the `body_<id>` TF frame, which tf.py already publishes. The ids are the
+plus the `body_<id>` TF frame and its part frames, which tf.py publishes. The REP requires roi
+and cropped; cropped needs the image the people were found in (raw pixels, as the boxes). The ids are the
 HumanArray ids (persons.safe_id), so a body's topics, its TF frame and its Human
 agree. Only people seen in this image are "tracked" in the REP's sense; an occluded
 track keeps its topics (its publishers stay alive) but is left out of the list, and
@@ -37,10 +39,11 @@ IDS_LIST = "hri_msgs/msg/IdsList"
 ROI = "hri_msgs/msg/NormalizedRegionOfInterest2D"
 POINT_OF_INTEREST = "hri_msgs/msg/NormalizedPointOfInterest2D"
 SKELETON_2D = "hri_msgs/msg/Skeleton2D"
+IMAGE = "sensor_msgs/msg/Image"
 POINT_STAMPED = "geometry_msgs/msg/PointStamped"
 TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
 DEFAULT_NAMESPACE = "/humans"
-BODY_TOPICS = ("roi", "skeleton2d", "position", "velocity")  # per-body topic leaves
+BODY_TOPICS = ("roi", "cropped", "skeleton2d", "position", "velocity")  # per-body topic leaves
 
 
 # Skeleton2D's points (typestore.SKELETON_2D_POINTS, OpenPose's COCO order) as our
@@ -89,16 +92,17 @@ class HriFrame:
 
 def build_hri(
     f: MessageFactory, header: SourceHeader, persons: Sequence[PersonView], image_size: Tuple[int, int],
-    namespace: str = DEFAULT_NAMESPACE,
+    namespace: str = DEFAULT_NAMESPACE, image: Optional[np.ndarray] = None,
 ) -> HriFrame:  # fmt: skip
-    """The ROS4HRI messages of one image; `image_size` is (height, width) in pixels."""
+    """The ROS4HRI messages of one image; `image_size` is (height, width) in pixels; `image`, the
+    (H, W, 3) uint8 RGB image (None: no cropped topics)."""
     problem = namespace_problem(namespace)
     if problem:
         raise ValueError(f"ROS4HRI namespace {namespace!r} {problem}")
     visible = [p for p in persons if p.visible]
     frame = cleared(f, header, namespace, ids=[p.id for p in visible])
     for person in visible:
-        frame.messages += _body_messages(f, header, person, image_size, namespace)
+        frame.messages += _body_messages(f, header, person, image_size, namespace, image)
     for person in persons:
         if person.state != LOST:
             frame.live_topics.update(body_topic(namespace, person.id, leaf) for leaf in BODY_TOPICS)
@@ -136,8 +140,9 @@ def wait_acked(publisher, timeout) -> str:
 
 
 def _body_messages(
-    f: MessageFactory, header: SourceHeader, person: PersonView, image_size: Tuple[int, int], namespace: str
-) -> List[HriMessage]:
+    f: MessageFactory, header: SourceHeader, person: PersonView, image_size: Tuple[int, int], namespace: str,
+    image: Optional[np.ndarray],
+) -> List[HriMessage]:  # fmt: skip
     h = person.human
     stamp = (header.stamp_ns, header.frame_id)  # each message gets its own Header
     score = float(h.score)
@@ -150,8 +155,11 @@ def _body_messages(
     x, y, z = (float(v) for v in h.position)
     position = f.new(POINT_STAMPED, header=f.header(*stamp), point=f.new(POINT, x=x, y=y, z=z))
     skeleton = f.new(SKELETON_2D, header=f.header(*stamp), skeleton=points)
-    out = [
-        HriMessage(body_topic(namespace, person.id, "roi"), ROI, roi),
+    out = [HriMessage(body_topic(namespace, person.id, "roi"), ROI, roi)]
+    if image is not None:
+        crop = f.new(IMAGE, header=f.header(*stamp), **cropped(image, h.box))
+        out.append(HriMessage(body_topic(namespace, person.id, "cropped"), IMAGE, crop))
+    out += [
         HriMessage(body_topic(namespace, person.id, "skeleton2d"), SKELETON_2D, skeleton),
         HriMessage(body_topic(namespace, person.id, "position"), POINT_STAMPED, position),
     ]
@@ -161,6 +169,17 @@ def _body_messages(
         velocity = f.new(TWIST_STAMPED, header=f.header(*stamp), twist=twist)
         out.append(HriMessage(body_topic(namespace, person.id, "velocity"), TWIST_STAMPED, velocity))
     return out
+
+
+def cropped(image: np.ndarray, box: np.ndarray) -> dict:
+    """sensor_msgs/Image fields (rgb8) of the pixels of (H, W, 3) uint8 RGB `image` inside the
+    pixel box x_min, y_min, x_max, y_max (widened to whole pixels, at least one)."""
+    height, width = image.shape[:2]
+    x0, y0 = (int(np.clip(np.floor(v), 0, size - 1)) for v, size in zip(box[:2], (width, height)))
+    x1, y1 = (int(np.clip(np.ceil(v), lo + 1, size)) for v, lo, size in zip(box[2:], (x0, y0), (width, height)))
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    return {"height": y1 - y0, "width": x1 - x0, "encoding": "rgb8", "is_bigendian": 0, "step": 3 * (x1 - x0),
+            "data": crop.reshape(-1)}
 
 
 def normalized_box(box: np.ndarray, image_size: Tuple[int, int]) -> np.ndarray:

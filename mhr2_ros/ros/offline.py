@@ -226,7 +226,7 @@ def _process_frame(
     if rectifier is not None:
         rectifier.to_raw(result)  # after the tracker, which works in the pinhole image's pixels
     header = SourceHeader(frame.stamp_ns, frame.frame_id or options.camera_frame)
-    out = outputs.build(result, header, tracks, intrinsics_source=source)
+    out = outputs.build(result, header, tracks, intrinsics_source=source, image=frame.image)  # raw pixels
     t = frame.timestamp_ns
     writer.write(topics.humans, t, out.humans)
     if topics.tf and out.transforms:

@@ -89,8 +89,10 @@ class OutputBuilder:
 
     def build(
         self, frame: FrameResult, header: SourceHeader, tracks: Optional[Iterable] = None,
-        intrinsics_source: Optional[str] = None,
+        intrinsics_source: Optional[str] = None, image: Optional[np.ndarray] = None,
     ) -> FrameOutputs:  # fmt: skip
+        """Every output of one detected image; `image`: its (H, W, 3) uint8 RGB pixels, in the frame's
+        pixel coordinates (the ROS4HRI cropped topics; None: none)."""
         o = self._options
         persons = person_views(frame, tracks)
         humans = build_human_array(
@@ -101,7 +103,7 @@ class OutputBuilder:
         markers = self._markers.build(header, persons) if o.publish_markers else self._markers_off(header)
         self._markers_shown = o.publish_markers
         people = build_people(self.f, header, persons) if o.publish_people else None
-        hri = build_hri(self.f, header, persons, frame.image_size, o.hri_namespace) if o.publish_hri else None
+        hri = build_hri(self.f, header, persons, frame.image_size, o.hri_namespace, image) if o.publish_hri else None
         return FrameOutputs(humans, transforms, markers, people, hri)
 
     def clear_markers(self, header: SourceHeader) -> object:

@@ -239,8 +239,8 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("publish_people", bool, _OUT.publish_people, "publish people_msgs/People on 'people' "
               "(needs the people_msgs package)"),
     ParamSpec("publish_hri", bool, _OUT.publish_hri, "publish the ROS4HRI (REP-155) body topics: "
-              "<hri_namespace>/bodies/tracked and, per body, roi, skeleton2d, position, velocity (needs the "
-              "hri_msgs package)"),
+              "<hri_namespace>/bodies/tracked and, per body, roi, cropped, skeleton2d, position, velocity (needs "
+              "the hri_msgs package)"),
     ParamSpec("hri_namespace", str, _OUT.hri_namespace, "absolute namespace of the ROS4HRI topics (REP-155: "
               "/humans)", check=namespace_problem),
     ParamSpec("marker_mesh", bool, _OUT.marker_mesh, "include the body mesh (TRIANGLE_LIST) among the markers"),

@@ -187,6 +187,7 @@ class DetectorSession:
         if reset and tracker is not None:
             tracker.reset()
         depth = depth_in_sync(depth, header.stamp_ns, v["depth_sync_tolerance"], (h, w)) if v["use_depth"] else None
+        raw = image  # the results' pixels are this image's (lens.to_raw below)
         if lens is not None:  # the pinhole image of K (inference/rectify.py)
             image, depth = lens.image(image), lens.depth(depth)
         result = detector(image, K=K, depth=depth, floor=floor if v["floor_frame"] else None)
@@ -194,7 +195,8 @@ class DetectorSession:
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
         if lens is not None:
             lens.to_raw(result)  # after the tracker, which works in the pinhole image's pixels
-        out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None)
+        out = outputs.build(result, header, tracks, intrinsics_source="camera_info" if K is not None else None,
+                            image=raw)  # fmt: skip
         self.last_header = header
         persons = person_views(result, tracks)
         tracked = sum(p.state in (NEW, TRACKED) for p in persons)
