@@ -94,8 +94,9 @@ class BodyModel(torch.nn.Module):
         self.rig = rig
         self.bone_names = tuple(self.anny.bone_labels)
         self._bone_joint_ids = [self.bone_names.index(bone) for _, bone in BONE_JOINTS]
-        # each part bone's chain, root first: its turn is the product of their local-ref deltas
-        self._part_chains = [_chain(list(self.anny.bone_parents), self.bone_names.index(b)) for b in PART_BONES]
+        # the part bones and their ancestors by depth in the tree: a bone's turn is its parent's turn
+        # times its own local-ref delta, one batched product per depth
+        self._part_tree = PartTree(list(self.anny.bone_parents), [self.bone_names.index(b) for b in PART_BONES])
         self.register_buffer("anny_to_camera", ANNY_TO_CAMERA.clone(), persistent=False)
         self.register_buffer("body_to_anny", BODY_TO_ANNY.clone(), persistent=False)
         faces = self.anny.get_triangular_faces().to(torch.int64)
@@ -158,14 +159,11 @@ class BodyModel(torch.nn.Module):
         """(B, num_bones, 3, 3) local-ref deltas (Anny's rest axes) -> (B, P, 3, 3) body axes -> camera
         per BODY_PARTS bone: a bone's skinning turn is the product of the deltas from the root down to
         it (test_body_conventions holds it to Anny's own bone poses)."""
-        turns = []
-        for chain in self._part_chains:
-            turn = rotations[:, chain[0]]
-            for bone in chain[1:]:
-                turn = turn @ rotations[:, bone]
-            turns.append(turn)
-        part_turns = torch.stack(turns, dim=1) if turns else rotations.new_zeros(rotations.shape[0], 0, 3, 3)
-        return self.anny_to_camera @ part_turns @ self.body_to_anny
+        tree = self._part_tree
+        turns = rotations[:, tree.roots]  # (B, n, 3, 3): the turns of the bones reached so far
+        for bones, parent_slots in tree.levels:
+            turns = torch.cat([turns, turns[:, parent_slots] @ rotations[:, bones]], dim=1)
+        return self.anny_to_camera @ turns[:, tree.part_slots] @ self.body_to_anny
 
     def _posed(self, rot6d: torch.Tensor, shape: torch.Tensor) -> BodyOutput:
         batch, dtype = rot6d.shape[0], rot6d.dtype
@@ -203,12 +201,27 @@ class BodyModel(torch.nn.Module):
         )
 
 
-def _chain(parents: list, bone: int) -> list:
-    """Bone indices from the root down to `bone` (parents[i]: the parent of bone i, -1 for the root)."""
-    chain = [bone]
-    while parents[chain[-1]] >= 0:
-        chain.append(parents[chain[-1]])
-    return chain[::-1]
+class PartTree:
+    """The bones `targets` hang from, level by level: `roots` (the parentless ones), then per depth
+    (bone indices, the slots of their parents among the bones before them); `part_slots`: where each
+    target ends up. Slots number the bones in that order (roots first)."""
+
+    def __init__(self, parents: list, targets: list) -> None:
+        needed = set()
+        for bone in targets:
+            while bone >= 0 and bone not in needed:
+                needed.add(bone)
+                bone = parents[bone]
+        self.roots = sorted(b for b in needed if parents[b] < 0)
+        slot = {b: i for i, b in enumerate(self.roots)}
+        level, self.levels = self.roots, []
+        while True:
+            level = sorted(b for b in needed if parents[b] in level)
+            if not level:
+                break
+            self.levels.append((level, [slot[parents[b]] for b in level]))
+            slot.update({b: len(slot) + i for i, b in enumerate(level)})
+        self.part_slots = [slot[b] for b in targets]
 
 
 def _height(rest_up: torch.Tensor) -> torch.Tensor:
