@@ -83,6 +83,48 @@ def test_yuv422_decodes():
     assert np.allclose(ros_image.image_msg_to_rgb(raw_image(4, 4, "yuv422", 8, uyvy)), (200 - 16) * 255 / 219, atol=2)
 
 
+@pytest.mark.parametrize("encoding", ["rgb16", "bgr16", "rgba16", "bgra16"])
+@pytest.mark.parametrize("bigendian", [0, 1])
+def test_sixteen_bit_colour_keeps_its_high_byte(rng, encoding, bigendian):
+    rgb = rng.integers(0, 255, (4, 6, 3), dtype=np.uint8)
+    planes = rgb[..., ::-1] if encoding.startswith("bgr") else rgb
+    if encoding.endswith("a16"):
+        planes = np.dstack([planes, np.full_like(rgb[..., :1], 77)])
+    wide = (planes.astype(np.uint16) << 8) | rng.integers(0, 255, planes.shape, dtype=np.uint16)  # any low byte
+    data = wide.astype(">u2" if bigendian else "<u2")
+    out = ros_image.image_msg_to_rgb(raw_image(4, 6, encoding, 6 * planes.shape[2] * 2, data, is_bigendian=bigendian))
+    assert out.dtype == np.uint8 and np.array_equal(out, rgb)
+
+
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_sixteen_bit_bayer_demosaics_like_its_eight_bit_twin(rng, pattern):
+    mosaic = rng.integers(0, 255, (8, 10), dtype=np.uint8)
+    eight = ros_image.image_msg_to_rgb(raw_image(8, 10, f"bayer_{pattern}8", 10, mosaic))
+    sixteen = ros_image.image_msg_to_rgb(raw_image(8, 10, f"bayer_{pattern}16", 20, mosaic.astype("<u2") * 257))
+    assert np.array_equal(sixteen, eight)
+
+
+@pytest.mark.parametrize("encoding", ["nv12", "nv21"])
+def test_planar_yuv420_decodes_like_opencvs_i420(encoding):
+    """NV12 / NV21 (libcamera, Jetson drivers): a Y plane then interleaved chroma rows (UV / VU),
+    height x 1.5 rows of `step` bytes; padded rows honoured; the same pixels as OpenCV's I420."""
+    y, x = np.mgrid[0:8, 0:12]
+    rgb = np.dstack([60 + 5 * x, 6 * y + 40, 200 - 3 * x - 4 * y]).astype(np.uint8)  # smooth: 4:2:0 keeps it
+    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)  # (12, 12): Y, then U (2 rows), then V (2 rows)
+    luma, u, v = i420[:8], i420[8:10].reshape(4, 6), i420[10:12].reshape(4, 6)
+    chroma = np.stack([u, v] if encoding == "nv12" else [v, u], axis=-1).reshape(4, 12)
+    planes = np.vstack([luma, chroma])
+    padded = np.zeros((12, 16), np.uint8)
+    padded[:, :12] = planes
+    out = ros_image.image_msg_to_rgb(raw_image(8, 12, encoding, 16, padded))
+    assert np.array_equal(out, cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420))
+    assert np.abs(out.astype(int) - rgb).mean() < 4
+    with pytest.raises(InputError, match=f"cam: {encoding} image needs an even width and height, got 12x7"):
+        ros_image.image_msg_to_rgb(raw_image(7, 12, encoding, 16, padded), "cam")
+    with pytest.raises(InputError, match="needs 12 rows of >= 12 bytes"):  # the chroma rows missing
+        ros_image.image_msg_to_rgb(raw_image(8, 12, encoding, 16, padded[:8]), "cam")
+
+
 @pytest.mark.parametrize("change, message", [
     ({"encoding": "32FC1"}, "unsupported image encoding '32FC1'"),
     ({"step": 3}, "needs 2 rows of >= 6 bytes"),

@@ -19,13 +19,18 @@ from mhr2_ros.errors import InputError
 
 log = logging.getLogger(__name__)
 
-# encoding -> (channels, bytes per channel)
+# encoding -> (channels, bytes per channel); sensor_msgs/image_encodings.hpp's colour, mono and Bayer
+# ones, OpenCV's 8UC1/3/4, packed 4:2:2 and planar 4:2:0 YUV (NV12/NV21: a full-size Y plane, then
+# half-size interleaved chroma rows, height x 1.5 rows of `step` bytes in all)
 RAW_LAYOUTS: Dict[str, Tuple[int, int]] = {
     "rgb8": (3, 1), "bgr8": (3, 1), "rgba8": (4, 1), "bgra8": (4, 1), "mono8": (1, 1), "mono16": (1, 2),
+    "rgb16": (3, 2), "bgr16": (3, 2), "rgba16": (4, 2), "bgra16": (4, 2),
     "8UC1": (1, 1), "8UC3": (3, 1), "8UC4": (4, 1),
-    "yuv422": (2, 1), "uyvy": (2, 1), "yuv422_yuy2": (2, 1), "yuyv": (2, 1),
+    "yuv422": (2, 1), "uyvy": (2, 1), "yuv422_yuy2": (2, 1), "yuyv": (2, 1), "nv12": (1, 1), "nv21": (1, 1),
     "bayer_rggb8": (1, 1), "bayer_bggr8": (1, 1), "bayer_gbrg8": (1, 1), "bayer_grbg8": (1, 1),
+    "bayer_rggb16": (1, 2), "bayer_bggr16": (1, 2), "bayer_gbrg16": (1, 2), "bayer_grbg16": (1, 2),
 }  # fmt: skip
+PLANAR_420 = ("nv12", "nv21")  # their rows: 3 / 2 of the image's height
 # cv2 conversions to RGB; OpenCV names Bayer patterns after the second row's
 # first two pixels, hence RGGB -> BayerBG (as cv_bridge does).
 _CV2_TO_RGB = {
@@ -35,7 +40,11 @@ _CV2_TO_RGB = {
     "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUY2, "yuyv": cv2.COLOR_YUV2RGB_YUY2,
     "bayer_rggb8": cv2.COLOR_BayerBG2RGB, "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
     "bayer_gbrg8": cv2.COLOR_BayerGR2RGB, "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+    "nv12": cv2.COLOR_YUV2RGB_NV12, "nv21": cv2.COLOR_YUV2RGB_NV21,
 }  # fmt: skip
+# 16-bit encodings -> the 8-bit one of the same layout (their high byte is kept, as mono16's)
+EIGHT_BIT = {"mono16": "mono8", "rgb16": "rgb8", "bgr16": "bgr8", "rgba16": "rgba8", "bgra16": "bgra8",
+             **{f"bayer_{p}16": f"bayer_{p}8" for p in ("rggb", "bggr", "gbrg", "grbg")}}  # fmt: skip
 SUPPORTED = ", ".join(sorted(RAW_LAYOUTS))
 
 
@@ -52,9 +61,10 @@ def stamp_and_frame(msg) -> Tuple[int, str]:
     return stamp_to_ns(stamp), str(frame_id)
 
 
-def _pixels(msg, channels: int, depth: int, name: str) -> np.ndarray:
-    """The (H, W, C) array of a raw image, honouring row padding (step) and endianness."""
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+def _pixels(msg, channels: int, depth: int, name: str, rows: int = 0) -> np.ndarray:
+    """The (rows, W, C) array of a raw image (rows: its height unless given), honouring row padding
+    (step) and endianness."""
+    height, width, step = rows or int(msg.height), int(msg.width), int(msg.step)
     row_bytes = width * channels * depth
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if height <= 0 or width <= 0:
@@ -77,13 +87,16 @@ def image_msg_to_rgb(msg, name: str = "image") -> np.ndarray:
     layout = RAW_LAYOUTS.get(encoding)
     if layout is None:
         raise InputError(f"{name}: unsupported image encoding {encoding!r}; supported: {SUPPORTED}")
-    pixels = _pixels(msg, *layout, name)
-    if encoding == "mono16":
+    planar = encoding in PLANAR_420
+    if planar and (int(msg.height) % 2 or int(msg.width) % 2):  # 4:2:0: a 2x2 block shares its chroma
+        raise InputError(f"{name}: {encoding} image needs an even width and height, got {msg.width}x{msg.height}")
+    pixels = _pixels(msg, *layout, name, rows=int(msg.height) * 3 // 2 if planar else 0)
+    if encoding in EIGHT_BIT:
         pixels = (pixels >> 8).astype(np.uint8)
-        encoding = "mono8"
+        encoding = EIGHT_BIT[encoding]
     if encoding == "rgb8":
         return np.array(pixels, dtype=np.uint8, order="C")
-    if encoding in ("mono8", "8UC1") or encoding.startswith("bayer_"):
+    if encoding in ("mono8", "8UC1") or encoding.startswith("bayer_") or planar:
         pixels = pixels[..., 0]
     if RAW_LAYOUTS[encoding] == (2, 1) and pixels.shape[1] % 2:  # 4:2:2: two pixels share a chroma pair
         raise InputError(f"{name}: {encoding} image needs an even width, got {pixels.shape[1]}")
