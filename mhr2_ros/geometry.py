@@ -240,3 +240,10 @@ def turned_body(points: np.ndarray, pelvis: np.ndarray, network: np.ndarray, tra
     pelvis = np.asarray(pelvis, np.float64)
     turn = np.asarray(track, np.float64) @ np.asarray(network, np.float64).T
     return pelvis + (np.asarray(points, np.float64) - pelvis) @ turn.T
+
+
+def gravity_from_pose(camera_pose: np.ndarray) -> np.ndarray:
+    """(3,) gravity in the camera frame from its (4, 4) pose in a fixed frame whose z points up
+    (REP-105's odom and map; fixed <- camera): that frame's -z seen from the camera, the last row of
+    the rotation, negated."""
+    return -np.asarray(camera_pose, dtype=np.float64)[2, :3]

@@ -130,14 +130,16 @@ def test_video_gives_one_line_per_frame_and_an_overlay_video(weights, media, tmp
         (lambda m, w: ["demo", "--weights", m / "no.safetensors", "--people", "21"], "--people 21"),
         (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--images", "0", "--clips", "0"], "nothing to eval"),
         (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--data", m / "nothere"], "no such file or folder"),
-        (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--camera-pitch", "10"],
-         "--camera-pitch: these describe the floor of --camera-height, which is not set"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--floor-angle-sigma", "0.01"],
+         "--floor-angle-sigma: it describes the floor of --camera-height, which is not set"),
+        (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--camera-roll", "95"],
+         "camera roll must be between -90 and 90 degrees, got 95.0"),
         (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--camera-height", "1",
                        "--floor-angle-sigma", "0.5"], "--floor-angle-sigma must be in [0, 0.2] radians, got 0.5"),
         (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--camera-height", "-1"],
          "camera height above the floor must be > 0 meters, got -1.0"),
         (lambda m, w: ["detect", m / "a.png", "--weights", m / "no.safetensors", "--level-roll", "5"],
-         "--level-roll: these describe the floor of --camera-height, which is not set"),
+         "--level-roll: nothing tells this camera's roll; give --camera-roll (with or without --camera-height)"),
         (lambda m, w: ["detect", m / "a.png", "--weights", w, "--camera-height", "1", "--level-roll", "95"],
          "level_roll_deg must be below 90 degrees (negative: never level), got 95.0"),
         (lambda m, w: ["eval", "--weights", m / "no.safetensors", "--floor-pitch-error", "1"],
@@ -231,6 +233,27 @@ def test_detect_with_a_camera_mount_runs_the_floor(weights, media, tmp_path):
     (rec,) = _lines(out / "frames.jsonl")
     assert "floor" in rec["timings"] and len(rec["humans"]) == 2
     assert {h["depth_source"] for h in rec["humans"]} <= {"floor", "network"}  # a random network's bodies
+
+
+def test_detect_with_a_camera_roll_alone_levels_and_places_nobody(weights, media, tmp_path):
+    """--camera-roll without --camera-height: gravity only. The image is levelled (the same people as
+    the Python API given that gravity), nobody is stood on a floor."""
+    out = tmp_path / "out"
+    assert _run("detect", media / "a.png", "--weights", weights, "-o", out, "--threshold", "0", "--max-humans", "2",
+                "--camera-roll", "25") == 0  # fmt: skip
+    (rec,) = _lines(out / "frames.jsonl")
+    assert "floor" not in rec["timings"] and {h["depth_source"] for h in rec["humans"]} == {"network"}
+    from mhr2_ros.config import InferenceConfig
+    from mhr2_ros.inference.detector import Detector
+    from mhr2_ros.inference.floor_contact import gravity_from_mount
+
+    detector = Detector.from_checkpoint(weights, config=InferenceConfig(score_threshold=0.0, max_humans=2))
+    image = cv2.cvtColor(cv2.imread(str(media / "a.png")), cv2.COLOR_BGR2RGB)
+    levelled = detector(image, gravity=gravity_from_mount(roll_deg=25.0))
+    plain = detector(image)
+    np.testing.assert_allclose([h["position"] for h in rec["humans"]], [h.position for h in levelled.humans],
+                               atol=1e-4)  # fmt: skip
+    assert not np.allclose(levelled.humans[0].position, plain.humans[0].position, atol=1e-3)
 
 
 def test_detect_distortion_runs_the_pinhole_image_of_the_intrinsics(weights, media, tmp_path, capsys):

@@ -1,6 +1,6 @@
-"""A rolled camera seen level (inference/level.py): the roll read from the floor, pixels and points
-turned together, outputs turned back consistent with the real body model, and the detector's use
-of it when a floor is given."""
+"""A rolled camera seen level (inference/level.py): the roll read from the floor or gravity, pixels
+and points turned together, outputs turned back consistent with the real body model, and the
+detector's use of it when a floor or gravity alone (a fixed frame's, a mount's angles) is given."""
 
 import copy
 import math
@@ -11,9 +11,11 @@ import torch
 
 from mhr2_ros.cli.demo_scene import CAMERA_HEIGHT, render_demo_scene
 from mhr2_ros.config import override
-from mhr2_ros.geometry import project
-from mhr2_ros.inference.floor_contact import floor_plane_from_mount
-from mhr2_ros.inference.level import Leveller, floor_roll
+from mhr2_ros.errors import InputError
+from mhr2_ros.geometry import gravity_from_pose, homogeneous, project
+from mhr2_ros.inference.floor_contact import floor_plane_from_mount, floor_plane_in_camera, gravity_from_mount
+from mhr2_ros.inference.level import Leveller, floor_roll, roll_matrix
+from mhr2_ros.ros.tf import fixed_frame_gravity
 from mhr2_ros.inference.postprocess import clipped_box
 
 
@@ -26,8 +28,9 @@ def test_the_roll_of_a_mount_is_read_from_its_floor(roll_deg):
     np.testing.assert_allclose(lev.floor(rolled), level, atol=1e-12)  # the level camera's floor, height kept
     assert floor_roll(floor_plane_from_mount(1.3, pitch_deg=85.0, roll_deg=30.0)) is None  # looking down
     small = floor_plane_from_mount(1.3, roll_deg=3.0)
-    assert Leveller.from_floor(small, None, (120, 160), min_deg=4.0) is None  # within the training's roll
-    assert Leveller.from_floor(small, None, (120, 160), min_deg=2.0).angle == pytest.approx(math.radians(3.0))
+    assert Leveller.from_gravity(small, None, (120, 160), min_deg=4.0) is None  # within the training's roll
+    assert Leveller.from_gravity(small, None, (120, 160), min_deg=2.0).angle == pytest.approx(math.radians(3.0))
+    assert Leveller.from_gravity(5.0 * small[:3], None, (120, 160), 2.0).angle == pytest.approx(math.radians(3.0))
 
 
 def test_pixels_and_points_turn_together(rng):
@@ -81,7 +84,7 @@ def test_the_detector_levels_a_rolled_camera_given_its_floor(tiny_detector, body
     detector = copy.copy(tiny_detector)
     detector.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2, return_vertices=False)
     got = detector(image, K=truth.K, floor=floor)
-    lev = Leveller.from_floor(floor, truth.K, (120, 160), detector.cfg.level_roll_deg)
+    lev = Leveller.from_gravity(floor, truth.K, (120, 160), detector.cfg.level_roll_deg)
     plain = copy.copy(detector)
     plain.cfg = override(detector.cfg, level_roll_deg=-1.0, return_vertices=True)
     want = lev.to_camera(plain(lev.image(image), K=truth.K, floor=lev.floor(floor)), keep_vertices=False)
@@ -105,3 +108,48 @@ def test_a_depth_image_is_levelled_with_the_image(tiny_detector, body_model):
     got = detector(image, K=truth.K, depth=np.full((60, 80), 3.0, np.float32), floor=floor)
     measured = [h for h in got.humans if h.depth_source == "depth image"]
     assert measured and all(2.7 < h.position[2] < 3.6 for h in measured)
+
+
+def test_gravity_alone_levels_like_a_floor_without_placing_anyone(tiny_detector, body_model):
+    """detector(image, gravity=down): the level view's result turned back, as with a floor of that
+    gravity, but everyone keeps the network's depth; a floor given too wins; bad vectors are named."""
+    image, truth = render_demo_scene(body_model, width=160, height=120)
+    down = gravity_from_mount(pitch_deg=10.0, roll_deg=-20.0)
+    detector = copy.copy(tiny_detector)
+    detector.cfg = override(tiny_detector.cfg, score_threshold=0.0, max_humans=2, return_vertices=False)
+    got = detector(image, K=truth.K, gravity=3.0 * down)  # any length
+    lev = Leveller.from_gravity(down, truth.K, (120, 160), detector.cfg.level_roll_deg)
+    assert math.degrees(lev.angle) == pytest.approx(-20.0)
+    plain = copy.copy(detector)
+    plain.cfg = override(detector.cfg, level_roll_deg=-1.0, return_vertices=True)
+    want = lev.to_camera(plain(lev.image(image), K=truth.K), keep_vertices=False)
+    for a, b in zip(got.humans, want.humans):
+        np.testing.assert_allclose(a.position, b.position, atol=1e-5)
+        assert a.depth_source == "network"
+    assert not np.allclose(plain(image, K=truth.K).humans[0].position, got.humans[0].position, atol=1e-3)
+    floor = floor_plane_from_mount(CAMERA_HEIGHT, roll_deg=30.0)
+    with_floor = detector(image, K=truth.K, floor=floor, gravity=down)
+    floor_only = detector(image, K=truth.K, floor=floor)
+    np.testing.assert_allclose(with_floor.humans[0].position, floor_only.humans[0].position)
+    for bad in ([0.0, 0.0, 0.0], [1.0, float("nan"), 0.0], [0.0, 1.0]):
+        with pytest.raises(InputError, match="gravity must be 3 finite numbers"):
+            detector(image, gravity=bad)
+
+
+def test_gravity_of_a_fixed_frame_pose_is_its_floors_normal():
+    """gravity_from_pose (a camera's pose in a z-up frame) against floor_plane_in_camera (the same
+    frame's floor seen from the camera), and a rolled mount seen through a z-up world."""
+    rng = np.random.default_rng(2)
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    rotation = q * np.sign(np.diag(r))
+    rotation *= np.linalg.det(rotation)  # a proper rotation
+    pose = homogeneous(rotation, [0.3, -1.0, 1.4])  # fixed <- camera
+    inverse = np.linalg.inv(pose)  # camera <- fixed: p_camera = R p_fixed + t
+    np.testing.assert_allclose(gravity_from_pose(pose), floor_plane_in_camera(inverse[:3, :3], inverse[:3, 3])[:3],
+                               atol=1e-12)  # fmt: skip
+    level = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # optical axes in a z-up world, facing +x
+    rolled = homogeneous(level @ roll_matrix(math.radians(15.0)), np.zeros(3))  # its axes turned about z
+    np.testing.assert_allclose(gravity_from_pose(rolled), gravity_from_mount(roll_deg=15.0), atol=1e-12)
+    static = fixed_frame_gravity(np.eye(4), "cam_optical", "cam_optical")  # a static camera: its own frame
+    assert static is None and fixed_frame_gravity(None, "odom", "cam") is None
+    np.testing.assert_allclose(fixed_frame_gravity(rolled, "odom", "cam"), gravity_from_pose(rolled))

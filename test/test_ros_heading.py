@@ -2,6 +2,7 @@
 `mhr2 bag --fixed-frame` handing the bag's TF poses to the tracker."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -185,6 +186,42 @@ def test_bag_fixed_frame_gives_the_tracker_the_camera_pose_at_each_image(tmp_pat
     assert "the tracker assumes the camera where it last was" in caplog.text
     assert "no transform 'odom' -> 'base_link' at 1700000000.000 s: the bag's /tf has it from 1700000000.050" \
         in caplog.text
+
+
+def test_bag_fixed_frame_levels_a_rolled_camera_without_tracking(tmp_path, body_model, tiny_detector):
+    """`mhr2 bag --fixed-frame odom --no-track` on a camera rolled 20 degrees in odom (z up): the
+    recorded people are the detector's for the gravity of that pose, unlike the unlevelled ones."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from mhr2_ros.geometry import gravity_from_pose
+    from mhr2_ros.inference.level import roll_matrix
+    from mhr2_ros.io.rosbag import BagImageReader, BagWriter
+    from mhr2_ros.ros.offline import BagOptions, process_bag
+    from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
+    from mhr2_ros.ros.tf_tree import TfTree
+    from test_rosbag import FRAME, T0, TOPIC, image_msg, read_topics
+
+    image, _ = render_demo_scene(body_model, width=96, height=72)
+    tf_type = "tf2_msgs/msg/TFMessage"
+    R = BODY_TO_LEVEL.T @ roll_matrix(np.radians(20.0))  # odom <- optical, rolled about the optical axis
+    src = tmp_path / "in"
+    with Writer(src, version=8, storage_plugin=StoragePlugin.MCAP) as w:
+        static = w.add_connection("/tf_static", tf_type, typestore=STORE)
+        conn = w.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=STORE)
+        mount = transform("odom", FRAME, R, [0.0, 0.0, 1.2])
+        w.write(static, T0 - 100 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[mount]), tf_type))
+        w.write(conn, T0 + 5 * MS, STORE.serialize_cdr(image_msg(image, T0), "sensor_msgs/msg/Image"))
+    det = copy.copy(tiny_detector)
+    det.cfg = dataclasses.replace(det.cfg, score_threshold=0.0, max_humans=2)
+    builder = OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False))
+    with BagWriter(tmp_path / "out", STORE) as writer:
+        process_bag(BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree()), writer, det, builder,
+                    BagOptions(fixed_frame="odom", progress=False))  # fmt: skip
+    ((_, humans),) = read_topics(tmp_path / "out")[0]["/humans"]
+    got = [[h.pelvis.pose.position.x, h.pelvis.pose.position.y, h.pelvis.pose.position.z] for h in humans.humans]
+    want = det(image, gravity=gravity_from_pose(homogeneous(R, [0.0, 0.0, 1.2])))
+    np.testing.assert_allclose(got, [h.position for h in want.humans], atol=1e-5)
+    assert not np.allclose(got[0], det(image).humans[0].position, atol=1e-3)
 
 
 def test_the_session_hands_the_pose_to_the_tracker_only_with_fixed_frame(tiny_detector, body_model):

@@ -401,3 +401,28 @@ def test_stale_images_and_release(session, scene):
     assert not session.loaded
     with pytest.raises(RuntimeError, match="not loaded"):
         session.process(_image_msg(scene[0]), compressed=False)
+
+
+def test_a_fixed_frame_levels_a_rolled_camera_when_no_floor_is_set(tiny_detector, scene):
+    """fixed_frame (z up) without floor_frame: the camera's pose gives gravity, and a camera rolled by
+    20 degrees is levelled (the result the detector gives for that gravity); a floor_frame's floor, or
+    fixed_frame being the image's own frame (a static camera), leaves the pose's gravity unused."""
+    from mhr2_ros.geometry import gravity_from_pose, homogeneous
+    from mhr2_ros.inference.level import roll_matrix
+
+    session = _session(tiny_detector)
+    session.update({"score_threshold": 0.0, "max_humans": 2, "track": False})
+    image, _ = scene
+    level = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # optical axes in odom, facing +x
+    pose = homogeneous(level @ roll_matrix(math.radians(20.0)), [1.0, 2.0, 1.3])  # odom <- camera
+    detector = session.detector
+    levelled = detector(image, gravity=gravity_from_pose(pose))
+    plain = session.process(_image_msg(image), compressed=False, camera_pose=pose)  # fixed_frame '' by default
+    assert not np.allclose(plain.result.humans[0].position, levelled.humans[0].position, atol=1e-3)
+    session.update({"fixed_frame": "odom"})
+    run = session.process(_image_msg(image), compressed=False, camera_pose=pose)
+    np.testing.assert_allclose([h.position for h in run.result.humans], [h.position for h in levelled.humans],
+                               atol=1e-5)  # fmt: skip
+    session.update({"fixed_frame": "cam_optical_frame"})  # the image's own frame: a static camera
+    static = session.process(_image_msg(image), compressed=False, camera_pose=pose)
+    np.testing.assert_allclose(static.result.humans[0].position, plain.result.humans[0].position, atol=1e-6)

@@ -453,13 +453,21 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     assert code == 2 and "--namespace 'bad ns'" in capsys.readouterr().err and not (tmp_path / "out").exists()
     base = ["-q", "bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC]
     code = main([*base, "--floor-frame", "base_footprint", "--camera-height", "1.2"])
-    assert code == 2 and "--floor-frame and --camera-height both give the floor" in capsys.readouterr().err
+    assert code == 2 and "--floor-frame and --camera-height both give the camera's mount" in capsys.readouterr().err
+    code = main([*base, "--floor-frame", "base_footprint", "--camera-roll", "10"])
+    assert code == 2 and "--floor-frame and --camera-roll / --camera-pitch both give" in capsys.readouterr().err
+    code = main([*base, "--level-roll", "5"])
+    assert code == 2 and "--level-roll: nothing tells this camera's roll" in capsys.readouterr().err
     code = main([*base, "--floor-frame", "/base_footprint"])
     assert code == 2 and "--floor-frame '/base_footprint' starts with '/'" in capsys.readouterr().err
     code = main([*base, "--fixed-frame", "odom/"])
     assert code == 2 and "--fixed-frame 'odom/' may only hold" in capsys.readouterr().err
-    code = main([*base, "--fixed-frame", "odom", "--no-track"])
-    assert code == 2 and "--fixed-frame odom is for the tracker" in capsys.readouterr().err
+    code = main([*base, "--fixed-frame", "odom", "--floor-angle-sigma", "0.01"])
+    assert code == 2 and "--floor-angle-sigma: it describes the floor of --camera-height or --floor-frame, which is " \
+        "not set" in capsys.readouterr().err  # fmt: skip
+    code = main([*base, "--fixed-frame", "odom", "--no-track", "--level-roll", "5"])
+    err = capsys.readouterr().err  # its gravity levels a rolled camera: accepted, until the bag has no /tf
+    assert code == 2 and "no /tf or /tf_static topic to find the floor or fixed frame in" in err, err
     code = main([*base, "--tf-timeout", "0.1"])
     assert code == 2 and "--tf-timeout 0.1 is for --floor-frame or --fixed-frame" in capsys.readouterr().err
     for bad in ("-0.1", "nan", "inf"):

@@ -77,7 +77,7 @@ def add_parser(sub) -> None:
     g.add_argument("--max-frames", type=int, default=None, help="stop after this many images")
     _add_tracking_options(p)
     add_detector_options(p)
-    floor = add_mount_options(p)
+    floor = add_mount_options(p, tf_frames=True)
     floor.add_argument("--floor-frame", default="", metavar="FRAME",
                        help="TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint), looked up in the "
                        "bag's /tf and /tf_static at each image's stamp (a moving joint interpolated between the "
@@ -103,10 +103,11 @@ def _add_tracking_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     t.add_argument(
         "--fixed-frame", default="", metavar="FRAME",
-        help="TF frame fixed in the world (e.g. odom), looked up in the bag's /tf and /tf_static at each image's "
-        "stamp, as the node's fixed_frame: the tracker follows people in it, so velocities are over the ground "
-        "on a moving robot and walkers face where they go (tracker.yaml velocity_heading_speed); the camera's "
-        "own frame: a static camera. Unset: velocities relative to the camera, headings the network's",
+        help="TF frame fixed in the world, z up (e.g. odom), looked up in the bag's /tf and /tf_static at each "
+        "image's stamp, as the node's fixed_frame: the tracker follows people in it, so velocities are over the "
+        "ground on a moving robot and walkers face where they go (tracker.yaml velocity_heading_speed), and "
+        "without a floor a rolled camera is levelled by its gravity (--level-roll); the camera's own frame: a "
+        "static camera. Unset: velocities relative to the camera, headings the network's",
     )  # fmt: skip
 
 
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     from mhr2_ros.ros.outputs import OutputBuilder
     from mhr2_ros.ros.typestore import make_typestore
 
-    floor = _check_options(args)
+    floor, gravity = _check_options(args)
     if args.output.exists():  # before the model loads: fail fast
         raise InputError(f"output bag {args.output} exists already; remove it or choose another path")
     if args.copy_input and is_ros1_bag(args.input):
@@ -186,7 +187,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             namespace=args.namespace, camera=lambda h, w: camera_for(args, h, w),
             intrinsics_matrix=args.intrinsics_matrix, rectify=args.rectify, camera_frame=args.camera_frame,
             copy_input=args.copy_input, max_frames=args.max_frames, progress=not getattr(args, "quiet", False),
-            depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None, floor=floor,
+            depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None, floor=floor, gravity=gravity,
             floor_frame=args.floor_frame, fixed_frame=args.fixed_frame,
         )  # fmt: skip
         with BagWriter(args.output, typestore, args.storage) as writer:
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
 
 def _check_options(args: argparse.Namespace):
     """Every option checked before the bag opens or the model loads (InputError naming the bad
-    one); returns the fixed mount's floor plane, or None."""
+    one); returns the fixed mount's (floor plane, gravity) (floor_options.floor_from_mount)."""
     from mhr2_ros.ros.hri import namespace_problem
     from mhr2_ros.ros.tf import frame_id_problem
 
@@ -228,17 +229,16 @@ def _check_options(args: argparse.Namespace):
         raise InputError(f"--depth-sync-tolerance {args.depth_sync_tolerance}: expected seconds >= 0")
     if args.fixed_frame and frame_id_problem(args.fixed_frame):
         raise InputError(f"--fixed-frame {args.fixed_frame!r} {frame_id_problem(args.fixed_frame)}")
-    if args.fixed_frame and not args.track:
-        raise InputError(f"--fixed-frame {args.fixed_frame} is for the tracker; it has no use with --no-track")
     if args.tf_timeout is not None:
         if not (math.isfinite(args.tf_timeout) and args.tf_timeout >= 0):
             raise InputError(f"--tf-timeout {args.tf_timeout}: expected seconds >= 0")
         if not (args.floor_frame or args.fixed_frame):
             raise InputError(f"--tf-timeout {args.tf_timeout} is for --floor-frame or --fixed-frame; give one of them")
-    floor = floor_from_mount(args)
+    floor, gravity = floor_from_mount(args, floor_frame=bool(args.floor_frame), fixed_frame=bool(args.fixed_frame))
     if args.floor_frame:
-        if floor is not None:
-            raise InputError("--floor-frame and --camera-height both give the floor: choose one")
+        if floor is not None or gravity is not None:
+            given = "--camera-height" if floor is not None else "--camera-roll / --camera-pitch"
+            raise InputError(f"--floor-frame and {given} both give the camera's mount: choose one")
         if frame_id_problem(args.floor_frame):
             raise InputError(f"--floor-frame {args.floor_frame!r} {frame_id_problem(args.floor_frame)}")
-    return floor
+    return floor, gravity

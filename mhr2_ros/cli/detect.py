@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_camera_options(args)
     lens = lens_for(args)
-    floor = floor_from_mount(args)
+    floor, gravity = floor_from_mount(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames {args.max_frames}: expected a positive count")
     if args.static_camera and not args.track:
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             if lens is not None:  # the pinhole image of --intrinsics: every output is its
                 rectifier = lens(frame.image)
                 frame.image, depth = rectifier.image(frame.image), rectifier.depth(depth)
-            result = detector(frame.image, K=camera_for(args, h, w), depth=depth, floor=floor)
+            result = detector(frame.image, K=camera_for(args, h, w), depth=depth, floor=floor, gravity=gravity)
             tracks = None
             if tracker is not None:  # sets human.track_id; stamps from the video, else frame order
                 stamp = frame.timestamp if frame.timestamp is not None else count / (source.fps or 10.0)

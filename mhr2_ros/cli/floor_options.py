@@ -1,62 +1,77 @@
 """The floor people stand on (inference/floor_contact.py), as command-line options.
 
 `mhr2 detect` and `mhr2 bag` take a fixed camera mount (--camera-height, --camera-pitch,
---camera-roll); `mhr2 eval` and `mhr2 demo` take the synthetic scenes' true floor (--floor),
-optionally as a robot whose mount calibration is off (--floor-height-error, --floor-pitch-error).
+--camera-roll; the angles alone give gravity, which levels a rolled camera without a floor);
+`mhr2 eval` and `mhr2 demo` take the synthetic scenes' true floor (--floor), optionally as a robot
+whose mount calibration is off (--floor-height-error, --floor-pitch-error).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
 from mhr2_ros.errors import InputError
 
 
-def add_mount_options(p: argparse.ArgumentParser):
-    """--camera-height/-pitch/-roll and --floor-angle-sigma; returns their argument group."""
+def add_mount_options(p: argparse.ArgumentParser, tf_frames: bool = False):
+    """--camera-height/-pitch/-roll, --floor-angle-sigma and --level-roll; returns their argument group.
+    `tf_frames`: the command also takes --floor-frame and --fixed-frame (`mhr2 bag`), which the help names."""
     g = p.add_argument_group("floor (default: none; the network's depth)")
     g.add_argument("--camera-height", type=float, default=None, metavar="M",
                    help="the camera's optical centre is M meters above the floor people stand on: each person is "
                    "scaled about the camera until their lowest point is on it (README, The floor)")
     g.add_argument("--camera-pitch", type=float, default=None, metavar="DEG",
-                   help="with --camera-height: the camera looks DEG degrees below the horizon (negative: above; "
-                   "default 0)")
+                   help="the camera looks DEG degrees below the horizon (negative: above; default 0): the floor's "
+                   "tilt with --camera-height, else gravity's, as --camera-roll")
     g.add_argument("--camera-roll", type=float, default=None, metavar="DEG",
-                   help="with --camera-height: the camera is turned DEG degrees about its optical axis (default 0)")
-    _add_angle_sigma(g, "--camera-height")
+                   help="the camera is turned DEG degrees about its optical axis (default 0): with --camera-height "
+                   "the floor's; without it gravity's alone, which levels the image before the network (--level-roll) "
+                   "and places nobody")
+    if tf_frames:
+        _add_angle_sigma(g, "--camera-height or --floor-frame", "--camera-height, --camera-roll, --floor-frame or "
+                         "--fixed-frame")  # fmt: skip
+    else:
+        _add_angle_sigma(g, "--camera-height", "--camera-height or --camera-roll")
     return g
 
 
-def _add_angle_sigma(group, needs: str) -> None:
-    """--floor-angle-sigma and --level-roll, the settings of any floor."""
+def _add_angle_sigma(group, needs: str, needs_gravity: str = "") -> None:
+    """--floor-angle-sigma and --level-roll, the settings of any floor (the latter of any gravity)."""
     group.add_argument("--floor-angle-sigma", type=float, default=None, metavar="RAD",
                        help=f"with {needs}: how far the ray to a person's lowest point may be off, radians (the "
                        "mesh's foot, the mount's pitch): the floor's depth is weighed with the network's by it "
                        "(default 0.015; 0: the floor alone)")
     group.add_argument("--level-roll", type=float, default=None, metavar="DEG",
-                       help=f"with {needs}: a camera rolled about its optical axis by at least DEG degrees has its "
-                       "image levelled by gravity before the network, the outputs turned back (default 4, the "
+                       help=f"with {needs_gravity or needs}: a camera rolled about its optical axis by at least DEG "
+                       "degrees has its image levelled by gravity before the network, the outputs turned back (default 4, the "
                        "training scenes' roll; negative: never)")
 
 
-def floor_from_mount(args: argparse.Namespace) -> Optional[np.ndarray]:
-    """The (4,) floor plane of --camera-height/--camera-pitch/--camera-roll, or None; InputError
-    names a bad value or a pitch / roll without a height."""
-    from mhr2_ros.inference.floor_contact import floor_plane_from_mount
+def floor_from_mount(args: argparse.Namespace, floor_frame: Optional[bool] = None,
+                     fixed_frame: bool = False) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:  # fmt: skip
+    """(floor, gravity) of the mount options: the (4,) floor plane of --camera-height with its pitch and
+    roll, or without a height the (3,) gravity of --camera-pitch/--camera-roll alone, or None. InputError
+    names a bad value, a floor setting without a floor, or --level-roll with nothing to level by;
+    `floor_frame` / `fixed_frame`: whether --floor-frame / --fixed-frame is set (`mhr2 bag`: None for
+    a command without them), which give the floor / gravity per image."""
+    from mhr2_ros.inference.floor_contact import floor_plane_from_mount, gravity_from_mount
 
-    if args.camera_height is None:
-        given = [f"--camera-{n}" for n in ("pitch", "roll") if getattr(args, f"camera_{n}") is not None]
-        given += [f"--{name.replace('_', '-')}" for name in ("floor_angle_sigma", "level_roll")
-                  if getattr(args, name) is not None]  # fmt: skip
-        if given:
-            raise InputError(f"{', '.join(given)}: these describe the floor of --camera-height, which is not set")
-        return None
     check_angle_sigma(args)
-    return floor_plane_from_mount(args.camera_height, args.camera_pitch or 0.0, args.camera_roll or 0.0)
+    if args.camera_height is not None:
+        return floor_plane_from_mount(args.camera_height, args.camera_pitch or 0.0, args.camera_roll or 0.0), None
+    if args.floor_angle_sigma is not None and not floor_frame:
+        sources = "--camera-height" if floor_frame is None else "--camera-height or --floor-frame"
+        raise InputError(f"--floor-angle-sigma: it describes the floor of {sources}, which is not set")
+    angles = args.camera_pitch is not None or args.camera_roll is not None
+    gravity = gravity_from_mount(args.camera_pitch or 0.0, args.camera_roll or 0.0) if angles else None
+    if args.level_roll is not None and gravity is None and not (floor_frame or fixed_frame):
+        raise InputError("--level-roll: nothing tells this camera's roll; give --camera-roll (with or without "
+                         "--camera-height)")
+    return None, gravity
 
 
 def check_angle_sigma(args: argparse.Namespace) -> None:

@@ -31,7 +31,7 @@ from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.geometry import fov_from_focal
 from mhr2_ros.inference.depth_fusion import check_depth_image, depth_scales
 from mhr2_ros.inference.floor_contact import check_floor_plane, floor_scales
-from mhr2_ros.inference.level import Leveller
+from mhr2_ros.inference.level import Leveller, check_gravity
 from mhr2_ros.inference.postprocess import assemble_humans, intrinsics_for, queries_to_camera
 from mhr2_ros.inference.preprocess import InputGeometry, compute_geometry, resize_and_pad, to_tensor
 from mhr2_ros.inference.results import FLOOR_DEPTH, MEASURED_DEPTH, NETWORK_DEPTH, FrameResult
@@ -125,22 +125,24 @@ class Detector:
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray, K: Optional[np.ndarray] = None,
-                 depth: Optional[np.ndarray] = None, floor: Optional[np.ndarray] = None) -> FrameResult:
+    def __call__(self, image: np.ndarray, K: Optional[np.ndarray] = None, depth: Optional[np.ndarray] = None,
+                 floor: Optional[np.ndarray] = None, gravity: Optional[np.ndarray] = None) -> FrameResult:
         """`depth`: an optional depth image registered to `image` (float meters, or uint16
         millimetres; 0 / NaN: no measurement) that sets each person's distance (depth_fusion.py).
         `floor`: an optional floor plane (n, d) in the camera frame (floor_contact.py) that sets the
         distance of each person the depth image did not measure, and levels the image of a rolled
-        camera first (level.py, cfg.level_roll_deg)."""
+        camera first (level.py, cfg.level_roll_deg). `gravity`: without a floor, its direction (3,)
+        in the camera frame (x right, y down, z forward), which levels a rolled camera alone."""
         timer = _StageTimer(self.device)
         image = check_rgb8(image)
         h, w = image.shape[:2]
         K = _check_intrinsics(K)
         depth = None if depth is None else check_depth_image(depth, (h, w))
         floor = None if floor is None else check_floor_plane(floor)
+        down = floor[:3] if floor is not None else None if gravity is None else check_gravity(gravity)
         lev = None
-        if floor is not None and self.cfg.level_roll_deg >= 0:  # a rolled camera, seen level (level.py)
-            lev = Leveller.from_floor(floor, K, (h, w), self.cfg.level_roll_deg)
+        if down is not None and self.cfg.level_roll_deg >= 0:  # a rolled camera, seen level (level.py)
+            lev = Leveller.from_gravity(down, K, (h, w), self.cfg.level_roll_deg)
         if lev is not None:  # from here on the level view (same size and K), until lev.to_camera
             image, depth, floor = lev.image(image), lev.depth(depth), lev.floor(floor)
         geom = self.input_geometry(h, w)

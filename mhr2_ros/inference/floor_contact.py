@@ -69,14 +69,19 @@ def floor_plane_from_mount(height_m: float, pitch_deg: float = 0.0, roll_deg: fl
     down) and rolled by `roll_deg` about its optical axis: (4,) in its optical frame."""
     if not (math.isfinite(height_m) and height_m > 0):
         raise InputError(f"camera height above the floor must be > 0 meters, got {height_m}")
+    return np.array([*gravity_from_mount(pitch_deg, roll_deg), height_m], dtype=np.float64)
+
+
+def gravity_from_mount(pitch_deg: float = 0.0, roll_deg: float = 0.0) -> np.ndarray:
+    """(3,) unit gravity (down) in the optical frame of a camera pitched down by `pitch_deg` and
+    rolled by `roll_deg` about its optical axis."""
     for name, value in (("pitch", pitch_deg), ("roll", roll_deg)):
         if not (math.isfinite(value) and abs(value) < 90):
             raise InputError(f"camera {name} must be between -90 and 90 degrees, got {value}")
     p, r = math.radians(pitch_deg), math.radians(roll_deg)
     # Gravity in the optical frame (x right, y down, z forward): (0, 1, 0) for a level camera;
     # pitching down turns it towards the optical axis (+z), rolling turns it about that axis.
-    down = np.array([math.sin(r) * math.cos(p), math.cos(r) * math.cos(p), math.sin(p)])
-    return np.array([*down, height_m], dtype=np.float64)
+    return np.array([math.sin(r) * math.cos(p), math.cos(r) * math.cos(p), math.sin(p)])
 
 
 def floor_plane_in_camera(rotation, translation) -> np.ndarray:

@@ -4,14 +4,15 @@ after it.
 
 The network was trained on cameras within a few degrees of level (the synthetic scenes' roll),
 and a camera rolled about its optical axis (a humanoid's tilted head, a robot on a slope, a
-hand-held camera) costs it people and metres (README, benchmarks/camera_roll.py). When the floor
-is known (a floor plane (n, d) in the camera frame: the node's floor_frame, `mhr2 detect
---camera-height/--camera-pitch/--camera-roll`), so is the roll: the angle of gravity's projection
-on the image plane from straight down (floor_contact.py's plane: n . x = d, n along gravity).
+hand-held camera) costs it people and metres (README, benchmarks/camera_roll.py). When gravity's
+direction in the camera frame is known, so is the roll: the angle of its projection on the image
+plane from straight down. It comes with a floor plane (n, d) (floor_contact.py's plane: n . x = d,
+n along gravity; the node's floor_frame, `mhr2 detect --camera-height`) or alone (the node's
+fixed_frame, z up by REP-105, without a floor_frame; `mhr2 detect --camera-roll` without a height).
 `Leveller` rotates the camera frame about its z axis by that angle, which for a pinhole camera is
 the homography H = K R K^-1 on the pixels (the same K and size: a turn about the principal point):
 
-    lev = Leveller.from_floor(floor, K, (h, w), 4.0)    # None: level already, or looking straight down
+    lev = Leveller.from_gravity(floor, K, (h, w), 4.0)  # None: level already, or looking straight down
     result = detector(lev.image(rgb), K=K, depth=lev.depth(depth), floor=lev.floor(floor))
     lev.to_camera(result)                               # 3D and 2D fields back in the real camera
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from mhr2_ros.body.anny_body import ANNY_TO_CAMERA
+from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import matrix_to_rotation_6d, project, rotation_6d_to_matrix
 from mhr2_ros.inference.postprocess import clipped_box
 from mhr2_ros.inference.results import FrameResult
@@ -38,14 +40,24 @@ MIN_TILT = 0.2  # |(n_x, n_y)| below this (the camera within ~12 deg of straight
 
 
 def floor_roll(floor: np.ndarray) -> Optional[float]:
-    """Radians to turn the camera frame about its z axis (x right, y down) so that gravity, the
-    floor plane's n, has no x part and a positive y part (straight down in the image); None when the
-    camera looks almost along gravity."""
+    """Radians to turn the camera frame about its z axis (x right, y down) so that gravity (a (3,)
+    direction, or a floor plane's n) has no x part and a positive y part (straight down in the
+    image); None when the camera looks almost along gravity."""
     n = np.asarray(floor, np.float64).reshape(-1)[:3]
     n = n / np.linalg.norm(n)
     if math.hypot(n[0], n[1]) < MIN_TILT:
         return None
     return math.atan2(n[0], n[1])
+
+
+def check_gravity(gravity) -> np.ndarray:
+    """(3,) gravity (down) in the camera frame, any length -> float64 unit vector, or InputError."""
+    g = np.asarray(gravity, dtype=np.float64).reshape(-1)
+    norm = float(np.linalg.norm(g)) if g.size == 3 and np.all(np.isfinite(g)) else 0.0
+    if norm < 1e-6:
+        raise InputError(f"gravity must be 3 finite numbers (its direction in the camera frame: x right, y down, "
+                         f"z forward), not all zero, got {np.asarray(gravity).tolist()}")
+    return g / norm
 
 
 def roll_matrix(angle: float) -> np.ndarray:
@@ -74,9 +86,10 @@ class Leveller:
         self.H = K0 @ self.R @ np.linalg.inv(K0)  # camera pixels -> level pixels
 
     @classmethod
-    def from_floor(cls, floor, K: Optional[np.ndarray], size_hw, min_deg: float) -> Optional["Leveller"]:
-        """A Leveller for the floor's roll, or None when it is under `min_deg` or undefined."""
-        angle = floor_roll(floor)
+    def from_gravity(cls, down, K: Optional[np.ndarray], size_hw, min_deg: float) -> Optional["Leveller"]:
+        """A Leveller for the roll of gravity `down` ((3,) direction or (4,) floor plane), or None when
+        it is under `min_deg` or undefined."""
+        angle = floor_roll(down)
         if angle is None or abs(math.degrees(angle)) < min_deg:
             return None
         return cls(angle, K, size_hw)

@@ -26,7 +26,7 @@ from mhr2_ros.ros.outputs import OutputBuilder
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.persons import VISIBLE_STATES, PersonView, person_views
 from mhr2_ros.ros.markers import MARKER_ARRAY
-from mhr2_ros.ros.tf import TF_MESSAGE, TF_TOPIC, tf_message
+from mhr2_ros.ros.tf import TF_MESSAGE, TF_TOPIC, fixed_frame_gravity, tf_message
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,13 @@ class BagOptions:
     # of the image's, as the node's depth_sync_tolerance (None: depth images are not used)
     depth_sync_tolerance: Optional[float] = None
     floor: Optional[np.ndarray] = None  # (4,) floor plane (n, d) in the camera frame (a fixed mount), or None
+    gravity: Optional[np.ndarray] = None  # (3,) gravity in the camera frame of a fixed mount without a floor
     # TF frame whose z = 0 plane is the floor, looked up in the reader's tf_tree at each image's
     # stamp (the bag's /tf and /tf_static, as the node's floor_frame); '' : none
     floor_frame: str = ""
-    # TF frame fixed in the world (odom, map) looked up like floor_frame: the tracker then knows the
-    # camera's motion (velocities over the ground, walkers facing where they go); '' : none
+    # TF frame fixed in the world (odom, map; z up) looked up like floor_frame: the tracker then knows the
+    # camera's motion (velocities over the ground, walkers facing where they go), and without a floor the
+    # detector levels a rolled camera by its gravity; '' : none
     fixed_frame: str = ""
     max_frames: Optional[int] = None
     progress: bool = True
@@ -147,7 +149,7 @@ def process_bag(
             body = detector.body
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
-        pose = poses(frame) if tracker is not None else None
+        pose = poses(frame)  # the tracker's camera motion, and gravity for a rolled camera
         persons = _process_frame(frame, floors(frame), pose, writer, detector, outputs, topics, options, tracker,
                                  lens)
         people = sum(p.state in VISIBLE_STATES for p in persons)
@@ -221,7 +223,9 @@ def _process_frame(
     image = frame.image
     if rectifier is not None:  # the pinhole image of the camera_info K
         image, depth = rectifier.image(image), rectifier.depth(depth)
-    result = detector(image, K=K, depth=depth, floor=floor)
+    gravity = options.gravity if options.gravity is not None else fixed_frame_gravity(
+        pose, options.fixed_frame, frame.frame_id or options.camera_frame)  # fmt: skip
+    result = detector(image, K=K, depth=depth, floor=floor, gravity=gravity)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
     if rectifier is not None:
         rectifier.to_raw(result)  # after the tracker, which works in the pinhole image's pixels

@@ -182,9 +182,10 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("floor_angle_sigma", float, _INFER.floor_angle_sigma, "radians: how far the ray to a person's "
               "lowest point may be off (the mesh's foot and the mount's pitch calibration): the floor's depth is "
               "weighed with the network's by it (0: the floor alone)", min=0.0, max=MAX_FLOOR_ANGLE_SIGMA),
-    ParamSpec("level_roll_deg", float, _INFER.level_roll_deg, "degrees: with floor_frame, a camera rolled about its "
-              "optical axis by at least this much has its image levelled by gravity before the network and the "
-              "outputs turned back (the training scenes roll up to 4 degrees; negative: never)", min=-1.0, max=89.0),
+    ParamSpec("level_roll_deg", float, _INFER.level_roll_deg, "degrees: with floor_frame (or, without one, "
+              "fixed_frame, whose z is up), a camera rolled about its optical axis by at least this much has its "
+              "image levelled by gravity before the network and the outputs turned back (the training scenes "
+              "roll up to 4 degrees; negative: never)", min=-1.0, max=89.0),
     ParamSpec("floor_tf_timeout", float, TF_WAIT_S, "seconds the worker waits for the floor_frame (and fixed_frame) "
               "transform at the image's stamp; without it the people keep the network's depth (warned)",
               min=0.0, max=1.0),
@@ -226,7 +227,8 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("fixed_frame", str, "", "TF frame fixed in the world (REP-105 odom or map; '' : none): the tracker "
               "follows people in it, from the camera's pose at each image's stamp, so velocities are over the "
               "ground on a moving robot and a walking person faces where they go (tracker.yaml "
-              "velocity_heading_speed); the image's own frame: a static camera (no lookup); '': velocities "
+              "velocity_heading_speed); without floor_frame, its z axis (up) also levels a rolled camera "
+              "(level_roll_deg); the image's own frame: a static camera (no lookup); '': velocities "
               "relative to the camera, headings the network's. The TF listener starts at the next activation",
               ACTIVATE, check=_frame_problem),
     # ---- outputs

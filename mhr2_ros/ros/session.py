@@ -34,6 +34,7 @@ from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
 from mhr2_ros.ros.outputs import FrameOutputs, OutputBuilder, available_options
 from mhr2_ros.ros.persons import TRACKED, NEW, person_views
+from mhr2_ros.ros.tf import fixed_frame_gravity
 from mhr2_ros.tracking.build import make_tracker
 
 log = logging.getLogger(__name__)
@@ -190,8 +191,10 @@ class DetectorSession:
         raw = image  # the results' pixels are this image's (lens.to_raw below)
         if lens is not None:  # the pinhole image of K (inference/rectify.py)
             image, depth = lens.image(image), lens.depth(depth)
-        result = detector(image, K=K, depth=depth, floor=floor if v["floor_frame"] else None)
+        floor = floor if v["floor_frame"] else None
         pose = camera_pose if v["fixed_frame"] else None
+        gravity = fixed_frame_gravity(pose, v["fixed_frame"], header.frame_id)  # levels a rolled camera
+        result = detector(image, K=K, depth=depth, floor=floor, gravity=gravity)
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
         if lens is not None:
             lens.to_raw(result)  # after the tracker, which works in the pinhole image's pixels
@@ -207,3 +210,4 @@ class DetectorSession:
         with self._lock:
             detector, outputs = self.detector, self.outputs
         return outputs.mesh_topology(stamp_ns, detector.body.num_vertices, detector.body.rig)
+

@@ -18,12 +18,12 @@ velocity turns whole, as PersonView.body_points turns its joints).
 from __future__ import annotations
 
 import re
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from mhr2_ros.body.joints import PART_NAMES, part_origins
-from mhr2_ros.geometry import homogeneous, matrix_to_quaternion_xyzw
+from mhr2_ros.geometry import gravity_from_pose, homogeneous, matrix_to_quaternion_xyzw
 from mhr2_ros.inference.floor_contact import floor_plane_in_camera
 from mhr2_ros.ros.factory import MessageFactory
 from mhr2_ros.ros.messages import SourceHeader
@@ -66,6 +66,16 @@ def camera_pose_from_transform(transform) -> np.ndarray:
     from a geometry_msgs/TransformStamped tf2 looked up with the fixed frame as target and the image's
     frame as source."""
     return homogeneous(*rotation_translation(transform))
+
+
+def fixed_frame_gravity(camera_pose: Optional[np.ndarray], fixed_frame: str, frame_id: str) -> Optional[np.ndarray]:
+    """Gravity in the image's frame from its (4, 4) pose in `fixed_frame` (z up, REP-105's odom and
+    map), which levels a rolled camera that has no floor (the detector prefers a floor's); None without
+    a pose, or when fixed_frame is the image's own frame `frame_id` (a static camera: its pose then
+    says nothing of gravity)."""
+    if camera_pose is None or not fixed_frame or fixed_frame == frame_id:
+        return None
+    return gravity_from_pose(camera_pose)
 
 
 def body_frame(person_id: str) -> str:
