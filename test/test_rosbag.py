@@ -468,6 +468,9 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     code = main([*base, "--fixed-frame", "odom", "--no-track", "--level-roll", "5"])
     err = capsys.readouterr().err  # its gravity levels a rolled camera: accepted, until the bag has no /tf
     assert code == 2 and "no /tf or /tf_static topic to find the floor or fixed frame in" in err, err
+    code = main([*base, "--floor-frame", "base_footprint", "--floor-angle-sigma", "0.01", "--level-roll", "5"])
+    err = capsys.readouterr().err  # settings of the floor frame's floor: accepted (they were refused)
+    assert code == 2 and "no /tf or /tf_static topic to find the floor or fixed frame in" in err, err
     code = main([*base, "--tf-timeout", "0.1"])
     assert code == 2 and "--tf-timeout 0.1 is for --floor-frame or --fixed-frame" in capsys.readouterr().err
     for bad in ("-0.1", "nan", "inf"):
