@@ -5,10 +5,12 @@
 
 The benchmark's independent images (its people, distances, size and vertical FOV range; one seed)
 rendered with the camera rolled by each of --rolls degrees (the training scenes roll it by at
-most `CameraConfig.roll_deg`, +-4 degrees), run with the predicted FOV and with the true K, and
-with the true K and the true floor (a robot that knows its camera mount) as the image is and
-levelled by the floor's gravity first (inference/level.py). People are placed in each rolled
-view, so the scenes of one seed differ a little from roll to roll.
+most `CameraConfig.roll_deg`, +-4 degrees), run with the predicted FOV and with the true K, with
+the true K and the true floor (a robot that knows its camera mount) as the image is and levelled by
+the floor's gravity first (inference/level.py), and levelled by gravity alone (a robot that knows
+which way is down, from its odometry frame or an IMU, but not its floor) with the predicted FOV and
+with the true K. People are placed in each rolled view, so the scenes of one seed differ a little
+from roll to roll.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from mhr2_ros.training.synthetic.generator import SyntheticClip
 from mhr2_ros.training.synthetic.truth import to_frame_result
 
 NEVER = -1.0  # InferenceConfig.level_roll_deg: no levelling
-CAMERAS = ("predicted FOV", "true K", "true K + floor, as it is", "true K + floor, levelled")
+CAMERAS = ("predicted FOV", "true K", "true K + floor, as it is", "true K + floor, levelled",
+           "predicted FOV + gravity, levelled", "true K + gravity, levelled")
 
 
 def parse_roll(item: str) -> float:
@@ -62,6 +65,8 @@ def measure(detector: Detector, clip: SyntheticClip) -> Dict[str, Dict]:
             evals[CAMERAS[1]].add(detector(frame.image, K=K), truth, ignore)
             evals[CAMERAS[2]].add(as_it_is(frame.image, K=K, floor=floor), truth, ignore)
             evals[CAMERAS[3]].add(detector(frame.image, K=K, floor=floor), truth, ignore)
+            evals[CAMERAS[4]].add(detector(frame.image, gravity=floor[:3]), truth, ignore)
+            evals[CAMERAS[5]].add(detector(frame.image, K=K, gravity=floor[:3]), truth, ignore)
     return {c: ev.summary() for c, ev in evals.items()}
 
 

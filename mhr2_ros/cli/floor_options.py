@@ -47,8 +47,8 @@ def _add_angle_sigma(group, needs: str, needs_gravity: str = "") -> None:
                        "(default 0.015; 0: the floor alone)")
     group.add_argument("--level-roll", type=float, default=None, metavar="DEG",
                        help=f"with {needs_gravity or needs}: a camera rolled about its optical axis by at least DEG "
-                       "degrees has its image levelled by gravity before the network, the outputs turned back (default 4, the "
-                       "training scenes' roll; negative: never)")
+                       "degrees has its image levelled by gravity before the network, the outputs turned back "
+                       "(default 4, the training scenes' roll; negative: never)")
 
 
 def floor_from_mount(args: argparse.Namespace, floor_frame: Optional[bool] = None,

@@ -10,8 +10,8 @@ REP-155 gives every detected body an id and a set of topics under `/humans/bodie
     /humans/bodies/<id>/velocity        geometry_msgs/TwistStamped (tracker; with `track` only)
 
 plus the `body_<id>` TF frame and its part frames, which tf.py publishes. The REP requires roi
-and cropped; cropped needs the image the people were found in (raw pixels, as the boxes). The ids are the
-HumanArray ids (persons.safe_id), so a body's topics, its TF frame and its Human
+and cropped; cropped needs the image the people were found in (raw pixels, as the boxes). The
+ids are the HumanArray ids (persons.safe_id), so a body's topics, its TF frame and its Human
 agree. Only people seen in this image are "tracked" in the REP's sense; an occluded
 track keeps its topics (its publishers stay alive) but is left out of the list, and
 a lost one loses them (`live_topics`).
