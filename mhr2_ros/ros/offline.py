@@ -135,7 +135,8 @@ def process_bag(
         reader.on_message = _copier(writer)
     summary = BagSummary()
     floors = _FloorSource(options, _TfLookup(reader.tf_tree, "its people keep the network's depth"))
-    poses = _PoseSource(options, _TfLookup(reader.tf_tree, "the tracker assumes the camera where it last was"))
+    without = "the tracker assumes the camera where it last was" if tracker is not None else "no levelling by gravity"
+    poses = _PoseSource(options, _TfLookup(reader.tf_tree, without))
     lens = LensDistortion()
     frames = tqdm(reader, total=reader.length, unit="frame", disable=not options.progress)
     for frame in frames:
