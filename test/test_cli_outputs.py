@@ -14,7 +14,7 @@ from test_io import _count_frames
 FRAME_KEYS = {"frame", "name", "timestamp", "image_size", "K", "K_source", "fov_y_deg", "timings", "joint_names",
               "humans"}  # fmt: skip
 HUMAN_KEYS = {"id", "index", "score", "pelvis_2d", "depth", "position", "orientation", "quaternion_xyzw", "shape",
-              "height", "box", "joints_3d", "keypoints_2d", "depth_source", "sigma", "track"}  # fmt: skip
+              "height", "box", "joints_3d", "keypoints_2d", "depth_source", "sigma", "track", "head_direction"}  # fmt: skip
 STAGES = {"preprocess", "encoder", "decoder", "heads", "body", "postprocess", "total"}
 
 
@@ -65,6 +65,7 @@ def test_detect_json_follows_the_readme_schema_and_meshes_load(weights, media, t
         q = np.array(h["quaternion_xyzw"])
         assert q[3] >= 0 and np.linalg.norm(q) == pytest.approx(1, abs=1e-5)
         assert np.allclose(Rotation.from_quat(q).as_matrix(), R, atol=1e-5)  # scipy: x, y, z, w
+        assert np.linalg.norm(h["head_direction"]) == pytest.approx(1, abs=1e-5)  # a unit vector
         assert set(h["shape"]) == {"gender", "age", "muscle", "weight", "height", "proportions"}
         assert all(0 <= v <= 1 for v in h["shape"].values()) and h["height"] > 0
         x0, y0, x1, y1 = h["box"]

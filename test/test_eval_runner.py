@@ -139,7 +139,7 @@ class _TruthDetector:
         self.body, self.false_positive = body, false_positive
         self.frames = {f.image.tobytes(): f for f in frames}
 
-    def __call__(self, image, K=None, depth=None, floor=None):
+    def __call__(self, image, K=None, depth=None, floor=None, gravity=None):
         result = to_frame_result(self.frames[image.tobytes()].truth)
         humans = [dataclasses.replace(h, track_id=None) for h in result.humans]
         if self.false_positive:

@@ -138,6 +138,12 @@ def test_frame_to_dict_round_trip():
     assert first["position"] == [0.0, 0.0, 2.0] and first["joints_3d"][1] == [0.0, 0.3, 2.0]
     assert first["keypoints_2d"] == [[64.0, 48.0], [None, 63.0]]  # NaN -> null
     assert "vertices" not in first and "track_feature" not in first
+    assert first["head_direction"] is None  # no body part rotations on this detection
+    turned = np.repeat(np.eye(3)[None], 15, axis=0)
+    turned[2] = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]  # the head part (third) turned 90 deg
+    human.part_rotations = turned
+    assert frame_to_dict(frame, 7, "frame_000007", 0.7, ["pelvis", "neck"])["humans"][0]["head_direction"] == [
+        0.0, 1.0, 0.0]  # its x axis  # fmt: skip
     with pytest.raises(ValueError, match="joint names"):
         frame_to_dict(frame, 0, "x", None, ["only_one"])
 

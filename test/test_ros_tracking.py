@@ -62,7 +62,7 @@ class TruthDetector:
         self.frames = {f.image.tobytes(): f for f in frames}
         self.missed = set(missed)  # (frame index, person id)
 
-    def __call__(self, image, K=None, depth=None, floor=None):  # Detector's signature; the truth needs neither
+    def __call__(self, image, K=None, depth=None, floor=None, gravity=None):  # Detector's; the truth needs none
         frame = self.frames[np.ascontiguousarray(image).tobytes()]
         result = to_frame_result(frame.truth)
         focal = float(result.K[1, 1])

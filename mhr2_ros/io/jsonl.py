@@ -22,12 +22,14 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from mhr2_ros.body.joints import PART_NAMES
 from mhr2_ros.geometry import matrix_to_quaternion_xyzw
 from mhr2_ros.inference.covariance import CovariancePrior, position_sigmas
 from mhr2_ros.inference.results import PREDICTED_K, SHAPE_NAMES, FrameResult, Human
 from mhr2_ros.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
+HEAD = PART_NAMES.index("head")  # its x axis is where the face looks (ros/tf.py's head_<id> frame)
 
 M, PX, ROT, UNIT, K_DIGITS, DEG, SEC = 4, 2, 6, 4, 3, 3, 6  # decimals per kind of value
 PRIOR = CovariancePrior()  # the node's default pose covariance prior, for each human's `sigma`
@@ -79,6 +81,7 @@ def human_to_dict(human: Human, index: int, focal: Optional[float] = None, k_pre
         "position": _list(human.position, M),
         "orientation": _list(orientation, ROT),
         "quaternion_xyzw": _list(quat, ROT),
+        "head_direction": None if human.part_rotations is None else _list(human.part_rotations[HEAD][:, 0], ROT),
         "shape": {n: _num(v, UNIT) for n, v in zip(SHAPE_NAMES, shape)},
         "height": _num(human.height, M),
         "box": _list(human.box, PX),
