@@ -224,6 +224,60 @@ def test_bag_fixed_frame_levels_a_rolled_camera_without_tracking(tmp_path, body_
     assert not np.allclose(got[0], det(image).humans[0].position, atol=1e-3)
 
 
+def test_bag_imu_topic_levels_a_rolled_camera_by_its_accelerometer(tmp_path, body_model, tiny_detector):
+    """`mhr2 bag --imu-topic`: a hand-held camera rolled 25 degrees whose IMU (frame cam_imu, the camera
+    link's axes, in the bag's /tf_static) reads 1 g up with a jolt among the readings: the recorded
+    people are the detector's for the mount's gravity; without the topic they are not levelled."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    from mhr2_ros.inference.floor_contact import gravity_from_mount
+    from mhr2_ros.io.rosbag import IMU, BagImageReader, BagWriter
+    from mhr2_ros.ros.offline import BagOptions, process_bag
+    from mhr2_ros.ros.outputs import OutputBuilder, OutputOptions
+    from mhr2_ros.ros.tf_tree import TfTree
+    from test_rosbag import FRAME, T0, TOPIC, image_msg, read_topics
+
+    image, _ = render_demo_scene(body_model, width=96, height=72)
+    tf_type = "tf2_msgs/msg/TFMessage"
+    c, s = np.cos(np.radians(25.0)), np.sin(np.radians(25.0))
+    roll = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])  # the camera link turned about its x (forward)
+    reading = roll.T @ [0.0, 0.0, 9.81]  # 1 g up, in the rolled link's axes
+    types = STORE.types
+
+    def imu(stamp_ns, accel):
+        a = types["geometry_msgs/msg/Vector3"](*accel)
+        header = F.header(stamp_ns, "cam_imu")
+        return types[IMU](header, types["geometry_msgs/msg/Quaternion"](0.0, 0.0, 0.0, 1.0), np.zeros(9),
+                          types["geometry_msgs/msg/Vector3"](0.0, 0.0, 0.0), np.zeros(9), a, np.zeros(9))  # fmt: skip
+
+    src = tmp_path / "in"
+    with Writer(src, version=8, storage_plugin=StoragePlugin.MCAP) as w:
+        static = w.add_connection("/tf_static", tf_type, typestore=STORE)
+        imus = w.add_connection("/imu", IMU, typestore=STORE)
+        conn = w.add_connection(TOPIC, "sensor_msgs/msg/Image", typestore=STORE)
+        mount = transform(FRAME, "cam_imu", BODY_TO_LEVEL, [0.0, 0.0, 0.0])  # optical <- link axes
+        w.write(static, T0 - 100 * MS, STORE.serialize_cdr(F.new(tf_type, transforms=[mount]), tf_type))
+        for k, accel in enumerate([reading, 3.0 * reading, reading]):  # a 3 g jolt between two still readings
+            stamp = T0 - (30 - 10 * k) * MS
+            w.write(imus, stamp, STORE.serialize_cdr(imu(stamp, accel), IMU))
+        w.write(conn, T0 + 5 * MS, STORE.serialize_cdr(image_msg(image, T0), "sensor_msgs/msg/Image"))
+    det = copy.copy(tiny_detector)
+    det.cfg = dataclasses.replace(det.cfg, score_threshold=0.0, max_humans=2)
+    builder = OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False))
+    positions, readers = {}, {}
+    for name, topic in (("imu", "/imu"), ("none", None)):
+        reader = readers[name] = BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree(), imu_topic=topic)
+        with BagWriter(tmp_path / name, STORE) as writer:
+            process_bag(reader, writer, det, builder, BagOptions(imu=topic is not None, progress=False))
+        ((_, humans),) = read_topics(tmp_path / name)[0]["/humans"]
+        positions[name] = [[h.pelvis.pose.position.x, h.pelvis.pose.position.y, h.pelvis.pose.position.z]
+                           for h in humans.humans]  # fmt: skip
+    assert readers["imu"].gravity.skipped == 1  # the jolt
+    want = det(image, gravity=gravity_from_mount(roll_deg=25.0))
+    np.testing.assert_allclose(positions["imu"], [h.position for h in want.humans], atol=1e-5)
+    np.testing.assert_allclose(positions["none"], [h.position for h in det(image).humans], atol=1e-5)
+
+
 def test_the_session_hands_the_pose_to_the_tracker_only_with_fixed_frame(tiny_detector, body_model):
     """fixed_frame '' : the tracker gets no pose (even if the node had one); set: the pose; changing
     it starts fresh tracks (the tracks' frame changes)."""

@@ -467,18 +467,18 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
         "not set" in capsys.readouterr().err  # fmt: skip
     code = main([*base, "--fixed-frame", "odom", "--no-track", "--level-roll", "5"])
     err = capsys.readouterr().err  # its gravity levels a rolled camera: accepted, until the bag has no /tf
-    assert code == 2 and "no /tf or /tf_static topic to find the floor or fixed frame in" in err, err
+    assert code == 2 and "no /tf or /tf_static topic to find the floor, fixed or IMU frame in" in err, err
     code = main([*base, "--floor-frame", "base_footprint", "--floor-angle-sigma", "0.01", "--level-roll", "5"])
     err = capsys.readouterr().err  # settings of the floor frame's floor: accepted (they were refused)
-    assert code == 2 and "no /tf or /tf_static topic to find the floor or fixed frame in" in err, err
+    assert code == 2 and "no /tf or /tf_static topic to find the floor, fixed or IMU frame in" in err, err
     code = main([*base, "--tf-timeout", "0.1"])
-    assert code == 2 and "--tf-timeout 0.1 is for --floor-frame or --fixed-frame" in capsys.readouterr().err
+    assert code == 2 and "--tf-timeout 0.1 is for --floor-frame, --fixed-frame or --imu-topic" in capsys.readouterr().err
     for bad in ("-0.1", "nan", "inf"):
         code = main([*base, "--fixed-frame", "odom", "--tf-timeout", bad])
         assert code == 2 and f"--tf-timeout {float(bad)}: expected seconds >= 0" in capsys.readouterr().err
     with pytest.raises(InputError, match="tf_wait -1: expected seconds >= 0"):
         BagImageReader(src, TOPIC, typestore=STORE, tf_wait=-1)
-    with pytest.raises(InputError, match=r"no /tf or /tf_static topic to find the floor or fixed frame in.*"
+    with pytest.raises(InputError, match=r"no /tf or /tf_static topic to find the floor, fixed or IMU frame in.*"
                                          r"\['/cam/image_raw'\]"):
         BagImageReader(src, TOPIC, typestore=STORE, tf_tree=object())
     (tmp_path / "a_file").write_text("")

@@ -82,10 +82,15 @@ def add_parser(sub) -> None:
                        help="TF frame whose z = 0 plane is the floor, z up (e.g. base_footprint), looked up in the "
                        "bag's /tf and /tf_static at each image's stamp (a moving joint interpolated between the "
                        "transforms around it), as the node's floor_frame; instead of --camera-height")
+    floor.add_argument("--imu-topic", default=None, metavar="TOPIC",
+                       help="sensor_msgs/Imu topic (e.g. a RealSense's /camera/imu): its accelerometer gives gravity "
+                       "(a running mean, jolts skipped; inference/gravity.py), turned into the image's frame by the "
+                       "bag's TF, which levels a rolled camera that has neither a floor nor a --fixed-frame "
+                       "(--level-roll), as the node's imu_gravity")
     floor.add_argument("--tf-timeout", type=float, default=None, metavar="SECONDS",
-                       help=f"with --floor-frame or --fixed-frame: transforms recorded up to this long after an image "
-                       f"serve it, as the node's floor_tf_timeout (default {TF_WAIT_S}); an image whose stamp they do "
-                       "not reach gets no transform, as with tf2 (no extrapolation)")
+                       help=f"with --floor-frame, --fixed-frame or --imu-topic: transforms recorded up to this long "
+                       f"after an image serve it, as the node's floor_tf_timeout (default {TF_WAIT_S}); an image whose "
+                       "stamp they do not reach gets no transform, as with tf2 (no extrapolation)")
     p.set_defaults(run=run)
 
 
@@ -177,7 +182,8 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     typestore = make_typestore(args.distro)
     tf_wait = TF_WAIT_S if args.tf_timeout is None else args.tf_timeout
     with BagImageReader(args.input, args.image_topic, args.camera_info_topic, typestore, depth_topic=args.depth_topic,
-                        tf_tree=TfTree() if args.floor_frame or args.fixed_frame else None,
+                        tf_tree=TfTree() if args.floor_frame or args.fixed_frame or args.imu_topic else None,
+                        imu_topic=args.imu_topic,
                         tf_wait=tf_wait) as reader:  # bad IN first
         outputs = output_options(args)
         detector = build_detector(args)
@@ -188,7 +194,7 @@ def run(args: argparse.Namespace, tracker=None) -> int:
             intrinsics_matrix=args.intrinsics_matrix, rectify=args.rectify, camera_frame=args.camera_frame,
             copy_input=args.copy_input, max_frames=args.max_frames, progress=not getattr(args, "quiet", False),
             depth_sync_tolerance=args.depth_sync_tolerance if args.depth_topic else None, floor=floor, gravity=gravity,
-            floor_frame=args.floor_frame, fixed_frame=args.fixed_frame,
+            floor_frame=args.floor_frame, fixed_frame=args.fixed_frame, imu=bool(args.imu_topic),
         )  # fmt: skip
         with BagWriter(args.output, typestore, args.storage) as writer:
             summary = process_bag(reader, writer, detector, builder, options, tracker)
@@ -232,9 +238,11 @@ def _check_options(args: argparse.Namespace):
     if args.tf_timeout is not None:
         if not (math.isfinite(args.tf_timeout) and args.tf_timeout >= 0):
             raise InputError(f"--tf-timeout {args.tf_timeout}: expected seconds >= 0")
-        if not (args.floor_frame or args.fixed_frame):
-            raise InputError(f"--tf-timeout {args.tf_timeout} is for --floor-frame or --fixed-frame; give one of them")
-    floor, gravity = floor_from_mount(args, floor_frame=bool(args.floor_frame), fixed_frame=bool(args.fixed_frame))
+        if not (args.floor_frame or args.fixed_frame or args.imu_topic):
+            raise InputError(f"--tf-timeout {args.tf_timeout} is for --floor-frame, --fixed-frame or --imu-topic; "
+                             "give one of them")
+    floor, gravity = floor_from_mount(args, floor_frame=bool(args.floor_frame),
+                                      fixed_frame=bool(args.fixed_frame or args.imu_topic))  # fmt: skip
     if args.floor_frame:
         if floor is not None or gravity is not None:
             given = "--camera-height" if floor is not None else "--camera-roll / --camera-pitch"

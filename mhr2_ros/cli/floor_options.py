@@ -19,7 +19,8 @@ from mhr2_ros.errors import InputError
 
 def add_mount_options(p: argparse.ArgumentParser, tf_frames: bool = False):
     """--camera-height/-pitch/-roll, --floor-angle-sigma and --level-roll; returns their argument group.
-    `tf_frames`: the command also takes --floor-frame and --fixed-frame (`mhr2 bag`), which the help names."""
+    `tf_frames`: the command also takes --floor-frame, --fixed-frame and --imu-topic (`mhr2 bag`), which the
+    help names."""
     g = p.add_argument_group("floor (default: none; the network's depth)")
     g.add_argument("--camera-height", type=float, default=None, metavar="M",
                    help="the camera's optical centre is M meters above the floor people stand on: each person is "
@@ -32,8 +33,8 @@ def add_mount_options(p: argparse.ArgumentParser, tf_frames: bool = False):
                    "the floor's; without it gravity's alone, which levels the image before the network (--level-roll) "
                    "and places nobody")
     if tf_frames:
-        _add_angle_sigma(g, "--camera-height or --floor-frame", "--camera-height, --camera-roll, --floor-frame or "
-                         "--fixed-frame")  # fmt: skip
+        _add_angle_sigma(g, "--camera-height or --floor-frame", "--camera-height, --camera-roll, --floor-frame, "
+                         "--fixed-frame or --imu-topic")  # fmt: skip
     else:
         _add_angle_sigma(g, "--camera-height", "--camera-height or --camera-roll")
     return g

@@ -21,7 +21,8 @@ import numpy as np
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.io.compressed_video import VIDEO_TYPES, BeforeKeyframe, VideoDecoder, require_pyav
 from mhr2_ros.io.mcap_scan import McapScanner
-from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_and_frame
+from mhr2_ros.inference.gravity import GravityFilter
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_and_frame, stamp_to_ns
 from mhr2_ros.ros.tf_tree import TF_WAIT_S
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+IMU = "sensor_msgs/msg/Imu"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)  # what a depth topic may hold
 CAMERA_TYPES = IMAGE_TYPES + VIDEO_TYPES  # ... and a camera topic
 STORAGES = ("mcap", "sqlite3")
@@ -49,6 +51,8 @@ class BagFrame:
     camera_info: Any = None  # latest sensor_msgs/CameraInfo received before the image
     error: Optional[str] = None  # why image is None
     depth: Any = None  # depth sensor_msgs/Image nearest in stamp among those read up to the next image
+    imu_down: Optional[np.ndarray] = None  # (3,) gravity in the IMU's frame when the image came (imu_topic)
+    imu_frame: str = ""  # that frame: the IMU messages' header.frame_id
 
 
 def is_ros1_bag(path: Path) -> bool:
@@ -130,14 +134,15 @@ class BagImageReader:
     def __init__(
         self, path, image_topic: str, camera_info_topic: Optional[str] = None, typestore=None,
         on_message: Optional[Callable[[str, str, int, bytes], None]] = None, depth_topic: Optional[str] = None,
-        tf_tree=None, tf_wait: float = TF_WAIT_S,
+        tf_tree=None, tf_wait: float = TF_WAIT_S, imu_topic: Optional[str] = None,
     ) -> None:  # fmt: skip
         """`on_message(topic, msgtype, timestamp, rawdata)` sees every message read
         (images, camera infos, depth images and TF), e.g. to copy them into the output bag.
         `tf_tree`: also read /tf and /tf_static into it (`.add(transforms, static)`, ros/tf_tree.py);
         each image is then yielded once the next one is read and the bag is `tf_wait` seconds of
         recording past it, so the tree holds the transforms the node would have had when it looked
-        them up at the image's stamp, waiting floor_tf_timeout."""
+        them up at the image's stamp, waiting floor_tf_timeout. `imu_topic`: sensor_msgs/Imu messages whose
+        accelerometer gives each image the gravity of the moment it came (BagFrame.imu_down, GravityFilter)."""
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)
@@ -147,6 +152,9 @@ class BagImageReader:
         self.image_topic = image_topic
         self.camera_info_topic = camera_info_topic
         self.depth_topic = depth_topic
+        self.imu_topic = imu_topic
+        self.gravity = GravityFilter()  # fed by imu_topic
+        self.imu_frame = ""
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
         self._deserialize = self.typestore.deserialize_cdr  # a ROS 1 bag's: below, once it is open
         self.on_message = on_message
@@ -158,7 +166,7 @@ class BagImageReader:
         self._video = VideoDecoder()  # used by a video topic: every message, in order
         self.before_keyframe = 0  # video messages skipped: no picture before the stream's first keyframe
         self._read = 0  # images read (more than yielded while images wait for their depth or transforms)
-        topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic) if t)
+        topics = (image_topic,) + tuple(t for t in (camera_info_topic, depth_topic, imu_topic) if t)
         topics += TF_TOPICS if tf_tree is not None else ()
         self._messages, counts, self._reader, self._scanner = _raw_messages(self.path, topics)
         if self.ros1:
@@ -166,12 +174,12 @@ class BagImageReader:
         self.length: Optional[int] = None if counts is None else counts.get(image_topic)
         # a depth topic is an Image, or a CompressedImage of image_transport's compressedDepth plugin
         wanted = ((image_topic, CAMERA_TYPES, "image"), (camera_info_topic, (CAMERA_INFO,), "CameraInfo"),
-                  (depth_topic, IMAGE_TYPES, "depth image"))  # fmt: skip
+                  (depth_topic, IMAGE_TYPES, "depth image"), (imu_topic, (IMU,), "Imu"))  # fmt: skip
         present = sorted({c.topic for c in self._reader.connections}) if self._reader is not None else None
         if tf_tree is not None and present is not None and not set(TF_TOPICS) & set(present):
             self.close()
-            raise InputError(f"{self.path}: no {' or '.join(TF_TOPICS)} topic to find the floor or fixed frame in; "
-                             f"topics in the bag: {present}")
+            raise InputError(f"{self.path}: no {' or '.join(TF_TOPICS)} topic to find the floor, fixed or IMU frame "
+                             f"in; topics in the bag: {present}")
         for topic, kinds, label in wanted:
             problem = self._topic_problem(topic, kinds) if topic and self._reader is not None else ""
             if problem:
@@ -256,10 +264,15 @@ class BagImageReader:
                 if decoded is not None:
                     depths.append(decoded)
                 continue
+            if topic == self.imu_topic:
+                self._add_imu(self._latest(msgtype, data, None))
+                continue
             frame = self._frame(msgtype, timestamp, data, camera_info, self._read)
             self._read += 1
             if frame is None:  # a video message before the stream's first keyframe
                 continue
+            if self.imu_topic:
+                frame.imu_down, frame.imu_frame = self.gravity.down, self.imu_frame
             if self.depth_topic is None and self.tf_tree is None:
                 self.count += 1
                 yield frame
@@ -268,6 +281,12 @@ class BagImageReader:
                 held.append(self._paired(pending, depths))
                 yield from self._release(held, before=timestamp)
             pending = frame
+
+    def _add_imu(self, imu) -> None:
+        if imu is not None:
+            a = imu.linear_acceleration
+            self.gravity.add([a.x, a.y, a.z], stamp_to_ns(imu.header.stamp) / NS_PER_S)
+            self.imu_frame = str(imu.header.frame_id)
 
     def _release(self, held: Deque[BagFrame], before: int) -> Iterator[BagFrame]:
         """The held frames whose wait for transforms ended before the bag time `before` (ns), oldest first."""

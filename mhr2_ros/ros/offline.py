@@ -62,6 +62,9 @@ class BagOptions:
     # camera's motion (velocities over the ground, walkers facing where they go), and without a floor the
     # detector levels a rolled camera by its gravity; '' : none
     fixed_frame: str = ""
+    # the reader's IMU gravity (BagFrame.imu_down, BagImageReader imu_topic) levels a rolled camera that has
+    # neither a floor nor a fixed frame, turned into the image's frame by the bag's TF
+    imu: bool = False
     max_frames: Optional[int] = None
     progress: bool = True
 
@@ -72,8 +75,9 @@ class BagSummary:
     people: int = 0  # detections over all frames
     failures: List[Tuple[int, str]] = field(default_factory=list)  # (image index, why)
     track_ids: Set[str] = field(default_factory=set)  # distinct Human ids published (with a tracker)
-    # "floor_frame" / "fixed_frame" -> images whose transform the bag's TF did not give (no path, or
-    # outside the history of a moving edge): those people kept the network's depth / the tracker its last pose
+    # "floor_frame" / "fixed_frame" / "imu_topic" -> images whose transform the bag's TF did not give (no path,
+    # or outside the history of a moving edge): those people kept the network's depth / the tracker its last
+    # pose / the image was not levelled by the IMU's gravity
     tf_misses: Dict[str, int] = field(default_factory=dict)
 
 
@@ -137,6 +141,7 @@ def process_bag(
     floors = _FloorSource(options, _TfLookup(reader.tf_tree, "its people keep the network's depth"))
     without = "the tracker assumes the camera where it last was" if tracker is not None else "no levelling by gravity"
     poses = _PoseSource(options, _TfLookup(reader.tf_tree, without))
+    gravities = _GravitySource(options, _TfLookup(reader.tf_tree, "its IMU's gravity is not used"))
     lens = LensDistortion()
     frames = tqdm(reader, total=reader.length, unit="frame", disable=not options.progress)
     for frame in frames:
@@ -151,16 +156,17 @@ def process_bag(
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
         pose = poses(frame)  # the tracker's camera motion, and gravity for a rolled camera
-        persons = _process_frame(frame, floors(frame), pose, writer, detector, outputs, topics, options, tracker,
-                                 lens)
+        persons = _process_frame(frame, floors(frame), pose, gravities(frame, pose), writer, detector, outputs, topics,
+                                 options, tracker, lens)  # fmt: skip
         people = sum(p.state in VISIBLE_STATES for p in persons)
         summary.frames += 1
         summary.people += people
         if tracker is not None:
             summary.track_ids.update(p.id for p in persons)
         frames.set_postfix(people=people)
-    sources = (("floor_frame", floors), ("fixed_frame", poses))
-    summary.tf_misses = {name: source.lookup.misses for name, source in sources if getattr(options, name)}
+    sources = (("floor_frame", floors, options.floor_frame), ("fixed_frame", poses, options.fixed_frame),
+               ("imu_topic", gravities, options.imu))  # fmt: skip
+    summary.tf_misses = {name: source.lookup.misses for name, source, used in sources if used}
     return summary
 
 
@@ -209,12 +215,32 @@ class _PoseSource:
         return None if found is None else homogeneous(*found)
 
 
+class _GravitySource:
+    """(frame, pose) -> gravity in the image's frame for levelling without a floor: the fixed mount's,
+    else the fixed frame's (z up), else the IMU's turned by the bag's TF; None without any."""
+
+    def __init__(self, options: BagOptions, lookup: _TfLookup) -> None:
+        self.options, self.lookup = options, lookup
+
+    def __call__(self, frame: BagFrame, pose: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        o = self.options
+        camera = frame.frame_id or o.camera_frame
+        gravity = o.gravity if o.gravity is not None else fixed_frame_gravity(pose, o.fixed_frame, camera)
+        if gravity is not None or not o.imu or frame.imu_down is None:
+            return gravity
+        if frame.imu_frame in ("", camera):  # the IMU's frame is the image's
+            return frame.imu_down
+        found = self.lookup(frame, camera, frame.imu_frame)
+        return None if found is None else found[0] @ frame.imu_down
+
+
 def _process_frame(
-    frame: BagFrame, floor: Optional[np.ndarray], pose: Optional[np.ndarray], writer, detector,
-    outputs: OutputBuilder, topics: _Topics, options, tracker, lens: LensDistortion,
+    frame: BagFrame, floor: Optional[np.ndarray], pose: Optional[np.ndarray], gravity: Optional[np.ndarray], writer,
+    detector, outputs: OutputBuilder, topics: _Topics, options, tracker, lens: LensDistortion,
 ) -> List[PersonView]:  # fmt: skip
     """Detect (and track) one image (`floor`: its floor plane or None; `pose`: the camera's in the fixed
-    frame or None; `lens`: rectifies it as the node does), record its messages; the persons of its HumanArray."""
+    frame or None; `gravity`: its direction in the image's frame or None; `lens`: rectifies it as the node
+    does), record its messages; the persons of its HumanArray."""
     K, source = _intrinsics(frame, options)
     tolerance = options.depth_sync_tolerance
     h, w = frame.image.shape[:2]
@@ -224,8 +250,6 @@ def _process_frame(
     image = frame.image
     if rectifier is not None:  # the pinhole image of the camera_info K
         image, depth = rectifier.image(image), rectifier.depth(depth)
-    gravity = options.gravity if options.gravity is not None else fixed_frame_gravity(
-        pose, options.fixed_frame, frame.frame_id or options.camera_frame)  # fmt: skip
     result = detector(image, K=K, depth=depth, floor=floor, gravity=gravity)
     tracks = tracker.update(result, frame.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
     if rectifier is not None:
