@@ -38,6 +38,7 @@ PARAMETER_ARGUMENTS = (
     "floor_frame",
     "floor_angle_sigma",
     "level_roll_deg",
+    "imu_gravity",
     "floor_tf_timeout",
     "depth_sync_tolerance",
     "weights",
@@ -82,6 +83,7 @@ LAUNCH_ARGUMENTS = {
     "image": ("/camera/image_raw", "image topic (its /compressed, /foxglove or /ffmpeg sibling with "
               "image_transport:=compressed, foxglove or ffmpeg)"),
     "camera_info": ("/camera/camera_info", "sensor_msgs/CameraInfo topic of the image"),
+    "imu": ("/camera/imu", "sensor_msgs/Imu topic of the camera's IMU (imu_gravity)"),
     "depth": ("/camera/aligned_depth_to_color/image_raw", "depth image registered to the colour image (use_depth; "
               "its /compressedDepth sibling with depth_transport:=compressedDepth)"),
     "namespace": ("", "namespace of the node and its topics"),
@@ -121,7 +123,7 @@ def _detector(context):
                     {"use_sim_time": sim_time}],
         remappings=[("image", image), ("image/compressed", f"{image}/compressed"),
                     ("image/foxglove", f"{image}/foxglove"), ("image/ffmpeg", f"{image}/ffmpeg"),
-                    ("camera_info", arg["camera_info"]),
+                    ("camera_info", arg["camera_info"]), ("imu", arg["imu"]),
                     ("depth", arg["depth"]), ("depth/compressedDepth", f"{arg['depth']}/compressedDepth")],
         arguments=["--ros-args", "--log-level", arg["log_level"]],
         output="screen",

@@ -62,3 +62,32 @@ def test_a_rolled_cameras_gravity_through_its_imus_mount():
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(InputError, match=message):
         GravityFilter(**kwargs)
+
+
+def test_the_nodes_imu_gravity_turns_into_the_images_frame():
+    """ros/imu_gravity.py with real sensor_msgs/Imu messages: nothing before a reading, the IMU's own
+    frame taken as is, another frame turned by the lookup (None when TF has no transform)."""
+    from mhr2_ros.ros.imu_gravity import ImuGravity
+    from mhr2_ros.ros.typestore import make_typestore
+
+    store = make_typestore("jazzy")
+    t = store.types
+
+    def imu(frame_id, accel):
+        header = t["std_msgs/msg/Header"](t["builtin_interfaces/msg/Time"](5, 0), frame_id)
+        q, v = t["geometry_msgs/msg/Quaternion"](0.0, 0.0, 0.0, 1.0), t["geometry_msgs/msg/Vector3"]
+        msg = t["sensor_msgs/msg/Imu"](header, q, np.zeros(9), v(0.0, 0.0, 0.0), np.zeros(9), v(*accel), np.zeros(9))
+        return store.deserialize_cdr(store.serialize_cdr(msg, "sensor_msgs/msg/Imu"), "sensor_msgs/msg/Imu")
+
+    imu_gravity = ImuGravity()
+    assert imu_gravity.gravity("cam", lambda target, source: np.eye(3)) is None
+    imu_gravity.add(imu("cam", [0.0, -9.81, 0.0]))  # an IMU in the optical frame: up is -y
+    np.testing.assert_allclose(imu_gravity.gravity("cam", lambda target, source: None), [0.0, 1.0, 0.0])
+    imu_gravity = ImuGravity()
+    imu_gravity.add(imu("cam_imu", [0.0, 0.0, 9.81]))  # link axes: z up
+    link_to_optical = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])
+    asked = []
+    turned = imu_gravity.gravity("cam", lambda target, source: asked.append((target, source)) or link_to_optical)
+    np.testing.assert_allclose(turned, [0.0, 1.0, 0.0])
+    assert asked == [("cam", "cam_imu")]
+    assert imu_gravity.gravity("cam", lambda target, source: None) is None  # no transform: not used

@@ -426,3 +426,26 @@ def test_a_fixed_frame_levels_a_rolled_camera_when_no_floor_is_set(tiny_detector
     session.update({"fixed_frame": "cam_optical_frame"})  # the image's own frame: a static camera
     static = session.process(_image_msg(image), compressed=False, camera_pose=pose)
     np.testing.assert_allclose(static.result.humans[0].position, plain.result.humans[0].position, atol=1e-6)
+
+
+def test_imu_gravity_levels_when_the_parameter_says_so_and_fixed_frame_does_not(tiny_detector, scene):
+    """imu_gravity: the gravity the node's IMU gives (ros/imu_gravity.py) levels a rolled camera; off, or
+    with a fixed_frame's gravity to hand, it is not used."""
+    from mhr2_ros.inference.floor_contact import gravity_from_mount
+
+    session = _session(tiny_detector)
+    session.update({"score_threshold": 0.0, "max_humans": 2, "track": False})
+    image, _ = scene
+    rolled = gravity_from_mount(roll_deg=-30.0)
+    levelled = session.detector(image, gravity=rolled)
+    off = session.process(_image_msg(image), compressed=False, imu_gravity=rolled)  # imu_gravity false by default
+    assert not np.allclose(off.result.humans[0].position, levelled.humans[0].position, atol=1e-3)
+    session.update({"imu_gravity": True})
+    on = session.process(_image_msg(image), compressed=False, imu_gravity=rolled)
+    np.testing.assert_allclose([h.position for h in on.result.humans], [h.position for h in levelled.humans],
+                               atol=1e-5)  # fmt: skip
+    session.update({"fixed_frame": "odom"})  # a level camera in odom: its gravity wins over the IMU's
+    level_pose = np.eye(4)
+    level_pose[:3, :3] = [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]]  # optical axes in odom
+    fixed = session.process(_image_msg(image), compressed=False, camera_pose=level_pose, imu_gravity=rolled)
+    np.testing.assert_allclose(fixed.result.humans[0].position, off.result.humans[0].position, atol=1e-6)

@@ -35,7 +35,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu
 from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
 from visualization_msgs.msg import MarkerArray
 
@@ -46,9 +46,11 @@ from mhr2_ros.ros import diagnostics, params
 from mhr2_ros.ros.depth_buffer import DepthBuffer
 from mhr2_ros.ros.factory import GeneratedFactory, import_message_class
 from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_namespace, wait_acked
+from mhr2_ros.ros.imu_gravity import ImuGravity
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
 from mhr2_ros.ros.tf import camera_pose_from_transform, floor_from_transform
+from mhr2_ros.ros.tf_tree import rotation_translation
 from mhr2_ros.ros.worker import FrameWorker
 from mhr2_ros.tracking import STATIC_CAMERA
 
@@ -73,6 +75,7 @@ class DetectorNode(LifecycleNode):
         self.stats = diagnostics.DetectorStats()
         self._camera_info: Optional[CameraInfo] = None
         self._depths = DepthBuffer()  # recent depth images (use_depth)
+        self._imu = ImuGravity()  # the IMU's gravity (imu_gravity), afresh at each activation
         self._info_lock = threading.Lock()
         self._pubs: Dict[str, Any] = {}
         self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
@@ -191,7 +194,12 @@ class DetectorNode(LifecycleNode):
             packed = v["depth_transport"] == "compressedDepth"
             depth_type, depth_topic = (CompressedImage, "depth/compressedDepth") if packed else (Image, "depth")
             self._subs.append(self.create_subscription(depth_type, depth_topic, self._on_depth, qos))
-        if v["floor_frame"] or v["fixed_frame"]:
+        if v["imu_gravity"]:
+            self._imu = ImuGravity()
+            # best effort: it hears reliable publishers too; IMUs publish at hundreds of Hz
+            imu_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
+            self._subs.append(self.create_subscription(Imu, "imu", self._imu.add, imu_qos))
+        if v["floor_frame"] or v["fixed_frame"] or v["imu_gravity"]:
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
 
@@ -287,7 +295,7 @@ class DetectorNode(LifecycleNode):
         v = self.session.values
         depth = self._depths.nearest(header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
         run = self.session.process(msg, compressed, camera_info, depth, self._floor(header),
-                                   self._camera_pose(header), image)
+                                   self._camera_pose(header), image, self._imu_gravity(header))
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.frame_done(
@@ -316,6 +324,17 @@ class DetectorNode(LifecycleNode):
             return STATIC_CAMERA  # a static camera: its own frame is fixed
         transform = self._lookup("fixed_frame", frame, header.frame_id, header, "the camera is assumed unmoved")
         return None if transform is None else camera_pose_from_transform(transform)
+
+    def _imu_gravity(self, header):
+        """Gravity in the image's frame from the IMU (imu_gravity), or None (none yet; or warned)."""
+        if not self.session.values["imu_gravity"]:
+            return None
+
+        def rotation(target, source):
+            transform = self._lookup("imu_gravity", target, source, header, "its IMU's gravity is not used")
+            return None if transform is None else rotation_translation(transform)[0]
+
+        return self._imu.gravity(header.frame_id, rotation)
 
     def _lookup(self, param: str, target: str, source: str, header, consequence: str):
         """tf2's transform (points of `source` into `target`) at the image's stamp, or None: no frame

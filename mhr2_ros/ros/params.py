@@ -186,6 +186,10 @@ SPECS: Tuple[ParamSpec, ...] = (
               "fixed_frame, whose z is up), a camera rolled about its optical axis by at least this much has its "
               "image levelled by gravity before the network and the outputs turned back (the training scenes "
               "roll up to 4 degrees; negative: never)", min=-1.0, max=89.0),
+    ParamSpec("imu_gravity", bool, False, "subscribe to 'imu' (sensor_msgs/Imu, e.g. a RealSense's /camera/imu): "
+              "without floor_frame and fixed_frame, its accelerometer's gravity (a running mean, jolts skipped), "
+              "turned into the image's frame by TF, levels a rolled camera (level_roll_deg). The subscription "
+              "starts at the next activation", ACTIVATE),
     ParamSpec("floor_tf_timeout", float, TF_WAIT_S, "seconds the worker waits for the floor_frame (and fixed_frame) "
               "transform at the image's stamp; without it the people keep the network's depth (warned)",
               min=0.0, max=1.0),
@@ -283,6 +287,7 @@ STANDARD_PARAMETERS: Tuple[str, ...] = ("use_sim_time",)
 LAUNCH_ONLY_ARGUMENTS: Dict[str, str] = {
     "image": "remaps the node's 'image' (and 'image/compressed') topic",
     "camera_info": "remaps the node's 'camera_info' topic",
+    "imu": "remaps the node's 'imu' topic (read with imu_gravity)",
     "depth": "remaps the node's 'depth' topic (read with use_depth)",
     "namespace": "namespace of the node and of its topics",
     "params_file": "parameters file loaded before the launch-argument overrides",

@@ -167,13 +167,15 @@ class DetectorSession:
         return max_age > 0 and (now_ns - header.stamp_ns) > max_age * NS_PER_S
 
     def process(self, msg, compressed: bool, camera_info=None, depth=None, floor=None, camera_pose=None,
-                image: Optional[np.ndarray] = None) -> FrameRun:  # fmt: skip
+                image: Optional[np.ndarray] = None, imu_gravity: Optional[np.ndarray] = None) -> FrameRun:  # fmt: skip
         """Decode, detect (and track), build every output message of one image. `depth`: the
         depth image message nearest in time (use_depth), used when its stamp is close enough to the image's.
         `floor`: the floor plane (n, d) in the image's frame at its stamp (floor_frame; tf.floor_from_transform).
         `camera_pose`: (4, 4) the camera in fixed_frame at its stamp (tf.camera_pose_from_transform).
         `image`: (H, W, 3) uint8 RGB already decoded: a video message's, which the subscription decodes
-        in order as they come (io/compressed_video.py); `msg` then only gives the stamp and frame."""
+        in order as they come (io/compressed_video.py); `msg` then only gives the stamp and frame.
+        `imu_gravity`: (3,) gravity in the image's frame from its IMU (imu_gravity; ros/imu_gravity.py),
+        which levels a rolled camera when fixed_frame does not say which way is down."""
         header = self.header_of(msg)
         if image is None:
             image = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
@@ -194,6 +196,7 @@ class DetectorSession:
         floor = floor if v["floor_frame"] else None
         pose = camera_pose if v["fixed_frame"] else None
         gravity = fixed_frame_gravity(pose, v["fixed_frame"], header.frame_id)  # levels a rolled camera
+        gravity = gravity if gravity is not None or not v["imu_gravity"] else imu_gravity
         result = detector(image, K=K, depth=depth, floor=floor, gravity=gravity)
         tracks = tracker.update(result, header.stamp_ns / NS_PER_S, camera_pose=pose) if tracker is not None else None
         if lens is not None:
