@@ -183,9 +183,9 @@ SPECS: Tuple[ParamSpec, ...] = (
               "lowest point may be off (the mesh's foot and the mount's pitch calibration): the floor's depth is "
               "weighed with the network's by it (0: the floor alone)", min=0.0, max=MAX_FLOOR_ANGLE_SIGMA),
     ParamSpec("level_roll_deg", float, _INFER.level_roll_deg, "degrees: with floor_frame (or, without one, "
-              "fixed_frame, whose z is up), a camera rolled about its optical axis by at least this much has its "
-              "image levelled by gravity before the network and the outputs turned back (the training scenes "
-              "roll up to 4 degrees; negative: never)", min=-1.0, max=89.0),
+              "fixed_frame, whose z is up, or imu_gravity), a camera rolled about its optical axis by at least "
+              "this much has its image levelled by gravity before the network and the outputs turned back (the "
+              "training scenes roll up to 4 degrees; negative: never)", min=-1.0, max=89.0),
     ParamSpec("imu_gravity", bool, False, "subscribe to 'imu' (sensor_msgs/Imu, e.g. a RealSense's /camera/imu): "
               "without floor_frame and fixed_frame, its accelerometer's gravity (a running mean, jolts skipped), "
               "turned into the image's frame by TF, levels a rolled camera (level_roll_deg). The subscription "
