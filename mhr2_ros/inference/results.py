@@ -37,8 +37,6 @@ class Human:
     keypoints_2d: np.ndarray  # (J, 2) joints projected with K, pixels
     box: np.ndarray  # (4,) x_min, y_min, x_max, y_max in pixels (projected mesh, clipped to image)
     vertices: Optional[np.ndarray] = None  # (V, 3) mesh vertices, camera frame, meters
-    # (P, 3, 3) body axes -> camera of the REP-155 body parts (body.joints.BODY_PARTS, their bones' turns)
-    part_rotations: Optional[np.ndarray] = None
     track_feature: Optional[np.ndarray] = None  # (track_dim,) appearance feature
     track_id: Optional[str] = None  # set by the tracker
     # where depth / position come from: one of DEPTH_SOURCES, NETWORK_DEPTH (monocular),
@@ -46,6 +44,9 @@ class Human:
     # (scaled until the lowest point is on a known floor, inference/floor_contact.py); keypoints_2d
     # and box are unchanged by either
     depth_source: str = NETWORK_DEPTH
+    # (P, 3, 3) body axes -> camera of the REP-155 body parts (body.joints.BODY_PARTS, their bones' turns);
+    # None where no body model posed them (ground truth read from disk, stand-ins)
+    part_rotations: Optional[np.ndarray] = None
 
 
 @dataclass
