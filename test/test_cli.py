@@ -243,6 +243,7 @@ def test_detect_with_a_camera_roll_alone_levels_and_places_nobody(weights, media
                 "--camera-roll", "25") == 0  # fmt: skip
     (rec,) = _lines(out / "frames.jsonl")
     assert "floor" not in rec["timings"] and {h["depth_source"] for h in rec["humans"]} == {"network"}
+    assert rec["level_roll_deg"] == pytest.approx(25.0)  # the JSON says the image was turned
     from mhr2_ros.config import InferenceConfig
     from mhr2_ros.inference.detector import Detector
     from mhr2_ros.inference.floor_contact import gravity_from_mount

@@ -12,7 +12,7 @@ from test_cli import _lines, _run, media, weights  # noqa: F401  (fixtures: tiny
 from test_io import _count_frames
 
 FRAME_KEYS = {"frame", "name", "timestamp", "image_size", "K", "K_source", "fov_y_deg", "timings", "joint_names",
-              "humans"}  # fmt: skip
+              "humans", "level_roll_deg"}  # fmt: skip
 HUMAN_KEYS = {"id", "index", "score", "pelvis_2d", "depth", "position", "orientation", "quaternion_xyzw", "shape",
               "height", "box", "joints_3d", "keypoints_2d", "depth_source", "sigma", "track", "head_direction"}  # fmt: skip
 STAGES = {"preprocess", "encoder", "decoder", "heads", "body", "postprocess", "total"}

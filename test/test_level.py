@@ -126,6 +126,7 @@ def test_gravity_alone_levels_like_a_floor_without_placing_anyone(tiny_detector,
     for a, b in zip(got.humans, want.humans):
         np.testing.assert_allclose(a.position, b.position, atol=1e-5)
         assert a.depth_source == "network"
+    assert got.level_roll_deg == pytest.approx(-20.0) and want.level_roll_deg is None  # what was turned, said
     assert not np.allclose(plain(image, K=truth.K).humans[0].position, got.humans[0].position, atol=1e-3)
     floor = floor_plane_from_mount(CAMERA_HEIGHT, roll_deg=30.0)
     with_floor = detector(image, K=truth.K, floor=floor, gravity=down)

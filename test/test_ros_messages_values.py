@@ -159,7 +159,8 @@ def test_diagnostic_values_are_the_measured_numbers():
         if i % 2 == 0:  # frames published at t = 0.0, 0.2, ..., 1.0 s
             latency = next(latencies)
             stats.frame_done(latency=latency, processing=latency - 0.01, inference=0.03, people=i, tracked=i // 2,
-                             started=int(i in (0, 4, 8)))  # the first frame's start is before the window's span
+                             started=int(i in (0, 4, 8)),  # the first frame's start is before the window's span
+                             level_roll=None if i < 10 else -12.5)  # the last frame's image was levelled
     stats.image_dropped()
     stats.image_dropped()
     stats.image_dropped(stale=True)
@@ -183,10 +184,12 @@ def test_diagnostic_values_are_the_measured_numbers():
         "images dropped (newer arrived)": "2",
         "images dropped (too old)": "1",
         "failed frames": "0",
+        "camera roll levelled (last frame)": "-12.5 deg",
     }
     empty = dict(diagnostics.key_values(diagnostics.DetectorStats(clock=lambda: 0.0).snapshot()))
     assert empty["input rate"] == "0 Hz" and empty["latency (stamp to publish, median)"] == "n/a"
     assert empty["tracks started (per minute; far above the people arriving: ids break)"] == "n/a"
+    assert empty["camera roll levelled (last frame)"] == "no"
 
 
 # ------------------------------------------------------------------------------ HumanArray

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -181,6 +182,7 @@ class Detector:
         )  # fmt: skip
         if lev is not None:  # back in the real camera; its boxes from the meshes
             lev.to_camera(frame, keep_vertices=self.cfg.return_vertices)
+            frame.level_roll_deg = math.degrees(lev.angle)
         timer.lap("postprocess")
         frame.timings = timer.done()
         return frame

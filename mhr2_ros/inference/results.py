@@ -57,6 +57,9 @@ class FrameResult:
     fov_y: float  # vertical field of view of K, radians
     image_size: tuple  # (height, width) of the original image
     timings: dict = field(default_factory=dict)  # stage -> seconds
+    # degrees the image was turned about its optical axis to level it (inference/level.py: a rolled
+    # camera whose gravity was given); None: it went in as it came
+    level_roll_deg: Optional[float] = None
 
     def __len__(self) -> int:
         return len(self.humans)

@@ -139,6 +139,8 @@ def frame_to_dict(
     | K_source         | str                   | "given" (user / camera_info) or "predicted" (network FOV)         |
     | fov_y_deg        | float                 | degrees, vertical field of view of K                              |
     | timings          | {stage: float}        | s, time spent per stage for this frame                            |
+    | level_roll_deg   | float or null         | degrees the image was turned to level a rolled camera (by the     |
+    |                  |                       | gravity of --camera-roll / --camera-height); null: not levelled   |
     | joint_names      | [str] (optional)      | order of joints_3d / keypoints_2d rows; only when passed          |
     | humans           | [object]              | detections, best score first (fields below)                       |
 
@@ -155,6 +157,7 @@ def frame_to_dict(
     | position         | [x, y, z]             | m, pelvis in the camera frame                                     |
     | orientation      | 3x3 float             | pelvis rotation, body axes -> camera frame (row-major)            |
     | quaternion_xyzw  | [x, y, z, w]          | same rotation as a unit quaternion, w >= 0                        |
+    | head_direction   | [x, y, z] or null     | unit vector, camera frame: where the face looks (head part's x)   |
     | shape            | {gender, age, muscle, weight, height, proportions} | Anny phenotypes in [0, 1]            |
     | height           | float                 | m, standing height of the body (rest pose)                        |
     | box              | [x_min, y_min, x_max, y_max] | px, projected mesh, clipped to the image                   |
@@ -179,6 +182,7 @@ def frame_to_dict(
         "K_source": str(frame.K_source),
         "fov_y_deg": _num(math.degrees(frame.fov_y), DEG) if frame.fov_y is not None else None,
         "timings": {str(k): _num(v, SEC) for k, v in (frame.timings or {}).items()},
+        "level_roll_deg": _num(frame.level_roll_deg, DEG),
     }
     if joint_names is not None:
         record["joint_names"] = [str(n) for n in joint_names]

@@ -40,6 +40,9 @@ class StatsSnapshot:
     errors: int  # frames that raised
     last_error: str
     since_input: Optional[float]  # s since the last image; None before the first
+    # degrees the last frame's image was turned to level a rolled camera (FrameResult.level_roll_deg);
+    # None: not levelled (level camera, no gravity known, or level_roll_deg off)
+    level_roll: Optional[float] = None
 
 
 def _rate(times: Deque[float]) -> float:
@@ -64,6 +67,7 @@ class DetectorStats:
         self._started: Deque[int] = deque(maxlen=window)  # per published frame: the tracks it started
         self._people = self._tracked = self._dropped = self._stale = self._errors = 0
         self._last_error = ""
+        self._level_roll: Optional[float] = None
 
     def image_received(self) -> None:
         with self._lock:
@@ -77,9 +81,11 @@ class DetectorStats:
                 self._dropped += 1
 
     def frame_done(self, latency: float, processing: float, inference: float, people: int, tracked: int,
-                   started: int = 0) -> None:
-        """One published frame; `started`: the tracks it started (new ids)."""
+                   started: int = 0, level_roll: Optional[float] = None) -> None:
+        """One published frame; `started`: the tracks it started (new ids); `level_roll`: degrees its
+        image was turned to level it (None: not levelled)."""
         with self._lock:
+            self._level_roll = level_roll
             self._outputs.append(self._clock())
             self._started.append(started)
             self._latency.append(latency)
@@ -102,7 +108,7 @@ class DetectorStats:
                 people=self._people, tracked=self._tracked, tracks_started=self._started_per_minute(),
                 dropped=self._dropped, stale=self._stale,
                 errors=self._errors, last_error=self._last_error,
-                since_input=(now - self._inputs[-1]) if self._inputs else None,
+                since_input=(now - self._inputs[-1]) if self._inputs else None, level_roll=self._level_roll,
             )  # fmt: skip
 
     def _started_per_minute(self) -> Optional[float]:
@@ -142,6 +148,7 @@ def key_values(s: StatsSnapshot) -> List[Tuple[str, str]]:
         ("images dropped (newer arrived)", str(s.dropped)),
         ("images dropped (too old)", str(s.stale)),
         ("failed frames", str(s.errors)),
+        ("camera roll levelled (last frame)", "no" if s.level_roll is None else _fmt(s.level_roll, "deg")),
     ]
 
 

@@ -301,7 +301,7 @@ class DetectorNode(LifecycleNode):
         self.stats.frame_done(
             latency=(now_ns - header.stamp_ns) / 1e9, processing=time.monotonic() - received,
             inference=run.result.timings.get("total", 0.0), people=run.people, tracked=run.tracked,
-            started=run.started,
+            started=run.started, level_roll=run.result.level_roll_deg,
         )  # fmt: skip
 
     def _floor(self, header):
