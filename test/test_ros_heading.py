@@ -215,8 +215,9 @@ def test_bag_fixed_frame_levels_a_rolled_camera_without_tracking(tmp_path, body_
     det.cfg = dataclasses.replace(det.cfg, score_threshold=0.0, max_humans=2)
     builder = OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False))
     with BagWriter(tmp_path / "out", STORE) as writer:
-        process_bag(BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree()), writer, det, builder,
-                    BagOptions(fixed_frame="odom", progress=False))  # fmt: skip
+        summary = process_bag(BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree()), writer, det, builder,
+                              BagOptions(fixed_frame="odom", progress=False))  # fmt: skip
+    assert len(summary.level_rolls) == 1 and abs(summary.level_rolls[0]) == pytest.approx(20.0)
     ((_, humans),) = read_topics(tmp_path / "out")[0]["/humans"]
     got = [[h.pelvis.pose.position.x, h.pelvis.pose.position.y, h.pelvis.pose.position.z] for h in humans.humans]
     want = det(image, gravity=gravity_from_pose(homogeneous(R, [0.0, 0.0, 1.2])))
@@ -264,15 +265,17 @@ def test_bag_imu_topic_levels_a_rolled_camera_by_its_accelerometer(tmp_path, bod
     det = copy.copy(tiny_detector)
     det.cfg = dataclasses.replace(det.cfg, score_threshold=0.0, max_humans=2)
     builder = OutputBuilder(F, det.faces, OutputOptions(marker_mesh=False))
-    positions, readers = {}, {}
+    positions, readers, rolls = {}, {}, {}
     for name, topic in (("imu", "/imu"), ("none", None)):
         reader = readers[name] = BagImageReader(src, TOPIC, None, STORE, tf_tree=TfTree(), imu_topic=topic)
         with BagWriter(tmp_path / name, STORE) as writer:
-            process_bag(reader, writer, det, builder, BagOptions(imu=topic is not None, progress=False))
+            summary = process_bag(reader, writer, det, builder, BagOptions(imu=topic is not None, progress=False))
+        rolls[name] = summary.level_rolls
         ((_, humans),) = read_topics(tmp_path / name)[0]["/humans"]
         positions[name] = [[h.pelvis.pose.position.x, h.pelvis.pose.position.y, h.pelvis.pose.position.z]
                            for h in humans.humans]  # fmt: skip
     assert readers["imu"].gravity.skipped == 1  # the jolt
+    assert rolls["imu"] == [pytest.approx(25.0)] and rolls["none"] == []
     want = det(image, gravity=gravity_from_mount(roll_deg=25.0))
     np.testing.assert_allclose(positions["imu"], [h.position for h in want.humans], atol=1e-5)
     np.testing.assert_allclose(positions["none"], [h.position for h in det(image).humans], atol=1e-5)

@@ -213,6 +213,15 @@ def test_bag_command_tracks_by_default_with_the_given_settings(tmp_path, weights
     assert f"{len(scene_images)} image(s)" in caplog.text and f"{len(ids)} distinct track id(s)" in caplog.text
 
 
+def test_bag_command_levels_a_rolled_mount_and_says_so(tmp_path, weights, scene_images, caplog):
+    """--camera-roll without --camera-height: every image levelled by that gravity, counted in the log."""
+    src = write_bag(tmp_path / "in", "mcap", scene_images[:2])
+    caplog.set_level(logging.INFO, logger="mhr2_ros.cli.bag")
+    code = main(["bag", str(src), str(tmp_path / "out"), "--image-topic", TOPIC, "--weights", str(weights),
+                 "--no-track", "--no-mesh-markers", "--camera-roll", "20"])  # fmt: skip
+    assert code == 0 and "2 of 2 image(s) levelled by gravity before the network (roll 20.0 to 20.0 deg)" in caplog.text
+
+
 @pytest.mark.parametrize("args, message", [
     (["--tracker-config", "missing.yaml"], "config file not found: missing.yaml"),
     (["--no-track", "--tracker-config", "t.yaml"], "no use with --no-track"),

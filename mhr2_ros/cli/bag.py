@@ -202,6 +202,10 @@ def run(args: argparse.Namespace, tracker=None) -> int:
     log.info("%d image(s), %d detection(s)%s; results in %s", summary.frames, summary.people, tracked, args.output)
     if reader.before_keyframe:  # a video recording that starts inside a group of pictures
         log.info("%d video message(s) before the stream's first keyframe had no picture", reader.before_keyframe)
+    if summary.level_rolls:
+        rolls = summary.level_rolls
+        log.info("%d of %d image(s) levelled by gravity before the network (roll %.1f to %.1f deg)", len(rolls),
+                 summary.frames, min(rolls), max(rolls))  # fmt: skip
     for option, misses in summary.tf_misses.items():
         if misses:
             log.warning("--%s %s: no transform at %d of %d image(s) (warnings above say why)",

@@ -79,6 +79,7 @@ class BagSummary:
     # or outside the history of a moving edge): those people kept the network's depth / the tracker its last
     # pose / the image was not levelled by the IMU's gravity
     tf_misses: Dict[str, int] = field(default_factory=dict)
+    level_rolls: List[float] = field(default_factory=list)  # degrees, per image levelled (FrameResult.level_roll_deg)
 
 
 class _Topics:
@@ -156,8 +157,10 @@ def process_bag(
             topology = outputs.mesh_topology(frame.stamp_ns, body.num_vertices, body.rig)
             writer.write(topics.mesh, frame.timestamp_ns, topology)
         pose = poses(frame)  # the tracker's camera motion, and gravity for a rolled camera
-        persons = _process_frame(frame, floors(frame), pose, gravities(frame, pose), writer, detector, outputs, topics,
-                                 options, tracker, lens)  # fmt: skip
+        persons, roll = _process_frame(frame, floors(frame), pose, gravities(frame, pose), writer, detector, outputs,
+                                       topics, options, tracker, lens)  # fmt: skip
+        if roll is not None:
+            summary.level_rolls.append(roll)
         people = sum(p.state in VISIBLE_STATES for p in persons)
         summary.frames += 1
         summary.people += people
@@ -237,10 +240,10 @@ class _GravitySource:
 def _process_frame(
     frame: BagFrame, floor: Optional[np.ndarray], pose: Optional[np.ndarray], gravity: Optional[np.ndarray], writer,
     detector, outputs: OutputBuilder, topics: _Topics, options, tracker, lens: LensDistortion,
-) -> List[PersonView]:  # fmt: skip
+) -> Tuple[List[PersonView], Optional[float]]:  # fmt: skip
     """Detect (and track) one image (`floor`: its floor plane or None; `pose`: the camera's in the fixed
     frame or None; `gravity`: its direction in the image's frame or None; `lens`: rectifies it as the node
-    does), record its messages; the persons of its HumanArray."""
+    does), record its messages; the persons of its HumanArray and the roll its image was levelled by."""
     K, source = _intrinsics(frame, options)
     tolerance = options.depth_sync_tolerance
     h, w = frame.image.shape[:2]
@@ -268,4 +271,4 @@ def _process_frame(
         if message.topic not in writer.counts:  # per-body topics appear with their body
             writer.add_topic(message.topic, message.msgtype)
         writer.write(message.topic, t, message.msg)
-    return person_views(result, tracks)
+    return person_views(result, tracks), result.level_roll_deg
