@@ -481,7 +481,8 @@ def test_missing_topics_and_existing_output_are_clear_errors(tmp_path, scene_ima
     err = capsys.readouterr().err  # settings of the floor frame's floor: accepted (they were refused)
     assert code == 2 and "no /tf or /tf_static topic to find the floor, fixed or IMU frame in" in err, err
     code = main([*base, "--tf-timeout", "0.1"])
-    assert code == 2 and "--tf-timeout 0.1 is for --floor-frame, --fixed-frame or --imu-topic" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "--tf-timeout 0.1 is for --floor-frame, --fixed-frame or --imu-topic" in err
     for bad in ("-0.1", "nan", "inf"):
         code = main([*base, "--fixed-frame", "odom", "--tf-timeout", bad])
         assert code == 2 and f"--tf-timeout {float(bad)}: expected seconds >= 0" in capsys.readouterr().err
