@@ -4,8 +4,8 @@
     ros2 launch mhr2_ros detector.launch.py image:=/camera/image_raw
 
 (`-r image:=X` remaps the raw topic only; with image_transport compressed remap
-`image/compressed` too (`image/foxglove`, `image/ffmpeg` with foxglove, ffmpeg), and `depth/compressedDepth` with
-depth_transport compressedDepth. The launch file remaps them all.)
+`image/compressed` too (`image/foxglove`, `image/ffmpeg` with foxglove, ffmpeg), `depth/compressedDepth`
+with depth_transport compressedDepth, and `imu` with imu_gravity. The launch file remaps them all.)
 
 Lifecycle: configure loads the weights and creates the publishers; activate
 subscribes and starts the worker thread; deactivate stops them and frees GPU
@@ -81,7 +81,7 @@ class DetectorNode(LifecycleNode):
         self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
         self._subs: List[Any] = []
         self._tf: Optional[TransformBroadcaster] = None
-        self._tf_buffer: Optional[Buffer] = None  # floor_frame / fixed_frame lookups, while active with one
+        self._tf_buffer: Optional[Buffer] = None  # floor_frame / fixed_frame / imu_gravity lookups, while active
         self._tf_listener: Optional[TransformListener] = None
         self._worker: Optional[FrameWorker] = None
         self._video: Optional[VideoDecoder] = None  # image_transport foxglove / ffmpeg: the stream, in order
