@@ -32,6 +32,9 @@ def test_the_table_has_a_row_per_roll_and_camera(capsys):
     assert "machine:" in out and "training scenes roll -4 to 4 deg" in out
     rows = body_rows(out, "camera", 2)
     assert rows == [[r, c] for r in ("0", "15") for c in cr.CAMERAS]
+    cells = {(r[0], r[1]): r[2:4] for r in body_rows(out, "camera", 4)}  # (roll, camera) -> F1, PA-MPJPE
+    for roll in ("0", "15"):  # the floor only scales people: the same detections and poses as gravity alone
+        assert cells[(roll, "true K + floor, levelled")] == cells[(roll, "true K + gravity, levelled")]
     with pytest.raises(SystemExit):
         cr.main(["--rolls", "0,95"])
     assert "--rolls: '95' must be within +-89 degrees" in capsys.readouterr().err
