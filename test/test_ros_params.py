@@ -259,3 +259,23 @@ def test_every_image_topic_is_remapped_by_the_launch_file_and_video_names_its_pa
     assert set(params.VIDEO_PACKAGES) < set(params.TRANSPORTS)
     for transport, package in params.VIDEO_PACKAGES.items():
         assert params.IMAGE_TOPICS[transport][1].startswith(package + "/msg/")
+
+
+def test_the_readmes_launch_commands_use_known_arguments():
+    """Every `name:=value` of a README `ros2 launch mhr2_ros ...` command (its continued lines too) is a
+    launch argument of the launch file: a copied command does not fail on a typo."""
+    import re
+
+    _, literals = _launch_literals()
+    known = set(literals["PARAMETER_ARGUMENTS"]) | set(literals["LAUNCH_ARGUMENTS"])
+    lines = (ROOT / "README.md").read_text().splitlines()
+    used = []
+    for i, line in enumerate(lines):
+        if "ros2 launch mhr2_ros" not in line:
+            continue
+        command = line
+        while command.rstrip().endswith("\\"):
+            i += 1
+            command = command.rstrip()[:-1] + " " + lines[i]
+        used += re.findall(r"(\w+):=", command)
+    assert len(used) >= 10 and set(used) <= known, set(used) - known
