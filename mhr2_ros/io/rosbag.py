@@ -21,8 +21,8 @@ import numpy as np
 from mhr2_ros.errors import ConfigError, InputError
 from mhr2_ros.io.compressed_video import VIDEO_TYPES, BeforeKeyframe, VideoDecoder, require_pyav
 from mhr2_ros.io.mcap_scan import McapScanner
-from mhr2_ros.inference.gravity import GravityFilter
-from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_and_frame, stamp_to_ns
+from mhr2_ros.io.ros_image import compressed_msg_to_rgb, image_msg_to_rgb, nearest_in_time, stamp_and_frame
+from mhr2_ros.ros.imu_gravity import ImuGravity
 from mhr2_ros.ros.tf_tree import TF_WAIT_S
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class BagImageReader:
         each image is then yielded once the next one is read and the bag is `tf_wait` seconds of
         recording past it, so the tree holds the transforms the node would have had when it looked
         them up at the image's stamp, waiting floor_tf_timeout. `imu_topic`: sensor_msgs/Imu messages whose
-        accelerometer gives each image the gravity of the moment it came (BagFrame.imu_down, GravityFilter)."""
+        accelerometer gives each image the gravity of the moment it came (BagFrame.imu_down, ros/imu_gravity.py)."""
         from rosbags.typesys import Stores, get_typestore
 
         self.path = Path(path)
@@ -153,8 +153,7 @@ class BagImageReader:
         self.camera_info_topic = camera_info_topic
         self.depth_topic = depth_topic
         self.imu_topic = imu_topic
-        self.gravity = GravityFilter()  # fed by imu_topic
-        self.imu_frame = ""
+        self.imu = ImuGravity()  # fed by imu_topic
         self.typestore = typestore or get_typestore(Stores.ROS2_HUMBLE)
         self._deserialize = self.typestore.deserialize_cdr  # a ROS 1 bag's: below, once it is open
         self.on_message = on_message
@@ -265,14 +264,16 @@ class BagImageReader:
                     depths.append(decoded)
                 continue
             if topic == self.imu_topic:
-                self._add_imu(self._latest(msgtype, data, None))
+                imu = self._latest(msgtype, data, None)
+                if imu is not None:
+                    self.imu.add(imu)
                 continue
             frame = self._frame(msgtype, timestamp, data, camera_info, self._read)
             self._read += 1
             if frame is None:  # a video message before the stream's first keyframe
                 continue
             if self.imu_topic:
-                frame.imu_down, frame.imu_frame = self.gravity.down, self.imu_frame
+                frame.imu_down, frame.imu_frame = self.imu.reading()
             if self.depth_topic is None and self.tf_tree is None:
                 self.count += 1
                 yield frame
@@ -281,12 +282,6 @@ class BagImageReader:
                 held.append(self._paired(pending, depths))
                 yield from self._release(held, before=timestamp)
             pending = frame
-
-    def _add_imu(self, imu) -> None:
-        if imu is not None:
-            a = imu.linear_acceleration
-            self.gravity.add([a.x, a.y, a.z], stamp_to_ns(imu.header.stamp) / NS_PER_S)
-            self.imu_frame = str(imu.header.frame_id)
 
     def _release(self, held: Deque[BagFrame], before: int) -> Iterator[BagFrame]:
         """The held frames whose wait for transforms ended before the bag time `before` (ns), oldest first."""

@@ -26,6 +26,7 @@ from mhr2_ros.ros.outputs import OutputBuilder
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.persons import VISIBLE_STATES, PersonView, person_views
 from mhr2_ros.ros.markers import MARKER_ARRAY
+from mhr2_ros.ros.imu_gravity import turned
 from mhr2_ros.ros.tf import TF_MESSAGE, TF_TOPIC, fixed_frame_gravity, tf_message
 
 log = logging.getLogger(__name__)
@@ -229,12 +230,14 @@ class _GravitySource:
         o = self.options
         camera = frame.frame_id or o.camera_frame
         gravity = o.gravity if o.gravity is not None else fixed_frame_gravity(pose, o.fixed_frame, camera)
-        if gravity is not None or not o.imu or frame.imu_down is None:
+        if gravity is not None or not o.imu:
             return gravity
-        if frame.imu_frame in ("", camera):  # the IMU's frame is the image's
-            return frame.imu_down
-        found = self.lookup(frame, camera, frame.imu_frame)
-        return None if found is None else found[0] @ frame.imu_down
+
+        def rotation(target: str, source: str) -> Optional[np.ndarray]:
+            found = self.lookup(frame, target, source)
+            return None if found is None else found[0]
+
+        return turned(frame.imu_down, frame.imu_frame, camera, rotation)
 
 
 def _process_frame(
