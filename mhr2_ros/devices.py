@@ -20,8 +20,9 @@ def device_name(name: str, cuda_available: bool) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    """torch.device for `name` (auto, cpu, cuda, cuda:N); ConfigError if invalid or if CUDA
-    (or GPU N) is requested on a machine without it."""
+    """torch.device for `name` (auto, cpu, cuda, cuda:N; a GPU always with its index, as a tensor
+    on it reports its device); ConfigError if invalid or if CUDA (or GPU N) is requested on a
+    machine without it."""
     import torch  # here: device_name serves the ROS parameter checks, which the launch file runs without torch
 
     name = device_name(name, torch.cuda.is_available())
@@ -31,6 +32,8 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError(f"invalid device {name!r}: expected auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda":
         check_gpu(device, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+        if device.index is None:  # named as its tensors report it (cuda:0), so the two compare equal
+            device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 
