@@ -9,6 +9,7 @@ from mhr2_ros.body.joints import PART_NAMES
 from mhr2_ros.errors import InputError
 from mhr2_ros.geometry import project, unproject
 from mhr2_ros.inference.detector import Detector
+from mhr2_ros.inference.postprocess import clipped_box
 
 
 class TopK(Detector):
@@ -188,3 +189,10 @@ def test_detector_applies_its_nms_distance(tiny_detector, rng):
         assert len(d(image)) == 1  # every pelvis within 1 km of the best one
     finally:
         d.cfg = old
+
+
+def test_clipped_box_is_the_tight_box_of_the_points_clipped_to_the_image():
+    points = np.array([[30.0, -5.0], [700.0, 40.0], [12.0, 300.0], [50.0, 90.0]])  # (N, 2) pixels
+    assert clipped_box(points, (480, 640)).tolist() == [12.0, 0.0, 640.0, 300.0]  # x clipped at w, y at 0
+    strided = np.asfortranarray(points[::-1])  # any memory layout of the same points
+    assert clipped_box(strided, (480, 640)).tolist() == [12.0, 0.0, 640.0, 300.0]
