@@ -29,8 +29,14 @@
 # latency on the GPU (benchmarks/latency.py); the training (config/train_gpu_finetune.yaml,
 # `--time-limit`), its log in train.log; the model in parts under 16 MiB (the tool's per-file
 # limit).
+#
+# A lease of minutes buys too little training to move the model (weights/README.md, the eighteenth
+# try: 5.2 minutes, 795 steps, bound by the rendering workers): TRAIN=0 spends it on the
+# measurements alone, LATENCY_PRESETS="tiny small large" on the latency of each preset.
 set -u
 MINUTES=${1:-auto}  # training minutes; auto: what the earlier stages leave of SESSION_S
+TRAIN=${TRAIN:-1}  # 0: no training stage (the checks and measurements only)
+LATENCY_PRESETS=${LATENCY_PRESETS:-tiny}  # presets the latency stage measures, each within 100 s
 SESSION_S=${SESSION_S:-570}  # the whole run's seconds: the device call's timeout_s (580) less 10
 TRAIN_RESERVE_S=165  # after the time limit: 60 s (setup, final save) + 90 s (overrun: write the model) + 15 s
 DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU
@@ -79,7 +85,9 @@ stage cuda-tests timeout 90 python3 -m pytest -q -p no:cacheprovider test/test_d
 stage render timeout 45 python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
 stage loading timeout 75 python3 benchmarks/data_loading.py --config config/train_gpu_finetune.yaml --device "$DEVICE" \
     --workers 0 "$WORKERS" --batch-size 32 --warmup 1 --batches 5 --best-to "$BEST_WORKERS"
-stage latency timeout 100 python3 benchmarks/latency.py --preset tiny --people 5 --device "$DEVICE"
+for preset in $LATENCY_PRESETS; do
+    stage "latency-$preset" timeout 100 python3 benchmarks/latency.py --preset "$preset" --people 5 --device "$DEVICE"
+done
 left_s() { echo $((SESSION_S - SECONDS - TRAIN_RESERVE_S)); }  # seconds the training may still plan for
 train_with() {  # train_with WORKERS: one training run (appends to train.log); its exit status
     local minutes=$MINUTES limit_s
@@ -115,7 +123,7 @@ train() {  # its own log (train.log); the report gets the last lines
     tail -c 1500 "$OUT/train.log"
     return $status
 }
-stage train train
+[ "$TRAIN" = 0 ] || stage train train
 if [ -f "$RUN/model.safetensors" ]; then
     split -b 15M "$RUN/model.safetensors" "$OUT/model.safetensors.part-"
     cp "$RUN/model.json" "$OUT/model.json"
