@@ -54,7 +54,7 @@ def test_every_term_is_zero_at_a_perfect_prediction():
     batch, pred, gt = _perfect()
     crit = L.Criterion(L.LossWeights(), L.LossConfig())
     total, terms = crit(batch, pred, gt)
-    assert set(terms) == {"score", "loc", "depth", "pose", "shape", "vertices", "joints", "reproj",
+    assert set(terms) == {"score", "loc", "depth", "pose", "root", "shape", "vertices", "joints", "reproj",
                           "pose2d", "angle2d", "track", "fov"}
     for name, value in terms.items():
         assert float(value) == pytest.approx(0.0, abs=1e-5), name
@@ -219,6 +219,26 @@ def test_joint_and_pose_terms_are_l1_and_follow_their_own_flags():
     gt["sup_shape"][:] = False  # pose has its own flag
     expected = float((2 * gt["rot6d"].abs().sum(-1) / 9).mean())
     assert float(L.loss_pose(pred, gt)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_root_term_reads_the_root_bone_alone():
+    """A body turned by 90 degrees about its vertical axis, every other bone right: the root term
+    is |R_z(90) - I| averaged over 9 entries = (1 + 1 + 1 + 1) / 9 (two cosines 0 against 1, two
+    sines +-1 against 0); the pose term sees it in 1 bone of J. Bones other than the root: 0."""
+    _, pred, gt = _perfect()
+    identity6d = torch.tensor([1.0, 0, 0, 0, 1, 0])  # the columns (1, 0, 0) and (0, 1, 0)
+    turned6d = torch.tensor([0.0, 1, 0, -1, 0, 0])  # columns of R_z(90): (0, 1, 0) and (-1, 0, 0)
+    gt["rot6d"] = identity6d.expand(P, J, 6).clone()
+    pred["rot6d"] = gt["rot6d"].clone()
+    pred["rot6d"][:, L.ROOT_BONE] = turned6d
+    assert float(L.loss_root(pred, gt)) == pytest.approx(4 / 9, rel=1e-5)
+    assert float(L.loss_pose(pred, gt)) == pytest.approx(4 / 9 / J, rel=1e-5)
+    pred["rot6d"] = gt["rot6d"].clone()
+    pred["rot6d"][:, J - 1] = turned6d  # a limb bone turned instead: the root term does not see it
+    assert float(L.loss_root(pred, gt)) == pytest.approx(0.0, abs=1e-7)
+    gt["sup_pose"][:] = False  # it follows the pose flag
+    pred["rot6d"][:, L.ROOT_BONE] = turned6d
+    assert float(L.loss_root(pred, gt)) == 0.0
 
 
 def test_depth_target_uses_the_vertical_focal():

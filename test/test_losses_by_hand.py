@@ -13,8 +13,8 @@ from mhr2_ros.training.sample import SUPERVISION
 from test_losses import B, P, J, _perfect
 
 # term -> the per-person / per-image flag that switches it (docstring of losses.py)
-TERM_FLAG = {"score": "score", "loc": "loc", "depth": "depth", "pose": "pose", "shape": "shape",
-             "vertices": "mesh", "joints": "mesh", "reproj": "reproj", "pose2d": "reproj", "angle2d": "reproj",
+TERM_FLAG = {"score": "score", "loc": "loc", "depth": "depth", "pose": "pose", "root": "pose",
+             "shape": "shape", "vertices": "mesh", "joints": "mesh", "reproj": "reproj", "pose2d": "reproj", "angle2d": "reproj",
              "track": "track", "fov": "fov"}  # fmt: skip
 
 

@@ -37,6 +37,7 @@ ANGLE_MIN_DISTANCE = 0.10  # m: eq. 2 ignores points this close to the camera ce
 POSE2D_MIN_DIAGONAL_PX = 8.0  # pose2d: a smaller keypoint box (a person cut to a few joints) counts as this
 PROPOSAL_FOCAL_ALPHA = 0.25  # focal loss of the dense proposals: RetinaNet's alpha and gamma
 PROPOSAL_FOCAL_GAMMA = 2.0
+ROOT_BONE = 0  # rot6d row of the rig's root (the pelvis: the body's facing), as model.mhr2.root_to_camera
 
 
 @dataclass
@@ -47,6 +48,7 @@ class LossWeights:
     loc: float = 5.0  # L1 on the 2D pelvis, in units of the image's largest side
     depth: float = 1.0  # L1 on nearness (log inverse depth, focal-normalised)
     pose: float = 1.0  # L1 on rotation matrices from 6D
+    root: float = 0.0  # L1 on the root's rotation matrix alone (not in the paper: off; the pose term gives it 1/163)
     shape: float = 1.0  # L1 on the 6 phenotypes in [0, 1]
     vertices: float = 1.0  # L1 on pelvis-centred vertices, meters
     joints: float = 1.0  # L1 on pelvis-centred 3D joints, meters
@@ -99,6 +101,14 @@ def loss_depth(pred, gt, ref_focal: float) -> torch.Tensor:
 def loss_pose(pred, gt) -> torch.Tensor:
     """L1 between rotation matrices: 6D vectors are not unique, matrices are."""
     diff = rotation_6d_to_matrix(pred["rot6d"]) - rotation_6d_to_matrix(gt["rot6d"])
+    return _masked_mean(diff.abs(), gt["sup_pose"])
+
+
+def loss_root(pred, gt) -> torch.Tensor:
+    """L1 between the root bones' rotation matrices (camera frame): which way the body faces.
+    The pose term averages over every bone of the rig, so the root, which turns the whole body
+    (its 2D box, its facing), weighs 1/163 of it."""
+    diff = rotation_6d_to_matrix(pred["rot6d"][:, ROOT_BONE]) - rotation_6d_to_matrix(gt["rot6d"][:, ROOT_BONE])
     return _masked_mean(diff.abs(), gt["sup_pose"])
 
 
@@ -250,6 +260,7 @@ class Criterion(torch.nn.Module):
             "loc": loss_loc(pred, gt),
             "depth": loss_depth(pred, gt, c.ref_focal),
             "pose": loss_pose(pred, gt),
+            "root": loss_root(pred, gt),
             "shape": loss_shape(pred, gt),
             "vertices": loss_vertices(pred, gt) if "vertices" in gt else None,
             "joints": loss_joints(pred, gt),
