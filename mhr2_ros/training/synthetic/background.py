@@ -10,6 +10,7 @@ aliasing into moire.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -59,16 +60,23 @@ def srgb_to_linear(c):
     return c**2.2
 
 
+NOISE_SCALES = ((2.0, 0.15), (6.0, 0.35), (20.0, 0.5))  # (Gaussian sigma in texels, weight) of the noise's octaves
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_filter(size: int) -> np.ndarray:
+    """(size, size // 2 + 1) the octaves' Gaussian low-passes summed, on rfft2's half spectrum:
+    filtering is linear, so one product and one inverse FFT give the weighted sum of the octaves."""
+    r2 = np.fft.fftfreq(size)[:, None] ** 2 + np.fft.rfftfreq(size)[None, :] ** 2
+    return sum(weight * np.exp(-2 * (math.pi * sigma) ** 2 * r2) for sigma, weight in NOISE_SCALES)
+
+
 def _tileable_noise(rng: np.random.Generator, size: int) -> np.ndarray:
     """(size, size) smooth periodic noise in [0, 1]: white noise low-passed by FFT at
-    several scales (periodic, so it tiles without seams)."""
+    several scales (periodic, so it tiles without seams). Real-input FFTs with one summed
+    filter: 4x faster than a complex FFT per octave, the same float32 texels."""
     white = rng.standard_normal((size, size))
-    freq = np.fft.fftfreq(size)
-    r2 = freq[:, None] ** 2 + freq[None, :] ** 2
-    spectrum = np.fft.fft2(white)
-    out = np.zeros((size, size))
-    for sigma, weight in ((2.0, 0.15), (6.0, 0.35), (20.0, 0.5)):
-        out += weight * np.real(np.fft.ifft2(spectrum * np.exp(-2 * (math.pi * sigma) ** 2 * r2)))
+    out = np.fft.irfft2(np.fft.rfft2(white) * _noise_filter(size), s=(size, size))
     out = (out - out.min()) / max(out.max() - out.min(), 1e-9)
     return out.astype(np.float32)
 
