@@ -222,7 +222,7 @@ def test_joint_and_pose_terms_are_l1_and_follow_their_own_flags():
 
 
 def test_root_term_reads_the_root_bone_alone():
-    """A body turned by 90 degrees about its vertical axis, every other bone right: the root term
+    """A root turned by 90 degrees about its z axis, every other bone right: the root term
     is |R_z(90) - I| averaged over 9 entries = (1 + 1 + 1 + 1) / 9 (two cosines 0 against 1, two
     sines +-1 against 0); the pose term sees it in 1 bone of J. Bones other than the root: 0."""
     _, pred, gt = _perfect()

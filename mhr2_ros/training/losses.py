@@ -98,18 +98,21 @@ def loss_depth(pred, gt, ref_focal: float) -> torch.Tensor:
     return _masked_mean((pred["nearness"] - target).abs(), gt["sup_depth"])
 
 
+def _rotation_l1(pred6d: torch.Tensor, gt6d: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """L1 between rotation matrices (P, ..., 3, 3) from 6D: 6D vectors are not unique, matrices are."""
+    return _masked_mean((rotation_6d_to_matrix(pred6d) - rotation_6d_to_matrix(gt6d)).abs(), mask)
+
+
 def loss_pose(pred, gt) -> torch.Tensor:
-    """L1 between rotation matrices: 6D vectors are not unique, matrices are."""
-    diff = rotation_6d_to_matrix(pred["rot6d"]) - rotation_6d_to_matrix(gt["rot6d"])
-    return _masked_mean(diff.abs(), gt["sup_pose"])
+    """L1 between every bone's rotation matrix."""
+    return _rotation_l1(pred["rot6d"], gt["rot6d"], gt["sup_pose"])
 
 
 def loss_root(pred, gt) -> torch.Tensor:
     """L1 between the root bones' rotation matrices (camera frame): which way the body faces.
     The pose term averages over every bone of the rig, so the root, which turns the whole body
     (its 2D box, its facing), weighs 1/163 of it."""
-    diff = rotation_6d_to_matrix(pred["rot6d"][:, ROOT_BONE]) - rotation_6d_to_matrix(gt["rot6d"][:, ROOT_BONE])
-    return _masked_mean(diff.abs(), gt["sup_pose"])
+    return _rotation_l1(pred["rot6d"][:, ROOT_BONE], gt["rot6d"][:, ROOT_BONE], gt["sup_pose"])
 
 
 def loss_shape(pred, gt) -> torch.Tensor:

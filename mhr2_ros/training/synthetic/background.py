@@ -23,6 +23,7 @@ from mhr2_ros.training.synthetic.camera import Camera
 FLOOR_KINDS = ("checker", "tiles", "noise", "planks")
 WALL_KINDS = ("bricks", "stripes", "noise", "plain")
 TEXTURE_SIZE = 256  # texels per side of the tileable noise textures
+NOISE_SCALES = ((2.0, 0.15), (6.0, 0.35), (20.0, 0.5))  # (Gaussian sigma in texels, weight) of the noise's octaves
 TABLE_SIZE = 64  # per-tile brightness table, indexed by tile coordinates modulo its size
 
 
@@ -58,9 +59,6 @@ class BackgroundSpec:
 
 def srgb_to_linear(c):
     return c**2.2
-
-
-NOISE_SCALES = ((2.0, 0.15), (6.0, 0.35), (20.0, 0.5))  # (Gaussian sigma in texels, weight) of the noise's octaves
 
 
 @functools.lru_cache(maxsize=4)
