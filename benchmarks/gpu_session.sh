@@ -7,6 +7,8 @@
 # There:        device run, carry [".gpukit"], timeout_s 580:
 #                   bash benchmarks/gpu_session.sh        (training: what the other stages leave of
 #                                                          SESSION_S, default 570 s; or give MINUTES)
+#                   CONFIG=config/train_gpu_root.yaml MEASURE_DATA=0 bash benchmarks/gpu_session.sh
+#                                                         (another recipe; no render and loading stages)
 # Back here:    cat $FILES/model.safetensors.part-* > runs/gpu/model.safetensors
 #               cp $FILES/model.json runs/gpu/
 # Judge it:     T="--image-seed 500 --clip-seed 600 --clips 10"   (the tuning set)
@@ -36,6 +38,8 @@
 set -u
 MINUTES=${1:-auto}  # training minutes; auto: what the earlier stages leave of SESSION_S
 TRAIN=${TRAIN:-1}  # 0: no training stage (the checks and measurements only)
+CONFIG=${CONFIG:-config/train_gpu_finetune.yaml}  # the training stage's recipe (config/train_gpu_root.yaml: the twentieth try)
+MEASURE_DATA=${MEASURE_DATA:-1}  # 0: no render and loading stages (WORKERS data workers), their time to the training
 LATENCY_PRESETS=${LATENCY_PRESETS:-tiny}  # presets the latency stage measures, each within 100 s taken from the training's time (use more with TRAIN=0)
 SESSION_S=${SESSION_S:-570}  # the whole run's seconds: the device call's timeout_s (580) less 10
 TRAIN_RESERVE_S=165  # after the time limit: 60 s (setup, final save) + 90 s (overrun: write the model) + 15 s
@@ -82,8 +86,8 @@ stage kit install_kit
 stage facts facts
 stage cuda-tests timeout 90 python3 -m pytest -q -p no:cacheprovider test/test_devices.py test/test_tracking_device.py \
     test/test_mixed_precision.py "test/test_synthetic.py::test_cuda_renders_like_the_cpu"
-stage render timeout 45 python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
-stage loading timeout 75 python3 benchmarks/data_loading.py --config config/train_gpu_finetune.yaml --device "$DEVICE" \
+[ "$MEASURE_DATA" = 0 ] || stage render timeout 45 python3 benchmarks/synth.py --people 1 5 --sizes 384x288 --warmup 2 --iters 6
+[ "$MEASURE_DATA" = 0 ] || stage loading timeout 75 python3 benchmarks/data_loading.py --config "$CONFIG" --device "$DEVICE" \
     --workers 0 "$WORKERS" --batch-size 32 --warmup 1 --batches 5 --best-to "$BEST_WORKERS"
 for preset in $LATENCY_PRESETS; do
     stage "latency-$preset" timeout 100 python3 benchmarks/latency.py --preset "$preset" --people 5 --device "$DEVICE"
@@ -94,7 +98,7 @@ train_with() {  # train_with WORKERS: one training run (appends to train.log); i
     [ "$minutes" = auto ] && minutes=$(python3 -c "print(round(max(1.0, $(left_s) / 60), 2))")
     echo "data workers: $1; training minutes: $minutes (started at $SECONDS s of the run)"
     limit_s=$(python3 -c "print(int(float('$minutes') * 60 + 60))")  # the setup and the final save
-    TQDM_MININTERVAL=15 timeout "$limit_s" python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml \
+    TQDM_MININTERVAL=15 timeout "$limit_s" python3 -m mhr2_ros.cli.train --config "$CONFIG" \
         --time-limit "$minutes" --output "$RUN" --device "$DEVICE" --data-workers "$1" >>"$OUT/train.log" 2>&1
 }
 train() {  # its own log (train.log); the report gets the last lines
@@ -117,7 +121,7 @@ train() {  # its own log (train.log); the report gets the last lines
         local step
         step=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "$RUN/last.json")
         echo "training stopped at step $step without a model: writing that step's weights" >>"$OUT/train.log"
-        timeout 90 python3 -m mhr2_ros.cli.train --config config/train_gpu_finetune.yaml --resume "$RUN" \
+        timeout 90 python3 -m mhr2_ros.cli.train --config "$CONFIG" --resume "$RUN" \
             --steps "$step" --device "$DEVICE" --data-workers 0 >>"$OUT/train.log" 2>&1
     fi
     tail -c 1500 "$OUT/train.log"

@@ -35,7 +35,7 @@ def test_the_stages_leave_the_training_a_minute_within_the_device_call():
     reserve_s = int(re.search(r"^TRAIN_RESERVE_S=(\d+)", text, re.M).group(1))
     call_s = int(re.search(r"timeout_s (\d+)", text).group(1))
     before_training = text.split("\ntrain() {")[0]
-    stage_limits = [int(s) for s in re.findall(r"^ *stage \S+ timeout (\d+) ", before_training, re.M)]
+    stage_limits = [int(s) for s in re.findall(r"^[^#\n]*\bstage \S+ timeout (\d+) ", before_training, re.M)]
     assert len(stage_limits) == 4  # cuda-tests, render, loading, latency (once per preset)
     presets = re.search(r'LATENCY_PRESETS=\$\{LATENCY_PRESETS:-([^}]*)\}', text).group(1).split()
     stage_limits[-1] *= len(presets)  # the default's presets; more of them take from the training

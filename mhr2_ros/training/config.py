@@ -52,6 +52,10 @@ class TrainConfig:
     batch_size: int = 8  # images per step and per GPU
     data_workers: int = 0  # processes loading samples a few batches ahead, per GPU (synthetic scenes render on
     # their CPU cores, clips are read there); 0: the training process loads them, rendering on the training device
+    data_reuse: int = 1  # steps per loaded batch (1: every batch fresh). K > 1: each fresh batch is followed by
+    # K - 1 steps on batches drawn at random from the last `replay_batches`, for a GPU faster than the rendering
+    # workers (training/replay.py); each scene is then seen about K times
+    replay_batches: int = 32  # fresh batches kept for data_reuse > 1, on the training device
     lr: float = 1e-4  # Adam learning rate (paper: Adam)
     encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
     trainable: List[str] = field(default_factory=list)  # parameter-name prefixes to train, e.g. [camera_head]
@@ -84,6 +88,9 @@ class TrainConfig:
         if self.data_workers < 0:
             raise ConfigError(f"data_workers must be >= 0 (0: load data in the training process), "
                               f"got {self.data_workers}")  # fmt: skip
+        if self.data_reuse < 1 or self.replay_batches < 1:
+            raise ConfigError(f"data_reuse (steps per loaded batch, 1: no replay) and replay_batches must be >= 1, "
+                              f"got {self.data_reuse} and {self.replay_batches}")  # fmt: skip
         if self.device not in TRAIN_DEVICES:
             raise ConfigError(f"device {self.device!r}: expected one of {', '.join(TRAIN_DEVICES)} "
                               "(torchrun gives each rank its GPU)")  # fmt: skip

@@ -36,6 +36,7 @@ from mhr2_ros.geometry import IDENTITY_6D
 from mhr2_ros.inference.preprocess import to_tensor
 from mhr2_ros.training.coco import coco_sample, read_coco_keypoints
 from mhr2_ros.training.loader import PickledSources, SourcesFromConfig, WorkerPool
+from mhr2_ros.training.replay import ReplayStream
 from mhr2_ros.training.sample import Sample, crop_resize
 
 log = logging.getLogger(__name__)
@@ -312,14 +313,18 @@ class BatchStream:
         self.close()
 
 
-def make_stream(cfg, model_cfg: ModelConfig, body, device: torch.device, seed: int) -> BatchStream:
+def make_stream(cfg, model_cfg: ModelConfig, body, device: torch.device, seed: int):
     """The BatchStream of a TrainConfig: its sources (synthetic ones rendering on `device`
     with `body`) and `cfg.data_workers` workers, which get the clip and COCO sources as built
-    here and build their own synthetic ones from `cfg.data`."""
+    here and build their own synthetic ones from `cfg.data`; wrapped in a ReplayStream when
+    `cfg.data_reuse` > 1."""
     sources = build_sources(cfg, body, device)
     built = [None if d.kind == "synthetic" else spec.source for d, spec in zip(cfg.data, sources)]
     recipe = SourcesFromConfig(list(cfg.data), model_cfg.rig, built)
-    return BatchStream(sources, model_cfg, cfg.batch_size, seed, device, cfg.data_workers, recipe)
+    stream = BatchStream(sources, model_cfg, cfg.batch_size, seed, device, cfg.data_workers, recipe)
+    if cfg.data_reuse > 1:
+        return ReplayStream(stream, cfg.data_reuse, cfg.replay_batches, seed)
+    return stream
 
 
 def build_sources(cfg, body=None, device=None) -> List[SourceSpec]:

@@ -139,7 +139,7 @@ class Run:
     criterion: Criterion
     optimizer: torch.optim.Optimizer
     scheduler: object
-    stream: BatchStream
+    stream: BatchStream  # a ReplayStream around one when data_reuse > 1: the same interface
     device: torch.device
     rank: int
     step: int = 0

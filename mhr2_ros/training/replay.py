@@ -1,0 +1,82 @@
+"""Batch replay for training runs whose data stream is slower than the GPU (`data_reuse`).
+
+Synthetic scenes are rendered on CPU cores. On a lent H200 fourteen rendering workers give
+about 2.6 batches of 32 scenes a second while the network's step takes a fraction of that
+time (weights/README.md, the eighteenth try): the GPU waits most of the run. `ReplayStream`
+trains `reuse` steps per rendered batch: the fresh batch once, then `reuse - 1` batches drawn
+at random from the last `capacity` fresh ones, so each scene is seen about `reuse` times, in
+different company, over a window of recent batches (an experience-replay buffer, as in
+reinforcement learning, here for a render-bound supervised stream).
+
+The order is fixed by the seed: with a given stream the same steps see the same batches,
+whatever the speed of the machine. The buffer itself is not saved with the run's state (it
+holds up to `capacity` batches of images on the training device): a resumed run refills it
+from the wrapped stream, so its replayed batches differ from an uninterrupted run's, while
+the fresh ones follow the saved stream as before.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Dict
+
+import numpy as np
+
+REPLAY_SEED_OFFSET = 7919  # the replay draws its own RNG: seed + this, apart from the stream's
+
+
+class ReplayStream:
+    """Wraps a BatchStream: `next()` returns a fresh batch every `reuse` steps and a buffered
+    one otherwise. `capacity` fresh batches are kept (on the device the stream puts them)."""
+
+    def __init__(self, stream, reuse: int, capacity: int, seed: int) -> None:
+        if reuse < 1:
+            raise ValueError(f"reuse must be >= 1 (1: every batch is fresh), got {reuse}")
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1 batch, got {capacity}")
+        self.stream, self.reuse, self.capacity = stream, reuse, capacity
+        self._buffer: deque = deque(maxlen=capacity)  # the last fresh batches, newest last
+        self._served = 0  # batches returned so far: every reuse-th one (from 0) is fresh
+        self._replay_rng = np.random.default_rng(seed + REPLAY_SEED_OFFSET)
+        self.fresh = 0  # fresh batches returned (for logs and tests)
+
+    def next(self) -> Dict:
+        if self._served % self.reuse == 0 or not self._buffer:
+            batch = self.stream.next()
+            self._buffer.append(batch)
+            self.fresh += 1
+        else:
+            batch = self._buffer[int(self._replay_rng.integers(len(self._buffer)))]
+        self._served += 1
+        return batch
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.stream.rng
+
+    @rng.setter
+    def rng(self, rng: np.random.Generator) -> None:
+        self.stream.rng = rng
+
+    def state_dict(self) -> Dict:
+        """The wrapped stream's state, plus where the replay stands (its buffer is not kept)."""
+        return {**self.stream.state_dict(), "replay": {"served": self._served,
+                                                       "rng": self._replay_rng.bit_generator.state}}  # fmt: skip
+
+    def load_state_dict(self, state: Dict) -> None:
+        self.stream.load_state_dict(state)
+        self._buffer.clear()
+        replay = state.get("replay")  # absent: the state of a run saved without replay
+        if replay is not None:
+            self._served = int(replay["served"])
+            self._replay_rng.bit_generator.state = replay["rng"]
+
+    def close(self) -> None:
+        self._buffer.clear()
+        self.stream.close()
+
+    def __enter__(self) -> "ReplayStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
