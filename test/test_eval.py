@@ -47,7 +47,8 @@ def test_ground_truth_scores_perfectly(truths):
     assert s["f1"] == s["f1_box"] == s["f1_joints"] == 1.0 and s["gt_people"] == n and s["detections"] == n
     assert s["match_iou"] == 0.1
     for key in ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "ta_pve", "pair_pa_mpjpe", "mrpe", "fov_error",
-                "orientation_error", "calibrated_depth_sigma_ratio", "calibrated_pixel_sigma"):
+                "orientation_error", "heading_error", "turned_away", "calibrated_depth_sigma_ratio",
+                "calibrated_pixel_sigma"):
         assert s[key] == pytest.approx(0.0, abs=1e-3), key
     assert s["covariance_along_coverage"] == s["covariance_across_coverage"] == 1.0
 
@@ -90,7 +91,8 @@ def test_orientation_error_and_the_covariance_check_by_hand(truths):
             h.position, h.orientation = h.position * 1.2, h.orientation @ turn
         ev.add(pred, t)
     s = ev.summary()
-    assert s["orientation_error"] == pytest.approx(30.0, abs=1e-3)
+    assert s["orientation_error"] == pytest.approx(30.0, abs=1e-3) and s["heading_error"] == pytest.approx(30.0, abs=1e-3)
+    assert s["turned_away"] == 0.0
     assert s["calibrated_depth_sigma_ratio"] == pytest.approx(0.2, abs=1e-5)
     assert s["covariance_along_coverage"] == 0.0 and s["covariance_across_coverage"] == 1.0
     assert s["calibrated_heading_sigma"] == pytest.approx(np.radians(30.0), abs=1e-5)  # a turn about the up axis
@@ -188,9 +190,16 @@ def test_distance_bins_hold_their_lower_edge():
     assert distance_labels() == ["< 3 m", "3-5 m", "5-7 m", "7-9 m", ">= 9 m"]
 
 
-def test_by_distance_recall_mrpe_and_depth_ratio(truths):
-    """Everyone placed 0.5 m too far, the nearest person of the first scene missed: each bin's
-    MRPE is 0.5 m, its depth ratio the median of (z + 0.5) / z, its recall the found share."""
+def _about_up(deg: float) -> np.ndarray:
+    """A turn by `deg` about a body's own up axis (z), applied on the right of its rotation."""
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def test_by_distance_recall_mrpe_depth_ratio_and_heading(truths):
+    """Everyone placed 0.5 m too far and turned 40 deg about their up axis, the nearest person of
+    the first scene missed: each bin's MRPE is 0.5 m, its depth ratio the median of (z + 0.5) / z,
+    its heading error 40 deg, its recall the found share."""
     from mhr2_ros.evaluation.benchmark import distance_bin
 
     ev = Evaluator()
@@ -198,6 +207,7 @@ def test_by_distance_recall_mrpe_and_depth_ratio(truths):
     for pred in preds:
         for h in pred.humans:
             h.depth = h.depth + 0.5
+            h.orientation = h.orientation @ _about_up(40.0)
     missed = truths[0].humans[0]  # the nearest (humans are sorted by depth)
     preds[0].humans = preds[0].humans[1:]
     for pred, t in zip(preds, truths):
@@ -212,6 +222,7 @@ def test_by_distance_recall_mrpe_and_depth_ratio(truths):
         assert row["recall"] == pytest.approx(len(found) / len(zs))
         assert row["mrpe"] == pytest.approx(0.5, abs=1e-5)
         assert row["depth_ratio"] == pytest.approx(np.median([(z + 0.5) / z for z in found]), rel=1e-5)
+        assert row["heading_error"] == pytest.approx(40.0, abs=1e-3)
     assert rows[distance_bin(missed.depth)]["recall"] < 1.0
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from mhr2_ros.evaluation.metrics import (
     BOX_IOU, MATCH_IOU, Detection, abs_pve, box_iou, fov_bias_deg, fov_error_deg, keypoint_box_iou, match_people,
-    mpjpe, mrpe, orientation_error_deg, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
+    heading_error_deg, mpjpe, mrpe, orientation_error_deg, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
 )  # fmt: skip
 
 SQUARE = np.array([[0.0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]])
@@ -218,3 +218,32 @@ def test_orientation_error_by_hand():
     assert orientation_error_deg(quarter, np.eye(3)) == pytest.approx(90.0)
     assert orientation_error_deg(quarter @ quarter, np.eye(3)) == pytest.approx(180.0)  # facing away
     assert orientation_error_deg(quarter, quarter @ quarter) == pytest.approx(90.0)  # relative, either order
+
+
+def _about(axis: int, deg: float) -> np.ndarray:
+    """Rotation by `deg` about coordinate axis 0, 1 or 2."""
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    i, j = [a for a in range(3) if a != axis]
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    return r
+
+
+def test_heading_error_by_hand():
+    """Body axes (REP-103: x chest, y left, z up). A person facing the camera: chest along the
+    camera's -z, up along its -y (y points down in an image), left along +x."""
+    facing = np.column_stack([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # x, y, z columns
+    assert np.allclose(facing @ facing.T, np.eye(3)) and np.isclose(np.linalg.det(facing), 1.0)
+    assert heading_error_deg(facing, facing) == pytest.approx(0.0)
+    turned = facing @ _about(2, 30.0)  # 30 deg about the body's own up axis
+    assert heading_error_deg(turned, facing) == pytest.approx(30.0)
+    assert orientation_error_deg(turned, facing) == pytest.approx(30.0)
+    lean = facing @ _about(0, 20.0)  # sideways, about the chest axis: no heading change
+    assert heading_error_deg(lean, facing) == pytest.approx(0.0, abs=1e-9)
+    assert orientation_error_deg(lean, facing) == pytest.approx(20.0)
+    bow = facing @ _about(1, 40.0)  # forward, about the left axis: the chest dips, still facing the camera
+    assert heading_error_deg(bow, facing) == pytest.approx(0.0, abs=1e-9)
+    assert heading_error_deg(facing @ _about(2, 30.0) @ _about(1, 40.0), facing) == pytest.approx(30.0)
+    assert heading_error_deg(facing @ _about(2, 180.0), facing) == pytest.approx(180.0)  # turned around
+    assert heading_error_deg(facing @ _about(2, -120.0), facing) == pytest.approx(120.0)  # either way round
+    assert heading_error_deg(facing @ _about(1, 90.0), facing) is None  # lying face down: no heading

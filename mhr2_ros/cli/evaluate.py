@@ -46,6 +46,9 @@ ROWS = (
     ("pair_pa_mpjpe", "Pair-PA-MPJPE", "mm", "{:.1f}", None, None),
     ("orientation_error", "pelvis orientation error (mostly heading; MPJPE holds it, PA-MPJPE not)", "deg", "{:.1f}",
      None, None),
+    ("heading_error", "heading error: the turn about the body's up axis alone (which way a person faces)", "deg",
+     "{:.1f}", None, None),
+    ("turned_away", "share of people found whose heading is off by more than 90 deg", "", "{:.3f}", None, None),
     ("head_orientation_error", "head orientation error (head_<id>'s axes: where the face looks)", "deg", "{:.1f}",
      None, None),
     ("part_orientation_error", "body part orientation error, mean of the 15 REP-155 parts", "deg", "{:.1f}", None,
@@ -271,12 +274,15 @@ def format_error_table(metrics: Dict[str, Optional[float]]) -> str:
 
 
 def format_distance_table(by_distance: Dict[str, Dict[str, Optional[float]]]) -> str:
-    """Markdown table: distance bin, counted people, recall, MRPE, median predicted / true depth."""
-    lines = ["| distance | people | recall | MRPE | depth ratio (pred / true, median) |", "|---|---|---|---|---|"]
+    """Markdown table: distance bin, counted people, recall, MRPE, median predicted / true depth,
+    median heading error."""
+    lines = ["| distance | people | recall | MRPE | depth ratio (pred / true, median) | heading error (median) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     for label, row in by_distance.items():
         mrpe = "n/a" if row["mrpe"] is None else f"{row['mrpe']:.3f} m"
         ratio = "n/a" if row["depth_ratio"] is None else f"{row['depth_ratio']:.2f}"
-        lines.append(f"| {label} | {row['gt_people']} | {row['recall']:.3f} | {mrpe} | {ratio} |")
+        heading = "n/a" if row.get("heading_error") is None else f"{row['heading_error']:.1f} deg"
+        lines.append(f"| {label} | {row['gt_people']} | {row['recall']:.3f} | {mrpe} | {ratio} | {heading} |")
     return "\n".join(lines)
 
 

@@ -145,7 +145,8 @@ class Evaluator:
     Units: mesh metrics in mm, MRPE in meters, FOV error in degrees."""
 
     MESH_KEYS = ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "mrpe")
-    ORIENTATION_KEYS = ("orientation_error", "head_orientation_error", "part_orientation_error")
+    ORIENTATION_KEYS = ("orientation_error", "heading_error", "turned_away", "head_orientation_error",
+                        "part_orientation_error")
     # detection counts: name -> (match_people criterion, threshold); "" is the protocol's
     # (its IoU set by match_iou), the others are the stricter counts of the module docstring
     STRICTER = {"box": ("iou", M.BOX_IOU), "joints": ("joints", None)}
@@ -162,9 +163,9 @@ class Evaluator:
         self.frame_sums: List[Dict[str, float]] = []  # per frame, uncertainty.frame_sums (for the bootstrap)
         # per frame, per true positive: (ground-truth id, PA-MPJPE mm, MRPE m), for uncertainty.PersonError
         self.frame_people: List[List[Tuple[str, float, float]]] = []
-        # distance bin -> counted people, found people, and per found person MRPE (m) and
-        # predicted / true pelvis depth
-        self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": []})
+        # distance bin -> counted people, found people, and per found person MRPE (m),
+        # predicted / true pelvis depth and heading error (deg)
+        self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": [], "heading": []})
         self.prior_check = PriorCheck()  # the published pose covariance against these errors (covariance.py)
         self.last_pairs: List[Tuple[int, int]] = []  # the last frame's true positives (detection, person)
 
@@ -210,6 +211,10 @@ class Evaluator:
         self.values["pa_mpjpe"].append(M.pa_mpjpe(p.joints_3d, g.joints_3d))
         self.values["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
         self.values["orientation_error"].append(M.orientation_error_deg(p.orientation, g.orientation))
+        heading = M.heading_error_deg(p.orientation, g.orientation)
+        if heading is not None:
+            self.values["heading_error"].append(heading)
+            self.values["turned_away"].append(float(heading > M.TURNED_AWAY_DEG))
         if p.part_rotations is not None and g.part_rotations is not None:
             parts = [M.orientation_error_deg(a, b) for a, b in zip(p.part_rotations, g.part_rotations)]
             self.values["head_orientation_error"].append(parts[HEAD_PART])
@@ -226,10 +231,14 @@ class Evaluator:
             b = self.bins[distance_bin(float(g.depth))]
             b["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
             b["depth_ratio"].append(float(p.depth) / max(float(g.depth), 1e-6))
+            heading = M.heading_error_deg(p.orientation, g.orientation)
+            if heading is not None:
+                b["heading"].append(heading)
 
     def by_distance(self) -> Dict[str, Dict[str, Optional[float]]]:
         """Per distance bin (nearest first, empty bins left out): counted people, recall
-        (by the protocol's match), MRPE (m) and median predicted / true depth of the found."""
+        (by the protocol's match), MRPE (m), median predicted / true depth and median heading
+        error (deg) of the found."""
         out = {}
         for label in distance_labels():
             b = self.bins.get(label)
@@ -239,6 +248,7 @@ class Evaluator:
                 "gt_people": len(b["found"]), "recall": float(np.mean(b["found"])),
                 "mrpe": float(np.mean(b["mrpe"])) if b["mrpe"] else None,
                 "depth_ratio": float(np.median(b["depth_ratio"])) if b["depth_ratio"] else None,
+                "heading_error": float(np.median(b["heading"])) if b["heading"] else None,
             }  # fmt: skip
         return out
 

@@ -21,6 +21,9 @@ from mhr2_ros.evaluation.benchmark_spec import BOX_IOU, MATCH_IOU  # noqa: F401
 from mhr2_ros.geometry import rotation_angle
 
 MM = 1000.0
+HEADING_FORWARD, HEADING_UP = 0, 2  # columns of a body rotation (REP-103 body axes -> camera): chest, up
+MIN_HEADING_NORM = 0.1  # a chest within 6 deg of the vertical has no heading (sin 5.7 deg = 0.1)
+TURNED_AWAY_DEG = 90.0  # a heading error above this faces the other half of the circle
 
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int = 0) -> float:
@@ -89,6 +92,23 @@ def orientation_error_deg(pred_rotation: np.ndarray, gt_rotation: np.ndarray) ->
     and the true body axes (3, 3) (the geodesic distance). PA-MPJPE aligns it away; MPJPE holds it."""
     relative = np.asarray(pred_rotation, np.float64).T @ np.asarray(gt_rotation, np.float64)
     return float(np.degrees(rotation_angle(relative)))
+
+
+def heading_error_deg(pred_rotation: np.ndarray, gt_rotation: np.ndarray) -> Optional[float]:
+    """Heading error, degrees in [0, 180]: which way the person faces, the turn about the true
+    body's up axis alone. The body x axes (REP-103: out of the chest; rotations (3, 3) body ->
+    camera, columns x forward, y left, z up) are projected onto the plane normal to the true up
+    axis and the angle between them is measured: a lean or a bow counts nothing, a person turned
+    around counts 180. None when the predicted chest points along the true up axis (within
+    MIN_HEADING_NORM: a body lying face down or up has no heading)."""
+    up = np.asarray(gt_rotation, np.float64)[:, HEADING_UP]
+    forward = [np.asarray(r, np.float64)[:, HEADING_FORWARD] for r in (pred_rotation, gt_rotation)]
+    flat = [f - (f @ up) * up for f in forward]
+    norms = [float(np.linalg.norm(f)) for f in flat]
+    if min(norms) < MIN_HEADING_NORM:
+        return None
+    cos = float(flat[0] @ flat[1]) / (norms[0] * norms[1])
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
 
 def fov_error_deg(pred_fov: float, gt_fov: float) -> float:
