@@ -128,6 +128,9 @@ train() {  # its own log (train.log); the report gets the last lines
     return $status
 }
 [ "$TRAIN" = 0 ] || stage train train
+# Without a training stage its time goes to a profile of one training step (the phases' host and GPU ms)
+[ "$TRAIN" != 0 ] || stage train-step timeout 90 python3 benchmarks/train_step.py --config "$CONFIG" --device "$DEVICE" \
+    --batch-size 32 --steps 5 --warmup 3
 if [ -f "$RUN/model.safetensors" ]; then
     split -b 15M "$RUN/model.safetensors" "$OUT/model.safetensors.part-"
     cp "$RUN/model.json" "$OUT/model.json"

@@ -17,6 +17,7 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from torch.profiler import record_function
 
 from mhr2_ros.body import BodyModel
 from mhr2_ros.geometry import depth_from_nearness, intrinsics_from_fov_batch
@@ -24,6 +25,9 @@ from mhr2_ros.training.data import PER_PERSON_KEYS
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
 
+# Named ranges of a training step, for torch.profiler (benchmarks/train_step.py); without a
+# profiler running, a range costs a few microseconds.
+PHASES = {name: f"mhr2.{name}" for name in ("forward", "matching", "body", "losses", "backward", "optimizer")}
 PERSON_FLAGS = ("loc", "depth", "pose", "shape", "mesh", "reproj", "track")
 QUERY_KEYS = ("loc", "nearness", "rot6d", "shape", "track")
 
@@ -109,19 +113,21 @@ def compute_losses(
     `token_supervision` the per-person losses also cover each person's pelvis token."""
     images, targets = batch["images"], batch["targets"]
     K = torch.stack([t["K"] for t in targets]).to(images)  # (B, 3, 3): root frames allocentric / ray use true rays
-    outputs = model(images, token_heads=token_supervision, K=K)
-    if matcher.cfg.mode == "joints3d":
-        targets = _with_target_joints(body, targets)
-    matches = matcher(outputs, targets)
-    pred, gt = gather_matched(outputs, targets, matches)
-    n_matched = len(pred["loc"])
-    if token_supervision:
-        pred, gt = append_pairs(pred, gt, *gather_matched(outputs, targets, token_matches(
-            outputs, targets, images.shape[-2:]), prefix="token_"))  # fmt: skip
+    with record_function(PHASES["forward"]):
+        outputs = model(images, token_heads=token_supervision, K=K)
+    with record_function(PHASES["matching"]):
+        if matcher.cfg.mode == "joints3d":
+            targets = _with_target_joints(body, targets)
+        matches = matcher(outputs, targets)
+        pred, gt = gather_matched(outputs, targets, matches)
+        n_matched = len(pred["loc"])
+        if token_supervision:
+            pred, gt = append_pairs(pred, gt, *gather_matched(outputs, targets, token_matches(
+                outputs, targets, images.shape[-2:]), prefix="token_"))  # fmt: skip
     n = len(pred["loc"])
-    # One body-model call for predictions and targets of the matched people only.
-    bodies = body(torch.cat([pred["rot6d"].float(), gt["rot6d"].float()]),
-                  torch.cat([pred["shape"].float(), gt["shape"].float()]))  # float32 even under bf16 autocast
+    with record_function(PHASES["body"]):  # one body-model call for the matched people's predictions and targets
+        bodies = body(torch.cat([pred["rot6d"].float(), gt["rot6d"].float()]),
+                      torch.cat([pred["shape"].float(), gt["shape"].float()]))  # float32 even under bf16 autocast
     pred["joints"], gt["joints"] = bodies.joints[:n], bodies.joints[n:].detach()
     pred["vertices"], gt["vertices"] = bodies.vertices[:n], bodies.vertices[n:].detach()
     pred["position"] = place_in_camera(pred, gt["K"], criterion.cfg.ref_focal)
@@ -146,7 +152,8 @@ def compute_losses(
     teacher_pred = None
     if teacher is not None:
         teacher_pred = _teacher_outputs(teacher, body, matcher, images, targets, matches)
-    total, terms = criterion(batch_pred, pred, gt, teacher_pred)
+    with record_function(PHASES["losses"]):
+        total, terms = criterion(batch_pred, pred, gt, teacher_pred)
     return total, terms, n_matched
 
 

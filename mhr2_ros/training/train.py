@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from mhr2_ros.body import BodyModel
@@ -30,7 +31,7 @@ from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
 from mhr2_ros.training.schedule import Schedule, TimeBox, set_plan
 from mhr2_ros.training.state import load_state, save_state
-from mhr2_ros.training.step import compute_losses
+from mhr2_ros.training.step import PHASES, compute_losses
 from mhr2_ros.training.stop import GracefulStop, TrainingStopped
 
 log = logging.getLogger(__name__)
@@ -205,10 +206,12 @@ def train_step(run: Run) -> tuple:
         total, terms, matched = compute_losses(run.net, run.body, run.matcher, run.criterion, batch, run.teacher,
                                                cfg.token_supervision)  # fmt: skip
     run.optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
-    run.optimizer.step()
-    run.scheduler.step()
+    with record_function(PHASES["backward"]):
+        total.backward()
+    with record_function(PHASES["optimizer"]):
+        grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+        run.optimizer.step()
+        run.scheduler.step()
     run.step += 1
     return total.detach(), terms, matched, grad_norm
 
