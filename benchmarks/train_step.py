@@ -10,10 +10,12 @@ rendered once before timing (the data stream is benchmarks/data_loading.py's sub
 phases are the named ranges of training/step.py (PHASES): forward, matching (Hungarian
 matching and gathering the matched pairs), body (the Anny body model of the matched people's
 predictions and targets), losses, backward, optimizer (clipping and AdamW). Per phase: the
-host's milliseconds per step (CPU total) and, on CUDA, the milliseconds of the GPU kernels it
-launched; then the wall time of a whole step (synchronised), median of --steps after --warmup,
-outside the profiler. A phase whose host time exceeds its GPU time is bound by Python and
-kernel launches, not by the GPU's arithmetic.
+host's milliseconds per step and, on CUDA, the span of the phase on the GPU's timeline (its
+first kernel to its last, the gaps while the GPU waits for the host included; the backward's
+kernels are launched by autograd's own thread and fall outside the ranges), then the GPU's
+busy milliseconds (every kernel) per step; then the wall time of a whole step (synchronised),
+median of --steps after --warmup, outside the profiler. Where the busy time is far below the
+step's wall time, the step is bound by Python and kernel launches, not by the GPU's arithmetic.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from mhr2_ros.training.config import load_train_config
@@ -66,22 +69,28 @@ def step_times(run, steps: int) -> list:
 
 
 def phase_table(run, steps: int) -> str:
-    """Markdown: per phase, host and GPU milliseconds per step under the profiler."""
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if run.device.type == "cuda" else [])
+    """Markdown: per phase, host milliseconds per step and, on CUDA, the span of its kernels on the
+    GPU's timeline (first to last, idle gaps included), under the profiler; then the GPU's busy
+    time (all kernels) per step."""
+    cuda = run.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         for _ in range(steps):
             train_step(run)
         _sync(run.device)
-    events = {e.key: e for e in prof.key_averages()}
-    lines = ["| phase | host ms / step | GPU ms / step |", "|---|---|---|"]
+    host, span = dict.fromkeys(PHASES.values(), 0.0), dict.fromkeys(PHASES.values(), 0.0)
+    busy = 0.0  # microseconds of kernels, all phases
+    for e in prof.events():
+        if e.name in host:  # a phase's range: on the host, and (CUDA) its mirror on the GPU's timeline
+            (host if e.device_type == DeviceType.CPU else span)[e.name] += e.time_range.elapsed_us()
+        elif e.device_type != DeviceType.CPU:
+            busy += e.time_range.elapsed_us()
+    lines = ["| phase | host ms / step | GPU span ms / step |", "|---|---|---|"]
     for name, key in PHASES.items():
-        e = events.get(key)
-        if e is None:
-            lines.append(f"| {name} | n/a | n/a |")
-            continue
-        host = e.cpu_time_total / US_PER_MS / steps
-        gpu = getattr(e, "device_time_total", getattr(e, "cuda_time_total", 0.0)) / US_PER_MS / steps
-        lines.append(f"| {name} | {host:.1f} | {gpu:.1f} |" if run.device.type == "cuda" else f"| {name} | {host:.1f} | - |")
+        gpu = f"{span[key] / US_PER_MS / steps:.1f}" if cuda else "-"
+        lines.append(f"| {name} | {host[key] / US_PER_MS / steps:.1f} | {gpu} |")
+    if cuda:  # the autograd engine launches the backward's kernels from its own thread: outside every range
+        lines.append(f"| all kernels (GPU busy) | | {busy / US_PER_MS / steps:.1f} |")
     return "\n".join(lines)
 
 

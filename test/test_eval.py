@@ -91,7 +91,8 @@ def test_orientation_error_and_the_covariance_check_by_hand(truths):
             h.position, h.orientation = h.position * 1.2, h.orientation @ turn
         ev.add(pred, t)
     s = ev.summary()
-    assert s["orientation_error"] == pytest.approx(30.0, abs=1e-3) and s["heading_error"] == pytest.approx(30.0, abs=1e-3)
+    assert s["orientation_error"] == pytest.approx(30.0, abs=1e-3)
+    assert s["heading_error"] == pytest.approx(30.0, abs=1e-3)
     assert s["turned_away"] == 0.0
     assert s["calibrated_depth_sigma_ratio"] == pytest.approx(0.2, abs=1e-5)
     assert s["covariance_along_coverage"] == 0.0 and s["covariance_across_coverage"] == 1.0

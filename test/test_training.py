@@ -58,6 +58,38 @@ def small_config(out, **changes) -> TrainConfig:
 
 
 # ----------------------------------------------------------------------------- targets
+def test_gather_matched_orders_rows_by_image_then_pair_whatever_the_people_per_image():
+    """Three images of 2, 0 and 3 people, matched in a shuffled order (the second image has no
+    pairs): row i is image b_i's query q_i and person t_i, images in order, each image's pairs
+    in the order given; per-image values (K, image size, supervision flags) follow the row's image."""
+    rng = np.random.default_rng(1)
+    sizes, n = (2, 0, 3), 4
+    targets = []
+    for b, m in enumerate(sizes):
+        sample = Sample(
+            image=np.zeros((48, 64 + 8 * b, 3), np.uint8), K=np.diag([60.0 + b, 60.0 + b, 1.0]).astype(np.float32),
+            loc=rng.uniform(0, 48, (m, 2)), keypoints_2d=rng.uniform(0, 48, (m, 3, 2)), keypoints_vis=np.ones((m, 3)),
+            position=rng.uniform(1, 5, (m, 3)), rot6d=rng.normal(size=(m, 2, 6)), shape=rng.uniform(0, 1, (m, 6)),
+        )  # fmt: skip
+        target = to_target(sample, num_bones=2, device=torch.device("cpu"))
+        target["sup"] = {**target["sup"], "pose": b != 2}
+        targets.append(target)
+    outputs = {"loc": torch.randn(3, n, 2), "nearness": torch.randn(3, n), "rot6d": torch.randn(3, n, 2, 6),
+               "shape": torch.rand(3, n, 6)}  # fmt: skip
+    matches = [(torch.tensor([3, 1]), torch.tensor([1, 0])), (torch.tensor([], dtype=torch.long),) * 2,
+               (torch.tensor([0, 2, 1]), torch.tensor([2, 0, 1]))]  # fmt: skip
+    pred, gt = gather_matched(outputs, targets, matches)
+    rows = [(0, 3, 1), (0, 1, 0), (2, 0, 2), (2, 2, 0), (2, 1, 1)]  # (image, query, person)
+    for i, (b, q, p) in enumerate(rows):
+        for key in ("loc", "rot6d"):
+            assert torch.equal(pred[key][i], outputs[key][b, q]), (i, key)
+        for key in ("loc", "position", "rot6d", "shape", "keypoints_2d"):
+            assert torch.equal(gt[key][i], targets[b][key][p]), (i, key)
+        assert torch.equal(gt["K"][i], targets[b]["K"]) and torch.equal(gt["image_size"][i], targets[b]["image_size"])
+    assert gt["image_index"].tolist() == [0, 0, 2, 2, 2] and gt["sup_pose"].tolist() == [True, True] + [False] * 3
+    assert "track" not in gt and "track_valid" not in gt  # no image has track targets
+
+
 def test_targets_and_matching_share_the_per_person_keys():
     """to_target builds exactly the per-person keys gather_matched gathers, one row per
     person; per-image tensors (K with 3 people is (3, 3)) are broadcast, not gathered."""
@@ -91,6 +123,8 @@ def test_targets_and_matching_share_the_per_person_keys():
     pred, gt = gather_matched(outputs2, [bare, target], [(queries, people), (queries[:1], people[:1])])
     assert gt["track"].shape == pred["track"].shape == (m + 1, 8)
     assert not gt["track"][:m].any() and gt["sup_track"].tolist() == [False] * m + [True]
+    assert gt["track_valid"].tolist() == [0.0] * m + [1.0]  # the bare image's leftover track_valid is not read
+    assert gt["image_index"].tolist() == [0] * m + [1]
     torch.testing.assert_close(gt["track"][m], target["track"][people[0]], rtol=0, atol=0)
     # a person without a SAM2 mask (has_mask False) keeps its row but is no track target
     masked = to_target(dataclasses.replace(sample, track_valid=np.array([True, False, True])), 2, torch.device("cpu"))

@@ -36,38 +36,46 @@ def gather_matched(
     outputs: Dict[str, torch.Tensor], targets: Sequence[dict], matches: List[Tuple[torch.Tensor, torch.Tensor]],
     prefix: str = "",
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
-    """Per matched pair: predicted query values and target values, concatenated (P, ...).
-    `prefix` "token_": the pairs are (image token, person) of the token heads instead."""
+    """Per matched pair: predicted query values and target values, concatenated (P, ...) in image
+    order, then each image's pair order. `prefix` "token_": the pairs are (image token, person) of
+    the token heads instead. One indexing per key for the whole batch, not one per image: on a
+    GPU each is a kernel launch, and the per-image version's launches left the GPU idle."""
     device = outputs["loc"].device
-    keys = [k for k in QUERY_KEYS if prefix + k in outputs]
-    pred = {k: [] for k in keys}
-    gt: Dict[str, list] = {}
+    counts = torch.tensor([len(ti) for _, ti in matches], dtype=torch.long)  # (B,) pairs per image
+    image_index = torch.repeat_interleave(torch.arange(len(matches)), counts)  # (P,) on the CPU, as before
+    people = torch.tensor([0] + [len(t["loc"]) for t in targets[:-1]], dtype=torch.long).cumsum(0)  # (B,) offsets
+    query = _cat_indices([qi for qi, _ in matches])
+    person = _cat_indices([ti for _, ti in matches]) + torch.repeat_interleave(people[: len(matches)], counts)
+    b, query, person = (x.to(device) for x in (image_index, query, person))
+    pred = {k: outputs[prefix + k][b, query] for k in QUERY_KEYS if prefix + k in outputs}
+    gt = {k: torch.cat([t[k] for t in targets]).to(device)[person] for k in PER_PERSON_KEYS
+          if k not in ("track", "track_valid") and k in targets[0]}  # fmt: skip
     # Images without track targets get zero rows (their sup_track is off), so the rows of
     # a batch mixing both stay aligned with the predictions.
     track_dim = next((t["track"].shape[-1] for t in targets if "track" in t), None)
-    for b, (qi, ti) in enumerate(matches):
-        qi, ti = qi.to(device), ti.to(device)
-        for k in keys:
-            pred[k].append(outputs[prefix + k][b, qi])
-        t = targets[b]
-        per_person = {k: t[k][ti] for k in PER_PERSON_KEYS if k in t}
-        if track_dim is not None and "track" not in t:
-            per_person["track"] = torch.zeros(len(ti), track_dim, device=device)
-            per_person["track_valid"] = torch.zeros(len(ti), device=device)
-        per_person["K"] = t["K"].expand(len(ti), 3, 3)
-        per_person["image_size"] = t["image_size"].expand(len(ti), 2)
-        per_person["image_index"] = torch.full((len(ti),), b, dtype=torch.long)
-        for flag in PERSON_FLAGS:
-            per_person[f"sup_{flag}"] = torch.full((len(ti),), bool(t["sup"].get(flag, False)), device=device)
-        if "track_valid" in per_person:  # a person without a SAM2 mask has no track target
-            per_person["sup_track"] = per_person["sup_track"] & (per_person["track_valid"].to(device) > 0.5)
-        for k, v in per_person.items():
-            gt.setdefault(k, []).append(v.to(device))
-    pred_t = {k: torch.cat(v) for k, v in pred.items()}
-    gt_t = {k: torch.cat(v) for k, v in gt.items()}
-    if "track" not in pred_t or "track" not in gt_t or gt_t["track"].shape[-1] != pred_t["track"].shape[-1]:
-        gt_t.pop("track", None)
-    return pred_t, gt_t
+    if track_dim is not None:
+        for k, shape in (("track", (track_dim,)), ("track_valid", ())):
+            rows = [t[k].to(device) if "track" in t else torch.zeros(len(t["loc"]), *shape, device=device)
+                    for t in targets]  # fmt: skip
+            gt[k] = torch.cat(rows)[person]
+    gt["K"] = torch.stack([t["K"] for t in targets]).to(device)[b]
+    gt["image_size"] = torch.stack([t["image_size"] for t in targets]).to(device)[b]
+    gt["image_index"] = image_index.to(device)
+    flags = torch.tensor([[bool(t["sup"].get(flag, False)) for flag in PERSON_FLAGS] for t in targets]).to(device)
+    for column, flag in enumerate(PERSON_FLAGS):
+        gt[f"sup_{flag}"] = flags[b, column]
+    if "track_valid" in gt:  # a person without a SAM2 mask has no track target
+        gt["sup_track"] = gt["sup_track"] & (gt["track_valid"] > 0.5)
+    if "track" not in pred or "track" not in gt or gt["track"].shape[-1] != pred["track"].shape[-1]:
+        gt.pop("track", None)
+    return pred, gt
+
+
+def _cat_indices(indices: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Index tensors of the images, concatenated on the CPU (int64)."""
+    if not indices:
+        return torch.empty(0, dtype=torch.long)
+    return torch.cat([torch.as_tensor(i, dtype=torch.long).cpu() for i in indices])
 
 
 def token_matches(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], image_hw) -> List[Tuple]:
