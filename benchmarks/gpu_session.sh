@@ -40,7 +40,7 @@ MINUTES=${1:-auto}  # training minutes; auto: what the earlier stages leave of S
 TRAIN=${TRAIN:-1}  # 0: no training stage (the checks and measurements only)
 CONFIG=${CONFIG:-config/train_gpu_finetune.yaml}  # the training stage's recipe (config/train_gpu_root.yaml: the twentieth try)
 MEASURE_DATA=${MEASURE_DATA:-1}  # 0: no render and loading stages (WORKERS data workers), their time to the training
-LATENCY_PRESETS=${LATENCY_PRESETS:-tiny}  # presets the latency stage measures, each within 100 s taken from the training's time (use more with TRAIN=0)
+LATENCY_PRESETS=${LATENCY_PRESETS-tiny}  # presets the latency stage measures, each within 100 s taken from the training's time (use more with TRAIN=0; "" for none)
 SESSION_S=${SESSION_S:-570}  # the whole run's seconds: the device call's timeout_s (580) less 10
 TRAIN_RESERVE_S=165  # after the time limit: 60 s (setup, final save) + 90 s (overrun: write the model) + 15 s
 DEVICE=${DEVICE:-cuda}  # cpu: a rehearsal of this script on a machine without a GPU

@@ -37,7 +37,7 @@ def test_the_stages_leave_the_training_a_minute_within_the_device_call():
     before_training = text.split("\ntrain() {")[0]
     stage_limits = [int(s) for s in re.findall(r"^[^#\n]*\bstage \S+ timeout (\d+) ", before_training, re.M)]
     assert len(stage_limits) == 4  # cuda-tests, render, loading, latency (once per preset)
-    presets = re.search(r'LATENCY_PRESETS=\$\{LATENCY_PRESETS:-([^}]*)\}', text).group(1).split()
+    presets = re.search(r'LATENCY_PRESETS=\$\{LATENCY_PRESETS-([^}]*)\}', text).group(1).split()
     stage_limits[-1] *= len(presets)  # the default's presets; more of them take from the training
     unbounded_s = 30  # the kit's install and the facts, which have no limit of their own (3-5 s rehearsed)
     assert sum(stage_limits) + unbounded_s + 60 + reserve_s <= session_s < call_s

@@ -165,7 +165,8 @@ class Evaluator:
         self.frame_people: List[List[Tuple[str, float, float]]] = []
         # distance bin -> counted people, found people, and per found person MRPE (m),
         # predicted / true pelvis depth and heading error (deg)
-        self.bins: Dict[str, Dict[str, list]] = defaultdict(lambda: {"found": [], "mrpe": [], "depth_ratio": [], "heading": []})
+        self.bins: Dict[str, Dict[str, list]] = defaultdict(
+            lambda: {"found": [], "mrpe": [], "depth_ratio": [], "heading": []})
         self.prior_check = PriorCheck()  # the published pose covariance against these errors (covariance.py)
         self.last_pairs: List[Tuple[int, int]] = []  # the last frame's true positives (detection, person)
 
