@@ -1,9 +1,11 @@
 """Batch replay (`data_reuse`, training/replay.py): which steps get fresh batches, that the
 fresh ones are the plain stream's in its order, that the replayed ones come from the window
-of recent fresh batches, its determinism, its saved state, and a training run with it."""
+of recent fresh batches, its determinism, its saved state, a training run with it, and the
+adaptive mode, which replays only while the workers still load the next batch."""
 
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -74,14 +76,14 @@ def test_a_restored_state_continues_the_fresh_batches_and_the_cycle():
     for _ in range(6):
         first.next()
     state = json.loads(json.dumps(first.state_dict()))  # as saved in last.json
-    assert state["replay"]["served"] == 6
+    assert state["replay"]["replays"] == 2  # steps 4 and 5 replayed: step 6 is fresh
     resumed = ReplayStream(_stream(seed=99), reuse, 4, seed=5)  # seeds overwritten by the state
     resumed.load_state_dict(state)
     again = [_key(resumed.next()) for _ in range(6)]
     assert again[0] == served[6] and again[3] == served[9]  # the fresh ones
     assert resumed.fresh == 2
     mid = ReplayStream(_stream(), reuse, 4, seed=0)
-    mid.next(), mid.next()  # served 2: the next would be a replay
+    mid.next(), mid.next()  # a fresh batch and a replay: the next would be a replay
     mid_state = mid.state_dict()
     mid.load_state_dict(mid_state)
     mid.next()
@@ -119,8 +121,69 @@ def test_a_run_with_replay_trains_saves_where_it_stands_and_resumes_identically(
         train(split, eval_hook=_interrupt)
     train(split, resume=tmp_path / "split")
     infos = [json.loads((tmp_path / d / "last.json").read_text()) for d in ("whole", "split")]
-    assert infos[0]["stream"]["replay"]["served"] == infos[1]["stream"]["replay"]["served"] == 4
+    assert infos[0]["stream"]["replay"]["replays"] == infos[1]["stream"]["replay"]["replays"] == 1
     assert infos[0]["stream"] == infos[1]["stream"]
     final_a, final_b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("whole", "split"))
     assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
     assert np.isfinite([float(v.float().abs().sum()) for v in final_a.values()]).all()
+
+
+class SlowSource:
+    """Samples that take `seconds` to load (a data worker rendering a scene); key i is image i."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.samples = _stream().sources[0].source.samples
+
+    def draw(self, rng):
+        return int(rng.integers(SAMPLES))
+
+    def load(self, key):
+        time.sleep(self.seconds)
+        return self.samples[key]
+
+
+def _slow_stream(seconds: float) -> BatchStream:
+    model_cfg = dataclasses.replace(load_model_config("tiny"), **SMALL_MODEL)
+    return BatchStream([SourceSpec(SlowSource(seconds))], model_cfg, batch_size=2, seed=0, device=CPU, workers=1)
+
+
+def _served(replay: ReplayStream, steps: int, pause_s: float) -> list:
+    """(batch key, whether it was fresh) of `steps` steps that each take `pause_s`."""
+    served = []
+    for _ in range(steps):
+        before = replay.fresh
+        served.append((_key(replay.next()), replay.fresh > before))
+        time.sleep(pause_s)  # the step's own time
+    return served
+
+
+def test_adaptive_replay_fills_the_wait_and_takes_every_fresh_batch_in_order():
+    """Workers that need 0.25 s a batch and steps that take no time: the steps between two
+    fresh batches are replays, at most reuse - 1 in a row; the fresh batches are the stream's,
+    in its order, none skipped. Steps slower than the loading replay nothing."""
+    reuse = 50
+    with _stream() as plain:  # the same seed and plan: the batches the workers load, in order
+        order = [_key(plain.next()) for _ in range(20)]
+    with ReplayStream(_slow_stream(0.125), reuse, 8, seed=0, adaptive=True) as fast:
+        served = _served(fast, 60, pause_s=0.0)
+    fresh = [key for key, was_fresh in served if was_fresh]
+    assert fresh == order[: len(fresh)] and 2 <= len(fresh) < 60
+    assert fast.replayed > 0
+    with ReplayStream(_slow_stream(0.01), reuse, 8, seed=0, adaptive=True) as slow:
+        served = _served(slow, 6, pause_s=0.5)  # far longer than a batch's loading
+    assert [was_fresh for _, was_fresh in served] == [True] * 6 and slow.replayed == 0
+    assert [key for key, _ in served] == order[:6]
+
+
+def test_adaptive_replay_still_caps_the_replays_in_a_row():
+    """Loading that never finishes in time (the batch after the first takes longer than the
+    steps allow): after reuse - 1 replays the stream is waited for, as in fixed replay."""
+    with ReplayStream(_slow_stream(0.2), 3, 4, seed=0, adaptive=True) as replay:
+        flags = [was_fresh for _, was_fresh in _served(replay, 7, pause_s=0.0)]
+    assert flags[0]
+    runs, count = [], 0
+    for was_fresh in flags[1:]:
+        count = 0 if was_fresh else count + 1
+        runs.append(count)
+    assert max(runs) <= 2  # reuse - 1

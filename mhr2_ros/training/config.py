@@ -56,6 +56,10 @@ class TrainConfig:
     # K - 1 steps on batches drawn at random from the last `replay_batches`, for a GPU faster than the rendering
     # workers (training/replay.py); each scene is then seen about K times
     replay_batches: int = 32  # fresh batches kept for data_reuse > 1, on the training device
+    replay_adaptive: bool = False  # data_reuse > 1: replay only while the next fresh batch is still loading (at
+    # most data_reuse - 1 in a row): every rendered scene is used and the GPU does not wait, but which steps replay
+    # depends on the machine's timing, so the run is not reproducible bit for bit. With data_workers 0 (loading
+    # inside the step) it replays data_reuse - 1 times per fresh batch, as without it
     lr: float = 1e-4  # Adam learning rate (paper: Adam)
     encoder_lr_scale: float = 0.1  # learning rate factor of a pretrained encoder
     trainable: List[str] = field(default_factory=list)  # parameter-name prefixes to train, e.g. [camera_head]

@@ -256,6 +256,14 @@ class BatchStream:
         self._fill()  # the workers start on the next batch while this one is gathered
         return self._tensors([self._result(future, source, key) for future, source, key in plan])
 
+    def ready(self) -> bool:
+        """True when `next` would return without waiting: every sample of its batch is loaded.
+        Always False with `workers` 0, which load inside `next`."""
+        if not self.workers:
+            return False
+        self._fill()
+        return all(future.done() for future, _, _ in self._pending[0][1])
+
     def _fill(self) -> None:
         """Plan and submit batches until `_ahead` are in flight: the RNG calls of `workers` 0."""
         while len(self._pending) < self._ahead:
@@ -323,7 +331,7 @@ def make_stream(cfg, model_cfg: ModelConfig, body, device: torch.device, seed: i
     recipe = SourcesFromConfig(list(cfg.data), model_cfg.rig, built)
     stream = BatchStream(sources, model_cfg, cfg.batch_size, seed, device, cfg.data_workers, recipe)
     if cfg.data_reuse > 1:
-        return ReplayStream(stream, cfg.data_reuse, cfg.replay_batches, seed)
+        return ReplayStream(stream, cfg.data_reuse, cfg.replay_batches, seed, cfg.replay_adaptive)
     return stream
 
 
