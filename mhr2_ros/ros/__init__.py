@@ -1,7 +1,7 @@
 """ROS 2 glue: message building (ROS-free) and the rclpy lifecycle node (node.py).
 
 Import-free on purpose: the rosidl-generated `mhr2_ros.msg` module lives beside
-this package on a ROS install, and only node.py may import rclpy.
+this package on a ROS install, and only node.py and its tf_lookups.py import rclpy.
 
 Modules:
 - typestore: rosbags typestores (Humble, Jazzy) with our msg/ and people_msgs registered
@@ -17,4 +17,5 @@ Modules:
 - session: what the node does with an image (decode, detect, track, build), ROS-free
 - offline: rosbag2 in -> rosbag2 out (`mhr2 bag`)
 - node: the lifecycle node `detector_node` (rclpy)
+- tf_lookups: the node's tf2 lookups at an image's stamp: floor, camera pose, IMU gravity (rclpy)
 """

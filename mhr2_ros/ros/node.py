@@ -18,7 +18,8 @@ Parameters are declared from params.SPECS with descriptors and checked in the
 set-parameters callback; messages are built by session.py / outputs.py through
 a GeneratedFactory, the same builders the tests run with rosbags.
 
-This is the only module that imports rclpy and ROS message packages.
+This module and its tf2 lookups (tf_lookups.py) are the only ones that import rclpy and
+ROS message packages.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu
-from tf2_ros import Buffer, TransformBroadcaster, TransformException, TransformListener
+from tf2_ros import Buffer, TransformBroadcaster, TransformListener
 from visualization_msgs.msg import MarkerArray
 
 from mhr2_ros.errors import ConfigError, Mhr2Error
@@ -49,10 +49,8 @@ from mhr2_ros.ros.hri import HriFrame, cleared, publishers_to_close, tracked_nam
 from mhr2_ros.ros.imu_gravity import ImuGravity
 from mhr2_ros.ros.people import PEOPLE
 from mhr2_ros.ros.session import DetectorSession
-from mhr2_ros.ros.tf import camera_pose_from_transform, floor_from_transform
-from mhr2_ros.ros.tf_tree import rotation_translation
+from mhr2_ros.ros.tf_lookups import FrameLookups
 from mhr2_ros.ros.worker import FrameWorker
-from mhr2_ros.tracking import STATIC_CAMERA
 
 NODE_NAME = "detector_node"
 RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
@@ -81,7 +79,7 @@ class DetectorNode(LifecycleNode):
         self._hri_pubs: Dict[str, Any] = {}  # ROS4HRI topic -> publisher, created as bodies appear
         self._subs: List[Any] = []
         self._tf: Optional[TransformBroadcaster] = None
-        self._tf_buffer: Optional[Buffer] = None  # floor_frame / fixed_frame / imu_gravity lookups, while active
+        self._lookups: Optional[FrameLookups] = None  # floor_frame / fixed_frame / imu_gravity, while active
         self._tf_listener: Optional[TransformListener] = None
         self._worker: Optional[FrameWorker] = None
         self._video: Optional[VideoDecoder] = None  # image_transport foxglove / ffmpeg: the stream, in order
@@ -199,9 +197,11 @@ class DetectorNode(LifecycleNode):
             # best effort: it hears reliable publishers too; IMUs publish at hundreds of Hz
             imu_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)
             self._subs.append(self.create_subscription(Imu, "imu", self._imu.add, imu_qos))
+        buffer = None  # no TF listener: a frame set later is looked up from the next activation
         if v["floor_frame"] or v["fixed_frame"] or v["imu_gravity"]:
-            self._tf_buffer = Buffer()
-            self._tf_listener = TransformListener(self._tf_buffer, self)
+            buffer = Buffer()
+            self._tf_listener = TransformListener(buffer, self)
+        self._lookups = FrameLookups(buffer, self.get_logger(), self.session, self._imu)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop()
@@ -233,7 +233,7 @@ class DetectorNode(LifecycleNode):
         self._subs = []
         if self._tf_listener is not None:
             self._tf_listener.unregister()
-            self._tf_listener = self._tf_buffer = None
+        self._tf_listener = self._lookups = None
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
@@ -294,8 +294,10 @@ class DetectorNode(LifecycleNode):
             camera_info = self._camera_info
         v = self.session.values
         depth = self._depths.nearest(header.stamp_ns, v["depth_sync_tolerance"]) if v["use_depth"] else None
-        run = self.session.process(msg, compressed, camera_info, depth, self._floor(header),
-                                   self._camera_pose(header), image, self._imu_gravity(header))
+        lookups = self._lookups  # None: deactivated meanwhile
+        floor, pose, gravity = (lookups.floor(header), lookups.camera_pose(header),
+                                lookups.imu_gravity(header)) if lookups else (None, None, None)  # fmt: skip
+        run = self.session.process(msg, compressed, camera_info, depth, floor, pose, image, gravity)
         self._publish(run)
         now_ns = self.get_clock().now().nanoseconds
         self.stats.frame_done(
@@ -303,53 +305,6 @@ class DetectorNode(LifecycleNode):
             inference=run.result.timings.get("total", 0.0), people=run.people, tracked=run.tracked,
             started=run.started, level_roll=run.result.level_roll_deg,
         )  # fmt: skip
-
-    def _floor(self, header):
-        """The floor plane in the image's frame at its stamp (floor_frame), or None (warned): the
-        people then keep the network's depth."""
-        frame = self.session.values["floor_frame"]
-        transform = self._lookup("floor_frame", header.frame_id, frame, header, "people keep the network's depth")
-        try:
-            return None if transform is None else floor_from_transform(transform)
-        except Mhr2Error as exc:
-            self.get_logger().warning(f"floor_frame {frame!r}: {exc}; people keep the network's depth",
-                                      throttle_duration_sec=5.0)  # fmt: skip
-            return None
-
-    def _camera_pose(self, header):
-        """(4, 4) the camera's pose in fixed_frame at the image's stamp (identity when it is the image's
-        own frame), or None (no fixed_frame; or warned: the tracker keeps the last pose)."""
-        frame = self.session.values["fixed_frame"]
-        if frame and frame == header.frame_id:
-            return STATIC_CAMERA  # a static camera: its own frame is fixed
-        transform = self._lookup("fixed_frame", frame, header.frame_id, header, "the camera is assumed unmoved")
-        return None if transform is None else camera_pose_from_transform(transform)
-
-    def _imu_gravity(self, header):
-        """Gravity in the image's frame from the IMU (imu_gravity), or None (none yet; or warned)."""
-        if not self.session.values["imu_gravity"]:
-            return None
-
-        def rotation(target, source):
-            transform = self._lookup("imu_gravity", target, source, header, "its IMU's gravity is not used")
-            return None if transform is None else rotation_translation(transform)[0]
-
-        return self._imu.gravity(header.frame_id, rotation)
-
-    def _lookup(self, param: str, target: str, source: str, header, consequence: str):
-        """tf2's transform (points of `source` into `target`) at the image's stamp, or None: no frame
-        set, no listener yet (set after activation: it starts at the next one), or failed (warned)."""
-        if not target or not source or self._tf_buffer is None:
-            return None
-        try:
-            return self._tf_buffer.lookup_transform(
-                target, source, Time(nanoseconds=header.stamp_ns),
-                timeout=Duration(seconds=self.session.values["floor_tf_timeout"]),
-            )  # fmt: skip
-        except TransformException as exc:
-            self.get_logger().warning(f"{param} {self.session.values[param]!r}: {exc}; {consequence}",
-                                      throttle_duration_sec=5.0)  # fmt: skip
-            return None
 
     def _publish(self, run) -> None:
         out = run.outputs
