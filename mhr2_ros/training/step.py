@@ -82,7 +82,8 @@ def token_matches(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], ima
     """Token supervision's pairs, one (token indices, target indices) per image: the image
     token whose patch holds each person's pelvis (the positive proposal cell)."""
     cells = _pelvis_cells(outputs["proposal_logits"].shape[1], targets, image_hw)
-    return [(c.cpu(), torch.arange(len(c))) for c in cells]
+    on_cpu = torch.cat(cells).cpu().split([len(c) for c in cells])  # one copy (a GPU sync) for the batch
+    return [(c, torch.arange(len(c))) for c in on_cpu]
 
 
 def append_pairs(pred, gt, extra_pred, extra_gt):
@@ -145,8 +146,8 @@ def compute_losses(
         pred["position_pred_camera"] = place_in_camera(pred, pred["K"], criterion.cfg.ref_focal)
 
     matched = torch.zeros_like(outputs["logits"], dtype=torch.bool)
-    for b, (qi, _) in enumerate(matches):
-        matched[b, qi.to(matched.device)] = True
+    rows = torch.repeat_interleave(torch.arange(len(matches)), torch.tensor([len(qi) for qi, _ in matches]))
+    matched[rows.to(matched.device), _cat_indices([qi for qi, _ in matches]).to(matched.device)] = True
     batch_pred = {
         "logits": outputs["logits"],
         "matched": matched,
@@ -173,22 +174,16 @@ def proposal_targets(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], 
     patches of the images with location supervision."""
     logits = outputs["proposal_logits"]  # (B, P)
     h, w = int(image_hw[0]), int(image_hw[1])
+    device = logits.device
+    sizes = torch.tensor([len(t["loc"]) for t in targets])  # people per image
+    image = torch.repeat_interleave(torch.arange(len(targets)), sizes).to(device)  # (T,) each person's image
+    cell = torch.cat(_pelvis_cells(logits.shape[1], targets, image_hw)).to(device)  # (T,) their patches
     target = torch.zeros_like(logits)
-    pred_loc, gt_loc, batch_index = [], [], []
-    for i, (t, cell) in enumerate(zip(targets, _pelvis_cells(logits.shape[1], targets, image_hw))):
-        loc = t["loc"].to(logits.device, torch.float32)  # (M, 2) px
-        if len(loc) == 0:
-            continue
-        target[i, cell.to(logits.device)] = 1.0
-        if t["sup"].get("loc", False):
-            pred_loc.append(outputs["proposal_loc"][i, cell])
-            gt_loc.append(loc)
-            batch_index.append(torch.full((len(loc),), i, device=logits.device))
-    if pred_loc:
-        pred_t, gt_t = torch.cat(pred_loc), torch.cat(gt_loc)
-    else:
-        pred_t = gt_t = logits.new_zeros(0, 2)
-    scale = torch.full((len(gt_t),), float(max(h, w)), device=logits.device)
+    target[image, cell] = 1.0
+    with_loc = torch.tensor([bool(t["sup"].get("loc", False)) for t in targets]).to(device)[image]  # (T,)
+    pred_t = outputs["proposal_loc"][image[with_loc], cell[with_loc]]  # (Q, 2) px
+    gt_t = torch.cat([t["loc"].to(device, torch.float32) for t in targets])[with_loc]  # (Q, 2) px
+    scale = torch.full((len(gt_t),), float(max(h, w)), device=device)
     return {"proposal_logits": logits, "proposal_target": target, "proposal_loc": (pred_t, gt_t, scale)}
 
 
@@ -198,13 +193,10 @@ def _pelvis_cells(num_tokens: int, targets: Sequence[dict], image_hw) -> List[to
     h, w = int(image_hw[0]), int(image_hw[1])
     hp = round(math.sqrt(num_tokens * h / w))
     wp = num_tokens // hp
-    cells = []
-    for t in targets:
-        loc = t["loc"].float()  # (M, 2) px
-        col = (loc[:, 0] / w * wp).long().clamp(0, wp - 1)
-        row = (loc[:, 1] / h * hp).long().clamp(0, hp - 1)
-        cells.append(row * wp + col)
-    return cells
+    loc = torch.cat([t["loc"].float() for t in targets])  # (T, 2) px, the whole batch's people
+    col = (loc[:, 0] / w * wp).long().clamp(0, wp - 1)
+    row = (loc[:, 1] / h * hp).long().clamp(0, hp - 1)
+    return list((row * wp + col).split([len(t["loc"]) for t in targets]))
 
 
 @torch.no_grad()
