@@ -144,18 +144,19 @@ def test_proposal_targets_mark_the_patch_of_each_pelvis():
     from mhr2_ros.training.step import proposal_targets
 
     # a 64 x 96 input, 16 px patches: a 4 x 6 grid (P = 24)
-    outputs = {"proposal_logits": torch.zeros(2, 24), "proposal_loc": torch.rand(2, 24, 2) * 64}
+    outputs = {"proposal_logits": torch.zeros(4, 24), "proposal_loc": torch.rand(4, 24, 2) * 64}
     targets = [
         {"loc": torch.tensor([[40.0, 20.0], [95.9, 63.9]]), "sup": {"loc": True}},  # cells (1, 2), (3, 5)
         {"loc": torch.zeros(0, 2), "sup": {"loc": True}},
+        {"loc": torch.tensor([[0.0, 0.0]]), "sup": {"loc": False}},  # cell (0, 0): a positive, no location row
+        {"loc": torch.tensor([[17.0, 33.0]]), "sup": {"loc": True}},  # cell (2, 1)
     ]
     out = proposal_targets(outputs, targets, (64, 96))
-    assert out["proposal_target"][0].nonzero().flatten().tolist() == [1 * 6 + 2, 3 * 6 + 5]
-    assert out["proposal_target"][1].sum() == 0
+    assert [row.nonzero().flatten().tolist() for row in out["proposal_target"]] == [[8, 23], [], [0], [13]]
     pred, gt, scale = out["proposal_loc"]
-    torch.testing.assert_close(pred, outputs["proposal_loc"][0, [8, 23]])
-    torch.testing.assert_close(gt, targets[0]["loc"])
-    assert scale.tolist() == [96.0, 96.0]
+    torch.testing.assert_close(pred, torch.cat([outputs["proposal_loc"][0, [8, 23]], outputs["proposal_loc"][3, [13]]]))
+    torch.testing.assert_close(gt, torch.cat([targets[0]["loc"], targets[3]["loc"]]))
+    assert scale.tolist() == [96.0, 96.0, 96.0]
 
 
 def test_reprojection_with_the_predicted_camera_places_and_projects_with_it():
