@@ -191,6 +191,29 @@ def test_distance_bins_hold_their_lower_edge():
     assert distance_labels() == ["< 3 m", "3-5 m", "5-7 m", "7-9 m", ">= 9 m"]
 
 
+def test_people_turned_around_count_as_turned_away_and_their_backs_are_counted(truths):
+    """Every person predicted turned 180 deg about their up axis: heading error 180 and all turned
+    away; the truth shows its back to the camera where it faces more than 120 deg from it, the
+    prediction where the truth faces less than 60 deg from it."""
+    from mhr2_ros.evaluation.metrics import facing_camera_deg
+
+    ev = Evaluator()
+    for t in truths:
+        pred = copy.deepcopy(t)
+        for h in pred.humans:
+            h.orientation = h.orientation @ _about_up(180.0)
+        ev.add(pred, t)
+    s = ev.summary()
+    facing = np.array([facing_camera_deg(h.orientation, h.position) for t in truths for h in t.humans])
+    assert s["heading_error"] == pytest.approx(180.0, abs=1e-3) and s["turned_away"] == 1.0
+    assert 0.0 < s["back_to_camera"] == pytest.approx(np.mean(facing > 120.0))
+    assert s["back_to_camera_pred"] == pytest.approx(np.mean(facing < 60.0))
+    same = Evaluator()
+    for t in truths:
+        same.add(t, t)
+    assert same.summary()["back_to_camera_pred"] == same.summary()["back_to_camera"] == s["back_to_camera"]
+
+
 def _about_up(deg: float) -> np.ndarray:
     """A turn by `deg` about a body's own up axis (z), applied on the right of its rotation."""
     c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))

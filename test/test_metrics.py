@@ -7,7 +7,7 @@ import pytest
 
 from mhr2_ros.evaluation.metrics import (
     BOX_IOU, MATCH_IOU, Detection, abs_pve, box_iou, fov_bias_deg, fov_error_deg, keypoint_box_iou, match_people,
-    heading_error_deg, mpjpe, mrpe, orientation_error_deg, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
+    facing_camera_deg, heading_error_deg, mpjpe, mrpe, orientation_error_deg, pa_mpjpe, pair_pa_mpjpe, procrustes_align, pve, ta_pve,
 )  # fmt: skip
 
 SQUARE = np.array([[0.0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]])
@@ -247,3 +247,16 @@ def test_heading_error_by_hand():
     assert heading_error_deg(facing @ _about(2, 180.0), facing) == pytest.approx(180.0)  # turned around
     assert heading_error_deg(facing @ _about(2, -120.0), facing) == pytest.approx(120.0)  # either way round
     assert heading_error_deg(facing @ _about(1, 90.0), facing) is None  # lying face down: no heading
+
+
+def test_facing_the_camera_by_hand():
+    """0: chest toward the camera, 180: back to it, measured on the ground plane of the body
+    (its up axis: optical -y for a person standing in front of a level camera)."""
+    facing = np.column_stack([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])  # chest toward -z, up -y
+    ahead = np.array([0.0, 0.5, 3.0])  # 3 m in front, pelvis a little below the lens
+    assert facing_camera_deg(facing, ahead) == pytest.approx(0.0, abs=1e-9)
+    assert facing_camera_deg(facing @ _about(2, 180.0), ahead) == pytest.approx(180.0)  # its back
+    assert facing_camera_deg(facing @ _about(2, 90.0), ahead) == pytest.approx(90.0)  # in profile
+    assert facing_camera_deg(facing, np.array([3.0, 0.5, 3.0])) == pytest.approx(45.0)  # off to the side
+    assert facing_camera_deg(facing @ _about(1, 30.0), ahead) == pytest.approx(0.0, abs=1e-9)  # a bow: still toward
+    assert facing_camera_deg(facing, np.array([0.0, 2.0, 0.0])) is None  # the camera straight above the body

@@ -145,8 +145,8 @@ class Evaluator:
     Units: mesh metrics in mm, MRPE in meters, FOV error in degrees."""
 
     MESH_KEYS = ("mpjpe", "pa_mpjpe", "pve", "abs_pve", "mrpe")
-    ORIENTATION_KEYS = ("orientation_error", "heading_error", "turned_away", "head_orientation_error",
-                        "part_orientation_error")
+    ORIENTATION_KEYS = ("orientation_error", "heading_error", "turned_away", "back_to_camera", "back_to_camera_pred",
+                        "head_orientation_error", "part_orientation_error")
     # detection counts: name -> (match_people criterion, threshold); "" is the protocol's
     # (its IoU set by match_iou), the others are the stricter counts of the module docstring
     STRICTER = {"box": ("iou", M.BOX_IOU), "joints": ("joints", None)}
@@ -216,6 +216,10 @@ class Evaluator:
         if heading is not None:
             self.values["heading_error"].append(heading)
             self.values["turned_away"].append(float(heading > M.TURNED_AWAY_DEG))
+        facing = [M.facing_camera_deg(h.orientation, h.position) for h in (g, p)]
+        if None not in facing:  # which way the truth and the prediction face, each from the camera
+            self.values["back_to_camera"].append(float(facing[0] > M.BACK_TO_CAMERA_DEG))
+            self.values["back_to_camera_pred"].append(float(facing[1] > M.BACK_TO_CAMERA_DEG))
         if p.part_rotations is not None and g.part_rotations is not None:
             parts = [M.orientation_error_deg(a, b) for a, b in zip(p.part_rotations, g.part_rotations)]
             self.values["head_orientation_error"].append(parts[HEAD_PART])

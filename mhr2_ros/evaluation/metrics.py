@@ -24,6 +24,7 @@ MM = 1000.0
 HEADING_FORWARD, HEADING_UP = 0, 2  # columns of a body rotation (REP-103 body axes -> camera): chest, up
 MIN_HEADING_NORM = 0.1  # a chest within 6 deg of the vertical has no heading (sin 5.7 deg = 0.1)
 TURNED_AWAY_DEG = 90.0  # a heading error above this faces the other half of the circle
+BACK_TO_CAMERA_DEG = 120.0  # a body facing more than this from the camera shows it its back
 
 
 def mpjpe(pred: np.ndarray, gt: np.ndarray, root: int = 0) -> float:
@@ -109,6 +110,20 @@ def heading_error_deg(pred_rotation: np.ndarray, gt_rotation: np.ndarray) -> Opt
         return None
     cos = float(flat[0] @ flat[1]) / (norms[0] * norms[1])
     return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def facing_camera_deg(rotation: np.ndarray, position: np.ndarray) -> Optional[float]:
+    """How far a body faces from the camera, degrees in [0, 180]: 0 chest toward the camera, 180 its
+    back to it. The chest axis (REP-103 x; rotation (3, 3) body -> camera) and the direction from the
+    pelvis `position` (3,) m to the camera are projected onto the plane normal to the body's own up
+    axis. None when either is (nearly) vertical: a body lying down, or the camera straight above."""
+    R, p = np.asarray(rotation, np.float64), np.asarray(position, np.float64)
+    up = R[:, HEADING_UP]
+    flat = [v - (v @ up) * up for v in (R[:, HEADING_FORWARD], -p / max(float(np.linalg.norm(p)), 1e-9))]
+    norms = [float(np.linalg.norm(v)) for v in flat]
+    if min(norms) < MIN_HEADING_NORM:
+        return None
+    return float(np.degrees(np.arccos(np.clip(float(flat[0] @ flat[1]) / (norms[0] * norms[1]), -1.0, 1.0))))
 
 
 def fov_error_deg(pred_fov: float, gt_fov: float) -> float:
