@@ -14,11 +14,13 @@ def unit(name, stratum="images", **sums):
 
 def test_metrics_from_summed_counts():
     s = np.array([dict(frames=4, tp=8, fp=2, fn=2, pairs=8, pa_mpjpe_sum=640.0, mrpe_sum=4.0, fov_error_sum=10.0,
-                       idtp_2d=6, idfp_2d=2, idfn_2d=4, idtp=3, idfp=5, idfn=7)[k] for k in U.SUM_FIELDS], float)  # fmt: skip
+                       idtp_2d=6, idfp_2d=2, idfn_2d=4, idtp=3, idfp=5, idfn=7, headings=6,
+                       heading_error_sum=240.0)[k] for k in U.SUM_FIELDS], float)  # fmt: skip
     m = {k: float(v) for k, v in U.metrics_from_sums(s).items()}
     assert m["precision"] == pytest.approx(0.8) and m["recall"] == pytest.approx(0.8) and m["f1"] == pytest.approx(0.8)
     assert m["pa_mpjpe"] == pytest.approx(80.0) and m["mrpe"] == pytest.approx(0.5) and m["fov_error"] == 2.5
     assert m["idf1_2d"] == pytest.approx(12 / 18) and m["idf1"] == pytest.approx(6 / 18)
+    assert m["heading_error"] == pytest.approx(40.0)  # over the 6 pairs with a heading, not the 8 pairs
     # nothing matched: no mesh metric, no clips: no IDF1; no predictions: precision 1 (metrics.Detection)
     empty = U.metrics_from_sums(np.array([1.0 if k in ("frames", "fn") else 0.0 for k in U.SUM_FIELDS]))
     assert np.isnan(empty["pa_mpjpe"]) and np.isnan(empty["idf1"]) and float(empty["precision"]) == 1.0
@@ -40,6 +42,11 @@ def test_frames_of_a_clip_form_one_unit_with_its_id_counts():
     total = U.metrics_from_sums(np.sum([u.sums for u in units], axis=0))
     assert float(total["pa_mpjpe"]) == pytest.approx((120 + 90 + 120 + 90 + 90) / 7)
     assert U.Unit.from_json(units[2].to_json()) == units[2]
+    # an evaluation written before the heading sums: read as none, so its heading error is n/a
+    old = U.Unit.from_json({k: v for k, v in units[0].to_json().items() if k not in U.OPTIONAL_SUM_FIELDS})
+    assert np.isnan(U.metrics_from_sums(np.array(old.sums))["heading_error"])
+    c = U.frame_sums(1, 0, 0, [60.0, 80.0], [0.3, 0.5], 2.0, heading=[30.0])  # one pair without a heading
+    assert (c["pairs"], c["headings"], c["heading_error_sum"]) == (2, 1, 30.0)
     with pytest.raises(ValueError, match="without idfn"):
         U.Unit.from_json({k: v for k, v in units[0].to_json().items() if k != "idfn"})
 

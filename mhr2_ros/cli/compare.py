@@ -18,7 +18,8 @@ LABELS = {
     "f1": ("detection F1", "{:+.3f}"), "precision": ("precision", "{:+.3f}"), "recall": ("recall", "{:+.3f}"),
     "pa_mpjpe": ("PA-MPJPE (mm)", "{:+.1f}"), "mrpe": ("MRPE (m)", "{:+.3f}"),
     "fov_error": ("vertical FOV error (deg)", "{:+.2f}"), "idf1_2d": ("IDF1, person boxes", "{:+.3f}"),
-    "idf1": ("IDF1, 3D", "{:+.3f}"), "pa_mpjpe_same": ("PA-MPJPE, same people (mm)", "{:+.1f}"),
+    "idf1": ("IDF1, 3D", "{:+.3f}"), "heading_error": ("heading error (deg)", "{:+.1f}"),
+    "pa_mpjpe_same": ("PA-MPJPE, same people (mm)", "{:+.1f}"),
     "mrpe_same": ("MRPE, same people (m)", "{:+.3f}"),
 }  # fmt: skip
 # --rule without a list: the rule the shipped model's tries were judged by (weights/README.md)

@@ -189,13 +189,15 @@ class Evaluator:
         self.values["fov_bias"].append(M.fov_bias_deg(result.fov_y, truth.fov_y))
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
         first = len(self.values["pa_mpjpe"])  # this frame's pairs start here
+        first_heading = len(self.values["heading_error"])  # ... and their headings (not every pair has one)
         focal, k_predicted = float(result.K[1, 1]), result.K_source == PREDICTED_K
         for p, g in pairs:
             self._person(p, g)
             self.prior_check.add(residual(p.position, g.position, p.orientation, g.orientation, focal, p.depth_source),
                                  k_predicted)  # fmt: skip
         self.frame_sums.append(frame_sums(det.tp, det.fp, det.fn, self.values["pa_mpjpe"][first:],
-                                          self.values["mrpe"][first:], fov_error))  # fmt: skip
+                                          self.values["mrpe"][first:], fov_error,
+                                          self.values["heading_error"][first_heading:]))  # fmt: skip
         ids = [str(g.track_id) if g.track_id is not None else str(c) for (_, g), c in zip(pairs, cols)]
         self.frame_people.append(list(zip(ids, self.values["pa_mpjpe"][first:], self.values["mrpe"][first:])))
         self._add_distances(pairs, truth, ignore, set(cols.tolist()))

@@ -42,14 +42,16 @@ import numpy as np
 
 # the per-unit sums every metric below is computed from (the JSON's "units" records)
 SUM_FIELDS = ("frames", "tp", "fp", "fn", "pairs", "pa_mpjpe_sum", "mrpe_sum", "fov_error_sum",
-              "idtp_2d", "idfp_2d", "idfn_2d", "idtp", "idfp", "idfn")  # fmt: skip
+              "idtp_2d", "idfp_2d", "idfn_2d", "idtp", "idfp", "idfn", "headings", "heading_error_sum")  # fmt: skip
+# fields an evaluation written before them lacks: read as 0, so its metrics from them are n/a
+OPTIONAL_SUM_FIELDS = ("headings", "heading_error_sum")
 # metric -> "max" (higher is better) or "min"
 METRICS = {"f1": "max", "precision": "max", "recall": "max", "pa_mpjpe": "min", "mrpe": "min",
-           "fov_error": "min", "idf1_2d": "max", "idf1": "max"}  # fmt: skip
+           "fov_error": "min", "idf1_2d": "max", "idf1": "max", "heading_error": "min"}  # fmt: skip
 # the smallest difference worth a verdict, in the metric's unit (what the tables print): a
 # smaller one is "same" even when its interval excludes zero (e.g. float noise of a frozen part)
 RESOLUTION = {"f1": 1e-3, "precision": 1e-3, "recall": 1e-3, "pa_mpjpe": 0.1, "mrpe": 1e-3, "fov_error": 0.01,
-              "idf1_2d": 1e-3, "idf1": 1e-3}  # fmt: skip
+              "idf1_2d": 1e-3, "idf1": 1e-3, "heading_error": 0.1}  # fmt: skip
 # row of the comparison -> the PersonError field it averages over the people both runs found
 SAME_PEOPLE = {"pa_mpjpe_same": "pa_mpjpe", "mrpe_same": "mrpe"}
 IMAGES, CLIPS = "images", "clips"  # the strata: independent images (from every image set), whole clips
@@ -75,10 +77,10 @@ class Unit:
 
     @staticmethod
     def from_json(record: Mapping) -> "Unit":
-        missing = [k for k in ("stratum", "name", *SUM_FIELDS) if k not in record]
+        missing = [k for k in ("stratum", "name", *SUM_FIELDS) if k not in record and k not in OPTIONAL_SUM_FIELDS]
         if missing:
             raise ValueError(f"unit record without {', '.join(missing)}")
-        return Unit(str(record["stratum"]), str(record["name"]), tuple(float(record[k]) for k in SUM_FIELDS))
+        return Unit(str(record["stratum"]), str(record["name"]), tuple(float(record.get(k, 0.0)) for k in SUM_FIELDS))
 
 
 @dataclass(frozen=True)
@@ -113,12 +115,15 @@ def unit_key(sequence: str, frame: str, clips) -> Tuple[str, str]:
     return (CLIPS, sequence) if sequence in clips else (IMAGES, f"{sequence}/{frame}")
 
 
-def frame_sums(tp: int, fp: int, fn: int, pa_mpjpe: Sequence[float], mrpe: Sequence[float], fov_error: float) -> Dict:
+def frame_sums(tp: int, fp: int, fn: int, pa_mpjpe: Sequence[float], mrpe: Sequence[float], fov_error: float,
+               heading: Sequence[float] = ()) -> Dict:  # fmt: skip
     """One frame's SUM_FIELDS (tracking fields zero): its protocol counts, the PA-MPJPE (mm)
-    and MRPE (m) of its true-positive pairs, its FOV error (deg)."""
+    and MRPE (m) of its true-positive pairs, its FOV error (deg), and the heading errors (deg) of
+    the pairs that have one (metrics.heading_error_deg)."""
     out = dict.fromkeys(SUM_FIELDS, 0.0)
     out.update(frames=1, tp=tp, fp=fp, fn=fn, pairs=len(pa_mpjpe), pa_mpjpe_sum=float(np.sum(pa_mpjpe)),
-               mrpe_sum=float(np.sum(mrpe)), fov_error_sum=fov_error)  # fmt: skip
+               mrpe_sum=float(np.sum(mrpe)), fov_error_sum=fov_error, headings=len(heading),
+               heading_error_sum=float(np.sum(heading)))  # fmt: skip
     return out
 
 
@@ -152,7 +157,8 @@ def metrics_from_sums(s: np.ndarray) -> Dict[str, np.ndarray]:
     precision, recall = ratio(f["tp"], f["tp"] + f["fp"], 1.0), ratio(f["tp"], f["tp"] + f["fn"], 1.0)
     out = {"precision": precision, "recall": recall, "f1": ratio(2 * precision * recall, precision + recall, 0.0),
            "pa_mpjpe": ratio(f["pa_mpjpe_sum"], f["pairs"]), "mrpe": ratio(f["mrpe_sum"], f["pairs"]),
-           "fov_error": ratio(f["fov_error_sum"], f["frames"])}  # fmt: skip
+           "fov_error": ratio(f["fov_error_sum"], f["frames"]),
+           "heading_error": ratio(f["heading_error_sum"], f["headings"])}  # fmt: skip
     for suffix in ("_2d", ""):
         tp, fp, fn = f["idtp" + suffix], f["idfp" + suffix], f["idfn" + suffix]
         out["idf1" + suffix] = ratio(2 * tp, 2 * tp + fp + fn)
