@@ -110,12 +110,14 @@ def test_make_stream_wraps_only_when_batches_are_reused(tmp_path):
         assert isinstance(replay, ReplayStream) and (replay.reuse, replay.capacity) == (3, 5)
 
 
-def test_a_run_with_replay_trains_saves_where_it_stands_and_resumes_identically(tmp_path):
+def test_a_run_with_replay_trains_saves_where_it_stands_and_resumes_identically(tmp_path, caplog):
     """4 steps of reuse 2 in one go == 2 steps, a crash, a resume, 2 more: with a window of one
     batch and a stop after a whole cycle the replayed batch is the last fresh one either way,
     so the saved cycle position and the stream's state must carry the run exactly."""
     changes = {"data_reuse": 2, "replay_batches": 1}
-    train(small_config(tmp_path / "whole", **changes))
+    with caplog.at_level("INFO", logger="mhr2_ros.training.train"):
+        train(small_config(tmp_path / "whole", **changes))
+    assert "batch replay: 2 fresh batches, 2 replayed" in caplog.text  # the log says what the run reused
     split = small_config(tmp_path / "split", eval_every=2, **changes)
     with pytest.raises(Interrupted):
         train(split, eval_hook=_interrupt)
@@ -186,4 +188,4 @@ def test_adaptive_replay_still_caps_the_replays_in_a_row():
     for was_fresh in flags[1:]:
         count = 0 if was_fresh else count + 1
         runs.append(count)
-    assert max(runs) <= 2  # reuse - 1
+    assert max(runs) == 2  # reuse - 1 replays, then the stream is waited for

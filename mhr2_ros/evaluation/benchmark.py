@@ -189,18 +189,18 @@ class Evaluator:
         self.values["fov_bias"].append(M.fov_bias_deg(result.fov_y, truth.fov_y))
         pairs = [(result.humans[r], truth.humans[c]) for r, c in zip(rows, cols)]
         first = len(self.values["pa_mpjpe"])  # this frame's pairs start here
-        first_heading = len(self.values["heading_error"])  # ... and their headings (not every pair has one)
         focal, k_predicted = float(result.K[1, 1]), result.K_source == PREDICTED_K
+        headings = []  # per pair, its heading error (deg) or None
         for p, g in pairs:
-            self._person(p, g)
+            headings.append(self._person(p, g))
             self.prior_check.add(residual(p.position, g.position, p.orientation, g.orientation, focal, p.depth_source),
                                  k_predicted)  # fmt: skip
         self.frame_sums.append(frame_sums(det.tp, det.fp, det.fn, self.values["pa_mpjpe"][first:],
                                           self.values["mrpe"][first:], fov_error,
-                                          self.values["heading_error"][first_heading:]))  # fmt: skip
+                                          [h for h in headings if h is not None]))  # fmt: skip
         ids = [str(g.track_id) if g.track_id is not None else str(c) for (_, g), c in zip(pairs, cols)]
         self.frame_people.append(list(zip(ids, self.values["pa_mpjpe"][first:], self.values["mrpe"][first:])))
-        self._add_distances(pairs, truth, ignore, set(cols.tolist()))
+        self._add_distances(pairs, headings, truth, ignore, set(cols.tolist()))
         meshes = [(p.vertices, g.vertices) for p, g in pairs if p.vertices is not None and g.vertices is not None]
         ta = M.ta_pve([m[0] for m in meshes], [m[1] for m in meshes])
         if ta is not None:
@@ -209,7 +209,8 @@ class Evaluator:
             self.values["pair_pa_mpjpe"].append(M.pair_pa_mpjpe(pa.joints_3d, pb.joints_3d, ga.joints_3d, gb.joints_3d))
         return det
 
-    def _person(self, p, g) -> None:
+    def _person(self, p, g) -> Optional[float]:
+        """Every per-person value of a true-positive pair; returns its heading error (deg) or None."""
         self.values["mpjpe"].append(M.mpjpe(p.joints_3d, g.joints_3d, PELVIS))
         self.values["pa_mpjpe"].append(M.pa_mpjpe(p.joints_3d, g.joints_3d))
         self.values["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
@@ -229,16 +230,16 @@ class Evaluator:
         if p.vertices is not None and g.vertices is not None:
             self.values["pve"].append(M.pve(p.vertices, g.vertices, p.position, g.position))
             self.values["abs_pve"].append(M.abs_pve(p.vertices, g.vertices))
+        return heading
 
-    def _add_distances(self, pairs, truth: FrameResult, ignore, found: set) -> None:
+    def _add_distances(self, pairs, headings, truth: FrameResult, ignore, found: set) -> None:
         for g, person in enumerate(truth.humans):
             if ignore is None or not ignore[g]:
                 self.bins[distance_bin(float(person.depth))]["found"].append(g in found)
-        for p, g in pairs:
+        for (p, g), heading in zip(pairs, headings):
             b = self.bins[distance_bin(float(g.depth))]
             b["mrpe"].append(M.mrpe(np.asarray(p.position), np.asarray(g.position)))
             b["depth_ratio"].append(float(p.depth) / max(float(g.depth), 1e-6))
-            heading = M.heading_error_deg(p.orientation, g.orientation)
             if heading is not None:
                 b["heading"].append(heading)
 

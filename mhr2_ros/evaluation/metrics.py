@@ -102,14 +102,8 @@ def heading_error_deg(pred_rotation: np.ndarray, gt_rotation: np.ndarray) -> Opt
     axis and the angle between them is measured: a lean or a bow counts nothing, a person turned
     around counts 180. None when the predicted chest points along the true up axis (within
     MIN_HEADING_NORM: a body lying face down or up has no heading)."""
-    up = np.asarray(gt_rotation, np.float64)[:, HEADING_UP]
-    forward = [np.asarray(r, np.float64)[:, HEADING_FORWARD] for r in (pred_rotation, gt_rotation)]
-    flat = [f - (f @ up) * up for f in forward]
-    norms = [float(np.linalg.norm(f)) for f in flat]
-    if min(norms) < MIN_HEADING_NORM:
-        return None
-    cos = float(flat[0] @ flat[1]) / (norms[0] * norms[1])
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    pred, gt = np.asarray(pred_rotation, np.float64), np.asarray(gt_rotation, np.float64)
+    return _angle_across(pred[:, HEADING_FORWARD], gt[:, HEADING_FORWARD], gt[:, HEADING_UP])
 
 
 def facing_camera_deg(rotation: np.ndarray, position: np.ndarray) -> Optional[float]:
@@ -118,8 +112,14 @@ def facing_camera_deg(rotation: np.ndarray, position: np.ndarray) -> Optional[fl
     pelvis `position` (3,) m to the camera are projected onto the plane normal to the body's own up
     axis. None when either is (nearly) vertical: a body lying down, or the camera straight above."""
     R, p = np.asarray(rotation, np.float64), np.asarray(position, np.float64)
-    up = R[:, HEADING_UP]
-    flat = [v - (v @ up) * up for v in (R[:, HEADING_FORWARD], -p / max(float(np.linalg.norm(p)), 1e-9))]
+    to_camera = -p / max(float(np.linalg.norm(p)), 1e-9)
+    return _angle_across(R[:, HEADING_FORWARD], to_camera, R[:, HEADING_UP])
+
+
+def _angle_across(a: np.ndarray, b: np.ndarray, up: np.ndarray) -> Optional[float]:
+    """Degrees in [0, 180] between unit vectors `a` and `b` (3,) projected onto the plane normal to
+    the unit `up`; None when either projection is shorter than MIN_HEADING_NORM (nearly along up)."""
+    flat = [v - (v @ up) * up for v in (a, b)]
     norms = [float(np.linalg.norm(v)) for v in flat]
     if min(norms) < MIN_HEADING_NORM:
         return None

@@ -48,8 +48,8 @@ class ReplayStream:
         self._buffer: deque = deque(maxlen=capacity)  # the last fresh batches, newest last
         self._replays = 0  # replays since the last fresh batch
         self._replay_rng = np.random.default_rng(seed + REPLAY_SEED_OFFSET)
-        self.fresh = 0  # fresh batches returned (for logs and tests)
-        self.replayed = 0  # replayed batches returned
+        self.fresh = 0  # fresh batches returned by this object (the training log's count)
+        self.replayed = 0  # replayed batches returned by this object
 
     def next(self) -> Dict:
         if self._wants_fresh():

@@ -41,11 +41,9 @@ def gather_matched(
     the token heads instead. One indexing per key for the whole batch, not one per image: on a
     GPU each is a kernel launch, and the per-image version's launches left the GPU idle."""
     device = outputs["loc"].device
-    counts = torch.tensor([len(ti) for _, ti in matches], dtype=torch.long)  # (B,) pairs per image
-    image_index = torch.repeat_interleave(torch.arange(len(matches)), counts)  # (P,) on the CPU, as before
+    image_index, query, person = _flat_pairs(matches)
     people = torch.tensor([0] + [len(t["loc"]) for t in targets[:-1]], dtype=torch.long).cumsum(0)  # (B,) offsets
-    query = _cat_indices([qi for qi, _ in matches])
-    person = _cat_indices([ti for _, ti in matches]) + torch.repeat_interleave(people[: len(matches)], counts)
+    person = person + people[image_index]  # index into the batch's people, all images concatenated
     b, query, person = (x.to(device) for x in (image_index, query, person))
     pred = {k: outputs[prefix + k][b, query] for k in QUERY_KEYS if prefix + k in outputs}
     gt = {k: torch.cat([t[k] for t in targets]).to(device)[person] for k in PER_PERSON_KEYS
@@ -71,11 +69,15 @@ def gather_matched(
     return pred, gt
 
 
-def _cat_indices(indices: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Index tensors of the images, concatenated on the CPU (int64)."""
-    if not indices:
-        return torch.empty(0, dtype=torch.long)
-    return torch.cat([torch.as_tensor(i, dtype=torch.long).cpu() for i in indices])
+def _flat_pairs(matches: Sequence[Tuple[torch.Tensor, torch.Tensor]]) -> Tuple[torch.Tensor, ...]:
+    """The per-image (query indices, target indices) pairs as three (P,) int64 CPU tensors: each
+    pair's image, query and target (within its image), images in order."""
+    counts = torch.tensor([len(qi) for qi, _ in matches], dtype=torch.long)
+    image = torch.repeat_interleave(torch.arange(len(matches)), counts)
+    if not matches:
+        return image, image.clone(), image.clone()
+    query, target = (torch.cat([torch.as_tensor(p[k], dtype=torch.long).cpu() for p in matches]) for k in (0, 1))
+    return image, query, target
 
 
 def token_matches(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], image_hw) -> List[Tuple]:
@@ -146,8 +148,8 @@ def compute_losses(
         pred["position_pred_camera"] = place_in_camera(pred, pred["K"], criterion.cfg.ref_focal)
 
     matched = torch.zeros_like(outputs["logits"], dtype=torch.bool)
-    rows = torch.repeat_interleave(torch.arange(len(matches)), torch.tensor([len(qi) for qi, _ in matches]))
-    matched[rows.to(matched.device), _cat_indices([qi for qi, _ in matches]).to(matched.device)] = True
+    image, query, _ = _flat_pairs(matches)
+    matched[image.to(matched.device), query.to(matched.device)] = True
     batch_pred = {
         "logits": outputs["logits"],
         "matched": matched,
@@ -180,7 +182,7 @@ def proposal_targets(outputs: Dict[str, torch.Tensor], targets: Sequence[dict], 
     cell = torch.cat(_pelvis_cells(logits.shape[1], targets, image_hw)).to(device)  # (T,) their patches
     target = torch.zeros_like(logits)
     target[image, cell] = 1.0
-    with_loc = torch.tensor([bool(t["sup"].get("loc", False)) for t in targets]).to(device)[image]  # (T,)
+    with_loc = _image_flag(targets, "loc", device)[image]  # (T,) the person's image has location supervision
     pred_t = outputs["proposal_loc"][image[with_loc], cell[with_loc]]  # (Q, 2) px
     gt_t = torch.cat([t["loc"].to(device, torch.float32) for t in targets])[with_loc]  # (Q, 2) px
     scale = torch.full((len(gt_t),), float(max(h, w)), device=device)

@@ -256,6 +256,8 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
                 writer.close()
             raise TrainingStopped(signum, run.step, str(out))
     bar.close()
+    if lead and hasattr(run.stream, "replayed"):  # a ReplayStream: how much of the run was replayed
+        log.info("batch replay: %d fresh batches, %d replayed (this process)", run.stream.fresh, run.stream.replayed)
     final = out / "model.safetensors"
     _save(out, run)
     if lead:
