@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import torch
 
@@ -81,3 +84,21 @@ def test_empty_batch_has_every_field_shaped(body_model):
     assert out.vertices.shape == (0, body_model.num_vertices, 3)
     assert out.joints.shape == (0, len(JOINT_NAMES), 3)
     assert out.orientation.shape == (0, 3, 3) and out.height.shape == (0,)
+
+
+def test_without_warp_the_body_builds_without_anny_s_warning_in_every_process():
+    """Where NVIDIA Warp cannot be imported (the lent GPU machine had none) Anny skins in torch and
+    warns in every process that builds it: 14 times in a GPU training log, one per data worker. The
+    wrapper says it once at DEBUG instead; the body still builds and skins. A fresh process, since
+    the build is cached per process and Warp is importable here."""
+    code = (
+        "import sys, warnings; sys.modules['warp'] = None\n"  # import warp -> ImportError
+        "warnings.simplefilter('error')\n"  # any warning of the build fails the run
+        "import torch; from mhr2_ros.body import BodyModel; from mhr2_ros.geometry import IDENTITY_6D\n"
+        "body = BodyModel('makehuman')\n"
+        "out = body(torch.tensor(IDENTITY_6D).expand(1, body.num_bones, 6).clone(), torch.full((1, 6), 0.5))\n"
+        "print('height', round(float(out.height[0]), 2))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Fallback to lbs" not in run.stderr and run.stdout.startswith("height 1.")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from mhr2_ros.errors import ConfigError
-from mhr2_ros.training.schedule import (FINAL_PLAN_EVERY, MEASURE_STEPS, PLAN_EVERY, SAFETY, SKIP_STEPS, Schedule,
-                                        TimeBox, set_plan)
+from mhr2_ros.training.schedule import (FINAL_PLAN_EVERY, MEASURE_STEPS, PLAN_EVERY, REPORT_CHANGE, SAFETY, SKIP_STEPS,
+                                        Schedule, TimeBox, set_plan)
 from mhr2_ros.training.train import make_optimizer, train
 from test_training import small_config
 
@@ -118,6 +118,22 @@ def test_timebox_plans_from_the_measured_rate_and_expires():
     capped = TimeBox(1.0, StepClock(0.5))
     capped.start(0)
     assert [capped.plan(s, configured=30) for s in range(1, first + 1)][-1] == 30  # at most the configured steps
+
+
+def test_only_plans_that_move_the_end_are_worth_the_log():
+    """A re-plan is logged at INFO only when it moves the planned end by REPORT_CHANGE of the run or
+    more since the last one logged (the twentieth try's log said the plan 41 times, mostly one step
+    apart near the end)."""
+    assert REPORT_CHANGE == 0.05
+    box = TimeBox(1.0, StepClock(0.5))
+    box.start(step=100)  # a resumed run: the share is of this process's planned steps
+    assert box.worth_reporting(1100)  # the first plan always
+    assert not box.worth_reporting(1140)  # 40 of 1040 planned steps: 3.8%
+    assert not box.worth_reporting(1061)  # 39 of 961 from the last reported 1100: 4.1%
+    assert box.worth_reporting(1049)  # 51 of 949: 5.4%
+    assert not box.worth_reporting(1050) and not box.worth_reporting(1048)  # judged against 1049 now
+    box.start(step=100)  # a new process says its first plan again
+    assert box.worth_reporting(1049)
 
 
 class SlowingClock:

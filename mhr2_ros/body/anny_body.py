@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,7 @@ ANNY_TO_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0
 # REP-103 body axes (forward, left, up) expressed in Anny axes: (-Y, +X, +Z).
 BODY_TO_ANNY = torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 ANNY_UP_AXIS = 2
+ANNY_NO_WARP_WARNING = "Fallback to lbs skinning"  # the start of anny's warning when Warp cannot be imported
 
 
 @dataclass
@@ -61,13 +63,18 @@ def _build_anny(rig: str):
         import warp  # anny skins with NVIDIA Warp where it is installed; keep its banner off stdout
 
         warp.config.log_level = warp.LOG_WARNING
-    except ImportError:  # anny then skins in torch (same result, more memory; it warns once)
-        pass
+        has_warp = True
+    except ImportError:  # anny then skins in torch: the same result with more memory
+        has_warp = False
     import anny
 
     log.info("loading the Anny body model (rig %r); the very first build takes about a minute, then it is cached", rig)
     try:
-        model = anny.Anny(rig=rig)
+        with warnings.catch_warnings():
+            if not has_warp:  # anny's warning would repeat in every data worker; said once here, at DEBUG
+                warnings.filterwarnings("ignore", message=ANNY_NO_WARP_WARNING)
+                log.debug("NVIDIA Warp is not installed: Anny skins in torch (the same result, more memory)")
+            model = anny.Anny(rig=rig)
     except (ValueError, AssertionError, FileNotFoundError) as exc:
         raise ConfigError(f"cannot build the Anny body model with rig {rig!r}: {exc}") from exc
     regressor = anny.KeypointsRegressor.coco(model, labels=list(COCO_NAMES + FOOT_NAMES))

@@ -30,6 +30,10 @@ PLAN_EVERY = 50  # steps between later plans (each uses the mean rate since the 
 FINAL_PLAN_EVERY = 5  # steps between plans once the planned end is nearer than PLAN_EVERY: a rate that
 # drops late (a busy machine) would otherwise hit the clock before the plan, at full learning rate
 SAFETY = 0.97  # plan for this share of the time left: the final save and rate jitter
+# a new plan is worth the log (INFO) when it moves the end by this share of the planned run or more
+# since the last one reported; the small moves of the re-plans near the end (every FINAL_PLAN_EVERY
+# steps) go to DEBUG, so that a GPU run's log says the plan a few times rather than forty
+REPORT_CHANGE = 0.05
 
 
 class Schedule:
@@ -88,12 +92,13 @@ class TimeBox:
         self.t0 = self.t_measure = 0.0
         self.first_step = self.measure_step = 0
         self.last: Optional[int] = None  # the latest plan's last step
+        self.reported: Optional[int] = None  # the last step of the latest plan `worth_reporting`
 
     def start(self, step: int) -> None:
         self.t0 = self.clock()
         self.first_step = step
         self.measure_step = -1
-        self.last = None
+        self.last = self.reported = None
 
     def expired(self) -> bool:
         return self.clock() - self.t0 >= self.seconds
@@ -113,6 +118,14 @@ class TimeBox:
         left = self.seconds - (now - self.t0)
         self.last = max(step, min(configured, step + int(rate * left * SAFETY)))
         return self.last
+
+    def worth_reporting(self, last: int) -> bool:
+        """True for this process's first plan and for one that moves the end by REPORT_CHANGE of the
+        planned run (from `start`) or more since the last plan it said True for."""
+        if self.reported is not None and abs(last - self.reported) < REPORT_CHANGE * max(last - self.first_step, 1):
+            return False
+        self.reported = last
+        return True
 
     def _plans_at(self, step: int, measured: int) -> bool:
         near_end = self.last is not None and self.last - step < PLAN_EVERY

@@ -296,8 +296,9 @@ def _fit_to_time(run: Run, timebox: TimeBox, bar) -> bool:
     time is spent (the caller stops and saves)."""
     last = timebox.plan(run.step, run.cfg.steps)
     if last is not None and last != run.schedule.total:
-        log.info("time limit %.1f min: the run ends at step %d (of %d configured)", run.cfg.time_limit_min, last,
-                 run.cfg.steps)  # fmt: skip
+        level = logging.INFO if timebox.worth_reporting(last) else logging.DEBUG
+        log.log(level, "time limit %.1f min: the run ends at step %d (of %d configured)", run.cfg.time_limit_min,
+                last, run.cfg.steps)  # fmt: skip
         set_plan(run.scheduler, last)
         bar.total = last
         bar.refresh()
