@@ -68,6 +68,8 @@ class TrainConfig:
     warmup_steps: int = 500  # linear warm-up, then cosine decay to lr_min_ratio * lr
     lr_min_ratio: float = 0.05  # final learning rate / lr
     grad_clip: float = 1.0  # clip the global gradient norm (0: off)
+    ema_decay: float = 0.0  # keep an exponential moving average of the weights with this decay (0: off; e.g.
+    # 0.999, about the last 1000 steps), which the run then evaluates and exports (training/ema.py)
     bf16: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     device: str = "cuda"  # cuda, cpu or auto (cuda when there is one); torchrun sets the GPU per rank
     seed: int = 0  # seeds torch, numpy and the data stream (plus the rank)
@@ -95,6 +97,9 @@ class TrainConfig:
         if self.data_reuse < 1 or self.replay_batches < 1:
             raise ConfigError(f"data_reuse (steps per loaded batch, 1: no replay) and replay_batches must be >= 1, "
                               f"got {self.data_reuse} and {self.replay_batches}")  # fmt: skip
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0: no weight average; 0.999 averages about the last "
+                              f"1000 steps), got {self.ema_decay}")  # fmt: skip
         if self.device not in TRAIN_DEVICES:
             raise ConfigError(f"device {self.device!r}: expected one of {', '.join(TRAIN_DEVICES)} "
                               "(torchrun gives each rank its GPU)")  # fmt: skip

@@ -1,6 +1,6 @@
 """Resumable training state without pickle: tensors in safetensors, the rest in JSON.
 
-    OUT/last.safetensors  model.*, optimizer.<param>.<name>, rng.torch, rng.cuda
+    OUT/last.safetensors  model.*, optimizer.<param>.<name>, rng.torch, rng.cuda, ema.* (a weight average)
     OUT/last.json         step, optimizer param groups, scheduler, numpy and data RNG states
 
 Both are written atomically; the JSON is written last and names the tensors file,
@@ -10,6 +10,7 @@ so a crash between the two leaves the previous pair valid.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Dict
 
@@ -19,6 +20,8 @@ from safetensors.torch import load_file, save_file
 from mhr2_ros.checkpoint import load_state_strict
 from mhr2_ros.errors import CheckpointError
 from mhr2_ros.io.atomic import atomic_path, atomic_write
+
+log = logging.getLogger(__name__)
 
 STATE_FORMAT = "mhr2_ros-train/1"
 
@@ -40,11 +43,15 @@ def _unflatten_optimizer(tensors: Dict[str, torch.Tensor]) -> Dict[int, Dict[str
     return state
 
 
-def save_state(out: Path, model, optimizer, scheduler, step: int, extra: Dict) -> Path:
-    """Write the resumable state; `extra` is JSON (numpy / data-stream RNG states)."""
+def save_state(out: Path, model, optimizer, scheduler, step: int, extra: Dict, ema=None) -> Path:
+    """Write the resumable state; `extra` is JSON (numpy / data-stream RNG states); `ema`, a
+    training.ema.WeightAverage, adds its tensors and update count."""
     out = Path(out)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update(_flatten_optimizer(optimizer))
+    if ema is not None:
+        tensors.update(ema.state_tensors())
+        extra = {**extra, "ema_updates": ema.updates}
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
@@ -64,9 +71,10 @@ def save_state(out: Path, model, optimizer, scheduler, step: int, extra: Dict) -
     return out / "last.json"
 
 
-def load_state(path: Path, model, optimizer, scheduler) -> Dict:
-    """Restore model, optimizer, scheduler and torch RNG from OUT/last.json; returns
-    the JSON (step, extra states) for the caller to restore the rest."""
+def load_state(path: Path, model, optimizer, scheduler, ema=None) -> Dict:
+    """Restore model, optimizer, scheduler, torch RNG and `ema` (a WeightAverage, when the run
+    keeps one) from OUT/last.json; returns the JSON (step, extra states) for the caller to
+    restore the rest. A state saved without an average starts `ema` again at the restored weights."""
     path = Path(path)
     if path.is_dir():
         path = path / "last.json"
@@ -84,4 +92,13 @@ def load_state(path: Path, model, optimizer, scheduler) -> Dict:
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
+    if ema is not None and "ema_updates" in info:
+        try:
+            ema.load_state_tensors(tensors, info["ema_updates"], str(path))
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
+    elif ema is not None:
+        log.warning("%s holds no weight average (saved without ema_decay): it starts again at step %d",
+                    path, info["step"])
+        ema.restart(model)
     return info

@@ -27,6 +27,7 @@ from mhr2_ros.errors import ConfigError
 from mhr2_ros.model import build_model, load_dino_backbone
 from mhr2_ros.training.config import TrainConfig, to_dict
 from mhr2_ros.training.data import BatchStream, make_stream
+from mhr2_ros.training.ema import WeightAverage, averaged
 from mhr2_ros.training.losses import Criterion
 from mhr2_ros.training.matcher import HungarianMatcher
 from mhr2_ros.training.schedule import Schedule, TimeBox, set_plan
@@ -143,6 +144,7 @@ class Run:
     stream: BatchStream  # a ReplayStream around one when data_reuse > 1: the same interface
     device: torch.device
     rank: int
+    ema: Optional[WeightAverage] = None  # the weight average (ema_decay > 0), evaluated and exported
     step: int = 0
     inherited: dict = field(default_factory=dict)  # model.json keys taken from the init weights
 
@@ -175,7 +177,7 @@ def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
         cfg, model_cfg, model, net, body, _teacher(cfg, device),
         HungarianMatcher(cfg.matcher, model_cfg.nearness_ref_focal, joints_fn=_joints_fn(body, cfg)),
         Criterion(cfg.loss_weights, _loss_cfg(cfg, model_cfg)), optimizer, scheduler, stream, device, rank,
-        inherited=inherited,
+        WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None, inherited=inherited,
     )  # fmt: skip
     if resume is not None:
         _resume(run, resume)
@@ -184,7 +186,7 @@ def setup(cfg: TrainConfig, resume: Optional[Path] = None) -> Run:
 
 def _resume(run: Run, resume: Path) -> None:
     """Model, optimizer, scheduler, step and this rank's data stream from a saved state."""
-    info = load_state(resume, run.model, run.optimizer, run.scheduler)
+    info = load_state(resume, run.model, run.optimizer, run.scheduler, run.ema)
     run.step = info["step"]
     run.schedule.restored(run.cfg.steps, run.cfg.warmup_steps, run.cfg.lr_min_ratio)
     set_plan(run.scheduler, run.schedule.total)  # the next step's learning rate from the restored schedule
@@ -212,6 +214,8 @@ def train_step(run: Run) -> tuple:
         grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
         run.optimizer.step()
         run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update(run.model)
     run.step += 1
     return total.detach(), terms, matched, grad_norm
 
@@ -244,7 +248,8 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
             _save(out, run)  # every rank: each hands its data-stream state to rank 0
         if eval_hook and cfg.eval_every and run.step % cfg.eval_every == 0:
             if lead:
-                _run_eval(eval_hook, run.model, run.model_cfg, run.step, writer)
+                with averaged(run.ema, run.model):
+                    _run_eval(eval_hook, run.model, run.model_cfg, run.step, writer)
             _barrier()
         if timebox and _fit_to_time(run, timebox, bar):
             break
@@ -262,7 +267,10 @@ def _train_loop(run: Run, eval_hook: Optional[Callable], stop: GracefulStop) -> 
     _save(out, run)
     if lead:
         meta = {"trained": True, "steps": run.step, "train_config": to_dict(cfg), **run.inherited}
-        save_checkpoint(run.model, run.model_cfg, final, metadata=meta)
+        if run.ema is not None:  # the exported weights are the average, not the last step's
+            meta["weight_average"] = {"decay": cfg.ema_decay, "updates": run.ema.updates}
+        with averaged(run.ema, run.model):
+            save_checkpoint(run.model, run.model_cfg, final, metadata=meta)
         if writer:
             writer.close()
     _barrier()  # no rank leaves (and tears the process group down) while rank 0 still writes
@@ -380,7 +388,7 @@ def _save(out: Path, run: Run) -> None:
         **mine, "ranks": ranks,  # "stream"/"numpy": rank 0's, as states before multi-rank saving
         "train_config": to_dict(run.cfg), "model_config": run.model_cfg.to_dict(),
     }  # fmt: skip
-    save_state(out, run.model, run.optimizer, run.scheduler, run.step, extra)
+    save_state(out, run.model, run.optimizer, run.scheduler, run.step, extra, run.ema)
 
 
 def _run_eval(hook, model, model_cfg, step, writer) -> None:
