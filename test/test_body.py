@@ -86,7 +86,7 @@ def test_empty_batch_has_every_field_shaped(body_model):
     assert out.orientation.shape == (0, 3, 3) and out.height.shape == (0,)
 
 
-def test_without_warp_the_body_builds_without_anny_s_warning_in_every_process():
+def test_without_warp_the_body_builds_and_anny_does_not_warn_in_each_process():
     """Where NVIDIA Warp cannot be imported (the lent GPU machine had none) Anny skins in torch and
     warns in every process that builds it: 14 times in a GPU training log, one per data worker. The
     wrapper says it once at DEBUG instead; the body still builds and skins. A fresh process, since
