@@ -30,8 +30,9 @@ class WeightAverage:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"ema decay must be in (0, 1), got {decay}")
         self.decay = decay
+        self.shadow: Dict[str, torch.Tensor] = {}  # name -> the average of that state tensor
         self.updates = 0  # optimizer steps averaged so far
-        self.shadow: Dict[str, torch.Tensor] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.restart(model)
 
     def rate(self) -> float:
         """The decay the next update applies (the warm-up's, until it reaches `decay`)."""
